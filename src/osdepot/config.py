@@ -1,0 +1,93 @@
+"""Settings: one frozen object, loaded once from ``OSDEPOT_*`` environment variables.
+
+The settings are passed explicitly to whoever needs them; there is no module-level
+global. Command-line options override the environment (see ``osdepot serve --help``).
+Every variable is listed in ``docs/configuration.md``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+_PREFIX = "OSDEPOT_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the server and the command line can be configured with."""
+
+    data_dir: Path = Path("osdepot-data")
+    host: str = "127.0.0.1"
+    port: int = 8443
+    no_tls: bool = False
+    cert: Path | None = None
+    key: Path | None = None
+    #: SQLAlchemy URL of the catalog; empty means SQLite in the data folder.
+    database_url: str = ""
+    #: Blob store URL; empty means ``file://<data_dir>/blobs``.
+    blob_url: str = ""
+    admin_user: str = ""
+    admin_password: str = field(default="", repr=False)
+    #: Seconds of inactivity after which a session ends.
+    session_timeout: int = 1800
+    #: Seconds after which an import job that received no file expires.
+    job_expiry: int = 24 * 3600
+    #: Seconds a finished job is kept before it is removed.
+    job_retention: int = 7 * 24 * 3600
+    #: How often (seconds) the server expires and removes old jobs.
+    housekeeping_interval: int = 60
+    #: 0 means no limit other than free space.
+    max_images: int = 0
+    max_repository_bytes: int = 0
+    #: Size of each buffer handed to the hashing/writing thread.
+    upload_buffer_bytes: int = 4 * 1024 * 1024
+    #: Seconds between progress updates written to the catalog during an upload.
+    progress_interval: float = 0.5
+    log_level: str = "info"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'catalog.db').resolve()}"
+
+    @property
+    def effective_blob_url(self) -> str:
+        return self.blob_url or f"file://{(self.data_dir / 'blobs').resolve()}"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read ``OSDEPOT_<FIELD>`` variables, then apply non-None ``overrides``."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(_PREFIX + f.name.upper())
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _convert(f.name, f.type, raw)
+        settings = cls(**values)
+        clean = {k: v for k, v in overrides.items() if v is not None}
+        return replace(settings, **clean) if clean else settings
+
+
+def _convert(name: str, typ: Any, raw: str) -> Any:
+    t = str(typ)
+    try:
+        if t == "bool":
+            low = raw.strip().lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if t == "int":
+            return int(raw)
+        if t == "float":
+            return float(raw)
+        if "Path" in t:
+            return Path(raw)
+        return raw
+    except ValueError:
+        raise SystemExit(f"osdepot: {_PREFIX}{name.upper()}={raw!r} is not a valid {t}") from None

@@ -1,0 +1,185 @@
+"""Image types, operating-system families and the imageType × OS × extension table.
+
+The table is the one of the LXCA reference page for ``POST /files/osImages``
+(contract §2.2). It decides, before a single byte is stored, whether a file may be
+imported as a given type for a given operating system.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from osdepot.errors import M, error
+
+
+class ImageType(StrEnum):
+    BOOT = "BOOT"
+    BUNDLE = "BUNDLE"
+    BUNDLESIG = "BUNDLESIG"
+    CONFIG = "CONFIG"
+    DUD = "DUD"
+    OS = "OS"
+    OSPROFILE = "OSPROFILE"
+    SCRIPT = "SCRIPT"
+    SOFTWARE = "SOFTWARE"
+    UNATTEND = "UNATTEND"
+
+
+_TYPE_ALIASES = {"CUSTOM_CONFIG": ImageType.CONFIG}
+
+
+def parse_image_type(value: str | None, *, default: ImageType | None = ImageType.OS) -> ImageType:
+    """Parse an ``imageType`` value (any case; ``CUSTOM_CONFIG`` means CONFIG)."""
+    if value is None or value == "":
+        if default is None:
+            raise error(M.MISSING_PARAMETER, name="imageType", detail="imageType is required.")
+        return default
+    key = value.strip().upper()
+    if key in _TYPE_ALIASES:
+        return _TYPE_ALIASES[key]
+    try:
+        return ImageType(key)
+    except ValueError:
+        allowed = ", ".join([*ImageType, *_TYPE_ALIASES])
+        raise error(
+            M.INVALID_VALUE,
+            name="imageType",
+            detail=f"{value!r} is not an image type. Allowed values: {allowed}.",
+        ) from None
+
+
+class OsKind(StrEnum):
+    LINUX = "linux"
+    WINDOWS = "windows"
+    ESXI = "esxi"
+
+
+@dataclass(frozen=True)
+class OsFamily:
+    name: str
+    display: str
+    kind: OsKind
+    profiles: tuple[str, ...]
+
+
+_LINUX_PROFILES = ("Basic", "Minimal", "Virtualization")
+
+FAMILIES: dict[str, OsFamily] = {
+    f.name: f
+    for f in (
+        OsFamily("rhel", "Red Hat Enterprise Linux", OsKind.LINUX, _LINUX_PROFILES),
+        OsFamily("centos", "CentOS", OsKind.LINUX, _LINUX_PROFILES),
+        OsFamily("rocky", "Rocky Linux", OsKind.LINUX, _LINUX_PROFILES),
+        OsFamily("alma", "AlmaLinux", OsKind.LINUX, _LINUX_PROFILES),
+        OsFamily("oracle", "Oracle Linux", OsKind.LINUX, _LINUX_PROFILES),
+        OsFamily("sles", "SUSE Linux Enterprise Server", OsKind.LINUX, _LINUX_PROFILES),
+        OsFamily("ubuntu", "Ubuntu Server", OsKind.LINUX, ("Basic",)),
+        OsFamily("esxi", "VMware ESXi", OsKind.ESXI, ("Virtualization",)),
+        OsFamily("windows", "Microsoft Windows Server", OsKind.WINDOWS, ()),
+    )
+}
+
+_OS_ALIASES = {
+    "vmware": "esxi",
+    "win": "windows",
+    "redhat": "rhel",
+    "rhels": "rhel",
+    "almalinux": "alma",
+    "ol": "oracle",
+    "oraclelinux": "oracle",
+    "sle": "sles",
+    "suse": "sles",
+}
+
+
+def parse_os(value: str | None) -> OsFamily | None:
+    """Parse the ``os`` parameter (any case, aliases accepted); None when absent."""
+    if value is None or value.strip() == "":
+        return None
+    key = value.strip().lower()
+    key = _OS_ALIASES.get(key, key)
+    fam = FAMILIES.get(key)
+    if fam is None:
+        allowed = ", ".join([*FAMILIES, *_OS_ALIASES])
+        raise error(
+            M.INVALID_VALUE,
+            name="os",
+            detail=f"{value!r} is not a supported operating system. Allowed values: {allowed}.",
+        )
+    return fam
+
+
+#: imageType → OS kind → accepted file-name endings (contract §2.2).
+_ALL = (OsKind.LINUX, OsKind.WINDOWS, OsKind.ESXI)
+EXTENSIONS: dict[ImageType, dict[OsKind, tuple[str, ...]]] = {
+    ImageType.BOOT: {OsKind.WINDOWS: (".zip",)},
+    ImageType.BUNDLE: {OsKind.WINDOWS: (".zip",)},
+    ImageType.BUNDLESIG: {OsKind.WINDOWS: (".asc",)},
+    ImageType.CONFIG: {k: (".json",) for k in _ALL},
+    ImageType.DUD: {OsKind.LINUX: (".iso", ".rpm"), OsKind.WINDOWS: (".zip",)},
+    ImageType.OS: {k: (".iso",) for k in _ALL},
+    ImageType.OSPROFILE: {k: (".tar.gz",) for k in _ALL},
+    ImageType.SCRIPT: {
+        OsKind.LINUX: (".sh", ".pm", ".pl", ".py"),
+        OsKind.WINDOWS: (".cmd", ".ps1"),
+    },
+    ImageType.SOFTWARE: {OsKind.LINUX: (".tar.gz",), OsKind.WINDOWS: (".zip",)},
+    ImageType.UNATTEND: {OsKind.LINUX: (".ks", ".xml"), OsKind.WINDOWS: (".xml",)},
+}
+
+#: Types for which the ``os`` parameter is required (contract §2.1).
+OS_REQUIRED = frozenset(
+    {
+        ImageType.BOOT,
+        ImageType.CONFIG,
+        ImageType.DUD,
+        ImageType.SCRIPT,
+        ImageType.SOFTWARE,
+        ImageType.UNATTEND,
+    }
+)
+#: Types that exist for Windows only; ``os`` defaults to Windows for them.
+WINDOWS_ONLY = frozenset({ImageType.BOOT, ImageType.BUNDLE, ImageType.BUNDLESIG})
+
+
+def resolve_os(image_type: ImageType, os_value: str | None) -> OsFamily | None:
+    """The OS family of an upload: parsed, defaulted, or a 412 when required and absent."""
+    fam = parse_os(os_value)
+    if fam is None and image_type in WINDOWS_ONLY:
+        return FAMILIES["windows"]
+    if fam is None and image_type in OS_REQUIRED:
+        raise error(
+            M.MISSING_PARAMETER,
+            name="os",
+            detail=f"The parameter os is required when imageType is {image_type}.",
+        )
+    return fam
+
+
+def check_extension(image_type: ImageType, family: OsFamily | None, filename: str) -> None:
+    """Refuse (412, FQXHMFC9001J) a file name outside the type × OS table."""
+    table = EXTENSIONS[image_type]
+    lower = filename.lower()
+    os_label = family.name if family else "any operating system"
+    if family is None:
+        allowed = sorted({e for exts in table.values() for e in exts})
+    else:
+        if family.kind not in table:
+            raise error(
+                M.UNSUPPORTED_FILE_TYPE,
+                filename=filename,
+                image_type=image_type,
+                os=os_label,
+                detail=f"Files of type {image_type} are not supported for {family.display}.",
+            )
+        allowed = list(table[family.kind])
+    if not any(lower.endswith(ext) and len(lower) > len(ext) for ext in allowed):
+        raise error(
+            M.UNSUPPORTED_FILE_TYPE,
+            filename=filename,
+            image_type=image_type,
+            os=os_label,
+            detail=f"For {image_type} on {os_label} the file name must end with "
+            f"{' or '.join(allowed)}.",
+        )

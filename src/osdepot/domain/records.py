@@ -1,0 +1,101 @@
+"""Plain records passed between the services and the storage ports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from osdepot.domain.images import ImageType
+from osdepot.domain.jobs import JobStatus
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    role: str
+    password_hash: str
+    created_at: float
+    failed_logins: int = 0
+
+
+@dataclass(frozen=True)
+class Session:
+    token_hash: str
+    csrf: str
+    user_name: str
+    created_at: float
+    last_seen: float
+    address: str = ""
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    uuid: str
+    image_type: ImageType
+    status: JobStatus
+    created_by: str
+    created_at: float
+    start_time: float | None = None
+    end_time: float | None = None
+    percentage: int = 0
+    declared_size: int | None = None
+    bytes_total: int | None = None
+    bytes_received: int = 0
+    file_id: str | None = None
+    file_name: str | None = None
+    uploads: int = 0
+    message: dict[str, Any] | None = None
+    cancelled_by: str | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A file in the repository (any image type)."""
+
+    id: str
+    image_type: ImageType
+    name: str
+    size: int
+    sha256: str
+    blob_key: str
+    imported_by: str
+    imported_at: float
+    job_id: int | None
+    os: str | None = None
+    osrelease: str | None = None
+    description: str = ""
+    image_name: str | None = None
+    checksums: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Profile:
+    id: str
+    image_id: str
+    name: str
+    profile: str
+    type: str = "predefined"
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class OsImage:
+    id: str
+    name: str
+    file_id: str
+    os: str | None = None
+    osrelease: str | None = None
+    description: str = ""
+    created_at: float = 0.0
+    profiles: tuple[Profile, ...] = ()
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What the repository holds and what open jobs have reserved."""
+
+    images: int
+    bytes_stored: int
+    bytes_reserved: int

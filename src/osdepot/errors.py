@@ -1,0 +1,334 @@
+"""The one exception hierarchy of osdepot and its message catalogue.
+
+Every failure a user can see is an :class:`OsdepotError` carrying a :class:`Message`
+from :data:`CATALOGUE`: a stable message id (real LXCA ids where they are known,
+our own ``…9nnn…`` range otherwise), the HTTP status, the text, an explanation and a
+recovery hint. The web layer renders it into the LXCA ``{"result","messages"}``
+envelope in exactly one place; a failed job stores the same message id.
+
+::
+
+    OsdepotError
+    ├── BadRequest             400
+    ├── Unauthorized           401
+    ├── Forbidden              403
+    ├── NotFound               404
+    ├── Conflict               409
+    ├── PreconditionFailed     412
+    └── InternalError          500
+
+The subclasses exist so that callers can catch a family of failures; the status of
+an error always comes from its catalogue entry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Message:
+    """One catalogue entry: a message id and its texts (``str.format`` templates)."""
+
+    id: str
+    status: int
+    text: str
+    explanation: str
+    recovery: str
+
+    def render(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Return the message as the LXCA envelope's message object."""
+        return {
+            "id": self.id,
+            "text": _fmt(self.text, params),
+            "explanation": _fmt(self.explanation, params),
+            "recovery": {"text": _fmt(self.recovery, params), "URL": ""},
+        }
+
+
+def _fmt(template: str, params: dict[str, Any]) -> str:
+    try:
+        return template.format(**params)
+    except (KeyError, IndexError, ValueError):
+        return template
+
+
+def _m(mid: str, status: int, text: str, explanation: str, recovery: str) -> Message:
+    return Message(mid, status, text, explanation, recovery)
+
+
+class M:
+    """The message catalogue, by symbolic name."""
+
+    CHECKSUM_MISMATCH = _m(
+        "FQXHMFC0001M",
+        409,
+        "The checksum of the imported file does not match the provided checksum.",
+        "The {algorithm} checksum of the received file is {actual}, but {expected} was "
+        "supplied. The file may have been damaged in transit, or the wrong checksum was "
+        "given. Nothing was stored.",
+        "Make sure that the checksum matches the file and attempt the operation again.",
+    )
+    UNSUPPORTED_FILE_TYPE = _m(
+        "FQXHMFC9001J",
+        412,
+        "The file {filename} cannot be imported as {image_type} for {os}.",
+        "{detail}",
+        "Import a file of a supported type (see the table of supported file types), or "
+        "choose the image type and operating system that match the file.",
+    )
+    MISSING_PARAMETER = _m(
+        "FQXHMFC9002J",
+        412,
+        "The required parameter {name} is missing.",
+        "{detail}",
+        "Repeat the request with the parameter {name}.",
+    )
+    JOB_NOT_USABLE = _m(
+        "FQXHMFC9003J",
+        403,
+        "Import job {job_id} belongs to another user.",
+        "Only the user who created an import job may upload a file with its job ID.",
+        "Create a new import job with POST /osImages and use its job ID.",
+    )
+    REPOSITORY_FULL = _m(
+        "FQXHMFC9004M",
+        409,
+        "The repository cannot hold this file.",
+        "{detail}",
+        "Delete files that are no longer needed, add storage, or raise the limit, and "
+        "attempt the operation again.",
+    )
+    TARGET_IMAGE_MISSING = _m(
+        "FQXHMFC9005J",
+        412,
+        "The OS image {image_name} does not exist in the repository.",
+        "A device driver is added to an OS image that is already in the repository; "
+        "imageName names that image.",
+        "Import the OS image first, or give the id of an existing OS image as imageName.",
+    )
+    REMOTE_UNREACHABLE = _m(
+        "FQXHMFC9006M",
+        409,
+        "The remote file server could not be used.",
+        "{detail}",
+        "Check the remote file-server profile and the server, then try again.",
+    )
+    ALREADY_EXISTS = _m(
+        "FQXHMFC9007J",
+        409,
+        "{what} {name} already exists in the repository.",
+        "The repository keeps one object under each id.",
+        "Delete the existing object first, or import under another name.",
+    )
+    IN_USE = _m(
+        "FQXHMFC9008J",
+        409,
+        "{what} {name} is in use and cannot be changed now.",
+        "{detail}",
+        "Wait until the operation that uses it has ended, then try again.",
+    )
+    IMPORT_COMPLETE = _m(
+        "FQXHMFC9009I",
+        200,
+        "The file {filename} was imported as {file_id}.",
+        "{size} bytes were received, verified and stored. SHA-256: {sha256}.",
+        "No action is required.",
+    )
+    INVALID_VALUE = _m(
+        "FQXHMFC9010J",
+        400,
+        "The value of {name} is not valid.",
+        "{detail}",
+        "Correct the request and send it again.",
+    )
+    JOB_ALREADY_USED = _m(
+        "FQXHMFC9011J",
+        409,
+        "Import job {job_id} cannot take a file now.",
+        "The job is in state {status}. An import job takes exactly one file (a BUNDLE "
+        "job takes its BUNDLESIG signature as a second file).",
+        "Create a new import job with POST /osImages and use its job ID.",
+    )
+    SIZE_MISMATCH = _m(
+        "FQXHMFC9012J",
+        409,
+        "The size of the received file does not match the declared size.",
+        "The import job declared {declared} bytes, but {received} bytes were received. "
+        "Nothing was stored.",
+        "Declare the exact file size in POST /osImages, or omit fileSize, and import "
+        "the file again.",
+    )
+    UPLOAD_INTERRUPTED = _m(
+        "FQXHMFC9013J",
+        400,
+        "The upload of the file was interrupted.",
+        "{detail} Nothing was stored.",
+        "Create a new import job and upload the file again.",
+    )
+    JOB_CANCELLED = _m(
+        "FQXHMFC9014J",
+        409,
+        "Import job {job_id} was cancelled.",
+        "The job was cancelled by {user}. Nothing was stored.",
+        "Create a new import job if the file is still wanted.",
+    )
+    SERVER_INTERRUPTED = _m(
+        "FQXHMFC9015M",
+        500,
+        "The import was interrupted because the server stopped.",
+        "The server stopped while the job was running; the partial file was removed "
+        "when the server started again.",
+        "Create a new import job and import the file again.",
+    )
+    NOT_FOUND = _m(
+        "FQXHMFC9016J",
+        404,
+        "{what} {name} does not exist.",
+        "{detail}",
+        "Check the id (GET /osImages lists the repository) and try again.",
+    )
+    NOT_SUPPORTED = _m(
+        "FQXHMFC9017J",
+        400,
+        "This operation is not supported by this server.",
+        "{detail}",
+        "See the osdepot documentation for the supported operations.",
+    )
+    INTERNAL = _m(
+        "FQXHMFC9018M",
+        500,
+        "An internal error occurred.",
+        "{detail}",
+        "Try again. If the problem persists, collect the server log and report it.",
+    )
+    JOB_EXPIRED = _m(
+        "FQXHMFC9019J",
+        409,
+        "Import job {job_id} expired before a file was uploaded.",
+        "Import jobs that receive no file expire after {seconds} seconds.",
+        "Create a new import job with POST /osImages and upload the file promptly.",
+    )
+    MALFORMED_BODY = _m(
+        "FQXHMFC9020J",
+        400,
+        "The request body is not valid.",
+        "{detail}",
+        "Send the file as multipart/form-data with the file in the part named uploadedfile.",
+    )
+    JOB_NOT_FOUND = _m(
+        "FQXHMJM9001J",
+        404,
+        "Job {job_id} does not exist.",
+        "The job id is unknown, or the finished job was removed.",
+        "List the jobs with GET /tasks and use one of their ids.",
+    )
+    JOB_RUNNING = _m(
+        "FQXHMJM9002J",
+        409,
+        "Job {job_id} has not finished and cannot be removed.",
+        "Only finished jobs can be removed.",
+        "Cancel the job first (PUT /tasks), or wait until it ends.",
+    )
+    AUTH_REQUIRED = _m(
+        "FQXHMSE9001J",
+        401,
+        "Authentication is required.",
+        "The request carried no valid session and no valid credentials.",
+        "Log in with POST /sessions, or send HTTP Basic credentials.",
+    )
+    LOGIN_FAILED = _m(
+        "FQXHMSE9002J",
+        401,
+        "The user name or password is not correct.",
+        "The credentials were not accepted.",
+        "Check the user name and password and try again.",
+    )
+    FORBIDDEN = _m(
+        "FQXHMSE9003J",
+        403,
+        "User {user} is not authorized to perform this operation.",
+        "The operation needs the privilege {privilege}, which the role {role} does not include.",
+        "Ask a supervisor for a role that includes the privilege.",
+    )
+    CSRF = _m(
+        "FQXHMSE9004J",
+        403,
+        "The request is missing a valid CSRF token.",
+        "A state-changing request made with a session cookie must carry the value of the "
+        "csrf cookie in the X-Csrf-Token header.",
+        "Send the X-Csrf-Token header, or log in again.",
+    )
+    SESSION_EXPIRED = _m(
+        "FQXHMSE9005J",
+        401,
+        "The session has expired.",
+        "Sessions end after {seconds} seconds without a request.",
+        "Log in again with POST /sessions.",
+    )
+
+
+class OsdepotError(Exception):
+    """An error that a user sees: a catalogue message plus its parameters."""
+
+    def __init__(self, message: Message, **params: Any) -> None:
+        self.message = message
+        self.params = params
+        super().__init__(f"{message.id}: {_fmt(message.text, params)}")
+
+    @property
+    def status(self) -> int:
+        return self.message.status
+
+    @property
+    def message_id(self) -> str:
+        return self.message.id
+
+    def render(self) -> dict[str, Any]:
+        """The error as one LXCA envelope message."""
+        return self.message.render(self.params)
+
+
+class BadRequest(OsdepotError):
+    """400: the request is malformed or asks for something unsupported."""
+
+
+class Unauthorized(OsdepotError):
+    """401: no valid credentials."""
+
+
+class Forbidden(OsdepotError):
+    """403: authenticated, but not allowed."""
+
+
+class NotFound(OsdepotError):
+    """404: the object does not exist."""
+
+
+class Conflict(OsdepotError):
+    """409: the request clashes with the state of the repository or job."""
+
+
+class PreconditionFailed(OsdepotError):
+    """412: required data is missing or invalid."""
+
+
+class InternalError(OsdepotError):
+    """500: an unexpected failure."""
+
+
+_BY_STATUS: dict[int, type[OsdepotError]] = {
+    400: BadRequest,
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    412: PreconditionFailed,
+    500: InternalError,
+}
+
+
+def error(message: Message, **params: Any) -> OsdepotError:
+    """Build the error for a catalogue message, of the subclass matching its status."""
+    return _BY_STATUS.get(message.status, OsdepotError)(message, **params)

@@ -1,0 +1,212 @@
+"""Users, passwords, sessions and privileges."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from osdepot.domain.records import Session, User
+from osdepot.domain.roles import (
+    JOB_ADMIN_ROLES,
+    ROLES,
+    SUPERVISOR,
+    Privilege,
+    has_privilege,
+    normalise_role,
+)
+from osdepot.errors import M, error
+from osdepot.services.context import Context
+
+_hasher = PasswordHasher()
+# A hash to verify against when the user does not exist, so that the time taken does
+# not tell whether a user name exists.
+_DUMMY_HASH = _hasher.hash("osdepot-no-such-user")
+
+_USER_NAME_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def check_user_name(name: str) -> str:
+    if not (1 <= len(name) <= 64) or not set(name) <= _USER_NAME_OK:
+        raise error(
+            M.INVALID_VALUE,
+            name="user name",
+            detail="A user name has 1 to 64 letters, digits or . _ - @.",
+        )
+    return name
+
+
+def check_password(password: str) -> str:
+    if len(password) < 8 or len(password) > 1024:
+        raise error(
+            M.INVALID_VALUE,
+            name="password",
+            detail="A password has at least 8 and at most 1024 characters.",
+        )
+    return password
+
+
+def verify_password(user: User | None, password: str) -> bool:
+    try:
+        return _hasher.verify(user.password_hash if user else _DUMMY_HASH, password) and (
+            user is not None
+        )
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+class BasicCache:
+    """Remembers recently verified Basic credentials for a short time, so that a script
+    sending Basic auth on every request does not pay for an argon2 hash each time.
+    Keys are keyed hashes of the credentials and the stored password hash, so a
+    password change invalidates them."""
+
+    def __init__(self, ttl: float = 60.0, size: int = 1024) -> None:
+        self._ttl, self._size = ttl, size
+        self._key = secrets.token_bytes(32)
+        self._seen: dict[bytes, float] = {}
+        self._lock = threading.Lock()
+
+    def _digest(self, user: User, password: str) -> bytes:
+        msg = f"{user.name}\0{user.password_hash}\0{password}".encode()
+        return hmac.new(self._key, msg, hashlib.sha256).digest()
+
+    def check(self, user: User, password: str) -> bool:
+        d = self._digest(user, password)
+        with self._lock:
+            t = self._seen.get(d)
+            return t is not None and t > time.monotonic()
+
+    def add(self, user: User, password: str) -> None:
+        d = self._digest(user, password)
+        with self._lock:
+            if len(self._seen) >= self._size:
+                self._seen.clear()
+            self._seen[d] = time.monotonic() + self._ttl
+
+
+class Auth:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.basic_cache = BasicCache()
+
+    # -- administration (CLI) ---------------------------------------------------------
+
+    def add_user(self, name: str, role: str, password: str) -> User:
+        canonical = normalise_role(role)
+        if canonical is None:
+            raise error(
+                M.INVALID_VALUE,
+                name="role",
+                detail=f"{role!r} is not a role. Roles: {', '.join(ROLES)}.",
+            )
+        user = User(
+            name=check_user_name(name),
+            role=canonical,
+            password_hash=hash_password(check_password(password)),
+            created_at=self.ctx.clock(),
+        )
+        self.ctx.catalog.add_user(user)
+        return user
+
+    def set_password(self, name: str, password: str) -> None:
+        if not self.ctx.catalog.set_password(name, hash_password(check_password(password))):
+            raise error(M.NOT_FOUND, what="User", name=name, detail="No user has this name.")
+
+    def delete_user(self, name: str) -> None:
+        if not self.ctx.catalog.delete_user(name):
+            raise error(M.NOT_FOUND, what="User", name=name, detail="No user has this name.")
+
+    def bootstrap_admin(self) -> str | None:
+        """On an empty user table create the supervisor. Returns a generated password
+        (to be printed once) or None."""
+        if self.ctx.catalog.count_users() > 0:
+            return None
+        s = self.ctx.settings
+        name = s.admin_user or "admin"
+        password = s.admin_password or secrets.token_urlsafe(18)
+        try:
+            self.add_user(name, SUPERVISOR, password)
+        except Exception:
+            if self.ctx.catalog.count_users() > 0:  # another process won the race
+                return None
+            raise
+        return None if s.admin_password else password
+
+    # -- requests ---------------------------------------------------------------------
+
+    def login(self, name: str, password: str, address: str) -> tuple[str, Session]:
+        user = self.ctx.catalog.get_user(name)
+        if not verify_password(user, password):
+            raise error(M.LOGIN_FAILED)
+        assert user is not None
+        token = secrets.token_urlsafe(32)
+        now = self.ctx.clock()
+        session = Session(
+            token_hash=_token_hash(token),
+            csrf=secrets.token_urlsafe(24),
+            user_name=user.name,
+            created_at=now,
+            last_seen=now,
+            address=address[:64],
+        )
+        self.ctx.catalog.add_session(session)
+        return token, session
+
+    def logout(self, token: str) -> None:
+        self.ctx.catalog.delete_session(_token_hash(token))
+
+    def session_user(self, token: str, csrf_header: str | None, state_changing: bool) -> User:
+        th = _token_hash(token)
+        session = self.ctx.catalog.get_session(th)
+        if session is None:
+            raise error(M.AUTH_REQUIRED)
+        now = self.ctx.clock()
+        timeout = self.ctx.settings.session_timeout
+        if now - session.last_seen > timeout:
+            self.ctx.catalog.delete_session(th)
+            raise error(M.SESSION_EXPIRED, seconds=timeout)
+        if state_changing and not (
+            csrf_header and hmac.compare_digest(csrf_header.encode(), session.csrf.encode())
+        ):
+            raise error(M.CSRF)
+        user = self.ctx.catalog.get_user(session.user_name)
+        if user is None:
+            raise error(M.AUTH_REQUIRED)
+        # Record activity, at most every few seconds (keeps reads cheap).
+        if now - session.last_seen > min(5.0, timeout / 10):
+            self.ctx.catalog.touch_session(th, now)
+        return user
+
+    def basic_user(self, name: str, password: str) -> User:
+        user = self.ctx.catalog.get_user(name)
+        if user is not None and self.basic_cache.check(user, password):
+            return user
+        if not verify_password(user, password):
+            raise error(M.LOGIN_FAILED)
+        assert user is not None
+        self.basic_cache.add(user, password)
+        return user
+
+
+def require(user: User, privilege: Privilege | None) -> None:
+    """403 unless ``user``'s role holds ``privilege`` (None: any authenticated user)."""
+    if privilege is not None and not has_privilege(user.role, privilege):
+        raise error(M.FORBIDDEN, user=user.name, privilege=privilege.value, role=user.role)
+
+
+def is_job_admin(user: User) -> bool:
+    return user.role in JOB_ADMIN_ROLES

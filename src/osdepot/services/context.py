@@ -1,0 +1,66 @@
+"""The object that holds what every service needs: settings, catalog, blob store."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+import anyio.to_thread
+
+from osdepot.config import Settings
+from osdepot.ports import BlobStore, Catalog
+
+if TYPE_CHECKING:
+    from osdepot.services.uploads import UploadSink
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+@dataclass
+class Context:
+    """Shared state of one server process. Everything durable lives in the catalog."""
+
+    settings: Settings
+    catalog: Catalog
+    blobs: BlobStore
+    clock: Callable[[], float] = time.time
+    #: Threads that hash and write upload buffers (one buffer per upload at a time).
+    io_pool: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(16, thread_name_prefix="osdepot-io")
+    )
+    #: Uploads running in this process, by job id (for immediate cancellation).
+    active_uploads: dict[int, UploadSink] = field(default_factory=dict)
+
+    async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a blocking call (catalog, blob store) off the event loop."""
+
+        def call() -> T:
+            return fn(*args, **kwargs)
+
+        return await anyio.to_thread.run_sync(call)
+
+    def close(self) -> None:
+        self.io_pool.shutdown(wait=True)
+        engine: Any = getattr(self.catalog, "engine", None)
+        if engine is not None:
+            engine.dispose()
+
+
+def open_context(settings: Settings) -> Context:
+    """Open the configured catalog (migrating it) and blob store."""
+    from osdepot.storage import open_blob_store
+    from osdepot.storage.catalog import SqlCatalog
+    from osdepot.storage.db import make_engine, upgrade
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.effective_database_url)
+    upgrade(engine)
+    return Context(
+        settings=settings,
+        catalog=SqlCatalog(engine),
+        blobs=open_blob_store(settings.effective_blob_url),
+    )

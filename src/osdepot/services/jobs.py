@@ -1,0 +1,99 @@
+"""Tasks: listing, cancelling and removing jobs; expiry and retention."""
+
+from __future__ import annotations
+
+import logging
+
+from osdepot.domain.jobs import FINISHED, OPEN, JobStatus
+from osdepot.domain.records import Job, User
+from osdepot.errors import M, error
+from osdepot.services.auth import is_job_admin
+from osdepot.services.context import Context
+
+log = logging.getLogger("osdepot.jobs")
+
+
+def parse_job_ids(raw: str) -> list[int]:
+    """A comma-separated job id list; 404 for an id that cannot exist."""
+    ids: list[int] = []
+    for part in raw.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if not part.isdigit() or len(part) > 18:
+            raise error(M.JOB_NOT_FOUND, job_id=part[:40])
+        ids.append(int(part))
+    if not ids:
+        raise error(M.MISSING_PARAMETER, name="job id", detail="No job id was given.")
+    return ids
+
+
+class Jobs:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    async def list(self, ids: list[int] | None) -> list[Job]:
+        jobs = await self.ctx.run(self.ctx.catalog.list_jobs, ids)
+        if ids is not None:
+            missing = sorted(set(ids) - {j.id for j in jobs})
+            if missing:
+                raise error(M.JOB_NOT_FOUND, job_id=",".join(map(str, missing)))
+        return jobs
+
+    async def cancel(self, user: User, ids: list[int]) -> list[Job]:
+        """Cancel open jobs; an upload in progress is aborted and its staging removed.
+        Finished jobs in the list are left as they are."""
+        jobs = await self.list(ids)
+        for job in jobs:
+            if job.created_by != user.name and not is_job_admin(user):
+                raise error(
+                    M.FORBIDDEN,
+                    user=user.name,
+                    role=user.role,
+                    privilege="cancel jobs of other users",
+                )
+        for job in jobs:
+            if job.status not in OPEN:
+                continue
+            msg = M.JOB_CANCELLED.render({"job_id": job.id, "user": user.name})
+            changed = await self.ctx.run(
+                self.ctx.catalog.finish_job,
+                job.id,
+                JobStatus.CANCELLED,
+                self.ctx.clock(),
+                msg,
+                only_if=OPEN,
+                cancelled_by=user.name,
+            )
+            sink = self.ctx.active_uploads.get(job.id)
+            if changed and sink is not None:
+                sink.cancelled_by = user.name
+            if changed:
+                log.info("job %s cancelled by %s", job.id, user.name)
+        return await self.list(ids)
+
+    async def delete(self, user: User, ids: list[int]) -> None:
+        jobs = await self.list(ids)
+        for job in jobs:
+            if job.created_by != user.name and not is_job_admin(user):
+                raise error(
+                    M.FORBIDDEN,
+                    user=user.name,
+                    role=user.role,
+                    privilege="remove jobs of other users",
+                )
+            if job.status not in FINISHED:
+                raise error(M.JOB_RUNNING, job_id=job.id)
+        await self.ctx.run(self.ctx.catalog.delete_jobs, ids)
+
+    def housekeeping(self) -> tuple[int, int]:
+        """Expire unused jobs and remove old finished ones (blocking; run in a thread)."""
+        s, now = self.ctx.settings, self.ctx.clock()
+        expired = self.ctx.catalog.expire_jobs(
+            now - s.job_expiry,
+            now,
+            M.JOB_EXPIRED.render({"job_id": "", "seconds": s.job_expiry}),
+        )
+        purged = self.ctx.catalog.purge_jobs(now - s.job_retention)
+        self.ctx.catalog.purge_sessions(now - s.session_timeout)
+        return expired, purged

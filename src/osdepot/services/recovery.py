@@ -1,0 +1,39 @@
+"""Start-up recovery: finish or roll back whatever a crash interrupted.
+
+Runs once, before the server accepts requests (never while uploads are running):
+staging files are removed, jobs that were Running are stopped with a message, and
+blobs the catalog does not reference (a crash between the rename and the catalog
+transaction) are removed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from osdepot.errors import M
+from osdepot.services.context import Context
+
+log = logging.getLogger("osdepot.recovery")
+
+
+@dataclass(frozen=True)
+class RecoveryReport:
+    staging_removed: int
+    jobs_failed: int
+    orphan_blobs_removed: int
+
+
+def recover(ctx: Context) -> RecoveryReport:
+    staging = ctx.blobs.clear_staging()
+    failed = ctx.catalog.fail_open_jobs(ctx.clock(), M.SERVER_INTERRUPTED.render({}))
+    referenced = ctx.catalog.blob_keys()
+    orphans = 0
+    for key in list(ctx.blobs.keys()):
+        if key not in referenced:
+            ctx.blobs.delete(key)
+            orphans += 1
+    report = RecoveryReport(staging, failed, orphans)
+    if staging or failed or orphans:
+        log.warning("recovered from an interrupted run: %s", report)
+    return report

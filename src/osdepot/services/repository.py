@@ -1,0 +1,61 @@
+"""What the repository holds: listing and deleting."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from osdepot.domain.records import OsImage, StoredFile
+from osdepot.errors import M, error
+from osdepot.services.context import Context
+
+log = logging.getLogger("osdepot.repository")
+
+
+@dataclass(frozen=True)
+class Listing:
+    images: list[OsImage]
+    files: list[StoredFile]
+
+
+def parse_id_list(raw: str) -> list[str]:
+    ids = [p.strip() for p in raw.split(",") if p.strip()]
+    if not ids:
+        raise error(M.MISSING_PARAMETER, name="id", detail="No id was given.")
+    return ids
+
+
+class Repository:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    async def listing(self) -> Listing:
+        def both() -> Listing:
+            return Listing(self.ctx.catalog.list_images(), self.ctx.catalog.list_files())
+
+        return await self.ctx.run(both)
+
+    async def profiles(self, ids: list[str] | None) -> list[OsImage]:
+        """OS images with only the profiles named in ``ids`` (all profiles when None)."""
+        images = await self.ctx.run(self.ctx.catalog.list_images)
+        if ids is None:
+            return [i for i in images if i.profiles]
+        wanted = set(ids)
+        out = []
+        for img in images:
+            keep = tuple(p for p in img.profiles if p.id in wanted)
+            if keep:
+                out.append(OsImage(**{**img.__dict__, "profiles": keep}))
+        return out
+
+    async def delete(self, ids: list[str]) -> None:
+        """Delete in one transaction (all or nothing), then remove the blobs."""
+        keys = await self.ctx.run(self.ctx.catalog.delete_objects, ids)
+        for key in keys:
+            # The catalog no longer references the blob; if this fails the blob is an
+            # orphan that the start-up sweep (and fsck) removes.
+            try:
+                await self.ctx.run(self.ctx.blobs.delete, key)
+            except OSError:
+                log.exception("could not remove blob %s", key)
+        log.info("deleted %s", ", ".join(ids))

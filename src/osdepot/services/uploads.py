@@ -1,0 +1,574 @@
+"""Import jobs and the upload pipeline.
+
+``create_job`` opens a job (``POST /osImages``). ``check_upload`` validates an upload
+request before its body is read; ``begin_upload`` claims the job and returns an
+:class:`UploadSink` that the web layer feeds with the file's bytes as they arrive.
+The sink hashes and writes each buffer in a worker thread while the next buffer is
+being received, writes the file exactly once into staging, and on ``finish``
+verifies size and checksum, fsyncs, commits the blob and records the catalog rows
+and the completed job in one transaction. Any failure removes the staging file and
+ends the job ``Stopped`` with the same message the HTTP response carries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import hashlib
+import hmac
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from osdepot.domain.images import (
+    ImageType,
+    OsFamily,
+    check_extension,
+    parse_image_type,
+    resolve_os,
+)
+from osdepot.domain.jobs import JobStatus
+from osdepot.domain.names import check_image_id, clean_filename, make_file_id
+from osdepot.domain.records import Job, OsImage, Profile, StoredFile, User
+from osdepot.errors import M, OsdepotError, error
+from osdepot.services.context import Context
+
+log = logging.getLogger("osdepot.uploads")
+
+CHECKSUM_ALGORITHMS = {"MD5": "md5", "SHA1": "sha1", "SHA256": "sha256", "SHA512": "sha512"}
+_HEX_LEN = {"md5": 32, "sha1": 40, "sha256": 64, "sha512": 128}
+
+
+def parse_checksum_type(value: str | None) -> str | None:
+    """hashlib name for a ``checksumType`` value (``SHA-256``, ``sha256`` …), or None."""
+    if value is None or value.strip() == "":
+        return None
+    key = value.strip().upper().replace("-", "").replace("_", "")
+    if key not in CHECKSUM_ALGORITHMS:
+        raise error(
+            M.INVALID_VALUE,
+            name="checksumType",
+            detail=f"{value!r} is not supported; use MD5, SHA1, SHA256 or SHA512.",
+        )
+    return CHECKSUM_ALGORITHMS[key]
+
+
+def parse_size(value: Any, name: str = "fileSize") -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise error(M.INVALID_VALUE, name=name, detail=f"{name} must be a number of bytes.")
+    try:
+        size = int(str(value).strip())
+    except ValueError:
+        raise error(
+            M.INVALID_VALUE, name=name, detail=f"{name} must be a number of bytes, not {value!r}."
+        ) from None
+    if size < 0 or size > 1 << 53:
+        raise error(M.INVALID_VALUE, name=name, detail=f"{name} is out of range.")
+    return size
+
+
+@dataclass(frozen=True)
+class UploadParams:
+    """The query parameters of ``POST /files/osImages``."""
+
+    job_id: int
+    image_type: ImageType | None
+    image_name: str | None
+    os: str | None
+    osrelease: str | None
+    description: str
+    checksum_type: str | None = None
+    checksum_value: str | None = None
+
+
+def parse_job_id(value: str | None) -> int:
+    if value is None or value.strip() == "":
+        raise error(
+            M.MISSING_PARAMETER,
+            name="jobId",
+            detail="The import job id (jobId) is required; create a job with POST /osImages first.",
+        )
+    try:
+        job_id = int(value.strip())
+    except ValueError:
+        raise error(M.JOB_NOT_FOUND, job_id=value) from None
+    if job_id <= 0 or job_id > 2**62:
+        raise error(M.JOB_NOT_FOUND, job_id=value)
+    return job_id
+
+
+def _short(text: str | None, name: str, limit: int) -> str | None:
+    if text is not None and len(text) > limit:
+        raise error(M.INVALID_VALUE, name=name, detail=f"{name} is longer than {limit} characters.")
+    if text is not None and any(ord(c) < 32 and c not in "\t" for c in text):
+        raise error(M.INVALID_VALUE, name=name, detail=f"{name} contains control characters.")
+    return text
+
+
+class Imports:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    # -- POST /osImages ----------------------------------------------------------------
+
+    async def create_job(self, user: User, image_type: str | None, body: Any) -> Job:
+        itype = parse_image_type(image_type)
+        if not isinstance(body, dict):
+            raise error(
+                M.INVALID_VALUE,
+                name="request body",
+                detail='The body must be a JSON object like {"Action": "Init"}.',
+            )
+        action = body.get("Action", body.get("action"))
+        if not isinstance(action, str) or action.strip().lower() != "init":
+            raise error(
+                M.INVALID_VALUE, name="Action", detail='The body must contain "Action": "Init".'
+            )
+        size = parse_size(body.get("fileSize"))
+        if size is not None:
+            await self.ctx.run(self._check_space, size, itype)
+        return await self.ctx.run(
+            self.ctx.catalog.create_job,
+            itype,
+            user.name,
+            self.ctx.clock(),
+            size,
+            f"Import of a {itype.value} file into the OS images repository",
+        )
+
+    def _check_space(self, size: int, itype: ImageType, exclude_own: int = 0) -> None:
+        """Refuse a file of ``size`` bytes that the repository cannot hold."""
+        s = self.ctx.settings
+        usage = self.ctx.catalog.usage()
+        reserved = max(usage.bytes_reserved - exclude_own, 0)
+        free = self.ctx.blobs.free_bytes()
+        if free is not None and size > free - reserved:
+            raise error(
+                M.REPOSITORY_FULL,
+                detail=f"The file needs {size} bytes; the repository storage has {free} bytes "
+                f"free, of which {reserved} are reserved by imports in progress.",
+            )
+        if s.max_repository_bytes and (
+            usage.bytes_stored + reserved + size > s.max_repository_bytes
+        ):
+            raise error(
+                M.REPOSITORY_FULL,
+                detail=f"The repository is limited to {s.max_repository_bytes} bytes; it holds "
+                f"{usage.bytes_stored} bytes and {reserved} are reserved by imports in "
+                f"progress, so {size} more bytes do not fit.",
+            )
+        if itype is ImageType.OS and s.max_images and usage.images >= s.max_images:
+            raise error(
+                M.REPOSITORY_FULL,
+                detail=f"The repository is limited to {s.max_images} OS images and holds "
+                f"{usage.images}.",
+            )
+
+    # -- POST /files/osImages ----------------------------------------------------------
+
+    async def check_upload(self, user: User, p: UploadParams) -> tuple[Job, ImageType]:
+        """Validate an upload request before its body is read."""
+        job = await self.ctx.run(self.ctx.catalog.get_job, p.job_id)
+        if job is None:
+            raise error(M.JOB_NOT_FOUND, job_id=p.job_id)
+        if job.created_by != user.name:
+            raise error(M.JOB_NOT_USABLE, job_id=p.job_id)
+        itype = p.image_type or job.image_type
+        bundle_sig = job.image_type is ImageType.BUNDLE and itype is ImageType.BUNDLESIG
+        if itype is not job.image_type and not bundle_sig:
+            raise error(
+                M.INVALID_VALUE,
+                name="imageType",
+                detail=f"Job {job.id} was created for {job.image_type.value} files, "
+                f"not {itype.value}.",
+            )
+        if bundle_sig:
+            sig_ok = job.status is JobStatus.COMPLETE and job.uploads == 1
+            if not sig_ok and job.status is not JobStatus.PENDING:
+                raise error(M.JOB_ALREADY_USED, job_id=job.id, status=job.status.value)
+        elif job.status is not JobStatus.PENDING:
+            if job.message and job.message.get("id") == M.JOB_EXPIRED.id:
+                raise error(M.JOB_EXPIRED, job_id=job.id, seconds=self.ctx.settings.job_expiry)
+            raise error(M.JOB_ALREADY_USED, job_id=job.id, status=job.status.value)
+        resolve_os(itype, p.os)
+        _short(p.description, "description", 2000)
+        _short(p.osrelease, "osrelease", 64)
+        if itype in (ImageType.OS, ImageType.DUD):
+            if not p.image_name:
+                what = (
+                    "the id of the new OS image"
+                    if itype is ImageType.OS
+                    else "the OS image the driver belongs to"
+                )
+                raise error(
+                    M.MISSING_PARAMETER,
+                    name="imageName",
+                    detail=f"For {itype.value} files imageName names {what}.",
+                )
+            check_image_id(p.image_name)
+            image = await self.ctx.run(self.ctx.catalog.get_image, p.image_name)
+            if itype is ImageType.OS and image is not None:
+                raise error(M.ALREADY_EXISTS, what="OS image", name=p.image_name)
+            if itype is ImageType.DUD and image is None:
+                raise error(M.TARGET_IMAGE_MISSING, image_name=p.image_name)
+        if p.checksum_type is not None or p.checksum_value is not None:
+            check_checksum_pair(p.checksum_type, p.checksum_value, final=False)
+        return job, itype
+
+    async def begin_upload(
+        self,
+        user: User,
+        job: Job,
+        itype: ImageType,
+        p: UploadParams,
+        raw_filename: str,
+        body_length: int | None,
+    ) -> UploadSink:
+        """Claim the job for this upload and open its staging file."""
+        filename = clean_filename(raw_filename)
+        family = resolve_os(itype, p.os)
+        check_extension(itype, family, filename)
+        declared = job.declared_size if job.uploads == 0 else None
+        expected = declared if declared is not None else body_length
+        if expected is not None:
+            own = (job.declared_size or 0) if job.status is JobStatus.PENDING else 0
+            await self.ctx.run(self._check_space, expected, itype, own)
+        from_status = JobStatus.PENDING if job.uploads == 0 else JobStatus.COMPLETE
+        now = self.ctx.clock()
+        claimed = await self.ctx.run(
+            self.ctx.catalog.claim_job, job.id, from_status, job.uploads, now, expected, filename
+        )
+        if not claimed:
+            raise error(M.JOB_ALREADY_USED, job_id=job.id, status="Running")
+        sink = UploadSink(self, user, job, itype, family, p, filename, declared, expected)
+        try:
+            await sink.open()
+        except OsdepotError as exc:
+            await sink.fail(exc)
+            raise
+        except BaseException:
+            await sink.fail(error(M.INTERNAL, detail="The staging file could not be created."))
+            raise
+        return sink
+
+
+def check_checksum_pair(ctype: str | None, cvalue: str | None, *, final: bool) -> str | None:
+    """Validate a checksumType/checksumValue pair; returns the hashlib name or None."""
+    algo = parse_checksum_type(ctype)
+    value = (cvalue or "").strip()
+    if final and algo and not value:
+        raise error(
+            M.MISSING_PARAMETER,
+            name="checksumValue",
+            detail="checksumType was given without checksumValue.",
+        )
+    if final and value and not algo:
+        raise error(
+            M.MISSING_PARAMETER,
+            name="checksumType",
+            detail="checksumValue was given without checksumType.",
+        )
+    if (
+        algo
+        and value
+        and (len(value) != _HEX_LEN[algo] or any(c not in "0123456789abcdefABCDEF" for c in value))
+    ):
+        raise error(
+            M.INVALID_VALUE,
+            name="checksumValue",
+            detail=f"A {algo.upper()} checksum is {_HEX_LEN[algo]} hexadecimal digits.",
+        )
+    return algo
+
+
+class UploadSink:
+    """Receives one file's bytes; hashes and writes them off the event loop."""
+
+    def __init__(
+        self,
+        imports: Imports,
+        user: User,
+        job: Job,
+        itype: ImageType,
+        family: OsFamily | None,
+        params: UploadParams,
+        filename: str,
+        declared: int | None,
+        expected: int | None,
+    ) -> None:
+        self.ctx = imports.ctx
+        self.user, self.job, self.itype, self.family = user, job, itype, family
+        self.params, self.filename = params, filename
+        self.declared, self.expected = declared, expected
+        cap = self.ctx.settings.upload_buffer_bytes
+        self._bufs = [bytearray(cap), bytearray(cap)]
+        self._cur = 0
+        self._fill = 0
+        self._pending: asyncio.Future[None] | None = None
+        self.received = 0
+        self._hashers: dict[str, Any] = {"sha256": hashlib.sha256()}
+        early = parse_checksum_type(params.checksum_type)
+        if early and early not in self._hashers:
+            self._hashers[early] = hashlib.new(early)
+        self._staging: Any = None
+        self._next_tick = 0.0
+        self.cancelled_by: str | None = None
+        self.done = False
+
+    async def open(self) -> None:
+        try:
+            self._staging = await self.ctx.run(self.ctx.blobs.create_staging, self.declared)
+        except OSError as exc:
+            raise _os_error(exc) from exc
+        self.ctx.active_uploads[self.job.id] = self
+        self._next_tick = time.monotonic() + self.ctx.settings.progress_interval
+
+    # -- receiving ---------------------------------------------------------------------
+
+    async def write(self, data: bytes | memoryview) -> None:
+        if self.cancelled_by is not None:
+            raise error(M.JOB_CANCELLED, job_id=self.job.id, user=self.cancelled_by)
+        view = memoryview(data)
+        n = len(view)
+        self.received += n
+        if self.declared is not None and self.received > self.declared:
+            raise error(
+                M.SIZE_MISMATCH, declared=self.declared, received=f"more than {self.declared}"
+            )
+        cap = len(self._bufs[0])
+        while view:
+            take = min(cap - self._fill, len(view))
+            self._bufs[self._cur][self._fill : self._fill + take] = view[:take]
+            self._fill += take
+            view = view[take:]
+            if self._fill == cap:
+                await self._dispatch()
+        if time.monotonic() >= self._next_tick:
+            await self._progress()
+
+    async def _dispatch(self) -> None:
+        if self._pending is not None:
+            await self._pending
+            self._pending = None
+        if self._fill == 0:
+            return
+        chunk = memoryview(self._bufs[self._cur])[: self._fill]
+        hashers = list(self._hashers.values())
+        staging = self._staging
+
+        def work() -> None:
+            for h in hashers:
+                h.update(chunk)
+            staging.write(chunk)
+
+        loop = asyncio.get_running_loop()
+        self._pending = loop.run_in_executor(self.ctx.io_pool, work)
+        self._cur ^= 1
+        self._fill = 0
+
+    async def _drain(self) -> None:
+        await self._dispatch()
+        if self._pending is not None:
+            try:
+                await self._pending
+            finally:
+                self._pending = None
+
+    async def _progress(self) -> None:
+        self._next_tick = time.monotonic() + self.ctx.settings.progress_interval
+        total = self.expected or 0
+        pct = min(99, self.received * 100 // total) if total else 0
+        still = await self.ctx.run(
+            self.ctx.catalog.update_progress, self.job.id, self.received, int(pct)
+        )
+        if not still:
+            job = await self.ctx.run(self.ctx.catalog.get_job, self.job.id)
+            raise error(
+                M.JOB_CANCELLED,
+                job_id=self.job.id,
+                user=(job.cancelled_by if job else None) or "another request",
+            )
+
+    # -- ending ------------------------------------------------------------------------
+
+    async def finish(self, checksum_type: str | None, checksum_value: str | None) -> StoredFile:
+        """Verify, make durable and commit. Raises (after cleaning up) on any failure."""
+        try:
+            try:
+                await self._drain()
+            except OSError as exc:
+                raise _os_error(exc) from exc
+            if self.declared is not None and self.received != self.declared:
+                raise error(M.SIZE_MISMATCH, declared=self.declared, received=self.received)
+            algo = check_checksum_pair(checksum_type, checksum_value, final=True)
+            checksums = await self.ctx.run(self._digests, algo)
+            if algo and checksum_value:
+                actual = checksums[algo]
+                if not hmac.compare_digest(actual, checksum_value.strip().lower()):
+                    raise error(
+                        M.CHECKSUM_MISMATCH,
+                        algorithm=algo.upper(),
+                        actual=actual,
+                        expected=checksum_value.strip().lower(),
+                    )
+            try:
+                await self.ctx.run(self._staging.finish)
+            except OSError as exc:
+                raise _os_error(exc) from exc
+            return await self._commit(checksums)
+        except OsdepotError as exc:
+            await self.fail(exc)
+            raise
+        except BaseException:
+            await self.fail(error(M.INTERNAL, detail="The import failed unexpectedly."))
+            raise
+
+    def _digests(self, algo: str | None) -> dict[str, str]:
+        """Hex digests; an algorithm first named after the file part is computed by
+        reading the staging file back once (the file is still written only once)."""
+        if algo and algo not in self._hashers:
+            h = hashlib.new(algo)
+            for chunk in self._staging.read_chunks():
+                h.update(chunk)
+            self._hashers[algo] = h
+        return {name: h.hexdigest() for name, h in self._hashers.items()}
+
+    async def _commit(self, checksums: dict[str, str]) -> StoredFile:
+        ctx = self.ctx
+        if self.itype is ImageType.OS:
+            await ctx.run(self._check_image_limit)
+        key = await ctx.run(ctx.blobs.commit, self._staging)
+        self._staging = None
+        try:
+            now = ctx.clock()
+            stored = await ctx.run(self._record, key, checksums, now)
+        except BaseException:
+            await ctx.run(ctx.blobs.delete, key)
+            raise
+        self.done = True
+        ctx.active_uploads.pop(self.job.id, None)
+        log.info(
+            "job %s: imported %s as %s (%d bytes, sha256 %s)",
+            self.job.id,
+            self.filename,
+            stored.id,
+            stored.size,
+            stored.sha256,
+        )
+        return stored
+
+    def _check_image_limit(self) -> None:
+        s = self.ctx.settings
+        if s.max_images and self.ctx.catalog.usage().images >= s.max_images:
+            raise error(
+                M.REPOSITORY_FULL, detail=f"The repository is limited to {s.max_images} OS images."
+            )
+
+    def _record(self, key: str, checksums: dict[str, str], now: float) -> StoredFile:
+        p = self.params
+        catalog = self.ctx.catalog
+        for attempt in range(100):
+            file_id = make_file_id(self.filename, now, attempt)
+            if not catalog.file_id_exists(file_id):
+                break
+        family = self.family.name if self.family else None
+        stored = StoredFile(
+            id=file_id,
+            image_type=self.itype,
+            name=self.filename,
+            size=self.received,
+            sha256=checksums["sha256"],
+            blob_key=key,
+            imported_by=self.user.name,
+            imported_at=now,
+            job_id=self.job.id,
+            os=family,
+            osrelease=p.osrelease,
+            description=p.description,
+            image_name=p.image_name,
+            checksums=checksums,
+        )
+        image = None
+        if self.itype is ImageType.OS:
+            assert p.image_name is not None
+            image = build_image(p.image_name, self.family, p.osrelease, p.description, file_id, now)
+        message = M.IMPORT_COMPLETE.render(
+            {
+                "filename": self.filename,
+                "file_id": file_id,
+                "size": self.received,
+                "sha256": checksums["sha256"],
+            }
+        )
+        catalog.commit_import(self.job.id, stored, image, now, message)
+        return stored
+
+    async def fail(self, exc: OsdepotError) -> None:
+        """Remove staging and end the job Stopped (or keep it Cancelled) with ``exc``."""
+        if self.done:
+            return
+        self.done = True
+        self.ctx.active_uploads.pop(self.job.id, None)
+        if self._pending is not None:
+            with contextlib.suppress(Exception):
+                await self._pending
+            self._pending = None
+        staging = self._staging
+        self._staging = None
+        if staging is not None:
+            await self.ctx.run(staging.abort)
+        if exc.message is not M.JOB_CANCELLED:
+            await self.ctx.run(
+                self.ctx.catalog.finish_job,
+                self.job.id,
+                JobStatus.STOPPED,
+                self.ctx.clock(),
+                exc.render(),
+            )
+        log.info("job %s: import of %s failed: %s", self.job.id, self.filename, exc)
+
+
+def build_image(
+    image_id: str,
+    family: OsFamily | None,
+    osrelease: str | None,
+    description: str,
+    file_id: str,
+    now: float,
+) -> OsImage:
+    """The catalog entry of an imported OS image and its predefined profiles (§8.2)."""
+    profiles = tuple(
+        Profile(
+            id=f"{image_id}|{image_id}-x86_64-install-{name}",
+            image_id=image_id,
+            name=name.replace("_", " "),
+            profile=name,
+            type="predefined",
+            description=f"{name.replace('_', ' ')} installation of {image_id}",
+        )
+        for name in (family.profiles if family else ())
+    )
+    return OsImage(
+        id=image_id,
+        name=image_id,
+        file_id=file_id,
+        os=family.name if family else None,
+        osrelease=osrelease,
+        description=description,
+        created_at=now,
+        profiles=profiles,
+    )
+
+
+def _os_error(exc: OSError) -> OsdepotError:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return error(
+            M.REPOSITORY_FULL,
+            detail="The repository storage ran out of space while the file was "
+            "being written. Nothing was stored.",
+        )
+    return error(M.INTERNAL, detail=f"The file could not be written: {exc.strerror}.")

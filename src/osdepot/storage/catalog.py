@@ -1,0 +1,481 @@
+"""The SQL catalog (:class:`osdepot.ports.Catalog`) on SQLAlchemy Core.
+
+Portable SQL only: it runs on SQLite (embedded default) and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from osdepot.domain.images import ImageType
+from osdepot.domain.jobs import FINISHED, OPEN, JobStatus
+from osdepot.domain.records import Job, OsImage, Profile, Session, StoredFile, Usage, User
+from osdepot.errors import M, error
+from osdepot.storage.schema import files, jobs, os_images, profiles, sessions, users
+
+
+class SqlCatalog:
+    """Catalog on any SQLAlchemy engine (see :func:`osdepot.storage.db.make_engine`)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        conn = self.engine.connect().execution_options(sqlite_immediate=True)
+        with conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    # -- users ---------------------------------------------------------------------
+
+    def add_user(self, user: User) -> None:
+        try:
+            with self._write() as c:
+                c.execute(
+                    insert(users).values(
+                        name=user.name,
+                        password_hash=user.password_hash,
+                        role=user.role,
+                        created_at=user.created_at,
+                        failed_logins=0,
+                    )
+                )
+        except IntegrityError:
+            raise error(M.ALREADY_EXISTS, what="User", name=user.name) from None
+
+    def get_user(self, name: str) -> User | None:
+        with self._read() as c:
+            row = c.execute(select(users).where(users.c.name == name)).mappings().first()
+        return User(**row) if row else None
+
+    def list_users(self) -> list[User]:
+        with self._read() as c:
+            rows = c.execute(select(users).order_by(users.c.name)).mappings().all()
+        return [User(**r) for r in rows]
+
+    def count_users(self) -> int:
+        with self._read() as c:
+            return int(c.execute(select(func.count()).select_from(users)).scalar_one())
+
+    def set_password(self, name: str, password_hash: str) -> bool:
+        with self._write() as c:
+            n = c.execute(
+                update(users).where(users.c.name == name).values(password_hash=password_hash)
+            ).rowcount
+            c.execute(delete(sessions).where(sessions.c.user_name == name))
+        return bool(n)
+
+    def delete_user(self, name: str) -> bool:
+        with self._write() as c:
+            c.execute(delete(sessions).where(sessions.c.user_name == name))
+            n = c.execute(delete(users).where(users.c.name == name)).rowcount
+        return bool(n)
+
+    # -- sessions ------------------------------------------------------------------
+
+    def add_session(self, session: Session) -> None:
+        with self._write() as c:
+            c.execute(
+                insert(sessions).values(
+                    token_hash=session.token_hash,
+                    csrf=session.csrf,
+                    user_name=session.user_name,
+                    created_at=session.created_at,
+                    last_seen=session.last_seen,
+                    address=session.address,
+                )
+            )
+
+    def get_session(self, token_hash: str) -> Session | None:
+        with self._read() as c:
+            row = (
+                c.execute(select(sessions).where(sessions.c.token_hash == token_hash))
+                .mappings()
+                .first()
+            )
+        return Session(**row) if row else None
+
+    def touch_session(self, token_hash: str, now: float) -> None:
+        with self._write() as c:
+            c.execute(
+                update(sessions).where(sessions.c.token_hash == token_hash).values(last_seen=now)
+            )
+
+    def delete_session(self, token_hash: str) -> None:
+        with self._write() as c:
+            c.execute(delete(sessions).where(sessions.c.token_hash == token_hash))
+
+    def purge_sessions(self, idle_before: float) -> int:
+        with self._write() as c:
+            return int(
+                c.execute(delete(sessions).where(sessions.c.last_seen < idle_before)).rowcount
+            )
+
+    # -- jobs ----------------------------------------------------------------------
+
+    @staticmethod
+    def _job(row: Any) -> Job:
+        d = dict(row)
+        d["image_type"] = ImageType(d["image_type"])
+        d["status"] = JobStatus(d["status"])
+        d["message"] = json.loads(d["message"]) if d["message"] else None
+        return Job(**d)
+
+    def create_job(
+        self,
+        image_type: ImageType,
+        created_by: str,
+        now: float,
+        declared_size: int | None,
+        description: str,
+    ) -> Job:
+        with self._write() as c:
+            job_id = c.execute(
+                insert(jobs).values(
+                    uuid=uuid.uuid4().hex,
+                    image_type=image_type.value,
+                    status=JobStatus.PENDING.value,
+                    created_by=created_by,
+                    created_at=now,
+                    declared_size=declared_size,
+                    bytes_total=declared_size,
+                    description=description,
+                )
+            ).inserted_primary_key[0]  # type: ignore[index]
+            row = c.execute(select(jobs).where(jobs.c.id == job_id)).mappings().one()
+        return self._job(row)
+
+    def get_job(self, job_id: int) -> Job | None:
+        with self._read() as c:
+            row = c.execute(select(jobs).where(jobs.c.id == job_id)).mappings().first()
+        return self._job(row) if row else None
+
+    def list_jobs(self, ids: Sequence[int] | None = None) -> list[Job]:
+        q = select(jobs).order_by(jobs.c.id)
+        if ids is not None:
+            q = q.where(jobs.c.id.in_(list(ids)))
+        with self._read() as c:
+            return [self._job(r) for r in c.execute(q).mappings()]
+
+    def claim_job(
+        self,
+        job_id: int,
+        from_status: JobStatus,
+        uploads: int,
+        now: float,
+        bytes_total: int | None,
+        file_name: str,
+    ) -> bool:
+        with self._write() as c:
+            n = c.execute(
+                update(jobs)
+                .where(
+                    jobs.c.id == job_id,
+                    jobs.c.status == from_status.value,
+                    jobs.c.uploads == uploads,
+                )
+                .values(
+                    status=JobStatus.RUNNING.value,
+                    uploads=uploads + 1,
+                    start_time=now,
+                    end_time=None,
+                    bytes_received=0,
+                    percentage=0,
+                    bytes_total=bytes_total,
+                    file_name=file_name,
+                    message=None,
+                )
+            ).rowcount
+        return n == 1
+
+    def update_progress(self, job_id: int, received: int, percentage: int) -> bool:
+        with self._write() as c:
+            n = c.execute(
+                update(jobs)
+                .where(jobs.c.id == job_id, jobs.c.status == JobStatus.RUNNING.value)
+                .values(bytes_received=received, percentage=percentage)
+            ).rowcount
+        return n == 1
+
+    def finish_job(
+        self,
+        job_id: int,
+        status: JobStatus,
+        now: float,
+        message: dict[str, object],
+        only_if: Iterable[JobStatus] = (JobStatus.RUNNING,),
+        cancelled_by: str | None = None,
+    ) -> bool:
+        values: dict[str, Any] = {
+            "status": status.value,
+            "end_time": now,
+            "message": json.dumps(message),
+        }
+        if cancelled_by is not None:
+            values["cancelled_by"] = cancelled_by
+        with self._write() as c:
+            n = c.execute(
+                update(jobs)
+                .where(jobs.c.id == job_id, jobs.c.status.in_([s.value for s in only_if]))
+                .values(**values)
+            ).rowcount
+        return n == 1
+
+    def delete_jobs(self, ids: Sequence[int]) -> int:
+        with self._write() as c:
+            return int(c.execute(delete(jobs).where(jobs.c.id.in_(list(ids)))).rowcount)
+
+    def expire_jobs(self, created_before: float, now: float, message: dict[str, object]) -> int:
+        with self._write() as c:
+            return int(
+                c.execute(
+                    update(jobs)
+                    .where(
+                        jobs.c.status == JobStatus.PENDING.value, jobs.c.created_at < created_before
+                    )
+                    .values(
+                        status=JobStatus.STOPPED.value, end_time=now, message=json.dumps(message)
+                    )
+                ).rowcount
+            )
+
+    def purge_jobs(self, ended_before: float) -> int:
+        with self._write() as c:
+            return int(
+                c.execute(
+                    delete(jobs).where(
+                        jobs.c.status.in_([s.value for s in FINISHED]),
+                        jobs.c.end_time < ended_before,
+                    )
+                ).rowcount
+            )
+
+    def fail_open_jobs(self, now: float, message: dict[str, object]) -> int:
+        with self._write() as c:
+            return int(
+                c.execute(
+                    update(jobs)
+                    .where(jobs.c.status == JobStatus.RUNNING.value)
+                    .values(
+                        status=JobStatus.STOPPED.value, end_time=now, message=json.dumps(message)
+                    )
+                ).rowcount
+            )
+
+    # -- repository ----------------------------------------------------------------
+
+    def commit_import(
+        self,
+        job_id: int,
+        file: StoredFile,
+        image: OsImage | None,
+        now: float,
+        message: dict[str, object],
+    ) -> None:
+        try:
+            with self._write() as c:
+                c.execute(
+                    insert(files).values(
+                        id=file.id,
+                        image_type=file.image_type.value,
+                        name=file.name,
+                        os=file.os,
+                        osrelease=file.osrelease,
+                        description=file.description,
+                        image_name=file.image_name,
+                        size=file.size,
+                        sha256=file.sha256,
+                        checksums=json.dumps(file.checksums),
+                        blob_key=file.blob_key,
+                        imported_by=file.imported_by,
+                        imported_at=file.imported_at,
+                        job_id=file.job_id,
+                    )
+                )
+                if image is not None:
+                    c.execute(
+                        insert(os_images).values(
+                            id=image.id,
+                            name=image.name,
+                            description=image.description,
+                            os=image.os,
+                            osrelease=image.osrelease,
+                            file_id=image.file_id,
+                            created_at=image.created_at,
+                        )
+                    )
+                    for p in image.profiles:
+                        c.execute(
+                            insert(profiles).values(
+                                id=p.id,
+                                image_id=p.image_id,
+                                name=p.name,
+                                profile=p.profile,
+                                type=p.type,
+                                description=p.description,
+                            )
+                        )
+                n = c.execute(
+                    update(jobs)
+                    .where(jobs.c.id == job_id, jobs.c.status == JobStatus.RUNNING.value)
+                    .values(
+                        status=JobStatus.COMPLETE.value,
+                        end_time=now,
+                        percentage=100,
+                        bytes_received=file.size,
+                        file_id=file.id,
+                        message=json.dumps(message),
+                    )
+                ).rowcount
+                if n != 1:
+                    raise _JobGone()
+        except _JobGone:
+            job = self.get_job(job_id)
+            raise error(
+                M.JOB_CANCELLED,
+                job_id=job_id,
+                user=(job.cancelled_by if job else None) or "another request",
+            ) from None
+        except IntegrityError:
+            if image is not None and self.get_image(image.id) is not None:
+                raise error(M.ALREADY_EXISTS, what="OS image", name=image.id) from None
+            raise error(M.ALREADY_EXISTS, what="File", name=file.id) from None
+
+    def file_id_exists(self, file_id: str) -> bool:
+        with self._read() as c:
+            return c.execute(select(files.c.id).where(files.c.id == file_id)).first() is not None
+
+    @staticmethod
+    def _file(row: Any) -> StoredFile:
+        d = dict(row)
+        d["image_type"] = ImageType(d["image_type"])
+        d["checksums"] = json.loads(d["checksums"] or "{}")
+        return StoredFile(**d)
+
+    def list_files(self) -> list[StoredFile]:
+        with self._read() as c:
+            rows = c.execute(select(files).order_by(files.c.imported_at, files.c.id)).mappings()
+            return [self._file(r) for r in rows]
+
+    def _images(self, c: Connection, image_id: str | None = None) -> list[OsImage]:
+        q = select(os_images).order_by(os_images.c.id)
+        pq = select(profiles).order_by(profiles.c.id)
+        if image_id is not None:
+            q = q.where(os_images.c.id == image_id)
+            pq = pq.where(profiles.c.image_id == image_id)
+        by_image: dict[str, list[Profile]] = {}
+        for r in c.execute(pq).mappings():
+            by_image.setdefault(r["image_id"], []).append(Profile(**r))
+        return [
+            OsImage(**r, profiles=tuple(by_image.get(r["id"], ()))) for r in c.execute(q).mappings()
+        ]
+
+    def get_image(self, image_id: str) -> OsImage | None:
+        with self._read() as c:
+            found = self._images(c, image_id)
+        return found[0] if found else None
+
+    def list_images(self) -> list[OsImage]:
+        with self._read() as c:
+            return self._images(c)
+
+    def find_profiles(self, ids: Sequence[str]) -> list[Profile]:
+        with self._read() as c:
+            rows = c.execute(
+                select(profiles).where(profiles.c.id.in_(list(ids))).order_by(profiles.c.id)
+            ).mappings()
+            return [Profile(**r) for r in rows]
+
+    def delete_objects(self, ids: Sequence[str]) -> list[str]:
+        wanted = list(dict.fromkeys(ids))
+        with self._write() as c:
+            img_rows = {
+                r.id: r
+                for r in c.execute(
+                    select(os_images.c.id, os_images.c.file_id).where(os_images.c.id.in_(wanted))
+                )
+            }
+            prof_rows = {
+                r.id: r
+                for r in c.execute(
+                    select(profiles.c.id, profiles.c.image_id).where(profiles.c.id.in_(wanted))
+                )
+            }
+            file_rows = {
+                r.id: r
+                for r in c.execute(
+                    select(files.c.id, files.c.blob_key).where(files.c.id.in_(wanted))
+                )
+            }
+            unknown = [
+                i for i in wanted if i not in img_rows and i not in prof_rows and i not in file_rows
+            ]
+            if unknown:
+                raise error(
+                    M.NOT_FOUND,
+                    what="Object",
+                    name=", ".join(unknown),
+                    detail="No OS image, profile or file has this id. Nothing was deleted.",
+                )
+            mixed = [p for p, r in prof_rows.items() if r.image_id in img_rows]
+            if mixed:
+                raise error(
+                    M.INVALID_VALUE,
+                    name="id list",
+                    detail="The list names an OS image together with its own "
+                    f"profile(s) {', '.join(mixed)}; deleting the image deletes its "
+                    "profiles. Nothing was deleted.",
+                )
+            file_ids = set(file_rows)
+            for r in img_rows.values():
+                file_ids.add(r.file_id)
+            c.execute(delete(profiles).where(profiles.c.id.in_(list(prof_rows))))
+            c.execute(delete(profiles).where(profiles.c.image_id.in_(list(img_rows))))
+            # An OS image's own file goes with the image; deleting that file directly
+            # deletes the image too.
+            img_of_files = [
+                r.id
+                for r in c.execute(
+                    select(os_images.c.id).where(os_images.c.file_id.in_(list(file_ids)))
+                )
+            ]
+            c.execute(delete(profiles).where(profiles.c.image_id.in_(img_of_files)))
+            c.execute(delete(os_images).where(os_images.c.id.in_(img_of_files)))
+            keys = [
+                r.blob_key
+                for r in c.execute(select(files.c.blob_key).where(files.c.id.in_(list(file_ids))))
+            ]
+            c.execute(delete(files).where(files.c.id.in_(list(file_ids))))
+        return keys
+
+    def usage(self) -> Usage:
+        with self._read() as c:
+            images = int(c.execute(select(func.count()).select_from(os_images)).scalar_one())
+            stored = int(c.execute(select(func.coalesce(func.sum(files.c.size), 0))).scalar_one())
+            rows = c.execute(
+                select(jobs.c.declared_size, jobs.c.bytes_received).where(
+                    jobs.c.status.in_([s.value for s in OPEN]), jobs.c.declared_size.is_not(None)
+                )
+            ).all()
+        reserved = sum(max(int(r[0]) - int(r[1]), 0) for r in rows)
+        return Usage(images=images, bytes_stored=stored, bytes_reserved=reserved)
+
+    def blob_keys(self) -> set[str]:
+        with self._read() as c:
+            return {r[0] for r in c.execute(select(files.c.blob_key))}
+
+
+class _JobGone(Exception):
+    pass

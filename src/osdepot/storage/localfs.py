@@ -1,0 +1,155 @@
+"""Blob store on the local filesystem.
+
+Layout under the store root::
+
+    .staging/<key>.part     files being received (removed at start-up)
+    <k0k1>/<key>            committed blobs, fanned out by the key's first two characters
+
+Staging lives inside the root, so committing is a ``rename`` on one filesystem:
+the blob appears complete or not at all. The data is fsynced before the rename and
+the directory after it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+_STAGING = ".staging"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class LocalStaging:
+    """A staging file written with plain ``os.write`` calls (no Python buffering)."""
+
+    def __init__(self, root: Path, size_hint: int | None) -> None:
+        self._key = uuid.uuid4().hex
+        self.path = root / _STAGING / f"{self._key}.part"
+        self._fd: int | None = os.open(
+            self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640
+        )
+        self._size = 0
+        self._allocated = 0
+        if size_hint:
+            try:
+                os.posix_fallocate(self._fd, 0, size_hint)
+                self._allocated = size_hint
+            except OSError as exc:
+                if exc.errno == errno.ENOSPC:
+                    self.abort()
+                    raise
+                # Filesystems without fallocate (e.g. some tmpfs setups): carry on.
+
+    @property
+    def key(self) -> str:
+        return self._key
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def write(self, data: bytes | memoryview) -> None:
+        fd = self._fd
+        if fd is None:
+            raise ValueError("staging file is closed")
+        view = memoryview(data)
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
+            self._size += n
+
+    def finish(self) -> None:
+        fd = self._fd
+        if fd is None:
+            raise ValueError("staging file is closed")
+        if self._allocated > self._size:
+            os.ftruncate(fd, self._size)
+        os.fsync(fd)
+        os.close(fd)
+        self._fd = None
+
+    def read_chunks(self, chunk_size: int = 4 << 20) -> Iterator[bytes]:
+        with open(self.path, "rb", buffering=0) as f:
+            remaining = self._size
+            while remaining > 0:
+                chunk = f.read(min(chunk_size, remaining))
+                if not chunk:
+                    break
+                remaining -= len(chunk)
+                yield chunk
+
+    def abort(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+
+class LocalBlobStore:
+    """:class:`osdepot.ports.BlobStore` on a local folder."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        (self.root / _STAGING).mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        if len(key) != 32 or not all(c in "0123456789abcdef" for c in key):
+            raise ValueError(f"not a blob key: {key!r}")
+        return self.root / key[:2] / key
+
+    def create_staging(self, size_hint: int | None = None) -> LocalStaging:
+        return LocalStaging(self.root, size_hint)
+
+    def commit(self, staging: LocalStaging) -> str:  # type: ignore[override]
+        target = self._path(staging.key)
+        target.parent.mkdir(exist_ok=True)
+        os.rename(staging.path, target)
+        _fsync_dir(target.parent)
+        return staging.key
+
+    def open(self, key: str) -> BinaryIO:
+        return open(self._path(key), "rb")
+
+    def size(self, key: str) -> int:
+        return self._path(key).stat().st_size
+
+    def delete(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._path(key).unlink()
+
+    def keys(self) -> Iterator[str]:
+        for sub in self.root.iterdir():
+            if sub.name == _STAGING or not sub.is_dir() or len(sub.name) != 2:
+                continue
+            for f in sub.iterdir():
+                if len(f.name) == 32 and f.name.startswith(sub.name):
+                    yield f.name
+
+    def staging_files(self) -> list[Path]:
+        return list((self.root / _STAGING).iterdir())
+
+    def clear_staging(self) -> int:
+        n = 0
+        for p in self.staging_files():
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+                n += 1
+        return n
+
+    def free_bytes(self) -> int | None:
+        return shutil.disk_usage(self.root).free

@@ -1,0 +1,1 @@
+"""Alembic migrations of the catalog; applied by :func:`osdepot.storage.db.upgrade`."""

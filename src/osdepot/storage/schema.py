@@ -1,0 +1,116 @@
+"""The catalog's tables (SQLAlchemy Core). Migrations create and upgrade them."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+users = Table(
+    "users",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("role", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("failed_logins", Integer, nullable=False, server_default="0"),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("csrf", String(64), nullable=False),
+    Column(
+        "user_name",
+        String(64),
+        ForeignKey("users.name", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("created_at", Float, nullable=False),
+    Column("last_seen", Float, nullable=False),
+    Column("address", String(64), nullable=False, server_default=""),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("uuid", String(32), nullable=False, unique=True),
+    Column("image_type", String(16), nullable=False),
+    Column("status", String(16), nullable=False, index=True),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("start_time", Float),
+    Column("end_time", Float),
+    Column("percentage", Integer, nullable=False, server_default="0"),
+    Column("declared_size", BigInteger),
+    Column("bytes_total", BigInteger),
+    Column("bytes_received", BigInteger, nullable=False, server_default="0"),
+    Column("file_id", String(300)),
+    Column("file_name", String(300)),
+    Column("uploads", Integer, nullable=False, server_default="0"),
+    Column("message", Text),
+    Column("cancelled_by", String(64)),
+    Column("description", Text, nullable=False, server_default=""),
+    sqlite_autoincrement=True,
+)
+
+files = Table(
+    "files",
+    metadata,
+    Column("id", String(300), primary_key=True),
+    Column("image_type", String(16), nullable=False, index=True),
+    Column("name", String(300), nullable=False),
+    Column("os", String(32)),
+    Column("osrelease", String(64)),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("image_name", String(128)),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("checksums", Text, nullable=False, server_default="{}"),
+    Column("blob_key", String(64), nullable=False, unique=True),
+    Column("imported_by", String(64), nullable=False),
+    Column("imported_at", Float, nullable=False),
+    Column("job_id", Integer),
+)
+
+os_images = Table(
+    "os_images",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("name", String(300), nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("os", String(32)),
+    Column("osrelease", String(64)),
+    Column("file_id", String(300), ForeignKey("files.id"), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+profiles = Table(
+    "profiles",
+    metadata,
+    Column("id", String(300), primary_key=True),
+    Column(
+        "image_id",
+        String(128),
+        ForeignKey("os_images.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("name", String(300), nullable=False),
+    Column("profile", String(128), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+)

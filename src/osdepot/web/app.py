@@ -1,0 +1,131 @@
+"""``create_app``: the ASGI application."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from osdepot.config import Settings
+from osdepot.errors import M, OsdepotError, error
+from osdepot.services.auth import Auth
+from osdepot.services.context import Context, open_context
+from osdepot.services.jobs import Jobs
+from osdepot.web import osimages, sessions, tasks
+from osdepot.web.common import error_response
+
+log = logging.getLogger("osdepot.web")
+
+
+def _both(path: str, endpoint: Any, methods: list[str]) -> list[Route]:
+    """A collection path with and without the trailing slash (pylxca posts to /osImages/)."""
+    return [Route(path, endpoint, methods=methods), Route(path + "/", endpoint, methods=methods)]
+
+
+ROUTES = [
+    *_both("/sessions", sessions.login, ["POST"]),
+    *_both("/sessions", sessions.logout, ["DELETE"]),
+    *_both("/aicc", sessions.aicc, ["GET"]),
+    *_both("/osImages", osimages.list_images, ["GET"]),
+    *_both("/osImages", osimages.create_job, ["POST"]),
+    *_both("/osImages", osimages.delete_nothing, ["DELETE"]),
+    Route("/osImages/{ids:path}", osimages.delete_objects, methods=["DELETE"]),
+    Route("/osImages/{ids:path}", osimages.export_profile, methods=["GET"]),
+    Route("/osImages/{ids:path}", osimages.customise, methods=["POST", "PUT"]),
+    *_both("/files/osImages", osimages.upload, ["POST"]),
+    *_both("/tasks", tasks.list_tasks, ["GET"]),
+    *_both("/tasks", tasks.put_tasks, ["PUT"]),
+    Route("/tasks/{ids}", tasks.get_tasks, methods=["GET"]),
+    Route("/tasks/{ids}", tasks.put_task_ids, methods=["PUT"]),
+    Route("/tasks/{ids}", tasks.delete_tasks, methods=["DELETE"]),
+    Route("/jobs/{ids}", tasks.put_task_ids, methods=["PUT"]),
+]
+
+
+async def _osdepot_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, OsdepotError)
+    return error_response(exc)
+
+
+async def _http_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return error_response(
+            error(M.NOT_FOUND, what="Resource", name="", detail="There is no such endpoint.")
+        )
+    if exc.status_code == 405:
+        return JSONResponse(
+            {
+                "result": "failed",
+                "messages": [
+                    M.NOT_SUPPORTED.render(
+                        {"detail": "This method is not supported on this endpoint."}
+                    )
+                ],
+            },
+            status_code=405,
+        )
+    return JSONResponse(
+        {
+            "result": "failed",
+            "messages": [M.INVALID_VALUE.render({"name": "request", "detail": str(exc.detail)})],
+        },
+        status_code=exc.status_code,
+    )
+
+
+async def _internal_error(_request: Request, exc: Exception) -> Response:
+    log.error("internal error", exc_info=exc)
+    return error_response(error(M.INTERNAL, detail=type(exc).__name__))
+
+
+def create_app(settings: Settings | None = None, ctx: Context | None = None) -> Starlette:
+    """The application. Give ``ctx`` to share one (tests); otherwise it is opened from
+    ``settings`` (recovery is the caller's job, before serving: see ``osdepot serve``)."""
+    if ctx is None:
+        ctx = open_context(settings or Settings.from_env())
+    the_ctx = ctx
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        task = asyncio.create_task(_housekeeping(the_ctx))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    app = Starlette(
+        routes=ROUTES,
+        lifespan=lifespan,
+        exception_handlers={
+            OsdepotError: _osdepot_error,
+            HTTPException: _http_error,
+            Exception: _internal_error,
+        },
+    )
+    app.router.redirect_slashes = False
+    app.state.ctx = ctx
+    app.state.auth = Auth(ctx)
+    return app
+
+
+async def _housekeeping(ctx: Context) -> None:
+    jobs = Jobs(ctx)
+    while True:
+        try:
+            expired, purged = await ctx.run(jobs.housekeeping)
+            if expired or purged:
+                log.info("housekeeping: %d jobs expired, %d old jobs removed", expired, purged)
+        except Exception:
+            log.exception("housekeeping failed")
+        await asyncio.sleep(ctx.settings.housekeeping_interval)
