@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import base64
+from dataclasses import replace
+
+from starlette.testclient import TestClient
+
+from osdepot.services.context import Context
+from osdepot.web.app import create_app
+from tests.conftest import ADMIN, ADMIN_PW, Api
+
+
+def basic(user: str, pw: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{pw}".encode()).decode()}
+
+
+def test_login_sets_session_and_csrf_cookies(app_client: TestClient) -> None:
+    r = app_client.post("/sessions", json={"UserId": ADMIN, "password": ADMIN_PW})
+    assert r.status_code == 200
+    assert r.json()["result"] == "success"
+    cookies = r.headers.get_list("set-cookie")
+    assert any(c.startswith("_sessionId=") and "HttpOnly" in c and "Secure" in c
+               for c in cookies)
+    assert any(c.startswith("csrf=") and "HttpOnly" not in c for c in cookies)
+
+
+def test_wrong_password_and_bad_body(app_client: TestClient) -> None:
+    r = app_client.post("/sessions", json={"UserId": ADMIN, "password": "nope"})
+    assert r.status_code == 401
+    assert r.json()["result"] == "failed"
+    assert r.json()["messages"][0]["id"] == "FQXHMSE9002J"
+    assert app_client.post("/sessions", content=b"{not json").status_code == 400
+    assert app_client.post("/sessions", json=["x"]).status_code == 400
+
+
+def test_every_endpoint_needs_credentials(app_client: TestClient) -> None:
+    for method, path in [("GET", "/osImages"), ("POST", "/osImages"), ("GET", "/tasks"),
+                         ("GET", "/aicc"), ("DELETE", "/sessions"), ("PUT", "/tasks"),
+                         ("POST", "/files/osImages?jobId=1"), ("DELETE", "/osImages/x"),
+                         ("GET", "/tasks/1"), ("DELETE", "/tasks/1")]:
+        r = app_client.request(method, path)
+        assert r.status_code == 401, (method, path)
+        body = r.json()
+        assert body["result"] == "failed" and body["messages"][0]["recovery"]["URL"] == ""
+
+
+def test_csrf_is_required_for_session_writes(app_client: TestClient) -> None:
+    r = app_client.post("/sessions", json={"UserId": ADMIN, "password": ADMIN_PW})
+    assert r.status_code == 200
+    assert app_client.get("/osImages").status_code == 200  # reads need no token
+    r = app_client.post("/osImages", json={"Action": "Init"})
+    assert r.status_code == 403
+    assert r.json()["messages"][0]["id"] == "FQXHMSE9004J"
+    r = app_client.post("/osImages", json={"Action": "Init"}, headers={"X-Csrf-Token": "bad"})
+    assert r.status_code == 403
+    r = app_client.post("/osImages", json={"Action": "Init"},
+                        headers={"X-Csrf-Token": app_client.cookies["csrf"]})
+    assert r.status_code == 201
+
+
+def test_basic_auth_needs_no_csrf(ctx: Context) -> None:
+    with TestClient(create_app(ctx.settings, ctx), base_url="https://testserver") as c:
+        r = c.post("/osImages?imageType=SCRIPT", json={"Action": "init"},
+                   headers=basic(ADMIN, ADMIN_PW))
+        assert r.status_code == 201
+        assert c.get("/tasks", headers=basic(ADMIN, "wrong")).status_code == 401
+        assert c.get("/tasks", headers={"Authorization": "Basic !!!"}).status_code == 401
+        assert c.get("/tasks", headers=basic(ADMIN, ADMIN_PW)).status_code == 200
+
+
+def test_session_expires_after_inactivity(ctx: Context) -> None:
+    now = [1000.0]
+    ctx.clock = lambda: now[0]
+    ctx.settings = replace(ctx.settings, session_timeout=60)
+    with TestClient(create_app(ctx.settings, ctx), base_url="https://testserver") as c:
+        Api(c).login(ADMIN, ADMIN_PW)
+        now[0] += 50
+        assert c.get("/osImages").status_code == 200
+        now[0] += 50  # activity at +50 kept it alive
+        assert c.get("/osImages").status_code == 200
+        now[0] += 61
+        r = c.get("/osImages")
+        assert r.status_code == 401
+        assert r.json()["messages"][0]["id"] == "FQXHMSE9005J"
+
+
+def test_logout_and_aicc(api: Api) -> None:
+    assert api.c.get("/aicc").json()["appliance"]["name"] == "osdepot"
+    r = api.c.request("DELETE", "/sessions", content=b"{}")
+    assert r.status_code == 200 and r.json() == {"result": "success", "messages": []}
+    assert api.c.get("/osImages").status_code == 401
+
+
+def test_unknown_endpoint_and_method_are_json(api: Api) -> None:
+    r = api.c.get("/nothing-here")
+    assert r.status_code == 404 and r.json()["result"] == "failed"
+    r = api.c.patch("/osImages")
+    assert r.status_code == 405 and r.json()["result"] == "failed"
+
+
+def test_roles(make_api) -> None:  # type: ignore[no-untyped-def]
+    op = make_api("lxc-operator")
+    assert op.c.get("/osImages").status_code == 200
+    assert op.c.get("/tasks").status_code == 200
+    r = op.c.post("/osImages?imageType=OS", json={"Action": "Init"})
+    assert r.status_code == 403
+    assert r.json()["messages"][0]["id"] == "FQXHMSE9003J"
+    assert op.c.delete("/osImages/x").status_code == 403
+    assert op.c.put("/tasks", json={"action": "cancel", "list": ["1"]}).status_code == 403
+    for role in ("lxc-os-admin", "lxc-admin", "lxc-hw-admin", "lxc-supervisor"):
+        a = make_api(role)
+        assert a.c.post("/osImages?imageType=OS", json={"Action": "Init"}).status_code == 201
+        assert a.c.delete("/osImages/unknown").status_code == 404

@@ -1,0 +1,125 @@
+"""Shared fixtures: an in-process app on a temporary data folder."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from osdepot.config import Settings
+from osdepot.services.auth import Auth
+from osdepot.services.context import Context, open_context
+from osdepot.services.recovery import recover
+from osdepot.web.app import create_app
+
+ADMIN, ADMIN_PW = "admin", "admin-password-1"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", admin_user=ADMIN, admin_password=ADMIN_PW,
+                    upload_buffer_bytes=64 * 1024, progress_interval=0.0)
+
+
+@pytest.fixture
+def ctx(settings: Settings) -> Iterator[Context]:
+    c = open_context(settings)
+    recover(c)
+    Auth(c).bootstrap_admin()
+    yield c
+    c.close()
+
+
+class Api:
+    """A TestClient logged in as one user, with helpers for the import flow."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.c = client
+
+    def login(self, user: str, password: str) -> Any:
+        r = self.c.post("/sessions", json={"UserId": user, "password": password})
+        assert r.status_code == 200, r.text
+        self.c.headers["X-Csrf-Token"] = r.cookies["csrf"]
+        return r
+
+    def init(self, image_type: str = "OS", **body: Any) -> str:
+        r = self.c.post(f"/osImages?imageType={image_type}", json={"Action": "Init", **body})
+        assert r.status_code == 201, r.text
+        return str(r.json()["jobId"])
+
+    def upload(self, job: str, filename: str, content: bytes, fields: dict[str, str] | None = None,
+               **query: str) -> Any:
+        q = "&".join(f"{k}={v}" for k, v in {"jobId": job, **query}.items())
+        return self.c.post(f"/files/osImages?{q}",
+                           files={"uploadedfile": (filename, content, "application/octet-stream")},
+                           data=fields or {})
+
+    def import_file(self, image_type: str, filename: str, content: bytes, **query: str) -> str:
+        job = self.init(image_type, fileSize=len(content))
+        r = self.upload(job, filename, content, imageType=image_type, **query)
+        assert r.status_code == 201, r.text
+        return str(r.json()["fileid"])
+
+    def listing(self) -> dict[str, Any]:
+        r = self.c.get("/osImages")
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    def task(self, job: str) -> dict[str, Any]:
+        r = self.c.get(f"/tasks/{job}")
+        assert r.status_code == 200, r.text
+        return dict(r.json()[0])
+
+
+@pytest.fixture
+def app_client(ctx: Context) -> Iterator[TestClient]:
+    with TestClient(create_app(ctx.settings, ctx), base_url="https://testserver") as c:
+        yield c
+
+
+@pytest.fixture
+def api(app_client: TestClient) -> Api:
+    a = Api(app_client)
+    a.login(ADMIN, ADMIN_PW)
+    return a
+
+
+@pytest.fixture
+def make_api(ctx: Context) -> Iterator[Any]:
+    """Factory: an Api logged in as a new user with the given role."""
+    clients: list[TestClient] = []
+
+    def make(role: str, name: str | None = None) -> Api:
+        name = name or f"u-{role}-{len(clients)}"
+        Auth(ctx).add_user(name, role, "password-" + name)
+        c = TestClient(create_app(ctx.settings, ctx), base_url="https://testserver")
+        c.__enter__()
+        clients.append(c)
+        a = Api(c)
+        a.login(name, "password-" + name)
+        return a
+
+    yield make
+    for c in clients:
+        c.__exit__(None, None, None)
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def stored_blobs(settings: Settings) -> list[Path]:
+    root = settings.data_dir / "blobs"
+    return [p for p in root.rglob("*") if p.is_file() and ".staging" not in p.parts]
+
+
+def staging_files(settings: Settings) -> list[Path]:
+    return list((settings.data_dir / "blobs" / ".staging").iterdir())
+
+
+__all__ = ["ADMIN", "ADMIN_PW", "Api", "replace", "sha256", "staging_files", "stored_blobs"]

@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import pytest
+
+from osdepot.domain.images import (
+    EXTENSIONS,
+    ImageType,
+    OsKind,
+    check_extension,
+    parse_image_type,
+    parse_os,
+    resolve_os,
+)
+from osdepot.domain.jobs import JobStatus, can_transition
+from osdepot.domain.names import check_image_id, clean_filename, make_file_id
+from osdepot.domain.roles import Privilege, has_privilege, normalise_role
+from osdepot.errors import OsdepotError
+
+
+def test_image_type_parsing() -> None:
+    assert parse_image_type("custom_config") is ImageType.CONFIG
+    assert parse_image_type(None) is ImageType.OS
+    assert parse_image_type("dud") is ImageType.DUD
+    with pytest.raises(OsdepotError) as exc:
+        parse_image_type("ISO")
+    assert exc.value.status == 400
+
+
+@pytest.mark.parametrize(("value", "name"), [
+    ("RHEL", "rhel"), ("win", "windows"), ("vmware", "esxi"), ("SLES", "sles"),
+    ("Ubuntu", "ubuntu"), ("rocky", "rocky"),
+])
+def test_os_aliases(value: str, name: str) -> None:
+    fam = parse_os(value)
+    assert fam is not None and fam.name == name
+
+
+def test_os_required_and_windows_default() -> None:
+    with pytest.raises(OsdepotError) as exc:
+        resolve_os(ImageType.SCRIPT, None)
+    assert exc.value.status == 412
+    fam = resolve_os(ImageType.BUNDLE, None)
+    assert fam is not None and fam.name == "windows"
+    assert resolve_os(ImageType.OS, None) is None
+
+
+ACCEPT = [
+    (ImageType.BOOT, "windows", "winpe.zip"), (ImageType.BUNDLE, "windows", "b.zip"),
+    (ImageType.BUNDLESIG, "windows", "b.zip.asc"), (ImageType.CONFIG, "esxi", "c.json"),
+    (ImageType.DUD, "rhel", "d.iso"), (ImageType.DUD, "rhel", "d.rpm"),
+    (ImageType.DUD, "windows", "d.zip"), (ImageType.OS, "esxi", "x.ISO"),
+    (ImageType.OSPROFILE, "rhel", "p.tar.gz"), (ImageType.SCRIPT, "sles", "s.py"),
+    (ImageType.SCRIPT, "windows", "s.ps1"), (ImageType.SOFTWARE, "ubuntu", "s.tar.gz"),
+    (ImageType.SOFTWARE, "windows", "s.zip"), (ImageType.UNATTEND, "rhel", "ks.ks"),
+    (ImageType.UNATTEND, "windows", "unattend.xml"),
+]
+REFUSE = [
+    (ImageType.BOOT, "rhel", "winpe.zip"), (ImageType.DUD, "esxi", "d.iso"),
+    (ImageType.SCRIPT, "esxi", "s.sh"), (ImageType.SCRIPT, "windows", "s.sh"),
+    (ImageType.SOFTWARE, "windows", "s.tar.gz"), (ImageType.UNATTEND, "windows", "ks.ks"),
+    (ImageType.OS, "rhel", "x.img"), (ImageType.OS, "rhel", ".iso"),
+    (ImageType.CONFIG, "rhel", "c.yaml"), (ImageType.OSPROFILE, None, "p.tgz"),
+]
+
+
+@pytest.mark.parametrize(("itype", "os_name", "filename"), ACCEPT)
+def test_table_accepts(itype: ImageType, os_name: str, filename: str) -> None:
+    check_extension(itype, parse_os(os_name), filename)
+
+
+@pytest.mark.parametrize(("itype", "os_name", "filename"), REFUSE)
+def test_table_refuses(itype: ImageType, os_name: str | None, filename: str) -> None:
+    with pytest.raises(OsdepotError) as exc:
+        check_extension(itype, parse_os(os_name), filename)
+    assert exc.value.status == 412
+    assert exc.value.message_id == "FQXHMFC9001J"
+
+
+def test_table_covers_every_type() -> None:
+    assert set(EXTENSIONS) == set(ImageType)
+    assert EXTENSIONS[ImageType.OS].keys() == set(OsKind)
+
+
+@pytest.mark.parametrize("raw", ["../../etc/passwd", "C:\\x\\..\\evil.iso", "/abs/a.iso"])
+def test_filenames_lose_their_directories(raw: str) -> None:
+    name = clean_filename(raw)
+    assert "/" not in name and "\\" not in name
+
+
+@pytest.mark.parametrize("raw", ["", "..", "a\x00b.iso", "x" * 300 + ".iso", "a\u202eb.iso"])
+def test_bad_filenames(raw: str) -> None:
+    with pytest.raises(OsdepotError):
+        clean_filename(raw)
+
+
+def test_file_ids() -> None:
+    fid = make_file_id("a,b|c.iso", now=0)
+    assert fid == "19700101000000_a_b_c.iso"
+    assert make_file_id("a.iso", now=0, attempt=2) == "1970010100000002_a.iso"
+
+
+@pytest.mark.parametrize("bad", ["", "../x", "a b", "a|b", "a,b", "-x", "x" * 200])
+def test_image_ids(bad: str) -> None:
+    assert check_image_id("rhels9.4") == "rhels9.4"
+    with pytest.raises(OsdepotError):
+        check_image_id(bad)
+
+
+def test_roles() -> None:
+    assert normalise_role("OS-ADMIN") == "lxc-os-admin"
+    assert normalise_role("nobody") is None
+    assert has_privilege("lxc-os-admin", Privilege.DELETE_FILES)
+    assert not has_privilege("lxc-operator", Privilege.EDIT_FILES)
+
+
+def test_job_transitions() -> None:
+    assert can_transition(JobStatus.PENDING, JobStatus.RUNNING)
+    assert not can_transition(JobStatus.STOPPED, JobStatus.RUNNING)
+    assert can_transition(JobStatus.COMPLETE, JobStatus.RUNNING)  # BUNDLESIG
