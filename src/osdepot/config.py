@@ -48,6 +48,8 @@ class Settings:
     #: Seconds between progress updates written to the catalog during an upload.
     progress_interval: float = 0.5
     log_level: str = "info"
+    #: Seconds to wait on SIGTERM for open connections before closing them.
+    shutdown_timeout: int = 10
 
     @property
     def effective_database_url(self) -> str:

@@ -34,6 +34,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     if (settings.cert is None) != (settings.key is None):
         print("osdepot: --cert and --key go together", file=sys.stderr)
         return 2
@@ -62,6 +63,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             port=settings.port,
             log_level=settings.log_level.lower(),
             timeout_keep_alive=30,
+            timeout_graceful_shutdown=settings.shutdown_timeout,
             h11_max_incomplete_event_size=64 * 1024,
             **ssl,
         )  # type: ignore[arg-type]
