@@ -22,8 +22,13 @@ ADMIN, ADMIN_PW = "admin", "admin-password-1"
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", admin_user=ADMIN, admin_password=ADMIN_PW,
-                    upload_buffer_bytes=64 * 1024, progress_interval=0.0)
+    return Settings(
+        data_dir=tmp_path / "data",
+        admin_user=ADMIN,
+        admin_password=ADMIN_PW,
+        upload_buffer_bytes=64 * 1024,
+        progress_interval=0.0,
+    )
 
 
 @pytest.fixture
@@ -52,12 +57,20 @@ class Api:
         assert r.status_code == 201, r.text
         return str(r.json()["jobId"])
 
-    def upload(self, job: str, filename: str, content: bytes, fields: dict[str, str] | None = None,
-               **query: str) -> Any:
+    def upload(
+        self,
+        job: str,
+        filename: str,
+        content: bytes,
+        fields: dict[str, str] | None = None,
+        **query: str,
+    ) -> Any:
         q = "&".join(f"{k}={v}" for k, v in {"jobId": job, **query}.items())
-        return self.c.post(f"/files/osImages?{q}",
-                           files={"uploadedfile": (filename, content, "application/octet-stream")},
-                           data=fields or {})
+        return self.c.post(
+            f"/files/osImages?{q}",
+            files={"uploadedfile": (filename, content, "application/octet-stream")},
+            data=fields or {},
+        )
 
     def import_file(self, image_type: str, filename: str, content: bytes, **query: str) -> str:
         job = self.init(image_type, fileSize=len(content))

@@ -11,10 +11,16 @@ from tests.conftest import Api, sha256, staging_files, stored_blobs
 ISO = b"CD001" * 1000
 
 
-@pytest.mark.parametrize("body", [
-    {"Action": "Init"}, {"Action": "init"}, {"action": "INIT"},
-    {"Action": "Init", "fileSize": 10}, {"Action": "Init", "fileSize": "10"},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"Action": "Init"},
+        {"Action": "init"},
+        {"action": "INIT"},
+        {"Action": "Init", "fileSize": 10},
+        {"Action": "Init", "fileSize": "10"},
+    ],
+)
 def test_init_variants(api: Api, body: dict[str, object]) -> None:
     for path in ("/osImages", "/osImages/"):
         r = api.c.post(path + "?imageType=DUD", json=body)
@@ -31,15 +37,18 @@ def test_init_defaults_and_aliases(api: Api) -> None:
     assert api.task(job)["status"] == "Pending"
 
 
-@pytest.mark.parametrize(("query", "body"), [
-    ("?imageType=ISO", {"Action": "Init"}),
-    ("", {"Action": "Start"}),
-    ("", {}),
-    ("", {"Action": "Init", "fileSize": "ten"}),
-    ("", {"Action": "Init", "fileSize": -1}),
-    ("", {"Action": "Init", "fileSize": True}),
-    ("", ["Init"]),
-])
+@pytest.mark.parametrize(
+    ("query", "body"),
+    [
+        ("?imageType=ISO", {"Action": "Init"}),
+        ("", {"Action": "Start"}),
+        ("", {}),
+        ("", {"Action": "Init", "fileSize": "ten"}),
+        ("", {"Action": "Init", "fileSize": -1}),
+        ("", {"Action": "Init", "fileSize": True}),
+        ("", ["Init"]),
+    ],
+)
 def test_init_refusals(api: Api, query: str, body: object) -> None:
     r = api.c.post("/osImages" + query, json=body)
     assert r.status_code == 400, r.text
@@ -64,10 +73,17 @@ def test_init_refused_when_space_is_short(api: Api, ctx: Context) -> None:
 
 def test_os_import_end_to_end(api: Api, ctx: Context) -> None:
     job = api.init("OS", fileSize=len(ISO))
-    r = api.upload(job, "RHEL-9.4.iso", ISO, {"checksumType": "sha256",
-                                              "checksumValue": sha256(ISO)},
-                   imageType="OS", imageName="rhels9.4", os="rhel", osrelease="9.4",
-                   description="RHEL%209.4%20DVD")
+    r = api.upload(
+        job,
+        "RHEL-9.4.iso",
+        ISO,
+        {"checksumType": "sha256", "checksumValue": sha256(ISO)},
+        imageType="OS",
+        imageName="rhels9.4",
+        os="rhel",
+        osrelease="9.4",
+        description="RHEL%209.4%20DVD",
+    )
     assert r.status_code == 201, r.text
     fileid = r.json()["fileid"]
     assert fileid.endswith("_RHEL-9.4.iso") and r.json()["result"] == "success"
@@ -81,8 +97,10 @@ def test_os_import_end_to_end(api: Api, ctx: Context) -> None:
     assert item["fileId"] == fileid and item["fileName"] == "RHEL-9.4.iso"
     assert item["importedBy"] == "admin" and item["description"] == "RHEL 9.4 DVD"
     assert [p["id"] for p in item["profiles"]] == [
-        "rhels9.4|rhels9.4-x86_64-install-Basic", "rhels9.4|rhels9.4-x86_64-install-Minimal",
-        "rhels9.4|rhels9.4-x86_64-install-Virtualization"]
+        "rhels9.4|rhels9.4-x86_64-install-Basic",
+        "rhels9.4|rhels9.4-x86_64-install-Minimal",
+        "rhels9.4|rhels9.4-x86_64-install-Virtualization",
+    ]
     blobs = stored_blobs(ctx.settings)
     assert len(blobs) == 1 and blobs[0].read_bytes() == ISO
     assert staging_files(ctx.settings) == []
@@ -116,10 +134,12 @@ def test_every_group_is_listed(api: Api) -> None:
 
 def test_bundle_and_signature_share_a_job(api: Api) -> None:
     job = api.init("BUNDLE")
-    assert api.upload(job, "b.zip", b"PK..", imageType="BUNDLE",
-                      imageName="b.zip").status_code == 201
-    r = api.upload(job, "b.zip.asc", b"-----BEGIN PGP", imageType="BUNDLESIG",
-                   imageName="b.zip.asc")
+    assert (
+        api.upload(job, "b.zip", b"PK..", imageType="BUNDLE", imageName="b.zip").status_code == 201
+    )
+    r = api.upload(
+        job, "b.zip.asc", b"-----BEGIN PGP", imageType="BUNDLESIG", imageName="b.zip.asc"
+    )
     assert r.status_code == 201, r.text
     r = api.upload(job, "c.zip.asc", b"x", imageType="BUNDLESIG")
     assert r.status_code == 409
@@ -142,19 +162,23 @@ def test_only_the_creator_may_use_a_job(api: Api, make_api) -> None:  # type: ig
     assert api.upload(job, "a.sh", b"echo", os="rhel").status_code == 201
 
 
-@pytest.mark.parametrize(("itype", "name", "query", "status", "mid"), [
-    ("SCRIPT", "a.sh", {}, 412, "FQXHMFC9002J"),                      # os missing
-    ("OS", "a.iso", {}, 412, "FQXHMFC9002J"),                          # imageName missing
-    ("DUD", "d.rpm", {"os": "rhel"}, 412, "FQXHMFC9002J"),             # imageName missing
-    ("DUD", "d.rpm", {"os": "rhel", "imageName": "nope"}, 412, "FQXHMFC9005J"),
-    ("SCRIPT", "a.exe", {"os": "windows"}, 412, "FQXHMFC9001J"),
-    ("BOOT", "a.zip", {"os": "rhel"}, 412, "FQXHMFC9001J"),
-    ("SCRIPT", "a.sh", {"os": "beos"}, 400, "FQXHMFC9010J"),
-    ("OS", "a.iso", {"imageName": "../etc"}, 400, "FQXHMFC9010J"),
-    ("OS", "a.iso", {"imageName": "x", "imageType": "DUD"}, 400, "FQXHMFC9010J"),
-])
-def test_upload_refusals(api: Api, ctx: Context, itype: str, name: str,
-                         query: dict[str, str], status: int, mid: str) -> None:
+@pytest.mark.parametrize(
+    ("itype", "name", "query", "status", "mid"),
+    [
+        ("SCRIPT", "a.sh", {}, 412, "FQXHMFC9002J"),  # os missing
+        ("OS", "a.iso", {}, 412, "FQXHMFC9002J"),  # imageName missing
+        ("DUD", "d.rpm", {"os": "rhel"}, 412, "FQXHMFC9002J"),  # imageName missing
+        ("DUD", "d.rpm", {"os": "rhel", "imageName": "nope"}, 412, "FQXHMFC9005J"),
+        ("SCRIPT", "a.exe", {"os": "windows"}, 412, "FQXHMFC9001J"),
+        ("BOOT", "a.zip", {"os": "rhel"}, 412, "FQXHMFC9001J"),
+        ("SCRIPT", "a.sh", {"os": "beos"}, 400, "FQXHMFC9010J"),
+        ("OS", "a.iso", {"imageName": "../etc"}, 400, "FQXHMFC9010J"),
+        ("OS", "a.iso", {"imageName": "x", "imageType": "DUD"}, 400, "FQXHMFC9010J"),
+    ],
+)
+def test_upload_refusals(
+    api: Api, ctx: Context, itype: str, name: str, query: dict[str, str], status: int, mid: str
+) -> None:
     job = api.init(itype)
     r = api.upload(job, name, b"data", **query)
     assert r.status_code == status, r.text
@@ -187,15 +211,27 @@ def test_checksums_in_any_order(api: Api, algo: str, before: bool) -> None:
 
 def test_checksum_in_query_string(api: Api) -> None:
     job = api.init("SCRIPT")
-    r = api.upload(job, "a.sh", b"abc", os="rhel", checksumType="MD5",
-                   checksumValue="900150983cd24fb0d6963f7d28e17f72")
+    r = api.upload(
+        job,
+        "a.sh",
+        b"abc",
+        os="rhel",
+        checksumType="MD5",
+        checksumValue="900150983cd24fb0d6963f7d28e17f72",
+    )
     assert r.status_code == 201
 
 
 def test_checksum_mismatch_stores_nothing(api: Api, ctx: Context) -> None:
     job = api.init("OS", fileSize=len(ISO))
-    r = api.upload(job, "a.iso", ISO, {"checksumType": "SHA256", "checksumValue": "0" * 64},
-                   imageName="bad", os="rhel")
+    r = api.upload(
+        job,
+        "a.iso",
+        ISO,
+        {"checksumType": "SHA256", "checksumValue": "0" * 64},
+        imageName="bad",
+        os="rhel",
+    )
     assert r.status_code == 409
     msg = r.json()["messages"][0]
     assert msg["id"] == "FQXHMFC0001M" and sha256(ISO) in msg["explanation"]
@@ -205,9 +241,16 @@ def test_checksum_mismatch_stores_nothing(api: Api, ctx: Context) -> None:
     assert stored_blobs(ctx.settings) == [] and staging_files(ctx.settings) == []
 
 
-@pytest.mark.parametrize(("ctype", "value"), [
-    ("SHA256", ""), ("", "abc"), ("CRC32", "abc"), ("MD5", "xyz"), ("MD5", "0" * 31),
-])
+@pytest.mark.parametrize(
+    ("ctype", "value"),
+    [
+        ("SHA256", ""),
+        ("", "abc"),
+        ("CRC32", "abc"),
+        ("MD5", "xyz"),
+        ("MD5", "0" * 31),
+    ],
+)
 def test_bad_checksum_fields(api: Api, ctx: Context, ctype: str, value: str) -> None:
     job = api.init("SCRIPT")
     fields = {k: v for k, v in {"checksumType": ctype, "checksumValue": value}.items() if v}
@@ -238,26 +281,35 @@ def test_malformed_bodies(api: Api, ctx: Context) -> None:
     bad = [
         ({"content-type": "text/plain"}, b"hello"),
         ({"content-type": "multipart/form-data; boundary=XX"}, b"--XX\r\nbroken"),
-        ({"content-type": "multipart/form-data; boundary=XX"},
-         b'--XX\r\nContent-Disposition: form-data; name="other"\r\n\r\nv\r\n--XX--'),
-        ({"content-type": "multipart/form-data; boundary=XX"},
-         b'--XX\r\nContent-Disposition: form-data; name="uploadedfile"\r\n\r\nv\r\n--XX--'),
+        (
+            {"content-type": "multipart/form-data; boundary=XX"},
+            b'--XX\r\nContent-Disposition: form-data; name="other"\r\n\r\nv\r\n--XX--',
+        ),
+        (
+            {"content-type": "multipart/form-data; boundary=XX"},
+            b'--XX\r\nContent-Disposition: form-data; name="uploadedfile"\r\n\r\nv\r\n--XX--',
+        ),
     ]
     for headers, content in bad:
         r = api.c.post(url, headers=headers, content=content)
         assert r.status_code == 400, r.text
         assert r.json()["result"] == "failed"
-    r = api.c.post(url, headers={"content-type": "multipart/form-data; boundary=XX"},
-                   content=b'--XX\r\nContent-Disposition: form-data; name="uploadedfile"; '
-                   b'filename="a.sh"\r\n\r\nabc')  # no closing boundary
+    r = api.c.post(
+        url,
+        headers={"content-type": "multipart/form-data; boundary=XX"},
+        content=b'--XX\r\nContent-Disposition: form-data; name="uploadedfile"; '
+        b'filename="a.sh"\r\n\r\nabc',
+    )  # no closing boundary
     assert r.status_code == 400
     assert staging_files(ctx.settings) == [] and stored_blobs(ctx.settings) == []
 
 
 def test_remote_import_is_refused_clearly(api: Api) -> None:
     job = api.init("OS")
-    r = api.c.post(f"/files/osImages?jobId={job}&imageName=x&imageType=OS",
-                   json={"serverId": "1", "path": "/a.iso"})
+    r = api.c.post(
+        f"/files/osImages?jobId={job}&imageName=x&imageType=OS",
+        json={"serverId": "1", "path": "/a.iso"},
+    )
     assert r.status_code == 400
     assert "remote file server" in r.json()["messages"][0]["explanation"]
 

@@ -19,8 +19,7 @@ def test_login_sets_session_and_csrf_cookies(app_client: TestClient) -> None:
     assert r.status_code == 200
     assert r.json()["result"] == "success"
     cookies = r.headers.get_list("set-cookie")
-    assert any(c.startswith("_sessionId=") and "HttpOnly" in c and "Secure" in c
-               for c in cookies)
+    assert any(c.startswith("_sessionId=") and "HttpOnly" in c and "Secure" in c for c in cookies)
     assert any(c.startswith("csrf=") and "HttpOnly" not in c for c in cookies)
 
 
@@ -34,10 +33,18 @@ def test_wrong_password_and_bad_body(app_client: TestClient) -> None:
 
 
 def test_every_endpoint_needs_credentials(app_client: TestClient) -> None:
-    for method, path in [("GET", "/osImages"), ("POST", "/osImages"), ("GET", "/tasks"),
-                         ("GET", "/aicc"), ("DELETE", "/sessions"), ("PUT", "/tasks"),
-                         ("POST", "/files/osImages?jobId=1"), ("DELETE", "/osImages/x"),
-                         ("GET", "/tasks/1"), ("DELETE", "/tasks/1")]:
+    for method, path in [
+        ("GET", "/osImages"),
+        ("POST", "/osImages"),
+        ("GET", "/tasks"),
+        ("GET", "/aicc"),
+        ("DELETE", "/sessions"),
+        ("PUT", "/tasks"),
+        ("POST", "/files/osImages?jobId=1"),
+        ("DELETE", "/osImages/x"),
+        ("GET", "/tasks/1"),
+        ("DELETE", "/tasks/1"),
+    ]:
         r = app_client.request(method, path)
         assert r.status_code == 401, (method, path)
         body = r.json()
@@ -53,15 +60,17 @@ def test_csrf_is_required_for_session_writes(app_client: TestClient) -> None:
     assert r.json()["messages"][0]["id"] == "FQXHMSE9004J"
     r = app_client.post("/osImages", json={"Action": "Init"}, headers={"X-Csrf-Token": "bad"})
     assert r.status_code == 403
-    r = app_client.post("/osImages", json={"Action": "Init"},
-                        headers={"X-Csrf-Token": app_client.cookies["csrf"]})
+    r = app_client.post(
+        "/osImages", json={"Action": "Init"}, headers={"X-Csrf-Token": app_client.cookies["csrf"]}
+    )
     assert r.status_code == 201
 
 
 def test_basic_auth_needs_no_csrf(ctx: Context) -> None:
     with TestClient(create_app(ctx.settings, ctx), base_url="https://testserver") as c:
-        r = c.post("/osImages?imageType=SCRIPT", json={"Action": "init"},
-                   headers=basic(ADMIN, ADMIN_PW))
+        r = c.post(
+            "/osImages?imageType=SCRIPT", json={"Action": "init"}, headers=basic(ADMIN, ADMIN_PW)
+        )
         assert r.status_code == 201
         assert c.get("/tasks", headers=basic(ADMIN, "wrong")).status_code == 401
         assert c.get("/tasks", headers={"Authorization": "Basic !!!"}).status_code == 401

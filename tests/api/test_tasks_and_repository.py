@@ -19,8 +19,20 @@ def test_tasks_are_a_bare_array(api: Api) -> None:
     r = api.c.get(f"/tasks/{a},{b}?compact=true")
     assert [t["id"] for t in r.json()] == [a, b] and "children" not in r.json()[0]
     t = api.task(a)
-    for key in ("jobUID", "id", "uuid", "status", "percentage", "complete", "messages",
-                "createdBy", "startTime", "endTime", "isCancelable", "children"):
+    for key in (
+        "jobUID",
+        "id",
+        "uuid",
+        "status",
+        "percentage",
+        "complete",
+        "messages",
+        "createdBy",
+        "startTime",
+        "endTime",
+        "isCancelable",
+        "children",
+    ):
         assert key in t
     assert api.c.get("/tasks/424242").status_code == 404
     assert api.c.get("/tasks/x").status_code == 404
@@ -84,8 +96,10 @@ def test_export_and_customisation_answer_clearly(api: Api) -> None:
     r = api.c.get("/osImages/rhel9%7Crhel9-x86_64-install-Basic")
     assert r.status_code == 400 and "predefined" in r.json()["messages"][0]["explanation"]
     assert api.c.get("/osImages/nothing").status_code == 404
-    assert api.c.post("/osImages/rhel9%7Crhel9-x86_64-install-Basic",
-                      json={"profile": {}}).status_code == 400
+    assert (
+        api.c.post("/osImages/rhel9%7Crhel9-x86_64-install-Basic", json={"profile": {}}).status_code
+        == 400
+    )
 
 
 def test_recovery_after_a_crash(ctx: Context) -> None:

@@ -35,9 +35,15 @@ class Server:
         return {**os.environ, "OSDEPOT_DATA_DIR": str(self.data_dir)}
 
     def cli(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "osdepot.cli.main", *args],
-                              input=stdin, capture_output=True, text=True, env=self.env(),
-                              timeout=60, check=False)
+        return subprocess.run(
+            [sys.executable, "-m", "osdepot.cli.main", *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=self.env(),
+            timeout=60,
+            check=False,
+        )
 
     def session(self, user: str = ADMIN, pw: str = ADMIN_PW) -> requests.Session:
         s = requests.Session()
@@ -52,13 +58,23 @@ class Server:
 def start_server(data_dir: Path, extra_env: dict[str, str] | None = None) -> Server:
     port = free_port()
     log = data_dir.parent / f"server-{port}.log"
-    env = {**os.environ, "OSDEPOT_DATA_DIR": str(data_dir), "OSDEPOT_ADMIN_USER": ADMIN,
-           "OSDEPOT_ADMIN_PASSWORD": ADMIN_PW, "OSDEPOT_PORT": str(port),
-           "OSDEPOT_HOST": "127.0.0.1", "OSDEPOT_SHUTDOWN_TIMEOUT": "2",
-           **(extra_env or {})}
+    env = {
+        **os.environ,
+        "OSDEPOT_DATA_DIR": str(data_dir),
+        "OSDEPOT_ADMIN_USER": ADMIN,
+        "OSDEPOT_ADMIN_PASSWORD": ADMIN_PW,
+        "OSDEPOT_PORT": str(port),
+        "OSDEPOT_HOST": "127.0.0.1",
+        "OSDEPOT_SHUTDOWN_TIMEOUT": "2",
+        **(extra_env or {}),
+    }
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "osdepot.cli.main", "serve"],
-                                stdout=out, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "osdepot.cli.main", "serve"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:

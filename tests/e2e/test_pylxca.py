@@ -40,18 +40,40 @@ def test_pylxca_import_list_tasks_delete(server: Server, tmp_path: Path) -> None
 
     rep = pylxca.osimages(con, subcmd="import", imagetype="OS")
     job = rep["jobId"]
-    rep = pylxca.osimages(con, subcmd="import", imagetype="OS", osimages_dict=json.dumps({
-        "jobId": job, "imageName": "rhels9.4", "os": "rhel", "description": "RHEL 9.4",
-        "file": str(iso)}))
+    rep = pylxca.osimages(
+        con,
+        subcmd="import",
+        imagetype="OS",
+        osimages_dict=json.dumps(
+            {
+                "jobId": job,
+                "imageName": "rhels9.4",
+                "os": "rhel",
+                "description": "RHEL 9.4",
+                "file": str(iso),
+            }
+        ),
+    )
     assert rep["result"] == "success", rep
     assert rep["fileid"].endswith("_rhel-9.4-x86_64-dvd.iso")
     task = wait_done(con, job)
     assert task["status"] == "Complete" and task["percentage"] == 100
 
     rep = pylxca.osimages(con, subcmd="import", imagetype="UNATTEND")
-    rep = pylxca.osimages(con, subcmd="import", imagetype="UNATTEND", osimages_dict=json.dumps({
-        "jobId": rep["jobId"], "imageName": "SLES", "os": "sles",
-        "description": "SLES_config_file", "file": str(ks)}))
+    rep = pylxca.osimages(
+        con,
+        subcmd="import",
+        imagetype="UNATTEND",
+        osimages_dict=json.dumps(
+            {
+                "jobId": rep["jobId"],
+                "imageName": "SLES",
+                "os": "sles",
+                "description": "SLES_config_file",
+                "file": str(ks),
+            }
+        ),
+    )
     assert rep["result"] == "success", rep
     unattend_id = rep["fileid"]
 
@@ -80,10 +102,18 @@ def test_pylxca_bundle_pair_and_cancel(server: Server, tmp_path: Path) -> None:
     con = pylxca.connect(server.url, ADMIN, ADMIN_PW, noverify="True")
     rep = pylxca.osimages(con, subcmd="import", imagetype="BUNDLE")
     job = rep["jobId"]
-    r1 = pylxca.osimages(con, subcmd="import", imagetype="BUNDLE", osimages_dict=json.dumps({
-        "jobId": job, "imageName": bundle.name, "file": str(bundle)}))
-    r2 = pylxca.osimages(con, subcmd="import", imagetype="BUNDLESIG", osimages_dict=json.dumps({
-        "jobId": job, "imageName": sig.name, "file": str(sig)}))
+    r1 = pylxca.osimages(
+        con,
+        subcmd="import",
+        imagetype="BUNDLE",
+        osimages_dict=json.dumps({"jobId": job, "imageName": bundle.name, "file": str(bundle)}),
+    )
+    r2 = pylxca.osimages(
+        con,
+        subcmd="import",
+        imagetype="BUNDLESIG",
+        osimages_dict=json.dumps({"jobId": job, "imageName": sig.name, "file": str(sig)}),
+    )
     assert r1["result"] == r2["result"] == "success"
     assert len(pylxca.osimages(con, subcmd="list")["bundleFiles"]) == 2
 
@@ -96,56 +126,91 @@ def test_pylxca_bundle_pair_and_cancel(server: Server, tmp_path: Path) -> None:
 
 def test_raw_requests_on_the_pylxca_session(server: Server) -> None:
     """What pylxca cannot express: checksum parts, and another user's job id."""
-    r = server.cli("users", "add", "second", "--role", "lxc-os-admin", "--password-stdin",
-                   stdin="second-password\n")
+    r = server.cli(
+        "users",
+        "add",
+        "second",
+        "--role",
+        "lxc-os-admin",
+        "--password-stdin",
+        stdin="second-password\n",
+    )
     assert r.returncode == 0, r.stderr
     con = pylxca.connect(server.url, ADMIN, ADMIN_PW, noverify="True")
     s: requests.Session = con.get_session()
     data = b"#!/bin/sh\necho hello\n" * 1000
-    job = s.post(server.url + "/osImages/?imageType=SCRIPT",
-                 data=json.dumps({"Action": "Init", "fileSize": len(data)}), verify=False).json()["jobId"]
+    job = s.post(
+        server.url + "/osImages/?imageType=SCRIPT",
+        data=json.dumps({"Action": "Init", "fileSize": len(data)}),
+        verify=False,
+    ).json()["jobId"]
 
     other = pylxca.connect(server.url, "second", "second-password", noverify="True")
     r = other.get_session().post(
         server.url + f"/files/osImages?jobId={job}&imageType=SCRIPT&os=rhel",
-        files={"uploadedfile": ("post.sh", data)}, headers={"Content-Type": None}, verify=False)
+        files={"uploadedfile": ("post.sh", data)},
+        headers={"Content-Type": None},
+        verify=False,
+    )
     assert r.status_code == 403 and r.json()["messages"][0]["id"] == "FQXHMFC9003J"
 
     url = server.url + f"/files/osImages?jobId={job}&imageType=SCRIPT&os=rhel&imageName=post"
-    r = s.post(url, headers={"Content-Type": None}, verify=False, files=[
-        ("checksumType", (None, "MD5")),
-        ("checksumValue", (None, "0" * 32)),
-        ("uploadedfile", ("post.sh", data, "application/octet-stream")),
-    ])
+    r = s.post(
+        url,
+        headers={"Content-Type": None},
+        verify=False,
+        files=[
+            ("checksumType", (None, "MD5")),
+            ("checksumValue", (None, "0" * 32)),
+            ("uploadedfile", ("post.sh", data, "application/octet-stream")),
+        ],
+    )
     assert r.status_code == 409 and r.json()["messages"][0]["id"] == "FQXHMFC0001M"
 
-    job = s.post(server.url + "/osImages/?imageType=SCRIPT",
-                 data=json.dumps({"Action": "Init", "fileSize": str(len(data))}), verify=False).json()["jobId"]
+    job = s.post(
+        server.url + "/osImages/?imageType=SCRIPT",
+        data=json.dumps({"Action": "Init", "fileSize": str(len(data))}),
+        verify=False,
+    ).json()["jobId"]
     url = server.url + f"/files/osImages?jobId={job}&imageType=SCRIPT&os=rhel"
-    r = s.post(url, headers={"Content-Type": None}, verify=False, files=[
-        ("uploadedfile", ("post.sh", data, "application/octet-stream")),
-        ("checksumType", (None, "MD5")),
-        ("checksumValue", (None, hashlib.md5(data).hexdigest())),
-    ])
+    r = s.post(
+        url,
+        headers={"Content-Type": None},
+        verify=False,
+        files=[
+            ("uploadedfile", ("post.sh", data, "application/octet-stream")),
+            ("checksumType", (None, "MD5")),
+            ("checksumValue", (None, hashlib.md5(data).hexdigest())),
+        ],
+    )
     assert r.status_code == 201, r.text
     pylxca.disconnect(other)
     pylxca.disconnect(con)
 
 
 def test_users_cli_while_serving(server: Server) -> None:
-    assert server.cli("users", "add", "op", "--role", "operator", "--password-stdin",
-                      stdin="operator-pass\n").returncode == 0
+    assert (
+        server.cli(
+            "users", "add", "op", "--role", "operator", "--password-stdin", stdin="operator-pass\n"
+        ).returncode
+        == 0
+    )
     listed = server.cli("users", "list").stdout
     assert "op\tlxc-operator" in listed and f"{ADMIN}\tlxc-supervisor" in listed
     op = server.session("op", "operator-pass")
     assert op.get(server.url + "/osImages").status_code == 200
     assert op.post(server.url + "/osImages", json={"Action": "Init"}).status_code == 403
-    assert server.cli("users", "passwd", "op", "--password-stdin",
-                      stdin="operator-pass-2\n").returncode == 0
+    assert (
+        server.cli(
+            "users", "passwd", "op", "--password-stdin", stdin="operator-pass-2\n"
+        ).returncode
+        == 0
+    )
     assert op.get(server.url + "/osImages").status_code == 401  # sessions ended
     server.session("op", "operator-pass-2")
-    bad = server.cli("users", "add", "x", "--role", "wizard", "--password-stdin",
-                     stdin="whatever-pw\n")
+    bad = server.cli(
+        "users", "add", "x", "--role", "wizard", "--password-stdin", stdin="whatever-pw\n"
+    )
     assert bad.returncode == 1 and "not a role" in bad.stderr
     assert server.cli("users", "delete", "op").returncode == 0
     assert server.cli("users", "delete", "op").returncode == 1

@@ -12,8 +12,17 @@ from osdepot.services.context import Context
 
 
 def _file(fid: str, key: str, itype: ImageType = ImageType.SCRIPT) -> StoredFile:
-    return StoredFile(id=fid, image_type=itype, name=fid, size=3, sha256="0" * 64,
-                      blob_key=key, imported_by="admin", imported_at=1.0, job_id=None)
+    return StoredFile(
+        id=fid,
+        image_type=itype,
+        name=fid,
+        size=3,
+        sha256="0" * 64,
+        blob_key=key,
+        imported_by="admin",
+        imported_at=1.0,
+        job_id=None,
+    )
 
 
 def test_only_one_claim_wins(ctx: Context) -> None:
@@ -61,8 +70,7 @@ def test_image_with_profiles(ctx: Context) -> None:
     cat = ctx.catalog
     job = cat.create_job(ImageType.OS, "admin", 1.0, None, "")
     assert cat.claim_job(job.id, JobStatus.PENDING, 0, 1.0, None, "r.iso")
-    prof = Profile(id="r9|r9-x86_64-install-Basic", image_id="r9", name="Basic",
-                   profile="Basic")
+    prof = Profile(id="r9|r9-x86_64-install-Basic", image_id="r9", name="Basic", profile="Basic")
     img = OsImage(id="r9", name="r9", file_id="f", created_at=1.0, profiles=(prof,))
     cat.commit_import(job.id, _file("f", "c" * 32, ImageType.OS), img, 2.0, {})
     with pytest.raises(OsdepotError):  # image and its own profile in one request

@@ -26,10 +26,17 @@ def test_image_type_parsing() -> None:
     assert exc.value.status == 400
 
 
-@pytest.mark.parametrize(("value", "name"), [
-    ("RHEL", "rhel"), ("win", "windows"), ("vmware", "esxi"), ("SLES", "sles"),
-    ("Ubuntu", "ubuntu"), ("rocky", "rocky"),
-])
+@pytest.mark.parametrize(
+    ("value", "name"),
+    [
+        ("RHEL", "rhel"),
+        ("win", "windows"),
+        ("vmware", "esxi"),
+        ("SLES", "sles"),
+        ("Ubuntu", "ubuntu"),
+        ("rocky", "rocky"),
+    ],
+)
 def test_os_aliases(value: str, name: str) -> None:
     fam = parse_os(value)
     assert fam is not None and fam.name == name
@@ -45,21 +52,33 @@ def test_os_required_and_windows_default() -> None:
 
 
 ACCEPT = [
-    (ImageType.BOOT, "windows", "winpe.zip"), (ImageType.BUNDLE, "windows", "b.zip"),
-    (ImageType.BUNDLESIG, "windows", "b.zip.asc"), (ImageType.CONFIG, "esxi", "c.json"),
-    (ImageType.DUD, "rhel", "d.iso"), (ImageType.DUD, "rhel", "d.rpm"),
-    (ImageType.DUD, "windows", "d.zip"), (ImageType.OS, "esxi", "x.ISO"),
-    (ImageType.OSPROFILE, "rhel", "p.tar.gz"), (ImageType.SCRIPT, "sles", "s.py"),
-    (ImageType.SCRIPT, "windows", "s.ps1"), (ImageType.SOFTWARE, "ubuntu", "s.tar.gz"),
-    (ImageType.SOFTWARE, "windows", "s.zip"), (ImageType.UNATTEND, "rhel", "ks.ks"),
+    (ImageType.BOOT, "windows", "winpe.zip"),
+    (ImageType.BUNDLE, "windows", "b.zip"),
+    (ImageType.BUNDLESIG, "windows", "b.zip.asc"),
+    (ImageType.CONFIG, "esxi", "c.json"),
+    (ImageType.DUD, "rhel", "d.iso"),
+    (ImageType.DUD, "rhel", "d.rpm"),
+    (ImageType.DUD, "windows", "d.zip"),
+    (ImageType.OS, "esxi", "x.ISO"),
+    (ImageType.OSPROFILE, "rhel", "p.tar.gz"),
+    (ImageType.SCRIPT, "sles", "s.py"),
+    (ImageType.SCRIPT, "windows", "s.ps1"),
+    (ImageType.SOFTWARE, "ubuntu", "s.tar.gz"),
+    (ImageType.SOFTWARE, "windows", "s.zip"),
+    (ImageType.UNATTEND, "rhel", "ks.ks"),
     (ImageType.UNATTEND, "windows", "unattend.xml"),
 ]
 REFUSE = [
-    (ImageType.BOOT, "rhel", "winpe.zip"), (ImageType.DUD, "esxi", "d.iso"),
-    (ImageType.SCRIPT, "esxi", "s.sh"), (ImageType.SCRIPT, "windows", "s.sh"),
-    (ImageType.SOFTWARE, "windows", "s.tar.gz"), (ImageType.UNATTEND, "windows", "ks.ks"),
-    (ImageType.OS, "rhel", "x.img"), (ImageType.OS, "rhel", ".iso"),
-    (ImageType.CONFIG, "rhel", "c.yaml"), (ImageType.OSPROFILE, None, "p.tgz"),
+    (ImageType.BOOT, "rhel", "winpe.zip"),
+    (ImageType.DUD, "esxi", "d.iso"),
+    (ImageType.SCRIPT, "esxi", "s.sh"),
+    (ImageType.SCRIPT, "windows", "s.sh"),
+    (ImageType.SOFTWARE, "windows", "s.tar.gz"),
+    (ImageType.UNATTEND, "windows", "ks.ks"),
+    (ImageType.OS, "rhel", "x.img"),
+    (ImageType.OS, "rhel", ".iso"),
+    (ImageType.CONFIG, "rhel", "c.yaml"),
+    (ImageType.OSPROFILE, None, "p.tgz"),
 ]
 
 

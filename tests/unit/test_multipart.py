@@ -53,8 +53,11 @@ def test_pylxca_shape_in_one_chunk() -> None:
 
 
 def test_checksum_parts_after_the_file() -> None:
-    parts = [("uploadedfile", "a.iso", b"abc"), ("checksumType", None, b"MD5"),
-             ("checksumValue", None, b"900150983cd24fb0d6963f7d28e17f72")]
+    parts = [
+        ("uploadedfile", "a.iso", b"abc"),
+        ("checksumType", None, b"MD5"),
+        ("checksumValue", None, b"900150983cd24fb0d6963f7d28e17f72"),
+    ]
     assert parse(body(parts), [1, 7, 50, 51, 52]) == (parts, True)
 
 
@@ -68,13 +71,20 @@ def test_data_that_looks_like_a_boundary() -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(
-    data=st.lists(st.tuples(st.sampled_from(["uploadedfile", "checksumType", "x"]),
-                            st.one_of(st.none(), st.just("f.iso")),
-                            st.binary(max_size=3000)), min_size=1, max_size=4),
+    data=st.lists(
+        st.tuples(
+            st.sampled_from(["uploadedfile", "checksumType", "x"]),
+            st.one_of(st.none(), st.just("f.iso")),
+            st.binary(max_size=3000),
+        ),
+        min_size=1,
+        max_size=4,
+    ),
     cuts=st.lists(st.integers(min_value=0, max_value=13000), max_size=30),
 )
-def test_any_split_gives_the_same_parts(data: list[tuple[str, str | None, bytes]],
-                                        cuts: list[int]) -> None:
+def test_any_split_gives_the_same_parts(
+    data: list[tuple[str, str | None, bytes]], cuts: list[int]
+) -> None:
     raw = body(data)
     assert parse(raw, [c for c in cuts if c < len(raw)]) == (data, True)
 
@@ -93,7 +103,7 @@ def test_garbage_never_crashes(raw: bytes, cuts: list[int]) -> None:
 def test_damaged_valid_bodies_fail_cleanly(pos: int, junk: bytes) -> None:
     raw = body([("checksumType", None, b"SHA256"), ("uploadedfile", "a.iso", b"z" * 300)])
     pos = min(pos, len(raw))
-    damaged = raw[:pos] + junk + raw[pos + len(junk):]
+    damaged = raw[:pos] + junk + raw[pos + len(junk) :]
     try:
         parse(damaged, [pos])
     except OsdepotError as exc:
@@ -117,10 +127,17 @@ def test_part_without_disposition_is_refused() -> None:
         MultipartParser(B).feed(b"--" + B + b"\r\nContent-Type: text/plain\r\n\r\nhi\r\n")
 
 
-@pytest.mark.parametrize("ctype", [
-    None, "", "application/json", "multipart/form-data", "multipart/form-data; boundary=",
-    "multipart/form-data; boundary=" + "x" * 300,
-])
+@pytest.mark.parametrize(
+    "ctype",
+    [
+        None,
+        "",
+        "application/json",
+        "multipart/form-data",
+        "multipart/form-data; boundary=",
+        "multipart/form-data; boundary=" + "x" * 300,
+    ],
+)
 def test_bad_content_types(ctype: str | None) -> None:
     with pytest.raises(OsdepotError) as exc:
         boundary_from_content_type(ctype)
@@ -129,8 +146,10 @@ def test_bad_content_types(ctype: str | None) -> None:
 
 def test_quoted_boundary_and_rfc5987_filename() -> None:
     assert boundary_from_content_type('multipart/form-data; boundary="a b"') == b"a b"
-    raw = (b"--" + B + b"\r\nContent-Disposition: form-data; name=\"uploadedfile\"; "
-           b"filename*=UTF-8''%C3%A9t%C3%A9.iso\r\n\r\nx\r\n--" + B + b"--")
+    raw = (
+        b"--" + B + b'\r\nContent-Disposition: form-data; name="uploadedfile"; '
+        b"filename*=UTF-8''%C3%A9t%C3%A9.iso\r\n\r\nx\r\n--" + B + b"--"
+    )
     events = MultipartParser(B).feed(raw)
     assert isinstance(events[0], PartStart)
     assert events[0].filename == "été.iso"

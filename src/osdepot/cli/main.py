@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from osdepot import __version__
 from osdepot.config import Settings
@@ -49,7 +50,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"`osdepot users passwd {name} --password-stdin`.",
             flush=True,
         )
-    ssl: dict[str, str] = {}
+    ssl: dict[str, Any] = {}
     if not settings.no_tls:
         cert, key = settings.cert, settings.key
         if cert is None or key is None:
@@ -66,7 +67,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             timeout_graceful_shutdown=settings.shutdown_timeout,
             h11_max_incomplete_event_size=64 * 1024,
             **ssl,
-        )  # type: ignore[arg-type]
+        )
     finally:
         ctx.close()
     return 0

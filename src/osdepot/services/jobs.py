@@ -32,7 +32,7 @@ class Jobs:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
 
-    async def list(self, ids: list[int] | None) -> list[Job]:
+    async def find(self, ids: list[int] | None) -> list[Job]:
         jobs = await self.ctx.run(self.ctx.catalog.list_jobs, ids)
         if ids is not None:
             missing = sorted(set(ids) - {j.id for j in jobs})
@@ -43,7 +43,7 @@ class Jobs:
     async def cancel(self, user: User, ids: list[int]) -> list[Job]:
         """Cancel open jobs; an upload in progress is aborted and its staging removed.
         Finished jobs in the list are left as they are."""
-        jobs = await self.list(ids)
+        jobs = await self.find(ids)
         for job in jobs:
             if job.created_by != user.name and not is_job_admin(user):
                 raise error(
@@ -70,10 +70,10 @@ class Jobs:
                 sink.cancelled_by = user.name
             if changed:
                 log.info("job %s cancelled by %s", job.id, user.name)
-        return await self.list(ids)
+        return await self.find(ids)
 
     async def delete(self, user: User, ids: list[int]) -> None:
-        jobs = await self.list(ids)
+        jobs = await self.find(ids)
         for job in jobs:
             if job.created_by != user.name and not is_job_admin(user):
                 raise error(

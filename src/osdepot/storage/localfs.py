@@ -21,6 +21,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from osdepot.ports import Staging
+
 _STAGING = ".staging"
 
 
@@ -115,7 +117,9 @@ class LocalBlobStore:
     def create_staging(self, size_hint: int | None = None) -> LocalStaging:
         return LocalStaging(self.root, size_hint)
 
-    def commit(self, staging: LocalStaging) -> str:  # type: ignore[override]
+    def commit(self, staging: Staging) -> str:
+        if not isinstance(staging, LocalStaging):
+            raise TypeError("not a staging file of this store")
         target = self._path(staging.key)
         target.parent.mkdir(exist_ok=True)
         os.rename(staging.path, target)

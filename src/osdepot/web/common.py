@@ -22,10 +22,9 @@ CSRF_COOKIE = "csrf"
 STATE_CHANGING = frozenset({"POST", "PUT", "DELETE", "PATCH"})
 
 
-def envelope(
-    status: int = 200, result: str = "success", messages: list[Any] | None = None, **extra: Any
-) -> JSONResponse:
-    body: dict[str, Any] = {"result": result, **extra, "messages": messages or []}
+def envelope(status: int = 200, /, **extra: Any) -> JSONResponse:
+    """A success answer: ``{"result": "success", ...extra, "messages": []}``."""
+    body: dict[str, Any] = {"result": "success", **extra, "messages": []}
     return JSONResponse(body, status_code=status)
 
 

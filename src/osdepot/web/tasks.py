@@ -63,14 +63,14 @@ def _children(request: Request) -> bool:
 
 async def list_tasks(request: Request) -> Response:
     await authenticate(request)
-    jobs = await Jobs(ctx_of(request)).list(None)
+    jobs = await Jobs(ctx_of(request)).find(None)
     return JSONResponse([task_json(j, _children(request)) for j in jobs])
 
 
 async def get_tasks(request: Request) -> Response:
     await authenticate(request)
     ids = parse_job_ids(request.path_params["ids"])
-    jobs = await Jobs(ctx_of(request)).list(ids)
+    jobs = await Jobs(ctx_of(request)).find(ids)
     return JSONResponse([task_json(j, _children(request)) for j in jobs])
 
 
@@ -105,7 +105,7 @@ async def put_task_ids(request: Request) -> Response:
     if isinstance(body, dict) and str(body.get("cancelRequest", "")).lower() == "true":
         jobs = await Jobs(ctx_of(request)).cancel(user, ids)
         return JSONResponse([task_json(j) for j in jobs])
-    await Jobs(ctx_of(request)).list(ids)  # 404 for unknown ids
+    await Jobs(ctx_of(request)).find(ids)  # 404 for unknown ids
     raise error(
         M.NOT_SUPPORTED,
         detail="Import jobs are updated by the server only; the only change a client "
