@@ -332,3 +332,25 @@ def test_expired_job(api: Api, ctx: Context) -> None:
     assert task["status"] == "Stopped" and task["messageID"] == "FQXHMFC9019J"
     r = api.upload(job, "a.sh", b"x", os="rhel")
     assert r.status_code == 409 and r.json()["messages"][0]["id"] == "FQXHMFC9019J"
+
+
+def test_full_disk_while_writing_stores_nothing(
+    api: Api, ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from osdepot.storage.localfs import LocalStaging
+
+    def no_space(self: LocalStaging, data: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(LocalStaging, "write", no_space)
+    job = api.init("OS")
+    r = api.upload(job, "a.iso", ISO * 100, imageName="full", os="rhel")
+    assert r.status_code == 409
+    assert r.json()["messages"][0]["id"] == "FQXHMFC9004M"
+    assert "ran out of space" in r.json()["messages"][0]["explanation"]
+    assert api.task(job)["status"] == "Stopped"
+    assert stored_blobs(ctx.settings) == [] and staging_files(ctx.settings) == []
+    monkeypatch.undo()
+    assert api.import_file("SCRIPT", "after.sh", b"still serving", os="rhel")

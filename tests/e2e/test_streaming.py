@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import socket
@@ -181,3 +182,55 @@ def test_client_disconnect_removes_staging(server: Server) -> None:
         time.sleep(0.05)
     assert staging(server) == [] and blobs(server) == []
     assert task["status"] == "Stopped" and task["messageID"] == "FQXHMFC9013J"
+
+
+def test_restart_after_a_kill_mid_upload(tmp_path: object) -> None:
+    """SIGKILL during an upload: the next start removes the staging file and fails the
+    job with a message; what was imported before is intact."""
+    from pathlib import Path
+
+    from tests.e2e.conftest import start_server, stop_server
+
+    data = Path(str(tmp_path)) / "data"
+    server = start_server(data)
+    try:
+        s = server.session()
+        kept = init(s, server, "SCRIPT", 5)
+        r = s.post(
+            server.url + f"/files/osImages?jobId={kept}&os=rhel",
+            files={"uploadedfile": ("keep.sh", b"hello")},
+        )
+        assert r.status_code == 201
+        job = init(s, server, "OS", 500 * CHUNK)
+
+        def upload() -> None:
+            with contextlib.suppress(requests.ConnectionError):
+                s.post(
+                    server.url + f"/files/osImages?jobId={job}&imageName=k&os=rhel",
+                    data=multipart("k.iso", 500 * CHUNK, pause=0.01),
+                    headers={"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"},
+                    timeout=60,
+                )
+
+        t = threading.Thread(target=upload)
+        t.start()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not staging(server):
+            time.sleep(0.02)
+        assert staging(server)
+        server.proc.kill()
+        server.proc.wait()
+        t.join(30)
+    finally:
+        stop_server(server)
+    server = start_server(data)
+    try:
+        s = server.session()
+        task = s.get(server.url + f"/tasks/{job}").json()[0]
+        assert task["status"] == "Stopped" and task["messageID"] == "FQXHMFC9015M"
+        assert staging(server) == []
+        (entry,) = s.get(server.url + "/osImages").json()["installScriptFiles"]
+        assert entry["sha256"] == hashlib.sha256(b"hello").hexdigest()
+        assert len(blobs(server)) == 1
+    finally:
+        stop_server(server)

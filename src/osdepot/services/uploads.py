@@ -352,8 +352,11 @@ class UploadSink:
 
     async def _dispatch(self) -> None:
         if self._pending is not None:
-            await self._pending
-            self._pending = None
+            pending, self._pending = self._pending, None
+            try:
+                await pending
+            except OSError as exc:
+                raise _os_error(exc) from exc
         if self._fill == 0:
             return
         chunk = memoryview(self._bufs[self._cur])[: self._fill]
