@@ -28,6 +28,14 @@ def parse_job_ids(raw: str) -> list[int]:
     return ids
 
 
+def _check_owner(user: User, jobs: list[Job], verb: str) -> None:
+    """Users act on their own jobs; lxc-supervisor and lxc-admin on anybody's."""
+    if not is_job_admin(user) and any(j.created_by != user.name for j in jobs):
+        raise error(
+            M.FORBIDDEN, user=user.name, role=user.role, privilege=f"{verb} jobs of other users"
+        )
+
+
 class Jobs:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -44,14 +52,7 @@ class Jobs:
         """Cancel open jobs; an upload in progress is aborted and its staging removed.
         Finished jobs in the list are left as they are."""
         jobs = await self.find(ids)
-        for job in jobs:
-            if job.created_by != user.name and not is_job_admin(user):
-                raise error(
-                    M.FORBIDDEN,
-                    user=user.name,
-                    role=user.role,
-                    privilege="cancel jobs of other users",
-                )
+        _check_owner(user, jobs, "cancel")
         for job in jobs:
             if job.status not in OPEN:
                 continue
@@ -74,14 +75,8 @@ class Jobs:
 
     async def delete(self, user: User, ids: list[int]) -> None:
         jobs = await self.find(ids)
+        _check_owner(user, jobs, "remove")
         for job in jobs:
-            if job.created_by != user.name and not is_job_admin(user):
-                raise error(
-                    M.FORBIDDEN,
-                    user=user.name,
-                    role=user.role,
-                    privilege="remove jobs of other users",
-                )
             if job.status not in FINISHED:
                 raise error(M.JOB_RUNNING, job_id=job.id)
         await self.ctx.run(self.ctx.catalog.delete_jobs, ids)
