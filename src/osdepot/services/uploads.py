@@ -350,13 +350,17 @@ class UploadSink:
         if time.monotonic() >= self._next_tick:
             await self._progress()
 
-    async def _dispatch(self) -> None:
+    async def _await_pending(self) -> None:
+        """Wait for the buffer in the worker thread; a write error becomes a user error."""
         if self._pending is not None:
             pending, self._pending = self._pending, None
             try:
                 await pending
             except OSError as exc:
                 raise _os_error(exc) from exc
+
+    async def _dispatch(self) -> None:
+        await self._await_pending()
         if self._fill == 0:
             return
         chunk = memoryview(self._bufs[self._cur])[: self._fill]
@@ -375,11 +379,7 @@ class UploadSink:
 
     async def _drain(self) -> None:
         await self._dispatch()
-        if self._pending is not None:
-            try:
-                await self._pending
-            finally:
-                self._pending = None
+        await self._await_pending()
 
     async def _progress(self) -> None:
         self._next_tick = time.monotonic() + self.ctx.settings.progress_interval
@@ -401,10 +401,7 @@ class UploadSink:
     async def finish(self, checksum_type: str | None, checksum_value: str | None) -> StoredFile:
         """Verify, make durable and commit. Raises (after cleaning up) on any failure."""
         try:
-            try:
-                await self._drain()
-            except OSError as exc:
-                raise _os_error(exc) from exc
+            await self._drain()
             if self.declared is not None and self.received != self.declared:
                 raise error(M.SIZE_MISMATCH, declared=self.declared, received=self.received)
             algo = check_checksum_pair(checksum_type, checksum_value, final=True)
