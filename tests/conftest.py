@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -16,8 +17,25 @@ from osdepot.services.auth import Auth
 from osdepot.services.context import Context, open_context
 from osdepot.services.recovery import recover
 from osdepot.web.app import create_app
+from tests.shared import missing, osinfo_db_dir
 
 ADMIN, ADMIN_PW = "admin", "admin-password-1"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Point every server (in process and started as a process) at the vendored
+    osinfo-db, as OSDEPOT_OSINFO_PATH would in production."""
+    db = osinfo_db_dir()
+    if db is not None:
+        os.environ["OSDEPOT_OSINFO_PATH"] = str(db)
+
+
+@pytest.fixture
+def osinfo_db() -> Path:
+    path = os.environ.get("OSDEPOT_OSINFO_PATH")
+    if not path:
+        missing("the vendored osinfo-db (../shared/vendor)")
+    return Path(str(path))
 
 
 @pytest.fixture
@@ -28,6 +46,7 @@ def settings(tmp_path: Path) -> Settings:
         admin_password=ADMIN_PW,
         upload_buffer_bytes=64 * 1024,
         progress_interval=0.0,
+        osinfo_path=os.environ.get("OSDEPOT_OSINFO_PATH", ""),
     )
 
 

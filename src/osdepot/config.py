@@ -48,6 +48,9 @@ class Settings:
     #: Seconds between progress updates written to the catalog during an upload.
     progress_interval: float = 0.5
     log_level: str = "info"
+    #: A folder holding an osinfo-db (``os/``, ``VERSION`` …); empty means libosinfo's
+    #: own locations (OSINFO_SYSTEM_DIR or /usr/share/osinfo, /etc/osinfo, ~/.config/osinfo).
+    osinfo_path: str = ""
     #: Seconds to wait on SIGTERM for open connections before closing them.
     shutdown_timeout: int = 10
 

@@ -217,6 +217,39 @@ class M:
         "{detail}",
         "Send the file as multipart/form-data with the file in the part named uploadedfile.",
     )
+    CONTENT_INVALID = _m(
+        "FQXHMFC9021J",
+        400,
+        "The file {filename} is not a valid {expected}.",
+        "osdepot read the file's content: {detail}. Nothing was stored.",
+        "Check that this is the file you meant to import, that it was not damaged in "
+        "transfer, and that imageType (and os) name what it is.",
+    )
+    NOT_DEPLOYABLE = _m(
+        "FQXHMFC9022J",
+        400,
+        "The file {filename} was recognised as {what}.",
+        "osdepot deploys Red Hat Enterprise Linux and its rebuilds (CentOS, Rocky Linux, "
+        "AlmaLinux, Oracle Linux), SUSE Linux Enterprise Server, Ubuntu Server, VMware "
+        "ESXi and Windows Server 2016–2025. {detail}Nothing was stored.",
+        "Import the server edition of a supported operating system.",
+    )
+    NOT_INSTALL_MEDIUM = _m(
+        "FQXHMFC9023J",
+        400,
+        "The file {filename} is not an installation medium.",
+        "{detail} Nothing was stored.",
+        "Import the installation ISO of the operating system (the DVD or the full "
+        "installer image), not a boot, rescue or live image.",
+    )
+    RELEASE_EXISTS = _m(
+        "FQXHMFC9024J",
+        409,
+        "{what} is already in the repository as OS image {image_id}.",
+        "The repository keeps one medium per release and architecture (for VMware ESXi, "
+        "one per build). Nothing was stored.",
+        "Delete OS image {image_id} first if the new medium should replace it.",
+    )
     JOB_NOT_FOUND = _m(
         "FQXHMJM9001J",
         404,

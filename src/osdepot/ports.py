@@ -7,6 +7,7 @@ are synchronous and may block; the services call them from worker threads.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from osdepot.domain.images import ImageType
@@ -24,6 +25,10 @@ class Staging(Protocol):
     @property
     def size(self) -> int:
         """Bytes written so far."""
+
+    @property
+    def path(self) -> Path:
+        """A local file holding the staged bytes, for content checks before commit."""
 
     def write(self, data: bytes | memoryview) -> None:
         """Append ``data``. Raises OSError (e.g. ENOSPC) on failure."""

@@ -7,8 +7,10 @@ import pytest
 
 from osdepot.services.context import Context
 from tests.conftest import Api, sha256, staging_files, stored_blobs
+from tests.media import medium_bytes
+from tests.samples import VALID, asc_bytes, zip_bytes
 
-ISO = b"CD001" * 1000
+ISO = medium_bytes("rhel", version="9.4")
 
 
 @pytest.mark.parametrize(
@@ -108,38 +110,44 @@ def test_os_import_end_to_end(api: Api, ctx: Context) -> None:
 
 def test_every_group_is_listed(api: Api) -> None:
     api.import_file("OS", "base.iso", ISO, imageName="rhel8", os="rhel")
-    cases = [
-        ("BOOT", "WinPE_64.zip", "bootFiles", {"os": "windows", "osrelease": "2016"}),
-        ("BUNDLE", "bundle_win2016.zip", "bundleFiles", {}),
-        ("CONFIG", "settings.json", "configFiles", {"os": "rhel"}),
-        ("DUD", "bnxt.rpm", "deviceDrivers", {"os": "rhel", "imageName": "rhel8"}),
-        ("OSPROFILE", "custom.tar.gz", "osProfileFiles", {}),
-        ("SCRIPT", "post.sh", "installScriptFiles", {"os": "rhel"}),
-        ("SOFTWARE", "agent.zip", "softwareFiles", {"os": "windows"}),
-        ("UNATTEND", "ks.ks", "unattendFiles", {"os": "rhel"}),
-    ]
+    groups = {
+        "BOOT": "bootFiles",
+        "BUNDLE": "bundleFiles",
+        "CONFIG": "configFiles",
+        "DUD": "deviceDrivers",
+        "OSPROFILE": "osProfileFiles",
+        "SCRIPT": "installScriptFiles",
+        "SOFTWARE": "softwareFiles",
+        "UNATTEND": "unattendFiles",
+    }
+    cases = []
+    for itype, (name, q, content) in VALID.items():
+        if itype == "DUD":
+            q = {**q, "imageName": "rhels9.4"}
+        cases.append((itype, name, groups[itype], q, content))
     ids = {}
-    for itype, name, _group, q in cases:
-        ids[itype] = api.import_file(itype, name, name.encode() * 10, **q)
+    for itype, name, _group, q, content in cases:
+        ids[itype] = api.import_file(itype, name, content, **q)
     listing = api.listing()
-    for itype, name, group, _q in cases:
+    for itype, name, group, _q, content in cases:
         (entry,) = [e for e in listing[group] if e["id"] == ids[itype]]
         assert entry["name"] == name and entry["type"] == itype
-        assert entry["size"] == len(name) * 10 and entry["sha256"] == sha256(name.encode() * 10)
+        assert entry["size"] == len(content) and entry["sha256"] == sha256(content)
         assert entry["importedBy"] == "admin" and entry["importedAt"].endswith("Z")
     assert listing["bootFiles"][0]["os"] == "win"
-    assert listing["deviceDrivers"][0]["imageName"] == "rhel8"
+    assert listing["deviceDrivers"][0]["imageName"] == "rhels9.4"
     assert {s["id"] for s in listing["supportedImages"]} >= {"rhel", "sles", "windows", "esxi"}
 
 
 def test_bundle_and_signature_share_a_job(api: Api) -> None:
     job = api.init("BUNDLE")
     assert (
-        api.upload(job, "b.zip", b"PK..", imageType="BUNDLE", imageName="b.zip").status_code == 201
+        api.upload(
+            job, "b.zip", zip_bytes({"a": b"b"}), imageType="BUNDLE", imageName="b.zip"
+        ).status_code
+        == 201
     )
-    r = api.upload(
-        job, "b.zip.asc", b"-----BEGIN PGP", imageType="BUNDLESIG", imageName="b.zip.asc"
-    )
+    r = api.upload(job, "b.zip.asc", asc_bytes(), imageType="BUNDLESIG", imageName="b.zip.asc")
     assert r.status_code == 201, r.text
     r = api.upload(job, "c.zip.asc", b"x", imageType="BUNDLESIG")
     assert r.status_code == 409
@@ -166,13 +174,13 @@ def test_only_the_creator_may_use_a_job(api: Api, make_api) -> None:  # type: ig
     ("itype", "name", "query", "status", "mid"),
     [
         ("SCRIPT", "a.sh", {}, 412, "FQXHMFC9002J"),  # os missing
-        ("OS", "a.iso", {}, 412, "FQXHMFC9002J"),  # imageName missing
+        ("OS", "a.iso", {}, 400, "FQXHMFC9021J"),  # not a disc image
         ("DUD", "d.rpm", {"os": "rhel"}, 412, "FQXHMFC9002J"),  # imageName missing
         ("DUD", "d.rpm", {"os": "rhel", "imageName": "nope"}, 412, "FQXHMFC9005J"),
         ("SCRIPT", "a.exe", {"os": "windows"}, 412, "FQXHMFC9001J"),
         ("BOOT", "a.zip", {"os": "rhel"}, 412, "FQXHMFC9001J"),
         ("SCRIPT", "a.sh", {"os": "beos"}, 400, "FQXHMFC9010J"),
-        ("OS", "a.iso", {"imageName": "../etc"}, 400, "FQXHMFC9010J"),
+        ("OS", "a.iso", {"imageName": "a%01b"}, 400, "FQXHMFC9010J"),
         ("OS", "a.iso", {"imageName": "x", "imageType": "DUD"}, 400, "FQXHMFC9010J"),
     ],
 )
@@ -272,7 +280,9 @@ def test_duplicate_os_image(api: Api) -> None:
     api.import_file("OS", "a.iso", ISO, imageName="rhel9", os="rhel")
     job = api.init("OS")
     r = api.upload(job, "b.iso", ISO, imageName="rhel9", os="rhel")
-    assert r.status_code == 409 and r.json()["messages"][0]["id"] == "FQXHMFC9007J"
+    assert r.status_code == 409 and r.json()["messages"][0]["id"] == "FQXHMFC9024J"
+    assert "rhels9.4" in r.json()["messages"][0]["text"]
+    assert api.task(job)["status"] == "Stopped" and len(api.listing()["items"]) == 1
 
 
 def test_malformed_bodies(api: Api, ctx: Context) -> None:

@@ -7,8 +7,7 @@ from osdepot.domain.jobs import JobStatus
 from osdepot.services.context import Context
 from osdepot.services.recovery import recover
 from tests.conftest import Api, stored_blobs
-
-ISO = b"\x00" * 4096
+from tests.media import medium_bytes
 
 
 def test_tasks_are_a_bare_array(api: Api) -> None:
@@ -64,17 +63,17 @@ def test_ruby_client_cancel(api: Api) -> None:
 
 
 def test_profiles_filter_and_delete(api: Api, ctx: Context) -> None:
-    api.import_file("OS", "a.iso", ISO, imageName="sles15sp5", os="sles")
-    api.import_file("OS", "b.iso", ISO, imageName="esxi8", os="vmware")
+    api.import_file("OS", "a.iso", medium_bytes("sles"), imageName="SLES", os="sles")
+    api.import_file("OS", "b.iso", medium_bytes("esxi"), imageName="esxi", os="vmware")
     keep = api.import_file("SCRIPT", "x.sh", b"echo", os="sles")
     r = api.c.get("/osImages?imageType=OSPROFILE")
-    assert {i["id"] for i in r.json()["items"]} == {"sles15sp5", "esxi8"}
+    assert {i["id"] for i in r.json()["items"]} == {"sles15sp5", "esxi8.0u2"}
     pid = "sles15sp5|sles15sp5-x86_64-install-Minimal"
     r = api.c.get("/osImages?imageType=OSPROFILE&id=" + pid.replace("|", "%7C"))
     (item,) = r.json()["items"]
     assert [p["id"] for p in item["profiles"]] == [pid]
     # Unknown id: 404, nothing deleted.
-    r = api.c.request("DELETE", f"/osImages/esxi8,{keep},ghost", content=b"{}")
+    r = api.c.request("DELETE", f"/osImages/esxi8.0u2,{keep},ghost", content=b"{}")
     assert r.status_code == 404 and len(api.listing()["items"]) == 2
     # An image together with its own profile: 400, nothing deleted.
     r = api.c.request("DELETE", "/osImages/sles15sp5," + pid.replace("|", "%7C"))
@@ -83,7 +82,7 @@ def test_profiles_filter_and_delete(api: Api, ctx: Context) -> None:
     assert r.status_code == 200 and r.json() == {"result": "success", "messages": []}
     (sles,) = [i for i in api.listing()["items"] if i["id"] == "sles15sp5"]
     assert pid not in [p["id"] for p in sles["profiles"]] and len(sles["profiles"]) == 2
-    r = api.c.request("DELETE", f"/osImages/esxi8,sles15sp5,{keep}", content=b"{}")
+    r = api.c.request("DELETE", f"/osImages/esxi8.0u2,sles15sp5,{keep}", content=b"{}")
     assert r.status_code == 200
     listing = api.listing()
     assert listing["items"] == [] and listing["installScriptFiles"] == []
@@ -92,12 +91,14 @@ def test_profiles_filter_and_delete(api: Api, ctx: Context) -> None:
 
 
 def test_export_and_customisation_answer_clearly(api: Api) -> None:
-    api.import_file("OS", "a.iso", ISO, imageName="rhel9", os="rhel")
-    r = api.c.get("/osImages/rhel9%7Crhel9-x86_64-install-Basic")
+    api.import_file("OS", "a.iso", medium_bytes("rhel"), os="rhel")
+    r = api.c.get("/osImages/rhels9.4%7Crhels9.4-x86_64-install-Basic")
     assert r.status_code == 400 and "predefined" in r.json()["messages"][0]["explanation"]
     assert api.c.get("/osImages/nothing").status_code == 404
     assert (
-        api.c.post("/osImages/rhel9%7Crhel9-x86_64-install-Basic", json={"profile": {}}).status_code
+        api.c.post(
+            "/osImages/rhels9.4%7Crhels9.4-x86_64-install-Basic", json={"profile": {}}
+        ).status_code
         == 400
     )
 

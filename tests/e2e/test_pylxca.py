@@ -11,6 +11,8 @@ import pylxca
 import requests
 
 from tests.e2e.conftest import ADMIN, ADMIN_PW, Server
+from tests.media import medium
+from tests.samples import asc_bytes, zip_bytes
 
 
 def task_list(con: object, **kw: str) -> list[dict[str, object]]:
@@ -30,9 +32,8 @@ def wait_done(con: object, job: str, timeout: float = 30) -> dict[str, object]:
     raise AssertionError(f"job {job} did not finish")
 
 
-def test_pylxca_import_list_tasks_delete(server: Server, tmp_path: Path) -> None:
-    iso = tmp_path / "rhel-9.4-x86_64-dvd.iso"
-    iso.write_bytes(b"\x00" * 32768 + b"\x01CD001" + b"\x00" * 100000)
+def test_pylxca_import_list_tasks_delete(server: Server, tmp_path: Path, osinfo_db: Path) -> None:
+    iso = medium(tmp_path / "rhel-9.4-x86_64-dvd.iso", "rhel", version="9.4")
     ks = tmp_path / "sles_unattended.xml"
     ks.write_text("<profile/>")
     con = pylxca.connect(server.url, ADMIN, ADMIN_PW, noverify="True")
@@ -80,6 +81,8 @@ def test_pylxca_import_list_tasks_delete(server: Server, tmp_path: Path) -> None
     listing = pylxca.osimages(con, subcmd="list")
     assert [i["id"] for i in listing["items"]] == ["rhels9.4"]
     item = listing["items"][0]
+    assert item["name"] == "Red Hat Enterprise Linux 9.4" and item["osinfoId"] == "rhel9.4"
+    assert len(item["profiles"]) == 3
     assert item["sha256"] == hashlib.sha256(iso.read_bytes()).hexdigest()
     assert item["description"] == "RHEL 9.4"
     assert [f["id"] for f in listing["unattendFiles"]] == [unattend_id]
@@ -96,9 +99,9 @@ def test_pylxca_import_list_tasks_delete(server: Server, tmp_path: Path) -> None
 
 def test_pylxca_bundle_pair_and_cancel(server: Server, tmp_path: Path) -> None:
     bundle = tmp_path / "bundle_win2016_20180926153236.zip"
-    bundle.write_bytes(b"PK\x05\x06" + b"\x00" * 18)
+    bundle.write_bytes(zip_bytes({"bundle.xml": b"<bundle/>"}))
     sig = tmp_path / "bundle_win2016_20180926153236.zip.asc"
-    sig.write_text("-----BEGIN PGP SIGNATURE-----\n")
+    sig.write_bytes(asc_bytes())
     con = pylxca.connect(server.url, ADMIN, ADMIN_PW, noverify="True")
     rep = pylxca.osimages(con, subcmd="import", imagetype="BUNDLE")
     job = rep["jobId"]

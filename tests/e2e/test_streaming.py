@@ -16,9 +16,15 @@ import pytest
 import requests
 
 from tests.e2e.conftest import Server
+from tests.media import medium_bytes
 
 BOUNDARY = "osdepotE2Eboundary"
 CHUNK = 1 << 20
+
+
+#: A real installation medium; the uploads below are this medium followed by padding
+#: (an image may be longer than the volume its descriptor declares, never shorter).
+HEAD = medium_bytes("rhel", version="9.4")
 
 
 def multipart(name: str, size: int, pause: float = 0.0) -> Iterator[bytes]:
@@ -26,8 +32,9 @@ def multipart(name: str, size: int, pause: float = 0.0) -> Iterator[bytes]:
         f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="uploadedfile"; '
         f'filename="{name}"\r\nContent-Type: application/octet-stream\r\n\r\n'
     ).encode()
+    yield HEAD
     block = bytes(range(256)) * (CHUNK // 256)
-    sent = 0
+    sent = len(HEAD)
     while sent < size:
         n = min(CHUNK, size - sent)
         yield block[:n]
@@ -38,9 +45,9 @@ def multipart(name: str, size: int, pause: float = 0.0) -> Iterator[bytes]:
 
 
 def expected_sha256(size: int) -> str:
-    h = hashlib.sha256()
+    h = hashlib.sha256(HEAD)
     block = bytes(range(256)) * (CHUNK // 256)
-    for off in range(0, size, CHUNK):
+    for off in range(len(HEAD), size, CHUNK):
         h.update(block[: min(CHUNK, size - off)])
     return h.hexdigest()
 

@@ -90,6 +90,12 @@ class OsImage:
     description: str = ""
     created_at: float = 0.0
     profiles: tuple[Profile, ...] = ()
+    version: str | None = None
+    arch: str | None = None
+    osinfo_id: str | None = None
+    build: str | None = None
+    #: editions, variants, the files that identified the medium (JSON in the catalog)
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,11 @@ import hashlib
 import hmac
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from osdepot.content.inspect import inspect_path
+from osdepot.content.media import MediaInfo
 from osdepot.domain.images import (
     ImageType,
     OsFamily,
@@ -196,25 +198,20 @@ class Imports:
             raise error(M.JOB_ALREADY_USED, job_id=job.id, status=job.status.value)
         resolve_os(itype, p.os)
         _short(p.description, "description", 2000)
+        _short(p.image_name, "imageName", 300)
         _short(p.osrelease, "osrelease", 64)
-        if itype in (ImageType.OS, ImageType.DUD):
+        if itype is ImageType.DUD:
             if not p.image_name:
-                what = (
-                    "the id of the new OS image"
-                    if itype is ImageType.OS
-                    else "the OS image the driver belongs to"
-                )
                 raise error(
                     M.MISSING_PARAMETER,
                     name="imageName",
-                    detail=f"For {itype.value} files imageName names {what}.",
+                    detail="For DUD files imageName names the OS image the driver belongs to.",
                 )
             check_image_id(p.image_name)
-            image = await self.ctx.run(self.ctx.catalog.get_image, p.image_name)
-            if itype is ImageType.OS and image is not None:
-                raise error(M.ALREADY_EXISTS, what="OS image", name=p.image_name)
-            if itype is ImageType.DUD and image is None:
+            if await self.ctx.run(self.ctx.catalog.get_image, p.image_name) is None:
                 raise error(M.TARGET_IMAGE_MISSING, image_name=p.image_name)
+        # For OS media the image id comes from the medium itself (docs/media.md);
+        # imageName, which pylxca always sends, is kept as a label only.
         if p.checksum_type is not None or p.checksum_value is not None:
             check_checksum_pair(p.checksum_type, p.checksum_value, final=False)
         return job, itype
@@ -318,6 +315,8 @@ class UploadSink:
         self._next_tick = 0.0
         self.cancelled_by: str | None = None
         self.done = False
+        self.media: MediaInfo | None = None
+        self.image_id: str | None = None
 
     async def open(self) -> None:
         try:
@@ -419,6 +418,7 @@ class UploadSink:
                 await self.ctx.run(self._staging.finish)
             except OSError as exc:
                 raise _os_error(exc) from exc
+            await self._inspect()
             return await self._commit(checksums)
         except OsdepotError as exc:
             await self.fail(exc)
@@ -426,6 +426,29 @@ class UploadSink:
         except BaseException:
             await self.fail(error(M.INTERNAL, detail="The import failed unexpectedly."))
             raise
+
+    async def _inspect(self) -> None:
+        """Validate the staged content for its type; recognise an OS medium."""
+        result = await self.ctx.run(
+            inspect_path,
+            self._staging.path,
+            self.itype,
+            self.family,
+            self.filename,
+            self.ctx.settings.osinfo_path or None,
+        )
+        if result.error is not None:
+            raise result.error
+        self.media = result.os
+        log.info(
+            "job %s: %s is a valid %s (read %d of %d bytes)%s",
+            self.job.id,
+            self.filename,
+            result.file_kind,
+            result.bytes_read,
+            result.size,
+            f", recognised as {result.os.name}" if result.os else "",
+        )
 
     def _digests(self, algo: str | None) -> dict[str, str]:
         """Hex digests; an algorithm first named after the file part is computed by
@@ -494,8 +517,11 @@ class UploadSink:
         )
         image = None
         if self.itype is ImageType.OS:
-            assert p.image_name is not None
-            image = build_image(p.image_name, self.family, p.osrelease, p.description, file_id, now)
+            assert self.media is not None
+            image_id = self._free_image_id(self.media)
+            image = build_image(image_id, self.media, p.description, file_id, now)
+            self.image_id = image_id
+            stored = replace(stored, os=self.media.family, osrelease=self.media.version)
         message = M.IMPORT_COMPLETE.render(
             {
                 "filename": self.filename,
@@ -504,8 +530,32 @@ class UploadSink:
                 "sha256": checksums["sha256"],
             }
         )
+        if image is not None:
+            message["explanation"] += (
+                f" The medium was recognised as {image.name} ({image.arch or 'any'}) and "
+                f"added as OS image {image.id} with {len(image.profiles)} profile(s)."
+            )
         catalog.commit_import(self.job.id, stored, image, now, message)
         return stored
+
+    def _free_image_id(self, media: MediaInfo) -> str:
+        """The medium's image id; 409 when its release is already in the repository.
+
+        ESXi media are keyed by build: a second build of the same release gets the
+        build number appended to its id.
+        """
+        assert media.image_id is not None
+        catalog = self.ctx.catalog
+        existing = catalog.get_image(media.image_id)
+        if existing is None:
+            return media.image_id
+        if media.family == "esxi" and media.build and existing.build != media.build:
+            alt = f"{media.image_id}-{media.build}"
+            if catalog.get_image(alt) is None:
+                return alt
+            existing = catalog.get_image(alt) or existing
+        what = media.name + (f" build {media.build}" if media.family == "esxi" else "")
+        raise error(M.RELEASE_EXISTS, what=what, image_id=existing.id)
 
     async def fail(self, exc: OsdepotError) -> None:
         """Remove staging and end the job Stopped (or keep it Cancelled) with ``exc``."""
@@ -533,34 +583,45 @@ class UploadSink:
 
 
 def build_image(
-    image_id: str,
-    family: OsFamily | None,
-    osrelease: str | None,
-    description: str,
-    file_id: str,
-    now: float,
+    image_id: str, media: MediaInfo, description: str, file_id: str, now: float
 ) -> OsImage:
-    """The catalog entry of an imported OS image and its predefined profiles (§8.2)."""
+    """The catalog entry of an imported OS image and its predefined profiles (§8.2).
+
+    Profile ids are ``{imageId}|{imageId}-{arch}-install-{Profile}``; Windows media get
+    one profile per edition and installation type found in install.wim.
+    """
+    arch = media.arch or "x86_64"
     profiles = tuple(
         Profile(
-            id=f"{image_id}|{image_id}-x86_64-install-{name}",
+            id=f"{image_id}|{image_id}-{arch}-install-{name}",
             image_id=image_id,
             name=name.replace("_", " "),
             profile=name,
             type="predefined",
-            description=f"{name.replace('_', ' ')} installation of {image_id}",
+            description=f"{name.replace('_', ' ')} installation of {media.name}",
         )
-        for name in (family.profiles if family else ())
+        for name in media.profiles
     )
     return OsImage(
         id=image_id,
-        name=image_id,
+        name=media.name,
         file_id=file_id,
-        os=family.name if family else None,
-        osrelease=osrelease,
-        description=description,
+        os=media.family,
+        osrelease=media.version,
+        description=description or media.name,
         created_at=now,
         profiles=profiles,
+        version=media.version,
+        arch=media.arch,
+        osinfo_id=media.osinfo_id,
+        build=media.build,
+        details={
+            "editions": media.editions,
+            "variants": media.variants,
+            "recognisedBy": media.source,
+            "evidence": media.evidence,
+            "notes": media.notes,
+        },
     )
 
 

@@ -314,6 +314,11 @@ class SqlCatalog:
                             osrelease=image.osrelease,
                             file_id=image.file_id,
                             created_at=image.created_at,
+                            version=image.version,
+                            arch=image.arch,
+                            osinfo_id=image.osinfo_id,
+                            build=image.build,
+                            details=json.dumps(image.details),
                         )
                     )
                     for p in image.profiles:
@@ -378,9 +383,12 @@ class SqlCatalog:
         by_image: dict[str, list[Profile]] = {}
         for r in c.execute(pq).mappings():
             by_image.setdefault(r["image_id"], []).append(Profile(**r))
-        return [
-            OsImage(**r, profiles=tuple(by_image.get(r["id"], ()))) for r in c.execute(q).mappings()
-        ]
+        out = []
+        for r in c.execute(q).mappings():
+            d = dict(r)
+            d["details"] = json.loads(d["details"] or "{}")
+            out.append(OsImage(**d, profiles=tuple(by_image.get(r["id"], ()))))
+        return out
 
     def get_image(self, image_id: str) -> OsImage | None:
         with self._read() as c:

@@ -96,6 +96,11 @@ os_images = Table(
     Column("osrelease", String(64)),
     Column("file_id", String(300), ForeignKey("files.id"), nullable=False),
     Column("created_at", Float, nullable=False),
+    Column("version", String(64)),
+    Column("arch", String(32)),
+    Column("osinfo_id", String(64)),
+    Column("build", String(64)),
+    Column("details", Text, nullable=False, server_default="{}"),
 )
 
 profiles = Table(

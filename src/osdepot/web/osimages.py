@@ -90,9 +90,15 @@ def image_json(img: OsImage, file: StoredFile | None) -> dict[str, Any]:
         "os": img.os or "",
         "osDisplayName": fam.display if fam else "",
         "osrelease": img.osrelease or "",
+        "version": img.version or "",
+        "arch": img.arch or "",
+        "osinfoId": img.osinfo_id or "",
         "type": "OS",
         "deployStatus": "ready",
-        "osBuildId": "",
+        "osBuildId": img.build or "",
+        "editions": img.details.get("editions", []),
+        "variants": img.details.get("variants", []),
+        "recognisedBy": img.details.get("recognisedBy", ""),
         "fileId": img.file_id,
         "fileName": file.name if file else "",
         "size": file.size if file else 0,
@@ -326,4 +332,5 @@ async def upload(request: Request) -> Response:
         if sink is not None:
             await sink.fail(error(M.INTERNAL, detail="The upload failed unexpectedly."))
         raise
-    return envelope(201, fileid=stored.id)
+    extra = {"imageId": sink.image_id} if sink.image_id else {}
+    return envelope(201, fileid=stored.id, **extra)

@@ -1,0 +1,227 @@
+"""Validate a file for an image type and recognise installation media.
+
+One function, :func:`inspect_path`, serves the import pipeline (on the staged file,
+before commit) and ``osdepot inspect`` (on any local file). It never raises for bad
+content: the result says whether the file is valid and carries the message a
+refusal would carry.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from osdepot.content import osinfo, validators
+from osdepot.content.media import MediaInfo, recognise
+from osdepot.content.source import ContentError, Source
+from osdepot.domain.images import ImageType, OsFamily, OsKind
+from osdepot.errors import M, OsdepotError, error
+
+_EXPECTED = {
+    "iso": "installation ISO image",
+    "dud-iso": "driver update disk ISO image",
+    "tar.gz": "gzip-compressed tar archive",
+    "zip": "zip archive",
+    "zip-inf": "zip archive of Windows drivers",
+    "zip-winpe": "zip archive holding a Windows PE boot environment",
+    "rpm-kmod": "kernel-module RPM package",
+    "json": "JSON document",
+    "xml-autoyast": "AutoYaST profile",
+    "xml-unattend": "Windows unattend file",
+    "kickstart": "kickstart file",
+    "script": "script",
+    "asc": "PGP signature (ASCII armor)",
+}
+
+
+#: The ``os`` parameter names a group: an RHEL rebuild may be imported as "rhel".
+_GROUP = {"centos": "rhel", "rocky": "rhel", "alma": "rhel", "oracle": "rhel"}
+
+
+@dataclass
+class Inspection:
+    valid: bool
+    file_kind: str
+    image_type: ImageType
+    size: int
+    bytes_read: int = 0
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    os: MediaInfo | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    error: OsdepotError | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "valid": self.valid,
+            "fileKind": self.file_kind,
+            "imageType": self.image_type.value,
+            "messages": self.messages,
+            "os": self.os.as_json() if self.os is not None else None,
+            "size": self.size,
+            "bytesRead": self.bytes_read,
+            "details": self.details,
+        }
+
+
+def kind_for(image_type: ImageType, family: OsFamily | None, filename: str) -> str:
+    """Which check a file gets, from its type, OS and name (the §2.2 table)."""
+    low = filename.lower()
+    windows = family is not None and family.kind is OsKind.WINDOWS
+    if image_type is ImageType.OS:
+        return "iso"
+    if image_type is ImageType.DUD:
+        if low.endswith(".rpm"):
+            return "rpm-kmod"
+        if low.endswith(".zip") or windows:
+            return "zip-inf"
+        return "dud-iso"
+    if image_type is ImageType.OSPROFILE:
+        return "tar.gz"
+    if image_type is ImageType.SOFTWARE:
+        return "zip" if low.endswith(".zip") else "tar.gz"
+    if image_type is ImageType.BOOT:
+        return "zip-winpe"
+    if image_type is ImageType.BUNDLE:
+        return "zip"
+    if image_type is ImageType.BUNDLESIG:
+        return "asc"
+    if image_type is ImageType.CONFIG:
+        return "json"
+    if image_type is ImageType.UNATTEND:
+        if low.endswith(".ks") or low.endswith(".cfg"):
+            return "kickstart"
+        return "xml-unattend" if windows else "xml-autoyast"
+    return "script"
+
+
+def guess_type(filename: str) -> ImageType:
+    """The image type a file name suggests (``osdepot inspect`` without --type)."""
+    low = filename.lower()
+    table = [
+        (".iso", ImageType.OS),
+        (".rpm", ImageType.DUD),
+        (".json", ImageType.CONFIG),
+        (".ks", ImageType.UNATTEND),
+        (".xml", ImageType.UNATTEND),
+        (".tar.gz", ImageType.SOFTWARE),
+        (".zip", ImageType.SOFTWARE),
+        (".asc", ImageType.BUNDLESIG),
+    ]
+    for ext, t in table:
+        if low.endswith(ext):
+            return t
+    return ImageType.SCRIPT
+
+
+def inspect_path(
+    path: str | os.PathLike[str],
+    image_type: ImageType,
+    family: OsFamily | None,
+    filename: str,
+    osinfo_path: str | None = None,
+) -> Inspection:
+    kind = kind_for(image_type, family, filename)
+    with Source.open(path) as src:
+        result = Inspection(False, kind, image_type, src.size)
+        try:
+            _check(src, kind, image_type, family, filename, osinfo_path, result)
+            result.valid = True
+        except ContentError as exc:
+            result.error = error(
+                M.CONTENT_INVALID,
+                filename=filename,
+                expected=_EXPECTED[kind],
+                detail=exc.detail,
+            )
+            result.details.setdefault("found", exc.found)
+        except OsdepotError as exc:
+            result.error = exc
+        result.bytes_read = src.bytes_read
+    if result.error is not None:
+        result.messages = [result.error.render()]
+    return result
+
+
+def _check(
+    src: Source,
+    kind: str,
+    image_type: ImageType,
+    family: OsFamily | None,
+    filename: str,
+    osinfo_path: str | None,
+    result: Inspection,
+) -> None:
+    v = validators
+    if kind == "iso":
+        _check_medium(src, family, filename, osinfo_path, result)
+        return
+    checks = {
+        "dud-iso": lambda: v.check_dud_iso(src),
+        "tar.gz": lambda: v.check_tar_gz(src),
+        "zip": lambda: v.check_zip(src),
+        "zip-inf": lambda: v.check_zip(src, require="inf"),
+        "zip-winpe": lambda: v.check_zip(src, require="winpe"),
+        "rpm-kmod": lambda: v.check_rpm(src, kernel_module=True),
+        "json": lambda: v.check_json(src),
+        "xml-autoyast": lambda: v.check_xml(src, "autoyast"),
+        "xml-unattend": lambda: v.check_xml(src, "unattend"),
+        "kickstart": lambda: v.check_kickstart(src),
+        "script": lambda: v.check_script(src, filename),
+        "asc": lambda: v.check_asc(src),
+    }
+    found = checks[kind]()
+    result.file_kind = found.kind
+    result.details.update(found.details)
+
+
+def _check_medium(
+    src: Source,
+    family: OsFamily | None,
+    filename: str,
+    osinfo_path: str | None,
+    result: Inspection,
+) -> None:
+    iso = validators.open_disc(src)
+    h = iso.header
+    if h is not None:
+        result.details["volumeHeader"] = {
+            "systemId": h.system_id,
+            "volumeId": h.volume_id,
+            "publisherId": h.publisher_id,
+            "applicationId": h.application_id,
+            "volumeSize": h.volume_bytes,
+        }
+    result.details["bootable"] = iso.el_torito
+    result.details["udf"] = iso.udf
+    result.file_kind = "ISO 9660 image" + (" with UDF" if iso.udf else "")
+    db = osinfo.load(osinfo_path)
+    result.details["osinfoDb"] = db.version or None
+    info = recognise(iso, db)
+    result.os = info
+    if info is None:
+        what = "a bootable disc image" if iso.el_torito else "a disc image"
+        raise error(
+            M.NOT_INSTALL_MEDIUM,
+            filename=filename,
+            detail=f"It is {what}, but osdepot found no installer on it (no .treeinfo, "
+            ".discinfo, media.repo, SUSE content or products file, .disk/info, ESXi "
+            "boot.cfg or Windows sources/install.wim), and its volume header "
+            f"({h.volume_id if h else 'none'!r}) matches no operating system in osinfo-db.",
+        )
+    if not info.deployable:
+        raise error(
+            M.NOT_DEPLOYABLE,
+            filename=filename,
+            what=info.reason or f"{info.name}, which is not a deployable server OS",
+            detail="",
+        )
+    if family is not None and _GROUP.get(family.name, family.name) != _GROUP.get(
+        info.family, info.family
+    ):
+        raise error(
+            M.CONTENT_INVALID,
+            filename=filename,
+            expected=f"{family.display} installation medium",
+            detail=f"the medium is {info.name}, but the os parameter says {family.name}",
+        )
