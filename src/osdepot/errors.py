@@ -220,7 +220,7 @@ class M:
     CONTENT_INVALID = _m(
         "FQXHMFC9021J",
         400,
-        "The file {filename} is not a valid {expected}.",
+        "The file {filename} is {found}, not a valid {expected}.",
         "osdepot read the file's content: {detail}. Nothing was stored.",
         "Check that this is the file you meant to import, that it was not damaged in "
         "transfer, and that imageType (and os) name what it is.",

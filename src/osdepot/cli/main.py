@@ -132,6 +132,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--log-level", help="debug, info, warning, error (OSDEPOT_LOG_LEVEL)")
     s.set_defaults(func=cmd_serve)
 
+    i = sub.add_parser(
+        "inspect",
+        help="validate a local file and recognise installation media, without importing",
+    )
+    i.add_argument("file", type=Path)
+    i.add_argument("--type", dest="image_type", help="image type (default: from the file name)")
+    i.add_argument("--os", help="operating system, as the os parameter of an import")
+    i.add_argument("--json", action="store_true", help="print one JSON object")
+    i.add_argument(
+        "--osinfo-path", help="folder holding an osinfo-db (OSDEPOT_OSINFO_PATH)", default=None
+    )
+    i.set_defaults(func=cmd_inspect)
+
     u = sub.add_parser("users", help="manage users")
     usub = u.add_subparsers(dest="action", required=True)
     ua = usub.add_parser("add", help="add a user")
@@ -152,6 +165,58 @@ def build_parser() -> argparse.ArgumentParser:
         data_dir(sp)
     u.set_defaults(func=cmd_users)
     return p
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    """Exit 0 when the file would be imported, 1 when it would be refused."""
+    import json
+
+    from osdepot.content.inspect import guess_type, inspect_path
+    from osdepot.domain.images import check_extension, parse_image_type, resolve_os
+
+    path: Path = args.file
+    if not path.is_file():
+        print(f"osdepot: {path} is not a file", file=sys.stderr)
+        return 2
+    itype = parse_image_type(args.image_type) if args.image_type else guess_type(path.name)
+    family = resolve_os(itype, args.os) if args.os or itype.value != "OS" else None
+    osinfo_path = args.osinfo_path or Settings.from_env().osinfo_path or None
+    try:
+        check_extension(itype, family, path.name)
+        result = inspect_path(path, itype, family, path.name, osinfo_path)
+    except OsdepotError as exc:
+        from osdepot.content.inspect import Inspection
+
+        result = Inspection(False, "unchecked", itype, path.stat().st_size, error=exc)
+        result.messages = [exc.render()]
+    if args.json:
+        print(json.dumps(result.as_json(), indent=2))
+        return 0 if result.valid else 1
+    share = result.bytes_read / result.size * 100 if result.size else 0.0
+    print(f"file:       {path}")
+    print(f"type:       {result.image_type.value} ({result.file_kind})")
+    print(f"size:       {result.size} bytes; read {result.bytes_read} ({share:.3f} %)")
+    if result.os is not None:
+        o = result.os
+        print(f"os:         {o.name} ({o.family}, version {o.version}, {o.arch or 'any arch'})")
+        print(f"osinfo:     {o.osinfo_id or '-'}")
+        print(f"deployable: {'yes' if o.deployable else 'no'}")
+        if o.image_id:
+            print(f"image id:   {o.image_id}")
+        for name in o.profiles:
+            print(f"profile:    {o.image_id}|{o.image_id}-{o.arch or 'x86_64'}-install-{name}")
+        for note in o.notes:
+            print(f"note:       {note}")
+    for key, value in result.details.items():
+        if key not in ("volumeHeader",) and value not in (None, "", [], {}):
+            print(f"{key + ':':<11} {value}")
+    if result.valid:
+        print("result:     valid; osdepot would import it")
+        return 0
+    for m in result.messages:
+        print(f"refused:    {m['id']} {m['text']}")
+        print(f"            {m['explanation']}")
+    return 1
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -128,13 +128,15 @@ def inspect_path(
             _check(src, kind, image_type, family, filename, osinfo_path, result)
             result.valid = True
         except ContentError as exc:
+            found = exc.found or validators.sniff(src)
             result.error = error(
                 M.CONTENT_INVALID,
                 filename=filename,
                 expected=_EXPECTED[kind],
+                found=found,
                 detail=exc.detail,
             )
-            result.details.setdefault("found", exc.found)
+            result.details.setdefault("found", found)
         except OsdepotError as exc:
             result.error = exc
         result.bytes_read = src.bytes_read
@@ -223,5 +225,6 @@ def _check_medium(
             M.CONTENT_INVALID,
             filename=filename,
             expected=f"{family.display} installation medium",
+            found=f"a {info.name} installation medium",
             detail=f"the medium is {info.name}, but the os parameter says {family.name}",
         )

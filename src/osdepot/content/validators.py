@@ -173,6 +173,8 @@ def check_tar_gz(src: Source) -> Findings:
                     total += ti.size
                     if len(names) < 20:
                         names.append(ti.name)
+            while gz.read(1 << 20):  # the rest: a truncated stream or bad CRC shows here
+                pass
         except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
             raise ContentError(
                 f"it is not a complete gzip-compressed tar archive ({exc})",
