@@ -131,3 +131,13 @@ def test_recognising_an_8_gib_medium_reads_a_tiny_share(tmp_path: Path) -> None:
     r = run(p)
     assert r.valid and r.size == 8 << 30
     assert r.bytes_read / r.size < 1e-4, r.bytes_read
+
+
+def test_same_family_other_release_in_the_header(tmp_path: Path, osinfo_db: Path) -> None:
+    p = make_iso(
+        tmp_path / "x.iso", rhel_like_files("rhel", "9.4"), volume_id="RHEL-9-2-0-BaseOS-x86_64"
+    )
+    r = run(p)
+    assert r.valid and r.os is not None
+    assert (r.os.image_id, r.os.osinfo_id) == ("rhels9.4", "rhel9.4")
+    assert any("Red Hat Enterprise Linux 9.2" in n for n in r.os.notes)

@@ -402,7 +402,7 @@ def _recognise_esxi(m: Medium, header: VolumeHeader | None) -> MediaInfo | None:
     vid = header.volume_id if header else ""
     hv = re.match(r"^ESXI-(\d+\.\d+(?:U\d+[a-z]?)?)-(\d+)", vid, re.I)
     if hv:
-        version, build = hv.group(1).upper().replace("U", "U"), hv.group(2)
+        version, build = hv.group(1).upper(), hv.group(2)
     mb = re.search(r"^build\s*=\s*(\d+)\.(\d+)\.(\d+)-[\d.]*?(\d{5,})\s*$", boot, re.M)
     if mb:
         major, minor, upd, b = mb.groups()
@@ -756,19 +756,23 @@ def recognise(iso: IsoImage, db: OsinfoDb) -> MediaInfo | None:
         if from_files is not None:
             break
     if from_files is not None:
+        derived = _osinfo_id_for(from_files, db)
         if by_header is not None:
-            hdr_fam = _osinfo_family(by_header)
-            if hdr_fam == from_files.family or by_header.os.distro == from_files.family:
-                from_files.osinfo_id = by_header.os.short_id
-                if len({r.os.short_id for r in rules}) > 1:
-                    from_files.osinfo_id = _osinfo_id_for(from_files, db) or (by_header.os.short_id)
-            else:
+            header_ids = {r.os.short_id for r in rules}
+            fam = _osinfo_family(by_header) or by_header.os.distro
+            if fam != from_files.family:
                 from_files.notes.append(
                     f"The volume header matches {by_header.os.name} in osinfo-db; the "
                     "files on the medium say otherwise and decide."
                 )
-        if from_files.osinfo_id is None:
-            from_files.osinfo_id = _osinfo_id_for(from_files, db)
+            elif derived is None:
+                derived = by_header.os.short_id
+            elif derived not in header_ids:
+                from_files.notes.append(
+                    f"The volume header matches {by_header.os.name} in osinfo-db; the "
+                    f"files on the medium say {from_files.name} and decide."
+                )
+        from_files.osinfo_id = derived
         return from_files
     if by_header is None:
         return None
