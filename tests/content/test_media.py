@@ -141,3 +141,33 @@ def test_same_family_other_release_in_the_header(tmp_path: Path, osinfo_db: Path
     assert r.valid and r.os is not None
     assert (r.os.image_id, r.os.osinfo_id) == ("rhels9.4", "rhel9.4")
     assert any("Red Hat Enterprise Linux 9.2" in n for n in r.os.notes)
+
+
+@pytest.mark.parametrize(
+    ("files", "image_id"),
+    [
+        (
+            {"content": b"PRODUCT SUSE_SLES\nVERSION 12.5\nLABEL SUSE Linux Enterprise Server 12 "
+             b"SP5\nBASEARCHS x86_64\n", "boot/x86_64/loader/linux": b"k"},
+            "sles12sp5",
+        ),
+        ({"media.1/products": b"/ SLES15-SP4 15.4-0\n", "boot/x86_64/loader/linux": b"k"},
+         "sles15sp4"),
+        ({".discinfo": b"1700000000.0\nRed Hat Enterprise Linux 8.10\nx86_64\n"}, "rhels8.10"),
+        ({"media.repo": b"[InstallMedia]\nname=AlmaLinux 9.4\n"}, "alma9.4"),
+    ],
+)  # fmt: skip
+def test_other_identification_files(tmp_path: Path, files: dict[str, bytes], image_id: str) -> None:
+    r = run(make_iso(tmp_path / "m.iso", files))
+    assert r.valid and r.os is not None and r.os.image_id == image_id, r.as_json()
+
+
+def test_debian_media_are_recognised_and_refused(tmp_path: Path) -> None:
+    files = {
+        ".disk/info": b'Debian GNU/Linux 12.5.0 "Bookworm" - Official amd64 NETINST 20240210',
+        "install.amd/vmlinuz": b"k",
+        "dists/bookworm/Release": b"Version: 12.5\n",
+    }
+    r = run(make_iso(tmp_path / "d.iso", files))
+    assert not r.valid and r.os is not None and r.os.family == "debian"
+    assert "Debian 12, which is not a deployable server OS" in r.messages[0]["text"]
