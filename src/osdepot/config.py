@@ -48,6 +48,14 @@ class Settings:
     #: Seconds between progress updates written to the catalog during an upload.
     progress_interval: float = 0.5
     log_level: str = "info"
+    #: Remote imports: seconds to connect (and log in), seconds without a byte before a
+    #: transfer counts as stalled, resumptions after an interruption, the pause before
+    #: each, and how many transfers run at once (the rest wait their turn).
+    remote_connect_timeout: float = 15.0
+    remote_stall_timeout: float = 60.0
+    remote_retries: int = 3
+    remote_retry_delay: float = 2.0
+    remote_max_transfers: int = 4
     #: A folder holding an osinfo-db (``os/``, ``VERSION`` …); empty means libosinfo's
     #: own locations (OSINFO_SYSTEM_DIR or /usr/share/osinfo, /etc/osinfo, ~/.config/osinfo).
     osinfo_path: str = ""

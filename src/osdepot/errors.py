@@ -111,9 +111,10 @@ class M:
     REMOTE_UNREACHABLE = _m(
         "FQXHMFC9006M",
         409,
-        "The remote file server could not be used.",
-        "{detail}",
-        "Check the remote file-server profile and the server, then try again.",
+        "The remote file server {server} cannot be reached.",
+        "{detail} Nothing was stored.",
+        "Check the address, the port and the protocol of the remote file-server profile, "
+        "that the server runs and that the network lets osdepot reach it.",
     )
     ALREADY_EXISTS = _m(
         "FQXHMFC9007J",
@@ -249,6 +250,47 @@ class M:
         "The repository keeps one medium per release and architecture (for VMware ESXi, "
         "one per build). Nothing was stored.",
         "Delete OS image {image_id} first if the new medium should replace it.",
+    )
+    REMOTE_AUTH_FAILED = _m(
+        "FQXHMFC9025J",
+        409,
+        "The remote file server {server} refused the credentials of its profile.",
+        "{detail} Nothing was stored.",
+        "Correct the user name, password or key in the remote file-server profile (for "
+        "SFTP keys, add the profile's serverPublicKey to the user's authorized_keys).",
+    )
+    REMOTE_HOST_KEY = _m(
+        "FQXHMFC9026M",
+        409,
+        "The SSH host key of the remote file server {server} does not match.",
+        "The server presented the key {presented}, but the profile expects {expected}. "
+        "Either the server was reinstalled or re-keyed, or the connection is being "
+        "intercepted. Nothing was stored.",
+        "Verify the server's host key out of band; if the change is genuine, edit the "
+        "profile (a PUT clears the pinned key, or set hostKeyFingerprint).",
+    )
+    REMOTE_PATH = _m(
+        "FQXHMFC9027J",
+        409,
+        "The file {path} cannot be imported from {server}.",
+        "{detail} Nothing was stored.",
+        "Give the full path of a file (not a folder) on the remote server.",
+    )
+    REMOTE_TRANSFER = _m(
+        "FQXHMFC9028J",
+        409,
+        "The transfer of {path} from {server} failed.",
+        "{detail} Nothing was stored.",
+        "Check the remote server and the network, then import the file again.",
+    )
+    REMOTE_SERVER_UNKNOWN = _m(
+        "FQXHMFC9029J",
+        412,
+        "The remote file server {server_id} is not registered.",
+        "Files are imported only from registered remote file servers "
+        "(GET /osImages/remoteFileServers lists them).",
+        "Register the server with POST /osImages/remoteFileServers, or use the serverId "
+        "of a registered one.",
     )
     JOB_NOT_FOUND = _m(
         "FQXHMJM9001J",

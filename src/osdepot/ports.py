@@ -12,7 +12,16 @@ from typing import BinaryIO, Protocol
 
 from osdepot.domain.images import ImageType
 from osdepot.domain.jobs import JobStatus
-from osdepot.domain.records import Job, OsImage, Profile, Session, StoredFile, Usage, User
+from osdepot.domain.records import (
+    Job,
+    OsImage,
+    Profile,
+    RemoteServer,
+    Session,
+    StoredFile,
+    Usage,
+    User,
+)
 
 
 class Staging(Protocol):
@@ -138,6 +147,9 @@ class Catalog(Protocol):
         """Atomically move a job from ``from_status`` (with ``uploads`` uploads so far) to
         Running. False when another request got there first."""
 
+    def set_job_source(self, job_id: int, server_id: int, bytes_total: int | None) -> bool:
+        """Record the remote server and size of a running job; False if not running."""
+
     def update_progress(self, job_id: int, received: int, percentage: int) -> bool:
         """Record upload progress; False when the job is no longer Running."""
 
@@ -201,3 +213,19 @@ class Catalog(Protocol):
 
     def blob_keys(self) -> set[str]:
         """Every blob key the catalog references."""
+
+    def add_server(self, server: RemoteServer) -> RemoteServer:
+        """Insert a remote file-server profile (its id is assigned); 409 on a taken name."""
+
+    def update_server(self, server: RemoteServer) -> bool:
+        """Replace a profile's fields; False if it does not exist; 409 on a taken name."""
+
+    def pin_host_key(self, server_id: int, host_key: str) -> bool:
+        """Record an SSH host key if none is pinned yet."""
+
+    def get_server(self, server_id: int) -> RemoteServer | None: ...
+
+    def list_servers(self) -> list[RemoteServer]: ...
+
+    def delete_server(self, server_id: int) -> bool:
+        """Delete a profile; raises IN_USE while an open job pulls from it."""

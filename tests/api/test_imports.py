@@ -314,14 +314,14 @@ def test_malformed_bodies(api: Api, ctx: Context) -> None:
     assert staging_files(ctx.settings) == [] and stored_blobs(ctx.settings) == []
 
 
-def test_remote_import_is_refused_clearly(api: Api) -> None:
+def test_remote_import_from_an_unregistered_server(api: Api) -> None:
     job = api.init("OS")
     r = api.c.post(
         f"/files/osImages?jobId={job}&imageName=x&imageType=OS",
         json={"serverId": "1", "path": "/a.iso"},
     )
-    assert r.status_code == 400
-    assert "remote file server" in r.json()["messages"][0]["explanation"]
+    assert r.status_code == 412 and r.json()["messages"][0]["id"] == "FQXHMFC9029J"
+    assert api.task(job)["status"] == "Pending"
 
 
 def test_hostile_file_names_stay_labels(api: Api, ctx: Context) -> None:

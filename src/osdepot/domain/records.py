@@ -48,6 +48,7 @@ class Job:
     message: dict[str, Any] | None = None
     cancelled_by: str | None = None
     description: str = ""
+    server_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -105,3 +106,30 @@ class Usage:
     images: int
     bytes_stored: int
     bytes_reserved: int
+
+
+@dataclass(frozen=True)
+class RemoteServer:
+    """A remote file-server profile. Secrets are Fernet tokens, never plain text."""
+
+    id: int
+    display_name: str
+    address: str
+    port: int
+    protocol: str
+    username: str = ""
+    password_enc: str = field(default="", repr=False)
+    key_type: str = ""
+    private_key_enc: str = field(default="", repr=False)
+    passphrase_enc: str = field(default="", repr=False)
+    key_comment: str = ""
+    public_key: str = ""
+    #: the SSH host key pinned on first use (OpenSSH format)
+    host_key: str = ""
+    #: an SSH host key fingerprint the administrator gave (``SHA256:…``)
+    host_key_fingerprint: str = ""
+    #: PEM CA certificate(s) an HTTPS server's certificate must chain to
+    ca_cert: str = ""
+    verify_tls: bool = True
+    created_at: float = 0.0
+    updated_at: float = 0.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +35,10 @@ class Context:
     )
     #: Uploads running in this process, by job id (for immediate cancellation).
     active_uploads: dict[int, UploadSink] = field(default_factory=dict)
+    #: Remote imports running in the background, by job id.
+    transfers: dict[int, asyncio.Task[None]] = field(default_factory=dict)
+    #: Limits how many remote transfers run at once (created on first use).
+    transfer_slots: asyncio.Semaphore | None = None
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a blocking call (catalog, blob store) off the event loop."""

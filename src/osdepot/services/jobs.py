@@ -69,6 +69,9 @@ class Jobs:
             sink = self.ctx.active_uploads.get(job.id)
             if changed and sink is not None:
                 sink.cancelled_by = user.name
+            transfer = self.ctx.transfers.get(job.id)
+            if changed and transfer is not None:
+                transfer.cancel()  # a remote import stops at once, even while connecting
             if changed:
                 log.info("job %s cancelled by %s", job.id, user.name)
         return await self.find(ids)

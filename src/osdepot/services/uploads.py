@@ -317,6 +317,8 @@ class UploadSink:
         self.done = False
         self.media: MediaInfo | None = None
         self.image_id: str | None = None
+        #: the remote file server a remote import pulls from
+        self.server_id: int = 0
 
     async def open(self) -> None:
         try:

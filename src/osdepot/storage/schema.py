@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Float,
     ForeignKey,
@@ -64,6 +65,7 @@ jobs = Table(
     Column("message", Text),
     Column("cancelled_by", String(64)),
     Column("description", Text, nullable=False, server_default=""),
+    Column("server_id", Integer),
     sqlite_autoincrement=True,
 )
 
@@ -118,4 +120,28 @@ profiles = Table(
     Column("profile", String(128), nullable=False),
     Column("type", String(16), nullable=False),
     Column("description", Text, nullable=False, server_default=""),
+)
+
+remote_servers = Table(
+    "remote_servers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("display_name", String(128), nullable=False, unique=True),
+    Column("address", String(255), nullable=False),
+    Column("port", Integer, nullable=False),
+    Column("protocol", String(8), nullable=False),
+    Column("username", String(128), nullable=False, server_default=""),
+    Column("password_enc", Text, nullable=False, server_default=""),
+    Column("key_type", String(32), nullable=False, server_default=""),
+    Column("private_key_enc", Text, nullable=False, server_default=""),
+    Column("passphrase_enc", Text, nullable=False, server_default=""),
+    Column("key_comment", String(255), nullable=False, server_default=""),
+    Column("public_key", Text, nullable=False, server_default=""),
+    Column("host_key", Text, nullable=False, server_default=""),
+    Column("host_key_fingerprint", String(128), nullable=False, server_default=""),
+    Column("ca_cert", Text, nullable=False, server_default=""),
+    Column("verify_tls", Boolean, nullable=False, server_default="1"),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    sqlite_autoincrement=True,
 )

@@ -19,7 +19,7 @@ from osdepot.errors import M, OsdepotError, error
 from osdepot.services.auth import Auth
 from osdepot.services.context import Context, open_context
 from osdepot.services.jobs import Jobs
-from osdepot.web import osimages, sessions, tasks
+from osdepot.web import osimages, remote, sessions, tasks
 from osdepot.web.common import error_response
 
 log = logging.getLogger("osdepot.web")
@@ -37,6 +37,11 @@ ROUTES = [
     *_both("/osImages", osimages.list_images, ["GET"]),
     *_both("/osImages", osimages.create_job, ["POST"]),
     *_both("/osImages", osimages.delete_nothing, ["DELETE"]),
+    *_both("/osImages/remoteFileServers", remote.list_servers, ["GET"]),
+    *_both("/osImages/remoteFileServers", remote.create_server, ["POST"]),
+    Route("/osImages/remoteFileServers/{sid}", remote.get_server, methods=["GET"]),
+    Route("/osImages/remoteFileServers/{sid}", remote.update_server, methods=["PUT"]),
+    Route("/osImages/remoteFileServers/{sid}", remote.delete_server, methods=["DELETE"]),
     Route("/osImages/{ids:path}", osimages.delete_objects, methods=["DELETE"]),
     Route("/osImages/{ids:path}", osimages.export_profile, methods=["GET"]),
     Route("/osImages/{ids:path}", osimages.customise, methods=["POST", "PUT"]),
@@ -103,6 +108,12 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            # Remote imports still running end as interrupted, their staging removed.
+            transfers = list(the_ctx.transfers.values())
+            for t in transfers:
+                t.cancel()
+            if transfers:
+                await asyncio.wait(transfers, timeout=10)
 
     app = Starlette(
         routes=ROUTES,

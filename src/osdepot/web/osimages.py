@@ -12,6 +12,7 @@ from osdepot.domain.images import FAMILIES, ImageType, parse_image_type
 from osdepot.domain.records import OsImage, StoredFile
 from osdepot.domain.roles import Privilege
 from osdepot.errors import M, OsdepotError, error
+from osdepot.services.remote_import import RemoteImports
 from osdepot.services.repository import Repository, parse_id_list
 from osdepot.services.uploads import (
     Imports,
@@ -240,14 +241,12 @@ async def upload(request: Request) -> Response:
     """POST /files/osImages?jobId=…: the file in multipart part ``uploadedfile``."""
     user = await authenticate(request, Privilege.EDIT_FILES)
     ctype = request.headers.get("content-type", "")
-    if ctype.lower().startswith("application/json"):
-        raise error(
-            M.NOT_SUPPORTED,
-            detail="Importing from a remote file server (serverId/path) is not "
-            "supported by this version of osdepot; upload the file as "
-            "multipart/form-data.",
-        )
     params = _params(request)
+    if not ctype.lower().startswith("multipart/"):
+        # A remote import: {"serverId", "path"} as JSON (pylxca sends no content type).
+        body = await json_body(request)
+        job = await RemoteImports(ctx_of(request)).start(user, params, body)
+        return envelope(201, jobId=str(job.id), taskId=str(job.id))
     boundary = boundary_from_content_type(ctype)
     imports = Imports(ctx_of(request))
     job, itype = await imports.check_upload(user, params)

@@ -1,0 +1,1 @@
+"""Pulling files from registered remote file servers (HTTP, HTTPS, FTP, SFTP)."""

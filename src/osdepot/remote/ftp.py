@@ -1,0 +1,127 @@
+"""FTP with the standard library's ftplib (passive mode, binary, REST to resume),
+each blocking call in a worker thread."""
+
+from __future__ import annotations
+
+import ftplib
+import socket
+from collections.abc import AsyncIterator
+
+import anyio.to_thread
+
+from osdepot.domain.records import RemoteServer
+from osdepot.remote.base import CHUNK, Failure, Opened, RemoteFailure
+
+
+class FtpFetcher:
+    def __init__(
+        self, server: RemoteServer, password: str, connect_timeout: float, stall_timeout: float
+    ) -> None:
+        self.server = server
+        self.password = password
+        self.connect_timeout = connect_timeout
+        self.stall_timeout = stall_timeout
+        self.ftp: ftplib.FTP | None = None
+        self.data: socket.socket | None = None
+
+    def _connect(self) -> ftplib.FTP:
+        ftp = ftplib.FTP()
+        try:
+            ftp.connect(self.server.address.strip("[]"), self.server.port, self.connect_timeout)
+        except TimeoutError:
+            raise RemoteFailure(Failure.UNREACHABLE, "The connection timed out.") from None
+        except OSError as exc:
+            raise RemoteFailure(
+                Failure.UNREACHABLE, f"The connection failed: {exc.strerror or exc}."
+            ) from None
+        user = self.server.username or "anonymous"
+        try:
+            ftp.login(user, self.password or ("anonymous@" if user == "anonymous" else ""))
+        except ftplib.error_perm as exc:
+            ftp.close()
+            raise RemoteFailure(Failure.AUTH, f"The login as {user} failed: {exc}.") from None
+        except (OSError, EOFError, ftplib.Error) as exc:
+            ftp.close()
+            raise RemoteFailure(Failure.INTERRUPTED, f"The login broke off: {exc}.") from None
+        ftp.set_pasv(True)
+        if ftp.sock is not None:
+            ftp.sock.settimeout(self.stall_timeout)
+        return ftp
+
+    def _open(self, path: str, offset: int) -> tuple[int | None, socket.socket]:
+        self._close()
+        ftp = self._connect()
+        self.ftp = ftp
+        try:
+            ftp.voidcmd("TYPE I")
+            try:
+                size = ftp.size(path)
+            except ftplib.error_perm as exc:
+                try:
+                    ftp.cwd(path)
+                except ftplib.error_perm:
+                    raise RemoteFailure(
+                        Failure.PATH, f"The server has no file {path} ({exc})."
+                    ) from None
+                raise RemoteFailure(Failure.PATH, f"{path} is a folder, not a file.") from None
+            try:
+                data = ftp.transfercmd(f"RETR {path}", rest=offset or None)
+            except ftplib.error_perm as exc:
+                raise RemoteFailure(
+                    Failure.PATH, f"The server refused to send {path}: {exc}."
+                ) from None
+            except ftplib.error_reply as exc:
+                raise RemoteFailure(
+                    Failure.TRANSFER, f"The server cannot resume at byte {offset}: {exc}."
+                ) from None
+        except RemoteFailure:
+            self._close()
+            raise
+        except (OSError, EOFError, ftplib.Error) as exc:
+            self._close()
+            raise RemoteFailure(Failure.INTERRUPTED, f"The connection broke: {exc}.") from None
+        data.settimeout(self.stall_timeout)
+        self.data = data
+        return size, data
+
+    async def open(self, path: str, offset: int) -> Opened:
+        size, data = await anyio.to_thread.run_sync(self._open, path, offset)
+        return Opened(size, self._chunks(data))
+
+    async def _chunks(self, data: socket.socket) -> AsyncIterator[bytes]:
+        while True:
+            try:
+                chunk = await anyio.to_thread.run_sync(data.recv, CHUNK)
+            except TimeoutError:
+                raise RemoteFailure(Failure.INTERRUPTED, "No bytes arrived in time.") from None
+            except OSError as exc:
+                raise RemoteFailure(Failure.INTERRUPTED, f"The connection broke: {exc}.") from None
+            if not chunk:
+                break
+            yield chunk
+        await anyio.to_thread.run_sync(self._end)
+
+    def _end(self) -> None:
+        if self.data is not None:
+            self.data.close()
+            self.data = None
+        if self.ftp is not None:
+            try:
+                self.ftp.voidresp()
+            except (OSError, EOFError, ftplib.Error) as exc:
+                raise RemoteFailure(
+                    Failure.INTERRUPTED, f"The server did not confirm the transfer: {exc}."
+                ) from None
+
+    def _close(self) -> None:
+        if self.data is not None:
+            self.data.close()
+            self.data = None
+        if self.ftp is not None:
+            try:
+                self.ftp.close()
+            finally:
+                self.ftp = None
+
+    async def close(self) -> None:
+        await anyio.to_thread.run_sync(self._close)

@@ -1,0 +1,129 @@
+"""HTTP and HTTPS with httpx: no redirects, Range requests to resume."""
+
+from __future__ import annotations
+
+import re
+import ssl
+from collections.abc import AsyncIterator
+
+import httpx
+
+from osdepot.domain.records import RemoteServer
+from osdepot.remote.base import CHUNK, Failure, Opened, RemoteFailure
+
+_CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
+
+
+def _verify(server: RemoteServer) -> ssl.SSLContext | bool:
+    if server.protocol != "HTTPS":
+        return True
+    if not server.verify_tls:
+        return False
+    if server.ca_cert:
+        return ssl.create_default_context(cadata=server.ca_cert)
+    return ssl.create_default_context()
+
+
+class HttpFetcher:
+    def __init__(
+        self, server: RemoteServer, password: str, connect_timeout: float, stall_timeout: float
+    ) -> None:
+        self.server = server
+        auth = httpx.BasicAuth(server.username, password) if server.username else None
+        self.client = httpx.AsyncClient(
+            verify=_verify(server),
+            auth=auth,
+            timeout=httpx.Timeout(
+                connect=connect_timeout, read=stall_timeout, write=stall_timeout, pool=None
+            ),
+            follow_redirects=False,
+            trust_env=False,  # no proxies or certificates from the environment
+        )
+        self._response: httpx.Response | None = None
+
+    def url(self, path: str) -> httpx.URL:
+        host = self.server.address.strip("[]")
+        scheme = self.server.protocol.lower()
+        return httpx.URL(scheme=scheme, host=host, port=self.server.port, path=path)
+
+    async def open(self, path: str, offset: int) -> Opened:
+        await self._close_response()
+        headers = {"Accept-Encoding": "identity"}
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
+        request = self.client.build_request("GET", self.url(path), headers=headers)
+        try:
+            response = await self.client.send(request, stream=True)
+        except httpx.ConnectTimeout:
+            raise RemoteFailure(Failure.UNREACHABLE, "The connection timed out.") from None
+        except httpx.ConnectError as exc:
+            text = str(exc)
+            if "CERTIFICATE_VERIFY_FAILED" in text or "certificate" in text.lower():
+                raise RemoteFailure(
+                    Failure.UNREACHABLE,
+                    f"The server's TLS certificate could not be verified ({text}). Add the "
+                    "CA certificate that signed it to the profile (caCertificate), or, on a "
+                    "trusted network only, set skipCertificateVerification.",
+                ) from None
+            raise RemoteFailure(Failure.UNREACHABLE, f"The connection failed: {text}.") from None
+        except httpx.TimeoutException:
+            raise RemoteFailure(Failure.INTERRUPTED, "The server did not answer in time.") from None
+        except httpx.TransportError as exc:
+            raise RemoteFailure(Failure.INTERRUPTED, f"The connection broke: {exc}.") from None
+        self._response = response
+        status = response.status_code
+        if status in (301, 302, 303, 307, 308):
+            where = response.headers.get("location", "?")
+            raise RemoteFailure(
+                Failure.TRANSFER,
+                f"The server redirects to {where}. osdepot does not follow redirects: give "
+                "the path of the file on this server, or register the server it redirects to.",
+            )
+        if status in (401, 403):
+            raise RemoteFailure(Failure.AUTH, f"The server answered HTTP {status}.")
+        if status in (404, 410):
+            raise RemoteFailure(Failure.PATH, f"The server has no file {path} (HTTP {status}).")
+        if status == 416:
+            raise RemoteFailure(
+                Failure.TRANSFER, f"The server refused to resume at byte {offset} (HTTP 416)."
+            )
+        if status >= 500:
+            raise RemoteFailure(Failure.INTERRUPTED, f"The server answered HTTP {status}.")
+        if status not in (200, 206):
+            raise RemoteFailure(Failure.TRANSFER, f"The server answered HTTP {status}.")
+        size: int | None = None
+        if status == 206:
+            m = _CONTENT_RANGE.match(response.headers.get("content-range", ""))
+            if not m or int(m.group(1)) != offset:
+                raise RemoteFailure(
+                    Failure.TRANSFER, f"The server resumed at another byte than {offset}."
+                )
+            size = int(m.group(3)) if m.group(3) != "*" else None
+        else:
+            if offset:
+                raise RemoteFailure(
+                    Failure.TRANSFER,
+                    f"The transfer broke at byte {offset} and the server does not support "
+                    "resuming (it ignores HTTP Range requests).",
+                )
+            length = response.headers.get("content-length")
+            size = int(length) if length and length.isdigit() else None
+        return Opened(size, self._chunks(response))
+
+    async def _chunks(self, response: httpx.Response) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in response.aiter_raw(CHUNK):
+                yield chunk
+        except httpx.TimeoutException:
+            raise RemoteFailure(Failure.INTERRUPTED, "No bytes arrived in time.") from None
+        except httpx.TransportError as exc:
+            raise RemoteFailure(Failure.INTERRUPTED, f"The connection broke: {exc}.") from None
+
+    async def _close_response(self) -> None:
+        if self._response is not None:
+            await self._response.aclose()
+            self._response = None
+
+    async def close(self) -> None:
+        await self._close_response()
+        await self.client.aclose()

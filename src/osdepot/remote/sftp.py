@@ -1,0 +1,150 @@
+"""SFTP with asyncssh: password or the profile's key pair, the host key pinned on
+first use (or checked against the profile's fingerprint) before authenticating,
+reads at an offset to resume."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+
+import asyncssh
+
+from osdepot.domain.records import RemoteServer
+from osdepot.remote.base import CHUNK, Failure, Opened, RemoteFailure
+
+
+class _HostKeyCheck(asyncssh.SSHClient):
+    def __init__(self, check: Callable[[asyncssh.SSHKey], bool]) -> None:
+        self.check = check
+
+    def validate_host_public_key(
+        self, host: str, addr: str, port: int, key: asyncssh.SSHKey
+    ) -> bool:
+        return self.check(key)
+
+
+class SftpFetcher:
+    def __init__(
+        self,
+        server: RemoteServer,
+        password: str,
+        private_key: str,
+        passphrase: str,
+        connect_timeout: float,
+        stall_timeout: float,
+        expected_fingerprint: str,
+    ) -> None:
+        self.server = server
+        self.password = password
+        self.private_key = private_key
+        self.passphrase = passphrase
+        self.connect_timeout = connect_timeout
+        self.stall_timeout = stall_timeout
+        self.expected = expected_fingerprint
+        #: the host key the server presented (OpenSSH format), for pinning on first use
+        self.presented_key = ""
+        self.presented_fingerprint = ""
+        self.conn: asyncssh.SSHClientConnection | None = None
+        self.sftp: asyncssh.SFTPClient | None = None
+        self.file: asyncssh.SFTPClientFile | None = None
+
+    def _check(self, key: asyncssh.SSHKey) -> bool:
+        self.presented_key = key.export_public_key("openssh").decode().strip()
+        self.presented_fingerprint = key.get_fingerprint("sha256")
+        return not self.expected or self.presented_fingerprint == self.expected
+
+    async def _connect(self) -> asyncssh.SFTPClient:
+        if self.sftp is not None:
+            return self.sftp
+        keys = []
+        if self.private_key:
+            keys = [asyncssh.import_private_key(self.private_key, self.passphrase or None)]
+        try:
+            self.conn = await asyncssh.connect(
+                self.server.address.strip("[]"),
+                self.server.port,
+                username=self.server.username or None,
+                password=self.password or None,
+                client_keys=keys,
+                known_hosts=([], [], []),
+                client_factory=lambda: _HostKeyCheck(self._check),
+                agent_path=None,
+                config=[],
+                connect_timeout=self.connect_timeout,
+                login_timeout=self.connect_timeout,
+            )
+        except asyncssh.HostKeyNotVerifiable:
+            raise RemoteFailure(
+                Failure.HOST_KEY,
+                "host key mismatch",
+                presented=self.presented_fingerprint,
+                expected=self.expected,
+            ) from None
+        except asyncssh.PermissionDenied as exc:
+            raise RemoteFailure(
+                Failure.AUTH, f"SSH authentication as {self.server.username!r} failed: {exc}."
+            ) from None
+        except TimeoutError:
+            raise RemoteFailure(Failure.UNREACHABLE, "The connection timed out.") from None
+        except (OSError, asyncssh.Error) as exc:
+            raise RemoteFailure(Failure.UNREACHABLE, f"The connection failed: {exc}.") from None
+        try:
+            self.sftp = await self.conn.start_sftp_client()
+        except (OSError, asyncssh.Error) as exc:
+            raise RemoteFailure(
+                Failure.TRANSFER, f"The server offers no SFTP service: {exc}."
+            ) from None
+        return self.sftp
+
+    async def open(self, path: str, offset: int) -> Opened:
+        await self._close_file()
+        try:
+            sftp = await self._connect()
+            try:
+                attrs = await sftp.stat(path)
+            except asyncssh.SFTPNoSuchFile:
+                raise RemoteFailure(Failure.PATH, f"The server has no file {path}.") from None
+            except asyncssh.SFTPPermissionDenied:
+                raise RemoteFailure(Failure.PATH, f"Reading {path} is not permitted.") from None
+            if attrs.type == asyncssh.FILEXFER_TYPE_DIRECTORY:
+                raise RemoteFailure(Failure.PATH, f"{path} is a folder, not a file.")
+            self.file = await sftp.open(path, "rb")
+        except RemoteFailure:
+            raise
+        except (OSError, asyncssh.Error) as exc:
+            await self.close()
+            raise RemoteFailure(Failure.INTERRUPTED, f"The connection broke: {exc}.") from None
+        return Opened(attrs.size, self._chunks(self.file, offset))
+
+    async def _chunks(self, f: asyncssh.SFTPClientFile, offset: int) -> AsyncIterator[bytes]:
+        pos = offset
+        while True:
+            try:
+                data = await asyncio.wait_for(f.read(CHUNK, pos), self.stall_timeout)
+            except TimeoutError:
+                await self.close()
+                raise RemoteFailure(Failure.INTERRUPTED, "No bytes arrived in time.") from None
+            except (OSError, asyncssh.Error) as exc:
+                await self.close()
+                raise RemoteFailure(Failure.INTERRUPTED, f"The connection broke: {exc}.") from None
+            if not data:
+                break
+            assert isinstance(data, bytes)
+            pos += len(data)
+            yield data
+
+    async def _close_file(self) -> None:
+        if self.file is not None:
+            f, self.file = self.file, None
+            with contextlib.suppress(OSError, asyncssh.Error):
+                await f.close()
+
+    async def close(self) -> None:
+        await self._close_file()
+        if self.sftp is not None:
+            self.sftp.exit()
+            self.sftp = None
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None

@@ -1,0 +1,225 @@
+"""Remote file-server profiles (contract §5): validation, secrets, SSH key pairs."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from dataclasses import replace
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from osdepot.domain.records import RemoteServer
+from osdepot.errors import M, error
+from osdepot.services.context import Context
+from osdepot.services.secrets import SecretBox
+
+PROTOCOLS = {"HTTP": 80, "HTTPS": 443, "FTP": 21, "SFTP": 22}
+KEY_TYPES = ("RSA-2048", "RSA-4096", "ECDSA-521-secp521r1")
+_ADDRESS = re.compile(
+    r"^(?:\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f:]+:[0-9A-Fa-f:.]*|[A-Za-z0-9_][A-Za-z0-9._-]*)$"
+)
+_FINGERPRINT = re.compile(r"^SHA256:[A-Za-z0-9+/]{43}=?$")
+
+
+def _invalid(name: str, detail: str) -> Exception:
+    return error(M.INVALID_VALUE, name=name, detail=detail)
+
+
+def _text(body: dict[str, Any], name: str, limit: int, default: str = "") -> str:
+    value = body.get(name, default)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise _invalid(name, f"{name} must be a string.")
+    if len(value) > limit or any(ord(c) < 32 for c in value if c not in "\r\n"):
+        raise _invalid(name, f"{name} is longer than {limit} characters or holds control codes.")
+    return value
+
+
+def fingerprint(public_key: str) -> str:
+    """OpenSSH's SHA256 fingerprint of an OpenSSH public key line."""
+    parts = public_key.split()
+    if len(parts) < 2:
+        return ""
+    blob = base64.b64decode(parts[1])
+    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+
+
+def generate_key(key_type: str, passphrase: str, comment: str) -> tuple[str, str]:
+    """(private key in OpenSSH format, public key line) for a §5.1 key type."""
+    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+    if key_type == "RSA-2048":
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    elif key_type == "RSA-4096":
+        key = rsa.generate_private_key(public_exponent=65537, key_size=4096)
+    else:
+        key = ec.generate_private_key(ec.SECP521R1())
+    encryption: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(passphrase.encode())
+        if passphrase
+        else serialization.NoEncryption()
+    )
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, encryption
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        .decode()
+    )
+    return private, f"{public} {comment}".strip()
+
+
+def server_json(s: RemoteServer) -> dict[str, Any]:
+    """The §5.1 object; never a password, passphrase or private key."""
+    pinned = fingerprint(s.host_key) if s.host_key else ""
+    return {
+        "serverId": str(s.id),
+        "displayName": s.display_name,
+        "address": s.address,
+        "port": s.port,
+        "protocol": s.protocol,
+        "username": s.username,
+        "keyType": s.key_type,
+        "keyComment": s.key_comment,
+        "serverPublicKey": s.public_key,
+        "keySignature": fingerprint(s.public_key) if s.public_key else "",
+        "hasPassword": bool(s.password_enc),
+        "hostKeyFingerprint": s.host_key_fingerprint or pinned,
+        "hostKeyPinned": bool(s.host_key),
+        "caCertificate": s.ca_cert,
+        "skipCertificateVerification": not s.verify_tls,
+    }
+
+
+def parse_server_id(raw: Any) -> int:
+    text = str(raw).strip()
+    if not text.isdigit() or len(text) > 12:
+        raise error(M.NOT_FOUND, what="Remote file server", name=text[:40], detail="")
+    return int(text)
+
+
+class RemoteServers:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.secrets = SecretBox(ctx.settings.data_dir)
+
+    async def list(self) -> list[RemoteServer]:
+        return await self.ctx.run(self.ctx.catalog.list_servers)
+
+    async def get(self, server_id: int) -> RemoteServer:
+        found = await self.ctx.run(self.ctx.catalog.get_server, server_id)
+        if found is None:
+            raise error(
+                M.NOT_FOUND,
+                what="Remote file server",
+                name=str(server_id),
+                detail="GET /osImages/remoteFileServers lists the registered servers.",
+            )
+        return found
+
+    async def save(self, body: Any, server_id: int | None) -> RemoteServer:
+        """Create a profile, or modify ``server_id`` (also when the body names one)."""
+        if not isinstance(body, dict):
+            raise _invalid("request body", "The body must be a JSON object.")
+        if server_id is None and body.get("serverId") not in (None, ""):
+            server_id = parse_server_id(body["serverId"])
+        old = await self.get(server_id) if server_id is not None else None
+        return await self.ctx.run(self._save, body, old)
+
+    def _save(self, body: dict[str, Any], old: RemoteServer | None) -> RemoteServer:
+        protocol = _text(body, "protocol", 8).strip().upper()
+        if protocol not in PROTOCOLS:
+            raise _invalid("protocol", "protocol must be HTTP, HTTPS, FTP or SFTP.")
+        address = _text(body, "address", 255).strip()
+        if not address or not _ADDRESS.match(address):
+            raise _invalid("address", "address must be a host name or an IP address.")
+        display = _text(body, "displayName", 128, address).strip() or address
+        port_raw = body.get("port", PROTOCOLS[protocol])
+        try:
+            port = int(str(port_raw))
+        except ValueError:
+            raise _invalid("port", "port must be a number from 1 to 65535.") from None
+        if isinstance(port_raw, bool) or not 1 <= port <= 65535:
+            raise _invalid("port", "port must be a number from 1 to 65535.")
+        username = _text(body, "username", 128)
+        key_type = _text(body, "keyType", 32).strip()
+        if key_type and key_type not in KEY_TYPES:
+            raise _invalid("keyType", f"keyType must be one of {', '.join(KEY_TYPES)}.")
+        if key_type and protocol != "SFTP":
+            raise _invalid("keyType", "Key pairs are for SFTP servers only.")
+        comment = _text(body, "keyComment", 255, old.key_comment if old else "")
+        fp = _text(body, "hostKeyFingerprint", 128).strip()
+        if fp and not _FINGERPRINT.match(fp):
+            raise _invalid("hostKeyFingerprint", "Give the host key as SHA256:<43 base64 chars>.")
+        ca = _text(body, "caCertificate", 65536, old.ca_cert if old else "")
+        if ca and "-----BEGIN CERTIFICATE-----" not in ca:
+            raise _invalid("caCertificate", "caCertificate must be PEM certificate text.")
+        skip = body.get("skipCertificateVerification", (not old.verify_tls) if old else False)
+        if not isinstance(skip, bool):
+            raise _invalid("skipCertificateVerification", "It must be true or false.")
+        now = self.ctx.clock()
+        server = RemoteServer(
+            id=old.id if old else 0,
+            display_name=display,
+            address=address,
+            port=port,
+            protocol=protocol,
+            username=username,
+            key_comment=comment,
+            host_key_fingerprint=fp
+            if "hostKeyFingerprint" in body
+            else (old.host_key_fingerprint if old else ""),
+            ca_cert=ca,
+            verify_tls=not skip,
+            created_at=old.created_at if old else now,
+            updated_at=now,
+        )
+        # Secrets: absent means "keep"; an empty string clears.
+        if "password" in body:
+            server = replace(server, password_enc=self.secrets.seal(_text(body, "password", 1024)))
+        elif old:
+            server = replace(server, password_enc=old.password_enc)
+        passphrase_key = "keyPassphrase" if "keyPassphrase" in body else "keyPassphras"
+        passphrase = _text(body, passphrase_key, 1024) if passphrase_key in body else None
+        if (
+            protocol == "SFTP"
+            and old
+            and old.key_type
+            and (not key_type or key_type == old.key_type)
+        ):
+            # The key pair stays (a new one needs a new keyType or deleting the profile).
+            server = replace(
+                server,
+                key_type=old.key_type,
+                private_key_enc=old.private_key_enc,
+                passphrase_enc=old.passphrase_enc,
+                public_key=old.public_key,
+            )
+        elif key_type:
+            private, public = generate_key(key_type, passphrase or "", comment)
+            server = replace(
+                server,
+                key_type=key_type,
+                private_key_enc=self.secrets.seal(private),
+                passphrase_enc=self.secrets.seal(passphrase or ""),
+                public_key=public,
+            )
+        if old and old.host_key:
+            moved = (old.address, old.port, old.protocol) != (address, port, protocol)
+            if not moved and not body.get("resetHostKey") and not fp:
+                server = replace(server, host_key=old.host_key)
+        catalog = self.ctx.catalog
+        if old is None:
+            return catalog.add_server(server)
+        catalog.update_server(server)
+        found = catalog.get_server(old.id)
+        assert found is not None
+        return found
+
+    async def delete(self, server_id: int) -> None:
+        await self.get(server_id)
+        await self.ctx.run(self.ctx.catalog.delete_server, server_id)
