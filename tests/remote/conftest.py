@@ -39,6 +39,7 @@ def files(tmp_path: Path) -> Path:
     root = tmp_path / "files"
     (root / "isos").mkdir(parents=True)
     medium(root / "isos" / "rhel-9.4-x86_64-dvd.iso", "rhel")
+    (root / "isos" / "folder.iso").mkdir()  # a folder with a file's name
     (root / "scripts").mkdir()
     (root / "scripts" / "post.sh").write_text("#!/bin/sh\necho configured\n")
     return root

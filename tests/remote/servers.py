@@ -251,13 +251,15 @@ class SftpServer:
             def __init__(self, chan: asyncssh.SSHServerChannel) -> None:
                 super().__init__(chan, chroot=str(outer.root).encode())
 
-            def read(self, file_obj: object, offset: int, size: int) -> bytes:
+            async def read(self, file_obj: object, offset: int, size: int) -> bytes:
                 b = outer.behaviour
                 if b.truncate_once is not None and b.transfers == 0 and offset >= b.truncate_once:
                     b.transfers += 1
                     raise asyncssh.SFTPFailure("simulated broken transfer")
                 if b.stall_after is not None and offset >= b.stall_after:
-                    b.stop.wait(MAX_STALL)
+                    deadline = time.monotonic() + MAX_STALL
+                    while not b.stop.is_set() and time.monotonic() < deadline:
+                        await asyncio.sleep(0.05)
                     raise asyncssh.SFTPFailure("stalled")
                 data = super().read(file_obj, offset, size)
                 assert isinstance(data, bytes)
@@ -283,6 +285,12 @@ class SftpServer:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+        await asyncio.sleep(0.3)  # stalled reads see the stop event and end
+        me = asyncio.current_task()
+        others = [t for t in asyncio.all_tasks() if t is not me]
+        for t in others:
+            t.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
 
     def stop(self) -> None:
         self.behaviour.stop.set()

@@ -44,4 +44,7 @@ class Fetcher(Protocol):
     async def open(self, path: str, offset: int) -> Opened:
         """Start reading ``path`` at ``offset``; raises :class:`RemoteFailure`."""
 
+    async def reset(self) -> None:
+        """Drop the current connection after a failure; the next open starts afresh."""
+
     async def close(self) -> None: ...

@@ -123,5 +123,8 @@ class FtpFetcher:
             finally:
                 self.ftp = None
 
+    async def reset(self) -> None:
+        await anyio.to_thread.run_sync(self._close)
+
     async def close(self) -> None:
         await anyio.to_thread.run_sync(self._close)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import ssl
 from collections.abc import AsyncIterator
@@ -9,7 +10,7 @@ from collections.abc import AsyncIterator
 import httpx
 
 from osdepot.domain.records import RemoteServer
-from osdepot.remote.base import CHUNK, Failure, Opened, RemoteFailure
+from osdepot.remote.base import Failure, Opened, RemoteFailure
 
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 
@@ -22,6 +23,18 @@ def _verify(server: RemoteServer) -> ssl.SSLContext | bool:
     if server.ca_cert:
         return ssl.create_default_context(cadata=server.ca_cert)
     return ssl.create_default_context()
+
+
+def _reason(exc: BaseException) -> str:
+    """The operating system's words for a failed connection ("Connection refused")."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno:
+            return os.strerror(seen.errno)
+        if isinstance(seen, OSError) and seen.strerror:
+            return seen.strerror
+        seen = seen.__cause__ or seen.__context__
+    return str(exc) or type(exc).__name__
 
 
 class HttpFetcher:
@@ -65,7 +78,9 @@ class HttpFetcher:
                     "CA certificate that signed it to the profile (caCertificate), or, on a "
                     "trusted network only, set skipCertificateVerification.",
                 ) from None
-            raise RemoteFailure(Failure.UNREACHABLE, f"The connection failed: {text}.") from None
+            raise RemoteFailure(
+                Failure.UNREACHABLE, f"The connection failed: {_reason(exc)}."
+            ) from None
         except httpx.TimeoutException:
             raise RemoteFailure(Failure.INTERRUPTED, "The server did not answer in time.") from None
         except httpx.TransportError as exc:
@@ -112,7 +127,7 @@ class HttpFetcher:
 
     async def _chunks(self, response: httpx.Response) -> AsyncIterator[bytes]:
         try:
-            async for chunk in response.aiter_raw(CHUNK):
+            async for chunk in response.aiter_raw():  # as the bytes arrive
                 yield chunk
         except httpx.TimeoutException:
             raise RemoteFailure(Failure.INTERRUPTED, "No bytes arrived in time.") from None
@@ -123,6 +138,9 @@ class HttpFetcher:
         if self._response is not None:
             await self._response.aclose()
             self._response = None
+
+    async def reset(self) -> None:
+        await self._close_response()
 
     async def close(self) -> None:
         await self._close_response()

@@ -11,7 +11,10 @@ from collections.abc import AsyncIterator, Callable
 import asyncssh
 
 from osdepot.domain.records import RemoteServer
-from osdepot.remote.base import CHUNK, Failure, Opened, RemoteFailure
+from osdepot.remote.base import Failure, Opened, RemoteFailure
+
+_BLOCK = 64 * 1024  # one SFTP read request (servers cap requests at 64–256 KiB)
+_DEPTH = 16  # requests in flight: 1 MiB, enough to fill a LAN link
 
 
 class _HostKeyCheck(asyncssh.SSHClient):
@@ -109,7 +112,8 @@ class SftpFetcher:
                 raise RemoteFailure(Failure.PATH, f"Reading {path} is not permitted.") from None
             if attrs.type == asyncssh.FILEXFER_TYPE_DIRECTORY:
                 raise RemoteFailure(Failure.PATH, f"{path} is a folder, not a file.")
-            self.file = await sftp.open(path, "rb")
+            # block_size=0: each read is one request (the pipeline below is ours).
+            self.file = await sftp.open(path, "rb", block_size=0)
         except RemoteFailure:
             raise
         except (OSError, asyncssh.Error) as exc:
@@ -118,27 +122,60 @@ class SftpFetcher:
         return Opened(attrs.size, self._chunks(self.file, offset))
 
     async def _chunks(self, f: asyncssh.SFTPClientFile, offset: int) -> AsyncIterator[bytes]:
+        """Reads of _BLOCK bytes, _DEPTH of them in flight (one SFTP request each), in
+        order. An empty read is the end of the file; a short one (a server that caps
+        its replies) restarts the pipeline after the bytes it gave. The stall timeout
+        is the caller's, which calls :meth:`reset` when it strikes."""
+        pending: list[asyncio.Future[bytes]] = []
         pos = offset
-        while True:
-            try:
-                data = await asyncio.wait_for(f.read(CHUNK, pos), self.stall_timeout)
-            except TimeoutError:
-                await self.close()
-                raise RemoteFailure(Failure.INTERRUPTED, "No bytes arrived in time.") from None
-            except (OSError, asyncssh.Error) as exc:
-                await self.close()
-                raise RemoteFailure(Failure.INTERRUPTED, f"The connection broke: {exc}.") from None
-            if not data:
-                break
-            assert isinstance(data, bytes)
-            pos += len(data)
-            yield data
+
+        async def drop() -> None:
+            for t in pending:
+                t.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            pending.clear()
+
+        try:
+            while True:
+                while len(pending) < _DEPTH:
+                    pending.append(
+                        asyncio.ensure_future(f.read(_BLOCK, pos + _BLOCK * len(pending)))
+                    )
+                try:
+                    data = await pending.pop(0)
+                except (OSError, asyncssh.Error) as exc:
+                    raise RemoteFailure(
+                        Failure.INTERRUPTED, f"The connection broke: {exc}."
+                    ) from None
+                assert isinstance(data, bytes)
+                if not data:
+                    return
+                if len(data) < _BLOCK:
+                    await drop()
+                pos += len(data)
+                yield data
+        finally:
+            await drop()
+
+    async def reset(self) -> None:
+        """After a failure: drop the connection so that the next open starts afresh."""
+        self.abort()
+
+    def abort(self) -> None:
+        """Drop the connection at once (a stalled server would not answer a close)."""
+        self.file = None
+        if self.sftp is not None:
+            self.sftp.exit()
+            self.sftp = None
+        if self.conn is not None:
+            self.conn.abort()
+            self.conn = None
 
     async def _close_file(self) -> None:
         if self.file is not None:
             f, self.file = self.file, None
-            with contextlib.suppress(OSError, asyncssh.Error):
-                await f.close()
+            with contextlib.suppress(OSError, asyncssh.Error, TimeoutError, asyncio.TimeoutError):
+                await asyncio.wait_for(f.close(), self.stall_timeout)
 
     async def close(self) -> None:
         await self._close_file()

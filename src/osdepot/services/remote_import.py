@@ -210,6 +210,7 @@ class RemoteImports:
                         exc.detail += f" osdepot resumed {attempt} time(s) and gave up."
                     raise
                 attempt += 1
+                await fetcher.reset()
                 log.info(
                     "job %s: %s; resuming at byte %d (attempt %d of %d)",
                     sink.job.id,
