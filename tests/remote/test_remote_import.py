@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from osdepot.services.context import Context
-from tests.conftest import Api, staging_files
+from tests.conftest import Api, staging_files, stored_blobs
 from tests.remote.conftest import register, remote_import, wait_done
 from tests.remote.servers import PASSWORD, USER, FtpServer, HttpServer, SftpServer
 
@@ -131,3 +131,15 @@ def test_secrets_never_leave_the_server(
     assert PASSWORD.encode() not in raw and b"pass-phrase-xyz" not in raw
     assert b"PRIVATE KEY" not in raw
     assert PASSWORD not in caplog.text and "pass-phrase-xyz" not in caplog.text
+
+
+def test_remote_files_are_checked_like_uploads(
+    api: Api, ctx: Context, ftp: FtpServer, files: Path
+) -> None:
+    (files / "isos" / "fake.iso").write_bytes(b"MZ" + b"\0" * 100_000)
+    srv = register(api, protocol="FTP", port=ftp.port)
+    job, _r = remote_import(api, srv["serverId"], "/isos/fake.iso")
+    task = wait_done(api, job)
+    assert task["status"] == "Stopped" and task["messageID"] == "FQXHMFC9021J"
+    assert "is a Windows executable" in task["messages"][0]["text"]
+    assert stored_blobs(ctx.settings) == [] and staging_files(ctx.settings) == []

@@ -90,7 +90,7 @@ class SftpFetcher:
             ) from None
         except TimeoutError:
             raise RemoteFailure(Failure.UNREACHABLE, "The connection timed out.") from None
-        except (OSError, asyncssh.Error) as exc:
+        except (OSError, asyncssh.Error, ValueError) as exc:
             raise RemoteFailure(Failure.UNREACHABLE, f"The connection failed: {exc}.") from None
         try:
             self.sftp = await self.conn.start_sftp_client()

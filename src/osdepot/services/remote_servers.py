@@ -145,7 +145,9 @@ class RemoteServers:
             raise _invalid("port", "port must be a number from 1 to 65535.") from None
         if isinstance(port_raw, bool) or not 1 <= port <= 65535:
             raise _invalid("port", "port must be a number from 1 to 65535.")
-        username = _text(body, "username", 128)
+        username = _text(body, "username", 128, old.username if old else "").strip()
+        if protocol == "SFTP" and not username:
+            raise _invalid("username", "An SFTP server needs the user name to log in as.")
         key_type = _text(body, "keyType", 32).strip()
         if key_type and key_type not in KEY_TYPES:
             raise _invalid("keyType", f"keyType must be one of {', '.join(KEY_TYPES)}.")
