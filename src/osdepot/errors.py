@@ -267,7 +267,7 @@ class M:
         "Either the server was reinstalled or re-keyed, or the connection is being "
         "intercepted. Nothing was stored.",
         "Verify the server's host key out of band; if the change is genuine, edit the "
-        "profile (a PUT clears the pinned key, or set hostKeyFingerprint).",
+        'profile with "resetHostKey": true (or give the new hostKeyFingerprint).',
     )
     REMOTE_PATH = _m(
         "FQXHMFC9027J",

@@ -93,6 +93,15 @@ def test_sftp_password_and_host_key_pinning(api: Api, sftp: SftpServer, files: P
     assert task["status"] == "Stopped" and task["messageID"] == "FQXHMFC9026M"
     assert sftp.fingerprint in task["messages"][0]["explanation"]
     assert api.listing()["items"] == []
+    # The administrator confirms the new key: the next import pins it and works.
+    r = api.c.put(
+        f"/osImages/remoteFileServers/{srv['serverId']}",
+        json={"protocol": "SFTP", "address": "127.0.0.1", "port": sftp.port,
+              "displayName": srv["displayName"], "resetHostKey": True},
+    )  # fmt: skip
+    assert r.json()["hostKeyPinned"] is False
+    job, _r = remote_import(api, srv["serverId"], ISO)
+    _imported(api, job, files)
 
 
 @pytest.mark.parametrize("key_type", ["ECDSA-521-secp521r1", "RSA-2048"])
