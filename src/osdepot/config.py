@@ -61,6 +61,8 @@ class Settings:
     osinfo_path: str = ""
     #: Seconds to wait on SIGTERM for open connections before closing them.
     shutdown_timeout: int = 10
+    #: Server processes (uvicorn workers) sharing the catalog and the blob store.
+    workers: int = 1
 
     @property
     def effective_database_url(self) -> str:
@@ -69,6 +71,18 @@ class Settings:
     @property
     def effective_blob_url(self) -> str:
         return self.blob_url or f"file://{(self.data_dir / 'blobs').resolve()}"
+
+    def to_env(self) -> dict[str, str]:
+        """The ``OSDEPOT_*`` variables that reproduce these settings (for workers)."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            if isinstance(value, bool):
+                value = "1" if value else "0"
+            out[_PREFIX + f.name.upper()] = str(value)
+        return out
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

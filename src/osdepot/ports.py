@@ -188,6 +188,9 @@ class Catalog(Protocol):
         """In one transaction: insert the file (and image with profiles) and complete the
         job. Raises Conflict if the job is no longer Running or an id exists."""
 
+    def generation(self) -> int:
+        """A number raised by every import and delete (equal numbers: equal contents)."""
+
     def file_id_exists(self, file_id: str) -> bool:
         """Whether a file id is taken."""
 

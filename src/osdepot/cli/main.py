@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,8 @@ from osdepot.errors import OsdepotError
 
 def _settings(args: argparse.Namespace) -> Settings:
     over = {
-        k: getattr(args, k, None) for k in ("data_dir", "host", "port", "cert", "key", "log_level")
+        k: getattr(args, k, None)
+        for k in ("data_dir", "host", "port", "cert", "key", "log_level", "workers")
     }
     if getattr(args, "no_tls", False):
         over["no_tls"] = True
@@ -55,11 +58,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
         cert, key = settings.cert, settings.key
         if cert is None or key is None:
             cert, key = ensure_self_signed(settings.data_dir / "tls")
+            settings = dataclasses.replace(settings, cert=cert, key=key)
         ssl = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
-    app = create_app(settings, ctx)
+    target: Any = create_app(settings, ctx)
+    extra: dict[str, Any] = {}
+    if settings.workers > 1:
+        # Several processes share the catalog and the blob store; each opens its own
+        # context from the same settings (passed through the environment).
+        ctx.close()
+        os.environ.update(settings.to_env())
+        target = "osdepot.web.app:create_app"
+        extra = {"factory": True, "workers": settings.workers}
     try:
         uvicorn.run(
-            app,
+            target,
+            **extra,
             host=settings.host,
             port=settings.port,
             log_level=settings.log_level.lower(),
@@ -130,6 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--cert", type=Path, help="TLS certificate, PEM (OSDEPOT_CERT)")
     s.add_argument("--key", type=Path, help="TLS private key, PEM (OSDEPOT_KEY)")
     s.add_argument("--log-level", help="debug, info, warning, error (OSDEPOT_LOG_LEVEL)")
+    s.add_argument(
+        "--workers", type=int, help="server processes sharing the repository (OSDEPOT_WORKERS)"
+    )
     s.set_defaults(func=cmd_serve)
 
     i = sub.add_parser(

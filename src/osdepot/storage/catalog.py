@@ -33,6 +33,7 @@ from osdepot.storage.schema import (
     os_images,
     profiles,
     remote_servers,
+    repo_state,
     sessions,
     users,
 )
@@ -331,6 +332,7 @@ class SqlCatalog:
                         job_id=file.job_id,
                     )
                 )
+                _bump(c)
                 if image is not None:
                     c.execute(
                         insert(os_images).values(
@@ -384,6 +386,11 @@ class SqlCatalog:
             if image is not None and self.get_image(image.id) is not None:
                 raise error(M.ALREADY_EXISTS, what="OS image", name=image.id) from None
             raise error(M.ALREADY_EXISTS, what="File", name=file.id) from None
+
+    def generation(self) -> int:
+        """Raised by every import and delete: equal numbers mean equal contents."""
+        with self._read() as c:
+            return int(c.execute(select(repo_state.c.generation)).scalar_one())
 
     def file_id_exists(self, file_id: str) -> bool:
         with self._read() as c:
@@ -493,6 +500,7 @@ class SqlCatalog:
                 for r in c.execute(select(files.c.blob_key).where(files.c.id.in_(list(file_ids))))
             ]
             c.execute(delete(files).where(files.c.id.in_(list(file_ids))))
+            _bump(c)
         return keys
 
     def usage(self) -> Usage:
@@ -584,6 +592,10 @@ class SqlCatalog:
                 )
             n = c.execute(delete(remote_servers).where(remote_servers.c.id == server_id)).rowcount
         return n == 1
+
+
+def _bump(c: Connection) -> None:
+    c.execute(update(repo_state).values(generation=repo_state.c.generation + 1))
 
 
 def _name_taken(name: str) -> Exception:

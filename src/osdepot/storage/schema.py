@@ -145,3 +145,11 @@ remote_servers = Table(
     Column("updated_at", Float, nullable=False),
     sqlite_autoincrement=True,
 )
+
+#: One row: the repository's generation, raised by every change to its contents.
+repo_state = Table(
+    "repo_state",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("generation", BigInteger, nullable=False),
+)

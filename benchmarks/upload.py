@@ -1,0 +1,640 @@
+"""Uploads at the speed of the machine: osdepot against nginx, in one run.
+
+Measures, on this machine, in this run:
+
+* the ceiling: nginx receiving the same multipart body and writing it to disk,
+  timed together with a ``sync`` of what it stored (both sides pay for durability);
+  without nginx (and no way to install it) a client-side bound is printed instead;
+* hashlib's single-core SHA-256 and MD5 rates;
+* osdepot's end-to-end import (POST /osImages, then POST /files/osImages with a
+  checksum, answered 201 after fsync and commit) of an installation ISO: without
+  and with TLS, one stream and 4 concurrent streams, SHA-256 and MD5;
+* the server's peak memory during a large upload, against the idle server;
+* GET /osImages latency with 10,000 catalog entries, and GET /tasks/{id} requests
+  per second.
+
+    .venv/bin/python -m benchmarks.upload              # the full run (2 GiB, 4 GiB)
+    .venv/bin/python -m benchmarks.upload --smoke      # small and quick, for CI
+
+Every figure and ratio is printed and written to ``--out`` (JSON). Servers listen on
+127.0.0.1 only and are stopped at the end; scratch files are removed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import http.client
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tests.media import medium_bytes
+
+MIB = 1 << 20
+BOUNDARY = "osdepotBenchBoundary7MA4YWxk"
+ADMIN, PASSWORD = "bench", "bench-password-1"
+AUTH = "Basic " + base64.b64encode(f"{ADMIN}:{PASSWORD}".encode()).decode()
+#: Four different releases, so that four concurrent imports do not collide.
+MEDIA = [("rhel", {}), ("sles", {}), ("ubuntu", {}), ("rocky", {"version": "9.3"})]
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
+
+
+# -- request bodies --------------------------------------------------------------------
+
+
+@dataclass
+class Body:
+    path: Path
+    size: int  # bytes of the file inside the body
+    length: int  # bytes of the whole multipart body
+    sha256: str
+    md5: str
+    kind: str
+
+
+def build_body(path: Path, size: int, kind: str, kw: dict[str, Any], algo: str) -> Body:
+    """A multipart body: checksum fields first, then an installation ISO padded to
+    ``size`` bytes with incompressible data."""
+    head = medium_bytes(kind, **kw)
+    sha, md5 = hashlib.sha256(), hashlib.md5()
+    pad = os.urandom(4 * MIB)
+    tmp = path.with_suffix(".file")
+    with open(tmp, "wb") as f:
+        f.write(head)
+        sha.update(head)
+        md5.update(head)
+        left = size - len(head)
+        while left > 0:
+            chunk = pad[: min(len(pad), left)]
+            f.write(chunk)
+            sha.update(chunk)
+            md5.update(chunk)
+            left -= len(chunk)
+    digests = {"SHA256": sha.hexdigest(), "MD5": md5.hexdigest()}
+    fields = (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="checksumType"\r\n\r\n'
+        f"{algo}\r\n"
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="checksumValue"\r\n\r\n'
+        f"{digests[algo]}\r\n"
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="uploadedfile"; '
+        f'filename="{kind}.iso"\r\nContent-Type: application/octet-stream\r\n\r\n'
+    ).encode()
+    tail = f"\r\n--{BOUNDARY}--\r\n".encode()
+    with open(path, "wb") as out, open(tmp, "rb") as src:
+        out.write(fields)
+        shutil.copyfileobj(src, out, 8 * MIB)
+        out.write(tail)
+    tmp.unlink()
+    return Body(path, size, len(fields) + size + len(tail), sha.hexdigest(), md5.hexdigest(), kind)
+
+
+def warm(path: Path) -> None:
+    with open(path, "rb", buffering=0) as f:
+        while f.read(16 * MIB):
+            pass
+
+
+# -- a small HTTP client: sendfile for the body, one connection per request -------------
+
+
+def post_body(
+    port: int, url: str, body: Body, *, tls: ssl.SSLContext | None = None, auth: bool = True
+) -> tuple[int, bytes]:
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    conn: socket.socket = tls.wrap_socket(sock, server_hostname="127.0.0.1") if tls else sock
+    try:
+        head = (
+            f"POST {url} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n"
+            f"Content-Length: {body.length}\r\nConnection: close\r\n"
+            + (f"Authorization: {AUTH}\r\n" if auth else "")
+            + "\r\n"
+        ).encode()
+        conn.sendall(head)
+        with open(body.path, "rb") as f:
+            if tls is None:
+                conn.sendfile(f)
+            else:
+                while chunk := f.read(4 * MIB):
+                    conn.sendall(chunk)
+        data = b""
+        while chunk := conn.recv(65536):
+            data += chunk
+    finally:
+        conn.close()
+    status = int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/") else 0
+    return status, data.split(b"\r\n\r\n", 1)[-1]
+
+
+class Api:
+    """Keep-alive JSON calls to osdepot with HTTP Basic."""
+
+    def __init__(self, port: int, tls: ssl.SSLContext | None = None) -> None:
+        self.port, self.tls = port, tls
+        self.conn = self._new()
+
+    def _new(self) -> http.client.HTTPConnection:
+        if self.tls:
+            return http.client.HTTPSConnection("127.0.0.1", self.port, context=self.tls)
+        return http.client.HTTPConnection("127.0.0.1", self.port)
+
+    def call(self, method: str, url: str, body: Any = None) -> tuple[int, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {"Authorization": AUTH, "Content-Type": "application/json"}
+        for attempt in (0, 1):
+            try:
+                self.conn.request(method, url, body=data, headers=headers)
+                r = self.conn.getresponse()
+                raw = r.read()
+                return r.status, json.loads(raw) if raw else None
+            except (http.client.HTTPException, OSError):
+                self.conn.close()
+                self.conn = self._new()
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+
+# -- servers ---------------------------------------------------------------------------
+
+
+@contextmanager
+def osdepot_server(
+    root: Path, *, tls: bool, extra_env: dict[str, str] | None = None
+) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "OSDEPOT_DATA_DIR": str(root),
+        "OSDEPOT_ADMIN_USER": ADMIN,
+        "OSDEPOT_ADMIN_PASSWORD": PASSWORD,
+        "OSDEPOT_HOST": "127.0.0.1",
+        "OSDEPOT_PORT": str(port),
+        "OSDEPOT_LOG_LEVEL": "warning",
+        "OSDEPOT_SHUTDOWN_TIMEOUT": "2",
+        **(extra_env or {}),
+    }
+    args = [sys.executable, "-m", "osdepot.cli.main", "serve"] + ([] if tls else ["--no-tls"])
+    with open(root.parent / f"osdepot-{port}.log", "wb") as out:
+        proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_port(port)
+        yield port, proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def find_nginx() -> str | None:
+    found = shutil.which("nginx") or (
+        "/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None
+    )
+    if found:
+        return found
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        log("nginx not found; installing it with apt-get …")
+        r = subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "nginx"],
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+            capture_output=True,
+            timeout=600,
+        )
+        if r.returncode == 0:
+            return shutil.which("nginx") or "/usr/sbin/nginx"
+    return None
+
+
+@contextmanager
+def nginx_server(nginx: str, work: Path) -> Iterator[tuple[int, Path]]:
+    port, back = free_port(), free_port()
+    root = work / "nginx"
+    body_dir = root / "body"
+    (root / "logs").mkdir(parents=True, exist_ok=True)
+    body_dir.mkdir(exist_ok=True)
+    for d in (work, root):
+        d.chmod(0o755)
+    body_dir.chmod(0o1777)  # the worker runs unprivileged
+    conf = root / "nginx.conf"
+    conf.write_text(
+        f"""daemon off;
+worker_processes 1;
+pid {root}/nginx.pid;
+error_log {root}/logs/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+  access_log off;
+  client_max_body_size 0;
+  client_body_buffer_size 1m;
+  client_body_temp_path {body_dir};
+  server {{
+    listen 127.0.0.1:{port};
+    location /upload {{
+      # the whole body goes into a file on disk (kept, so that sync has to write it)
+      client_body_in_file_only on;
+      proxy_request_buffering on;
+      proxy_pass_request_body off;
+      proxy_set_header Content-Length "";
+      proxy_pass http://127.0.0.1:{back}/done;
+    }}
+  }}
+  server {{ listen 127.0.0.1:{back}; location /done {{ return 201 "stored\\n"; }} }}
+}}
+"""
+    )
+    proc = subprocess.Popen([nginx, "-p", str(root), "-c", str(conf)])
+    try:
+        wait_port(port)
+        yield port, body_dir
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def sync_clear(body_dir: Path) -> float:
+    t = time.perf_counter()
+    os.sync()
+    took = time.perf_counter() - t
+    for p in body_dir.rglob("*"):
+        if p.is_file():
+            p.unlink()
+    return took
+
+
+# -- measurements ----------------------------------------------------------------------
+
+
+def hash_rate(name: str, mib: int) -> float:
+    buf = os.urandom(64 * MIB)
+    h = hashlib.new(name)
+    t = time.perf_counter()
+    for _ in range(max(1, mib // 64)):
+        h.update(buf)
+    return max(1, mib // 64) * 64 * MIB / (time.perf_counter() - t)
+
+
+def parallel(fns: list[Callable[[], Any]]) -> tuple[float, list[Any]]:
+    results: list[Any] = [None] * len(fns)
+
+    def run(i: int) -> None:
+        results[i] = fns[i]()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(fns))]
+    t = time.perf_counter()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return time.perf_counter() - t, results
+
+
+def osdepot_import(port: int, body: Body, tls: ssl.SSLContext | None) -> float:
+    """Seconds from the start of the upload to its 201 (the job was created before)."""
+    api = Api(port, tls)
+    status, job = api.call(
+        "POST", "/osImages?imageType=OS", {"Action": "Init", "fileSize": body.size}
+    )
+    assert status == 201, job
+    url = f"/files/osImages?jobId={job['jobId']}&imageType=OS&os="
+    t = time.perf_counter()
+    status, raw = post_body(port, url, body, tls=tls)
+    took = time.perf_counter() - t
+    assert status == 201, raw[:500]
+    image_id = json.loads(raw)["imageId"]
+    assert api.call("DELETE", f"/osImages/{image_id}", {})[0] == 200
+    return took
+
+
+def rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def fill_catalog(root: Path, entries: int) -> int:
+    """Put ``entries`` files into a stopped server's catalog (as if imported)."""
+    from osdepot.config import Settings
+    from osdepot.domain.images import ImageType
+    from osdepot.domain.records import StoredFile
+    from osdepot.services.context import open_context
+
+    ctx = open_context(Settings.from_env(data_dir=root))
+    now = time.time()
+    job = ctx.catalog.create_job(ImageType.SCRIPT, ADMIN, now, None, "bench")
+    from sqlalchemy import insert
+
+    from osdepot.storage.schema import files
+
+    rows = [
+        {
+            "id": f"20260101000000_{i:05d}_post.sh",
+            "image_type": "SCRIPT",
+            "name": f"post-{i}.sh",
+            "os": "rhel",
+            "osrelease": None,
+            "description": f"script {i}",
+            "image_name": None,
+            "size": 100 + i,
+            "sha256": hashlib.sha256(str(i).encode()).hexdigest(),
+            "checksums": "{}",
+            "blob_key": f"bench{i:08d}",
+            "imported_by": ADMIN,
+            "imported_at": now,
+            "job_id": job.id,
+        }
+        for i in range(entries)
+    ]
+    with ctx.catalog.engine.begin() as c:  # type: ignore[attr-defined]
+        c.execute(insert(files), rows)
+    ctx.close()
+    _ = StoredFile  # the rows follow the StoredFile record
+    return job.id
+
+
+def latency(port: int, url: str, n: int) -> dict[str, float]:
+    api = Api(port)
+    api.call("GET", url)
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        status, _ = api.call("GET", url)
+        times.append(time.perf_counter() - t)
+        assert status == 200
+    times.sort()
+    return {
+        "p50_ms": statistics.median(times) * 1000,
+        "p99_ms": times[min(len(times) - 1, int(len(times) * 0.99))] * 1000,
+        "requests": n,
+    }
+
+
+def requests_per_second(port: int, url: str, seconds: float, clients: int) -> float:
+    wrk = shutil.which("wrk")
+    if wrk:
+        script = Path(tempfile.mkstemp(suffix=".lua")[1])
+        script.write_text(f'wrk.headers["Authorization"] = "{AUTH}"\n')
+        r = subprocess.run(
+            [wrk, "-t2", f"-c{clients}", f"-d{max(1, int(seconds))}s", "-s", str(script),
+             f"http://127.0.0.1:{port}{url}"],
+            capture_output=True, text=True, timeout=seconds + 30,
+        )  # fmt: skip
+        script.unlink()
+        for line in r.stdout.splitlines():
+            if line.startswith("Requests/sec:"):
+                return float(line.split()[1])
+        raise RuntimeError(f"wrk gave no figure: {r.stdout} {r.stderr}")
+    done = time.monotonic() + seconds
+    counts = [0] * clients
+
+    def worker(i: int) -> None:
+        api = Api(port)
+        while time.monotonic() < done:
+            api.call("GET", url)
+            counts[i] += 1
+
+    took, _ = parallel([lambda i=i: worker(i) for i in range(clients)])
+    return sum(counts) / took
+
+
+# -- the run ---------------------------------------------------------------------------
+
+
+def cpu_model() -> str:
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return "?"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description="osdepot upload benchmark against nginx")
+    ap.add_argument("--size-mib", type=int, default=2048, help="size of the imported ISO")
+    ap.add_argument("--big-mib", type=int, default=4096, help="upload for the memory figure")
+    ap.add_argument("--streams", type=int, default=4)
+    ap.add_argument("--entries", type=int, default=10_000)
+    ap.add_argument("--runs", type=int, default=2, help="runs of each upload; the best counts")
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes, one run (CI)")
+    ap.add_argument("--scratch", default=os.environ.get("OSDEPOT_BENCH_DIR", "/var/tmp"))
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/upload.json"))
+    ap.add_argument("--no-tls", action="store_true", help="skip the TLS figures")
+    a = ap.parse_args()
+    if a.smoke:
+        a.size_mib, a.big_mib, a.entries, a.runs = 64, 128, 500, 1
+    res: dict[str, Any] = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "kernel": platform.release(),
+            "cpu": cpu_model(),
+        },
+        "sizeBytes": a.size_mib * MIB,
+        "smoke": a.smoke,
+    }
+    log(f"machine: {res['machine']}")
+    size = a.size_mib * MIB
+    hash_mib = 256 if a.smoke else 2048
+    res["hashlib"] = {n: hash_rate(n, hash_mib) for n in ("sha256", "md5")}
+    log(
+        f"hashlib one core: sha256 {res['hashlib']['sha256'] / 1e6:.0f} MB/s, "
+        f"md5 {res['hashlib']['md5'] / 1e6:.0f} MB/s"
+    )
+    with tempfile.TemporaryDirectory(prefix="osdepot-bench-", dir=a.scratch) as d:
+        work = Path(d)
+        bodies = [
+            build_body(work / f"body{i}.bin", size, kind, kw, "SHA256")
+            for i, (kind, kw) in enumerate(MEDIA[: a.streams])
+        ]
+        md5_body = build_body(work / "md5.bin", size, "rhel", {}, "MD5")
+        for b in [*bodies, md5_body]:
+            warm(b.path)
+        runs = range(a.runs)
+
+        # nginx: the ceiling
+        nginx = find_nginx()
+        if nginx:
+            with nginx_server(nginx, work) as (nport, body_dir):
+                single = []
+                for _ in runs:
+                    t = time.perf_counter()
+                    st, _ = post_body(nport, "/upload", bodies[0], auth=False)
+                    up = time.perf_counter() - t
+                    assert st == 201, st
+                    single.append(up + sync_clear(body_dir))
+                conc = []
+                for _ in runs:
+                    took, sts = parallel(
+                        [lambda b=b: post_body(nport, "/upload", b, auth=False) for b in bodies]
+                    )
+                    assert all(s == 201 for s, _ in sts), sts
+                    conc.append(took + sync_clear(body_dir))
+            res["nginx"] = {
+                "single": size / min(single),
+                "concurrent": len(bodies) * size / min(conc),
+            }
+        else:
+            log("nginx is not available and could not be installed: client-side bound instead")
+            res["nginx"] = {"single": None, "concurrent": None, "note": "nginx missing"}
+        if res["nginx"]["single"]:
+            log(
+                f"nginx + sync: one stream {res['nginx']['single'] / 1e6:.0f} MB/s, "
+                f"{len(bodies)} streams {res['nginx']['concurrent'] / 1e6:.0f} MB/s in all"
+            )
+
+        # osdepot
+        data = work / "osdepot-data"
+        data.mkdir()
+        with osdepot_server(data, tls=False) as (port, proc):
+            idle = rss_mib(proc.pid)
+            sha = [osdepot_import(port, bodies[0], None) for _ in runs]
+            md5 = [osdepot_import(port, md5_body, None) for _ in runs]
+            conc = []
+            for _ in runs:
+                took, _ = parallel([lambda b=b: osdepot_import(port, b, None) for b in bodies])
+                conc.append(took)
+            res["osdepot"] = {
+                "single_sha256": size / min(sha),
+                "single_md5": size / min(md5),
+                "concurrent_sha256": len(bodies) * size / min(conc),
+            }
+            # memory: one large upload, sampled every 50 ms
+            big = build_body(work / "big.bin", a.big_mib * MIB, "alma", {}, "SHA256")
+            peak = [idle]
+            stop = threading.Event()
+
+            def sample() -> None:
+                while not stop.is_set():
+                    peak[0] = max(peak[0], rss_mib(proc.pid))
+                    time.sleep(0.05)
+
+            th = threading.Thread(target=sample)
+            th.start()
+            try:
+                osdepot_import(port, big, None)
+            finally:
+                stop.set()
+                th.join()
+            big.path.unlink()
+            res["memory"] = {
+                "idle_mib": idle,
+                "peak_mib": peak[0],
+                "growth_mib": peak[0] - idle,
+                "upload_mib": a.big_mib,
+            }
+        if not a.no_tls:
+            tdata = work / "osdepot-tls"
+            tdata.mkdir()
+            with osdepot_server(tdata, tls=True) as (port, _proc):
+                ctx = ssl.create_default_context(cafile=str(tdata / "tls" / "cert.pem"))
+                tls_sha = [osdepot_import(port, bodies[0], ctx) for _ in runs]
+                res["osdepot"]["tls_single_sha256"] = size / min(tls_sha)
+
+        # catalog: 10,000 entries
+        cdata = work / "osdepot-catalog"
+        cdata.mkdir()
+        job_id = fill_catalog(cdata, a.entries)
+        with osdepot_server(cdata, tls=False) as (port, _proc):
+            res["list"] = latency(port, "/osImages", 50 if a.smoke else 200)
+            res["list"]["entries"] = a.entries
+            res["tasks_rps"] = requests_per_second(
+                port, f"/tasks/{job_id}", 2 if a.smoke else 10, 8
+            )
+
+    report(res)
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(json.dumps(res, indent=2))
+    log(f"results written to {a.out}")
+    return 0
+
+
+def report(res: dict[str, Any]) -> None:
+    o, n, h = res["osdepot"], res["nginx"], res["hashlib"]
+    mb = 1e6
+    log("")
+    log("figure                                   MB/s    ratio   target")
+    rows: list[tuple[str, float | None, float | None, float]] = []
+    ceiling = n.get("single")
+    rows.append(("osdepot 1 stream SHA-256 / nginx", o["single_sha256"], ceiling, 0.8))
+    md5_ceiling = min(ceiling, h["md5"]) if ceiling else h["md5"]
+    rows.append(("osdepot 1 stream MD5 / min(nginx, md5)", o["single_md5"], md5_ceiling, 0.8))
+    rows.append(
+        ("osdepot 4 streams / nginx 4 streams", o["concurrent_sha256"], n.get("concurrent"), 0.8)
+    )
+    if "tls_single_sha256" in o:
+        rows.append(
+            ("osdepot TLS 1 stream / no TLS", o["tls_single_sha256"], o["single_sha256"], 0)
+        )
+    verdicts = {}
+    for name, value, base, target in rows:
+        ratio = value / base if base else None
+        ok = "" if not target or ratio is None else ("met" if ratio >= target else "MISSED")
+        verdicts[name] = {"value": value, "baseline": base, "ratio": ratio, "target": target}
+        log(
+            f"{name:40} {value / mb:6.0f}  "
+            f"{(f'{ratio:.2f}' if ratio is not None else 'n/a'):>6}   "
+            f"{('≥ ' + str(target)) if target else '':6} {ok}"
+        )
+    m = res["memory"]
+    mem_ok = m["growth_mib"] <= 100
+    log(
+        f"peak RSS during a {m['upload_mib']} MiB upload: {m['peak_mib']:.0f} MiB, "
+        f"{m['growth_mib']:.1f} MiB above idle (target ≤ 100): {'met' if mem_ok else 'MISSED'}"
+    )
+    lst = res["list"]
+    log(
+        f"GET /osImages with {lst['entries']} entries: p50 {lst['p50_ms']:.1f} ms, "
+        f"p99 {lst['p99_ms']:.1f} ms (target p99 ≤ 50): "
+        f"{'met' if lst['p99_ms'] <= 50 else 'MISSED'}"
+    )
+    log(
+        f"GET /tasks/{{id}}: {res['tasks_rps']:.0f} requests/s (target ≥ 2000): "
+        f"{'met' if res['tasks_rps'] >= 2000 else 'MISSED'}"
+    )
+    res["ratios"] = verdicts
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
