@@ -22,3 +22,23 @@ def test_inspect_media_benchmark_smoke(tmp_path: Path) -> None:
     figures = json.loads(out.read_text())
     assert [m["family"] for m in figures["media"]] == ["rhel", "sles", "ubuntu", "esxi", "windows"]
     assert all(0 < m["bytesRead"] < 64 * 1024 for m in figures["media"])
+
+
+def test_upload_benchmark_smoke(tmp_path: Path) -> None:
+    """benchmarks/upload.py --smoke: every section runs and yields its figures."""
+    out = tmp_path / "u.json"
+    r = subprocess.run(
+        [sys.executable, "-m", "benchmarks.upload", "--smoke", "--out", str(out),
+         "--scratch", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600, env=dict(os.environ),
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    res = json.loads(out.read_text())
+    assert res["smoke"] is True
+    for key in ("single_sha256", "single_md5", "concurrent_sha256", "tls_single_sha256"):
+        assert res["osdepot"][key] > 0
+    assert res["hashlib"]["sha256"] > 0 and res["hashlib"]["md5"] > 0
+    assert res["memory"]["peak_mib"] >= res["memory"]["idle_mib"] > 0
+    assert res["list"]["entries"] == 500 and res["list"]["p99_ms"] > 0
+    assert res["tasks_rps"] > 0
+    assert "ratios" in res and "GET /osImages" in r.stdout

@@ -365,16 +365,20 @@ class UploadSink:
         if self._fill == 0:
             return
         chunk = memoryview(self._bufs[self._cur])[: self._fill]
-        hashers = list(self._hashers.values())
+        first, *others = list(self._hashers.values())
         staging = self._staging
 
         def work() -> None:
-            for h in hashers:
-                h.update(chunk)
+            first.update(chunk)
             staging.write(chunk)
 
+        # A second algorithm (MD5 beside SHA-256) runs in a thread of its own, on
+        # another core: hashlib releases the GIL for large buffers. Measured with
+        # benchmarks/upload.py (docs/benchmarks.md).
         loop = asyncio.get_running_loop()
-        self._pending = loop.run_in_executor(self.ctx.io_pool, work)
+        futures = [loop.run_in_executor(self.ctx.io_pool, work)]
+        futures += [loop.run_in_executor(self.ctx.io_pool, h.update, chunk) for h in others]
+        self._pending = futures[0] if len(futures) == 1 else asyncio.ensure_future(_all(futures))
         self._cur ^= 1
         self._fill = 0
 
@@ -625,6 +629,14 @@ def build_image(
             "notes": media.notes,
         },
     )
+
+
+async def _all(futures: list[asyncio.Future[None]]) -> None:
+    """Wait for every future, then raise the first error (none is left running)."""
+    results = await asyncio.gather(*futures, return_exceptions=True)
+    for r in results:
+        if isinstance(r, BaseException):
+            raise r
 
 
 def _os_error(exc: OSError) -> OsdepotError:
