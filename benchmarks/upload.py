@@ -473,6 +473,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/upload.json"))
     ap.add_argument("--no-tls", action="store_true", help="skip the TLS figures")
     ap.add_argument("--workers", type=int, default=1, help="osdepot server processes")
+    ap.add_argument("--catalog-only", action="store_true", help="only the listing and task figures")
     a = ap.parse_args()
     if a.smoke:
         a.size_mib, a.big_mib, a.entries, a.runs = 64, 128, 500, 1
@@ -496,123 +497,9 @@ def main() -> int:
     )
     with tempfile.TemporaryDirectory(prefix="osdepot-bench-", dir=a.scratch) as d:
         work = Path(d)
-        bodies = [
-            build_body(work / f"body{i}.bin", size, kind, kw, "SHA256")
-            for i, (kind, kw) in enumerate(MEDIA[: a.streams])
-        ]
-        md5_body = build_body(work / "md5.bin", size, "rhel", {}, "MD5")
-        for b in [*bodies, md5_body]:
-            warm(b.path)
-        runs = range(a.runs)
-
-        # nginx (the ceiling) and osdepot, interleaved: the disk of a shared machine
-        # changes speed from minute to minute, so each osdepot figure is taken next to
-        # its baseline, and every measurement starts after a sync (no dirty pages left
-        # from the previous one). The best run of each counts.
-        nginx = find_nginx()
-        if not nginx:
-            log("nginx is not available and could not be installed: client-side bound instead")
-        data = work / "osdepot-data"
-        data.mkdir()
-        times: dict[str, list[float]] = {k: [] for k in ("n1", "n4", "o1", "md5", "o4")}
-        with contextlib.ExitStack() as stack:
-            if nginx:
-                nport, body_dir = stack.enter_context(nginx_server(nginx, work))
-            port, proc = stack.enter_context(osdepot_server(data, tls=False, workers=a.workers))
-            warmup = build_body(work / "warm.bin", 4 * MIB, "rhel", {}, "SHA256")
-            for _ in range(max(1, a.workers)):  # one untimed import per worker process
-                osdepot_import(port, warmup, None)
-
-            def nginx_one() -> float:
-                t = time.perf_counter()
-                st, _ = post_body(nport, "/upload", bodies[0], auth=False)
-                assert st == 201, st
-                return time.perf_counter() - t + sync_clear(body_dir)
-
-            def nginx_all() -> float:
-                took, sts = parallel(
-                    [lambda b=b: post_body(nport, "/upload", b, auth=False) for b in bodies]
-                )
-                assert all(st == 201 for st, _ in sts), sts
-                return took + sync_clear(body_dir)
-
-            def osdepot_all() -> float:
-                took, _ = parallel([lambda b=b: osdepot_import(port, b, None) for b in bodies])
-                return took
-
-            for _ in runs:
-                for key, fn in (
-                    ("n1", nginx_one if nginx else None),
-                    ("o1", lambda: osdepot_import(port, bodies[0], None)),
-                    ("md5", lambda: osdepot_import(port, md5_body, None)),
-                    ("n4", nginx_all if nginx else None),
-                    ("o4", osdepot_all),
-                ):
-                    if fn is None:
-                        continue
-                    os.sync()
-                    times[key].append(fn())
-            res["nginx"] = {
-                "single": size / min(times["n1"]) if times["n1"] else None,
-                "concurrent": len(bodies) * size / min(times["n4"]) if times["n4"] else None,
-            }
-            if res["nginx"]["single"]:
-                log(
-                    f"nginx + sync: one stream {res['nginx']['single'] / 1e6:.0f} MB/s, "
-                    f"{len(bodies)} streams {res['nginx']['concurrent'] / 1e6:.0f} MB/s in all"
-                )
-            res["osdepot"] = {
-                "workers": a.workers,
-                "single_sha256": size / min(times["o1"]),
-                "single_md5": size / min(times["md5"]),
-                "concurrent_sha256": len(bodies) * size / min(times["o4"]),
-            }
-            # memory: one large upload, sampled every 50 ms
-            big = build_body(work / "big.bin", a.big_mib * MIB, "alma", {}, "SHA256")
-            os.sync()
-            time.sleep(1)
-            idle = rss_mib(proc.pid)  # the idle server, right before the upload
-            peak = [idle]
-            stop = threading.Event()
-
-            def sample() -> None:
-                while not stop.is_set():
-                    peak[0] = max(peak[0], rss_mib(proc.pid))
-                    time.sleep(0.05)
-
-            th = threading.Thread(target=sample)
-            th.start()
-            try:
-                osdepot_import(port, big, None)
-            finally:
-                stop.set()
-                th.join()
-            big.path.unlink()
-            res["memory"] = {
-                "idle_mib": idle,
-                "peak_mib": peak[0],
-                "growth_mib": peak[0] - idle,
-                "upload_mib": a.big_mib,
-            }
-        if not a.no_tls:
-            tdata = work / "osdepot-tls"
-            tdata.mkdir()
-            with osdepot_server(tdata, tls=True, workers=a.workers) as (port, _proc):
-                ctx = ssl.create_default_context(cafile=str(tdata / "tls" / "cert.pem"))
-                tls_sha = [osdepot_import(port, bodies[0], ctx) for _ in runs]
-                res["osdepot"]["tls_single_sha256"] = size / min(tls_sha)
-
-        # catalog: 10,000 entries
-        cdata = work / "osdepot-catalog"
-        cdata.mkdir()
-        job_id = fill_catalog(cdata, a.entries)
-        with osdepot_server(cdata, tls=False, workers=a.workers) as (port, _proc):
-            res["list"] = latency(port, "/osImages", 50 if a.smoke else 200)
-            res["list"]["entries"] = a.entries
-            res["tasks_rps"] = requests_per_second(
-                port, f"/tasks/{job_id}", 2 if a.smoke else 10, 8
-            )
-
+        if not a.catalog_only:
+            uploads(a, res, work, size)
+        catalog(a, res, work)
     report(res)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(res, indent=2))
@@ -620,7 +507,141 @@ def main() -> int:
     return 0
 
 
+def uploads(a: argparse.Namespace, res: dict[str, Any], work: Path, size: int) -> None:
+    runs = range(a.runs)
+    bodies = [
+        build_body(work / f"body{i}.bin", size, kind, kw, "SHA256")
+        for i, (kind, kw) in enumerate(MEDIA[: a.streams])
+    ]
+    md5_body = build_body(work / "md5.bin", size, "rhel", {}, "MD5")
+    for b in [*bodies, md5_body]:
+        warm(b.path)
+
+    # nginx (the ceiling) and osdepot, interleaved: the disk of a shared machine
+    # changes speed from minute to minute, so each osdepot figure is taken next to
+    # its baseline, and every measurement starts after a sync (no dirty pages left
+    # from the previous one). The best run of each counts.
+    nginx = find_nginx()
+    if not nginx:
+        log("nginx is not available and could not be installed: client-side bound instead")
+    data = work / "osdepot-data"
+    data.mkdir()
+    times: dict[str, list[float]] = {k: [] for k in ("n1", "n4", "o1", "md5", "o4")}
+    with contextlib.ExitStack() as stack:
+        if nginx:
+            nport, body_dir = stack.enter_context(nginx_server(nginx, work))
+        port, proc = stack.enter_context(osdepot_server(data, tls=False, workers=a.workers))
+        warmup = build_body(work / "warm.bin", 4 * MIB, "rhel", {}, "SHA256")
+        for _ in range(max(1, a.workers)):  # one untimed import per worker process
+            osdepot_import(port, warmup, None)
+
+        def nginx_one() -> float:
+            t = time.perf_counter()
+            st, _ = post_body(nport, "/upload", bodies[0], auth=False)
+            assert st == 201, st
+            return time.perf_counter() - t + sync_clear(body_dir)
+
+        def nginx_all() -> float:
+            took, sts = parallel(
+                [lambda b=b: post_body(nport, "/upload", b, auth=False) for b in bodies]
+            )
+            assert all(st == 201 for st, _ in sts), sts
+            return took + sync_clear(body_dir)
+
+        def osdepot_all() -> float:
+            took, _ = parallel([lambda b=b: osdepot_import(port, b, None) for b in bodies])
+            return took
+
+        for _ in runs:
+            for key, fn in (
+                ("n1", nginx_one if nginx else None),
+                ("o1", lambda: osdepot_import(port, bodies[0], None)),
+                ("md5", lambda: osdepot_import(port, md5_body, None)),
+                ("n4", nginx_all if nginx else None),
+                ("o4", osdepot_all),
+            ):
+                if fn is None:
+                    continue
+                os.sync()
+                times[key].append(fn())
+        res["nginx"] = {
+            "single": size / min(times["n1"]) if times["n1"] else None,
+            "concurrent": len(bodies) * size / min(times["n4"]) if times["n4"] else None,
+        }
+        if res["nginx"]["single"]:
+            log(
+                f"nginx + sync: one stream {res['nginx']['single'] / 1e6:.0f} MB/s, "
+                f"{len(bodies)} streams {res['nginx']['concurrent'] / 1e6:.0f} MB/s in all"
+            )
+        res["osdepot"] = {
+            "workers": a.workers,
+            "single_sha256": size / min(times["o1"]),
+            "single_md5": size / min(times["md5"]),
+            "concurrent_sha256": len(bodies) * size / min(times["o4"]),
+        }
+        # memory: one large upload, sampled every 50 ms
+        big = build_body(work / "big.bin", a.big_mib * MIB, "alma", {}, "SHA256")
+        os.sync()
+        time.sleep(1)
+        idle = rss_mib(proc.pid)  # the idle server, right before the upload
+        peak = [idle]
+        stop = threading.Event()
+
+        def sample() -> None:
+            while not stop.is_set():
+                peak[0] = max(peak[0], rss_mib(proc.pid))
+                time.sleep(0.05)
+
+        th = threading.Thread(target=sample)
+        th.start()
+        try:
+            osdepot_import(port, big, None)
+        finally:
+            stop.set()
+            th.join()
+        big.path.unlink()
+        res["memory"] = {
+            "idle_mib": idle,
+            "peak_mib": peak[0],
+            "growth_mib": peak[0] - idle,
+            "upload_mib": a.big_mib,
+        }
+    if not a.no_tls:
+        tdata = work / "osdepot-tls"
+        tdata.mkdir()
+        with osdepot_server(tdata, tls=True, workers=a.workers) as (port, _proc):
+            ctx = ssl.create_default_context(cafile=str(tdata / "tls" / "cert.pem"))
+            tls_sha = [osdepot_import(port, bodies[0], ctx) for _ in runs]
+            res["osdepot"]["tls_single_sha256"] = size / min(tls_sha)
+
+
+def catalog(a: argparse.Namespace, res: dict[str, Any], work: Path) -> None:
+    """GET /osImages with ``a.entries`` catalog entries; GET /tasks/{id} per second."""
+    cdata = work / "osdepot-catalog"
+    cdata.mkdir()
+    job_id = fill_catalog(cdata, a.entries)
+    with osdepot_server(cdata, tls=False, workers=a.workers) as (port, _proc):
+        res["list"] = latency(port, "/osImages", 50 if a.smoke else 200)
+        res["list"]["entries"] = a.entries
+        res["tasks_rps"] = requests_per_second(port, f"/tasks/{job_id}", 2 if a.smoke else 10, 8)
+
+
 def report(res: dict[str, Any]) -> None:
+    if "osdepot" in res:
+        report_uploads(res)
+    lst = res["list"]
+    log(
+        f"GET /osImages with {lst['entries']} entries: p50 {lst['p50_ms']:.1f} ms, "
+        f"p99 {lst['p99_ms']:.1f} ms (target p99 ≤ 50): "
+        f"{'met' if lst['p99_ms'] <= 50 else 'MISSED'}"
+    )
+    log(
+        f"GET /tasks/{{id}}: {res['tasks_rps']:.0f} requests/s (target ≥ 2000): "
+        f"{'met' if res['tasks_rps'] >= 2000 else 'MISSED'}"
+    )
+
+
+def report_uploads(res: dict[str, Any]) -> None:
     o, n, h = res["osdepot"], res["nginx"], res["hashlib"]
     mb = 1e6
     log("")
@@ -652,16 +673,6 @@ def report(res: dict[str, Any]) -> None:
     log(
         f"peak RSS during a {m['upload_mib']} MiB upload: {m['peak_mib']:.0f} MiB, "
         f"{m['growth_mib']:.1f} MiB above idle (target ≤ 100): {'met' if mem_ok else 'MISSED'}"
-    )
-    lst = res["list"]
-    log(
-        f"GET /osImages with {lst['entries']} entries: p50 {lst['p50_ms']:.1f} ms, "
-        f"p99 {lst['p99_ms']:.1f} ms (target p99 ≤ 50): "
-        f"{'met' if lst['p99_ms'] <= 50 else 'MISSED'}"
-    )
-    log(
-        f"GET /tasks/{{id}}: {res['tasks_rps']:.0f} requests/s (target ≥ 2000): "
-        f"{'met' if res['tasks_rps'] >= 2000 else 'MISSED'}"
     )
     res["ratios"] = verdicts
 

@@ -56,6 +56,13 @@ class SqlCatalog:
         with self.engine.connect() as conn, conn.begin():
             yield conn
 
+    @contextmanager
+    def _read1(self) -> Iterator[Connection]:
+        """For a read of one statement (no explicit transaction on SQLite)."""
+        conn = self.engine.connect().execution_options(single_statement=True)
+        with conn, conn.begin():
+            yield conn
+
     # -- users ---------------------------------------------------------------------
 
     def add_user(self, user: User) -> None:
@@ -74,17 +81,17 @@ class SqlCatalog:
             raise error(M.ALREADY_EXISTS, what="User", name=user.name) from None
 
     def get_user(self, name: str) -> User | None:
-        with self._read() as c:
+        with self._read1() as c:
             row = c.execute(select(users).where(users.c.name == name)).mappings().first()
         return User(**row) if row else None
 
     def list_users(self) -> list[User]:
-        with self._read() as c:
+        with self._read1() as c:
             rows = c.execute(select(users).order_by(users.c.name)).mappings().all()
         return [User(**r) for r in rows]
 
     def count_users(self) -> int:
-        with self._read() as c:
+        with self._read1() as c:
             return int(c.execute(select(func.count()).select_from(users)).scalar_one())
 
     def set_password(self, name: str, password_hash: str) -> bool:
@@ -117,7 +124,7 @@ class SqlCatalog:
             )
 
     def get_session(self, token_hash: str) -> Session | None:
-        with self._read() as c:
+        with self._read1() as c:
             row = (
                 c.execute(select(sessions).where(sessions.c.token_hash == token_hash))
                 .mappings()
@@ -176,7 +183,7 @@ class SqlCatalog:
         return self._job(row)
 
     def get_job(self, job_id: int) -> Job | None:
-        with self._read() as c:
+        with self._read1() as c:
             row = c.execute(select(jobs).where(jobs.c.id == job_id)).mappings().first()
         return self._job(row) if row else None
 
@@ -184,7 +191,7 @@ class SqlCatalog:
         q = select(jobs).order_by(jobs.c.id)
         if ids is not None:
             q = q.where(jobs.c.id.in_(list(ids)))
-        with self._read() as c:
+        with self._read1() as c:
             return [self._job(r) for r in c.execute(q).mappings()]
 
     def claim_job(
@@ -389,11 +396,11 @@ class SqlCatalog:
 
     def generation(self) -> int:
         """Raised by every import and delete: equal numbers mean equal contents."""
-        with self._read() as c:
+        with self._read1() as c:
             return int(c.execute(select(repo_state.c.generation)).scalar_one())
 
     def file_id_exists(self, file_id: str) -> bool:
-        with self._read() as c:
+        with self._read1() as c:
             return c.execute(select(files.c.id).where(files.c.id == file_id)).first() is not None
 
     @staticmethod
@@ -561,7 +568,7 @@ class SqlCatalog:
         return n == 1
 
     def get_server(self, server_id: int) -> RemoteServer | None:
-        with self._read() as c:
+        with self._read1() as c:
             row = (
                 c.execute(select(remote_servers).where(remote_servers.c.id == server_id))
                 .mappings()
@@ -570,7 +577,7 @@ class SqlCatalog:
         return self._server(row) if row else None
 
     def list_servers(self) -> list[RemoteServer]:
-        with self._read() as c:
+        with self._read1() as c:
             rows = c.execute(select(remote_servers).order_by(remote_servers.c.id)).mappings()
             return [self._server(r) for r in rows]
 

@@ -38,9 +38,12 @@ def make_engine(url: str) -> Engine:
         def _begin(conn: Any) -> None:
             # Writers take the lock at the start (no read-to-write upgrade deadlocks);
             # readers use a deferred transaction and never block each other in WAL.
-            if conn.get_execution_options().get("sqlite_immediate"):
+            # A single SELECT needs no transaction of its own: SQLite runs each
+            # statement atomically on one snapshot (saves a BEGIN and a COMMIT).
+            options = conn.get_execution_options()
+            if options.get("sqlite_immediate"):
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
-            else:
+            elif not options.get("single_statement"):
                 conn.exec_driver_sql("BEGIN")
 
         return engine
