@@ -3,6 +3,7 @@ from __future__ import annotations
 import base64
 from dataclasses import replace
 
+import pytest
 from starlette.testclient import TestClient
 
 from osdepot.services.context import Context
@@ -120,3 +121,19 @@ def test_roles(make_api) -> None:  # type: ignore[no-untyped-def]
         a = make_api(role)
         assert a.c.post("/osImages?imageType=OS", json={"Action": "Init"}).status_code == 201
         assert a.c.delete("/osImages/unknown").status_code == 404
+
+
+def test_a_deleted_user_is_refused_within_the_user_cache_time(
+    ctx: Context, make_api, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    import time as _time
+
+    import osdepot.services.auth as auth_mod
+
+    monkeypatch.setattr(auth_mod, "USER_CACHE_SECONDS", 0.3)
+    api = make_api("lxc-os-admin", "shortlived")
+    assert api.c.get("/osImages").status_code == 200
+    auth_mod.Auth(ctx).delete_user("shortlived")  # as `osdepot users delete` would
+    _time.sleep(0.4)
+    r = api.c.get("/osImages")
+    assert r.status_code == 401

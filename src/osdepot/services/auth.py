@@ -98,10 +98,35 @@ class BasicCache:
             self._seen[d] = time.monotonic() + self._ttl
 
 
+#: Seconds a user record read for authenticating a request is reused: a deleted user,
+#: a new role or a new password takes effect within this time in every process.
+USER_CACHE_SECONDS = 2.0
+
+
 class Auth:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.basic_cache = BasicCache()
+        self._users: dict[str, tuple[float, User | None]] = {}
+        self._users_lock = threading.Lock()
+
+    def _user(self, name: str) -> User | None:
+        """The user record for authenticating a request (briefly cached)."""
+        now = time.monotonic()
+        with self._users_lock:
+            hit = self._users.get(name)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        user = self.ctx.catalog.get_user(name)
+        with self._users_lock:
+            if len(self._users) > 4096:
+                self._users.clear()
+            self._users[name] = (now + USER_CACHE_SECONDS, user)
+        return user
+
+    def _forget(self, name: str) -> None:
+        with self._users_lock:
+            self._users.pop(name, None)
 
     # -- administration (CLI) ---------------------------------------------------------
 
@@ -125,10 +150,12 @@ class Auth:
     def set_password(self, name: str, password: str) -> None:
         if not self.ctx.catalog.set_password(name, hash_password(check_password(password))):
             raise error(M.NOT_FOUND, what="User", name=name, detail="No user has this name.")
+        self._forget(name)
 
     def delete_user(self, name: str) -> None:
         if not self.ctx.catalog.delete_user(name):
             raise error(M.NOT_FOUND, what="User", name=name, detail="No user has this name.")
+        self._forget(name)
 
     def bootstrap_admin(self) -> str | None:
         """On an empty user table create the supervisor. Returns a generated password
@@ -183,7 +210,7 @@ class Auth:
             csrf_header and hmac.compare_digest(csrf_header.encode(), session.csrf.encode())
         ):
             raise error(M.CSRF)
-        user = self.ctx.catalog.get_user(session.user_name)
+        user = self._user(session.user_name)
         if user is None:
             raise error(M.AUTH_REQUIRED)
         # Record activity, at most every few seconds (keeps reads cheap).
@@ -192,7 +219,7 @@ class Auth:
         return user
 
     def basic_user(self, name: str, password: str) -> User:
-        user = self.ctx.catalog.get_user(name)
+        user = self._user(name)
         if user is not None and self.basic_cache.check(user, password):
             return user
         if not verify_password(user, password):
