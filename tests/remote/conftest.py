@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -101,4 +100,4 @@ def wait_done(api: Api, job: str, timeout: float = 60.0) -> dict[str, Any]:
     raise AssertionError(f"job {job} did not end: {api.task(job)}")
 
 
-__all__ = ["register", "remote_import", "replace", "wait_done"]
+__all__ = ["register", "remote_import", "wait_done"]

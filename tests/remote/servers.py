@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import os
 import ssl
 import threading
 import time
@@ -328,7 +327,6 @@ __all__ = [
     "FtpServer",
     "HttpServer",
     "SftpServer",
-    "os",
     "tls_context",
     "wait_for",
 ]
