@@ -365,20 +365,17 @@ class UploadSink:
         if self._fill == 0:
             return
         chunk = memoryview(self._bufs[self._cur])[: self._fill]
-        first, *others = list(self._hashers.values())
+        hashers = list(self._hashers.values())
         staging = self._staging
-
-        def work() -> None:
-            first.update(chunk)
-            staging.write(chunk)
-
-        # A second algorithm (MD5 beside SHA-256) runs in a thread of its own, on
-        # another core: hashlib releases the GIL for large buffers. Measured with
-        # benchmarks/upload.py (docs/benchmarks.md).
+        # The write and each hash run in threads of their own, on the same buffer: the
+        # slowest of them sets the pace, not their sum (hashlib and os.write release
+        # the GIL). One buffer is in flight at a time, so writes stay in order.
+        # Measured with benchmarks/upload.py (docs/benchmarks.md).
         loop = asyncio.get_running_loop()
-        futures = [loop.run_in_executor(self.ctx.io_pool, work)]
-        futures += [loop.run_in_executor(self.ctx.io_pool, h.update, chunk) for h in others]
-        self._pending = futures[0] if len(futures) == 1 else asyncio.ensure_future(_all(futures))
+        pool = self.ctx.io_pool
+        futures = [loop.run_in_executor(pool, staging.write, chunk)]
+        futures += [loop.run_in_executor(pool, h.update, chunk) for h in hashers]
+        self._pending = asyncio.ensure_future(_all(futures))
         self._cur ^= 1
         self._fill = 0
 
