@@ -14,7 +14,7 @@ import configparser
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from osdepot.content.iso9660 import IsoImage, VolumeHeader
 from osdepot.content.osinfo import IsoRule, OsinfoDb
@@ -111,10 +111,6 @@ class MediaInfo:
             "evidence": list(self.evidence),
             "notes": list(self.notes),
         }
-
-
-class Tree(Protocol):
-    def open(self, path: str) -> FileData | None: ...
 
 
 class Medium:
