@@ -181,12 +181,19 @@ def test_a_stalled_transfer_fails(
     server.behaviour.stop.set()
 
 
-def test_cancel_and_delete_while_a_transfer_runs(api: Api, ctx: Context, http: HttpServer) -> None:
+def test_cancel_and_delete_while_a_transfer_runs(
+    api: Api, ctx: Context, http: HttpServer, files: Path
+) -> None:
     http.behaviour.stall_after = 30_000
     srv = register(api, protocol="HTTP", port=http.port, username=USER, password=PASSWORD)
     sid = srv["serverId"]
     job, _r = remote_import(api, sid, ISO)
     wait_for(lambda: api.task(job)["bytesReceived"] > 0)
+    # Progress follows the bytes received against the size the server announced.
+    size = (files / ISO.lstrip("/")).stat().st_size
+    task = api.task(job)
+    assert task["fileSize"] == size and task["fileName"] == "rhel-9.4-x86_64-dvd.iso"
+    assert 0 < task["percentage"] == task["bytesReceived"] * 100 // size < 100
     r = api.c.request("DELETE", f"/osImages/remoteFileServers/{sid}")
     assert r.status_code == 409 and r.json()["messages"][0]["id"] == "FQXHMFC9008J"
     assert api.c.put("/tasks", json={"action": "cancel", "list": [job]}).status_code == 200
