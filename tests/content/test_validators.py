@@ -220,3 +220,15 @@ def test_damaged_files_never_crash(
 def test_truncated_image_is_refused(tmp_path: Path) -> None:
     data = _MEDIUM[: len(_MEDIUM) - 4096]
     refused(check(tmp_path, "OS", "m.iso", data, None), "truncated")
+
+
+def test_a_zip_with_a_large_central_directory_is_read_whole(tmp_path: Path) -> None:
+    """More than 16 MiB of central directory (200,000 entries) is still a valid zip."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        for i in range(200_000):
+            zf.writestr(f"drivers/{i:06d}/" + "n" * 40 + ".inf", b"")
+    data = buf.getvalue()
+    r = check(tmp_path, "DUD", "d.zip", data, WIN)
+    assert r.valid, r.as_json()
+    assert r.details["members"] == 200_000

@@ -30,6 +30,7 @@ MAX_TEXT = 64 << 20  # JSON, XML, kickstart, scripts, signatures
 MAX_ARCHIVE_MEMBERS = 1_000_000
 ZIP_MAX_RATIO = 200  # uncompressed / compressed, for any member of more than 1 MiB
 ZIP_MAX_TOTAL = 1 << 40  # 1 TiB uncompressed in all
+_MAX_STRUCTURE = 256 << 20  # the most one read of an archive's structures may ask for
 
 
 @dataclass
@@ -215,7 +216,9 @@ class _SourceFile:
     def read(self, n: int = -1) -> bytes:
         if n is None or n < 0:
             n = self.src.size - self.pos
-        data = self.src.read_upto(self.pos, min(n, 16 << 20))
+        if n > _MAX_STRUCTURE:  # e.g. a zip central directory claiming gigabytes
+            raise ContentError(f"one of its structures claims {n} bytes", found="a damaged archive")
+        data = self.src.read_upto(self.pos, n)
         self.pos += len(data)
         return data
 
