@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from osdepot.domain.images import check_extension, resolve_os
-from osdepot.domain.jobs import JobStatus
 from osdepot.domain.names import clean_filename
 from osdepot.domain.records import Job, RemoteServer, User
 from osdepot.errors import M, OsdepotError, error
@@ -85,13 +84,7 @@ class RemoteImports:
         check_extension(itype, family, filename)
         if ctype or cvalue:
             check_checksum_pair(ctype, cvalue, final=True)
-        from_status = JobStatus.PENDING if job.uploads == 0 else JobStatus.COMPLETE
-        now = self.ctx.clock()
-        claimed = await self.ctx.run(
-            self.ctx.catalog.claim_job, job.id, from_status, job.uploads, now, None, filename
-        )
-        if not claimed:
-            raise error(M.JOB_ALREADY_USED, job_id=job.id, status="Running")
+        await self.imports.claim(job, filename, None)
         await self.ctx.run(self.ctx.catalog.set_job_source, job.id, server.id, None)
         declared = job.declared_size if job.uploads == 0 else None
         sink = UploadSink(

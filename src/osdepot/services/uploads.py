@@ -216,6 +216,22 @@ class Imports:
             check_checksum_pair(p.checksum_type, p.checksum_value, final=False)
         return job, itype
 
+    async def claim(self, job: Job, filename: str, expected: int | None) -> None:
+        """Mark the job Running for this file; exactly one of two racing claims wins
+        (a BUNDLESIG claims the Complete BUNDLE job for its second file)."""
+        from_status = JobStatus.PENDING if job.uploads == 0 else JobStatus.COMPLETE
+        claimed = await self.ctx.run(
+            self.ctx.catalog.claim_job,
+            job.id,
+            from_status,
+            job.uploads,
+            self.ctx.clock(),
+            expected,
+            filename,
+        )
+        if not claimed:
+            raise error(M.JOB_ALREADY_USED, job_id=job.id, status="Running")
+
     async def begin_upload(
         self,
         user: User,
@@ -234,13 +250,7 @@ class Imports:
         if expected is not None:
             own = (job.declared_size or 0) if job.status is JobStatus.PENDING else 0
             await self.ctx.run(self._check_space, expected, itype, own)
-        from_status = JobStatus.PENDING if job.uploads == 0 else JobStatus.COMPLETE
-        now = self.ctx.clock()
-        claimed = await self.ctx.run(
-            self.ctx.catalog.claim_job, job.id, from_status, job.uploads, now, expected, filename
-        )
-        if not claimed:
-            raise error(M.JOB_ALREADY_USED, job_id=job.id, status="Running")
+        await self.claim(job, filename, expected)
         sink = UploadSink(self, user, job, itype, family, p, filename, declared, expected)
         try:
             await sink.open()
