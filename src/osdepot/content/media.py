@@ -335,14 +335,15 @@ def _recognise_windows(m: Medium) -> MediaInfo | None:
             editions=[_edition(i) for i in images],
             reason=f"Microsoft {client}, a client edition, which is not a deployable server OS",
         )
-    year = WINDOWS_BUILDS.get(max(i.build for i in servers))
+    server_build = max(i.build for i in servers)
+    year = WINDOWS_BUILDS.get(server_build)
     editions = [_edition(i) for i in servers]
     profiles = []
     for e in editions:
         if e["profile"] and e["profile"] not in profiles:
             profiles.append(e["profile"])
     if year is None:
-        b = max(i.build for i in servers)
+        b = server_build
         return MediaInfo(
             family="windows-other",
             name=f"Microsoft Windows Server (build {b})",
@@ -364,7 +365,7 @@ def _recognise_windows(m: Medium) -> MediaInfo | None:
             arch=arch,
             deployable=True,
             source="files",
-            build=str(max(i.build for i in servers)),
+            build=str(server_build),
             profiles=profiles,
             editions=editions,
             evidence=evidence,
@@ -588,24 +589,13 @@ def _recognise_debian(m: Medium) -> MediaInfo | None:
         server = "server" in info.split('"')[0].lower()
         if not (live or classic):
             return None
-        if not server:
-            return MediaInfo(
-                family="ubuntu-desktop",
-                name=f"Ubuntu Desktop {version}",
-                version=version,
-                arch=arch,
-                deployable=False,
-                source="files",
-                evidence=evidence,
-                reason=f"Ubuntu Desktop {version}, which is not a deployable server OS",
-            )
         return _finish(
             MediaInfo(
-                family="ubuntu",
-                name=f"Ubuntu Server {version}",
+                family="ubuntu" if server else "ubuntu-desktop",
+                name=f"Ubuntu {'Server' if server else 'Desktop'} {version}",
                 version=version,
                 arch=arch,
-                deployable=True,
+                deployable=server,
                 source="files",
                 evidence=evidence,
             )
@@ -650,17 +640,18 @@ def _from_header(rule: IsoRule, header: VolumeHeader) -> MediaInfo:
     entry = rule.os
     fam = _osinfo_family(rule)
     arch = norm_arch(rule.arch)
-    if fam is None:
-        return MediaInfo(
-            family=entry.distro or "unknown",
-            name=entry.name,
-            version=entry.version,
-            arch=arch,
-            deployable=False,
-            source="header",
-            osinfo_id=entry.short_id,
-            evidence=["volume header"],
-            reason=f"{entry.name}, which is not a deployable server OS",
+    if fam is None:  # _finish refuses it: "…, which is not a deployable server OS"
+        return _finish(
+            MediaInfo(
+                family=entry.distro or "unknown",
+                name=entry.name,
+                version=entry.version,
+                arch=arch,
+                deployable=False,
+                source="header",
+                osinfo_id=entry.short_id,
+                evidence=["volume header"],
+            )
         )
     version = entry.version
     name = entry.name
@@ -671,17 +662,7 @@ def _from_header(rule: IsoRule, header: VolumeHeader) -> MediaInfo:
         version = _suse_version(f"{m.group(1)} SP{m.group(2) or 0}") if m else version
     elif fam == "ubuntu":
         if "server" not in header.volume_id.lower():
-            return MediaInfo(
-                family="ubuntu-desktop",
-                name=f"Ubuntu Desktop {version}",
-                version=version,
-                arch=arch,
-                deployable=False,
-                source="header",
-                osinfo_id=entry.short_id,
-                evidence=["volume header"],
-                reason=f"Ubuntu Desktop {version}, which is not a deployable server OS",
-            )
+            fam, name = "ubuntu-desktop", f"Ubuntu Desktop {version}"
         version = ".".join(version.split(".")[:2])
     else:
         version = _linux_version(version)
@@ -691,7 +672,7 @@ def _from_header(rule: IsoRule, header: VolumeHeader) -> MediaInfo:
             name=name,
             version=version,
             arch=arch,
-            deployable=True,
+            deployable=fam in FAMILY_INFO,
             source="header",
             osinfo_id=entry.short_id,
             evidence=["volume header"],
