@@ -17,6 +17,7 @@ from osdepot.services.auth import Auth
 from osdepot.services.context import Context, open_context
 from osdepot.services.recovery import recover
 from osdepot.web.app import create_app
+from tests.remote.servers import FtpServer, HttpServer, SftpServer, tls_context
 from tests.shared import missing, osinfo_db_dir
 
 ADMIN, ADMIN_PW = "admin", "admin-password-1"
@@ -155,3 +156,35 @@ def staging_files(settings: Settings) -> list[Path]:
 
 
 __all__ = ["ADMIN", "ADMIN_PW", "Api", "replace", "sha256", "staging_files", "stored_blobs"]
+
+
+# -- real file servers on 127.0.0.1, serving the `files` folder of the test that asks ----
+
+
+@pytest.fixture
+def http(files: Path) -> Iterator[HttpServer]:
+    s = HttpServer(files, auth=True, tls=None)
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def https(files: Path, tmp_path: Path) -> Iterator[tuple[HttpServer, str]]:
+    ctx, pem = tls_context(tmp_path / "tls")
+    s = HttpServer(files, auth=False, tls=ctx)
+    yield s, pem
+    s.stop()
+
+
+@pytest.fixture
+def ftp(files: Path) -> Iterator[FtpServer]:
+    s = FtpServer(files)
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def sftp(files: Path) -> Iterator[SftpServer]:
+    s = SftpServer(files)
+    yield s
+    s.stop()

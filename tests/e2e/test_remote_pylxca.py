@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pylxca
@@ -24,20 +23,6 @@ def files(tmp_path: Path) -> Path:
     medium(root / "isos" / "sles-15-sp5.iso", "sles")
     medium(root / "isos" / "ubuntu-22.04.iso", "ubuntu")
     return root
-
-
-@pytest.fixture
-def ftp(files: Path) -> Iterator[FtpServer]:
-    s = FtpServer(files)
-    yield s
-    s.stop()
-
-
-@pytest.fixture
-def sftp(files: Path) -> Iterator[SftpServer]:
-    s = SftpServer(files)
-    yield s
-    s.stop()
 
 
 def wait_task(con: object, job: str, timeout: float = 60) -> dict[str, object]:

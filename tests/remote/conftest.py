@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,6 @@ import pytest
 from osdepot.config import Settings
 from tests.conftest import Api
 from tests.media import medium
-from tests.remote.servers import FtpServer, HttpServer, SftpServer, tls_context
 
 
 @pytest.fixture
@@ -44,33 +42,8 @@ def files(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.fixture
-def http(files: Path) -> Iterator[HttpServer]:
-    s = HttpServer(files, auth=True, tls=None)
-    yield s
-    s.stop()
-
-
-@pytest.fixture
-def https(files: Path, tmp_path: Path) -> Iterator[tuple[HttpServer, str]]:
-    ctx, pem = tls_context(tmp_path / "tls")
-    s = HttpServer(files, auth=False, tls=ctx)
-    yield s, pem
-    s.stop()
-
-
-@pytest.fixture
-def ftp(files: Path) -> Iterator[FtpServer]:
-    s = FtpServer(files)
-    yield s
-    s.stop()
-
-
-@pytest.fixture
-def sftp(files: Path) -> Iterator[SftpServer]:
-    s = SftpServer(files)
-    yield s
-    s.stop()
+# The servers (http, https, ftp, sftp) are fixtures of tests/conftest.py: they serve
+# the `files` folder of whichever test asks for them.
 
 
 def register(api: Api, **body: Any) -> dict[str, Any]:
