@@ -57,12 +57,8 @@ def make_iso(
     iso_paths: dict[str, str] = {"": ""}
     used: dict[str, set[str]] = {}
 
-    def ensure_dir(rel: str) -> str:
-        if rel in iso_paths:
-            return iso_paths[rel]
-        parent, _, name = rel.rpartition("/")
-        pp = ensure_dir(parent)
-        ip = f"{pp}/{_iso_name(name, True, used.setdefault(parent, set()))}"
+    def other_names(rel: str, name: str) -> dict[str, str]:
+        """The Rock Ridge, Joliet and UDF names of a path, for the trees the image has."""
         args: dict[str, str] = {}
         if rock_ridge:
             args["rr_name"] = name
@@ -70,7 +66,15 @@ def make_iso(
             args["joliet_path"] = "/" + rel
         if udf:
             args["udf_path"] = "/" + rel
-        iso.add_directory(ip, **args)
+        return args
+
+    def ensure_dir(rel: str) -> str:
+        if rel in iso_paths:
+            return iso_paths[rel]
+        parent, _, name = rel.rpartition("/")
+        pp = ensure_dir(parent)
+        ip = f"{pp}/{_iso_name(name, True, used.setdefault(parent, set()))}"
+        iso.add_directory(ip, **other_names(rel, name))
         iso_paths[rel] = ip
         return ip
 
@@ -81,14 +85,7 @@ def make_iso(
         parent, _, name = rel.rpartition("/")
         pp = ensure_dir(parent)
         ip = f"{pp}/{_iso_name(name, False, used.setdefault(parent, set()))}"
-        args = {}
-        if rock_ridge:
-            args["rr_name"] = name
-        if joliet:
-            args["joliet_path"] = "/" + rel
-        if udf:
-            args["udf_path"] = "/" + rel
-        iso.add_fp(io.BytesIO(data), len(data), ip, **args)
+        iso.add_fp(io.BytesIO(data), len(data), ip, **other_names(rel, name))
         iso_paths[rel] = ip
     if bootable:
         bc: dict[str, str] = {"bootcatfile": "/BOOT.CAT;1"}
