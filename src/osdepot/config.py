@@ -48,6 +48,8 @@ class Settings:
     #: Seconds between progress updates written to the catalog during an upload.
     progress_interval: float = 0.5
     log_level: str = "info"
+    #: ``text`` (one readable line per event) or ``json`` (one JSON object per line).
+    log_format: str = "text"
     #: Remote imports: seconds to connect (and log in), seconds without a byte before a
     #: transfer counts as stalled, resumptions after an interruption, the pause before
     #: each, and how many transfers run at once (the rest wait their turn).

@@ -214,6 +214,9 @@ class Catalog(Protocol):
     def usage(self) -> Usage:
         """Counts and sizes for limit checks."""
 
+    def job_counts(self) -> dict[str, int]:
+        """How many jobs are in each state (every state listed, zeros included)."""
+
     def blob_keys(self) -> set[str]:
         """Every blob key the catalog references."""
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import logging
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
-from osdepot import __version__
+from osdepot import __version__, logsetup
 from osdepot.config import Settings
 from osdepot.errors import OsdepotError
 
@@ -18,7 +18,7 @@ from osdepot.errors import OsdepotError
 def _settings(args: argparse.Namespace) -> Settings:
     over = {
         k: getattr(args, k, None)
-        for k in ("data_dir", "host", "port", "cert", "key", "log_level", "workers")
+        for k in ("data_dir", "host", "port", "cert", "key", "log_level", "log_format", "workers")
     }
     if getattr(args, "no_tls", False):
         over["no_tls"] = True
@@ -35,10 +35,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from osdepot.web.app import create_app
 
     settings = _settings(args)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    if settings.log_format not in ("text", "json"):
+        print(
+            f"osdepot: OSDEPOT_LOG_FORMAT={settings.log_format!r} is not 'text' or 'json'",
+            file=sys.stderr,
+        )
+        return 2
+    logsetup.configure(settings.log_level, settings.log_format)
     if (settings.cert is None) != (settings.key is None):
         print("osdepot: --cert and --key go together", file=sys.stderr)
         return 2
@@ -67,6 +70,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # context from the same settings (passed through the environment).
         ctx.close()
         os.environ.update(settings.to_env())
+        # Counters of every worker, added up by whichever answers /metrics.
+        metrics_dir = settings.data_dir / "run" / "metrics"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir.resolve())
         target = "osdepot.web.app:create_app"
         extra = {"factory": True, "workers": settings.workers}
     try:
@@ -76,6 +84,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             host=settings.host,
             port=settings.port,
             log_level=settings.log_level.lower(),
+            log_config=None,  # logging is set up by osdepot.logsetup (text or JSON)
+            access_log=False,  # osdepot.request logs each request with its user
             timeout_keep_alive=30,
             timeout_graceful_shutdown=settings.shutdown_timeout,
             h11_max_incomplete_event_size=64 * 1024,
@@ -143,6 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--cert", type=Path, help="TLS certificate, PEM (OSDEPOT_CERT)")
     s.add_argument("--key", type=Path, help="TLS private key, PEM (OSDEPOT_KEY)")
     s.add_argument("--log-level", help="debug, info, warning, error (OSDEPOT_LOG_LEVEL)")
+    s.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        help="log lines as text or JSON (OSDEPOT_LOG_FORMAT)",
+    )
     s.add_argument(
         "--workers", type=int, help="server processes sharing the repository (OSDEPOT_WORKERS)"
     )

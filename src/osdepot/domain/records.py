@@ -106,6 +106,7 @@ class Usage:
     images: int
     bytes_stored: int
     bytes_reserved: int
+    files: int = 0
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
+from osdepot import metrics
 from osdepot.content.inspect import inspect_path
 from osdepot.content.media import MediaInfo
 from osdepot.domain.images import (
@@ -329,6 +330,9 @@ class UploadSink:
         self.image_id: str | None = None
         #: the remote file server a remote import pulls from
         self.server_id: int = 0
+        self._created = time.monotonic()
+        self._opened_at: float | None = None
+        self._counted = False
 
     async def open(self) -> None:
         try:
@@ -336,7 +340,27 @@ class UploadSink:
         except OSError as exc:
             raise _os_error(exc) from exc
         self.ctx.active_uploads[self.job.id] = self
-        self._next_tick = time.monotonic() + self.ctx.settings.progress_interval
+        self._opened_at = time.monotonic()
+        self._next_tick = self._opened_at + self.ctx.settings.progress_interval
+        metrics.UPLOADS_IN_FLIGHT.labels(self._source).inc()
+
+    @property
+    def _source(self) -> str:
+        return "remote" if self.server_id else "upload"
+
+    def _ended(self, result: str, message_id: str = "") -> None:
+        """Count the end of an import in the metrics, once. A remote import that
+        failed before its first byte (say, while connecting) counts too."""
+        if self._counted:
+            return
+        self._counted = True
+        if self._opened_at is not None:
+            metrics.UPLOADS_IN_FLIGHT.labels(self._source).dec()
+        kind = self.itype.value
+        metrics.IMPORTS.labels(kind, result).inc()
+        metrics.IMPORT_DURATION.labels(kind, result).observe(time.monotonic() - self._created)
+        if message_id:
+            metrics.IMPORT_FAILURES.labels(message_id).inc()
 
     # -- receiving ---------------------------------------------------------------------
 
@@ -375,6 +399,7 @@ class UploadSink:
         if self._fill == 0:
             return
         chunk = memoryview(self._bufs[self._cur])[: self._fill]
+        metrics.BYTES_RECEIVED.labels(self._source).inc(self._fill)
         hashers = list(self._hashers.values())
         staging = self._staging
         # The write and each hash run in threads of their own, on the same buffer: the
@@ -487,6 +512,7 @@ class UploadSink:
             raise
         self.done = True
         ctx.active_uploads.pop(self.job.id, None)
+        self._ended("complete")
         log.info(
             "job %s: imported %s as %s (%d bytes, sha256 %s)",
             self.job.id,
@@ -592,6 +618,8 @@ class UploadSink:
                 self.ctx.clock(),
                 exc.render(),
             )
+        cancelled = exc.message is M.JOB_CANCELLED
+        self._ended("cancelled" if cancelled else "stopped", exc.render()["id"])
         log.info("job %s: import of %s failed: %s", self.job.id, self.filename, exc)
 
 

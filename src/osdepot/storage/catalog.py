@@ -6,6 +6,7 @@ Portable SQL only: it runs on SQLite (embedded default) and PostgreSQL.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -37,6 +38,32 @@ from osdepot.storage.schema import (
     sessions,
     users,
 )
+
+log = logging.getLogger("osdepot.jobs")
+
+
+def _job_event(job_id: int, status: JobStatus, message: dict[str, object] | None = None) -> None:
+    """One log line per job transition (structured: event, job, status, messageId)."""
+    mid = str(message.get("id", "")) if message else ""
+    log.info(
+        "job %s -> %s%s",
+        job_id,
+        status.value,
+        f" ({mid})" if mid else "",
+        extra={"event": "job", "job": job_id, "status": status.value, "messageId": mid},
+    )
+
+
+def _jobs_stopped(n: int, message: dict[str, object]) -> None:
+    """One log line for jobs stopped together (expired, or interrupted by a restart)."""
+    if n:
+        mid = str(message.get("id", ""))
+        log.info(
+            "%d jobs -> Stopped (%s)",
+            n,
+            mid,
+            extra={"event": "jobs", "count": n, "status": "Stopped", "messageId": mid},
+        )
 
 
 class SqlCatalog:
@@ -180,6 +207,7 @@ class SqlCatalog:
                 )
             ).inserted_primary_key[0]  # type: ignore[index]
             row = c.execute(select(jobs).where(jobs.c.id == job_id)).mappings().one()
+        _job_event(int(job_id), JobStatus.PENDING)
         return self._job(row)
 
     def get_job(self, job_id: int) -> Job | None:
@@ -223,6 +251,8 @@ class SqlCatalog:
                     message=None,
                 )
             ).rowcount
+        if n == 1:
+            _job_event(job_id, JobStatus.RUNNING)
         return n == 1
 
     def set_job_source(self, job_id: int, server_id: int, bytes_total: int | None) -> bool:
@@ -266,6 +296,8 @@ class SqlCatalog:
                 .where(jobs.c.id == job_id, jobs.c.status.in_([s.value for s in only_if]))
                 .values(**values)
             ).rowcount
+        if n == 1:
+            _job_event(job_id, status, message)
         return n == 1
 
     def delete_jobs(self, ids: Sequence[int]) -> int:
@@ -274,7 +306,7 @@ class SqlCatalog:
 
     def expire_jobs(self, created_before: float, now: float, message: dict[str, object]) -> int:
         with self._write() as c:
-            return int(
+            n = int(
                 c.execute(
                     update(jobs)
                     .where(
@@ -285,6 +317,8 @@ class SqlCatalog:
                     )
                 ).rowcount
             )
+        _jobs_stopped(n, message)
+        return n
 
     def purge_jobs(self, ended_before: float) -> int:
         with self._write() as c:
@@ -299,7 +333,7 @@ class SqlCatalog:
 
     def fail_open_jobs(self, now: float, message: dict[str, object]) -> int:
         with self._write() as c:
-            return int(
+            n = int(
                 c.execute(
                     update(jobs)
                     .where(jobs.c.status == JobStatus.RUNNING.value)
@@ -308,6 +342,8 @@ class SqlCatalog:
                     )
                 ).rowcount
             )
+        _jobs_stopped(n, message)
+        return n
 
     # -- repository ----------------------------------------------------------------
 
@@ -393,6 +429,8 @@ class SqlCatalog:
             if image is not None and self.get_image(image.id) is not None:
                 raise error(M.ALREADY_EXISTS, what="OS image", name=image.id) from None
             raise error(M.ALREADY_EXISTS, what="File", name=file.id) from None
+        else:
+            _job_event(job_id, JobStatus.COMPLETE, message)
 
     def generation(self) -> int:
         """Raised by every import and delete: equal numbers mean equal contents."""
@@ -513,6 +551,7 @@ class SqlCatalog:
     def usage(self) -> Usage:
         with self._read() as c:
             images = int(c.execute(select(func.count()).select_from(os_images)).scalar_one())
+            nfiles = int(c.execute(select(func.count()).select_from(files)).scalar_one())
             stored = int(c.execute(select(func.coalesce(func.sum(files.c.size), 0))).scalar_one())
             rows = c.execute(
                 select(jobs.c.declared_size, jobs.c.bytes_received).where(
@@ -520,7 +559,14 @@ class SqlCatalog:
                 )
             ).all()
         reserved = sum(max(int(r[0]) - int(r[1]), 0) for r in rows)
-        return Usage(images=images, bytes_stored=stored, bytes_reserved=reserved)
+        return Usage(images=images, bytes_stored=stored, bytes_reserved=reserved, files=nfiles)
+
+    def job_counts(self) -> dict[str, int]:
+        with self._read1() as c:
+            rows = c.execute(select(jobs.c.status, func.count()).group_by(jobs.c.status)).all()
+        counts = {s.value: 0 for s in JobStatus}
+        counts.update({str(r[0]): int(r[1]) for r in rows})
+        return counts
 
     def blob_keys(self) -> set[str]:
         with self._read() as c:

@@ -10,18 +10,20 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
+from osdepot import logsetup
 from osdepot.config import Settings
 from osdepot.content import osinfo
 from osdepot.errors import M, OsdepotError, error
 from osdepot.services.auth import Auth
 from osdepot.services.context import Context, open_context
 from osdepot.services.jobs import Jobs
-from osdepot.web import osimages, remote, sessions, tasks
-from osdepot.web.common import error_response
+from osdepot.web import observe, openapi, osimages, remote, sessions, tasks, ui
+from osdepot.web.common import error_response, failed
 
 log = logging.getLogger("osdepot.web")
 
@@ -32,6 +34,11 @@ def _both(path: str, endpoint: Any, methods: list[str]) -> list[Route]:
 
 
 ROUTES = [
+    Route("/", ui.index, methods=["GET"]),
+    Route("/ui/{name}", ui.asset, methods=["GET"]),
+    Route("/healthz", observe.healthz, methods=["GET"]),
+    Route("/metrics", observe.metrics_endpoint, methods=["GET"]),
+    Route("/openapi.json", openapi.document, methods=["GET"]),
     *_both("/sessions", sessions.login, ["POST"]),
     *_both("/sessions", sessions.logout, ["DELETE"]),
     *_both("/aicc", sessions.aicc, ["GET"]),
@@ -56,9 +63,10 @@ ROUTES = [
 ]
 
 
-async def _osdepot_error(_request: Request, exc: Exception) -> Response:
+async def _osdepot_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, OsdepotError)
-    return error_response(exc)
+    # The web UI marks its requests the usual way; it shows its own login form.
+    return error_response(exc, challenge="x-requested-with" not in request.headers)
 
 
 async def _http_error(_request: Request, exc: Exception) -> Response:
@@ -68,23 +76,13 @@ async def _http_error(_request: Request, exc: Exception) -> Response:
             error(M.NOT_FOUND, what="Resource", name="", detail="There is no such endpoint.")
         )
     if exc.status_code == 405:
-        return JSONResponse(
-            {
-                "result": "failed",
-                "messages": [
-                    M.NOT_SUPPORTED.render(
-                        {"detail": "This method is not supported on this endpoint."}
-                    )
-                ],
-            },
-            status_code=405,
+        return failed(
+            405,
+            M.NOT_SUPPORTED.render({"detail": "This method is not supported on this endpoint."}),
         )
-    return JSONResponse(
-        {
-            "result": "failed",
-            "messages": [M.INVALID_VALUE.render({"name": "request", "detail": str(exc.detail)})],
-        },
-        status_code=exc.status_code,
+    return failed(
+        exc.status_code,
+        M.INVALID_VALUE.render({"name": "request", "detail": str(exc.detail)}),
     )
 
 
@@ -98,6 +96,9 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
     ``settings`` (recovery is the caller's job, before serving: see ``osdepot serve``)."""
     if ctx is None:
         ctx = open_context(settings or Settings.from_env())
+    if not logging.getLogger().handlers:
+        # A worker process of `osdepot serve --workers N` starts without logging.
+        logsetup.configure(ctx.settings.log_level, ctx.settings.log_format)
     the_ctx = ctx
 
     @contextlib.asynccontextmanager
@@ -125,6 +126,7 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
 
     app = Starlette(
         routes=ROUTES,
+        middleware=[Middleware(observe.Observe)],
         lifespan=lifespan,
         exception_handlers={
             OsdepotError: _osdepot_error,

@@ -11,6 +11,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from osdepot import metrics
 from osdepot.domain.records import User
 from osdepot.domain.roles import Privilege
 from osdepot.errors import M, OsdepotError, error
@@ -28,11 +29,22 @@ def envelope(status: int = 200, /, **extra: Any) -> JSONResponse:
     return JSONResponse(body, status_code=status)
 
 
-def error_response(exc: OsdepotError) -> JSONResponse:
-    """The one place an error becomes an HTTP response."""
-    headers = {"WWW-Authenticate": 'Basic realm="osdepot"'} if exc.status == 401 else None
+def error_response(exc: OsdepotError, challenge: bool = True) -> JSONResponse:
+    """The one place an error becomes an HTTP response. A 401 carries a Basic challenge
+    unless ``challenge`` is false (the web UI's requests: a browser would otherwise
+    open its own password dialog over the page's login form)."""
+    basic = exc.status == 401 and challenge
+    headers = {"WWW-Authenticate": 'Basic realm="osdepot"'} if basic else None
+    return failed(exc.status, exc.render(), headers)
+
+
+def failed(
+    status: int, message: dict[str, Any], headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """``{"result": "failed", "messages": [message]}``, counted by message id."""
+    metrics.REQUEST_ERRORS.labels(str(message.get("id", "")), str(status)).inc()
     return JSONResponse(
-        {"result": "failed", "messages": [exc.render()]}, status_code=exc.status, headers=headers
+        {"result": "failed", "messages": [message]}, status_code=status, headers=headers
     )
 
 

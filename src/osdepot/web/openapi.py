@@ -1,0 +1,655 @@
+"""The OpenAPI 3.1 document of the LXCA OS-images endpoints osdepot serves.
+
+Written by hand from the contract (``docs/api.md``): the endpoints are LXCA's, not
+generated from Python types. ``GET /openapi.json`` serves it without authentication;
+a test checks that it is a valid OpenAPI document and that every route of the
+application is in it, and the reverse.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from osdepot import __version__
+from osdepot.errors import M, Message
+
+JSON = "application/json"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    """Error answers: always the failed envelope with one message."""
+    words = {
+        400: "Invalid request (a value, the body or the content of the file)",
+        401: "Not authenticated, or the session expired",
+        403: "The user's role lacks the privilege, or the CSRF token is missing or wrong",
+        404: "No such object",
+        405: "Method not supported on this path",
+        409: "Clash with the repository's state",
+        412: "A required parameter is missing or a precondition failed",
+        500: "Internal error (with a message)",
+    }
+    out = {str(c): _json(_ref("Failed"), words[c]) for c in codes}
+    out.setdefault("500", _json(_ref("Failed"), words[500]))
+    return out
+
+
+def _op(
+    summary: str,
+    ok: dict[str, Any],
+    errors: tuple[int, ...],
+    *,
+    privilege: str = "",
+    params: list[dict[str, Any]] | None = None,
+    body: dict[str, Any] | None = None,
+    tag: str = "OS images",
+    public: bool = False,
+) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": summary,
+        "tags": [tag],
+        "responses": {**ok, **_errors(*errors)},
+    }
+    if privilege:
+        op["description"] = f"Privilege: `{privilege}`."
+    if params:
+        op["parameters"] = params
+    if body:
+        op["requestBody"] = body
+    if public:
+        op["security"] = []
+    return op
+
+
+def _q(name: str, description: str, *, required: bool = False, **schema: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "description": description,
+        "schema": schema or {"type": "string"},
+    }
+
+
+def _path(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string", "minLength": 1},
+    }
+
+
+def _body(schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
+    return {"required": required, "content": {JSON: {"schema": schema}}}
+
+
+_EDIT = "lxc-osdeploy-create-import-export-edit-os-files"
+_DELETE = "lxc-osdeploy-delete-os-files"
+_SERVERS = "lxc-osdeploy-create-edit-remote-file-server"
+_DELETE_SERVERS = "lxc-osdeploy-delete-remote-file-server"
+
+_IMAGE_TYPES = [
+    "BOOT",
+    "BUNDLE",
+    "BUNDLESIG",
+    "CONFIG",
+    "CUSTOM_CONFIG",
+    "DUD",
+    "OS",
+    "OSPROFILE",
+    "SCRIPT",
+    "SOFTWARE",
+    "UNATTEND",
+]
+
+_SCHEMAS: dict[str, Any] = {
+    "Message": {
+        "type": "object",
+        "required": ["id", "text", "explanation", "recovery"],
+        "properties": {
+            "id": {"type": "string", "description": "FQXHM… message id"},
+            "text": {"type": "string"},
+            "explanation": {"type": "string"},
+            "recovery": {
+                "type": "object",
+                "required": ["text", "URL"],
+                "properties": {"text": {"type": "string"}, "URL": {"type": "string"}},
+            },
+        },
+    },
+    "Envelope": {
+        "type": "object",
+        "required": ["result", "messages"],
+        "properties": {
+            "result": {"type": "string", "enum": ["success"]},
+            "messages": {"type": "array", "items": _ref("Message")},
+        },
+    },
+    "Failed": {
+        "type": "object",
+        "required": ["result", "messages"],
+        "properties": {
+            "result": {"type": "string", "enum": ["failed"]},
+            "messages": {"type": "array", "minItems": 1, "items": _ref("Message")},
+        },
+    },
+    "Login": {
+        "type": "object",
+        "required": ["UserId", "password"],
+        "properties": {"UserId": {"type": "string"}, "password": {"type": "string"}},
+    },
+    "JobCreated": {
+        "type": "object",
+        "required": ["result", "jobId", "messages"],
+        "properties": {
+            "result": {"type": "string", "enum": ["success"]},
+            "jobId": {"type": "string"},
+            "messages": {"type": "array", "items": _ref("Message")},
+        },
+    },
+    "FileImported": {
+        "type": "object",
+        "required": ["result", "messages"],
+        "properties": {
+            "result": {"type": "string", "enum": ["success"]},
+            "fileid": {"type": "string", "description": "Id of the stored file (uploads)"},
+            "imageId": {"type": "string", "description": "OS image id (OS media)"},
+            "jobId": {"type": "string", "description": "The job of a remote import"},
+            "taskId": {"type": "string"},
+            "messages": {"type": "array", "items": _ref("Message")},
+        },
+    },
+    "StoredFile": {
+        "type": "object",
+        "required": ["id", "name", "type", "size"],
+        "properties": {
+            "id": {"type": "string"},
+            "name": {"type": "string"},
+            "description": {"type": "string"},
+            "type": {"type": "string"},
+            "os": {"type": "string"},
+            "osrelease": {"type": "string"},
+            "size": {"type": "integer", "minimum": 0},
+            "sha256": {"type": "string"},
+            "checksums": {"type": "object", "additionalProperties": {"type": "string"}},
+            "importedBy": {"type": "string"},
+            "importedAt": {"type": "string"},
+        },
+    },
+    "Profile": {
+        "type": "object",
+        "required": ["id", "name"],
+        "properties": {
+            "id": {"type": "string", "description": "{imageId}|{imageId}-{arch}-install-{Profile}"},
+            "name": {"type": "string"},
+            "profile": {"type": "string"},
+            "type": {"type": "string"},
+            "description": {"type": "string"},
+            "osImageId": {"type": "string"},
+        },
+    },
+    "OsImage": {
+        "type": "object",
+        "required": ["id", "name", "type", "profiles"],
+        "properties": {
+            "id": {"type": "string"},
+            "name": {"type": "string"},
+            "description": {"type": "string"},
+            "os": {"type": "string"},
+            "osrelease": {"type": "string"},
+            "version": {"type": "string"},
+            "arch": {"type": "string"},
+            "type": {"type": "string", "enum": ["OS"]},
+            "deployStatus": {"type": "string"},
+            "osBuildId": {"type": "string"},
+            "editions": {"type": "array"},
+            "variants": {"type": "array"},
+            "size": {"type": "integer"},
+            "sha256": {"type": "string"},
+            "profiles": {"type": "array", "items": _ref("Profile")},
+        },
+    },
+    "Listing": {
+        "type": "object",
+        "required": ["result", "messages", "items"],
+        "properties": {
+            "result": {"type": "string", "enum": ["success"]},
+            "messages": {"type": "array", "items": _ref("Message")},
+            "items": {"type": "array", "items": _ref("OsImage")},
+            **{
+                group: {"type": "array", "items": _ref("StoredFile")}
+                for group in (
+                    "bootFiles",
+                    "deviceDrivers",
+                    "bundleFiles",
+                    "installScriptFiles",
+                    "softwareFiles",
+                    "unattendFiles",
+                    "configFiles",
+                    "osProfileFiles",
+                )
+            },
+            "supportedImages": {"type": "array"},
+        },
+    },
+    "ProfileListing": {
+        "type": "object",
+        "required": ["result", "messages"],
+        "description": "The answer to imageType=OSPROFILE: the OS images holding the profiles.",
+    },
+    "ImportJob": {
+        "type": "object",
+        "properties": {
+            "Action": {"type": "string", "description": "init (any case)"},
+            "fileSize": {
+                "oneOf": [{"type": "integer", "minimum": 0}, {"type": "string"}],
+                "description": "Size in bytes of the file to come",
+            },
+        },
+        "required": ["Action"],
+    },
+    "RemoteImport": {
+        "type": "object",
+        "required": ["serverId", "path"],
+        "properties": {
+            "serverId": {"type": "string"},
+            "path": {"type": "string", "description": "Path of the file on the remote server"},
+            "checksumType": {"type": "string"},
+            "checksumValue": {"type": "string"},
+        },
+    },
+    "Upload": {
+        "type": "object",
+        "required": ["uploadedfile"],
+        "properties": {
+            "uploadedfile": {"type": "string", "format": "binary"},
+            "checksumType": {"type": "string", "enum": ["MD5", "SHA1", "SHA256", "SHA512"]},
+            "checksumValue": {"type": "string"},
+        },
+    },
+    "RemoteServerInput": {
+        "type": "object",
+        "required": ["address", "port", "protocol"],
+        "properties": {
+            "serverId": {"type": "string", "description": "Modify this profile instead"},
+            "displayName": {"type": "string"},
+            "address": {"type": "string"},
+            "port": {"oneOf": [{"type": "integer"}, {"type": "string"}]},
+            "protocol": {"type": "string", "enum": ["HTTP", "HTTPS", "FTP", "SFTP"]},
+            "username": {"type": "string"},
+            "password": {"type": "string", "writeOnly": True},
+            "keyType": {
+                "type": "string",
+                "enum": ["RSA-2048", "RSA-4096", "ECDSA-521-secp521r1"],
+            },
+            "keyPassphrase": {"type": "string", "writeOnly": True},
+            "keyPassphras": {"type": "string", "writeOnly": True},
+            "keyComment": {"type": "string"},
+            "caCertificate": {"type": "string"},
+            "hostKeyFingerprint": {"type": "string"},
+            "resetHostKey": {"type": "boolean"},
+        },
+    },
+    "RemoteServer": {
+        "type": "object",
+        "required": ["serverId", "displayName", "address", "port", "protocol"],
+        "properties": {
+            "serverId": {"type": "string"},
+            "displayName": {"type": "string"},
+            "address": {"type": "string"},
+            "port": {"type": "integer"},
+            "protocol": {"type": "string"},
+            "username": {"type": "string"},
+            "keyType": {"type": "string"},
+            "serverPublicKey": {"type": "string"},
+            "keySignature": {"type": "string"},
+        },
+    },
+    "RemoteServerAnswer": {
+        "allOf": [_ref("RemoteServer"), _ref("Envelope")],
+    },
+    "RemoteServerList": {
+        "type": "object",
+        "required": ["result", "serverList", "messages"],
+        "properties": {
+            "result": {"type": "string", "enum": ["success"]},
+            "serverList": {"type": "array", "items": _ref("RemoteServer")},
+            "messages": {"type": "array", "items": _ref("Message")},
+        },
+    },
+    "Task": {
+        "type": "object",
+        "required": ["jobUID", "id", "status", "percentage", "complete"],
+        "properties": {
+            "jobUID": {"type": "string"},
+            "id": {"type": "string"},
+            "uuid": {"type": "string"},
+            "status": {
+                "type": "string",
+                "enum": ["Pending", "Running", "Complete", "Stopped", "Cancelled"],
+            },
+            "percentage": {"type": "integer", "minimum": 0, "maximum": 100},
+            "complete": {"type": "boolean"},
+            "createdBy": {"type": "string"},
+            "isCancelable": {"type": "boolean"},
+            "startTime": {"type": "string"},
+            "endTime": {"type": "string"},
+            "fileName": {"type": "string"},
+            "fileSize": {"type": ["integer", "null"]},
+            "bytesReceived": {"type": "integer"},
+            "messageID": {"type": "string"},
+            "messageDisplay": {"type": "string"},
+            "messages": {"type": "array", "items": _ref("Message")},
+            "children": {"type": "array"},
+        },
+    },
+    "Tasks": {"type": "array", "items": _ref("Task")},
+    "Cancel": {
+        "type": "object",
+        "required": ["action", "list"],
+        "properties": {
+            "action": {"type": "string", "enum": ["cancel"]},
+            "list": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+}
+
+_JOBS = _path("ids", "Comma-separated job ids")
+_ANY = "any user"
+
+
+def _paths() -> dict[str, Any]:
+    envelope_ok = {"200": _json(_ref("Envelope"), "Done")}
+    server_ok = {"200": _json(_ref("RemoteServerAnswer"), "The profile")}
+    return {
+        "/sessions": {
+            "post": _op(
+                "Log in: sets the _sessionId and csrf cookies",
+                {"200": _json({"type": "object"}, "Logged in")},
+                (400, 401),
+                body=_body(_ref("Login")),
+                tag="Sessions",
+                public=True,
+            ),
+            "delete": _op("Log out", envelope_ok, (401,), privilege=_ANY, tag="Sessions"),
+        },
+        "/aicc": {
+            "get": _op(
+                "Appliance name and version",
+                {"200": _json({"type": "object"}, "The appliance")},
+                (401,),
+                privilege=_ANY,
+                tag="Sessions",
+            )
+        },
+        "/osImages": {
+            "get": _op(
+                "List the repository: OS images with profiles, and each group of files",
+                {"200": _json({"oneOf": [_ref("Listing"), _ref("ProfileListing")]}, "Listing")},
+                (400, 401, 403),
+                privilege=_ANY,
+                params=[
+                    _q("imageType", "Only OSPROFILE: list OS-image profiles"),
+                    _q("id", "Comma-separated profile ids (with imageType=OSPROFILE)"),
+                ],
+            ),
+            "post": _op(
+                "Create an import job (or, with jobId, a remote import as the Ruby client sends)",
+                {
+                    "201": _json(
+                        {"oneOf": [_ref("JobCreated"), _ref("FileImported")]}, "Job created"
+                    )
+                },
+                (400, 401, 403, 404, 409, 412),
+                privilege=_EDIT,
+                params=[
+                    _q("imageType", "Kind of file (default OS)", enum=_IMAGE_TYPES, type="string"),
+                    _q("importByContent", "Accepted for UNATTEND and CONFIG"),
+                    _q("jobId", "With a remote-import body: import into this job"),
+                ],
+                body=_body({"oneOf": [_ref("ImportJob"), _ref("RemoteImport")]}, False),
+            ),
+            "delete": _op(
+                "Refused: name the objects to delete in the path",
+                {},
+                (401, 403, 412),
+                privilege=_DELETE,
+            ),
+        },
+        "/osImages/{ids}": {
+            "parameters": [_path("ids", "Comma-separated object ids (OS images, files)")],
+            "delete": _op(
+                "Delete OS images (with their profiles) and files",
+                envelope_ok,
+                (401, 403, 404, 409),
+                privilege=_DELETE,
+            ),
+            "get": _op(
+                "Export a customised profile: not supported by osdepot (no custom profiles)",
+                {},
+                (400, 401, 404),
+                privilege=_EDIT,
+            ),
+            "post": _op(
+                "Create a customised profile: not supported by osdepot",
+                {},
+                (400, 401, 403),
+                privilege=_EDIT,
+            ),
+            "put": _op(
+                "Modify a customised profile: not supported by osdepot",
+                {},
+                (400, 401, 403),
+                privilege=_EDIT,
+            ),
+        },
+        "/files/osImages": {
+            "post": _op(
+                "Upload the job's file (multipart), or import it from a remote file server (JSON)",
+                {"201": _json(_ref("FileImported"), "Imported (upload) or started (remote)")},
+                (400, 401, 403, 404, 409, 412),
+                privilege=_EDIT,
+                params=[
+                    _q("jobId", "Job from POST /osImages", required=True),
+                    _q("imageType", "Defaults to the job's", enum=_IMAGE_TYPES, type="string"),
+                    _q("imageName", "OS image a DUD belongs to; a label for OS media"),
+                    _q("os", "rhel, centos, rocky, alma, oracle, sles, ubuntu, esxi, windows"),
+                    _q("osrelease", "Release the file is for"),
+                    _q("description", "Free text"),
+                    _q("checksumType", "MD5, SHA1, SHA256, SHA512"),
+                    _q("checksumValue", "Hex digest"),
+                ],
+                body={
+                    "required": True,
+                    "content": {
+                        "multipart/form-data": {"schema": _ref("Upload")},
+                        JSON: {"schema": _ref("RemoteImport")},
+                    },
+                },
+            )
+        },
+        "/osImages/remoteFileServers": {
+            "get": _op(
+                "List remote file-server profiles",
+                {"200": _json(_ref("RemoteServerList"), "Profiles")},
+                (401, 403),
+                privilege=_ANY,
+                tag="Remote file servers",
+            ),
+            "post": _op(
+                "Create a profile (with serverId: modify it)",
+                server_ok,
+                (400, 401, 403, 404),
+                privilege=_SERVERS,
+                body=_body(_ref("RemoteServerInput")),
+                tag="Remote file servers",
+            ),
+        },
+        "/osImages/remoteFileServers/{id}": {
+            "parameters": [_path("id", "Profile id")],
+            "get": _op(
+                "One profile",
+                server_ok,
+                (400, 401, 403, 404),
+                privilege=_ANY,
+                tag="Remote file servers",
+            ),
+            "put": _op(
+                "Modify a profile (absent optional fields are kept)",
+                server_ok,
+                (400, 401, 403, 404),
+                privilege=_SERVERS,
+                body=_body(_ref("RemoteServerInput")),
+                tag="Remote file servers",
+            ),
+            "delete": _op(
+                "Delete a profile (409 while a job pulls from it)",
+                envelope_ok,
+                (400, 401, 403, 404, 409),
+                privilege=_DELETE_SERVERS,
+                tag="Remote file servers",
+            ),
+        },
+        "/tasks": {
+            "get": _op(
+                "All jobs, a bare JSON array",
+                {"200": _json(_ref("Tasks"), "Jobs")},
+                (401, 403),
+                privilege=_ANY,
+                params=[_q("compact", "true drops children")],
+                tag="Tasks",
+            ),
+            "put": _op(
+                "Cancel jobs",
+                {"200": _json(_ref("Tasks"), "The jobs")},
+                (400, 401, 403, 404),
+                privilege=_EDIT,
+                body=_body(_ref("Cancel")),
+                tag="Tasks",
+            ),
+        },
+        "/tasks/{ids}": {
+            "parameters": [_JOBS],
+            "get": _op(
+                "Some jobs, a bare JSON array",
+                {"200": _json(_ref("Tasks"), "Jobs")},
+                (400, 401, 403, 404),
+                privilege=_ANY,
+                params=[_q("compact", "true drops children")],
+                tag="Tasks",
+            ),
+            "put": _op(
+                'Cancel jobs with {"cancelRequest": "true"}',
+                {"200": _json(_ref("Tasks"), "The jobs")},
+                (400, 401, 403, 404),
+                privilege=_EDIT,
+                body=_body({"type": "object"}),
+                tag="Tasks",
+            ),
+            "delete": _op(
+                "Remove finished jobs (409 for a running one)",
+                envelope_ok,
+                (400, 401, 403, 404, 409),
+                privilege=_EDIT,
+                tag="Tasks",
+            ),
+        },
+        "/jobs/{ids}": {
+            "parameters": [_JOBS],
+            "put": _op(
+                'Cancel jobs with {"cancelRequest": "true"} (the Ruby client\'s path)',
+                {"200": _json(_ref("Tasks"), "The jobs")},
+                (400, 401, 403, 404),
+                privilege=_EDIT,
+                body=_body({"type": "object"}),
+                tag="Tasks",
+            ),
+        },
+        "/healthz": {
+            "get": {
+                "summary": "Health for load balancers: catalog and data folder",
+                "tags": ["Operations"],
+                "security": [],
+                "responses": {
+                    "200": _json({"type": "object"}, "Healthy"),
+                    "503": _json({"type": "object"}, "Unhealthy: says which check failed"),
+                },
+            }
+        },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics, osdepot_*",
+                "tags": ["Operations"],
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "Text exposition format",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "summary": "This document",
+                "tags": ["Operations"],
+                "security": [],
+                "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1")},
+            }
+        },
+    }
+
+
+def _message_ids() -> list[str]:
+    return sorted({v.id for v in vars(M).values() if isinstance(v, Message)})
+
+
+@cache
+def build() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "osdepot — LXCA OS-images API",
+            "version": __version__,
+            "description": (
+                "The OS-images repository API of Lenovo XClarity Administrator, as osdepot "
+                "serves it. Every collection path also answers with a trailing slash. "
+                "Every answer, errors included, is JSON; an error is "
+                '{"result": "failed", "messages": [message]}. Authentication: a session '
+                "from POST /sessions (cookie _sessionId, and the csrf cookie's value in the "
+                "X-Csrf-Token header of POST, PUT and DELETE), or HTTP Basic on any request. "
+                f"Error message ids: {', '.join(_message_ids())}."
+            ),
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"basic": []}, {"session": [], "csrf": []}],
+        "components": {
+            "securitySchemes": {
+                "basic": {"type": "http", "scheme": "basic"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "_sessionId"},
+                "csrf": {"type": "apiKey", "in": "header", "name": "X-Csrf-Token"},
+            },
+            "schemas": _SCHEMAS,
+        },
+        "paths": _paths(),
+    }
+
+
+async def document(_request: Request) -> Response:
+    return Response(
+        json.dumps(build(), indent=1), media_type=JSON, headers={"Cache-Control": "no-cache"}
+    )

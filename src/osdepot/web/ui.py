@@ -1,0 +1,56 @@
+"""The web UI: static files from the package, no build step, nothing from elsewhere.
+
+``/`` is the single page (``ui/index.html``); ``/ui/{name}`` its script and style.
+The page talks to the same REST API as every other client.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from osdepot.errors import M, error
+
+_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
+#: Everything from this server only: no inline script, no CDN, no framing.
+_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+
+
+def _read(name: str) -> bytes | None:
+    if "/" in name or "\\" in name or name.startswith(".") or not name:
+        return None
+    suffix = name[name.rfind(".") :] if "." in name else ""
+    if suffix not in _TYPES:
+        return None
+    f = resources.files("osdepot.web").joinpath("ui", name)
+    return f.read_bytes() if f.is_file() else None
+
+
+def _serve(name: str) -> Response:
+    body = _read(name)
+    if body is None:
+        raise error(M.NOT_FOUND, what="File", name=name, detail="There is no such page.")
+    return Response(body, media_type=_TYPES[name[name.rfind(".") :]], headers=_HEADERS)
+
+
+async def index(_request: Request) -> Response:
+    return _serve("index.html")
+
+
+async def asset(request: Request) -> Response:
+    return _serve(str(request.path_params["name"]))

@@ -1,0 +1,639 @@
+// osdepot web interface: one page, plain JavaScript, the same REST API as every client.
+// No build step, nothing loaded from elsewhere. Text from the server is always set with
+// textContent (file names and messages are user data), never as HTML.
+
+const GROUPS = [
+  ["bootFiles", "Boot files"],
+  ["deviceDrivers", "Device drivers"],
+  ["bundleFiles", "Bundles"],
+  ["installScriptFiles", "Installation scripts"],
+  ["softwareFiles", "Software"],
+  ["unattendFiles", "Unattend files"],
+  ["configFiles", "Configuration files"],
+  ["osProfileFiles", "Exported OS profiles"],
+];
+const TYPES = [
+  ["OS", "OS image (.iso)"],
+  ["DUD", "Device driver"],
+  ["BOOT", "Boot file (WinPE)"],
+  ["BUNDLE", "Bundle (.zip)"],
+  ["BUNDLESIG", "Bundle signature (.asc)"],
+  ["SCRIPT", "Installation script"],
+  ["SOFTWARE", "Software archive"],
+  ["UNATTEND", "Unattend / kickstart / AutoYaST"],
+  ["CONFIG", "Configuration (JSON)"],
+  ["OSPROFILE", "Exported OS profile (.tar.gz)"],
+];
+const OSES = [
+  ["", "(from the file)"], ["rhel", "Red Hat Enterprise Linux"], ["centos", "CentOS"],
+  ["rocky", "Rocky Linux"], ["alma", "AlmaLinux"], ["oracle", "Oracle Linux"],
+  ["sles", "SUSE Linux Enterprise Server"], ["ubuntu", "Ubuntu"], ["esxi", "VMware ESXi"],
+  ["windows", "Windows Server"],
+];
+const CHECKSUMS = [["", "none"], ["SHA256", "SHA-256"], ["SHA512", "SHA-512"], ["SHA1", "SHA-1"], ["MD5", "MD5"]];
+const TERMINAL = new Set(["Complete", "Stopped", "Cancelled"]);
+
+// -- small helpers ------------------------------------------------------------------------
+
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (k === "class") el.className = v;
+    else if (v === true) el.setAttribute(k, "");
+    else el.setAttribute(k, String(v));
+  }
+  for (const c of children.flat()) {
+    if (c === undefined || c === null || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+function bytes(n) {
+  if (n === null || n === undefined || n === "") return "";
+  n = Number(n);
+  const units = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+  return i === 0 ? `${n} bytes` : `${n.toFixed(n < 10 ? 2 : 1)} ${units[i]}`;
+}
+
+function when(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  return isNaN(d) ? iso : d.toLocaleString();
+}
+
+function duration(seconds) {
+  if (!isFinite(seconds) || seconds < 0) return "–";
+  seconds = Math.round(seconds);
+  const m = Math.floor(seconds / 60), s = seconds % 60;
+  return m >= 60 ? `${Math.floor(m / 60)} h ${m % 60} min` : `${m}:${String(s).padStart(2, "0")}`;
+}
+
+function cookie(name) {
+  for (const part of document.cookie.split(";")) {
+    const [k, ...v] = part.trim().split("=");
+    if (k === name) return decodeURIComponent(v.join("="));
+  }
+  return "";
+}
+
+function options(pairs, selected) {
+  return pairs.map(([v, t]) => h("option", { value: v, selected: v === selected }, t));
+}
+
+function field(id, label, input, hint) {
+  input.id = id;
+  return h("div", { class: "field" }, h("label", { for: id }, label), input,
+    hint ? h("p", { class: "hint", id: id + "-hint" }, hint) : null);
+}
+
+class ApiError extends Error {
+  constructor(status, body) {
+    const msgs = (body && body.messages) || [];
+    super(msgs.length ? msgs.map((m) => m.text).join(" ") : `HTTP ${status}`);
+    this.status = status;
+    this.messages = msgs;
+  }
+}
+
+async function api(method, path, body) {
+  const headers = { Accept: "application/json", "X-Requested-With": "XMLHttpRequest" };
+  if (method !== "GET") headers["X-Csrf-Token"] = cookie("csrf");
+  const init = { method, headers, credentials: "same-origin" };
+  if (body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  const resp = await fetch(path, init);
+  let data = null;
+  try { data = await resp.json(); } catch { data = null; }
+  if (resp.status === 401 && path !== "/sessions" && state.user) {
+    state.user = "";
+    showLogin("Your session has ended. Log in again.");
+    throw new ApiError(401, data);
+  }
+  if (!resp.ok) throw new ApiError(resp.status, data);
+  return data;
+}
+
+// -- notices ------------------------------------------------------------------------------
+
+const notice = () => document.getElementById("notice");
+
+function messageBlock(messages, fallback) {
+  if (!messages || !messages.length) return [h("p", {}, fallback)];
+  return messages.map((m) => h("div", {},
+    h("p", {}, h("strong", {}, m.text), m.id ? ` (${m.id})` : ""),
+    m.explanation ? h("p", {}, m.explanation) : null,
+    m.recovery && m.recovery.text ? h("p", {}, m.recovery.text) : null));
+}
+
+function say(text) {
+  notice().replaceChildren(h("div", { class: "msg-ok" }, text));
+}
+
+function fail(err, what) {
+  const box = h("div", { class: "msg-error", role: "alert" },
+    h("p", {}, h("strong", {}, what)), ...messageBlock(err.messages, err.message));
+  notice().replaceChildren(box);
+}
+
+function clearNotice() { notice().replaceChildren(); }
+
+// -- state and routing --------------------------------------------------------------------
+
+const state = { user: sessionStorage.getItem("osdepot.user") || "", timer: null, uploading: null };
+
+function main() { return document.getElementById("main"); }
+
+function setView(title, ...content) {
+  document.title = `${title} — osdepot`;
+  main().replaceChildren(h("h1", {}, title), ...content);
+}
+
+function route() {
+  if (state.timer) { clearInterval(state.timer); state.timer = null; }
+  if (!state.user) return showLogin();
+  const view = (location.hash.replace(/^#\//, "") || "repository").split("/")[0];
+  for (const a of document.querySelectorAll(".top nav a")) {
+    if (a.dataset.view === view) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+  const views = { repository: showRepository, import: showImport, tasks: showTasks, servers: showServers };
+  (views[view] || showRepository)();
+}
+
+function go(view) {
+  if (location.hash === `#/${view}`) route();
+  else location.hash = `#/${view}`;
+}
+
+// -- login --------------------------------------------------------------------------------
+
+function showLogin(message) {
+  document.getElementById("top").hidden = true;
+  sessionStorage.removeItem("osdepot.user");
+  const user = h("input", { type: "text", name: "username", autocomplete: "username", required: true });
+  const pw = h("input", { type: "password", name: "password", autocomplete: "current-password", required: true });
+  const err = h("div", { role: "alert" });
+  if (message) err.replaceChildren(h("div", { class: "error card" }, message));
+  const form = h("form", { class: "card login", onsubmit: async (ev) => {
+    ev.preventDefault();
+    const button = form.querySelector("button");
+    button.disabled = true;
+    try {
+      const r = await api("POST", "/sessions", { UserId: user.value, password: pw.value });
+      state.user = (r.response && r.response.session && r.response.session.UserId) || user.value;
+      sessionStorage.setItem("osdepot.user", state.user);
+      clearNotice();
+      startApp();
+    } catch (e) {
+      err.replaceChildren(h("div", { class: "error card" }, ...messageBlock(e.messages, e.message)));
+      pw.value = "";
+      pw.focus();
+    } finally { button.disabled = false; }
+  } },
+    h("h1", {}, "Log in to osdepot"),
+    h("p", { class: "lead" }, "The OS-images repository."),
+    field("login-user", "User name", user),
+    field("login-password", "Password", pw),
+    err,
+    h("div", { class: "actions" }, h("button", { type: "submit" }, "Log in")));
+  document.title = "Log in — osdepot";
+  main().replaceChildren(form);
+  user.focus();
+}
+
+function startApp() {
+  document.getElementById("top").hidden = false;
+  document.getElementById("who").textContent = state.user;
+  if (!location.hash) location.hash = "#/repository";
+  else route();
+}
+
+async function logout() {
+  try { await api("DELETE", "/sessions"); } catch { /* the session may be gone already */ }
+  state.user = "";
+  if (state.uploading) state.uploading.abort();
+  clearNotice();
+  history.replaceState(null, "", "/");
+  showLogin("You have logged out.");
+}
+
+// -- repository ---------------------------------------------------------------------------
+
+function confirmDelete(what) {
+  const dlg = document.getElementById("confirm");
+  document.getElementById("confirm-text").textContent =
+    `Delete ${what}? It is removed from the repository and cannot be restored.`;
+  dlg.returnValue = "";
+  dlg.showModal();
+  return new Promise((resolve) => {
+    dlg.addEventListener("close", () => resolve(dlg.returnValue === "ok"), { once: true });
+  });
+}
+
+async function remove(id, label) {
+  if (!(await confirmDelete(label))) return;
+  try {
+    await api("DELETE", `/osImages/${encodeURIComponent(id)}`);
+    say(`Deleted ${label}.`);
+    showRepository();
+  } catch (e) { fail(e, `${label} was not deleted.`); }
+}
+
+function table(headers, rows) {
+  return h("div", { class: "table-wrap" }, h("table", {},
+    h("thead", {}, h("tr", {}, headers.map((t) => h("th", { scope: "col" }, t)))),
+    h("tbody", {}, rows)));
+}
+
+function checksumCell(f) {
+  const sums = f.checksums && Object.keys(f.checksums).length ? f.checksums : { sha256: f.sha256 };
+  return h("td", { class: "hash" }, Object.entries(sums).map(([k, v]) =>
+    h("div", {}, `${k.toUpperCase()}: `, v)));
+}
+
+async function showRepository() {
+  let data;
+  try { data = await api("GET", "/osImages"); } catch (e) { if (e.status !== 401) fail(e, "The repository could not be listed."); return; }
+  const images = data.items || [];
+  const parts = [];
+  parts.push(h("h2", {}, `OS images (${images.length})`));
+  if (!images.length) {
+    parts.push(h("div", { class: "empty" }, "No OS images yet. ",
+      h("a", { href: "#/import" }, "Import an installation medium"), " to get started."));
+  } else {
+    parts.push(table(["Image", "Release", "Profiles", "Size", "Checksum", "Imported", ""],
+      images.map((img) => h("tr", {},
+        h("td", {}, h("strong", {}, img.name), h("div", { class: "mono" }, img.id),
+          img.fileName ? h("div", { class: "hint" }, img.fileName) : null),
+        h("td", {}, [img.version, img.arch].filter(Boolean).join(" · ")),
+        h("td", {}, h("details", {}, h("summary", {}, `${img.profiles.length} profile(s)`),
+          h("ul", { class: "plain" }, img.profiles.map((p) => h("li", { class: "mono" }, p.id))))),
+        h("td", { class: "num" }, bytes(img.size)),
+        h("td", { class: "hash" }, img.sha256 ? `SHA256: ${img.sha256}` : ""),
+        h("td", {}, img.importedBy, h("div", { class: "hint" }, when(img.importedAt))),
+        h("td", {}, h("button", { type: "button", class: "danger small",
+          "aria-label": `Delete OS image ${img.id}`, onclick: () => remove(img.id, `OS image ${img.id}`) }, "Delete"))))));
+  }
+  for (const [key, title] of GROUPS) {
+    const files = data[key] || [];
+    parts.push(h("h2", {}, `${title} (${files.length})`));
+    if (!files.length) { parts.push(h("p", { class: "hint" }, `No ${title.toLowerCase()}.`)); continue; }
+    parts.push(table(["File", "OS", "Size", "Checksum", "Imported", ""],
+      files.map((f) => h("tr", {},
+        h("td", {}, h("strong", {}, f.name), h("div", { class: "mono" }, f.id),
+          f.description ? h("div", { class: "hint" }, f.description) : null),
+        h("td", {}, [f.os, f.osrelease].filter(Boolean).join(" ")),
+        h("td", { class: "num" }, bytes(f.size)),
+        checksumCell(f),
+        h("td", {}, f.importedBy, h("div", { class: "hint" }, when(f.importedAt))),
+        h("td", {}, h("button", { type: "button", class: "danger small",
+          "aria-label": `Delete ${f.id}`, onclick: () => remove(f.id, `file ${f.name}`) }, "Delete"))))));
+  }
+  setView("Repository", h("p", { class: "lead" },
+    "Installation media with their profiles, and the files that go with them."), ...parts);
+}
+
+// -- jobs ---------------------------------------------------------------------------------
+
+async function followJob(jobId, render) {
+  // Poll the job until it ends; render(job) after each answer. Returns the last job.
+  for (;;) {
+    const [job] = await api("GET", `/tasks/${jobId}?compact=true`);
+    render(job);
+    if (TERMINAL.has(job.status)) return job;
+    await new Promise((r) => setTimeout(r, 700));
+  }
+}
+
+function jobSummary(job) {
+  const box = h("div", { class: job.status === "Complete" ? "msg-ok" : job.status === "Running" || job.status === "Pending" ? "" : "msg-error",
+    role: TERMINAL.has(job.status) && job.status !== "Complete" ? "alert" : null });
+  box.append(h("p", {}, "Job ", job.id, ": ", h("span", { class: `status-${job.status}` }, job.status),
+    job.status === "Running" ? ` (${job.percentage} %)` : ""));
+  box.append(...messageBlock(job.messages, ""));
+  return box;
+}
+
+async function cancelJob(id) {
+  try {
+    await api("PUT", "/tasks", { action: "cancel", list: [String(id)] });
+    say(`Job ${id} cancelled.`);
+  } catch (e) { fail(e, `Job ${id} was not cancelled.`); }
+}
+
+// -- import -------------------------------------------------------------------------------
+
+function importControls(prefix) {
+  const type = h("select", { name: "type" }, options(TYPES, "OS"));
+  const os = h("select", { name: "os" }, options(OSES, ""));
+  const name = h("input", { type: "text", name: "name", maxlength: 255 });
+  const ctype = h("select", { name: "checksumType" }, options(CHECKSUMS, ""));
+  const cvalue = h("input", { type: "text", name: "checksumValue", spellcheck: "false", autocomplete: "off" });
+  const fields = h("div", { class: "grid" },
+    field(`${prefix}-type`, "Image type", type),
+    field(`${prefix}-os`, "Operating system", os, "Required for drivers, scripts, software, unattend and configuration files."),
+    field(`${prefix}-name`, "Name (optional)", name, "For a driver: the OS image it belongs to."),
+    field(`${prefix}-ctype`, "Checksum type", ctype),
+    field(`${prefix}-cvalue`, "Checksum (optional)", cvalue, "Hexadecimal; the import fails if the file does not match."));
+  return { type, os, name, ctype, cvalue, fields };
+}
+
+function query(params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v) q.set(k, v);
+  return q.toString();
+}
+
+async function createJob(type, size) {
+  const body = { Action: "Init" };
+  if (size !== undefined) body.fileSize = size;
+  const r = await api("POST", `/osImages?${query({ imageType: type })}`, body);
+  return r.jobId;
+}
+
+function upload(url, form, onProgress) {
+  return new Promise((resolve) => {
+    const xhr = new XMLHttpRequest();
+    state.uploading = xhr;
+    xhr.open("POST", url);
+    xhr.setRequestHeader("X-Csrf-Token", cookie("csrf"));
+    xhr.setRequestHeader("Accept", "application/json");
+    xhr.setRequestHeader("X-Requested-With", "XMLHttpRequest");
+    xhr.upload.onprogress = (ev) => onProgress(ev.loaded, ev.total);
+    const done = (aborted) => {
+      state.uploading = null;
+      let body = null;
+      try { body = JSON.parse(xhr.responseText); } catch { body = null; }
+      resolve({ status: xhr.status, body, aborted });
+    };
+    xhr.onload = () => done(false);
+    xhr.onerror = () => done(false);
+    xhr.onabort = () => done(true);
+    xhr.send(form);
+  });
+}
+
+function showImport() {
+  const c = importControls("imp");
+  const file = h("input", { type: "file", name: "file", required: true });
+  const chosen = h("p", { class: "hint", "aria-live": "polite" }, "No file chosen.");
+  const drop = h("div", { class: "drop" },
+    h("label", { for: "imp-file" }, "File"),
+    h("p", { class: "hint" }, "Drop a file here, or choose one."), file, chosen);
+  file.id = "imp-file";
+  let picked = null;
+  const pick = (f) => {
+    picked = f;
+    chosen.textContent = f ? `${f.name} — ${bytes(f.size)}` : "No file chosen.";
+    if (f && /\.iso$/i.test(f.name) && c.type.value !== "DUD") c.type.value = "OS";
+  };
+  file.addEventListener("change", () => pick(file.files[0] || null));
+  drop.addEventListener("dragover", (ev) => { ev.preventDefault(); drop.classList.add("over"); });
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (ev) => {
+    ev.preventDefault();
+    drop.classList.remove("over");
+    if (ev.dataTransfer.files.length) pick(ev.dataTransfer.files[0]);
+  });
+  const bar = h("progress", { max: 100, value: 0, "aria-label": "Upload progress" });
+  const text = h("p", { class: "progress-text", "aria-live": "polite" });
+  const result = h("div", { id: "import-result" });
+  const progress = h("div", { class: "card", hidden: true }, h("h2", {}, "Progress"), bar, text, result);
+  const submit = h("button", { type: "submit" }, "Import");
+  const cancel = h("button", { type: "button", class: "secondary", hidden: true }, "Cancel import");
+  let jobId = null;
+  cancel.addEventListener("click", async () => {
+    if (state.uploading) state.uploading.abort();
+    if (jobId) await cancelJob(jobId);
+  });
+  const form = h("form", { class: "card", onsubmit: async (ev) => {
+    ev.preventDefault();
+    clearNotice();
+    if (!picked) { fail(new ApiError(0, null), "Choose a file to import."); file.focus(); return; }
+    submit.disabled = true;
+    cancel.hidden = false;
+    progress.hidden = false;
+    result.replaceChildren();
+    bar.value = 0;
+    text.textContent = "Creating the import job…";
+    try {
+      jobId = await createJob(c.type.value, picked.size);
+      const fd = new FormData();
+      if (c.ctype.value && c.cvalue.value.trim()) {
+        fd.append("checksumType", c.ctype.value);
+        fd.append("checksumValue", c.cvalue.value.trim());
+      }
+      fd.append("uploadedfile", picked, picked.name);
+      const started = performance.now();
+      const url = `/files/osImages?${query({ jobId, imageType: c.type.value, os: c.os.value, imageName: c.name.value.trim() })}`;
+      const r = await upload(url, fd, (loaded, total) => {
+        const secs = (performance.now() - started) / 1000;
+        const rate = secs > 0 ? loaded / secs : 0;
+        bar.value = total ? (loaded * 100) / total : 0;
+        text.textContent = `${bytes(loaded)} of ${bytes(total)} · ${bytes(rate)}/s · ` +
+          `${duration(rate ? (total - loaded) / rate : Infinity)} left`;
+      });
+      text.textContent = r.aborted ? "Upload stopped." : "Upload finished; waiting for the job…";
+      const job = await followJob(jobId, (j) => result.replaceChildren(jobSummary(j)));
+      if (job.status === "Complete") {
+        bar.value = 100;
+        text.textContent = `Imported ${picked.name}.`;
+        say(`Imported ${picked.name}` + (r.body && r.body.imageId ? ` as OS image ${r.body.imageId}.` : "."));
+      } else {
+        fail({ messages: job.messages.length ? job.messages : (r.body && r.body.messages) || [], message: job.status },
+          `The import of ${picked.name} ended ${job.status.toLowerCase()}.`);
+      }
+    } catch (e) {
+      if (e.status !== 401) fail(e, `The import of ${picked.name} did not start.`);
+    } finally {
+      submit.disabled = false;
+      cancel.hidden = true;
+      jobId = null;
+    }
+  } }, drop, c.fields, h("div", { class: "actions" }, submit, cancel));
+  setView("Import a file", h("p", { class: "lead" },
+    "Upload an installation medium, a driver or any file that goes with one. ",
+    "The file is checked by its content and checksummed before it is stored."), form, progress);
+}
+
+// -- tasks --------------------------------------------------------------------------------
+
+async function showTasks() {
+  const holder = h("div", {}, h("p", {}, "Loading…"));
+  setView("Tasks", h("p", { class: "lead" }, "Import jobs, newest first. This list refreshes itself."), holder);
+  const refresh = async () => {
+    let jobs;
+    try { jobs = await api("GET", "/tasks?compact=true"); } catch (e) {
+      if (e.status !== 401) fail(e, "The tasks could not be listed.");
+      if (state.timer) { clearInterval(state.timer); state.timer = null; }
+      return;
+    }
+    jobs.sort((a, b) => Number(b.id) - Number(a.id));
+    if (!jobs.length) {
+      holder.replaceChildren(h("div", { class: "empty" }, "No import jobs. ",
+        h("a", { href: "#/import" }, "Import a file"), " and its job shows here."));
+      return;
+    }
+    holder.replaceChildren(table(["Job", "File", "Status", "Progress", "By", "Started", "Ended", "Message", ""],
+      jobs.map((j) => h("tr", { "data-job": j.id },
+        h("td", { class: "num" }, j.id),
+        h("td", {}, j.fileName || h("span", { class: "hint" }, "(no file yet)"), h("div", { class: "hint" }, j.imageType)),
+        h("td", {}, h("span", { class: `status-${j.status}` }, j.status)),
+        h("td", {}, h("progress", { max: 100, value: j.percentage, "aria-label": `Job ${j.id} progress` }),
+          h("div", { class: "hint" }, `${j.percentage} %`, j.fileSize ? ` of ${bytes(j.fileSize)}` : "")),
+        h("td", {}, j.createdBy),
+        h("td", {}, when(j.startTime)),
+        h("td", {}, when(j.endTime)),
+        h("td", {}, j.messageDisplay),
+        h("td", {}, j.isCancelable
+          ? h("button", { type: "button", class: "secondary small", "aria-label": `Cancel job ${j.id}`,
+            onclick: async () => { await cancelJob(j.id); refresh(); } }, "Cancel")
+          : h("button", { type: "button", class: "secondary small", "aria-label": `Remove job ${j.id}`,
+            onclick: async () => {
+              try { await api("DELETE", `/tasks/${j.id}`); refresh(); } catch (e) { fail(e, `Job ${j.id} was not removed.`); }
+            } }, "Remove"))))));
+  };
+  await refresh();
+  state.timer = setInterval(refresh, 1500);
+}
+
+// -- remote file servers ------------------------------------------------------------------
+
+function serverForm(server, done) {
+  const s = server || {};
+  const name = h("input", { type: "text", name: "displayName", required: true, value: s.displayName || "" });
+  const protocol = h("select", { name: "protocol" }, options(["HTTP", "HTTPS", "FTP", "SFTP"].map((p) => [p, p]), s.protocol || "HTTPS"));
+  const address = h("input", { type: "text", name: "address", required: true, value: s.address || "" });
+  const port = h("input", { type: "number", name: "port", min: 1, max: 65535, required: true, value: s.port || 443 });
+  const user = h("input", { type: "text", name: "username", autocomplete: "off", value: s.username || "" });
+  const pw = h("input", { type: "password", name: "password", autocomplete: "new-password" });
+  const keyType = h("select", { name: "keyType" }, options([["", "(password only)"], ["RSA-2048", "RSA-2048"], ["RSA-4096", "RSA-4096"], ["ECDSA-521-secp521r1", "ECDSA-521"]], s.keyType || ""));
+  const passphrase = h("input", { type: "password", name: "keyPassphrase", autocomplete: "new-password" });
+  protocol.addEventListener("change", () => {
+    const defaults = { HTTP: 80, HTTPS: 443, FTP: 21, SFTP: 22 };
+    if (Object.values(defaults).includes(Number(port.value))) port.value = defaults[protocol.value];
+  });
+  const form = h("form", { class: "card", onsubmit: async (ev) => {
+    ev.preventDefault();
+    const body = { displayName: name.value.trim(), protocol: protocol.value, address: address.value.trim(),
+      port: Number(port.value), username: user.value.trim() };
+    if (pw.value) body.password = pw.value;
+    if (keyType.value && protocol.value === "SFTP" && keyType.value !== (s.keyType || "")) {
+      body.keyType = keyType.value;
+      if (passphrase.value) body.keyPassphrase = passphrase.value;
+    }
+    try {
+      const r = s.serverId
+        ? await api("PUT", `/osImages/remoteFileServers/${s.serverId}`, body)
+        : await api("POST", "/osImages/remoteFileServers", body);
+      say(`Saved the remote file server ${r.displayName}.` + (r.serverPublicKey ? " Install its public key (below) on the server." : ""));
+      done();
+    } catch (e) { fail(e, "The remote file server was not saved."); }
+  } },
+    h("h2", {}, s.serverId ? `Edit ${s.displayName}` : "Add a remote file server"),
+    h("div", { class: "grid" },
+      field("srv-name", "Name", name),
+      field("srv-protocol", "Protocol", protocol),
+      field("srv-address", "Address", address, "Host name or IP address."),
+      field("srv-port", "Port", port),
+      field("srv-user", "User name", user),
+      field("srv-password", "Password", pw, s.serverId ? "Leave empty to keep the stored password." : "Stored encrypted; never shown again."),
+      field("srv-keytype", "SFTP key pair", keyType, "osdepot generates the key pair and shows its public key."),
+      field("srv-passphrase", "Key passphrase", passphrase)),
+    h("div", { class: "actions" }, h("button", { type: "submit" }, "Save"),
+      h("button", { type: "button", class: "secondary", onclick: done }, "Close")));
+  return form;
+}
+
+function remoteImportForm(server, done) {
+  const c = importControls("rimp");
+  const path = h("input", { type: "text", name: "path", required: true, placeholder: "/isos/file.iso" });
+  const status = h("div", {});
+  const form = h("form", { class: "card", onsubmit: async (ev) => {
+    ev.preventDefault();
+    clearNotice();
+    const button = form.querySelector("button[type=submit]");
+    button.disabled = true;
+    try {
+      const jobId = await createJob(c.type.value);
+      const body = { serverId: String(server.serverId), path: path.value.trim() };
+      if (c.ctype.value && c.cvalue.value.trim()) {
+        body.checksumType = c.ctype.value;
+        body.checksumValue = c.cvalue.value.trim();
+      }
+      await api("POST", `/files/osImages?${query({ jobId, imageType: c.type.value, os: c.os.value, imageName: c.name.value.trim() })}`, body);
+      say(`Job ${jobId} imports ${body.path} from ${server.displayName}; follow it under Tasks.`);
+      const job = await followJob(jobId, (j) => status.replaceChildren(jobSummary(j)));
+      if (job.status === "Complete") say(`Imported ${body.path} from ${server.displayName}.`);
+      else fail({ messages: job.messages, message: job.status }, `The import of ${body.path} ended ${job.status.toLowerCase()}.`);
+    } catch (e) {
+      if (e.status !== 401) fail(e, "The remote import did not start.");
+    } finally { button.disabled = false; }
+  } },
+    h("h2", {}, `Import from ${server.displayName}`),
+    field("rimp-path", "Path on the server", path),
+    c.fields, status,
+    h("div", { class: "actions" }, h("button", { type: "submit" }, "Import"),
+      h("button", { type: "button", class: "secondary", onclick: done }, "Close")));
+  return form;
+}
+
+async function showServers() {
+  let data;
+  try { data = await api("GET", "/osImages/remoteFileServers"); } catch (e) { if (e.status !== 401) fail(e, "The remote file servers could not be listed."); return; }
+  const servers = data.serverList || [];
+  const panel = h("div", {});
+  const open = (form) => { panel.replaceChildren(form); form.querySelector("input, select").focus(); };
+  const close = () => showServers();
+  const list = servers.length
+    ? table(["Name", "Protocol", "Address", "User", "Key", ""], servers.map((s) => h("tr", {},
+      h("td", {}, h("strong", {}, s.displayName), h("div", { class: "hint" }, `id ${s.serverId}`)),
+      h("td", {}, s.protocol),
+      h("td", { class: "mono" }, `${s.address}:${s.port}`),
+      h("td", {}, s.username || ""),
+      h("td", {}, s.serverPublicKey ? h("details", {}, h("summary", {}, s.keyType || "public key"),
+        h("div", { class: "key mono" }, s.serverPublicKey)) : ""),
+      h("td", {}, h("div", { class: "actions" },
+        h("button", { type: "button", class: "small", onclick: () => open(remoteImportForm(s, close)) }, "Import from"),
+        h("button", { type: "button", class: "secondary small", onclick: () => open(serverForm(s, close)) }, "Edit"),
+        h("button", { type: "button", class: "danger small", "aria-label": `Delete ${s.displayName}`, onclick: async () => {
+          if (!(await confirmDelete(`the remote file server ${s.displayName}`))) return;
+          try { await api("DELETE", `/osImages/remoteFileServers/${s.serverId}`); say(`Deleted ${s.displayName}.`); showServers(); }
+          catch (e) { fail(e, `${s.displayName} was not deleted.`); }
+        } }, "Delete"))))))
+    : h("div", { class: "empty" }, "No remote file servers. Add one to import files from an HTTP, HTTPS, FTP or SFTP server.");
+  setView("Remote file servers",
+    h("p", { class: "lead" }, "Servers osdepot pulls files from. Passwords and private keys are stored encrypted and never shown."),
+    h("div", { class: "actions" }, h("button", { type: "button", onclick: () => open(serverForm(null, close)) }, "Add a server")),
+    panel, h("h2", {}, `Servers (${servers.length})`), list);
+}
+
+// -- start --------------------------------------------------------------------------------
+
+document.getElementById("logout").addEventListener("click", logout);
+window.addEventListener("hashchange", () => { clearNotice(); route(); });
+
+(async () => {
+  // A live session (cookie) is reused; otherwise the login page shows.
+  const resp = await fetch("/aicc", {
+    credentials: "same-origin",
+    headers: { Accept: "application/json", "X-Requested-With": "XMLHttpRequest" },
+  });
+  if (resp.ok) {
+    if (!state.user) state.user = "signed in";
+    startApp();
+  } else {
+    state.user = "";
+    showLogin();
+  }
+})().catch((e) => {
+  main().replaceChildren(h("p", { class: "error" }, `The page failed to start: ${e}`));
+  console.error(e);
+});

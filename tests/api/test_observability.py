@@ -1,0 +1,180 @@
+"""/metrics, /healthz, the OpenAPI document, request and job log lines."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+import pytest
+from openapi_spec_validator import validate
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from osdepot.logsetup import JsonFormatter
+from osdepot.services.context import Context
+from osdepot.web.app import ROUTES
+from osdepot.web.openapi import build
+from tests.conftest import Api
+from tests.samples import VALID
+
+
+def sample(text: str, name: str, **labels: str) -> float:
+    """The value of one sample in a Prometheus text exposition (0 when absent)."""
+    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    for line in text.splitlines():
+        if line.startswith("#") or " " not in line:
+            continue
+        key, value = line.rsplit(" ", 1)
+        m = re.fullmatch(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?", key)
+        assert m, line
+        got = ",".join(sorted(m.group(2).split(","))) if m.group(2) else ""
+        if m.group(1) == name and got == want:
+            return float(value)
+    return 0.0
+
+
+def test_metrics_count_imports_failures_and_bytes(api: Api) -> None:
+    before = api.c.get("/metrics").text
+    content = VALID["UNATTEND"][2]
+    api.import_file("UNATTEND", "ks.ks", content, os="rhel")
+    job = api.init("SCRIPT")
+    r = api.upload(
+        job,
+        "s.sh",
+        b"#!/bin/sh\necho hi\n",
+        {"checksumType": "SHA256", "checksumValue": "0" * 64},
+        os="rhel",
+    )
+    assert r.status_code == 409
+    r = api.c.get("/metrics")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/plain")
+    after = r.text
+
+    def delta(name: str, **labels: str) -> float:
+        return sample(after, name, **labels) - sample(before, name, **labels)
+
+    assert delta("osdepot_upload_bytes_received_total", source="upload") == len(content) + 18
+    assert delta("osdepot_imports_total", image_type="UNATTEND", result="complete") == 1
+    assert delta("osdepot_imports_total", image_type="SCRIPT", result="stopped") == 1
+    assert delta("osdepot_import_failures_total", message_id="FQXHMFC0001M") == 1
+    assert delta("osdepot_http_errors_total", message_id="FQXHMFC0001M", status="409") == 1
+    assert (
+        delta("osdepot_import_duration_seconds_count", image_type="UNATTEND", result="complete")
+        == 1
+    )
+    assert delta("osdepot_http_requests_total", method="POST", status="201") >= 3
+    assert sample(after, "osdepot_uploads_in_flight", source="upload") == 0
+    # What the repository holds is read from the catalog at each scrape.
+    assert sample(after, "osdepot_jobs", state="Complete") == 1
+    assert sample(after, "osdepot_jobs", state="Stopped") == 1
+    assert sample(after, "osdepot_jobs", state="Running") == 0
+    assert sample(after, "osdepot_files") == 1
+    assert sample(after, "osdepot_repository_bytes") == len(content)
+    assert "_created" not in after
+
+
+def test_metrics_and_health_need_no_login(app_client: TestClient, ctx: Context) -> None:
+    assert app_client.get("/metrics").status_code == 200
+    r = app_client.get("/healthz")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "ok"
+    assert body["checks"]["catalog"] == "ok" and body["checks"]["dataDir"] == "ok"
+    assert body["checks"]["freeBytes"] > 0
+
+
+def test_health_reports_a_broken_catalog(
+    app_client: TestClient, ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken() -> int:
+        raise OSError("database is gone")
+
+    monkeypatch.setattr(ctx.catalog, "generation", broken)
+    r = app_client.get("/healthz")
+    assert r.status_code == 503
+    assert r.json()["status"] == "failed"
+    assert r.json()["checks"]["catalog"] == "failed: OSError"
+
+
+def test_openapi_document_is_valid_and_complete(app_client: TestClient) -> None:
+    r = app_client.get("/openapi.json")
+    assert r.status_code == 200
+    doc = r.json()
+    validate(doc)
+    assert doc == json.loads(json.dumps(build()))
+    documented = {
+        (re.sub(r"\{(\w+)(:path)?\}", r"{\1}", path), method.upper())
+        for path, item in doc["paths"].items()
+        for method in item
+        if method != "parameters"
+    }
+    served = set()
+    for route in ROUTES:
+        assert isinstance(route, Route)
+        if route.path in ("/", "/ui/{name}") or (route.path.endswith("/") and route.path != "/"):
+            continue  # the web UI's pages, and the trailing-slash twins of collections
+        path = re.sub(r"\{(\w+)(:path)?\}", r"{\1}", route.path)
+        path = path.replace("{sid}", "{id}")
+        for method in route.methods or ():
+            if method != "HEAD":
+                served.add((path, method))
+    assert served == documented
+    # Every error answer is documented with the failed envelope.
+    for item in doc["paths"].values():
+        for method, op in item.items():
+            if method == "parameters":
+                continue
+            for code, resp in op["responses"].items():
+                if code.startswith(("4", "5")) and code != "503":
+                    ref = resp["content"]["application/json"]["schema"]["$ref"]
+                    assert ref.endswith("/Failed")
+
+
+def test_the_ui_marks_its_requests_and_gets_no_basic_challenge(app_client: TestClient) -> None:
+    r = app_client.get("/osImages")
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"] == 'Basic realm="osdepot"'
+    r = app_client.get("/osImages", headers={"X-Requested-With": "XMLHttpRequest"})
+    assert r.status_code == 401
+    assert "www-authenticate" not in r.headers
+    assert r.json()["messages"][0]["id"].startswith("FQXHMSE")
+
+
+def test_the_ui_is_served_with_a_strict_policy(app_client: TestClient) -> None:
+    r = app_client.get("/")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert "script-src 'self'" in r.headers["content-security-policy"]
+    assert '<script type="module" src="/ui/app.js">' in r.text
+    for name, ctype in (("app.js", "text/javascript"), ("style.css", "text/css")):
+        r = app_client.get(f"/ui/{name}")
+        assert r.status_code == 200 and r.headers["content-type"].startswith(ctype)
+    # Nothing from elsewhere: no absolute URLs to other hosts in the page or its assets.
+    for name in ("", "ui/app.js", "ui/style.css"):
+        assert not re.search(r"https?://", app_client.get("/" + name).text)
+    for bad in ("../app.py", "..%2Fapp.py", "app.py", ".hidden.js", "nope.js"):
+        r = app_client.get(f"/ui/{bad}")
+        assert r.status_code == 404, bad
+        assert r.json()["result"] == "failed"
+
+
+def test_request_and_job_log_lines(api: Api, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    api.import_file("UNATTEND", "ks.ks", VALID["UNATTEND"][2], os="rhel")
+    requests_ = [r for r in caplog.records if getattr(r, "event", "") == "request"]
+    upload = [r for r in requests_ if r.__dict__["path"] == "/files/osImages"]
+    assert len(upload) == 1
+    line = upload[0].__dict__
+    assert line["method"] == "POST" and line["status"] == 201 and line["user"] == "admin"
+    assert line["ms"] > 0
+    jobs = [
+        (r.__dict__["job"], r.__dict__["status"])
+        for r in caplog.records
+        if r.name == "osdepot.jobs"
+    ]
+    job = jobs[0][0]
+    assert [s for j, s in jobs if j == job] == ["Pending", "Running", "Complete"]
+    out = json.loads(JsonFormatter().format(upload[0]))
+    assert out["event"] == "request" and out["status"] == 201 and out["logger"] == "osdepot.request"
+    assert out["msg"].startswith("POST /files/osImages 201")
