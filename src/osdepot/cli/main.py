@@ -176,6 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     i.set_defaults(func=cmd_inspect)
 
+    from osdepot.cli.client import add_commands
+
+    add_commands(sub)
+
     u = sub.add_parser("users", help="manage users")
     usub = u.add_subparsers(dest="action", required=True)
     ua = usub.add_parser("add", help="add a user")
@@ -251,9 +255,17 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from osdepot.cli.client import CliError
+
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
+    except CliError as exc:
+        print(str(exc), file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        print("osdepot: interrupted", file=sys.stderr)
+        return 130
     except OsdepotError as exc:
         detail = exc.render()
         print(f"osdepot: {detail['text']} {detail['explanation']}".strip(), file=sys.stderr)
