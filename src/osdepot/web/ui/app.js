@@ -146,7 +146,11 @@ function clearNotice() { notice().replaceChildren(); }
 
 // -- state and routing --------------------------------------------------------------------
 
-const state = { user: sessionStorage.getItem("osdepot.user") || "", timer: null, uploading: null };
+const state = { user: sessionStorage.getItem("osdepot.user") || "", timer: null, uploading: null, seq: 0 };
+
+// Each navigation gets a number; a view whose data arrives after the user has moved on
+// does not draw over the newer one.
+const stale = (seq) => seq !== state.seq;
 
 function main() { return document.getElementById("main"); }
 
@@ -156,6 +160,7 @@ function setView(title, ...content) {
 }
 
 function route() {
+  state.seq++;
   if (state.timer) { clearInterval(state.timer); state.timer = null; }
   if (!state.user) return showLogin();
   const view = (location.hash.replace(/^#\//, "") || "repository").split("/")[0];
@@ -229,7 +234,7 @@ async function logout() {
 function confirmDelete(what) {
   const dlg = document.getElementById("confirm");
   document.getElementById("confirm-text").textContent =
-    `Delete ${what}? It is removed from the repository and cannot be restored.`;
+    `Delete ${what}? This cannot be undone.`;
   dlg.returnValue = "";
   dlg.showModal();
   return new Promise((resolve) => {
@@ -259,8 +264,10 @@ function checksumCell(f) {
 }
 
 async function showRepository() {
+  const seq = state.seq;
   let data;
   try { data = await api("GET", "/osImages"); } catch (e) { if (e.status !== 401) fail(e, "The repository could not be listed."); return; }
+  if (stale(seq)) return;
   const images = data.items || [];
   const parts = [];
   parts.push(h("h2", {}, `OS images (${images.length})`));
@@ -313,7 +320,8 @@ async function followJob(jobId, render) {
 }
 
 function jobSummary(job) {
-  const box = h("div", { class: job.status === "Complete" ? "msg-ok" : job.status === "Running" || job.status === "Pending" ? "" : "msg-error",
+  const tone = job.status === "Complete" ? "msg-ok" : TERMINAL.has(job.status) ? "msg-error" : "msg-busy";
+  const box = h("div", { class: `job-summary ${tone}`,
     role: TERMINAL.has(job.status) && job.status !== "Complete" ? "alert" : null });
   box.append(h("p", {}, "Job ", job.id, ": ", h("span", { class: `status-${job.status}` }, job.status),
     job.status === "Running" ? ` (${job.percentage} %)` : ""));
@@ -382,8 +390,8 @@ function upload(url, form, onProgress) {
 
 function showImport() {
   const c = importControls("imp");
-  const file = h("input", { type: "file", name: "file", required: true });
-  const chosen = h("p", { class: "hint", "aria-live": "polite" }, "No file chosen.");
+  const file = h("input", { type: "file", name: "file", "aria-describedby": "imp-chosen" });
+  const chosen = h("p", { class: "hint", id: "imp-chosen", "aria-live": "polite" }, "No file chosen.");
   const drop = h("div", { class: "drop" },
     h("label", { for: "imp-file" }, "File"),
     h("p", { class: "hint" }, "Drop a file here, or choose one."), file, chosen);
@@ -400,7 +408,9 @@ function showImport() {
   drop.addEventListener("drop", (ev) => {
     ev.preventDefault();
     drop.classList.remove("over");
-    if (ev.dataTransfer.files.length) pick(ev.dataTransfer.files[0]);
+    if (!ev.dataTransfer.files.length) return;
+    try { file.files = ev.dataTransfer.files; } catch { /* older browsers: keep it aside */ }
+    pick(ev.dataTransfer.files[0]);
   });
   const bar = h("progress", { max: 100, value: 0, "aria-label": "Upload progress" });
   const text = h("p", { class: "progress-text", "aria-live": "polite" });
@@ -448,7 +458,7 @@ function showImport() {
         say(`Imported ${picked.name}` + (r.body && r.body.imageId ? ` as OS image ${r.body.imageId}.` : "."));
       } else {
         fail({ messages: job.messages.length ? job.messages : (r.body && r.body.messages) || [], message: job.status },
-          `The import of ${picked.name} ended ${job.status.toLowerCase()}.`);
+          `The import of ${picked.name} did not complete (${job.status}).`);
       }
     } catch (e) {
       if (e.status !== 401) fail(e, `The import of ${picked.name} did not start.`);
@@ -468,13 +478,16 @@ function showImport() {
 async function showTasks() {
   const holder = h("div", {}, h("p", {}, "Loading…"));
   setView("Tasks", h("p", { class: "lead" }, "Import jobs, newest first. This list refreshes itself."), holder);
+  const seq = state.seq;
   const refresh = async () => {
+    if (stale(seq)) return;
     let jobs;
     try { jobs = await api("GET", "/tasks?compact=true"); } catch (e) {
       if (e.status !== 401) fail(e, "The tasks could not be listed.");
       if (state.timer) { clearInterval(state.timer); state.timer = null; }
       return;
     }
+    if (stale(seq)) return;
     jobs.sort((a, b) => Number(b.id) - Number(a.id));
     if (!jobs.length) {
       holder.replaceChildren(h("div", { class: "empty" }, "No import jobs. ",
@@ -501,7 +514,7 @@ async function showTasks() {
             } }, "Remove"))))));
   };
   await refresh();
-  state.timer = setInterval(refresh, 1500);
+  if (!stale(seq)) state.timer = setInterval(refresh, 1500);
 }
 
 // -- remote file servers ------------------------------------------------------------------
@@ -572,7 +585,7 @@ function remoteImportForm(server, done) {
       say(`Job ${jobId} imports ${body.path} from ${server.displayName}; follow it under Tasks.`);
       const job = await followJob(jobId, (j) => status.replaceChildren(jobSummary(j)));
       if (job.status === "Complete") say(`Imported ${body.path} from ${server.displayName}.`);
-      else fail({ messages: job.messages, message: job.status }, `The import of ${body.path} ended ${job.status.toLowerCase()}.`);
+      else fail({ messages: job.messages, message: job.status }, `The import of ${body.path} did not complete (${job.status}).`);
     } catch (e) {
       if (e.status !== 401) fail(e, "The remote import did not start.");
     } finally { button.disabled = false; }
@@ -586,8 +599,10 @@ function remoteImportForm(server, done) {
 }
 
 async function showServers() {
+  const seq = state.seq;
   let data;
   try { data = await api("GET", "/osImages/remoteFileServers"); } catch (e) { if (e.status !== 401) fail(e, "The remote file servers could not be listed."); return; }
+  if (stale(seq)) return;
   const servers = data.serverList || [];
   const panel = h("div", {});
   const open = (form) => { panel.replaceChildren(form); form.querySelector("input, select").focus(); };
