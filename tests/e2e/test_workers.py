@@ -98,3 +98,48 @@ def test_two_workers_share_the_repository(tmp_path: Path) -> None:
         assert first["sha256"] == digest
     finally:
         stop_server(server)
+
+
+def test_metrics_add_up_across_workers_and_logs_are_json(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "data", {"OSDEPOT_WORKERS": "2", "OSDEPOT_LOG_FORMAT": "json"})
+    try:
+        deadline = time.monotonic() + 20
+        while len(psutil.Process(server.proc.pid).children(recursive=True)) < 2:
+            assert time.monotonic() < deadline, "the workers did not start"
+            time.sleep(0.1)
+        time.sleep(1.0)
+        s = server.session()
+        sizes = 0
+        for i in range(6):
+            r = requests.Session()  # fresh connections land on both workers
+            r.verify, r.trust_env = s.verify, False
+            r.cookies, r.headers = s.cookies, s.headers
+            jid = r.post(server.url + "/osImages?imageType=SCRIPT", json={"Action": "Init"})
+            body = f"echo {i}\n".encode() * (i + 1)
+            up = r.post(
+                server.url + f"/files/osImages?jobId={jid.json()['jobId']}&os=rhel",
+                files={"uploadedfile": (f"s{i}.sh", body)},
+            )
+            assert up.status_code == 201, up.text
+            sizes += len(body)
+        # Whichever worker answers /metrics, it adds up the counters of both.
+        for _ in range(6):
+            m = requests.get(server.url + "/metrics", verify=s.verify, timeout=10).text
+            line = next(
+                ln for ln in m.splitlines()
+                if ln.startswith('osdepot_upload_bytes_received_total{source="upload"}')
+            )  # fmt: skip
+            assert float(line.split()[-1]) == sizes
+            assert 'osdepot_jobs{state="Complete"} 6.0' in m
+    finally:
+        stop_server(server)
+    lines = [ln for ln in server.log.read_text().splitlines() if ln.startswith("{")]
+    records = [json.loads(ln) for ln in lines]
+    uploads = [
+        r for r in records if r.get("event") == "request" and r.get("path") == "/files/osImages"
+    ]
+    assert len(uploads) == 6 and {r["status"] for r in uploads} == {201}
+    assert {r["user"] for r in uploads} == {"e2eadmin"}
+    jobs = [r for r in records if r.get("event") == "job"]
+    assert [r["status"] for r in jobs].count("Complete") == 6
+    assert "e2e-admin-password" not in server.log.read_text()
