@@ -31,6 +31,17 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ["OSDEPOT_OSINFO_PATH"] = str(db)
 
 
+@pytest.fixture(autouse=True)
+def _osdepot_loggers_enabled() -> None:
+    """pylxca configures logging from a file when it is imported, which disables every
+    logger that existed then (osdepot's included); the tests read osdepot's lines."""
+    import logging
+
+    for name, lg in logging.Logger.manager.loggerDict.items():
+        if name.startswith("osdepot") and isinstance(lg, logging.Logger):
+            lg.disabled = False
+
+
 @pytest.fixture
 def osinfo_db() -> Path:
     path = os.environ.get("OSDEPOT_OSINFO_PATH")

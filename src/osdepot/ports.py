@@ -73,6 +73,12 @@ class BlobStore(Protocol):
     def keys(self) -> Iterator[str]:
         """Every committed blob key."""
 
+    def staging_files(self) -> list[Path]:
+        """Staging files present now (an upload's, or a crash's leftovers)."""
+
+    def quarantine(self, key: str, folder: Path) -> Path:
+        """Move a blob out of the store into ``folder`` (kept, not deleted)."""
+
     def clear_staging(self) -> int:
         """Remove every staging file (only at start-up); return how many."""
 

@@ -45,6 +45,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if (settings.cert is None) != (settings.key is None):
         print("osdepot: --cert and --key go together", file=sys.stderr)
         return 2
+    from osdepot.services.fsck import ServerRunning, server_lock
+
+    # Held (shared) for the server's lifetime: `osdepot fsck --repair` waits for it.
+    lock = server_lock(settings.data_dir, exclusive=False)
+    try:
+        lock.__enter__()
+    except ServerRunning:
+        print(
+            f"osdepot: {settings.data_dir} is being repaired by `osdepot fsck --repair`",
+            file=sys.stderr,
+        )
+        return 2
     ctx = open_context(settings)
     recover(ctx)
     password = Auth(ctx).bootstrap_admin()
@@ -93,7 +105,72 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
     finally:
         ctx.close()
+        lock.__exit__(None, None, None)
     return 0
+
+
+def cmd_fsck(args: argparse.Namespace) -> int:
+    """Exit 0 when the repository is sound (or every finding was repaired), 1 when
+    damage remains, 2 when it cannot run."""
+    import json
+    import time
+
+    from osdepot.services.context import open_context
+    from osdepot.services.fsck import ServerRunning, fsck, server_lock
+
+    settings = _settings(args)
+    if not (settings.data_dir / "catalog.db").exists() and not settings.database_url:
+        print(f"osdepot: {settings.data_dir} holds no osdepot repository", file=sys.stderr)
+        return 2
+    running = False
+    lock = server_lock(settings.data_dir, exclusive=True)
+    try:
+        lock.__enter__()
+    except ServerRunning:
+        if args.repair:
+            print(
+                "osdepot: a server is running on this data folder; stop it before "
+                "`osdepot fsck --repair` (checking without --repair is safe while it runs)",
+                file=sys.stderr,
+            )
+            return 2
+        running = True
+    ctx = open_context(settings)
+    try:
+        last = [time.monotonic()]
+
+        def tick(file_id: str) -> None:
+            if not args.json and time.monotonic() - last[0] > 5:
+                last[0] = time.monotonic()
+                print(f"checked {file_id}", file=sys.stderr, flush=True)
+
+        report = fsck(
+            ctx, repair=args.repair, hashes=not args.quick, server_running=running, progress=tick
+        )
+    finally:
+        ctx.close()
+        if not running:
+            lock.__exit__(None, None, None)
+    if args.json:
+        print(json.dumps(report.as_json(), indent=2))
+    else:
+        for f in report.findings:
+            state = (
+                "repaired"
+                if f.repaired
+                else "DAMAGED"
+                if f.kind in ("missing", "size", "checksum", "unreadable")
+                else "found"
+            )
+            print(f"{state:9} {f.kind:10} {f.subject}: {f.detail}")
+        what = "sizes" if args.quick else "sizes and SHA-256"
+        print(
+            f"checked {report.files} files ({report.bytes_checked} bytes hashed), "
+            f"{report.blobs} blobs, {what}, in {report.seconds:.1f} s: "
+            + ("no damage" if not report.damaged else f"{len(report.damaged)} problem(s)")
+            + (" (a server is running: staging, jobs and orphans not checked)" if running else "")
+        )
+    return 1 if report.damaged else 0
 
 
 def _read_password(args: argparse.Namespace) -> str:
@@ -175,6 +252,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--osinfo-path", help="folder holding an osinfo-db (OSDEPOT_OSINFO_PATH)", default=None
     )
     i.set_defaults(func=cmd_inspect)
+
+    f = sub.add_parser(
+        "fsck", help="check every stored file against the catalog; --repair what is safe"
+    )
+    data_dir(f)
+    f.add_argument(
+        "--repair",
+        action="store_true",
+        help="move orphan blobs to lost+found, remove staging leftovers, stop stale jobs "
+        "(the server must be stopped)",
+    )
+    f.add_argument("--quick", action="store_true", help="check sizes only, not SHA-256")
+    f.add_argument("--json", action="store_true", help="print the report as JSON")
+    f.set_defaults(func=cmd_fsck)
 
     from osdepot.cli.client import add_commands
 

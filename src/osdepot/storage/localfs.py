@@ -147,6 +147,13 @@ class LocalBlobStore:
     def staging_files(self) -> list[Path]:
         return list((self.root / _STAGING).iterdir())
 
+    def quarantine(self, key: str, folder: Path) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / key
+        shutil.move(self._path(key), target)
+        _fsync_dir(folder)
+        return target
+
     def clear_staging(self) -> int:
         n = 0
         for p in self.staging_files():

@@ -1,0 +1,179 @@
+"""``osdepot fsck``: check the whole repository, and repair what is safe to repair.
+
+Checks every file of the catalog against its blob (present, size, SHA-256), blobs no
+catalog row references (orphans), staging leftovers, and jobs left Running by a server
+that is gone. Repairs, with ``repair=True``: orphan blobs are moved to
+``<data>/lost+found/`` (their bytes are kept), staging leftovers are removed, jobs left
+Running are stopped with a message. A missing or damaged blob is never "repaired": its
+bytes are gone; fsck names the file so it can be restored or deleted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from osdepot.errors import M
+from osdepot.services.context import Context
+
+
+@dataclass
+class Finding:
+    kind: str  # missing, size, checksum, unreadable, orphan, staging, job
+    subject: str  # a file id, a blob key, a staging file name or a job id
+    detail: str
+    repaired: bool = False
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "kind": self.kind,
+            "subject": self.subject,
+            "detail": self.detail,
+            "repaired": self.repaired,
+        }
+
+
+@dataclass
+class Report:
+    files: int = 0
+    bytes_checked: int = 0
+    blobs: int = 0
+    seconds: float = 0.0
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def damaged(self) -> list[Finding]:
+        return [f for f in self.findings if not f.repaired]
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "files": self.files,
+            "bytesChecked": self.bytes_checked,
+            "blobs": self.blobs,
+            "seconds": round(self.seconds, 3),
+            "clean": not self.damaged,
+            "findings": [f.as_json() for f in self.findings],
+        }
+
+
+class ServerRunning(Exception):
+    """A server holds the data folder; repairs must wait until it stops."""
+
+
+@contextlib.contextmanager
+def server_lock(data_dir: Path, exclusive: bool) -> Iterator[None]:
+    """Held shared by ``osdepot serve`` for its lifetime, and exclusively by
+    ``osdepot fsck --repair`` (which therefore never races a running server)."""
+    run = data_dir / "run"
+    run.mkdir(parents=True, exist_ok=True)
+    fd = os.open(run / "server.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ServerRunning(str(data_dir)) from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def fsck(
+    ctx: Context,
+    *,
+    repair: bool = False,
+    hashes: bool = True,
+    server_running: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> Report:
+    """With ``server_running``, only the catalog's files are checked against their blobs:
+    staging files, Running jobs and a blob between its rename and its catalog row are
+    then a live server's work, not damage."""
+    assert not (repair and server_running)
+    start = time.monotonic()
+    report = Report()
+    cat, blobs = ctx.catalog, ctx.blobs
+    files = cat.list_files()
+    report.files = len(files)
+    for f in files:
+        try:
+            size = blobs.size(f.blob_key)
+        except FileNotFoundError:
+            report.findings.append(
+                Finding("missing", f.id, f"the blob {f.blob_key} of {f.name} is missing")
+            )
+            continue
+        except OSError as exc:
+            report.findings.append(Finding("unreadable", f.id, f"{f.blob_key}: {exc}"))
+            continue
+        if size != f.size:
+            report.findings.append(
+                Finding("size", f.id, f"{f.name} is {size} bytes; the catalog says {f.size}")
+            )
+            continue
+        if hashes:
+            h = hashlib.sha256()
+            try:
+                with blobs.open(f.blob_key) as fh:
+                    while chunk := fh.read(4 << 20):
+                        h.update(chunk)
+            except OSError as exc:
+                report.findings.append(Finding("unreadable", f.id, f"{f.blob_key}: {exc}"))
+                continue
+            report.bytes_checked += size
+            if h.hexdigest() != f.sha256:
+                report.findings.append(
+                    Finding(
+                        "checksum",
+                        f.id,
+                        f"{f.name}: SHA-256 is {h.hexdigest()}; the catalog says {f.sha256}",
+                    )
+                )
+                continue
+        if progress is not None:
+            progress(f.id)
+
+    keys = list(blobs.keys())
+    report.blobs = len(keys)
+    if server_running:
+        report.seconds = time.monotonic() - start
+        return report
+    referenced = cat.blob_keys()
+    lost = ctx.settings.data_dir / "lost+found"
+    for key in keys:
+        if key in referenced:
+            continue
+        size = blobs.size(key)
+        finding = Finding("orphan", key, f"blob {key} ({size} bytes) is in no catalog row")
+        if repair:
+            blobs.quarantine(key, lost)
+            finding.repaired = True
+            finding.detail += f"; moved to {lost / key}"
+        report.findings.append(finding)
+
+    for path in blobs.staging_files():
+        size = path.stat().st_size
+        finding = Finding("staging", path.name, f"staging leftover of {size} bytes")
+        if repair:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            finding.repaired = True
+            finding.detail += "; removed"
+        report.findings.append(finding)
+
+    for job in cat.list_jobs():
+        if job.status.value != "Running":
+            continue
+        finding = Finding("job", str(job.id), f"job {job.id} is Running but no server runs it")
+        if repair:
+            cat.fail_open_jobs(ctx.clock(), M.SERVER_INTERRUPTED.render({}))
+            finding.repaired = True
+            finding.detail += "; stopped"
+        report.findings.append(finding)
+    report.seconds = time.monotonic() - start
+    return report
