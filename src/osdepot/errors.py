@@ -292,6 +292,22 @@ class M:
         "Register the server with POST /osImages/remoteFileServers, or use the serverId "
         "of a registered one.",
     )
+    UPLOAD_TOO_SLOW = _m(
+        "FQXHMFC9030J",
+        408,
+        "The upload of the file was stopped because the client sent it too slowly.",
+        "Fewer than {min_bytes} bytes arrived in {seconds} seconds. Nothing was stored.",
+        "Check the network between the client and the repository, create a new import "
+        "job and upload the file again.",
+    )
+    CATALOG_BUSY = _m(
+        "FQXHMFC9031M",
+        503,
+        "The repository catalog is busy.",
+        "The catalog database stayed locked by other work for {seconds} seconds. "
+        "Nothing was changed by this request.",
+        "Attempt the operation again in a moment.",
+    )
     JOB_NOT_FOUND = _m(
         "FQXHMJM9001J",
         404,

@@ -62,7 +62,7 @@ def open_context(settings: Settings) -> Context:
     from osdepot.storage.db import make_engine, upgrade
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.effective_database_url)
+    engine = make_engine(settings.effective_database_url, settings.db_busy_timeout)
     upgrade(engine)
     return Context(
         settings=settings,

@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+from sqlalchemy.exc import OperationalError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -86,6 +87,28 @@ async def _http_error(_request: Request, exc: Exception) -> Response:
     )
 
 
+def _busy(exc: BaseException) -> bool:
+    """A catalog that stayed locked (SQLite) or a transaction that lost a conflict
+    (PostgreSQL serialization failure or deadlock)."""
+    if not isinstance(exc, OperationalError):
+        return False
+    text = str(exc.orig).lower()
+    code = getattr(exc.orig, "pgcode", None) or getattr(exc.orig, "sqlstate", None)
+    return "locked" in text or "busy" in text or code in ("40001", "40P01", "55P03")
+
+
+async def _catalog_error(request: Request, exc: Exception) -> Response:
+    """A catalog that stayed busy is answered 503 with a message; anything else the
+    database raised is an internal error (with a message too)."""
+    if not _busy(exc):
+        return await _internal_error(request, exc)
+    seconds = f"{request.app.state.ctx.settings.db_busy_timeout:g}"
+    log.warning("catalog busy: %s", str(exc).splitlines()[0])
+    resp = error_response(error(M.CATALOG_BUSY, seconds=seconds))
+    resp.headers["Retry-After"] = "2"
+    return resp
+
+
 async def _internal_error(_request: Request, exc: Exception) -> Response:
     log.error("internal error", exc_info=exc)
     return error_response(error(M.INTERNAL, detail=type(exc).__name__))
@@ -131,6 +154,7 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
         exception_handlers={
             OsdepotError: _osdepot_error,
             HTTPException: _http_error,
+            OperationalError: _catalog_error,
             Exception: _internal_error,
         },
     )

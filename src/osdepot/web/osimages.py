@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
+import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
@@ -234,6 +237,33 @@ async def customise(request: Request) -> Response:
 
 # -- upload ----------------------------------------------------------------------------
 
+#: A body must deliver at least this much per ``upload_stall_timeout`` seconds.
+MIN_PROGRESS_BYTES = 64 * 1024
+
+
+async def paced(stream: AsyncIterator[bytes], window: float) -> AsyncIterator[bytes]:
+    """The body's chunks, failing FQXHMFC9030J when fewer than MIN_PROGRESS_BYTES arrive
+    within ``window`` seconds (a stalled or trickling client). Only this request waits;
+    others are served meanwhile."""
+    it = stream.__aiter__()
+    deadline = time.monotonic() + window
+    got = 0
+    while True:
+        try:
+            async with asyncio.timeout(max(deadline - time.monotonic(), 0.0)):
+                chunk = await it.__anext__()
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise error(
+                M.UPLOAD_TOO_SLOW, min_bytes=MIN_PROGRESS_BYTES, seconds=f"{window:g}"
+            ) from None
+        got += len(chunk)
+        if got >= MIN_PROGRESS_BYTES:
+            got = 0
+            deadline = time.monotonic() + window
+        yield chunk
+
 
 def _params(request: Request) -> UploadParams:
     q = request.query_params
@@ -275,7 +305,8 @@ async def upload(request: Request) -> Response:
     field_name, field_buf = "", bytearray()
     file_done = False
     try:
-        async for chunk in request.stream():
+        stall = ctx_of(request).settings.upload_stall_timeout
+        async for chunk in paced(request.stream(), stall):
             for ev in parser.feed(chunk):
                 if isinstance(ev, PartData):
                     if mode == "file":

@@ -1,0 +1,64 @@
+"""A catalog locked by other work: requests wait for it, then answer 503 with a message."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from osdepot.config import Settings
+from osdepot.services.auth import Auth
+from osdepot.services.context import open_context
+from osdepot.services.recovery import recover
+from osdepot.web.app import create_app
+from tests.conftest import ADMIN, ADMIN_PW, Api
+
+
+def hold_lock(db: Path, seconds: float, ready: threading.Event) -> None:
+    """Another writer: an exclusive transaction on the catalog for ``seconds``."""
+    con = sqlite3.connect(db, isolation_level=None)
+    con.execute("BEGIN EXCLUSIVE")
+    ready.set()
+    time.sleep(seconds)
+    con.execute("ROLLBACK")
+    con.close()
+
+
+@pytest.mark.parametrize("held", [0.3, 2.5])
+def test_a_locked_catalog_is_waited_for_then_reported(settings: Settings, held: float) -> None:
+    ctx = open_context(replace(settings, db_busy_timeout=1.0))
+    recover(ctx)
+    Auth(ctx).bootstrap_admin()
+    try:
+        with TestClient(create_app(ctx.settings, ctx), base_url="https://testserver") as c:
+            api = Api(c)
+            api.login(ADMIN, ADMIN_PW)
+            ready = threading.Event()
+            t = threading.Thread(
+                target=hold_lock, args=(settings.data_dir / "catalog.db", held, ready)
+            )
+            t.start()
+            ready.wait(5)
+            started = time.monotonic()
+            r = c.post("/osImages?imageType=SCRIPT", json={"Action": "Init"})
+            waited = time.monotonic() - started
+            t.join()
+            if held < 1.0:
+                assert r.status_code == 201, r.text  # waited for the lock, then went on
+                assert waited >= held * 0.8
+            else:
+                assert r.status_code == 503, r.text
+                msg = r.json()["messages"][0]
+                assert msg["id"] == "FQXHMFC9031M" and "1 seconds" in msg["explanation"]
+                assert r.headers["retry-after"] == "2"
+                assert 0.9 < waited < 2.4
+            # Once the lock is gone, everything works again.
+            assert c.post("/osImages?imageType=SCRIPT", json={"Action": "Init"}).status_code == 201
+            assert c.get("/tasks").status_code == 200
+    finally:
+        ctx.close()

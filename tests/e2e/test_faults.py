@@ -1,0 +1,257 @@
+"""Faults against a real `osdepot serve`: a full disk, a trickling client, two uploads
+racing for one job. (A client that disconnects mid-upload: test_streaming.py.)"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.e2e.conftest import Server, start_server, stop_server
+from tests.samples import VALID
+from tests.shared import missing
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def small_fs(tmp_path: Path) -> Iterator[Path]:
+    """A 24 MiB filesystem mounted for this test (tmpfs with a size limit)."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if os.geteuid() != 0:
+        missing("root, to mount a small filesystem")
+    r = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=24m,mode=0700", "tmpfs", str(mnt)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if r.returncode != 0:
+        missing(f"permission to mount a tmpfs ({r.stderr.strip()})")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def tar_gz(size: int) -> bytes:
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=1) as tar:
+        info = tarfile.TarInfo("payload.bin")
+        info.size = size
+        tar.addfile(info, io.BytesIO(os.urandom(size)))
+    return buf.getvalue()
+
+
+def test_a_full_disk_refuses_the_upload_and_keeps_serving(tmp_path: Path, small_fs: Path) -> None:
+    server = start_server(tmp_path / "data", {"OSDEPOT_BLOB_URL": f"file://{small_fs}/blobs"})
+    try:
+        s = server.session()
+        big = tar_gz(40 * 1024 * 1024)
+        # Declared: refused before a byte is sent.
+        r = s.post(
+            server.url + "/osImages?imageType=SOFTWARE",
+            json={"Action": "Init", "fileSize": len(big)},
+            timeout=30,
+        )
+        assert r.status_code == 409, r.text
+        assert r.json()["messages"][0]["id"] == "FQXHMFC9004M"
+        # A Content-Length larger than the free space: refused before the file is written.
+        job = s.post(
+            server.url + "/osImages?imageType=SOFTWARE", json={"Action": "Init"}, timeout=30
+        ).json()["jobId"]
+        r = s.post(
+            server.url + f"/files/osImages?jobId={job}&os=rhel",
+            files={"uploadedfile": ("big.tar.gz", big)},
+            timeout=120,
+        )
+        assert r.status_code == 409, r.text
+        assert "bytes free" in r.json()["messages"][0]["explanation"]
+        # No size announced at all (chunked): the disk fills while the file is written.
+        job = s.post(
+            server.url + "/osImages?imageType=SOFTWARE", json={"Action": "Init"}, timeout=30
+        ).json()["jobId"]
+
+        def chunked() -> Iterator[bytes]:
+            yield (
+                b'--B\r\nContent-Disposition: form-data; name="uploadedfile"; '
+                b'filename="big.tar.gz"\r\n\r\n'
+            )
+            for i in range(0, len(big), 1 << 20):
+                yield big[i : i + (1 << 20)]
+            yield b"\r\n--B--\r\n"
+
+        r = s.post(
+            server.url + f"/files/osImages?jobId={job}&os=rhel",
+            data=chunked(),
+            headers={"Content-Type": "multipart/form-data; boundary=B"},
+            timeout=120,
+        )
+        assert r.status_code == 409, r.text
+        msg = r.json()["messages"][0]
+        assert msg["id"] == "FQXHMFC9004M" and "ran out of space" in msg["explanation"]
+        task = s.get(server.url + f"/tasks/{job}", timeout=10).json()[0]
+        assert task["status"] == "Stopped" and task["messageID"] == "FQXHMFC9004M"
+        # Nothing partial remains; the space is free again; the server keeps serving.
+        assert list((small_fs / "blobs" / ".staging").iterdir()) == []
+        assert [p for p in (small_fs / "blobs").rglob("*") if p.is_file()] == []
+        assert s.get(server.url + "/osImages", timeout=10).status_code == 200
+        name, _q, content = VALID["SCRIPT"]
+        job = s.post(
+            server.url + "/osImages?imageType=SCRIPT", json={"Action": "Init"}, timeout=30
+        ).json()["jobId"]
+        r = s.post(
+            server.url + f"/files/osImages?jobId={job}&os=rhel",
+            files={"uploadedfile": (name, content)},
+            timeout=30,
+        )
+        assert r.status_code == 201, r.text
+    finally:
+        stop_server(server)
+    # The repository checks clean: the one script, nothing else.
+    env = {**server.env(), "OSDEPOT_BLOB_URL": f"file://{small_fs}/blobs"}
+    r = subprocess.run(
+        [sys.executable, "-m", "osdepot.cli.main", "fsck", "--data-dir", str(server.data_dir)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=60,
+    )
+    assert r.returncode == 0 and "checked 1 files" in r.stdout, r.stdout + r.stderr
+
+
+def _raw_upload_start(server: Server, job: str, size: int) -> ssl.SSLSocket:
+    """Open a TLS connection and send the headers of a multipart upload of ``size``."""
+    host, port = server.url.removeprefix("https://").split(":")
+    ctx = ssl.create_default_context(cafile=str(server.data_dir / "tls" / "cert.pem"))
+    sock = ctx.wrap_socket(socket.create_connection((host, int(port))), server_hostname=host)
+    s = server.session()
+    cookie = "; ".join(f"{k}={v}" for k, v in s.cookies.items())
+    head = (
+        b'--B\r\nContent-Disposition: form-data; name="uploadedfile"; filename="t.tar.gz"\r\n\r\n'
+    )
+    total = len(head) + size + len(b"\r\n--B--\r\n")
+    sock.sendall(
+        (
+            f"POST /files/osImages?jobId={job}&os=rhel HTTP/1.1\r\nHost: {host}\r\n"
+            f"Cookie: {cookie}\r\nX-Csrf-Token: {s.cookies['csrf']}\r\n"
+            f"Content-Type: multipart/form-data; boundary=B\r\n"
+            f"Content-Length: {total}\r\n\r\n"
+        ).encode()
+        + head
+    )
+    return sock
+
+
+def test_a_trickling_client_is_let_go_without_holding_up_others(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "data", {"OSDEPOT_UPLOAD_STALL_TIMEOUT": "1.5"})
+    try:
+        s = server.session()
+        job = s.post(
+            server.url + "/osImages?imageType=SOFTWARE", json={"Action": "Init"}, timeout=30
+        ).json()["jobId"]
+        sock = _raw_upload_start(server, job, 10_000_000)
+        answer: list[bytes] = []
+
+        def trickle() -> None:
+            # 100 bytes every 0.2 s: alive, but far below 64 KiB per 1.5 s.
+            with contextlib.suppress(OSError):
+                for _ in range(100):
+                    sock.sendall(b"x" * 100)
+                    time.sleep(0.2)
+            with contextlib.suppress(OSError):
+                sock.settimeout(5)
+                answer.append(sock.recv(65536))
+
+        started = time.monotonic()
+        t = threading.Thread(target=trickle)
+        t.start()
+        # Meanwhile another client imports a file as usual.
+        other = server.session()
+        oj = other.post(
+            server.url + "/osImages?imageType=SCRIPT", json={"Action": "Init"}, timeout=30
+        ).json()["jobId"]
+        name, _q, content = VALID["SCRIPT"]
+        r = other.post(
+            server.url + f"/files/osImages?jobId={oj}&os=rhel",
+            files={"uploadedfile": (name, content)},
+            timeout=10,
+        )
+        assert r.status_code == 201 and time.monotonic() - started < 1.5
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            task = s.get(server.url + f"/tasks/{job}", timeout=10).json()[0]
+            if task["status"] != "Running":
+                break
+            time.sleep(0.2)
+        elapsed = time.monotonic() - started
+        assert task["status"] == "Stopped" and task["messageID"] == "FQXHMFC9030J", task
+        assert 1.4 < elapsed < 6, elapsed
+        sock.close()
+        t.join(timeout=30)
+        if answer and answer[0]:
+            assert answer[0].startswith(b"HTTP/1.1 408")
+        assert list((server.data_dir / "blobs" / ".staging").iterdir()) == []
+    finally:
+        stop_server(server)
+
+
+def test_two_uploads_racing_for_one_job(server: Server) -> None:
+    s = server.session()
+    body = tar_gz(4 * 1024 * 1024)
+    for _ in range(5):
+        job = s.post(
+            server.url + "/osImages?imageType=SOFTWARE",
+            json={"Action": "Init", "fileSize": len(body)},
+            timeout=30,
+        ).json()["jobId"]
+        barrier = threading.Barrier(2)
+        results: list[requests.Response] = []
+
+        def go(
+            i: int,
+            job: str = job,
+            barrier: threading.Barrier = barrier,
+            results: list[requests.Response] = results,
+        ) -> None:
+            c = server.session()
+            barrier.wait()
+            results.append(
+                c.post(
+                    server.url + f"/files/osImages?jobId={job}&os=rhel",
+                    files={"uploadedfile": (f"race{i}.tar.gz", body)},
+                    timeout=60,
+                )
+            )
+
+        threads = [threading.Thread(target=go, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=90)
+        codes = sorted(r.status_code for r in results)
+        assert codes == [201, 409], [r.text for r in results]
+        loser = next(r for r in results if r.status_code == 409)
+        assert loser.json()["messages"][0]["id"] == "FQXHMFC9011J"
+        task = s.get(server.url + f"/tasks/{job}", timeout=10).json()[0]
+        assert task["status"] == "Complete"
+    listing = s.get(server.url + "/osImages", timeout=10).json()
+    assert len(listing["softwareFiles"]) == 5
+    assert {f["sha256"] for f in listing["softwareFiles"]} == {hashlib.sha256(body).hexdigest()}
+    assert list((server.data_dir / "blobs" / ".staging").iterdir()) == []
