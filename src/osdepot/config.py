@@ -34,6 +34,13 @@ class Settings:
     admin_password: str = field(default="", repr=False)
     #: Seconds of inactivity after which a session ends.
     session_timeout: int = 1800
+    #: Failed logins in a row (session or Basic) that lock an account; 0 never locks.
+    login_max_failures: int = 5
+    #: Seconds a locked account stays locked (a supervisor can unlock it sooner).
+    login_lockout_seconds: int = 900
+    #: Each failed login is answered this many seconds later × the failures so far
+    #: (at most 5 s): guessing slows down before the lock.
+    login_failure_delay: float = 0.5
     #: Seconds after which an import job that received no file expires.
     job_expiry: int = 24 * 3600
     #: Seconds a finished job is kept before it is removed.

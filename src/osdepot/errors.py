@@ -351,6 +351,13 @@ class M:
         "csrf cookie in the X-Csrf-Token header.",
         "Send the X-Csrf-Token header, or log in again.",
     )
+    ACCOUNT_LOCKED = _m(
+        "FQXHMSE9006J",
+        401,
+        "The account {user} is locked.",
+        "{failures} logins in a row failed; the account stays locked until {until} UTC.",
+        "Wait until then, or ask a supervisor to unlock the account.",
+    )
     SESSION_EXPIRED = _m(
         "FQXHMSE9005J",
         401,
@@ -366,6 +373,8 @@ class OsdepotError(Exception):
     def __init__(self, message: Message, **params: Any) -> None:
         self.message = message
         self.params = params
+        #: seconds the answer is held back (failed logins slow down guessing)
+        self.delay = 0.0
         super().__init__(f"{message.id}: {_fmt(message.text, params)}")
 
     @property

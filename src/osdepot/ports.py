@@ -99,6 +99,14 @@ class Catalog(Protocol):
     def list_users(self) -> list[User]:
         """All users, by name."""
 
+    def record_login_failure(
+        self, name: str, now: float, max_failures: int, lockout: float
+    ) -> User | None:
+        """Count a failed login and lock the account at ``max_failures``."""
+
+    def reset_login_failures(self, name: str) -> bool:
+        """Clear the failure count and any lock."""
+
     def count_users(self) -> int:
         """How many users exist."""
 

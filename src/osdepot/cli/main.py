@@ -195,8 +195,20 @@ def cmd_users(args: argparse.Namespace) -> int:
             user = auth.add_user(args.name, args.role, _read_password(args))
             print(f"added {user.name} ({user.role})")
         elif args.action == "list":
+            import time
+
+            now = ctx.clock()
             for u in ctx.catalog.list_users():
-                print(f"{u.name}\t{u.role}")
+                state = ""
+                if u.locked_until and u.locked_until > now:
+                    until = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(u.locked_until))
+                    state = f"\tlocked until {until} UTC"
+                elif u.failed_logins:
+                    state = f"\t{u.failed_logins} failed login(s)"
+                print(f"{u.name}\t{u.role}{state}")
+        elif args.action == "unlock":
+            auth.unlock(args.name)
+            print(f"unlocked {args.name}")
         elif args.action == "passwd":
             auth.set_password(args.name, _read_password(args))
             print(f"changed the password of {args.name}; their sessions were ended")
@@ -281,13 +293,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="read the password from the first line of standard input",
     )
-    ul = usub.add_parser("list", help="list users and roles")
+    ul = usub.add_parser("list", help="list users, roles and login locks")
     up = usub.add_parser("passwd", help="set a user's password")
     up.add_argument("name")
     up.add_argument("--password-stdin", action="store_true")
     ud = usub.add_parser("delete", help="delete a user")
     ud.add_argument("name")
-    for sp in (ua, ul, up, ud):
+    uu = usub.add_parser("unlock", help="lift a lock set by repeated failed logins")
+    uu.add_argument("name")
+    for sp in (ua, ul, up, ud, uu):
         data_dir(sp)
     u.set_defaults(func=cmd_users)
     return p

@@ -16,6 +16,8 @@ class User:
     password_hash: str
     created_at: float
     failed_logins: int = 0
+    #: the account is locked until this time (after repeated failed logins), or None
+    locked_until: float | None = None
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 import threading
 import time
@@ -20,8 +21,10 @@ from osdepot.domain.roles import (
     has_privilege,
     normalise_role,
 )
-from osdepot.errors import M, error
+from osdepot.errors import M, OsdepotError, error
 from osdepot.services.context import Context
+
+log = logging.getLogger("osdepot.auth")
 
 _hasher = PasswordHasher()
 # A hash to verify against when the user does not exist, so that the time taken does
@@ -175,11 +178,52 @@ class Auth:
 
     # -- requests ---------------------------------------------------------------------
 
+    def _lock_error(self, user: User) -> OsdepotError:
+        assert user.locked_until is not None
+        return error(
+            M.ACCOUNT_LOCKED,
+            user=user.name,
+            failures=self.ctx.settings.login_max_failures,
+            until=time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(user.locked_until)),
+        )
+
+    def _check_lock(self, user: User | None) -> None:
+        if user is not None and user.locked_until and user.locked_until > self.ctx.clock():
+            raise self._lock_error(user)
+
+    def _failed(self, name: str) -> OsdepotError:
+        """Count a failed login (session or Basic) and build its answer: held back a
+        little longer at each failure, and a lock at the configured count."""
+        s = self.ctx.settings
+        user = self.ctx.catalog.record_login_failure(
+            name, self.ctx.clock(), s.login_max_failures, s.login_lockout_seconds
+        )
+        self._forget(name)
+        if user is not None and user.locked_until and user.locked_until > self.ctx.clock():
+            log.warning("account %s locked after %d failed logins", name, s.login_max_failures)
+            locked = self._lock_error(user)
+            locked.delay = min(s.login_failure_delay * s.login_max_failures, 5.0)
+            return locked
+        failed = error(M.LOGIN_FAILED)
+        failures = user.failed_logins if user is not None else 1
+        failed.delay = min(s.login_failure_delay * failures, 5.0)
+        return failed
+
+    def unlock(self, name: str) -> None:
+        if not self.ctx.catalog.reset_login_failures(name):
+            raise error(M.NOT_FOUND, what="User", name=name, detail="No user has this name.")
+        self._forget(name)
+        log.info("account %s unlocked", name)
+
     def login(self, name: str, password: str, address: str) -> tuple[str, Session]:
         user = self.ctx.catalog.get_user(name)
+        self._check_lock(user)
         if not verify_password(user, password):
-            raise error(M.LOGIN_FAILED)
+            raise self._failed(name)
         assert user is not None
+        if user.failed_logins or user.locked_until:
+            self.ctx.catalog.reset_login_failures(name)
+            self._forget(name)
         token = secrets.token_urlsafe(32)
         now = self.ctx.clock()
         session = Session(
@@ -220,11 +264,15 @@ class Auth:
 
     def basic_user(self, name: str, password: str) -> User:
         user = self._user(name)
+        self._check_lock(user)
         if user is not None and self.basic_cache.check(user, password):
             return user
         if not verify_password(user, password):
-            raise error(M.LOGIN_FAILED)
+            raise self._failed(name)
         assert user is not None
+        if user.failed_logins:
+            self.ctx.catalog.reset_login_failures(name)
+            self._forget(name)
         self.basic_cache.add(user, password)
         return user
 

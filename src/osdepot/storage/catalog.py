@@ -117,6 +117,35 @@ class SqlCatalog:
             rows = c.execute(select(users).order_by(users.c.name)).mappings().all()
         return [User(**r) for r in rows]
 
+    def record_login_failure(
+        self, name: str, now: float, max_failures: int, lockout: float
+    ) -> User | None:
+        """Count a failed login; the ``max_failures``-th in a row locks the account for
+        ``lockout`` seconds (counting starts again after a lock). None: no such user."""
+        with self._write() as c:
+            row = c.execute(select(users).where(users.c.name == name)).mappings().first()
+            if row is None:
+                return None
+            failures = int(row["failed_logins"]) + 1
+            locked = row["locked_until"]
+            if max_failures and failures >= max_failures:
+                locked, failures = now + lockout, 0
+            c.execute(
+                update(users)
+                .where(users.c.name == name)
+                .values(failed_logins=failures, locked_until=locked)
+            )
+            row = c.execute(select(users).where(users.c.name == name)).mappings().one()
+        return User(**row)
+
+    def reset_login_failures(self, name: str) -> bool:
+        """A successful login, or a supervisor's unlock: no failures, no lock."""
+        with self._write() as c:
+            n = c.execute(
+                update(users).where(users.c.name == name).values(failed_logins=0, locked_until=None)
+            ).rowcount
+        return n == 1
+
     def count_users(self) -> int:
         with self._read1() as c:
             return int(c.execute(select(func.count()).select_from(users)).scalar_one())

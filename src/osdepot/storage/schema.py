@@ -25,6 +25,7 @@ users = Table(
     Column("role", String(64), nullable=False),
     Column("created_at", Float, nullable=False),
     Column("failed_logins", Integer, nullable=False, server_default="0"),
+    Column("locked_until", Float, nullable=True),
 )
 
 sessions = Table(

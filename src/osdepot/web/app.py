@@ -23,7 +23,7 @@ from osdepot.errors import M, OsdepotError, error
 from osdepot.services.auth import Auth
 from osdepot.services.context import Context, open_context
 from osdepot.services.jobs import Jobs
-from osdepot.web import observe, openapi, osimages, remote, sessions, tasks, ui
+from osdepot.web import observe, openapi, osimages, remote, sessions, tasks, ui, users
 from osdepot.web.common import error_response, failed
 
 log = logging.getLogger("osdepot.web")
@@ -61,11 +61,15 @@ ROUTES = [
     Route("/tasks/{ids}", tasks.put_task_ids, methods=["PUT"]),
     Route("/tasks/{ids}", tasks.delete_tasks, methods=["DELETE"]),
     Route("/jobs/{ids}", tasks.put_task_ids, methods=["PUT"]),
+    *_both("/userAccounts", users.list_accounts, ["GET"]),
+    Route("/userAccounts/{name}", users.update_account, methods=["PUT"]),
 ]
 
 
 async def _osdepot_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, OsdepotError)
+    if exc.delay:
+        await asyncio.sleep(exc.delay)  # a failed login: only this request waits
     # The web UI marks its requests the usual way; it shows its own login form.
     return error_response(exc, challenge="x-requested-with" not in request.headers)
 

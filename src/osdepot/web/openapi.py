@@ -579,6 +579,26 @@ def _paths() -> dict[str, Any]:
                 tag="Tasks",
             ),
         },
+        "/userAccounts": {
+            "get": _op(
+                "Accounts with their roles and login locks (osdepot extension)",
+                {"200": _json({"type": "object"}, "Accounts")},
+                (401, 403),
+                privilege="lxc-supervisor role",
+                tag="Accounts",
+            )
+        },
+        "/userAccounts/{name}": {
+            "parameters": [_path("name", "User name")],
+            "put": _op(
+                'Lift a login lock with {"unlock": true} (osdepot extension)',
+                {"200": _json({"type": "object"}, "The account")},
+                (400, 401, 403, 404),
+                privilege="lxc-supervisor role",
+                body=_body({"type": "object", "properties": {"unlock": {"type": "boolean"}}}),
+                tag="Accounts",
+            )
+        },
         "/healthz": {
             "get": {
                 "summary": "Health for load balancers: catalog and data folder",
