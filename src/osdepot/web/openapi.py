@@ -30,20 +30,22 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 
 def _errors(*codes: int) -> dict[str, Any]:
-    """Error answers: always the failed envelope with one message."""
+    """Error answers: always the failed envelope with one message. Every operation can
+    answer 400 (a malformed request), 500 (with a message) and 503 (the catalog stayed
+    busy); those that need a login also 401."""
     words = {
         400: "Invalid request (a value, the body or the content of the file)",
-        401: "Not authenticated, or the session expired",
+        401: "Not authenticated, the session expired, or the account is locked",
         403: "The user's role lacks the privilege, or the CSRF token is missing or wrong",
         404: "No such object",
         405: "Method not supported on this path",
+        408: "The upload arrived too slowly (FQXHMFC9030J)",
         409: "Clash with the repository's state",
         412: "A required parameter is missing or a precondition failed",
         500: "Internal error (with a message)",
+        503: "The catalog stayed busy (FQXHMFC9031M); try again",
     }
-    out = {str(c): _json(_ref("Failed"), words[c]) for c in codes}
-    out.setdefault("500", _json(_ref("Failed"), words[500]))
-    return out
+    return {str(c): _json(_ref("Failed"), words[c]) for c in sorted({*codes, 400, 500, 503})}
 
 
 def _op(
@@ -399,7 +401,7 @@ def _paths() -> dict[str, Any]:
         "/osImages": {
             "get": _op(
                 "List the repository: OS images with profiles, and each group of files",
-                {"200": _json({"oneOf": [_ref("Listing"), _ref("ProfileListing")]}, "Listing")},
+                {"200": _json({"anyOf": [_ref("Listing"), _ref("ProfileListing")]}, "Listing")},
                 (400, 401, 403),
                 privilege=_ANY,
                 params=[
@@ -411,7 +413,7 @@ def _paths() -> dict[str, Any]:
                 "Create an import job (or, with jobId, a remote import as the Ruby client sends)",
                 {
                     "201": _json(
-                        {"oneOf": [_ref("JobCreated"), _ref("FileImported")]}, "Job created"
+                        {"anyOf": [_ref("JobCreated"), _ref("FileImported")]}, "Job created"
                     )
                 },
                 (400, 401, 403, 404, 409, 412),
@@ -421,7 +423,7 @@ def _paths() -> dict[str, Any]:
                     _q("importByContent", "Accepted for UNATTEND and CONFIG"),
                     _q("jobId", "With a remote-import body: import into this job"),
                 ],
-                body=_body({"oneOf": [_ref("ImportJob"), _ref("RemoteImport")]}, False),
+                body=_body({"anyOf": [_ref("ImportJob"), _ref("RemoteImport")]}, False),
             ),
             "delete": _op(
                 "Refused: name the objects to delete in the path",
@@ -435,25 +437,25 @@ def _paths() -> dict[str, Any]:
             "delete": _op(
                 "Delete OS images (with their profiles) and files",
                 envelope_ok,
-                (401, 403, 404, 409),
+                (401, 403, 404, 409, 412),
                 privilege=_DELETE,
             ),
             "get": _op(
                 "Export a customised profile: not supported by osdepot (no custom profiles)",
                 {},
-                (400, 401, 404),
+                (400, 401, 403, 404, 412),
                 privilege=_EDIT,
             ),
             "post": _op(
                 "Create a customised profile: not supported by osdepot",
                 {},
-                (400, 401, 403),
+                (400, 401, 403, 404, 412),
                 privilege=_EDIT,
             ),
             "put": _op(
                 "Modify a customised profile: not supported by osdepot",
                 {},
-                (400, 401, 403),
+                (400, 401, 403, 404, 412),
                 privilege=_EDIT,
             ),
         },
@@ -461,7 +463,7 @@ def _paths() -> dict[str, Any]:
             "post": _op(
                 "Upload the job's file (multipart), or import it from a remote file server (JSON)",
                 {"201": _json(_ref("FileImported"), "Imported (upload) or started (remote)")},
-                (400, 401, 403, 404, 409, 412),
+                (400, 401, 403, 404, 408, 409, 412),
                 privilege=_EDIT,
                 params=[
                     _q("jobId", "Job from POST /osImages", required=True),
@@ -493,7 +495,7 @@ def _paths() -> dict[str, Any]:
             "post": _op(
                 "Create a profile (with serverId: modify it)",
                 server_ok,
-                (400, 401, 403, 404),
+                (400, 401, 403, 404, 409, 412),
                 privilege=_SERVERS,
                 body=_body(_ref("RemoteServerInput")),
                 tag="Remote file servers",
@@ -511,7 +513,7 @@ def _paths() -> dict[str, Any]:
             "put": _op(
                 "Modify a profile (absent optional fields are kept)",
                 server_ok,
-                (400, 401, 403, 404),
+                (400, 401, 403, 404, 409, 412),
                 privilege=_SERVERS,
                 body=_body(_ref("RemoteServerInput")),
                 tag="Remote file servers",
@@ -536,7 +538,7 @@ def _paths() -> dict[str, Any]:
             "put": _op(
                 "Cancel jobs",
                 {"200": _json(_ref("Tasks"), "The jobs")},
-                (400, 401, 403, 404),
+                (400, 401, 403, 404, 412),
                 privilege=_EDIT,
                 body=_body(_ref("Cancel")),
                 tag="Tasks",
@@ -555,7 +557,7 @@ def _paths() -> dict[str, Any]:
             "put": _op(
                 'Cancel jobs with {"cancelRequest": "true"}',
                 {"200": _json(_ref("Tasks"), "The jobs")},
-                (400, 401, 403, 404),
+                (400, 401, 403, 404, 412),
                 privilege=_EDIT,
                 body=_body({"type": "object"}),
                 tag="Tasks",
@@ -563,7 +565,7 @@ def _paths() -> dict[str, Any]:
             "delete": _op(
                 "Remove finished jobs (409 for a running one)",
                 envelope_ok,
-                (400, 401, 403, 404, 409),
+                (400, 401, 403, 404, 409, 412),
                 privilege=_EDIT,
                 tag="Tasks",
             ),
@@ -573,7 +575,7 @@ def _paths() -> dict[str, Any]:
             "put": _op(
                 'Cancel jobs with {"cancelRequest": "true"} (the Ruby client\'s path)',
                 {"200": _json(_ref("Tasks"), "The jobs")},
-                (400, 401, 403, 404),
+                (400, 401, 403, 404, 412),
                 privilege=_EDIT,
                 body=_body({"type": "object"}),
                 tag="Tasks",
@@ -597,7 +599,7 @@ def _paths() -> dict[str, Any]:
                 privilege="lxc-supervisor role",
                 body=_body({"type": "object", "properties": {"unlock": {"type": "boolean"}}}),
                 tag="Accounts",
-            )
+            ),
         },
         "/healthz": {
             "get": {
