@@ -205,6 +205,14 @@ def test_images_tasks_delete(cli: Cli, server: Server, tmp_path: Path, files: Pa
     assert json.loads(cli("images", "--json").stdout)["items"] == []
     r = cli("delete", "rocky9.4")
     assert r.returncode == 1 and "FQXHMFC9016J" in r.stderr
+    # An id with characters that mean something in a URL is sent encoded.
+    odd = tmp_path / "50%off #1?.sh"
+    odd.write_bytes(b"#!/bin/sh\necho\n")
+    assert cli("import", str(odd), "--type", "SCRIPT", "--os", "rhel").returncode == 0
+    (f,) = json.loads(cli("images", "--json").stdout)["installScriptFiles"]
+    r = cli("delete", f["id"])
+    assert r.returncode == 0, r.stderr
+    assert json.loads(cli("images", "--json").stdout)["installScriptFiles"] == []
 
 
 @pytest.mark.e2e

@@ -255,3 +255,27 @@ def test_two_uploads_racing_for_one_job(server: Server) -> None:
     assert len(listing["softwareFiles"]) == 5
     assert {f["sha256"] for f in listing["softwareFiles"]} == {hashlib.sha256(body).hexdigest()}
     assert list((server.data_dir / "blobs" / ".staging").iterdir()) == []
+
+
+def test_oversized_request_heads_are_refused(server: Server) -> None:
+    host, port = server.url.removeprefix("https://").split(":")
+    ctx = ssl.create_default_context(cafile=str(server.data_dir / "tls" / "cert.pem"))
+    for head in (
+        f"GET /osImages HTTP/1.1\r\nHost: {host}\r\nX-Big: {'a' * 200_000}\r\n\r\n",
+        f"GET /osImages?{'q=1&' * 40_000} HTTP/1.1\r\nHost: {host}\r\n\r\n",
+        f"GET /osImages HTTP/1.1\r\nHost: {host}\r\n"
+        + "".join(f"X-H{i}: v\r\n" for i in range(20_000))
+        + "\r\n",
+    ):
+        with ctx.wrap_socket(
+            socket.create_connection((host, int(port)), timeout=10), server_hostname=host
+        ) as sock:
+            with contextlib.suppress(OSError):
+                sock.sendall(head.encode())
+            answer = b""
+            with contextlib.suppress(OSError):
+                answer = sock.recv(4096)
+            # Refused with a 4xx, or the connection closed; never a 2xx or a 5xx.
+            assert answer == b"" or answer.startswith((b"HTTP/1.1 4", b"HTTP/1.0 4")), answer[:80]
+    s = server.session()
+    assert s.get(server.url + "/osImages", timeout=10).status_code == 200

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import quote
 
 import httpx
 
@@ -600,7 +601,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 def cmd_delete(args: argparse.Namespace) -> int:
     api = _api(args)
     try:
-        api.request("DELETE", "/osImages/" + ",".join(args.ids))
+        api.request("DELETE", "/osImages/" + ",".join(quote(i, safe="") for i in args.ids))
     finally:
         api.close()
     print("Deleted " + ", ".join(args.ids))
