@@ -233,7 +233,10 @@ def test_another_users_job(app_client: TestClient, ctx: Context, users: dict[str
     assert admin.delete(f"/tasks/{job}").status_code == 200
 
 
-def test_failed_logins_slow_down_then_lock(settings: Settings) -> None:
+def test_failed_logins_slow_down_then_lock(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
     s = replace(settings, login_max_failures=4, login_lockout_seconds=600, login_failure_delay=0.2)
     ctx = open_context(s)
     recover(ctx)
@@ -291,6 +294,12 @@ def test_failed_logins_slow_down_then_lock(settings: Settings) -> None:
                 c.post("/sessions", json={"UserId": "alice", "password": "nope"})
             r = c.post("/sessions", json={"UserId": "alice", "password": "alice-password"})
             assert r.status_code == 200
+        # The log tells what happened, never with a password, right or wrong.
+        text = caplog.text
+        assert "account alice locked after 4 failed logins" in text
+        assert "account alice unlocked" in text
+        for secret in ("alice-password", "bob-password", ADMIN_PW, "guess", "nope"):
+            assert secret not in text
     finally:
         ctx.close()
 
