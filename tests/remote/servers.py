@@ -184,6 +184,10 @@ class FtpServer:
         handler.abstracted_fs = _fs_for(self.behaviour)
         handler.passive_ports = None
         handler.banner = "osdepot test FTP"
+        # pyftpdlib holds back a failed login's answer 3 s by default, as long as the
+        # tests' connect timeout: under load the login then timed out instead of being
+        # refused (a flaky FQXHMFC9028J instead of FQXHMFC9025J).
+        handler.auth_failed_timeout = 0.2
         self.server = ThreadedFTPServer(("127.0.0.1", 0), handler)
         self.server.max_cons = 20
         self.thread = threading.Thread(

@@ -12,7 +12,7 @@ from osdepot.cli.main import main
 from osdepot.domain.images import ImageType
 from osdepot.domain.jobs import JobStatus
 from osdepot.services.context import Context
-from osdepot.services.fsck import server_lock
+from osdepot.services.fsck import ServerLock
 from tests.conftest import Api
 from tests.samples import VALID
 
@@ -115,7 +115,7 @@ def test_repair_waits_for_a_running_server(
     name, query, content = VALID["SCRIPT"]
     api.import_file("SCRIPT", name, content, **query)
     (ctx.settings.data_dir / "blobs" / ".staging" / "live.part").write_bytes(b"x")
-    with server_lock(ctx.settings.data_dir, exclusive=False):  # as `osdepot serve` holds it
+    with ServerLock(ctx.settings.data_dir, exclusive=False):  # as `osdepot serve` holds it
         code = main(["fsck", "--data-dir", str(ctx.settings.data_dir), "--repair"])
         err = capsys.readouterr().err
         assert code == 2 and "stop it before" in err

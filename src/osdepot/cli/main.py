@@ -45,12 +45,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if (settings.cert is None) != (settings.key is None):
         print("osdepot: --cert and --key go together", file=sys.stderr)
         return 2
-    from osdepot.services.fsck import ServerRunning, server_lock
+    from osdepot.services.fsck import ServerLock, ServerRunning
 
     # Held (shared) for the server's lifetime: `osdepot fsck --repair` waits for it.
-    lock = server_lock(settings.data_dir, exclusive=False)
     try:
-        lock.__enter__()
+        lock = ServerLock(settings.data_dir, exclusive=False)
     except ServerRunning:
         print(
             f"osdepot: {settings.data_dir} is being repaired by `osdepot fsck --repair`",
@@ -105,7 +104,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
     finally:
         ctx.close()
-        lock.__exit__(None, None, None)
+        lock.release()
     return 0
 
 
@@ -116,16 +115,15 @@ def cmd_fsck(args: argparse.Namespace) -> int:
     import time
 
     from osdepot.services.context import open_context
-    from osdepot.services.fsck import ServerRunning, fsck, server_lock
+    from osdepot.services.fsck import ServerLock, ServerRunning, fsck
 
     settings = _settings(args)
     if not (settings.data_dir / "catalog.db").exists() and not settings.database_url:
         print(f"osdepot: {settings.data_dir} holds no osdepot repository", file=sys.stderr)
         return 2
-    running = False
-    lock = server_lock(settings.data_dir, exclusive=True)
+    lock: ServerLock | None = None
     try:
-        lock.__enter__()
+        lock = ServerLock(settings.data_dir, exclusive=True)
     except ServerRunning:
         if args.repair:
             print(
@@ -134,7 +132,7 @@ def cmd_fsck(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
-        running = True
+    running = lock is None
     ctx = open_context(settings)
     try:
         last = [time.monotonic()]
@@ -149,8 +147,8 @@ def cmd_fsck(args: argparse.Namespace) -> int:
         )
     finally:
         ctx.close()
-        if not running:
-            lock.__exit__(None, None, None)
+        if lock is not None:
+            lock.release()
     if args.json:
         print(json.dumps(report.as_json(), indent=2))
     else:

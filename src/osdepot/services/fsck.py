@@ -15,7 +15,7 @@ import fcntl
 import hashlib
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,21 +66,31 @@ class ServerRunning(Exception):
     """A server holds the data folder; repairs must wait until it stops."""
 
 
-@contextlib.contextmanager
-def server_lock(data_dir: Path, exclusive: bool) -> Iterator[None]:
+class ServerLock:
     """Held shared by ``osdepot serve`` for its lifetime, and exclusively by
-    ``osdepot fsck --repair`` (which therefore never races a running server)."""
-    run = data_dir / "run"
-    run.mkdir(parents=True, exist_ok=True)
-    fd = os.open(run / "server.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
+    ``osdepot fsck --repair`` (which therefore never races a running server).
+    Raises ServerRunning when the other side holds it."""
+
+    def __init__(self, data_dir: Path, exclusive: bool) -> None:
+        run = data_dir / "run"
+        run.mkdir(parents=True, exist_ok=True)
+        self._fd: int | None = os.open(run / "server.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+            fcntl.flock(self._fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
         except BlockingIOError:
+            self.release()
             raise ServerRunning(str(data_dir)) from None
-        yield
-    finally:
-        os.close(fd)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the file releases the lock
+            self._fd = None
+
+    def __enter__(self) -> ServerLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 def fsck(
