@@ -137,3 +137,24 @@ def test_a_deleted_user_is_refused_within_the_user_cache_time(
     _time.sleep(0.4)
     r = api.c.get("/osImages")
     assert r.status_code == 401
+
+
+def test_sessions_remembered_in_memory_are_checked_alike(app_client: TestClient) -> None:
+    """After a first request the session is answered from memory: the CSRF check, a
+    logout and another session's token still work as before."""
+    r = app_client.post("/sessions", json={"UserId": ADMIN, "password": ADMIN_PW})
+    csrf = r.cookies["csrf"]
+    assert app_client.get("/tasks").status_code == 200  # now in memory
+    assert app_client.get("/tasks").status_code == 200
+    for headers in ({}, {"X-Csrf-Token": csrf + "x"}):
+        r = app_client.post("/osImages?imageType=SCRIPT", json={"Action": "Init"}, headers=headers)
+        assert r.status_code == 403 and r.json()["messages"][0]["id"] == "FQXHMSE9004J"
+    r = app_client.post(
+        "/osImages?imageType=SCRIPT", json={"Action": "Init"}, headers={"X-Csrf-Token": csrf}
+    )
+    assert r.status_code == 201
+    token = app_client.cookies["_sessionId"]
+    assert app_client.delete("/sessions", headers={"X-Csrf-Token": csrf}).status_code == 200
+    app_client.cookies.set("_sessionId", token)
+    r = app_client.get("/tasks")  # the logout took effect at once in this process
+    assert r.status_code == 401
