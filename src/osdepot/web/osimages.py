@@ -243,14 +243,17 @@ MIN_PROGRESS_BYTES = 64 * 1024
 
 async def paced(stream: AsyncIterator[bytes], window: float) -> AsyncIterator[bytes]:
     """The body's chunks, failing FQXHMFC9030J when fewer than MIN_PROGRESS_BYTES arrive
-    within ``window`` seconds (a stalled or trickling client). Only this request waits;
-    others are served meanwhile."""
+    while waiting ``window`` seconds for the client (a stalled or trickling client).
+    Only the time spent waiting for the client counts, not the time the server takes
+    with what it received (a slow disk is not the client's fault). Only this request
+    waits; others are served meanwhile."""
     it = stream.__aiter__()
-    deadline = time.monotonic() + window
+    waited = 0.0
     got = 0
     while True:
+        start = time.monotonic()
         try:
-            async with asyncio.timeout(max(deadline - time.monotonic(), 0.0)):
+            async with asyncio.timeout(max(window - waited, 0.0)):
                 chunk = await it.__anext__()
         except StopAsyncIteration:
             return
@@ -258,10 +261,10 @@ async def paced(stream: AsyncIterator[bytes], window: float) -> AsyncIterator[by
             raise error(
                 M.UPLOAD_TOO_SLOW, min_bytes=MIN_PROGRESS_BYTES, seconds=f"{window:g}"
             ) from None
+        waited += time.monotonic() - start
         got += len(chunk)
         if got >= MIN_PROGRESS_BYTES:
-            got = 0
-            deadline = time.monotonic() + window
+            got, waited = 0, 0.0
         yield chunk
 
 
