@@ -53,7 +53,7 @@ class Settings:
     #: Size of each buffer handed to the hashing/writing thread.
     upload_buffer_bytes: int = 4 * 1024 * 1024
     #: An upload fails (FQXHMFC9030J) when fewer than 64 KiB of its body arrive in this
-    #: many seconds: a client that trickles bytes or stops sending is let go.
+    #: many seconds of waiting for the client: one that trickles or stops is let go.
     upload_stall_timeout: float = 60.0
     #: Seconds a catalog write waits for a lock held by other work (SQLite busy timeout)
     #: before the request is answered 503 FQXHMFC9031M.
