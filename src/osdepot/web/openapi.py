@@ -17,6 +17,7 @@ from starlette.responses import Response
 
 from osdepot import __version__
 from osdepot.errors import M, Message
+from osdepot.web.osimages import GROUP_ORDER
 
 JSON = "application/json"
 
@@ -232,19 +233,7 @@ _SCHEMAS: dict[str, Any] = {
             "result": {"type": "string", "enum": ["success"]},
             "messages": {"type": "array", "items": _ref("Message")},
             "items": {"type": "array", "items": _ref("OsImage")},
-            **{
-                group: {"type": "array", "items": _ref("StoredFile")}
-                for group in (
-                    "bootFiles",
-                    "deviceDrivers",
-                    "bundleFiles",
-                    "installScriptFiles",
-                    "softwareFiles",
-                    "unattendFiles",
-                    "configFiles",
-                    "osProfileFiles",
-                )
-            },
+            **{group: {"type": "array", "items": _ref("StoredFile")} for group in GROUP_ORDER},
             "supportedImages": {"type": "array"},
         },
     },
