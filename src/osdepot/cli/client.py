@@ -420,6 +420,24 @@ def _query(**params: str | None) -> dict[str, str]:
     return {k: v for k, v in params.items() if v}
 
 
+def _upload_params(args: argparse.Namespace, job_id: str) -> dict[str, str]:
+    """The query of POST /files/osImages, for an upload and a remote import alike."""
+    return _query(
+        jobId=job_id,
+        imageType=args.type,
+        os=args.os,
+        imageName=args.name,
+        osrelease=args.osrelease,
+        description=args.description,
+    )
+
+
+def _cancel_quietly(api: Api, job_id: str) -> None:
+    """Cancel a job that will not get its file (best effort: the import already failed)."""
+    with contextlib.suppress(CliError):
+        api.request("PUT", "/tasks", json={"action": "cancel", "list": [job_id]})
+
+
 def _follow(api: Api, job_id: str, label: str, quiet: bool, err: TextIO) -> dict[str, Any]:
     """Poll the job until it ends, with a progress bar from the job's byte count."""
     bar: Progress | None = None
@@ -480,14 +498,7 @@ def _import_file(api: Api, args: argparse.Namespace, algo: str | None) -> int:
     )
     job_id = str(created["jobId"])
     bar = Progress(path.name, upload.size, sys.stderr, enabled=not args.quiet)
-    params = _query(
-        jobId=job_id,
-        imageType=args.type,
-        os=args.os,
-        imageName=args.name,
-        osrelease=args.osrelease,
-        description=args.description,
-    )
+    params = _upload_params(args, job_id)
     headers = {"Content-Type": upload.content_type, "Content-Length": str(upload.length())}
     try:
         r = api.http.post(
@@ -499,8 +510,7 @@ def _import_file(api: Api, args: argparse.Namespace, algo: str | None) -> int:
         )
     except httpx.HTTPError as exc:
         bar.finish()
-        with contextlib.suppress(CliError):
-            api.request("PUT", "/tasks", json={"action": "cancel", "list": [job_id]})
+        _cancel_quietly(api, job_id)
         raise CliError(f"osdepot: the upload of {path.name} failed: {exc}", FAILED) from None
     bar.finish()
     try:
@@ -511,8 +521,7 @@ def _import_file(api: Api, args: argparse.Namespace, algo: str | None) -> int:
         # with the same message the answer carried.
         job = api.request("GET", f"/tasks/{job_id}", params={"compact": "true"})[0]
         if job.get("status") not in TERMINAL:
-            with contextlib.suppress(CliError):
-                api.request("PUT", "/tasks", json={"action": "cancel", "list": [job_id]})
+            _cancel_quietly(api, job_id)
         raise
     job = _follow(api, job_id, path.name, True, sys.stderr)
     if job.get("status") == "Complete" and algo:
@@ -533,14 +542,7 @@ def _import_remote(api: Api, args: argparse.Namespace, algo: str | None) -> int:
         if not algo:
             raise CliError("osdepot: --checksum-value needs --checksum ALGORITHM")
         body["checksumType"], body["checksumValue"] = algo.upper(), args.checksum_value
-    params = _query(
-        jobId=job_id,
-        imageType=args.type,
-        os=args.os,
-        imageName=args.name,
-        osrelease=args.osrelease,
-        description=args.description,
-    )
+    params = _upload_params(args, job_id)
     api.request("POST", "/files/osImages", params=params, json=body)
     name = args.path.rsplit("/", 1)[-1]
     print(f"Job {job_id}: importing {args.path} from server {args.server}", file=sys.stderr)
