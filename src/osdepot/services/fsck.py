@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from osdepot.domain.jobs import JobStatus
 from osdepot.errors import M
 from osdepot.services.context import Context
 
@@ -176,14 +177,16 @@ def fsck(
             finding.detail += "; removed"
         report.findings.append(finding)
 
-    for job in cat.list_jobs():
-        if job.status.value != "Running":
-            continue
-        finding = Finding("job", str(job.id), f"job {job.id} is Running but no server runs it")
-        if repair:
-            cat.fail_open_jobs(ctx.clock(), M.SERVER_INTERRUPTED.render({}))
+    stale = [
+        Finding("job", str(job.id), f"job {job.id} is Running but no server runs it")
+        for job in cat.list_jobs()
+        if job.status is JobStatus.RUNNING
+    ]
+    if repair and stale:
+        cat.fail_open_jobs(ctx.clock(), M.SERVER_INTERRUPTED.render({}))  # all at once
+        for finding in stale:
             finding.repaired = True
             finding.detail += "; stopped"
-        report.findings.append(finding)
+    report.findings += stale
     report.seconds = time.monotonic() - start
     return report
