@@ -159,6 +159,19 @@ function setView(title, ...content) {
   main().replaceChildren(h("h1", {}, title), ...content);
 }
 
+// A view's data, or null when it failed (the reason is shown) or arrived after the
+// user had moved on to another view.
+async function load(path, what) {
+  const seq = state.seq;
+  try {
+    const data = await api("GET", path);
+    return stale(seq) ? null : data;
+  } catch (e) {
+    if (e.status !== 401) fail(e, `${what} could not be listed.`);
+    return null;
+  }
+}
+
 function route() {
   state.seq++;
   if (state.timer) { clearInterval(state.timer); state.timer = null; }
@@ -264,10 +277,8 @@ function checksumCell(f) {
 }
 
 async function showRepository() {
-  const seq = state.seq;
-  let data;
-  try { data = await api("GET", "/osImages"); } catch (e) { if (e.status !== 401) fail(e, "The repository could not be listed."); return; }
-  if (stale(seq)) return;
+  const data = await load("/osImages", "The repository");
+  if (!data) return;
   const images = data.items || [];
   const parts = [];
   parts.push(h("h2", {}, `OS images (${images.length})`));
@@ -599,10 +610,8 @@ function remoteImportForm(server, done) {
 }
 
 async function showServers() {
-  const seq = state.seq;
-  let data;
-  try { data = await api("GET", "/osImages/remoteFileServers"); } catch (e) { if (e.status !== 401) fail(e, "The remote file servers could not be listed."); return; }
-  if (stale(seq)) return;
+  const data = await load("/osImages/remoteFileServers", "The remote file servers");
+  if (!data) return;
   const servers = data.serverList || [];
   const panel = h("div", {});
   const open = (form) => { panel.replaceChildren(form); form.querySelector("input, select").focus(); };
