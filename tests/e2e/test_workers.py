@@ -11,18 +11,22 @@ from pathlib import Path
 import psutil
 import requests
 
-from tests.e2e.conftest import start_server, stop_server
+from tests.e2e.conftest import Server, start_server, stop_server
 from tests.e2e.test_streaming import BOUNDARY, CHUNK, multipart
+
+
+def wait_for_workers(server: Server, n: int = 2) -> None:
+    deadline = time.monotonic() + 20
+    while len(psutil.Process(server.proc.pid).children(recursive=True)) < n:
+        assert time.monotonic() < deadline, "the workers did not start"
+        time.sleep(0.1)
+    time.sleep(1.0)  # and are listening
 
 
 def test_two_workers_share_the_repository(tmp_path: Path) -> None:
     server = start_server(tmp_path / "data", {"OSDEPOT_WORKERS": "2"})
     try:
-        deadline = time.monotonic() + 20
-        while len(psutil.Process(server.proc.pid).children(recursive=True)) < 2:
-            assert time.monotonic() < deadline, "the workers did not start"
-            time.sleep(0.1)
-        time.sleep(1.0)
+        wait_for_workers(server)
         s = server.session()
         # Several requests on fresh connections land on both workers; each sees the
         # same jobs and files, and the listing changes as soon as the repository does.
@@ -103,11 +107,7 @@ def test_two_workers_share_the_repository(tmp_path: Path) -> None:
 def test_metrics_add_up_across_workers_and_logs_are_json(tmp_path: Path) -> None:
     server = start_server(tmp_path / "data", {"OSDEPOT_WORKERS": "2", "OSDEPOT_LOG_FORMAT": "json"})
     try:
-        deadline = time.monotonic() + 20
-        while len(psutil.Process(server.proc.pid).children(recursive=True)) < 2:
-            assert time.monotonic() < deadline, "the workers did not start"
-            time.sleep(0.1)
-        time.sleep(1.0)
+        wait_for_workers(server)
         s = server.session()
         sizes = 0
         for i in range(6):
