@@ -50,8 +50,12 @@ class Settings:
     #: 0 means no limit other than free space.
     max_images: int = 0
     max_repository_bytes: int = 0
-    #: Size of each buffer handed to the hashing/writing thread.
+    #: Size of each buffer handed to the hashing/writing thread (a multiple of 4096
+    #: for O_DIRECT writes).
     upload_buffer_bytes: int = 4 * 1024 * 1024
+    #: Write staging files with O_DIRECT (past the page cache) where the filesystem
+    #: supports it; off writes through the page cache as before.
+    direct_io: bool = True
     #: An upload fails (FQXHMFC9030J) when fewer than 64 KiB of its body arrive in this
     #: many seconds of waiting for the client: one that trickles or stops is let go.
     upload_stall_timeout: float = 60.0

@@ -67,5 +67,5 @@ def open_context(settings: Settings) -> Context:
     return Context(
         settings=settings,
         catalog=SqlCatalog(engine),
-        blobs=open_blob_store(settings.effective_blob_url),
+        blobs=open_blob_store(settings.effective_blob_url, settings.direct_io),
     )

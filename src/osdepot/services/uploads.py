@@ -18,6 +18,7 @@ import errno
 import hashlib
 import hmac
 import logging
+import mmap
 import time
 from dataclasses import dataclass, replace
 from typing import Any
@@ -313,7 +314,8 @@ class UploadSink:
         self.params, self.filename = params, filename
         self.declared, self.expected = declared, expected
         cap = self.ctx.settings.upload_buffer_bytes
-        self._bufs = [bytearray(cap), bytearray(cap)]
+        # Anonymous maps are page-aligned, as O_DIRECT writes need (storage/localfs.py).
+        self._bufs = [mmap.mmap(-1, cap), mmap.mmap(-1, cap)]
         self._cur = 0
         self._fill = 0
         self._pending: asyncio.Future[None] | None = None

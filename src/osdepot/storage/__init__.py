@@ -7,11 +7,12 @@ from urllib.parse import urlparse
 from osdepot.ports import BlobStore
 
 
-def open_blob_store(url: str) -> BlobStore:
-    """The blob store for ``url`` (``file:///path``)."""
+def open_blob_store(url: str, direct_io: bool = True) -> BlobStore:
+    """The blob store for ``url`` (``file:///path``); ``direct_io`` lets it write
+    staging files with O_DIRECT where the filesystem supports it."""
     parsed = urlparse(url)
     if parsed.scheme == "file":
         from osdepot.storage.localfs import LocalBlobStore
 
-        return LocalBlobStore(parsed.path)
+        return LocalBlobStore(parsed.path, direct_io)
     raise SystemExit(f"osdepot: unsupported blob store URL {url!r} (supported: file://)")

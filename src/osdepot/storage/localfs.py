@@ -8,12 +8,20 @@ Layout under the store root::
 Staging lives inside the root, so committing is a ``rename`` on one filesystem:
 the blob appears complete or not at all. The data is fsynced before the rename and
 the directory after it.
+
+Staging files are written with ``O_DIRECT`` where the filesystem allows it: the bytes
+go from the upload's buffers to the disk without passing through the page cache, so a
+large import neither evicts the machine's cache nor pays for filling it, and the
+final fsync has little left to do (docs/benchmarks.md has the measurements). Writes
+that ``O_DIRECT`` cannot take (a filesystem without it, a buffer or a length not
+aligned to ``DIRECT_ALIGN``) are written through the page cache instead.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import shutil
 import uuid
@@ -24,6 +32,8 @@ from typing import BinaryIO
 from osdepot.ports import Staging
 
 _STAGING = ".staging"
+#: Offsets, lengths and buffer addresses of O_DIRECT writes are multiples of this.
+DIRECT_ALIGN = 4096
 
 
 def _fsync_dir(path: Path) -> None:
@@ -35,14 +45,23 @@ def _fsync_dir(path: Path) -> None:
 
 
 class LocalStaging:
-    """A staging file written with plain ``os.write`` calls (no Python buffering)."""
+    """A staging file written with plain ``os.write`` calls (no Python buffering),
+    with ``O_DIRECT`` while the writes are aligned and the filesystem supports it."""
 
-    def __init__(self, root: Path, size_hint: int | None) -> None:
+    def __init__(self, root: Path, size_hint: int | None, direct: bool = True) -> None:
         self._key = uuid.uuid4().hex
         self.path = root / _STAGING / f"{self._key}.part"
-        self._fd: int | None = os.open(
-            self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640
-        )
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+        self.direct = direct and hasattr(os, "O_DIRECT")
+        fd = None
+        if self.direct:
+            try:
+                fd = os.open(self.path, flags | os.O_DIRECT, 0o640)
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:
+                    raise
+                self.direct = False  # a filesystem without O_DIRECT
+        self._fd: int | None = fd if fd is not None else os.open(self.path, flags, 0o640)
         self._size = 0
         self._allocated = 0
         if size_hint:
@@ -68,10 +87,25 @@ class LocalStaging:
         if fd is None:
             raise ValueError("staging file is closed")
         view = memoryview(data)
+        if self.direct and (len(view) % DIRECT_ALIGN or self._size % DIRECT_ALIGN):
+            self._buffered()  # the last, short piece of a file (or unaligned input)
         while view:
-            n = os.write(fd, view)
+            try:
+                n = os.write(fd, view)
+            except OSError as exc:
+                if exc.errno != errno.EINVAL or not self.direct:
+                    raise
+                self._buffered()  # a buffer address O_DIRECT cannot take
+                continue
             view = view[n:]
             self._size += n
+
+    def _buffered(self) -> None:
+        """Write the rest of the file through the page cache."""
+        assert self._fd is not None
+        flags = fcntl.fcntl(self._fd, fcntl.F_GETFL)
+        fcntl.fcntl(self._fd, fcntl.F_SETFL, flags & ~os.O_DIRECT)
+        self.direct = False
 
     def finish(self) -> None:
         fd = self._fd
@@ -105,8 +139,9 @@ class LocalStaging:
 class LocalBlobStore:
     """:class:`osdepot.ports.BlobStore` on a local folder."""
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(self, root: str | os.PathLike[str], direct_io: bool = True) -> None:
         self.root = Path(root)
+        self.direct_io = direct_io
         (self.root / _STAGING).mkdir(parents=True, exist_ok=True)
 
     def _path(self, key: str) -> Path:
@@ -115,7 +150,7 @@ class LocalBlobStore:
         return self.root / key[:2] / key
 
     def create_staging(self, size_hint: int | None = None) -> LocalStaging:
-        return LocalStaging(self.root, size_hint)
+        return LocalStaging(self.root, size_hint, self.direct_io)
 
     def commit(self, staging: Staging) -> str:
         if not isinstance(staging, LocalStaging):
