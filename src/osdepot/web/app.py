@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from osdepot import logsetup
+from osdepot import logsetup, memory
 from osdepot.config import Settings
 from osdepot.content import osinfo
 from osdepot.errors import M, OsdepotError, error
@@ -130,6 +130,7 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        memory.tune_malloc()  # each serving process (see osdepot/memory.py)
         task = asyncio.create_task(_housekeeping(the_ctx))
         # Load osinfo-db now, off the event loop, so that the first OS import does not
         # wait for it (about 0.6 s for a current osinfo-db).
