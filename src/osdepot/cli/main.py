@@ -100,12 +100,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
             timeout_keep_alive=30,
             timeout_graceful_shutdown=settings.shutdown_timeout,
             h11_max_incomplete_event_size=64 * 1024,
+            http=_http_protocol(),
             **ssl,
         )
     finally:
         ctx.close()
         lock.release()
     return 0
+
+
+def _http_protocol() -> str:
+    """osdepot's variant of uvicorn's httptools protocol (no copies of upload
+    chunks, see osdepot/web/protocol.py); uvicorn's choice where httptools is missing."""
+    try:
+        import osdepot.web.protocol  # noqa: F401
+    except ImportError:
+        return "auto"
+    return "osdepot.web.protocol:BodyProtocol"
 
 
 def cmd_fsck(args: argparse.Namespace) -> int:
