@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import errno
+import mmap
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from osdepot.storage.localfs import LocalBlobStore
+from osdepot.storage.localfs import DIRECT_ALIGN, LocalBlobStore
 
 
 def test_staging_is_invisible_until_commit(tmp_path: Path) -> None:
@@ -46,3 +50,59 @@ def test_delete_and_bad_keys(tmp_path: Path) -> None:
         with pytest.raises(ValueError):
             store.open(bad)
     assert (store.free_bytes() or 0) > 0
+
+
+def _read(store: LocalBlobStore, key: str) -> bytes:
+    with store.open(key) as f:
+        return f.read()
+
+
+def test_aligned_writes_go_direct_and_a_short_tail_through_the_cache(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path)
+    st = store.create_staging(3 * DIRECT_ALIGN * 256 + 100)
+    if not st.direct:
+        pytest.skip("the filesystem of tmp_path refuses O_DIRECT")
+    buf = mmap.mmap(-1, DIRECT_ALIGN * 256)  # page-aligned, as the upload buffers are
+    data = os.urandom(3 * len(buf) + 100)
+    for i in range(3):
+        buf[:] = data[i * len(buf) : (i + 1) * len(buf)]
+        st.write(memoryview(buf))
+        assert st.direct  # aligned: still O_DIRECT
+    buf[:100] = data[-100:]
+    st.write(memoryview(buf)[:100])
+    assert not st.direct  # the short last piece went through the page cache
+    st.finish()
+    assert _read(store, store.commit(st)) == data
+
+
+def test_an_unaligned_buffer_falls_back_to_the_page_cache(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path)
+    st = store.create_staging()
+    if not st.direct:
+        pytest.skip("the filesystem of tmp_path refuses O_DIRECT")
+    raw = os.urandom(DIRECT_ALIGN + 1)
+    st.write(memoryview(raw)[1:])  # a length O_DIRECT takes, at an address it may not
+    st.write(b"tail")
+    st.finish()
+    assert _read(store, store.commit(st)) == raw[1:] + b"tail"
+
+
+def test_direct_io_off_and_a_filesystem_without_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    off = LocalBlobStore(tmp_path / "off", direct_io=False).create_staging()
+    assert not off.direct
+    real_open = os.open
+
+    def no_direct(path: Any, flags: int, *args: Any) -> int:
+        if flags & os.O_DIRECT:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", no_direct)
+    store = LocalBlobStore(tmp_path / "nodirect")
+    st = store.create_staging(8192)
+    assert not st.direct
+    st.write(bytes(8192))
+    st.finish()
+    assert _read(store, store.commit(st)) == bytes(8192)
