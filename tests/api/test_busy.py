@@ -7,8 +7,10 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy.exc import OperationalError
 from starlette.testclient import TestClient
 
 from osdepot.config import Settings
@@ -60,5 +62,50 @@ def test_a_locked_catalog_is_waited_for_then_reported(settings: Settings, held: 
             # Once the lock is gone, everything works again.
             assert c.post("/osImages?imageType=SCRIPT", json={"Action": "Init"}).status_code == 201
             assert c.get("/tasks").status_code == 200
+    finally:
+        ctx.close()
+
+
+def test_reads_on_the_event_loop_fall_back_to_a_thread(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GET /tasks/{id} reads the catalog on the event loop thread (Context.read) on
+    connections that never wait for a lock; when such a read fails with a lock in the
+    way, it is made again in a thread, which waits for the lock as every other
+    request does."""
+    ctx = open_context(settings)
+    recover(ctx)
+    Auth(ctx).bootstrap_admin()
+    assert ctx.quick is not None
+    loop_thread: list[int] = []
+    real = type(ctx.quick).list_jobs
+
+    def recorded(self: Any, ids: Any = None) -> Any:
+        loop_thread.append(threading.get_ident())
+        return real(self, ids)
+
+    try:
+        with TestClient(create_app(ctx.settings, ctx), base_url="https://testserver") as c:
+            api = Api(c)
+            api.login(ADMIN, ADMIN_PW)
+            job = c.post("/osImages?imageType=SCRIPT", json={"Action": "Init"}).json()["jobId"]
+            monkeypatch.setattr(type(ctx.quick), "list_jobs", recorded)
+            r = c.get(f"/tasks/{job}")
+            assert r.status_code == 200 and r.json()[0]["id"] == job
+            assert len(loop_thread) == 1  # one read (both catalogs are SqlCatalogs)
+            loop_thread.clear()
+
+            def locked(self: Any, ids: Any = None) -> Any:
+                loop_thread.append(threading.get_ident())
+                if self is ctx.quick:
+                    raise OperationalError("SELECT", {}, sqlite3.OperationalError("locked"))
+                return real(self, ids)
+
+            monkeypatch.setattr(type(ctx.quick), "list_jobs", locked)
+            r = c.get(f"/tasks/{job}")
+            assert r.status_code == 200 and r.json()[0]["id"] == job
+            # The quick catalog failed on the loop thread, the read was made again in
+            # a worker thread.
+            assert len(loop_thread) == 2 and loop_thread[0] != loop_thread[1]
     finally:
         ctx.close()

@@ -158,3 +158,28 @@ def test_sessions_remembered_in_memory_are_checked_alike(app_client: TestClient)
     app_client.cookies.set("_sessionId", token)
     r = app_client.get("/tasks")  # the logout took effect at once in this process
     assert r.status_code == 401
+
+
+def test_basic_credentials_answered_from_memory_are_checked_alike(
+    app_client: TestClient,
+) -> None:
+    """Basic credentials verified a moment ago are answered from memory, on the event
+    loop; a wrong password, a changed password and a lock still take effect at once."""
+    auth = app_client.app.state.auth  # type: ignore[attr-defined]
+
+    def basic(password: str) -> dict[str, str]:
+        return {
+            "Authorization": "Basic " + base64.b64encode(f"{ADMIN}:{password}".encode()).decode()
+        }
+
+    assert auth.quick_basic_user(ADMIN, ADMIN_PW) is None  # nothing in memory yet
+    assert app_client.get("/tasks", headers=basic(ADMIN_PW)).status_code == 200
+    assert auth.quick_basic_user(ADMIN, ADMIN_PW).name == ADMIN  # now answered from memory
+    assert auth.quick_basic_user(ADMIN, "not-the-password") is None
+    r = app_client.get("/tasks", headers=basic("not-the-password"))
+    assert r.status_code == 401 and r.json()["messages"][0]["id"] == "FQXHMSE9002J"
+    assert app_client.get("/tasks", headers=basic(ADMIN_PW)).status_code == 200
+    auth.set_password(ADMIN, "a-new-password-1")
+    assert auth.quick_basic_user(ADMIN, ADMIN_PW) is None
+    assert app_client.get("/tasks", headers=basic(ADMIN_PW)).status_code == 401
+    assert app_client.get("/tasks", headers=basic("a-new-password-1")).status_code == 200

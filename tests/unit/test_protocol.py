@@ -112,7 +112,7 @@ def test_a_piece_reaches_the_application_as_the_same_object() -> None:
 @pytest.mark.parametrize("sizes", [[10, 20, 30], [70_000, 1, 70_000, 3], [1] * 50])
 def test_pieces_that_wait_are_gathered_in_order(sizes: list[int]) -> None:
     pieces = [os.urandom(n) for n in sizes]
-    seen, body, transport = run(pieces, app_waits=True)
+    seen, _, transport = run(pieces, app_waits=True)
     assert transport.written.startswith(b"HTTP/1.1 201")
     assert all(type(c) is bytes for c in seen)
     assert len([c for c in seen if c]) < len(pieces)  # gathered, not one by one

@@ -38,7 +38,7 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def _token_hash(token: str) -> str:
+def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -126,6 +126,12 @@ class Auth:
                 self._users.clear()
             self._users[name] = (now + USER_CACHE_SECONDS, user)
         return user
+
+    def _cached_user(self, name: str) -> User | None:
+        """The user record if it is in memory and fresh (no catalog access)."""
+        with self._users_lock:
+            hit = self._users.get(name)
+        return hit[1] if hit is not None and hit[0] > time.monotonic() else None
 
     def _forget(self, name: str) -> None:
         with self._users_lock:
@@ -227,7 +233,7 @@ class Auth:
         token = secrets.token_urlsafe(32)
         now = self.ctx.clock()
         session = Session(
-            token_hash=_token_hash(token),
+            token_hash=token_hash(token),
             csrf=secrets.token_urlsafe(24),
             user_name=user.name,
             created_at=now,
@@ -238,10 +244,10 @@ class Auth:
         return token, session
 
     def logout(self, token: str) -> None:
-        self.ctx.catalog.delete_session(_token_hash(token))
+        self.ctx.catalog.delete_session(token_hash(token))
 
     def session_user(self, token: str, csrf_header: str | None, state_changing: bool) -> User:
-        th = _token_hash(token)
+        th = token_hash(token)
         session = self.ctx.catalog.get_session(th)
         if session is None:
             raise error(M.AUTH_REQUIRED)
@@ -260,6 +266,32 @@ class Auth:
         # Record activity, at most every few seconds (keeps reads cheap).
         if now - session.last_seen > min(5.0, timeout / 10):
             self.ctx.catalog.touch_session(th, now)
+        return user
+
+    # Quick paths: the checks of session_user and basic_user made on the event loop
+    # thread from memory and a session read there (Context.read), for the requests of
+    # clients that poll. They answer None whenever the full check is needed: a record
+    # not in memory, a password to verify, a failure to count, a write due.
+
+    def quick_session_user(
+        self, session: Session | None, csrf_header: str | None, state_changing: bool
+    ) -> User | None:
+        if session is None:
+            return None
+        timeout = self.ctx.settings.session_timeout
+        if self.ctx.clock() - session.last_seen > min(5.0, timeout / 10):
+            return None  # expired, or activity to record
+        if state_changing and not (
+            csrf_header and hmac.compare_digest(csrf_header.encode(), session.csrf.encode())
+        ):
+            raise error(M.CSRF)
+        return self._cached_user(session.user_name)
+
+    def quick_basic_user(self, name: str, password: str) -> User | None:
+        user = self._cached_user(name)
+        if user is None or not self.basic_cache.check(user, password):
+            return None
+        self._check_lock(user)
         return user
 
     def basic_user(self, name: str, password: str) -> User:

@@ -41,7 +41,7 @@ class Jobs:
         self.ctx = ctx
 
     async def find(self, ids: list[int] | None) -> list[Job]:
-        jobs = await self.ctx.run(self.ctx.catalog.list_jobs, ids)
+        jobs = await self.ctx.read(lambda c: c.list_jobs(ids))
         if ids is not None:
             missing = sorted(set(ids) - {j.id for j in jobs})
             if missing:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from osdepot.domain.images import ImageType
@@ -179,13 +179,11 @@ class SqlCatalog:
                 )
             )
 
+    _SESSION = select(sessions).where(sessions.c.token_hash == bindparam("th"))
+
     def get_session(self, token_hash: str) -> Session | None:
         with self._read1() as c:
-            row = (
-                c.execute(select(sessions).where(sessions.c.token_hash == token_hash))
-                .mappings()
-                .first()
-            )
+            row = c.execute(self._SESSION, {"th": token_hash}).mappings().first()
         return Session(**row) if row else None
 
     def touch_session(self, token_hash: str, now: float) -> None:
@@ -239,17 +237,23 @@ class SqlCatalog:
         _job_event(int(job_id), JobStatus.PENDING)
         return self._job(row)
 
+    #: The reads behind clients that poll (GET /tasks/{id}), built once: building and
+    #: cache-keying a statement cost more than running it (py-spy, docs/benchmarks.md).
+    _ALL_JOBS = select(jobs).order_by(jobs.c.id)
+    _JOBS_BY_ID = _ALL_JOBS.where(jobs.c.id.in_(bindparam("ids", expanding=True)))
+
     def get_job(self, job_id: int) -> Job | None:
         with self._read1() as c:
             row = c.execute(select(jobs).where(jobs.c.id == job_id)).mappings().first()
         return self._job(row) if row else None
 
     def list_jobs(self, ids: Sequence[int] | None = None) -> list[Job]:
-        q = select(jobs).order_by(jobs.c.id)
-        if ids is not None:
-            q = q.where(jobs.c.id.in_(list(ids)))
         with self._read1() as c:
-            return [self._job(r) for r in c.execute(q).mappings()]
+            if ids is None:
+                rows = c.execute(self._ALL_JOBS)
+            else:
+                rows = c.execute(self._JOBS_BY_ID, {"ids": list(ids)})
+            return [self._job(r) for r in rows.mappings()]
 
     def claim_job(
         self,
@@ -461,10 +465,12 @@ class SqlCatalog:
         else:
             _job_event(job_id, JobStatus.COMPLETE, message)
 
+    _GENERATION = select(repo_state.c.generation)
+
     def generation(self) -> int:
         """Raised by every import and delete: equal numbers mean equal contents."""
         with self._read1() as c:
-            return int(c.execute(select(repo_state.c.generation)).scalar_one())
+            return int(c.execute(self._GENERATION).scalar_one())
 
     def file_id_exists(self, file_id: str) -> bool:
         with self._read1() as c:

@@ -10,8 +10,9 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 
 
-def make_engine(url: str, busy_timeout: float = 30.0) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, FULL sync, foreign keys and a busy timeout."""
+def make_engine(url: str, busy_timeout: float = 30.0, pool_size: int = 8) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, FULL sync, foreign keys and a busy timeout
+    (0: a locked database fails at once)."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -19,7 +20,7 @@ def make_engine(url: str, busy_timeout: float = 30.0) -> Engine:
         engine = create_engine(
             url,
             connect_args={"timeout": busy_timeout, "check_same_thread": False},
-            pool_size=8,
+            pool_size=pool_size,
             max_overflow=16,
         )
 

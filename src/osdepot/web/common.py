@@ -15,7 +15,7 @@ from osdepot import metrics
 from osdepot.domain.records import User
 from osdepot.domain.roles import Privilege
 from osdepot.errors import M, OsdepotError, error
-from osdepot.services.auth import Auth, require
+from osdepot.services.auth import Auth, require, token_hash
 from osdepot.services.context import Context
 
 SESSION_COOKIE = "_sessionId"
@@ -77,17 +77,19 @@ async def authenticate(request: Request, privilege: Privilege | None = None) -> 
         name, sep, password = decoded.partition(":")
         if not sep:
             raise error(M.AUTH_REQUIRED)
-        user = await ctx.run(auth.basic_user, name, password)
+        user = auth.quick_basic_user(name, password)
+        if user is None:
+            user = await ctx.run(auth.basic_user, name, password)
     else:
         token = request.cookies.get(SESSION_COOKIE)
         if not token:
             raise error(M.AUTH_REQUIRED)
-        user = await ctx.run(
-            auth.session_user,
-            token,
-            request.headers.get("x-csrf-token"),
-            request.method in STATE_CHANGING,
-        )
+        csrf, changing = request.headers.get("x-csrf-token"), request.method in STATE_CHANGING
+        th = token_hash(token)
+        session = await ctx.read(lambda c: c.get_session(th))
+        user = auth.quick_session_user(session, csrf, changing)
+        if user is None:
+            user = await ctx.run(auth.session_user, token, csrf, changing)
     require(user, privilege)
     request.state.user = user
     return user

@@ -149,7 +149,7 @@ async def list_images(request: Request) -> Response:
     # The rendered listing is kept until the repository's generation changes; a
     # listing of 10,000 entries then costs one small query instead of 0.3 s.
     ctx = ctx_of(request)
-    generation = await ctx.run(ctx.catalog.generation)
+    generation = await ctx.read(lambda c: c.generation())
     cached = getattr(request.app.state, "listing_cache", None)
     if cached is None or cached[0] != generation:
         listing = await repo.listing()
