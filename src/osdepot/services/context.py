@@ -81,7 +81,7 @@ def open_context(settings: Settings) -> Context:
     """Open the configured catalog (migrating it) and blob store."""
     from osdepot.storage import open_blob_store
     from osdepot.storage.catalog import SqlCatalog
-    from osdepot.storage.db import make_engine, upgrade
+    from osdepot.storage.db import make_engine, sqlite_file, upgrade
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     url = settings.effective_database_url
@@ -91,5 +91,5 @@ def open_context(settings: Settings) -> Context:
         settings=settings,
         catalog=SqlCatalog(engine),
         blobs=open_blob_store(settings.effective_blob_url, settings.direct_io),
-        quick=SqlCatalog(make_engine(url, 0, pool_size=2)) if url.startswith("sqlite") else None,
+        quick=SqlCatalog(make_engine(url, 0, pool_size=2)) if sqlite_file(url) else None,
     )

@@ -10,6 +10,13 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 
 
+def sqlite_file(url: str) -> bool:
+    """Whether ``url`` is an SQLite database in a file (which a second engine can open;
+    an in-memory database would be another, empty one)."""
+    path = url.split("///", 1)[1] if url.startswith("sqlite") and "///" in url else ""
+    return bool(path) and path != ":memory:" and not path.startswith("file::memory:")
+
+
 def make_engine(url: str, busy_timeout: float = 30.0, pool_size: int = 8) -> Engine:
     """An engine for ``url``; SQLite gets WAL, FULL sync, foreign keys and a busy timeout
     (0: a locked database fails at once)."""
