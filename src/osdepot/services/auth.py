@@ -256,17 +256,17 @@ class Auth:
         if now - session.last_seen > timeout:
             self.ctx.catalog.delete_session(th)
             raise error(M.SESSION_EXPIRED, seconds=timeout)
-        if state_changing and not (
-            csrf_header and hmac.compare_digest(csrf_header.encode(), session.csrf.encode())
-        ):
-            raise error(M.CSRF)
+        _check_csrf(session, csrf_header, state_changing)
         user = self._user(session.user_name)
         if user is None:
             raise error(M.AUTH_REQUIRED)
-        # Record activity, at most every few seconds (keeps reads cheap).
-        if now - session.last_seen > min(5.0, timeout / 10):
+        if self._touch_due(session, now):
             self.ctx.catalog.touch_session(th, now)
         return user
+
+    def _touch_due(self, session: Session, now: float) -> bool:
+        """Activity is recorded at most every few seconds (keeps reads cheap)."""
+        return now - session.last_seen > min(5.0, self.ctx.settings.session_timeout / 10)
 
     # Quick paths: the checks of session_user and basic_user made on the event loop
     # thread from memory and a session read there (Context.read), for the requests of
@@ -276,15 +276,9 @@ class Auth:
     def quick_session_user(
         self, session: Session | None, csrf_header: str | None, state_changing: bool
     ) -> User | None:
-        if session is None:
-            return None
-        timeout = self.ctx.settings.session_timeout
-        if self.ctx.clock() - session.last_seen > min(5.0, timeout / 10):
-            return None  # expired, or activity to record
-        if state_changing and not (
-            csrf_header and hmac.compare_digest(csrf_header.encode(), session.csrf.encode())
-        ):
-            raise error(M.CSRF)
+        if session is None or self._touch_due(session, self.ctx.clock()):
+            return None  # unknown, expired, or activity to record
+        _check_csrf(session, csrf_header, state_changing)
         return self._cached_user(session.user_name)
 
     def quick_basic_user(self, name: str, password: str) -> User | None:
@@ -307,6 +301,14 @@ class Auth:
             self._forget(name)
         self.basic_cache.add(user, password)
         return user
+
+
+def _check_csrf(session: Session, csrf_header: str | None, state_changing: bool) -> None:
+    """A state-changing request of a session must carry the session's CSRF token."""
+    if state_changing and not (
+        csrf_header and hmac.compare_digest(csrf_header.encode(), session.csrf.encode())
+    ):
+        raise error(M.CSRF)
 
 
 def require(user: User, privilege: Privilege | None) -> None:
