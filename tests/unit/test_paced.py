@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from osdepot.errors import OsdepotError
-from osdepot.web.osimages import MIN_PROGRESS_BYTES, paced
+from osdepot.web.body import MIN_PROGRESS_BYTES, paced
 
 
 async def source(chunks: int, size: int, pause: float) -> AsyncIterator[bytes]:

@@ -44,6 +44,9 @@ log = logging.getLogger("osdepot.uploads")
 CHECKSUM_ALGORITHMS = {"MD5": "md5", "SHA1": "sha1", "SHA256": "sha256", "SHA512": "sha512"}
 _HEX_LEN = {"md5": 32, "sha1": 40, "sha256": 64, "sha512": 128}
 
+#: room past an upload buffer's capacity (see UploadSink.buffer)
+LOOKAHEAD = 4096
+
 
 def parse_checksum_type(value: str | None) -> str | None:
     """hashlib name for a ``checksumType`` value (``SHA-256``, ``sha256`` …), or None."""
@@ -313,9 +316,12 @@ class UploadSink:
         self.user, self.job, self.itype, self.family = user, job, itype, family
         self.params, self.filename = params, filename
         self.declared, self.expected = declared, expected
-        cap = self.ctx.settings.upload_buffer_bytes
+        #: bytes per buffer handed to the worker threads
+        self.capacity = self.ctx.settings.upload_buffer_bytes
         # Anonymous maps are page-aligned, as O_DIRECT writes need (storage/localfs.py).
-        self._bufs = [mmap.mmap(-1, cap), mmap.mmap(-1, cap)]
+        # LOOKAHEAD more bytes let a reader look past the end of a full buffer.
+        size = self.capacity + LOOKAHEAD
+        self._bufs = [mmap.mmap(-1, size), mmap.mmap(-1, size)]
         self._cur = 0
         self._fill = 0
         self._pending: asyncio.Future[None] | None = None
@@ -367,23 +373,38 @@ class UploadSink:
     # -- receiving ---------------------------------------------------------------------
 
     async def write(self, data: bytes | memoryview) -> None:
+        """Copy ``data`` into the buffers (see :meth:`buffer` for writing in place)."""
+        view = memoryview(data)
+        while view:
+            buf, fill = self.buffer()
+            take = min(self.capacity - fill, len(view))
+            buf[fill : fill + take] = view[:take]
+            await self.commit(take)
+            view = view[take:]
+
+    def buffer(self) -> tuple[mmap.mmap, int]:
+        """The buffer being filled and how many of its bytes are file data so far.
+
+        A caller may place the next file bytes at ``fill`` itself and report them
+        with :meth:`commit`; bytes from ``capacity`` to ``capacity + LOOKAHEAD`` are
+        scratch room, never written out.
+        """
+        return self._bufs[self._cur], self._fill
+
+    async def commit(self, n: int) -> None:
+        """The next ``n`` bytes of the file are in place in :meth:`buffer`."""
         if self.cancelled_by is not None:
             raise error(M.JOB_CANCELLED, job_id=self.job.id, user=self.cancelled_by)
-        view = memoryview(data)
-        n = len(view)
+        if n < 0 or self._fill + n > self.capacity:
+            raise ValueError(f"cannot commit {n} bytes at {self._fill} of {self.capacity}")
         self.received += n
         if self.declared is not None and self.received > self.declared:
             raise error(
                 M.SIZE_MISMATCH, declared=self.declared, received=f"more than {self.declared}"
             )
-        cap = len(self._bufs[0])
-        while view:
-            take = min(cap - self._fill, len(view))
-            self._bufs[self._cur][self._fill : self._fill + take] = view[:take]
-            self._fill += take
-            view = view[take:]
-            if self._fill == cap:
-                await self._dispatch()
+        self._fill += n
+        if self._fill == self.capacity:
+            await self._dispatch()
         if time.monotonic() >= self._next_tick:
             await self._progress()
 

@@ -94,6 +94,18 @@ class MultipartParser:
         self._parts = 0
         self.finished = False
 
+    @property
+    def delimiter(self) -> bytes:
+        """The bytes that end a part's data (CRLF, two dashes and the boundary)."""
+        return self._delim
+
+    @property
+    def in_data(self) -> bool:
+        """Whether the next byte fed is part data (or the delimiter), with nothing
+        carried over from the last chunk: a caller may then look for the delimiter
+        itself and feed from it on."""
+        return self._state == "body" and not self._buf
+
     def feed(self, chunk: bytes) -> list[Event]:
         events: list[Event] = []
         data = self._buf + chunk if self._buf else chunk

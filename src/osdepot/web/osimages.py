@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
-import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
@@ -25,6 +22,7 @@ from osdepot.services.uploads import (
     parse_job_id,
     parse_size,
 )
+from osdepot.web.body import BodyReader, receive_file
 from osdepot.web.common import authenticate, ctx_of, envelope, iso, json_body
 from osdepot.web.multipart import (
     MAX_FIELD_BYTES,
@@ -237,35 +235,8 @@ async def customise(request: Request) -> Response:
 
 # -- upload ----------------------------------------------------------------------------
 
-#: A body must deliver at least this much per ``upload_stall_timeout`` seconds.
-MIN_PROGRESS_BYTES = 64 * 1024
-
-
-async def paced(stream: AsyncIterator[bytes], window: float) -> AsyncIterator[bytes]:
-    """The body's chunks, failing FQXHMFC9030J when fewer than MIN_PROGRESS_BYTES arrive
-    while waiting ``window`` seconds for the client (a stalled or trickling client).
-    Only the time spent waiting for the client counts, not the time the server takes
-    with what it received (a slow disk is not the client's fault). Only this request
-    waits; others are served meanwhile."""
-    it = stream.__aiter__()
-    waited = 0.0
-    got = 0
-    while True:
-        start = time.monotonic()
-        try:
-            async with asyncio.timeout(max(window - waited, 0.0)):
-                chunk = await it.__anext__()
-        except StopAsyncIteration:
-            return
-        except TimeoutError:
-            raise error(
-                M.UPLOAD_TOO_SLOW, min_bytes=MIN_PROGRESS_BYTES, seconds=f"{window:g}"
-            ) from None
-        waited += time.monotonic() - start
-        got += len(chunk)
-        if got >= MIN_PROGRESS_BYTES:
-            got, waited = 0, 0.0
-        yield chunk
+#: reads of a body outside the file part's data (part headers, form fields)
+HEAD_READ = 64 * 1024
 
 
 def _params(request: Request) -> UploadParams:
@@ -307,10 +278,19 @@ async def upload(request: Request) -> Response:
     mode = ""  # "file", "field" or "skip" for the current part
     field_name, field_buf = "", bytearray()
     file_done = False
+    reader = BodyReader(request, ctx_of(request).settings.upload_stall_timeout)
+    head = memoryview(bytearray(HEAD_READ))
     try:
-        stall = ctx_of(request).settings.upload_stall_timeout
-        async for chunk in paced(request.stream(), stall):
-            for ev in parser.feed(chunk):
+        while True:
+            if mode == "file" and parser.in_data:
+                # The file's bytes go into the sink's buffers in place (web/body.py).
+                assert sink is not None
+                data = await receive_file(reader, sink, parser.delimiter)
+            else:
+                data = head[: await reader.readinto(head)].tobytes()
+            if not data:
+                break
+            for ev in parser.feed(data):
                 if isinstance(ev, PartData):
                     if mode == "file":
                         assert sink is not None

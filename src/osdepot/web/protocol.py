@@ -1,26 +1,211 @@
-"""uvicorn's httptools protocol, without two copies of every request-body chunk.
+"""uvicorn's httptools protocol, reading large request bodies straight into the
+application's buffers.
 
-uvicorn appends each body chunk it parses to a ``bytearray`` and hands the
-application ``bytes(that bytearray)``: two copies of every byte of an upload on the
-event-loop thread, which is the busiest thread of an upload. When the application
-keeps up, a chunk is the only one waiting when it asks for the next; this protocol
-then keeps the parser's ``bytes`` object as it is, and ``bytes(b)`` of a ``bytes``
-object is the object itself, so it reaches the application without a copy. When
-several chunks are waiting they are gathered into a ``bytearray`` as uvicorn does.
-Measured with benchmarks/upload.py (docs/benchmarks.md).
+With uvicorn's own protocol every byte of an upload is copied three times on the
+event-loop thread, the busiest thread of an upload: out of the event loop's read
+buffer into a ``bytes`` object, by the HTTP parser into another ``bytes`` object
+per body chunk, and by uvicorn into the ``bytearray`` it hands the application.
+This protocol removes the copies:
 
-The override is one method of uvicorn's class and uses only what that method uses;
-tests/e2e run every request of the real server through it.
+* Reads go through a buffered protocol (``get_buffer``/``buffer_updated``): the
+  socket is read into a buffer of this module and the HTTP parser reads it there.
+* A request with a ``Content-Length`` carries a :class:`DirectBody` in
+  ``scope["extensions"]["osdepot.direct_body"]``. Its ``readinto(view)`` makes the
+  next socket reads land in the application's ``view`` itself: the body bytes the
+  parser has not seen go from the kernel to their final buffer in one copy, past
+  the parser (which is replaced by a fresh one for the next request on the
+  connection once the body has been read).
+* Otherwise the parser's ``bytes`` for a body chunk reach the application as they
+  are when it is the only one waiting (``bytes(b)`` of a ``bytes`` object is the
+  object itself); waiting chunks are gathered as uvicorn does.
+
+Measured with benchmarks/upload.py (docs/benchmarks.md). The class overrides the
+parser callbacks it needs and nothing else of uvicorn's; tests/unit/test_protocol.py
+drives it as uvicorn does, and tests/e2e run every request of the real server
+through it, over TCP and TLS.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from typing import Any
+
+import httptools
+from starlette.requests import ClientDisconnect
 from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+
+#: the ASGI scope extension that carries a request's :class:`DirectBody`
+DIRECT_BODY = "osdepot.direct_body"
+
+#: Socket reads that are not read into an application's buffer land here. One per
+#: process is enough: each read is handed on (parsed or copied) before the next.
+_SCRATCH = bytearray(256 * 1024)
+_SCRATCH_VIEW = memoryview(_SCRATCH)
+
+
+class DirectBody:
+    """A request body of known length, read into buffers the application provides.
+
+    ``readinto(view)`` returns a future of the number of bytes placed in ``view``:
+    all of it, unless the body ended first (0 once it has ended). Bytes the HTTP
+    parser already took come first; the rest are read from the socket into ``view``.
+    The future fails with :class:`ClientDisconnect` when the client goes away.
+    Cancelling it leaves the rest of the body unread by the application.
+    """
+
+    def __init__(self, proto: BodyProtocol, cycle: RequestResponseCycle, length: int) -> None:
+        self._proto = proto
+        self._cycle = cycle
+        self.length = length
+        #: body bytes read from the socket so far (by the parser or into buffers)
+        self.received = 0
+        self._target: memoryview | None = None
+        self._filled = 0
+        self._future: asyncio.Future[int] | None = None
+
+    @property
+    def unread(self) -> int:
+        """Body bytes still in the socket."""
+        return self.length - self.received
+
+    def readinto(self, view: memoryview) -> asyncio.Future[int]:
+        proto, cycle = self._proto, self._cycle
+        fut: asyncio.Future[int] = proto.loop.create_future()
+        if self._future is not None and not self._future.done():
+            raise RuntimeError("readinto() while another readinto() is waiting")
+        if cycle.disconnected:
+            fut.set_exception(ClientDisconnect())
+            return fut
+        if cycle.waiting_for_100_continue and not cycle.transport.is_closing():
+            cycle.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            cycle.waiting_for_100_continue = False
+        n = 0
+        if cycle.body:
+            n = min(len(view), len(cycle.body))
+            view[:n] = cycle.body[:n]
+            cycle.body = cycle.body[n:]
+        if n == len(view) or self.unread == 0:
+            fut.set_result(n)
+            return fut
+        self._target, self._filled, self._future = view, n, fut
+        fut.add_done_callback(self._forget)
+        proto._direct = self  # the connection's reads are this body's until it ends
+        proto.flow.resume_reading()
+        return fut
+
+    def _forget(self, fut: asyncio.Future[int]) -> None:
+        if self._future is fut:  # cancelled: the buffer is no longer ours to fill
+            self._target, self._future = None, None
+
+    def _got(self, n: int) -> None:
+        """``n`` bytes were read into the target."""
+        self.received += n
+        self._filled += n
+        assert self._target is not None and self._future is not None
+        if self._filled == len(self._target) or self.unread == 0:
+            fut, filled = self._future, self._filled
+            self._target, self._future = None, None
+            fut.set_result(filled)
+            if self.unread:
+                self._proto.flow.pause_reading()  # until the application has a buffer
+
+    def _kept(self, data: memoryview) -> None:
+        """Body bytes read while the application had no buffer waiting."""
+        self.received += len(data)
+        cycle = self._cycle
+        if cycle.response_complete:
+            return  # answered already: the rest of the body is read and dropped
+        if not isinstance(cycle.body, bytearray):
+            cycle.body = bytearray(cycle.body)
+        cycle.body += data
+        if len(cycle.body) > HIGH_WATER_LIMIT:
+            self._proto.flow.pause_reading()
+
+    def _lost(self) -> None:
+        if self._future is not None:
+            fut = self._future
+            self._target, self._future = None, None
+            fut.set_exception(ClientDisconnect())
+
+
+class _Reads(asyncio.BufferedProtocol):
+    """The transport's protocol: reads into a buffer, hands them to :class:`BodyProtocol`."""
+
+    def __init__(self, proto: BodyProtocol) -> None:
+        self._proto = proto
+        self._into_target = False
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        body = self._proto._direct
+        if body is None:
+            self._into_target = False
+            return _SCRATCH_VIEW
+        left = body.unread
+        if body._future is not None and not body._future.done():
+            self._into_target = True
+            assert body._target is not None
+            return body._target[body._filled : body._filled + left]
+        self._into_target = False
+        return _SCRATCH_VIEW[:left]
+
+    def buffer_updated(self, nbytes: int) -> None:
+        proto = self._proto
+        body = proto._direct
+        if body is None:
+            proto.data_received(_SCRATCH_VIEW[:nbytes])  # type: ignore[arg-type]
+            return
+        if self._into_target:
+            body._got(nbytes)
+        else:
+            body._kept(_SCRATCH_VIEW[:nbytes])
+        if body.unread == 0:
+            proto._body_read()
+
+    def eof_received(self) -> None:
+        self._proto.eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        body = self._proto._direct
+        if body is not None:
+            body._lost()
+        self._proto.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self._proto.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._proto.resume_writing()
 
 
 class BodyProtocol(HttpToolsProtocol):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._body: DirectBody | None = None  # of the request being parsed
+        self._direct: DirectBody | None = None  # the body the socket is read into
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        transport.set_protocol(_Reads(self))
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._body = None
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        if self.parser.should_upgrade():
+            return
+        length = _content_length(self.headers)
+        if length:
+            self._body = DirectBody(self, self.cycle, length)
+            extensions: dict[str, Any] = self.scope.setdefault("extensions", {})
+            extensions[DIRECT_BODY] = self._body
+
     def on_body(self, body: bytes) -> None:
+        if self._body is not None:
+            self._body.received += len(body)
         cycle = self.cycle
         if (self.parser.should_upgrade() and self._should_upgrade()) or cycle.response_complete:
             return
@@ -34,3 +219,31 @@ class BodyProtocol(HttpToolsProtocol):
         if len(cycle.body) > HIGH_WATER_LIMIT:
             self.flow.pause_reading()
         cycle.message_event.set()
+
+    def _body_read(self) -> None:
+        """The body read past the parser has ended: a fresh parser takes the next
+        request on this connection, and the request's receive() sees the end."""
+        body = self._direct
+        assert body is not None
+        self._direct = self._body = None
+        self.parser = httptools.HttpRequestParser(self)
+        with contextlib.suppress(AttributeError):  # httptools < 0.6.3 has no leniencies
+            self.parser.set_dangerous_leniencies(lenient_data_after_close=True)
+        cycle = body._cycle
+        cycle.more_body = False
+        cycle.message_event.set()
+
+
+def _content_length(headers: list[tuple[bytes, bytes]]) -> int:
+    """The declared body length; 0 for none, a chunked body or an invalid value
+    (the parser itself refuses what is not valid HTTP)."""
+    length = 0
+    for name, value in headers:
+        if name == b"transfer-encoding":
+            return 0
+        if name == b"content-length":
+            try:
+                length = int(value)
+            except ValueError:
+                return 0
+    return max(length, 0)

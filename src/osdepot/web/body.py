@@ -1,0 +1,154 @@
+"""Reading an upload's body into the upload's own buffers.
+
+:class:`BodyReader` fills a buffer the caller gives with the next bytes of the
+request body. Under ``osdepot serve`` (web/protocol.py) the bytes are read from the
+socket straight into that buffer; under any other ASGI server (or the test client)
+they are copied out of the ASGI ``receive`` stream. Either way a client that stalls
+gets FQXHMFC9030J.
+
+:func:`receive_file` uses it to read a file part's data into the
+:class:`~osdepot.services.uploads.UploadSink`'s buffers in place, looking for the
+multipart delimiter in them, so that the file's bytes are copied once on the event
+loop thread (by the kernel) instead of three or four times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import mmap
+import time
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+from starlette.requests import Request
+
+from osdepot.errors import M, error
+from osdepot.web.protocol import DIRECT_BODY, DirectBody
+
+#: A body must deliver at least this much per ``upload_stall_timeout`` seconds.
+MIN_PROGRESS_BYTES = 64 * 1024
+
+
+async def paced(stream: AsyncIterator[bytes], window: float) -> AsyncIterator[bytes]:
+    """The body's chunks, failing FQXHMFC9030J when fewer than MIN_PROGRESS_BYTES arrive
+    while waiting ``window`` seconds for the client (a stalled or trickling client).
+    Only the time spent waiting for the client counts, not the time the server takes
+    with what it received (a slow disk is not the client's fault). Only this request
+    waits; others are served meanwhile."""
+    it = stream.__aiter__()
+    waited = 0.0
+    got = 0
+    while True:
+        start = time.monotonic()
+        try:
+            async with asyncio.timeout(max(window - waited, 0.0)):
+                chunk = await it.__anext__()
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise _stalled(window) from None
+        waited += time.monotonic() - start
+        got += len(chunk)
+        if got >= MIN_PROGRESS_BYTES:
+            got, waited = 0, 0.0
+        yield chunk
+
+
+def _stalled(window: float) -> Exception:
+    return error(M.UPLOAD_TOO_SLOW, min_bytes=MIN_PROGRESS_BYTES, seconds=f"{window:g}")
+
+
+class BodyReader:
+    """``await readinto(view)``: the next body bytes into ``view``; all of it unless
+    the body ends first (0 at the end). Raises ClientDisconnect when the client
+    goes away and FQXHMFC9030J when it stalls (see :func:`paced`)."""
+
+    def __init__(self, request: Request, window: float) -> None:
+        self.window = window
+        direct = request.scope.get("extensions", {}).get(DIRECT_BODY)
+        self._direct: DirectBody | None = direct if isinstance(direct, DirectBody) else None
+        self._chunks = paced(request.stream(), window).__aiter__()
+        self._chunk = memoryview(b"")
+        self._waited = 0.0
+        self._got = 0
+
+    @property
+    def direct(self) -> bool:
+        """Whether bytes go from the socket to the caller's buffer without copies."""
+        return self._direct is not None
+
+    async def readinto(self, view: memoryview) -> int:
+        if self._direct is not None:
+            return await self._read_direct(self._direct, view)
+        n = 0
+        while n < len(view):
+            if not self._chunk:
+                try:
+                    self._chunk = memoryview(await self._chunks.__anext__())
+                except StopAsyncIteration:
+                    break
+            take = min(len(view) - n, len(self._chunk))
+            view[n : n + take] = self._chunk[:take]
+            self._chunk = self._chunk[take:]
+            n += take
+        return n
+
+    async def _read_direct(self, body: DirectBody, view: memoryview) -> int:
+        fut = body.readinto(view)
+        try:
+            while True:
+                start, before = time.monotonic(), body.received
+                done, _ = await asyncio.wait((fut,), timeout=max(self.window - self._waited, 0))
+                self._waited += time.monotonic() - start
+                self._got += body.received - before
+                if self._got >= MIN_PROGRESS_BYTES:
+                    self._got, self._waited = 0, 0.0
+                if done:
+                    return fut.result()
+                if self._waited >= self.window:
+                    raise _stalled(self.window)
+        finally:
+            fut.cancel()  # (nothing when it is done) the buffer is not to be filled later
+
+
+class FileSink(Protocol):
+    """What :func:`receive_file` needs of an UploadSink."""
+
+    capacity: int
+
+    def buffer(self) -> tuple[mmap.mmap, int]: ...
+
+    async def commit(self, n: int) -> None: ...
+
+
+async def receive_file(reader: BodyReader, sink: FileSink, delimiter: bytes) -> bytes:
+    """Read a file part's data into the sink's buffers in place, up to ``delimiter``.
+
+    Call it when the multipart parser is at part data with nothing carried over
+    (``MultipartParser.in_data``). Each read fills the sink's buffer to its capacity
+    and ``len(delimiter) - 1`` bytes beyond: a delimiter that starts inside the
+    buffer then lies wholly in what was read, so when none is found the buffer is all
+    file data, and the bytes beyond it are moved to the start of the next buffer.
+    Returns the body bytes read from the delimiter on (to be fed to the parser), or
+    ``b""`` when the body ended without one.
+    """
+    keep = len(delimiter) - 1
+    have = 0  # bytes after the sink's fill not yet known to be file data
+    while True:
+        buf, fill = sink.buffer()
+        end = sink.capacity + keep
+        assert len(buf) >= end, "the sink's buffers leave no room to look ahead"
+        n = await reader.readinto(memoryview(buf)[fill + have : end])
+        stop = fill + have + n
+        at = buf.find(delimiter, fill, stop)
+        if at >= 0:
+            await sink.commit(at - fill)
+            return bytes(buf[at:stop])
+        if stop < end:
+            return b""  # the body ended inside the file part
+        beyond = bytes(buf[sink.capacity : stop])
+        await sink.commit(sink.capacity - fill)
+        buf, fill = sink.buffer()
+        assert fill == 0
+        buf[: len(beyond)] = beyond
+        have = len(beyond)

@@ -1,0 +1,218 @@
+"""Reading a file part in place (web/body.py): the file's bytes are exactly those
+before the first delimiter, wherever it falls against the sink's buffers; and a
+body read from the socket straight into buffers still lets a stalled client go.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import mmap
+import os
+import random
+from typing import Any
+
+import pytest
+from starlette.requests import Request
+
+from osdepot.errors import OsdepotError
+from osdepot.services.uploads import LOOKAHEAD
+from osdepot.web.body import MIN_PROGRESS_BYTES, BodyReader, receive_file
+from osdepot.web.multipart import MultipartParser, PartData, PartEnd, PartStart
+from osdepot.web.protocol import DIRECT_BODY, DirectBody
+from tests.unit.test_protocol import answer, connect, request, settle
+
+BOUNDARY = b"b0undary-x"
+DELIM = b"\r\n--" + BOUNDARY
+
+
+class Sink:
+    """An UploadSink's buffers and commit, keeping what it would write out."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._bufs = [mmap.mmap(-1, capacity + LOOKAHEAD) for _ in range(2)]
+        self._cur = 0
+        self._fill = 0
+        self.written = bytearray()
+
+    def buffer(self) -> tuple[mmap.mmap, int]:
+        return self._bufs[self._cur], self._fill
+
+    async def commit(self, n: int) -> None:
+        assert n >= 0 and self._fill + n <= self.capacity
+        self._fill += n
+        if self._fill == self.capacity:
+            self.flush()
+            self._cur ^= 1
+            # Whatever the reader left in the other buffer must not be written out.
+            self._bufs[self._cur][:] = b"\xee" * len(self._bufs[self._cur])
+
+    def flush(self) -> None:
+        self.written += self._bufs[self._cur][: self._fill]
+        self._fill = 0
+
+    async def write(self, data: Any) -> None:
+        view = memoryview(data)
+        while view:
+            buf, fill = self.buffer()
+            take = min(self.capacity - fill, len(view))
+            buf[fill : fill + take] = view[:take]
+            await self.commit(take)
+            view = view[take:]
+
+
+class Reader:
+    """BodyReader's contract over bytes: fills the view unless the body ends."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = memoryview(data)
+
+    async def readinto(self, view: memoryview) -> int:
+        n = min(len(view), len(self.data))
+        view[:n] = self.data[:n]
+        self.data = self.data[n:]
+        return n
+
+
+def form(file: bytes, after: bytes = b"") -> bytes:
+    return (
+        b"--" + BOUNDARY + b'\r\nContent-Disposition: form-data; name="uploadedfile"; '
+        b'filename="f.bin"\r\n\r\n' + file + DELIM + after + b"--\r\n"
+    )
+
+
+def parse(body: bytes, capacity: int, head: int) -> tuple[bytes, dict[str, str], bool]:
+    """What the upload handler does: ``head`` bytes a time through the parser until the
+    file's data, then receive_file. Returns the file, the fields and whether the
+    parser saw the closing boundary."""
+    sink, reader, parser = Sink(capacity), Reader(body), MultipartParser(BOUNDARY)
+    fields: dict[str, str] = {}
+
+    async def run() -> None:
+        mode, name, value = "", "", b""
+        small = memoryview(bytearray(head))
+        while True:
+            if mode == "file" and parser.in_data:
+                data = await receive_file(reader, sink, parser.delimiter)  # type: ignore[arg-type]
+            else:
+                data = small[: await reader.readinto(small)].tobytes()
+            if not data:
+                break
+            for ev in parser.feed(data):
+                if isinstance(ev, PartStart):
+                    mode = "file" if ev.filename else "field"
+                    name, value = ev.name, b""
+                elif isinstance(ev, PartData):
+                    if mode == "file":
+                        await sink.write(ev.data)
+                    else:
+                        value += bytes(ev.data)
+                elif isinstance(ev, PartEnd):
+                    if mode == "field":
+                        fields[name] = value.decode()
+                    mode = ""
+        sink.flush()
+
+    asyncio.run(run())
+    return bytes(sink.written), fields, parser.finished
+
+
+def tricky(size: int, rng: random.Random) -> bytes:
+    """File data sprinkled with beginnings of the delimiter (never all of it)."""
+    data = bytearray(rng.randbytes(size))
+    for _ in range(size // 40):
+        at = rng.randrange(max(size, 1))
+        piece = DELIM[: rng.randrange(1, len(DELIM))]
+        data[at : at + len(piece)] = piece
+    while DELIM in data:
+        data[data.index(DELIM)] ^= 0xFF
+    return bytes(data[:size])
+
+
+@pytest.mark.parametrize("capacity", [64, 100, 4096])
+def test_the_file_is_what_comes_before_the_delimiter_wherever_it_falls(capacity: int) -> None:
+    rng = random.Random(capacity)
+    for size in [0, 1, capacity - 1, capacity, capacity + 1, 3 * capacity - len(DELIM)]:
+        for shift in range(-len(DELIM) - 2, len(DELIM) + 2):
+            n = max(size + shift, 0)
+            data = tricky(n, rng)
+            for head in (7, 64):
+                got, _, finished = parse(form(data), capacity, head)
+                assert got == data, (capacity, n, head)
+                assert finished
+
+
+def test_a_delimiter_prefix_at_the_end_of_every_buffer() -> None:
+    capacity = 50
+    data = bytearray(os.urandom(20 * capacity))
+    for k in range(1, 20):
+        cut = k % len(DELIM) or 1
+        data[k * capacity - cut : k * capacity] = DELIM[:cut]
+    got, _, _ = parse(form(bytes(data)), capacity, 16)
+    assert got == bytes(data)
+
+
+def test_fields_after_the_file_are_read() -> None:
+    data = os.urandom(10_000)
+    after = b'\r\nContent-Disposition: form-data; name="checksumValue"\r\n\r\nabc123' + DELIM
+    got, fields, finished = parse(form(data, after), 256, 64)
+    assert got == data and fields == {"checksumValue": "abc123"} and finished
+
+
+def test_a_body_that_ends_inside_the_file_is_not_finished() -> None:
+    data = os.urandom(5000)
+    body = form(data)[: -len(DELIM) - 10]
+    _, _, finished = parse(body, 256, 64)
+    assert not finished
+
+
+# -- BodyReader over the protocol's direct body ---------------------------------------
+
+
+def serve_reader(sends: list[tuple[float, bytes]], window: float, read: int) -> list[Any]:
+    """A server whose app reads its body with BodyReader into buffers of ``read``
+    bytes; the client sends each piece after its delay. Returns what the app saw."""
+    seen: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        assert isinstance(scope["extensions"][DIRECT_BODY], DirectBody)
+        reader = BodyReader(Request(scope, receive), window)
+        assert reader.direct
+        buf = memoryview(bytearray(read))
+        total = 0
+        try:
+            while n := await reader.readinto(buf):
+                total += n
+            seen.append(total)
+        except OsdepotError as exc:
+            seen.append(exc.message.id)
+        await answer(send)
+
+    async def main() -> None:
+        _, transport = connect(app)
+        for delay, data in sends:
+            await asyncio.sleep(delay)
+            transport.send(data)
+        await settle(transport)
+
+    asyncio.run(main())
+    return seen
+
+
+def test_a_silent_client_is_let_go() -> None:
+    body = os.urandom(1 << 20)
+    seen = serve_reader([(0, request(body)[:10_000])], window=0.3, read=1 << 20)
+    assert seen == ["FQXHMFC9030J"]
+
+
+def test_a_steady_client_is_not_let_go_though_a_buffer_takes_longer_than_the_window() -> None:
+    piece = MIN_PROGRESS_BYTES + 1000
+    body = os.urandom(8 * piece)
+    raw = request(body)
+    head = len(raw) - len(body)
+    sends = [(0.0, raw[:head])] + [
+        (0.12, raw[head + i * piece : head + (i + 1) * piece]) for i in range(8)
+    ]
+    # One read wants the whole body: it takes ~1 s, the window is 0.3 s.
+    seen = serve_reader(sends, window=0.3, read=len(body))
+    assert seen == [len(body)]
