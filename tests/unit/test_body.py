@@ -34,6 +34,7 @@ class Sink:
         self._cur = 0
         self._fill = 0
         self.written = bytearray()
+        self.waits: list[int] = []
 
     def buffer(self) -> tuple[mmap.mmap, int]:
         return self._bufs[self._cur], self._fill
@@ -51,6 +52,9 @@ class Sink:
         self.written += self._bufs[self._cur][: self._fill]
         self._fill = 0
 
+    async def waiting(self, pending: int) -> None:
+        self.waits.append(pending)
+
     async def write(self, data: Any) -> None:
         view = memoryview(data)
         while view:
@@ -67,7 +71,7 @@ class Reader:
     def __init__(self, data: bytes) -> None:
         self.data = memoryview(data)
 
-    async def readinto(self, view: memoryview) -> int:
+    async def readinto(self, view: memoryview, **_: Any) -> int:
         n = min(len(view), len(self.data))
         view[:n] = self.data[:n]
         self.data = self.data[n:]
@@ -216,3 +220,74 @@ def test_a_steady_client_is_not_let_go_though_a_buffer_takes_longer_than_the_win
     # One read wants the whole body: it takes ~1 s, the window is 0.3 s.
     seen = serve_reader(sends, window=0.3, read=len(body))
     assert seen == [len(body)]
+
+
+def test_a_waiting_read_reports_what_it_has_and_can_be_stopped() -> None:
+    """While a buffer fills slowly, ``waiting`` sees the bytes placed so far (the
+    upload's progress and cancellation check); an error it raises ends the read."""
+    piece = 10_000
+    body = os.urandom(10 * piece)
+    raw = request(body)
+    head = len(raw) - len(body)
+    sends = [(0.0, raw[:head])] + [
+        (0.1, raw[head + i * piece : head + (i + 1) * piece]) for i in range(10)
+    ]
+    seen: list[Any] = []
+    waits: list[int] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        reader = BodyReader(Request(scope, receive), window=5, tick=0.15)
+
+        async def waiting(got: int) -> None:
+            waits.append(got)
+            if got >= 6 * piece:
+                raise RuntimeError("cancelled")
+
+        try:
+            await reader.readinto(memoryview(bytearray(len(body))), waiting=waiting)
+        except RuntimeError as exc:
+            seen.append(str(exc))
+        # The stopped read no longer fills its buffer; the rest of the body is there
+        # for the next read.
+        rest = bytearray(len(body))
+        n = await reader.readinto(memoryview(rest), some=True)
+        seen.append(n)
+        await answer(send)
+
+    async def main() -> None:
+        _, transport = connect(app)
+        for delay, data in sends:
+            await asyncio.sleep(delay)
+            transport.send(data)
+        await settle(transport)
+
+    asyncio.run(main())
+    assert len(waits) >= 3 and waits == sorted(waits) and waits[0] > 0
+    assert seen[0] == "cancelled"
+    assert 0 < seen[1] <= len(body) - waits[-1]
+
+
+def test_a_read_of_some_bytes_returns_what_has_come() -> None:
+    body = os.urandom(200_000)
+    raw = request(body)
+    head = len(raw) - len(body)
+    seen = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        reader = BodyReader(Request(scope, receive), window=5)
+        buf = memoryview(bytearray(len(body)))
+        seen.append(await reader.readinto(buf, some=True))
+        seen.append(await reader.readinto(buf, some=True))
+        await answer(send)
+
+    async def main() -> None:
+        _, transport = connect(app)
+        transport.send(raw[: head + 5000])
+        await asyncio.sleep(0.05)
+        transport.send(raw[head + 5000 : head + 12_000])
+        await asyncio.sleep(0.2)
+        transport.send(raw[head + 12_000 :])
+        await settle(transport)
+
+    asyncio.run(main())
+    assert seen == [5000, 7000]

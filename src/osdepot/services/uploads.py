@@ -408,6 +408,14 @@ class UploadSink:
         if time.monotonic() >= self._next_tick:
             await self._progress()
 
+    async def waiting(self, pending: int) -> None:
+        """A reader is filling :meth:`buffer` in place and has ``pending`` bytes past
+        ``fill`` so far: report progress and notice a cancellation while it waits."""
+        if self.cancelled_by is not None:
+            raise error(M.JOB_CANCELLED, job_id=self.job.id, user=self.cancelled_by)
+        if time.monotonic() >= self._next_tick:
+            await self._progress(pending)
+
     async def _await_pending(self) -> None:
         """Wait for the buffer in the worker thread; a write error becomes a user error."""
         if self._pending is not None:
@@ -441,12 +449,13 @@ class UploadSink:
         await self._dispatch()
         await self._await_pending()
 
-    async def _progress(self) -> None:
+    async def _progress(self, pending: int = 0) -> None:
         self._next_tick = time.monotonic() + self.ctx.settings.progress_interval
+        received = self.received + pending
         total = self.expected or 0
-        pct = min(99, self.received * 100 // total) if total else 0
+        pct = min(99, received * 100 // total) if total else 0
         still = await self.ctx.run(
-            self.ctx.catalog.update_progress, self.job.id, self.received, int(pct)
+            self.ctx.catalog.update_progress, self.job.id, received, int(pct)
         )
         if not still:
             job = await self.ctx.run(self.ctx.catalog.get_job, self.job.id)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import mmap
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol
 
 from starlette.requests import Request
@@ -58,13 +58,21 @@ def _stalled(window: float) -> Exception:
     return error(M.UPLOAD_TOO_SLOW, min_bytes=MIN_PROGRESS_BYTES, seconds=f"{window:g}")
 
 
+#: Called while a read waits, with the bytes placed in the buffer so far.
+Waiting = Callable[[int], Awaitable[None]]
+
+
 class BodyReader:
     """``await readinto(view)``: the next body bytes into ``view``; all of it unless
-    the body ends first (0 at the end). Raises ClientDisconnect when the client
-    goes away and FQXHMFC9030J when it stalls (see :func:`paced`)."""
+    the body ends first (0 at the end), or with ``some=True`` as soon as there are
+    any. Raises ClientDisconnect when the client goes away and FQXHMFC9030J when it
+    stalls (see :func:`paced`). ``waiting``, if given, is awaited every ``tick``
+    seconds while a read waits (progress, cancellation), and once per piece when
+    the bytes are copied from ``receive()``."""
 
-    def __init__(self, request: Request, window: float) -> None:
+    def __init__(self, request: Request, window: float, tick: float = 0.5) -> None:
         self.window = window
+        self.tick = tick
         direct = request.scope.get("extensions", {}).get(DIRECT_BODY)
         self._direct: DirectBody | None = direct if isinstance(direct, DirectBody) else None
         self._chunks = paced(request.stream(), window).__aiter__()
@@ -77,12 +85,18 @@ class BodyReader:
         """Whether bytes go from the socket to the caller's buffer without copies."""
         return self._direct is not None
 
-    async def readinto(self, view: memoryview) -> int:
+    async def readinto(
+        self, view: memoryview, *, some: bool = False, waiting: Waiting | None = None
+    ) -> int:
         if self._direct is not None:
-            return await self._read_direct(self._direct, view)
+            return await self._read_direct(self._direct, view, some, waiting)
         n = 0
         while n < len(view):
             if not self._chunk:
+                if some and n:
+                    break
+                if waiting is not None and n:
+                    await waiting(n)
                 try:
                     self._chunk = memoryview(await self._chunks.__anext__())
                 except StopAsyncIteration:
@@ -93,12 +107,17 @@ class BodyReader:
             n += take
         return n
 
-    async def _read_direct(self, body: DirectBody, view: memoryview) -> int:
-        fut = body.readinto(view)
+    async def _read_direct(
+        self, body: DirectBody, view: memoryview, some: bool, waiting: Waiting | None
+    ) -> int:
+        fut = body.readinto(view, some=some)
         try:
             while True:
                 start, before = time.monotonic(), body.received
-                done, _ = await asyncio.wait((fut,), timeout=max(self.window - self._waited, 0))
+                timeout = max(self.window - self._waited, 0)
+                if waiting is not None:
+                    timeout = min(timeout, self.tick)
+                done, _ = await asyncio.wait((fut,), timeout=timeout)
                 self._waited += time.monotonic() - start
                 self._got += body.received - before
                 if self._got >= MIN_PROGRESS_BYTES:
@@ -107,6 +126,8 @@ class BodyReader:
                     return fut.result()
                 if self._waited >= self.window:
                     raise _stalled(self.window)
+                if waiting is not None:
+                    await waiting(body.filled)
         finally:
             fut.cancel()  # (nothing when it is done) the buffer is not to be filled later
 
@@ -119,6 +140,8 @@ class FileSink(Protocol):
     def buffer(self) -> tuple[mmap.mmap, int]: ...
 
     async def commit(self, n: int) -> None: ...
+
+    async def waiting(self, pending: int) -> None: ...
 
 
 async def receive_file(reader: BodyReader, sink: FileSink, delimiter: bytes) -> bytes:
@@ -138,7 +161,11 @@ async def receive_file(reader: BodyReader, sink: FileSink, delimiter: bytes) -> 
         buf, fill = sink.buffer()
         end = sink.capacity + keep
         assert len(buf) >= end, "the sink's buffers leave no room to look ahead"
-        n = await reader.readinto(memoryview(buf)[fill + have : end])
+
+        async def waiting(got: int, ahead: int = have) -> None:
+            await sink.waiting(ahead + got)  # progress and cancellation while it waits
+
+        n = await reader.readinto(memoryview(buf)[fill + have : end], waiting=waiting)
         stop = fill + have + n
         at = buf.find(delimiter, fill, stop)
         if at >= 0:

@@ -278,7 +278,8 @@ async def upload(request: Request) -> Response:
     mode = ""  # "file", "field" or "skip" for the current part
     field_name, field_buf = "", bytearray()
     file_done = False
-    reader = BodyReader(request, ctx_of(request).settings.upload_stall_timeout)
+    settings = ctx_of(request).settings
+    reader = BodyReader(request, settings.upload_stall_timeout, settings.progress_interval)
     head = memoryview(bytearray(HEAD_READ))
     try:
         while True:
@@ -287,7 +288,7 @@ async def upload(request: Request) -> Response:
                 assert sink is not None
                 data = await receive_file(reader, sink, parser.delimiter)
             else:
-                data = head[: await reader.readinto(head)].tobytes()
+                data = head[: await reader.readinto(head, some=True)].tobytes()
             if not data:
                 break
             for ev in parser.feed(data):

@@ -49,8 +49,10 @@ class DirectBody:
     """A request body of known length, read into buffers the application provides.
 
     ``readinto(view)`` returns a future of the number of bytes placed in ``view``:
-    all of it, unless the body ended first (0 once it has ended). Bytes the HTTP
-    parser already took come first; the rest are read from the socket into ``view``.
+    all of it, unless the body ended first (0 once it has ended); with ``some=True``
+    as soon as there is at least one byte. Bytes the HTTP parser already took come
+    first; the rest are read from the socket into ``view``. ``filled`` is how many
+    bytes the waiting read has placed so far.
     The future fails with :class:`ClientDisconnect` when the client goes away.
     Cancelling it leaves the rest of the body unread by the application.
     """
@@ -63,6 +65,7 @@ class DirectBody:
         self.received = 0
         self._target: memoryview | None = None
         self._filled = 0
+        self._some = False
         self._future: asyncio.Future[int] | None = None
 
     @property
@@ -70,7 +73,11 @@ class DirectBody:
         """Body bytes still in the socket."""
         return self.length - self.received
 
-    def readinto(self, view: memoryview) -> asyncio.Future[int]:
+    @property
+    def filled(self) -> int:
+        return self._filled if self._future is not None else 0
+
+    def readinto(self, view: memoryview, *, some: bool = False) -> asyncio.Future[int]:
         proto, cycle = self._proto, self._cycle
         fut: asyncio.Future[int] = proto.loop.create_future()
         if self._future is not None and not self._future.done():
@@ -86,10 +93,10 @@ class DirectBody:
             n = min(len(view), len(cycle.body))
             view[:n] = cycle.body[:n]
             cycle.body = cycle.body[n:]
-        if n == len(view) or self.unread == 0:
+        if n == len(view) or self.unread == 0 or (some and n):
             fut.set_result(n)
             return fut
-        self._target, self._filled, self._future = view, n, fut
+        self._target, self._filled, self._future, self._some = view, n, fut, some
         fut.add_done_callback(self._forget)
         proto._direct = self  # the connection's reads are this body's until it ends
         proto.flow.resume_reading()
@@ -104,7 +111,7 @@ class DirectBody:
         self.received += n
         self._filled += n
         assert self._target is not None and self._future is not None
-        if self._filled == len(self._target) or self.unread == 0:
+        if self._some or self._filled == len(self._target) or self.unread == 0:
             fut, filled = self._future, self._filled
             self._target, self._future = None, None
             fut.set_result(filled)
