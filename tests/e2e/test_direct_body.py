@@ -151,3 +151,62 @@ def read_response(conn: ssl.SSLSocket) -> bytes:
         assert chunk
         rest += chunk
     return head + b"\r\n\r\n" + rest
+
+
+def test_a_slow_upload_shows_progress_and_stops_when_cancelled(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """With the default 4 MiB buffers a 3 MiB file never fills one: progress and a
+    cancel must still be seen while the buffer fills, not only when it is full."""
+    srv = start_server(
+        tmp_path_factory.mktemp("slow") / "data", {"OSDEPOT_PROGRESS_INTERVAL": "0.2"}
+    )
+    try:
+        s = srv.session()
+        job = new_job(s, srv)
+        payload = body(script(3 << 20, 7), "slow.sh")
+        ctx = ssl.create_default_context(cafile=str(srv.data_dir / "tls" / "cert.pem"))
+        port = int(srv.url.rsplit(":", 1)[1])
+        cookie = "; ".join(f"{k}={v}" for k, v in s.cookies.items())
+        head = (
+            f"POST /files/osImages?jobId={job}&imageType=SCRIPT&os=rhel HTTP/1.1\r\n"
+            f"Host: 127.0.0.1\r\nCookie: {cookie}\r\n"
+            f"X-Csrf-Token: {s.headers['X-Csrf-Token']}\r\n"
+            f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n"
+            f"Content-Length: {len(payload)}\r\n\r\n"
+        ).encode()
+        progress: list[int] = []
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=30) as raw,
+            ctx.wrap_socket(raw, server_hostname="127.0.0.1") as conn,
+        ):
+            conn.sendall(head)
+            sent = 0
+            cancelled_at = None
+            while sent < len(payload) - 100_000:
+                conn.sendall(payload[sent : sent + 64 * 1024])
+                sent += 64 * 1024
+                time.sleep(0.03)  # about 2 MB/s
+                task = s.get(srv.url + f"/tasks/{job}", timeout=10).json()[0]
+                if task["bytesReceived"]:
+                    progress.append(task["bytesReceived"])
+                if cancelled_at is None and sent > (1 << 20):
+                    r = s.put(
+                        srv.url + "/tasks",
+                        json={"action": "cancel", "list": [job]},
+                        timeout=10,
+                    )
+                    assert r.status_code == 200, r.text
+                    cancelled_at = sent
+                if task["status"] == "Cancelled" and cancelled_at is not None:
+                    break
+            # The server stopped reading this upload long before its end.
+            assert sent < len(payload) - 100_000, "the cancel was not seen while uploading"
+            conn.settimeout(10)
+            answer = read_response(conn)
+        assert answer.startswith(b"HTTP/1.1 4"), answer[:200]
+        assert b"FQXHMFC" in answer
+        assert len(progress) >= 2 and progress[0] < (1 << 20)
+        assert list((srv.data_dir / "blobs" / ".staging").iterdir()) == []
+    finally:
+        stop_server(srv)
