@@ -102,15 +102,7 @@ def test_a_client_sending_in_small_pieces_keeps_its_connection(server: Server) -
     job = new_job(s, server)
     data = script(30 * BUFFER + 5, 99)
     payload = body(data, "pieces.sh")
-    ctx = ssl.create_default_context(cafile=str(server.data_dir / "tls" / "cert.pem"))
-    port = int(server.url.rsplit(":", 1)[1])
-    cookie = "; ".join(f"{k}={v}" for k, v in s.cookies.items())
-    head = (
-        f"POST /files/osImages?jobId={job}&imageType=SCRIPT&os=rhel HTTP/1.1\r\n"
-        f"Host: 127.0.0.1\r\nCookie: {cookie}\r\nX-Csrf-Token: {s.headers['X-Csrf-Token']}\r\n"
-        f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n"
-        f"Content-Length: {len(payload)}\r\n\r\n"
-    ).encode()
+    ctx, port, cookie, head = raw_upload(s, server, job, len(payload))
     with (
         socket.create_connection(("127.0.0.1", port), timeout=30) as raw,
         ctx.wrap_socket(raw, server_hostname="127.0.0.1") as conn,
@@ -131,6 +123,23 @@ def test_a_client_sending_in_small_pieces_keeps_its_connection(server: Server) -
     assert second.startswith(b"HTTP/1.1 200"), second[:300]
     (file_id,) = [f for f, v in listed(s, server).items() if v["name"] == "pieces.sh"]
     assert listed(s, server)[file_id]["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+def raw_upload(
+    s: requests.Session, server: Server, job: str, length: int
+) -> tuple[ssl.SSLContext, int, str, bytes]:
+    """What a raw TLS client needs to upload a body of ``length`` bytes to ``job``: the
+    TLS context, the port, the session cookie and the request head."""
+    ctx = ssl.create_default_context(cafile=str(server.data_dir / "tls" / "cert.pem"))
+    port = int(server.url.rsplit(":", 1)[1])
+    cookie = "; ".join(f"{k}={v}" for k, v in s.cookies.items())
+    head = (
+        f"POST /files/osImages?jobId={job}&imageType=SCRIPT&os=rhel HTTP/1.1\r\n"
+        f"Host: 127.0.0.1\r\nCookie: {cookie}\r\nX-Csrf-Token: {s.headers['X-Csrf-Token']}\r\n"
+        f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n"
+        f"Content-Length: {length}\r\n\r\n"
+    ).encode()
+    return ctx, port, cookie, head
 
 
 def read_response(conn: ssl.SSLSocket) -> bytes:
@@ -165,16 +174,7 @@ def test_a_slow_upload_shows_progress_and_stops_when_cancelled(
         s = srv.session()
         job = new_job(s, srv)
         payload = body(script(3 << 20, 7), "slow.sh")
-        ctx = ssl.create_default_context(cafile=str(srv.data_dir / "tls" / "cert.pem"))
-        port = int(srv.url.rsplit(":", 1)[1])
-        cookie = "; ".join(f"{k}={v}" for k, v in s.cookies.items())
-        head = (
-            f"POST /files/osImages?jobId={job}&imageType=SCRIPT&os=rhel HTTP/1.1\r\n"
-            f"Host: 127.0.0.1\r\nCookie: {cookie}\r\n"
-            f"X-Csrf-Token: {s.headers['X-Csrf-Token']}\r\n"
-            f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n"
-            f"Content-Length: {len(payload)}\r\n\r\n"
-        ).encode()
+        ctx, port, _, head = raw_upload(s, srv, job, len(payload))
         progress: list[int] = []
         with (
             socket.create_connection(("127.0.0.1", port), timeout=30) as raw,

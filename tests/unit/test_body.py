@@ -173,6 +173,15 @@ def test_a_body_that_ends_inside_the_file_is_not_finished() -> None:
 # -- BodyReader over the protocol's direct body ---------------------------------------
 
 
+async def play(app: Any, sends: list[tuple[float, bytes]]) -> None:
+    """The client sends each piece after its delay; then the app answers."""
+    _, transport = connect(app)
+    for delay, data in sends:
+        await asyncio.sleep(delay)
+        transport.send(data)
+    await settle(transport)
+
+
 def serve_reader(sends: list[tuple[float, bytes]], window: float, read: int) -> list[Any]:
     """A server whose app reads its body with BodyReader into buffers of ``read``
     bytes; the client sends each piece after its delay. Returns what the app saw."""
@@ -192,14 +201,7 @@ def serve_reader(sends: list[tuple[float, bytes]], window: float, read: int) -> 
             seen.append(exc.message.id)
         await answer(send)
 
-    async def main() -> None:
-        _, transport = connect(app)
-        for delay, data in sends:
-            await asyncio.sleep(delay)
-            transport.send(data)
-        await settle(transport)
-
-    asyncio.run(main())
+    asyncio.run(play(app, sends))
     return seen
 
 
@@ -254,14 +256,7 @@ def test_a_waiting_read_reports_what_it_has_and_can_be_stopped() -> None:
         seen.append(n)
         await answer(send)
 
-    async def main() -> None:
-        _, transport = connect(app)
-        for delay, data in sends:
-            await asyncio.sleep(delay)
-            transport.send(data)
-        await settle(transport)
-
-    asyncio.run(main())
+    asyncio.run(play(app, sends))
     assert len(waits) >= 3 and waits == sorted(waits) and waits[0] > 0
     assert seen[0] == "cancelled"
     assert 0 < seen[1] <= len(body) - waits[-1]
