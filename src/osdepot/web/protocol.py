@@ -129,6 +129,7 @@ class DirectBody:
         cycle.body += data
         if len(cycle.body) > HIGH_WATER_LIMIT:
             self._proto.flow.pause_reading()
+        cycle.message_event.set()  # as for the parser's body chunks (receive())
 
     def _lost(self) -> None:
         if self._future is not None:
