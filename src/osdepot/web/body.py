@@ -23,7 +23,10 @@ from typing import Protocol
 from starlette.requests import Request
 
 from osdepot.errors import M, error
-from osdepot.web.protocol import DIRECT_BODY, DirectBody
+
+#: The ASGI scope extension through which the server offers a body to be read into
+#: the application's buffers (web/protocol.py's DirectBody, under ``osdepot serve``).
+DIRECT_BODY = "osdepot.direct_body"
 
 #: A body must deliver at least this much per ``upload_stall_timeout`` seconds.
 MIN_PROGRESS_BYTES = 64 * 1024
@@ -58,6 +61,18 @@ def _stalled(window: float) -> Exception:
     return error(M.UPLOAD_TOO_SLOW, min_bytes=MIN_PROGRESS_BYTES, seconds=f"{window:g}")
 
 
+class DirectBody(Protocol):
+    """What :class:`BodyReader` uses of the server's ``DIRECT_BODY`` extension."""
+
+    #: body bytes read from the socket so far
+    received: int
+
+    @property
+    def filled(self) -> int: ...
+
+    def readinto(self, view: memoryview, *, some: bool = False) -> asyncio.Future[int]: ...
+
+
 #: Called while a read waits, with the bytes placed in the buffer so far.
 Waiting = Callable[[int], Awaitable[None]]
 
@@ -73,8 +88,7 @@ class BodyReader:
     def __init__(self, request: Request, window: float, tick: float = 0.5) -> None:
         self.window = window
         self.tick = tick
-        direct = request.scope.get("extensions", {}).get(DIRECT_BODY)
-        self._direct: DirectBody | None = direct if isinstance(direct, DirectBody) else None
+        self._direct: DirectBody | None = request.scope.get("extensions", {}).get(DIRECT_BODY)
         self._chunks = paced(request.stream(), window).__aiter__()
         self._chunk = memoryview(b"")
         self._waited = 0.0

@@ -36,8 +36,7 @@ from starlette.requests import ClientDisconnect
 from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
-#: the ASGI scope extension that carries a request's :class:`DirectBody`
-DIRECT_BODY = "osdepot.direct_body"
+from osdepot.web.body import DIRECT_BODY
 
 #: Socket reads that are not read into an application's buffer land here. One per
 #: process is enough: each read is handed on (parsed or copied) before the next.
