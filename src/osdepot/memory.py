@@ -8,6 +8,9 @@ again: a quarter of the server's CPU time during a 1 GiB upload went to page fau
 free memory back to their host each fresh page costs more still. Raising the mmap and
 trim thresholds keeps those few MiB in the process for reuse. The memory kept is
 bounded by what was in use at once (a few MiB per upload), not by the size of files.
+Under ``osdepot serve`` an uploaded file part is now read into the upload buffers in
+place (web/protocol.py), without such chunks; the part headers, bodies under other
+ASGI servers and the pieces of remote imports still arrive as chunks.
 """
 
 from __future__ import annotations

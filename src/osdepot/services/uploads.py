@@ -393,8 +393,7 @@ class UploadSink:
 
     async def commit(self, n: int) -> None:
         """The next ``n`` bytes of the file are in place in :meth:`buffer`."""
-        if self.cancelled_by is not None:
-            raise error(M.JOB_CANCELLED, job_id=self.job.id, user=self.cancelled_by)
+        self._check_cancelled()
         if n < 0 or self._fill + n > self.capacity:
             raise ValueError(f"cannot commit {n} bytes at {self._fill} of {self.capacity}")
         self.received += n
@@ -411,10 +410,14 @@ class UploadSink:
     async def waiting(self, pending: int) -> None:
         """A reader is filling :meth:`buffer` in place and has ``pending`` bytes past
         ``fill`` so far: report progress and notice a cancellation while it waits."""
-        if self.cancelled_by is not None:
-            raise error(M.JOB_CANCELLED, job_id=self.job.id, user=self.cancelled_by)
+        self._check_cancelled()
         if time.monotonic() >= self._next_tick:
             await self._progress(pending)
+
+    def _check_cancelled(self) -> None:
+        """A cancel made in this process (Jobs.cancel sets ``cancelled_by``)."""
+        if self.cancelled_by is not None:
+            raise error(M.JOB_CANCELLED, job_id=self.job.id, user=self.cancelled_by)
 
     async def _await_pending(self) -> None:
         """Wait for the buffer in the worker thread; a write error becomes a user error."""
