@@ -364,3 +364,32 @@ def test_full_disk_while_writing_stores_nothing(
     assert stored_blobs(ctx.settings) == [] and staging_files(ctx.settings) == []
     monkeypatch.undo()
     assert api.import_file("SCRIPT", "after.sh", b"still serving", os="rhel")
+
+
+def test_a_write_failing_midway_is_the_last_write(
+    api: Api, ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Buffers queued behind a failed write are not written (64 KiB buffers here)."""
+    import errno
+
+    from osdepot.storage.localfs import LocalStaging
+
+    real = LocalStaging.write
+    calls: list[int] = []
+
+    def third_fails(self: LocalStaging, data: memoryview) -> None:
+        calls.append(len(data))
+        if len(calls) == 3:
+            raise OSError(errno.EIO, "Input/output error")
+        real(self, data)
+
+    monkeypatch.setattr(LocalStaging, "write", third_fails)
+    job = api.init("OS")
+    body = ISO * 100
+    assert len(body) > 8 * ctx.settings.upload_buffer_bytes
+    r = api.upload(job, "a.iso", body, imageName="eio", os="rhel")
+    assert r.status_code == 500, r.text
+    assert "could not be written: Input/output error" in r.json()["messages"][0]["explanation"]
+    assert len(calls) == 3
+    assert api.task(job)["status"] == "Stopped"
+    assert stored_blobs(ctx.settings) == [] and staging_files(ctx.settings) == []

@@ -30,7 +30,8 @@ class Context:
     catalog: Catalog
     blobs: BlobStore
     clock: Callable[[], float] = time.time
-    #: Threads that hash and write upload buffers (one buffer per upload at a time).
+    #: Threads that hash and write upload buffers (each upload's write and hashes run
+    #: in lanes on them: services/uploads.py, Lane).
     io_pool: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(16, thread_name_prefix="osdepot-io")
     )

@@ -13,13 +13,17 @@ ends the job ``Stopped`` with the same message the HTTP response carries.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import errno
 import hashlib
 import hmac
 import logging
 import mmap
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -46,6 +50,8 @@ _HEX_LEN = {"md5": 32, "sha1": 40, "sha256": 64, "sha512": 128}
 
 #: room past an upload buffer's capacity (see UploadSink.buffer)
 LOOKAHEAD = 4096
+#: buffers per upload: one being filled, the others queued or being written and hashed
+BUFFERS = 3
 
 
 def parse_checksum_type(value: str | None) -> str | None:
@@ -321,10 +327,13 @@ class UploadSink:
         # Anonymous maps are page-aligned, as O_DIRECT writes need (storage/localfs.py).
         # LOOKAHEAD more bytes let a reader look past the end of a full buffer.
         size = self.capacity + LOOKAHEAD
-        self._bufs = [mmap.mmap(-1, size), mmap.mmap(-1, size)]
+        self._bufs = [mmap.mmap(-1, size) for _ in range(BUFFERS)]
         self._cur = 0
         self._fill = 0
-        self._pending: asyncio.Future[None] | None = None
+        #: each buffer's write and hashes, until they are done
+        self._pending: list[asyncio.Future[None] | None] = [None] * BUFFERS
+        #: the write and each hash, by name (see _dispatch)
+        self._lanes: dict[str, Lane] = {}
         self.received = 0
         self._hashers: dict[str, Any] = {"sha256": hashlib.sha256()}
         early = parse_checksum_type(params.checksum_type)
@@ -419,38 +428,40 @@ class UploadSink:
         if self.cancelled_by is not None:
             raise error(M.JOB_CANCELLED, job_id=self.job.id, user=self.cancelled_by)
 
-    async def _await_pending(self) -> None:
-        """Wait for the buffer in the worker thread; a write error becomes a user error."""
-        if self._pending is not None:
-            pending, self._pending = self._pending, None
+    async def _await_buffer(self, i: int) -> None:
+        """Wait until buffer ``i`` is written and hashed; a write error becomes a user error."""
+        pending, self._pending[i] = self._pending[i], None
+        if pending is not None:
             try:
                 await pending
             except OSError as exc:
                 raise _os_error(exc) from exc
 
     async def _dispatch(self) -> None:
-        await self._await_pending()
-        if self._fill == 0:
-            return
-        chunk = memoryview(self._bufs[self._cur])[: self._fill]
-        metrics.BYTES_RECEIVED.labels(self._source).inc(self._fill)
-        hashers = list(self._hashers.values())
-        staging = self._staging
-        # The write and each hash run in threads of their own, on the same buffer: the
-        # slowest of them sets the pace, not their sum (hashlib and os.write release
-        # the GIL). One buffer is in flight at a time, so writes stay in order.
-        # Measured with benchmarks/upload.py (docs/benchmarks.md).
-        loop = asyncio.get_running_loop()
-        pool = self.ctx.io_pool
-        futures = [loop.run_in_executor(pool, staging.write, chunk)]
-        futures += [loop.run_in_executor(pool, h.update, chunk) for h in hashers]
-        self._pending = asyncio.ensure_future(_all(futures))
-        self._cur ^= 1
-        self._fill = 0
+        """Hand the buffer being filled to the lanes; make the next one ready to fill."""
+        if self._fill:
+            chunk = memoryview(self._bufs[self._cur])[: self._fill]
+            metrics.BYTES_RECEIVED.labels(self._source).inc(self._fill)
+            # The write and each hash have a lane of their own, which takes the buffers
+            # in order in a worker thread (hashlib and os.write release the GIL): the
+            # slowest lane sets the pace, not their sum, and with buffers queued a lane
+            # goes from one to the next without waiting for the event loop.
+            # Measured with benchmarks/upload.py (docs/benchmarks.md).
+            if not self._lanes:
+                pool = self.ctx.io_pool
+                self._lanes["write"] = Lane(pool, self._staging.write)
+                for name, h in self._hashers.items():
+                    self._lanes[name] = Lane(pool, h.update)
+            jobs = [asyncio.wrap_future(lane.submit(chunk)) for lane in self._lanes.values()]
+            self._pending[self._cur] = asyncio.ensure_future(_all(jobs))
+            self._cur = (self._cur + 1) % len(self._bufs)
+            self._fill = 0
+        await self._await_buffer(self._cur)
 
     async def _drain(self) -> None:
         await self._dispatch()
-        await self._await_pending()
+        for i in range(len(self._bufs)):
+            await self._await_buffer(i)
 
     async def _progress(self, pending: int = 0) -> None:
         self._next_tick = time.monotonic() + self.ctx.settings.progress_interval
@@ -637,10 +648,11 @@ class UploadSink:
             return
         self.done = True
         self.ctx.active_uploads.pop(self.job.id, None)
-        if self._pending is not None:
-            with contextlib.suppress(Exception):
-                await self._pending
-            self._pending = None
+        for i, pending in enumerate(self._pending):
+            if pending is not None:
+                with contextlib.suppress(Exception):
+                    await pending
+                self._pending[i] = None
         staging = self._staging
         self._staging = None
         if staging is not None:
@@ -699,6 +711,59 @@ def build_image(
             "notes": media.notes,
         },
     )
+
+
+class Lane:
+    """Calls ``fn`` on one argument after another, in order, in a shared thread pool.
+
+    The worker that finishes a call takes the next queued argument itself, so a lane
+    that is kept fed never waits for the event loop between calls. After a call fails,
+    the arguments still queued get the same error without a call (a write that
+    failed must not be followed by the next buffer's write).
+    """
+
+    def __init__(self, pool: Executor, fn: Callable[[Any], Any]) -> None:
+        self._pool, self._fn = pool, fn
+        self._queue: collections.deque[tuple[Any, Future[Any]]] = collections.deque()
+        self._lock = threading.Lock()
+        self._running = False
+        self._error: BaseException | None = None
+
+    def submit(self, arg: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        with self._lock:
+            self._queue.append((arg, future))
+            if self._running:
+                return future
+            self._running = True
+        try:
+            self._pool.submit(self._run)
+        except BaseException:
+            with self._lock:
+                self._running = False
+                self._queue.clear()
+            raise
+        return future
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                if not self._queue:
+                    self._running = False
+                    return
+                arg, future = self._queue.popleft()
+            if not future.set_running_or_notify_cancel():
+                continue
+            if self._error is not None:
+                future.set_exception(self._error)
+                continue
+            try:
+                result = self._fn(arg)
+            except BaseException as exc:
+                self._error = exc
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
 
 
 async def _all(futures: list[asyncio.Future[None]]) -> None:
