@@ -717,9 +717,9 @@ class Lane:
     """Calls ``fn`` on one argument after another, in order, in a shared thread pool.
 
     The worker that finishes a call takes the next queued argument itself, so a lane
-    that is kept fed never waits for the event loop between calls. After a call fails,
-    the arguments still queued get the same error without a call (a write that
-    failed must not be followed by the next buffer's write).
+    that is kept fed never waits for the event loop between calls. After a call fails
+    or an argument is cancelled before its call, the arguments queued since and later
+    get that error without a call: a lane never skips one buffer and writes the next.
     """
 
     def __init__(self, pool: Executor, fn: Callable[[Any], Any]) -> None:
@@ -753,6 +753,8 @@ class Lane:
                     return
                 arg, future = self._queue.popleft()
             if not future.set_running_or_notify_cancel():
+                if self._error is None:
+                    self._error = RuntimeError("an earlier call of this lane was cancelled")
                 continue
             if self._error is not None:
                 future.set_exception(self._error)
