@@ -32,33 +32,48 @@ DIRECT_BODY = "osdepot.direct_body"
 MIN_PROGRESS_BYTES = 64 * 1024
 
 
+class Pace:
+    """The stall rule: a body must deliver MIN_PROGRESS_BYTES within ``window`` seconds
+    of waiting for the client. Only the time spent waiting for the client counts, not
+    the time the server takes with what it received (a slow disk is not the client's
+    fault)."""
+
+    def __init__(self, window: float) -> None:
+        self.window = window
+        self._waited = 0.0
+        self._got = 0
+
+    def left(self) -> float:
+        """Seconds the client may still take before it has stalled."""
+        return max(self.window - self._waited, 0.0)
+
+    def add(self, waited: float, got: int) -> None:
+        """``got`` bytes arrived in ``waited`` seconds of waiting."""
+        self._waited += waited
+        self._got += got
+        if self._got >= MIN_PROGRESS_BYTES:
+            self._got, self._waited = 0, 0.0
+
+    def stalled(self) -> Exception:
+        return error(M.UPLOAD_TOO_SLOW, min_bytes=MIN_PROGRESS_BYTES, seconds=f"{self.window:g}")
+
+
 async def paced(stream: AsyncIterator[bytes], window: float) -> AsyncIterator[bytes]:
-    """The body's chunks, failing FQXHMFC9030J when fewer than MIN_PROGRESS_BYTES arrive
-    while waiting ``window`` seconds for the client (a stalled or trickling client).
-    Only the time spent waiting for the client counts, not the time the server takes
-    with what it received (a slow disk is not the client's fault). Only this request
-    waits; others are served meanwhile."""
+    """The body's chunks, failing FQXHMFC9030J when the client stalls or trickles
+    (:class:`Pace`). Only this request waits; others are served meanwhile."""
     it = stream.__aiter__()
-    waited = 0.0
-    got = 0
+    pace = Pace(window)
     while True:
         start = time.monotonic()
         try:
-            async with asyncio.timeout(max(window - waited, 0.0)):
+            async with asyncio.timeout(pace.left()):
                 chunk = await it.__anext__()
         except StopAsyncIteration:
             return
         except TimeoutError:
-            raise _stalled(window) from None
-        waited += time.monotonic() - start
-        got += len(chunk)
-        if got >= MIN_PROGRESS_BYTES:
-            got, waited = 0, 0.0
+            raise pace.stalled() from None
+        pace.add(time.monotonic() - start, len(chunk))
         yield chunk
-
-
-def _stalled(window: float) -> Exception:
-    return error(M.UPLOAD_TOO_SLOW, min_bytes=MIN_PROGRESS_BYTES, seconds=f"{window:g}")
 
 
 class DirectBody(Protocol):
@@ -86,13 +101,11 @@ class BodyReader:
     the bytes are copied from ``receive()``."""
 
     def __init__(self, request: Request, window: float, tick: float = 0.5) -> None:
-        self.window = window
         self.tick = tick
         self._direct: DirectBody | None = request.scope.get("extensions", {}).get(DIRECT_BODY)
+        self._pace = Pace(window)  # for direct reads; paced() keeps its own
         self._chunks = paced(request.stream(), window).__aiter__()
         self._chunk = memoryview(b"")
-        self._waited = 0.0
-        self._got = 0
 
     @property
     def direct(self) -> bool:
@@ -128,18 +141,15 @@ class BodyReader:
         try:
             while True:
                 start, before = time.monotonic(), body.received
-                timeout = max(self.window - self._waited, 0)
+                timeout = self._pace.left()
                 if waiting is not None:
                     timeout = min(timeout, self.tick)
                 done, _ = await asyncio.wait((fut,), timeout=timeout)
-                self._waited += time.monotonic() - start
-                self._got += body.received - before
-                if self._got >= MIN_PROGRESS_BYTES:
-                    self._got, self._waited = 0, 0.0
+                self._pace.add(time.monotonic() - start, body.received - before)
                 if done:
                     return fut.result()
-                if self._waited >= self.window:
-                    raise _stalled(self.window)
+                if not self._pace.left():
+                    raise self._pace.stalled()
                 if waiting is not None:
                     await waiting(body.filled)
         finally:
