@@ -332,7 +332,7 @@ class UploadSink:
         self._fill = 0
         #: each buffer's write and hashes, until they are done
         self._pending: list[asyncio.Future[None] | None] = [None] * BUFFERS
-        #: the write and each hash, by name (see _dispatch)
+        #: the write and each hash, by name (made in open; see _dispatch)
         self._lanes: dict[str, Lane] = {}
         self.received = 0
         self._hashers: dict[str, Any] = {"sha256": hashlib.sha256()}
@@ -356,6 +356,10 @@ class UploadSink:
             self._staging = await self.ctx.run(self.ctx.blobs.create_staging, self.declared)
         except OSError as exc:
             raise _os_error(exc) from exc
+        pool = self.ctx.io_pool
+        self._lanes["write"] = Lane(pool, self._staging.write)
+        for name, h in self._hashers.items():
+            self._lanes[name] = Lane(pool, h.update)
         self.ctx.active_uploads[self.job.id] = self
         self._opened_at = time.monotonic()
         self._next_tick = self._opened_at + self.ctx.settings.progress_interval
@@ -447,11 +451,6 @@ class UploadSink:
             # slowest lane sets the pace, not their sum, and with buffers queued a lane
             # goes from one to the next without waiting for the event loop.
             # Measured with benchmarks/upload.py (docs/benchmarks.md).
-            if not self._lanes:
-                pool = self.ctx.io_pool
-                self._lanes["write"] = Lane(pool, self._staging.write)
-                for name, h in self._hashers.items():
-                    self._lanes[name] = Lane(pool, h.update)
             jobs = [asyncio.wrap_future(lane.submit(chunk)) for lane in self._lanes.values()]
             self._pending[self._cur] = asyncio.ensure_future(_all(jobs))
             self._cur = (self._cur + 1) % len(self._bufs)
