@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import sqlite3
 import threading
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from osdepot.domain.images import ImageType
 from osdepot.domain.jobs import JobStatus
@@ -92,3 +94,47 @@ def test_reservations_count_open_jobs_only(ctx: Context) -> None:
     assert cat.usage().bytes_reserved == 1100
     cat.finish_job(a.id, JobStatus.STOPPED, 2.0, {})
     assert cat.usage().bytes_reserved == 500
+
+
+def test_jobs_by_id_read_on_sqlite_matches_the_portable_query(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite, ``list_jobs(ids)`` (every GET /tasks/{id}) reads on the driver's own
+    connection; it must give what the portable SQLAlchemy query gives elsewhere."""
+    cat = ctx.catalog
+    made = [
+        cat.create_job(ImageType.OS, "admin", 1.0 + i, 10 * i or None, f"d{i}") for i in range(5)
+    ]
+    ids = [j.id for j in made]
+    assert cat.claim_job(ids[1], JobStatus.PENDING, 0, 5.0, 4096, "rhel.iso")
+    assert cat.update_progress(ids[1], 2048, 50)
+    assert cat.claim_job(ids[3], JobStatus.PENDING, 0, 6.0, None, "x.sh")
+    msg = {"id": "FQXHMFC0000I", "text": 'Stopped — by "alice"', "n": 3}
+    assert cat.finish_job(ids[3], JobStatus.STOPPED, 7.0, msg, cancelled_by="alice")
+    asks = [[ids[1]], [ids[4], ids[0], ids[3]], [ids[2], ids[2]], [99_999], [ids[1], 99_999], ids]
+    fast = [cat.list_jobs(a) for a in asks]
+    monkeypatch.setattr(cat.engine.dialect, "name", "postgresql")  # the portable query
+    portable = [cat.list_jobs(a) for a in asks]
+    assert fast == portable
+    assert [j.id for j in fast[1]] == sorted([ids[4], ids[0], ids[3]])  # by id, as ever
+    assert fast[2] == [made[2]] and fast[3] == [] and [j.id for j in fast[4]] == [ids[1]]
+    stopped = fast[-1][3]
+    assert stopped.status is JobStatus.STOPPED and stopped.message == msg
+    assert stopped.cancelled_by == "alice" and fast[0][0].bytes_received == 2048
+
+
+def test_jobs_by_id_read_on_sqlite_raises_sqlalchemys_errors(ctx: Context) -> None:
+    """The driver's errors come out as SQLAlchemy's, as from every other read: a locked
+    catalog is an OperationalError (Context.read then retries in a thread, and the
+    application answers 503 when the catalog stays busy)."""
+    assert ctx.quick is not None
+    job = ctx.catalog.create_job(ImageType.OS, "admin", 1.0, None, "")
+    con = sqlite3.connect(ctx.settings.data_dir / "catalog.db", isolation_level=None)
+    try:
+        con.execute("ALTER TABLE jobs RENAME TO jobs_away")
+        with pytest.raises(OperationalError, match="no such table: jobs"):
+            ctx.quick.list_jobs([job.id])
+    finally:
+        con.execute("ALTER TABLE jobs_away RENAME TO jobs")
+        con.close()
+    assert [j.id for j in ctx.quick.list_jobs([job.id])] == [job.id]
