@@ -268,14 +268,6 @@ def test_a_read_of_some_bytes_returns_what_has_come() -> None:
         seen.append(await reader.readinto(buf, some=True))
         await answer(send)
 
-    async def main() -> None:
-        _, transport = connect(app)
-        transport.send(raw[: head + 5000])
-        await asyncio.sleep(0.05)
-        transport.send(raw[head + 5000 : head + 12_000])
-        await asyncio.sleep(0.2)
-        transport.send(raw[head + 12_000 :])
-        await settle(transport)
-
-    asyncio.run(main())
+    sends = [(0.0, raw[: head + 5000]), (0.05, raw[head + 5000 : head + 12_000])]
+    asyncio.run(play(app, [*sends, (0.2, raw[head + 12_000 :])]))
     assert seen == [5000, 7000]

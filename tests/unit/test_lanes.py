@@ -43,10 +43,10 @@ def test_calls_run_in_order_one_at_a_time() -> None:
         return i * 2
 
     with ThreadPoolExecutor(8) as pool:
-        lanes = [Lane(pool, call)]
+        lane = Lane(pool, call)
         futures = []
         for i in range(300):
-            futures.append(lanes[0].submit(i))
+            futures.append(lane.submit(i))
             if i % 7 == 0:
                 time.sleep(pauses[i])  # sometimes the lane runs dry and starts again
         assert [f.result(timeout=30) for f in futures] == [i * 2 for i in range(300)]
@@ -76,16 +76,22 @@ def test_queued_calls_follow_each_other_in_the_worker() -> None:
         assert pool.tasks == 2
 
 
-def test_after_a_failed_call_the_rest_get_its_error_without_a_call() -> None:
+def gated(fail_at: int | None = None) -> tuple[threading.Event, list[int], Any]:
+    """A call that waits for the gate, records its argument and fails at ``fail_at``."""
     gate = threading.Event()
     calls: list[int] = []
 
     def call(i: int) -> None:
         gate.wait(10)
         calls.append(i)
-        if i == 1:
+        if i == fail_at:
             raise OSError(5, "Input/output error")
 
+    return gate, calls, call
+
+
+def test_after_a_failed_call_the_rest_get_its_error_without_a_call() -> None:
+    gate, calls, call = gated(fail_at=1)
     with ThreadPoolExecutor(2) as pool:
         lane = Lane(pool, call)
         futures = [lane.submit(i) for i in range(4)]
@@ -101,13 +107,7 @@ def test_after_a_failed_call_the_rest_get_its_error_without_a_call() -> None:
 
 
 def test_after_a_cancelled_argument_nothing_more_is_called() -> None:
-    gate = threading.Event()
-    calls: list[int] = []
-
-    def call(i: int) -> None:
-        gate.wait(10)
-        calls.append(i)
-
+    gate, calls, call = gated()
     with ThreadPoolExecutor(2) as pool:
         lane = Lane(pool, call)
         futures = [lane.submit(i) for i in range(3)]
