@@ -71,7 +71,9 @@ def test_queued_calls_follow_each_other_in_the_worker() -> None:
         finished, _ = wait(futures, timeout=10)
         assert len(finished) == 5 and done == [0, 1, 2, 3, 4]
         assert pool.tasks == 1
-        time.sleep(0.05)  # the worker has left the empty lane: a new call starts a task
+        deadline = time.monotonic() + 10
+        while lane._running and time.monotonic() < deadline:  # until the worker has left
+            time.sleep(0.001)  # the empty lane: a new call then starts a task
         assert lane.submit(5).result(timeout=10) is None
         assert pool.tasks == 2
 
