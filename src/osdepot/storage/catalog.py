@@ -238,8 +238,9 @@ class SqlCatalog:
         _job_event(int(job_id), JobStatus.PENDING)
         return self._job(row)
 
-    #: The reads behind clients that poll (GET /tasks/{id}), built once: building and
-    #: cache-keying a statement cost more than running it (py-spy, docs/benchmarks.md).
+    #: The reads behind clients that poll (GET /tasks/{id}; on SQLite by id through
+    #: _jobs_sqlite), built once: building and cache-keying a statement cost more than
+    #: running it (py-spy, docs/benchmarks.md).
     _ALL_JOBS = select(jobs).order_by(jobs.c.id)
     _JOBS_BY_ID = _ALL_JOBS.where(jobs.c.id.in_(bindparam("ids", expanding=True)))
 
