@@ -80,6 +80,32 @@ class Settings:
     osinfo_path: str = ""
     #: Seconds to wait on SIGTERM for open connections before closing them.
     shutdown_timeout: int = 10
+    #: Seconds a request head (and a TLS handshake) may take before the connection is
+    #: closed (408): a client that opens connections and sends nothing holds none long.
+    header_timeout: float = 5.0
+    #: Passwords checked at once (argon2, 64 MiB each); 0 means the number of cores.
+    #: Up to four times as many logins wait for a slot; beyond that 503 with Retry-After.
+    password_checks: int = 0
+    #: Password checks per client address: ``login_rate`` per second on average, in
+    #: bursts of ``login_burst``; beyond that 429 with Retry-After.
+    login_rate: float = 1.0
+    login_burst: int = 10
+    #: Addresses of reverse proxies whose X-Forwarded-For/-Proto are believed (comma
+    #: separated, ``*`` for any); empty believes none, so a client cannot pick the
+    #: address its logins are throttled by.
+    forwarded_allow_ips: str = ""
+    #: ``/metrics`` without a login (for a scraper that cannot send credentials).
+    metrics_public: bool = False
+    #: Remote file servers: networks (CIDR, comma separated) that imports may reach
+    #: (empty: any) and that they may not (checked after the allow list, on every
+    #: address the host name resolves to).
+    remote_allow_networks: str = ""
+    remote_deny_networks: str = ""
+    #: Bytes of free space one user's open import jobs may hold with their declared
+    #: ``fileSize``; 0 means no limit but the free space.
+    max_reserved_bytes_per_user: int = 0
+    #: CPU seconds the content checks of one file may take before it is refused.
+    content_check_cpu_seconds: float = 30.0
     #: Server processes (uvicorn workers) sharing the catalog and the blob store.
     workers: int = 1
 

@@ -15,7 +15,11 @@ envelope in exactly one place; a failed job stores the same message id.
     ├── NotFound               404
     ├── Conflict               409
     ├── PreconditionFailed     412
-    └── InternalError          500
+    ├── TooLarge               413
+    ├── UnsupportedMediaType   415
+    ├── TooManyRequests        429
+    ├── InternalError          500
+    └── Unavailable            503
 
 The subclasses exist so that callers can catch a family of failures; the status of
 an error always comes from its catalogue entry.
@@ -308,6 +312,30 @@ class M:
         "Nothing was changed by this request.",
         "Attempt the operation again in a moment.",
     )
+    BODY_TOO_LARGE = _m(
+        "FQXHMFC9032J",
+        413,
+        "The request body is too large.",
+        "A {what} may hold at most {limit} bytes; this request declared or sent more. "
+        "Nothing was changed.",
+        "Send a smaller body. Files are imported with POST /files/osImages.",
+    )
+    UNSUPPORTED_MEDIA_TYPE = _m(
+        "FQXHMFC9033J",
+        415,
+        "The request body must be sent as {expected}.",
+        "The request's Content-Type is {actual!r}. Nothing was changed.",
+        "Send the body with the header Content-Type: {expected}.",
+    )
+    CONTENT_TOO_COSTLY = _m(
+        "FQXHMFC9034J",
+        412,
+        "The file {filename} could not be checked within the time allowed.",
+        "Checking the content of this file took more than {seconds} seconds of CPU time; "
+        "a file of this kind and size does not need that much, so it was refused. "
+        "Nothing was stored.",
+        "Make sure that the file is what it claims to be, and import it again.",
+    )
     JOB_NOT_FOUND = _m(
         "FQXHMJM9001J",
         404,
@@ -358,6 +386,32 @@ class M:
         "{failures} logins in a row failed; the account stays locked until {until} UTC.",
         "Wait until then, or ask a supervisor to unlock the account.",
     )
+    CROSS_SITE = _m(
+        "FQXHMSE9007J",
+        403,
+        "Cross-site requests are not accepted.",
+        "The request came from a page of another site (Origin {origin}, Sec-Fetch-Site "
+        "{site}). Browsers send such requests with the user's credentials, so osdepot "
+        "refuses them whatever the authentication.",
+        "Use the osdepot web UI, the command-line client, or a client that is not a web page.",
+    )
+    LOGIN_THROTTLED = _m(
+        "FQXHMSE9008J",
+        429,
+        "Too many logins from this address.",
+        "Logins from {address} are limited to {rate} per second with bursts of {burst}; "
+        "this one was not checked.",
+        "Wait {retry} seconds and try again; scripts should log in once and keep the "
+        "session, or reuse their Basic credentials (verified ones are remembered).",
+    )
+    LOGIN_BUSY = _m(
+        "FQXHMSE9009J",
+        503,
+        "The server is checking too many passwords right now.",
+        "At most {slots} passwords are checked at once and {queue} more may wait; this "
+        "login was not checked.",
+        "Try again in a moment.",
+    )
     SESSION_EXPIRED = _m(
         "FQXHMSE9005J",
         401,
@@ -375,6 +429,8 @@ class OsdepotError(Exception):
         self.params = params
         #: seconds the answer is held back (failed logins slow down guessing)
         self.delay = 0.0
+        #: extra response headers (``Retry-After``, ``Connection: close``)
+        self.headers: dict[str, str] = {}
         super().__init__(f"{message.id}: {_fmt(message.text, params)}")
 
     @property
@@ -414,8 +470,25 @@ class PreconditionFailed(OsdepotError):
     """412: required data is missing or invalid."""
 
 
+class TooLarge(OsdepotError):
+    """413: the request body is larger than the endpoint accepts."""
+
+
+class UnsupportedMediaType(OsdepotError):
+    """415: the request body is not of the media type the endpoint reads."""
+
+
+class TooManyRequests(OsdepotError):
+    """429: this client sent too many requests of a kind; ``retry_after`` says when to
+    try again."""
+
+
 class InternalError(OsdepotError):
     """500: an unexpected failure."""
+
+
+class Unavailable(OsdepotError):
+    """503: the server cannot take this request now; try again later."""
 
 
 _BY_STATUS: dict[int, type[OsdepotError]] = {
@@ -425,7 +498,11 @@ _BY_STATUS: dict[int, type[OsdepotError]] = {
     404: NotFound,
     409: Conflict,
     412: PreconditionFailed,
+    413: TooLarge,
+    415: UnsupportedMediaType,
+    429: TooManyRequests,
     500: InternalError,
+    503: Unavailable,
 }
 
 

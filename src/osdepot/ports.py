@@ -14,6 +14,7 @@ from osdepot.domain.images import ImageType
 from osdepot.domain.jobs import JobStatus
 from osdepot.domain.records import (
     Job,
+    LoginFailures,
     OsImage,
     Profile,
     RemoteServer,
@@ -100,12 +101,23 @@ class Catalog(Protocol):
         """All users, by name."""
 
     def record_login_failure(
-        self, name: str, now: float, max_failures: int, lockout: float
-    ) -> User | None:
-        """Count a failed login and lock the account at ``max_failures``."""
+        self, address: str, name: str, now: float, max_failures: int, lockout: float
+    ) -> LoginFailures:
+        """Count a failed login of ``name`` (which need not exist) from ``address``; the
+        ``max_failures``-th in a row locks that pair for ``lockout`` seconds."""
+
+    def login_failures(self, address: str, name: str) -> LoginFailures:
+        """The failures and lock of ``name`` from ``address`` (zero when none)."""
+
+    def clear_login_failures(self, address: str, name: str) -> None:
+        """A successful login of ``name`` from ``address``: no failures, no lock."""
 
     def reset_login_failures(self, name: str) -> bool:
-        """Clear the failure count and any lock."""
+        """A supervisor's unlock: no failures and no lock from any address; False if no
+        such user."""
+
+    def purge_login_failures(self, before: float) -> int:
+        """Forget counts not updated since ``before`` whose lock (if any) has ended."""
 
     def count_users(self) -> int:
         """How many users exist."""

@@ -29,7 +29,10 @@ def test_wrong_password_and_bad_body(app_client: TestClient) -> None:
     assert r.status_code == 401
     assert r.json()["result"] == "failed"
     assert r.json()["messages"][0]["id"] == "FQXHMSE9002J"
-    assert app_client.post("/sessions", content=b"{not json").status_code == 400
+    json_type = {"Content-Type": "application/json"}
+    assert app_client.post("/sessions", content=b"{not json", headers=json_type).status_code == 400
+    # Not sent as JSON (what a cross-site form or a type-less fetch() sends): 415.
+    assert app_client.post("/sessions", content=b"{not json").status_code == 415
     assert app_client.post("/sessions", json=["x"]).status_code == 400
 
 

@@ -101,6 +101,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
             timeout_graceful_shutdown=settings.shutdown_timeout,
             h11_max_incomplete_event_size=64 * 1024,
             http=_http_protocol(),
+            loop="osdepot.web.serverloop:new_event_loop",
+            # X-Forwarded-For only from the proxies named (uvicorn believes 127.0.0.1's
+            # by default: a local client could then pick the address it is throttled by).
+            proxy_headers=bool(settings.forwarded_allow_ips),
+            forwarded_allow_ips=settings.forwarded_allow_ips or None,
             **ssl,
         )
     finally:

@@ -15,9 +15,23 @@ class User:
     role: str
     password_hash: str
     created_at: float
+    #: in listings: the most failed logins in a row from one address, and the end of
+    #: the latest lock of any address (LoginFailures); not used to authenticate
     failed_logins: int = 0
-    #: the account is locked until this time (after repeated failed logins), or None
     locked_until: float | None = None
+
+
+@dataclass(frozen=True)
+class LoginFailures:
+    """Failed logins of one user name from one client address."""
+
+    address: str
+    name: str
+    failures: int = 0
+    locked_until: float | None = None
+
+    def locked(self, now: float) -> bool:
+        return self.locked_until is not None and self.locked_until > now
 
 
 @dataclass(frozen=True)

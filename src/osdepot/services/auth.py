@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import os
 import secrets
 import threading
 import time
@@ -12,7 +13,7 @@ import time
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from osdepot.domain.records import Session, User
+from osdepot.domain.records import LoginFailures, Session, User
 from osdepot.domain.roles import (
     JOB_ADMIN_ROLES,
     ROLES,
@@ -23,6 +24,7 @@ from osdepot.domain.roles import (
 )
 from osdepot.errors import M, OsdepotError, error
 from osdepot.services.context import Context
+from osdepot.services.gate import PasswordGate
 
 log = logging.getLogger("osdepot.auth")
 
@@ -112,6 +114,12 @@ class Auth:
         self.basic_cache = BasicCache()
         self._users: dict[str, tuple[float, User | None]] = {}
         self._users_lock = threading.Lock()
+        #: locks this process has seen, for the quick path (the catalog has them all)
+        self._locks: dict[tuple[str, str], LoginFailures] = {}
+        s = ctx.settings
+        self.gate = PasswordGate(
+            s.password_checks or os.cpu_count() or 1, s.login_rate, s.login_burst
+        )
 
     def _user(self, name: str) -> User | None:
         """The user record for authenticating a request (briefly cached)."""
@@ -183,53 +191,91 @@ class Auth:
         return None if s.admin_password else password
 
     # -- requests ---------------------------------------------------------------------
+    #
+    # Failed logins are counted per client address and user name, whether the name
+    # exists or not: an unknown name gets the same answers, delays and lock as a known
+    # one, and a lock stops the source that guesses, not the account's owner elsewhere.
 
-    def _lock_error(self, user: User) -> OsdepotError:
-        assert user.locked_until is not None
+    def _lock_error(self, failures: LoginFailures) -> OsdepotError:
+        assert failures.locked_until is not None
         return error(
             M.ACCOUNT_LOCKED,
-            user=user.name,
+            user=failures.name,
             failures=self.ctx.settings.login_max_failures,
-            until=time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(user.locked_until)),
+            until=time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(failures.locked_until)),
         )
 
-    def _check_lock(self, user: User | None) -> None:
-        if user is not None and user.locked_until and user.locked_until > self.ctx.clock():
-            raise self._lock_error(user)
+    def _check_lock(self, address: str, name: str) -> None:
+        failures = self.ctx.catalog.login_failures(address, name)
+        if failures.locked(self.ctx.clock()):
+            self._remember_lock(failures)
+            raise self._lock_error(failures)
 
-    def _failed(self, name: str) -> OsdepotError:
+    def _remember_lock(self, failures: LoginFailures) -> None:
+        with self._users_lock:
+            if len(self._locks) > 4096:
+                self._locks.clear()
+            self._locks[(failures.address, failures.name)] = failures
+
+    def _failed(self, address: str, name: str) -> OsdepotError:
         """Count a failed login (session or Basic) and build its answer: held back a
         little longer at each failure, and a lock at the configured count."""
         s = self.ctx.settings
-        user = self.ctx.catalog.record_login_failure(
-            name, self.ctx.clock(), s.login_max_failures, s.login_lockout_seconds
+        now = self.ctx.clock()
+        failures = self.ctx.catalog.record_login_failure(
+            address, name, now, s.login_max_failures, s.login_lockout_seconds
         )
-        self._forget(name)
-        if user is not None and user.locked_until and user.locked_until > self.ctx.clock():
-            log.warning("account %s locked after %d failed logins", name, s.login_max_failures)
-            locked = self._lock_error(user)
+        if failures.locked(now):
+            self._remember_lock(failures)
+            log.warning(
+                "logins of account %s from %s locked after %d failures",
+                name,
+                address,
+                s.login_max_failures,
+            )
+            locked = self._lock_error(failures)
             locked.delay = min(s.login_failure_delay * s.login_max_failures, 5.0)
             return locked
         failed = error(M.LOGIN_FAILED)
-        failures = user.failed_logins if user is not None else 1
-        failed.delay = min(s.login_failure_delay * failures, 5.0)
+        failed.delay = min(s.login_failure_delay * failures.failures, 5.0)
         return failed
+
+    def _succeeded(self, address: str, name: str) -> None:
+        if self.ctx.catalog.login_failures(address, name).failures:
+            self.ctx.catalog.clear_login_failures(address, name)
 
     def unlock(self, name: str) -> None:
         if not self.ctx.catalog.reset_login_failures(name):
             raise error(M.NOT_FOUND, what="User", name=name, detail="No user has this name.")
         self._forget(name)
+        with self._users_lock:
+            for key in [k for k in self._locks if k[1] == name]:
+                del self._locks[key]
         log.info("account %s unlocked", name)
 
+    def _known_lock(self, address: str, name: str) -> None:
+        """Refuse at once, before the gate, a pair this process saw locked."""
+        with self._users_lock:
+            lock = self._locks.get((address, name))
+        if lock is not None and lock.locked(self.ctx.clock()):
+            exc = self._lock_error(lock)
+            exc.delay = min(self.ctx.settings.login_failure_delay, 5.0)
+            raise exc
+
+    async def open_session(self, name: str, password: str, address: str) -> tuple[str, Session]:
+        """POST /sessions: :meth:`login` through the gate, off the event loop."""
+        self._known_lock(address, name)
+        async with self.gate.check(address):
+            return await self.ctx.run(self.login, name, password, address)
+
     def login(self, name: str, password: str, address: str) -> tuple[str, Session]:
+        """Check a password (blocking) and open a session."""
         user = self.ctx.catalog.get_user(name)
-        self._check_lock(user)
+        self._check_lock(address, name)
         if not verify_password(user, password):
-            raise self._failed(name)
+            raise self._failed(address, name)
         assert user is not None
-        if user.failed_logins or user.locked_until:
-            self.ctx.catalog.reset_login_failures(name)
-            self._forget(name)
+        self._succeeded(address, name)
         token = secrets.token_urlsafe(32)
         now = self.ctx.clock()
         session = Session(
@@ -281,24 +327,35 @@ class Auth:
         _check_csrf(session, csrf_header, state_changing)
         return self._cached_user(session.user_name)
 
-    def quick_basic_user(self, name: str, password: str) -> User | None:
+    def quick_basic_user(self, name: str, password: str, address: str = "") -> User | None:
         user = self._cached_user(name)
         if user is None or not self.basic_cache.check(user, password):
             return None
-        self._check_lock(user)
+        with self._users_lock:
+            lock = self._locks.get((address, name))
+        if lock is not None and lock.locked(self.ctx.clock()):
+            return None  # the full check answers it
         return user
 
-    def basic_user(self, name: str, password: str) -> User:
+    async def basic_user(self, name: str, password: str, address: str) -> User:
+        """The user of Basic credentials: remembered ones at once, others through the
+        gate (a password check)."""
+        user = self.quick_basic_user(name, password, address)
+        if user is not None:
+            return user
+        self._known_lock(address, name)
+        async with self.gate.check(address):
+            return await self.ctx.run(self._basic_user, name, password, address)
+
+    def _basic_user(self, name: str, password: str, address: str) -> User:
         user = self._user(name)
-        self._check_lock(user)
+        self._check_lock(address, name)
         if user is not None and self.basic_cache.check(user, password):
             return user
         if not verify_password(user, password):
-            raise self._failed(name)
+            raise self._failed(address, name)
         assert user is not None
-        if user.failed_logins:
-            self.ctx.catalog.reset_login_failures(name)
-            self._forget(name)
+        self._succeeded(address, name)
         self.basic_cache.add(user, password)
         return user
 

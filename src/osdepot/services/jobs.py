@@ -94,4 +94,6 @@ class Jobs:
         )
         purged = self.ctx.catalog.purge_jobs(now - s.job_retention)
         self.ctx.catalog.purge_sessions(now - s.session_timeout)
+        # Counts of failed logins end with the lock they would lead to.
+        self.ctx.catalog.purge_login_failures(now - s.login_lockout_seconds)
         return expired, purged

@@ -20,6 +20,7 @@ from osdepot.domain.images import ImageType
 from osdepot.domain.jobs import FINISHED, OPEN, JobStatus
 from osdepot.domain.records import (
     Job,
+    LoginFailures,
     OsImage,
     Profile,
     RemoteServer,
@@ -32,6 +33,7 @@ from osdepot.errors import M, error
 from osdepot.storage.schema import (
     files,
     jobs,
+    login_failures,
     os_images,
     profiles,
     remote_servers,
@@ -114,38 +116,76 @@ class SqlCatalog:
         return User(**row) if row else None
 
     def list_users(self) -> list[User]:
+        worst = (
+            select(
+                login_failures.c.name,
+                func.max(login_failures.c.failures).label("failures"),
+                func.max(login_failures.c.locked_until).label("locked"),
+            )
+            .group_by(login_failures.c.name)
+            .subquery()
+        )
+        query = (
+            select(
+                users.c.name,
+                users.c.role,
+                users.c.password_hash,
+                users.c.created_at,
+                func.coalesce(worst.c.failures, 0).label("failed_logins"),
+                worst.c.locked.label("locked_until"),
+            )
+            .select_from(users.outerjoin(worst, worst.c.name == users.c.name))
+            .order_by(users.c.name)
+        )
         with self._read1() as c:
-            rows = c.execute(select(users).order_by(users.c.name)).mappings().all()
+            rows = c.execute(query).mappings().all()
         return [User(**r) for r in rows]
 
     def record_login_failure(
-        self, name: str, now: float, max_failures: int, lockout: float
-    ) -> User | None:
-        """Count a failed login; the ``max_failures``-th in a row locks the account for
-        ``lockout`` seconds (counting starts again after a lock). None: no such user."""
+        self, address: str, name: str, now: float, max_failures: int, lockout: float
+    ) -> LoginFailures:
+        key = (login_failures.c.address == address) & (login_failures.c.name == name)
         with self._write() as c:
-            row = c.execute(select(users).where(users.c.name == name)).mappings().first()
-            if row is None:
-                return None
-            failures = int(row["failed_logins"]) + 1
-            locked = row["locked_until"]
+            row = c.execute(select(login_failures).where(key)).mappings().first()
+            failures = (int(row["failures"]) if row else 0) + 1
+            locked = row["locked_until"] if row else None
             if max_failures and failures >= max_failures:
                 locked, failures = now + lockout, 0
-            c.execute(
-                update(users)
-                .where(users.c.name == name)
-                .values(failed_logins=failures, locked_until=locked)
-            )
-            row = c.execute(select(users).where(users.c.name == name)).mappings().one()
-        return User(**row)
+            values = {"failures": failures, "locked_until": locked, "updated_at": now}
+            if row is None:
+                c.execute(insert(login_failures).values(address=address, name=name, **values))
+            else:
+                c.execute(update(login_failures).where(key).values(**values))
+        return LoginFailures(address, name, failures, locked)
+
+    def login_failures(self, address: str, name: str) -> LoginFailures:
+        key = (login_failures.c.address == address) & (login_failures.c.name == name)
+        with self._read1() as c:
+            row = c.execute(select(login_failures).where(key)).mappings().first()
+        if row is None:
+            return LoginFailures(address, name)
+        return LoginFailures(address, name, int(row["failures"]), row["locked_until"])
+
+    def clear_login_failures(self, address: str, name: str) -> None:
+        key = (login_failures.c.address == address) & (login_failures.c.name == name)
+        with self._write() as c:
+            c.execute(delete(login_failures).where(key))
 
     def reset_login_failures(self, name: str) -> bool:
-        """A successful login, or a supervisor's unlock: no failures, no lock."""
         with self._write() as c:
+            c.execute(delete(login_failures).where(login_failures.c.name == name))
             n = c.execute(
                 update(users).where(users.c.name == name).values(failed_logins=0, locked_until=None)
             ).rowcount
         return n == 1
+
+    def purge_login_failures(self, before: float) -> int:
+        ended = login_failures.c.locked_until.is_(None) | (login_failures.c.locked_until < before)
+        with self._write() as c:
+            n = c.execute(
+                delete(login_failures).where((login_failures.c.updated_at < before) & ended)
+            ).rowcount
+        return int(n)
 
     def count_users(self) -> int:
         with self._read1() as c:

@@ -8,6 +8,7 @@ from sqlalchemy import (
     Column,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -26,6 +27,18 @@ users = Table(
     Column("created_at", Float, nullable=False),
     Column("failed_logins", Integer, nullable=False, server_default="0"),
     Column("locked_until", Float, nullable=True),
+)
+
+#: Failed logins per (client address, user name); the name need not exist.
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("address", String(64), primary_key=True),
+    Column("name", String(256), primary_key=True),
+    Column("failures", Integer, nullable=False, server_default="0"),
+    Column("locked_until", Float, nullable=True),
+    Column("updated_at", Float, nullable=False),
+    Index("ix_login_failures_name", "name"),
 )
 
 sessions = Table(

@@ -24,7 +24,7 @@ from osdepot.services.auth import Auth
 from osdepot.services.context import Context, open_context
 from osdepot.services.jobs import Jobs
 from osdepot.web import observe, openapi, osimages, remote, sessions, tasks, ui, users
-from osdepot.web.common import error_response, failed
+from osdepot.web.common import BASIC_CHALLENGE, SESSION_CHALLENGE, error_response, failed
 
 log = logging.getLogger("osdepot.web")
 
@@ -74,8 +74,10 @@ async def _osdepot_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, OsdepotError)
     if exc.delay:
         await asyncio.sleep(exc.delay)  # a failed login: only this request waits
-    # The web UI marks its requests the usual way; it shows its own login form.
-    return error_response(exc, challenge="x-requested-with" not in request.headers)
+    # Only a client that speaks Basic (it sent Basic credentials) is challenged for
+    # them; browsers and the web UI get a challenge they do not act on.
+    basic = request.headers.get("authorization", "")[:6].lower() == "basic "
+    return error_response(exc, BASIC_CHALLENGE if basic else SESSION_CHALLENGE)
 
 
 async def _http_error(_request: Request, exc: Exception) -> Response:

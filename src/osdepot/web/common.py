@@ -29,13 +29,21 @@ def envelope(status: int = 200, /, **extra: Any) -> JSONResponse:
     return JSONResponse(body, status_code=status)
 
 
-def error_response(exc: OsdepotError, challenge: bool = True) -> JSONResponse:
-    """The one place an error becomes an HTTP response. A 401 carries a Basic challenge
-    unless ``challenge`` is false (the web UI's requests: a browser would otherwise
-    open its own password dialog over the page's login form)."""
-    basic = exc.status == 401 and challenge
-    headers = {"WWW-Authenticate": 'Basic realm="osdepot"'} if basic else None
-    return failed(exc.status, exc.render(), headers)
+#: The challenge of a 401 to a client that did not send Basic credentials: a scheme no
+#: browser acts on, so that a browser never opens its own password dialog (and never
+#: remembers credentials that a cross-site page could then make it send).
+SESSION_CHALLENGE = 'Session realm="osdepot", login="/sessions"'
+BASIC_CHALLENGE = 'Basic realm="osdepot"'
+
+
+def error_response(exc: OsdepotError, challenge: str = SESSION_CHALLENGE) -> JSONResponse:
+    """The one place an error becomes an HTTP response. A 401 carries ``challenge`` (a
+    Basic challenge only for clients that sent Basic credentials: see app.py); any
+    headers the error carries (``Retry-After``, ``Connection: close``) go with it."""
+    headers = dict(exc.headers)
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = challenge
+    return failed(exc.status, exc.render(), headers or None)
 
 
 def failed(
@@ -64,6 +72,12 @@ def auth_of(request: Request) -> Auth:
     return a
 
 
+def client_address(request: Request) -> str:
+    """The client's address: the peer's, or the one a trusted proxy names
+    (``OSDEPOT_FORWARDED_ALLOW_IPS``, applied by the server)."""
+    return request.client.host if request.client else ""
+
+
 async def authenticate(request: Request, privilege: Privilege | None = None) -> User:
     """The user behind a request: HTTP Basic credentials (no CSRF check), or a session
     cookie (with the X-Csrf-Token check on state-changing methods). 401/403 otherwise."""
@@ -77,9 +91,7 @@ async def authenticate(request: Request, privilege: Privilege | None = None) -> 
         name, sep, password = decoded.partition(":")
         if not sep:
             raise error(M.AUTH_REQUIRED)
-        user = auth.quick_basic_user(name, password)
-        if user is None:
-            user = await ctx.run(auth.basic_user, name, password)
+        user = await auth.basic_user(name, password, client_address(request))
     else:
         token = request.cookies.get(SESSION_COOKIE)
         if not token:
@@ -87,30 +99,70 @@ async def authenticate(request: Request, privilege: Privilege | None = None) -> 
         csrf, changing = request.headers.get("x-csrf-token"), request.method in STATE_CHANGING
         th = token_hash(token)
         session = await ctx.read(lambda c: c.get_session(th))
-        user = auth.quick_session_user(session, csrf, changing)
-        if user is None:
-            user = await ctx.run(auth.session_user, token, csrf, changing)
+        quick = auth.quick_session_user(session, csrf, changing)
+        if quick is None:
+            quick = await ctx.run(auth.session_user, token, csrf, changing)
+        user = quick
     require(user, privilege)
     request.state.user = user
     return user
 
 
+#: The largest JSON body any route reads (uploads stream their files and are not JSON).
+MAX_JSON_BYTES = 1024 * 1024
+
+
+def too_large(what: str, limit: int) -> OsdepotError:
+    """413 for a body over ``limit``; the connection is closed after the answer, so the
+    rest of the body is neither read nor kept."""
+    exc = error(M.BODY_TOO_LARGE, what=what, limit=limit)
+    exc.headers["Connection"] = "close"
+    return exc
+
+
+async def read_body(request: Request, limit: int, what: str) -> bytes:
+    """The whole body, at most ``limit`` bytes: a declared ``Content-Length`` over it is
+    refused before a byte is read, and a body without one stops being read past it.
+    Either way 413, and memory never holds more than ``limit`` (plus one chunk)."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not (declared.isascii() and declared.isdigit()):
+            raise error(M.INVALID_VALUE, name="Content-Length", detail="It must be a number.")
+        if int(declared) > limit:
+            raise too_large(what, limit)
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > limit:
+            raise too_large(what, limit)
+    return bytes(data)
+
+
+def is_json(content_type: str) -> bool:
+    """``application/json`` (or ``application/<x>+json``), any parameters."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
 async def json_body(request: Request, *, required: bool = True) -> Any:
-    """The request body parsed as JSON (400 with a message if it is not JSON)."""
-    raw = await request.body()
+    """The request body parsed as JSON: 413 over 1 MiB (refused before reading when
+    the length is declared), 415 unless it is sent as ``application/json`` (a browser
+    cannot send that cross-site without asking first), 400 if it is not JSON."""
+    raw = await read_body(request, MAX_JSON_BYTES, "JSON request body")
     if not raw.strip():
         if required:
             raise error(
                 M.INVALID_VALUE, name="request body", detail="The request needs a JSON body."
             )
         return {}
-    if len(raw) > 1024 * 1024:
-        raise error(
-            M.INVALID_VALUE, name="request body", detail="The JSON body is larger than 1 MiB."
-        )
+    ctype = request.headers.get("content-type", "")
+    if not is_json(ctype):
+        raise error(M.UNSUPPORTED_MEDIA_TYPE, expected="application/json", actual=ctype)
     try:
         return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise error(
             M.INVALID_VALUE, name="request body", detail="The request body is not valid JSON."
         ) from None

@@ -19,6 +19,13 @@ This protocol removes the copies:
   are when it is the only one waiting (``bytes(b)`` of a ``bytes`` object is the
   object itself); waiting chunks are gathered as uvicorn does.
 
+It also bounds what a client can make the server hold before a request reaches the
+application (docs/reliability.md): a request head (request line and header fields)
+of at most :data:`MAX_HEAD_BYTES` and :data:`MAX_HEADERS` fields, answered 431
+otherwise, and complete within ``OSDEPOT_HEADER_TIMEOUT`` seconds of its first byte
+(or of the connection), answered 408 and closed otherwise. llhttp keeps no limit of
+its own: before these, a 96 MiB header field was gathered whole.
+
 Measured with benchmarks/upload.py (docs/benchmarks.md). The class overrides the
 parser callbacks it needs and nothing else of uvicorn's; tests/unit/test_protocol.py
 drives it as uvicorn does, and tests/e2e run every request of the real server
@@ -36,7 +43,17 @@ from starlette.requests import ClientDisconnect
 from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
+from osdepot.config import Settings
 from osdepot.web.body import DIRECT_BODY
+
+#: The largest request head (request line and header fields) accepted, in bytes.
+MAX_HEAD_BYTES = 64 * 1024
+#: The most header fields one request may carry.
+MAX_HEADERS = 100
+#: Seconds a request head may take from its first byte (or from the connection, for the
+#: first request) to its end. Read once from ``OSDEPOT_HEADER_TIMEOUT`` (a worker
+#: process of ``--workers N`` reads the variables its parent set).
+HEADER_TIMEOUT = Settings.from_env().header_timeout
 
 #: Socket reads that are not read into an application's buffer land here. One per
 #: process is enough: each read is handed on (parsed or copied) before the next.
@@ -186,21 +203,136 @@ class _Reads(asyncio.BufferedProtocol):
         self._proto.resume_writing()
 
 
+class _HeadTooLarge(Exception):
+    """Raised in a parser callback: the head is over the limits."""
+
+
+def _refusal(status: int, reason: str, text: str) -> bytes:
+    body = text.encode()
+    return (
+        f"HTTP/1.1 {status} {reason}\r\ncontent-type: text/plain; charset=utf-8\r\n"
+        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+    ).encode() + body
+
+
+TOO_LARGE = _refusal(
+    431,
+    "Request Header Fields Too Large",
+    f"The request head is larger than {MAX_HEAD_BYTES} bytes or has more than "
+    f"{MAX_HEADERS} header fields.",
+)
+TOO_SLOW = _refusal(
+    408, "Request Timeout", "The request head was not complete in time; the connection is closed."
+)
+
+
 class BodyProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._body: DirectBody | None = None  # of the request being parsed
         self._direct: DirectBody | None = None  # the body the socket is read into
+        # The head being parsed: bytes fed to the parser since the last request ended
+        # (counted before each feed; at most one read more than the head itself),
+        # header fields and their exact size, and the timer that ends a slow head.
+        self._in_head = True
+        self._head_fed = 0
+        self._head_fields = 0
+        self._head_size = 0
+        self._head_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         transport.set_protocol(_Reads(self))
+        self._start_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_head_timer()
+        super().connection_lost(exc)
+
+    def _start_head_timer(self) -> None:
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(HEADER_TIMEOUT, self._head_too_slow)
+
+    def _stop_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_too_slow(self) -> None:
+        self._head_timer = None
+        if self.cycle is not None and not self.cycle.response_complete:
+            self._start_head_timer()  # a pipelined head waits for the answer before it
+            return
+        if self._in_head and not self.transport.is_closing():
+            self._refuse(TOO_SLOW, f"request head not complete in {HEADER_TIMEOUT:g} s")
+
+    def _refuse(self, answer: bytes, why: str) -> None:
+        self.logger.warning("refused a request from %s: %s", _peer(self.client), why)
+        self.transport.write(answer)
+        self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        """uvicorn's, with the head's limits (431 instead of uvicorn's 400 for them)."""
+        self._unset_keepalive_if_required()
+        if self._in_head:
+            self._head_fed += len(data)
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserCallbackError as exc:
+            if isinstance(exc.__context__, _HeadTooLarge) or isinstance(
+                exc.__cause__, _HeadTooLarge
+            ):
+                self._refuse(TOO_LARGE, "request head over the limits")
+                return
+            self._invalid()
+            return
+        except httptools.HttpParserError:
+            self._invalid()
+            return
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+            return
+        if self._in_head and self._head_fed > MAX_HEAD_BYTES:
+            # Still in the head after more than the limit (the count leaves out what
+            # followed the end of the previous request in the same read: never more).
+            self._refuse(TOO_LARGE, "request head over the limits")
+
+    def _invalid(self) -> None:
+        msg = "Invalid HTTP request received."
+        self.logger.warning(msg)
+        self.send_400_response(msg)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._body = None
+        self._in_head = True
+        self._head_fields = 0
+        self._head_size = 0
+        self._start_head_timer()
+
+    def on_url(self, url: bytes) -> None:
+        super().on_url(url)
+        self._head_size += len(url)
+        if self._head_size > MAX_HEAD_BYTES:
+            raise _HeadTooLarge
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_fields += 1
+        self._head_size += len(name) + len(value) + 4
+        if self._head_fields > MAX_HEADERS or self._head_size > MAX_HEAD_BYTES:
+            raise _HeadTooLarge
+        super().on_header(name, value)
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._in_head, self._head_fed = True, 0
 
     def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._stop_head_timer()
         super().on_headers_complete()
         if self.parser.should_upgrade():
             return
@@ -239,6 +371,11 @@ class BodyProtocol(HttpToolsProtocol):
         cycle = body._cycle
         cycle.more_body = False
         cycle.message_event.set()
+        self._in_head, self._head_fed = True, 0
+
+
+def _peer(client: tuple[str, int] | None) -> str:
+    return f"{client[0]}:{client[1]}" if client else "a client"
 
 
 def _content_length(headers: list[tuple[bytes, bytes]]) -> int:

@@ -12,6 +12,7 @@ from osdepot.web.common import (
     SESSION_COOKIE,
     auth_of,
     authenticate,
+    client_address,
     ctx_of,
     envelope,
     iso,
@@ -34,9 +35,8 @@ async def login(request: Request) -> Response:
             name="UserId/password",
             detail='The body must be {"UserId": "...", "password": "..."}.',
         )
-    ctx = ctx_of(request)
-    address = request.client.host if request.client else ""
-    token, session = await ctx.run(auth_of(request).login, name, password, address)
+    address = client_address(request)
+    token, session = await auth_of(request).open_session(name, password, address)
     resp = JSONResponse(
         {
             "result": "success",
