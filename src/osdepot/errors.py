@@ -336,6 +336,15 @@ class M:
         "Nothing was stored.",
         "Make sure that the file is what it claims to be, and import it again.",
     )
+    SECRETS_DROPPED = _m(
+        "FQXHMFC9035I",
+        200,
+        "The stored {secrets} of this remote file server were dropped.",
+        "The profile now points to another address, port or protocol, or verifies TLS "
+        "differently. Secrets stored for the old target are never sent to a new one.",
+        "If the new target needs them, send them again with PUT "
+        "/osImages/remoteFileServers/{{id}} (a key pair: give keyType for a new one).",
+    )
     JOB_NOT_FOUND = _m(
         "FQXHMJM9001J",
         404,

@@ -87,6 +87,18 @@ def test_pylxca_remote_file_servers_and_import(
              "displayName": "isos-sftp"}
         ),
     )  # fmt: skip
+    # A new port: the password given for the old one is dropped, and the answer says so …
+    assert rep["port"] == sftp.port and rep["hasPassword"] is False
+    assert rep["droppedSecrets"] == ["password"]
+    # … until it is sent again for the new target.
+    rep = pylxca.osimages(
+        con,
+        subcmd="remotefileservers",
+        osimages_dict=json.dumps(
+            {"putid": sftp_id, "protocol": "SFTP", "port": sftp.port, "address": "127.0.0.1",
+             "displayName": "isos-sftp", "username": USER, "password": PASSWORD}
+        ),
+    )  # fmt: skip
     assert rep["port"] == sftp.port and rep["hasPassword"] is True
 
     # The Ruby client's form: POST /osImages/?jobId=… with the same JSON body.

@@ -20,12 +20,23 @@ def test_create_list_get_update_delete(api: Api) -> None:
     listed = api.c.get("/osImages/remoteFileServers").json()
     assert [s["serverId"] for s in listed["serverList"]] == [sid]
     assert api.c.get(f"/osImages/remoteFileServers/{sid}").json()["username"] == "guest"
+    r = api.c.put(f"/osImages/remoteFileServers/{sid}", json={**BASE, "displayName": "isos2"})
+    assert r.status_code == 200 and r.json()["displayName"] == "isos2"
+    assert r.json()["hasPassword"] is True  # absent password: kept
+    assert r.json()["username"] == "guest"  # absent optional fields: kept
+    assert "droppedSecrets" not in r.json() and r.json()["messages"] == []
+    # Another port: the password stored for the old one is not kept unless sent again.
     r = api.c.put(
         f"/osImages/remoteFileServers/{sid}", json={**BASE, "port": 2121, "displayName": "isos2"}
     )
     assert r.status_code == 200 and r.json()["port"] == 2121
-    assert r.json()["hasPassword"] is True  # absent password: kept
-    assert r.json()["username"] == "guest"  # absent optional fields: kept
+    assert r.json()["hasPassword"] is False and r.json()["droppedSecrets"] == ["password"]
+    assert r.json()["messages"][0]["id"] == "FQXHMFC9035I"
+    r = api.c.put(
+        f"/osImages/remoteFileServers/{sid}",
+        json={**BASE, "port": 2121, "displayName": "isos2", "password": "Passw0rd"},
+    )
+    assert r.json()["hasPassword"] is True and "droppedSecrets" not in r.json()
     # POST with a serverId modifies that profile (contract §5.3).
     r = api.c.post("/osImages/remoteFileServers", json={**BASE, "serverId": sid, "password": ""})
     assert r.status_code == 200 and r.json()["serverId"] == sid
@@ -92,10 +103,25 @@ def test_key_pair_with_the_misspelt_passphrase(api: Api) -> None:
     # Editing other fields keeps the key pair; it is returned again.
     r = api.c.put(
         f"/osImages/remoteFileServers/{srv['serverId']}",
-        json={"displayName": "iso-sftp", "address": "10.20.0.16", "port": 22, "protocol": "SFTP",
+        json={"displayName": "iso-sftp2", "address": "10.20.0.15", "port": 22, "protocol": "SFTP",
               "username": "lxca"},
     )  # fmt: skip
     assert r.json()["serverPublicKey"] == srv["serverPublicKey"]
+    # Another address keeps it only when its keyType is given again …
+    r = api.c.put(
+        f"/osImages/remoteFileServers/{srv['serverId']}",
+        json={"displayName": "iso-sftp", "address": "10.20.0.16", "port": 22, "protocol": "SFTP",
+              "username": "lxca", "keyType": "ECDSA-521-secp521r1"},
+    )  # fmt: skip
+    assert r.json()["serverPublicKey"] == srv["serverPublicKey"]
+    # … and drops it otherwise, saying so.
+    r = api.c.put(
+        f"/osImages/remoteFileServers/{srv['serverId']}",
+        json={"displayName": "iso-sftp", "address": "10.20.0.17", "port": 22, "protocol": "SFTP",
+              "username": "lxca"},
+    )  # fmt: skip
+    assert r.json()["serverPublicKey"] == "" and r.json()["keyType"] == ""
+    assert r.json()["droppedSecrets"] == ["key pair"]
 
 
 def test_privileges(api: Api, make_api) -> None:  # type: ignore[no-untyped-def]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -15,6 +16,8 @@ from osdepot.domain.records import RemoteServer
 from osdepot.errors import M, error
 from osdepot.services.context import Context
 from osdepot.services.secrets import SecretBox
+
+log = logging.getLogger("osdepot.remote")
 
 PROTOCOLS = {"HTTP": 80, "HTTPS": 443, "FTP": 21, "SFTP": 22}
 KEY_TYPES = ("RSA-2048", "RSA-4096", "ECDSA-521-secp521r1")
@@ -37,6 +40,14 @@ def _text(body: dict[str, Any], name: str, limit: int, default: str = "") -> str
     if len(value) > limit or any(ord(c) < 32 for c in value if c not in "\r\n"):
         raise _invalid(name, f"{name} is longer than {limit} characters or holds control codes.")
     return value
+
+
+@dataclass(frozen=True)
+class Saved:
+    """A saved profile, and the stored secrets its change dropped."""
+
+    server: RemoteServer
+    dropped: list[str]
 
 
 def fingerprint(public_key: str) -> str:
@@ -121,7 +132,7 @@ class RemoteServers:
             )
         return found
 
-    async def save(self, body: Any, server_id: int | None) -> RemoteServer:
+    async def save(self, body: Any, server_id: int | None) -> Saved:
         """Create a profile, or modify ``server_id`` (also when the body names one)."""
         if not isinstance(body, dict):
             raise _invalid("request body", "The body must be a JSON object.")
@@ -130,7 +141,7 @@ class RemoteServers:
         old = await self.get(server_id) if server_id is not None else None
         return await self.ctx.run(self._save, body, old)
 
-    def _save(self, body: dict[str, Any], old: RemoteServer | None) -> RemoteServer:
+    def _save(self, body: dict[str, Any], old: RemoteServer | None) -> Saved:
         protocol = _text(body, "protocol", 8).strip().upper()
         if protocol not in PROTOCOLS:
             raise _invalid("protocol", "protocol must be HTTP, HTTPS, FTP or SFTP.")
@@ -180,18 +191,33 @@ class RemoteServers:
             created_at=old.created_at if old else now,
             updated_at=now,
         )
-        # Secrets: absent means "keep"; an empty string clears.
+        # Secrets: absent means "keep"; an empty string clears. But a profile that now
+        # points elsewhere (address, port, protocol or TLS verification changed) keeps
+        # none of them unless they are sent again: they were given for the old target,
+        # and must never be sent to a host the one who stored them did not choose.
+        dropped: list[str] = []
+        moved = old is not None and (old.address, old.port, old.protocol, old.verify_tls) != (
+            address,
+            port,
+            protocol,
+            not skip,
+        )
         if "password" in body:
             server = replace(server, password_enc=self.secrets.seal(_text(body, "password", 1024)))
+        elif old and old.password_enc and moved:
+            dropped.append("password")
         elif old:
             server = replace(server, password_enc=old.password_enc)
         passphrase_key = "keyPassphrase" if "keyPassphrase" in body else "keyPassphras"
         passphrase = _text(body, passphrase_key, 1024) if passphrase_key in body else None
-        if (
+        if old and old.key_type and moved and not key_type:
+            dropped.append("key pair")
+        elif (
             protocol == "SFTP"
             and old
             and old.key_type
-            and (not key_type or key_type == old.key_type)
+            # kept as it is, or (for a new target) when its keyType is given again
+            and (key_type == old.key_type or (not key_type and not moved))
         ):
             # The key pair stays (a new one needs a new keyType or deleting the profile).
             server = replace(
@@ -216,11 +242,20 @@ class RemoteServers:
                 server = replace(server, host_key=old.host_key)
         catalog = self.ctx.catalog
         if old is None:
-            return catalog.add_server(server)
+            return Saved(catalog.add_server(server), [])
         catalog.update_server(server)
         found = catalog.get_server(old.id)
         assert found is not None
-        return found
+        if dropped:
+            log.info(
+                "remote server %d now points to %s %s:%d; stored %s dropped",
+                old.id,
+                protocol,
+                address,
+                port,
+                " and ".join(dropped),
+            )
+        return Saved(found, dropped)
 
     async def delete(self, server_id: int) -> None:
         await self.get(server_id)

@@ -23,7 +23,7 @@ from osdepot.errors import M, OsdepotError, error
 from osdepot.services.auth import Auth
 from osdepot.services.context import Context, open_context
 from osdepot.services.jobs import Jobs
-from osdepot.web import observe, openapi, osimages, remote, sessions, tasks, ui, users
+from osdepot.web import guard, observe, openapi, osimages, remote, sessions, tasks, ui, users
 from osdepot.web.common import BASIC_CHALLENGE, SESSION_CHALLENGE, error_response, failed
 
 log = logging.getLogger("osdepot.web")
@@ -160,7 +160,7 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
 
     app = Starlette(
         routes=ROUTES,
-        middleware=[Middleware(observe.Observe)],
+        middleware=[Middleware(observe.Observe), Middleware(guard.Guard)],
         lifespan=lifespan,
         exception_handlers={
             OsdepotError: _osdepot_error,

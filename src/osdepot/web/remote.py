@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from osdepot.domain.roles import Privilege
-from osdepot.services.remote_servers import RemoteServers, parse_server_id, server_json
+from osdepot.errors import M
+from osdepot.services.remote_servers import RemoteServers, Saved, parse_server_id, server_json
 from osdepot.web.common import authenticate, ctx_of, envelope, json_body
 
 
@@ -23,19 +24,33 @@ async def get_server(request: Request) -> Response:
     return envelope(**server_json(server))
 
 
+def saved_answer(saved: Saved) -> Response:
+    """The profile; when the change dropped stored secrets, ``droppedSecrets`` names
+    them and an informational message says why."""
+    if not saved.dropped:
+        return envelope(**server_json(saved.server))
+    body = {
+        "result": "success",
+        **server_json(saved.server),
+        "droppedSecrets": saved.dropped,
+        "messages": [M.SECRETS_DROPPED.render({"secrets": " and ".join(saved.dropped)})],
+    }
+    return JSONResponse(body)
+
+
 async def create_server(request: Request) -> Response:
     await authenticate(request, Privilege.EDIT_REMOTE_SERVERS)
     body = await json_body(request)
-    server = await RemoteServers(ctx_of(request)).save(body, None)
-    return envelope(**server_json(server))
+    saved = await RemoteServers(ctx_of(request)).save(body, None)
+    return saved_answer(saved)
 
 
 async def update_server(request: Request) -> Response:
     await authenticate(request, Privilege.EDIT_REMOTE_SERVERS)
     sid = parse_server_id(request.path_params["sid"])
     body = await json_body(request)
-    server = await RemoteServers(ctx_of(request)).save(body, sid)
-    return envelope(**server_json(server))
+    saved = await RemoteServers(ctx_of(request)).save(body, sid)
+    return saved_answer(saved)
 
 
 async def delete_server(request: Request) -> Response:
