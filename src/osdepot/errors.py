@@ -430,6 +430,27 @@ class M:
     )
 
 
+#: Messages whose explanation quotes what a remote file server answered (banners,
+#: refusals, addresses and ports). Users who may not edit remote file servers see a
+#: task's message without it (web/tasks.py); the log and the administrators keep it.
+REMOTE_REPLY_MESSAGES = frozenset(
+    m.id
+    for m in (
+        M.REMOTE_UNREACHABLE,
+        M.REMOTE_AUTH_FAILED,
+        M.REMOTE_HOST_KEY,
+        M.REMOTE_PATH,
+        M.REMOTE_TRANSFER,
+    )
+)
+
+#: What those users see as the explanation instead.
+REMOTE_REPLY_WITHHELD = (
+    "The remote file server's reply is in the server log and in the task as users who "
+    "may edit remote file servers see it. Nothing was stored."
+)
+
+
 class OsdepotError(Exception):
     """An error that a user sees: a catalogue message plus its parameters."""
 

@@ -13,6 +13,8 @@ import sys
 import time
 from typing import Any
 
+from osdepot.domain.text import escape_controls
+
 #: Attributes every LogRecord has; anything else was passed as ``extra=``.
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
@@ -34,13 +36,25 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str, ensure_ascii=False)
 
 
+class TextFormatter(logging.Formatter):
+    """One readable line per event. Control characters in the message (a path, a name
+    or a remote server's reply that came from outside) are escaped, so that no value
+    can forge a line of its own; only a traceback, written by osdepot, spans lines."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return escape_controls(super().formatMessage(record))
+
+
 def configure(level: str = "info", fmt: str = "text") -> None:
     """Send every logger (uvicorn's included) to standard error in one format."""
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -240,6 +240,9 @@ class Catalog(Protocol):
     def usage(self) -> Usage:
         """Counts and sizes for limit checks."""
 
+    def reserved_bytes(self, user_name: str) -> int:
+        """Bytes that ``user_name``'s open import jobs have declared and not yet received."""
+
     def job_counts(self) -> dict[str, int]:
         """How many jobs are in each state (every state listed, zeros included)."""
 

@@ -62,7 +62,7 @@ MATRIX: list[tuple[str, str, str, Any, str]] = [
     ("GET", "/userAccounts", "/userAccounts", None, SUPERVISOR),
     ("PUT", "/userAccounts/{name}", "/userAccounts/nobody", {"unlock": True}, SUPERVISOR),
     ("GET", "/healthz", "/healthz", None, PUBLIC),
-    ("GET", "/metrics", "/metrics", None, PUBLIC),
+    ("GET", "/metrics", "/metrics", None, ANY),
     ("GET", "/openapi.json", "/openapi.json", None, PUBLIC),
     ("GET", "/", "/", None, PUBLIC),
     ("GET", "/ui/{name}", "/ui/app.js", None, PUBLIC),

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import re
+from dataclasses import replace
 
 import pytest
 from openapi_spec_validator import validate
@@ -13,10 +15,13 @@ from starlette.testclient import TestClient
 
 from osdepot.logsetup import JsonFormatter
 from osdepot.services.context import Context
-from osdepot.web.app import ROUTES
+from osdepot.web.app import ROUTES, create_app
 from osdepot.web.openapi import build
-from tests.conftest import Api
+from tests.conftest import ADMIN, ADMIN_PW, Api
 from tests.samples import VALID
+
+AUTH = {"Authorization": "Basic " + base64.b64encode(f"{ADMIN}:{ADMIN_PW}".encode()).decode()}
+WRONG = {"Authorization": "Basic " + base64.b64encode(f"{ADMIN}:nope".encode()).decode()}
 
 
 def sample(text: str, name: str, **labels: str) -> float:
@@ -75,14 +80,28 @@ def test_metrics_count_imports_failures_and_bytes(api: Api) -> None:
     assert "_created" not in after
 
 
-def test_metrics_and_health_need_no_login(app_client: TestClient, ctx: Context) -> None:
-    assert app_client.get("/metrics").status_code == 200
+def test_health_needs_no_login_and_tells_strangers_nothing_more(
+    app_client: TestClient, ctx: Context
+) -> None:
     r = app_client.get("/healthz")
     assert r.status_code == 200
+    assert r.json() == {"status": "ok"}  # no version, counts or free space
+    r = app_client.get("/healthz", headers=AUTH)
     body = r.json()
-    assert body["status"] == "ok"
+    assert body["status"] == "ok" and body["version"]
     assert body["checks"]["catalog"] == "ok" and body["checks"]["dataDir"] == "ok"
     assert body["checks"]["freeBytes"] > 0
+    assert app_client.get("/healthz", headers=WRONG).status_code == 401
+
+
+def test_metrics_need_a_login_unless_made_public(app_client: TestClient, ctx: Context) -> None:
+    r = app_client.get("/metrics")
+    assert r.status_code == 401 and "osdepot_" not in r.text
+    r = app_client.get("/metrics", headers=AUTH)
+    assert r.status_code == 200 and "osdepot_jobs" in r.text
+    public = create_app(ctx=replace(ctx, settings=replace(ctx.settings, metrics_public=True)))
+    with TestClient(public, base_url="https://testserver") as c:
+        assert c.get("/metrics").status_code == 200
 
 
 def test_health_reports_a_broken_catalog(
@@ -94,7 +113,9 @@ def test_health_reports_a_broken_catalog(
     monkeypatch.setattr(ctx.catalog, "generation", broken)
     r = app_client.get("/healthz")
     assert r.status_code == 503
-    assert r.json()["status"] == "failed"
+    assert r.json() == {"status": "failed"}
+    r = app_client.get("/healthz", headers=AUTH)
+    assert r.status_code == 503
     assert r.json()["checks"]["catalog"] == "failed: OSError"
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import psutil
 import requests
 
-from tests.e2e.conftest import Server, start_server, stop_server
+from tests.e2e.conftest import ADMIN, ADMIN_PW, Server, start_server, stop_server
 from tests.e2e.test_streaming import BOUNDARY, CHUNK, multipart
 
 
@@ -124,7 +124,9 @@ def test_metrics_add_up_across_workers_and_logs_are_json(tmp_path: Path) -> None
             sizes += len(body)
         # Whichever worker answers /metrics, it adds up the counters of both.
         for _ in range(6):
-            m = requests.get(server.url + "/metrics", verify=s.verify, timeout=10).text
+            m = requests.get(
+                server.url + "/metrics", verify=s.verify, timeout=10, auth=(ADMIN, ADMIN_PW)
+            ).text
             line = next(
                 ln for ln in m.splitlines()
                 if ln.startswith('osdepot_upload_bytes_received_total{source="upload"}')

@@ -14,7 +14,7 @@ from typing import Any
 
 from osdepot.content import osinfo, validators
 from osdepot.content.media import MediaInfo, recognise
-from osdepot.content.source import ContentError, Source
+from osdepot.content.source import ContentError, Source, TooCostly
 from osdepot.domain.images import ImageType, OsFamily, OsKind
 from osdepot.errors import M, OsdepotError, error
 
@@ -120,13 +120,26 @@ def inspect_path(
     family: OsFamily | None,
     filename: str,
     osinfo_path: str | None = None,
+    cpu_budget: float | None = None,
 ) -> Inspection:
+    """Check ``path`` as a file of ``image_type``. ``cpu_budget``: CPU seconds the checks
+    may take before the file is refused (FQXHMFC9034J); None for no limit."""
     kind = kind_for(image_type, family, filename)
-    with Source.open(path) as src:
+    with Source.open(path, cpu_budget) as src:
         result = Inspection(False, kind, image_type, src.size)
         try:
-            _check(src, kind, image_type, family, filename, osinfo_path, result)
+            try:
+                _check(src, kind, image_type, family, filename, osinfo_path, result)
+            except RecursionError:
+                raise ContentError(
+                    "its structures are nested more deeply than osdepot follows",
+                    found="deeply nested data",
+                ) from None
             result.valid = True
+        except TooCostly as exc:
+            result.error = error(
+                M.CONTENT_TOO_COSTLY, filename=filename, seconds=f"{exc.seconds:g}"
+            )
         except ContentError as exc:
             found = exc.found or validators.sniff(src)
             result.error = error(

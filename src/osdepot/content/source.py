@@ -8,6 +8,7 @@ past the end of a file unnoticed, and the share of the file it read is known
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 
 
@@ -24,19 +25,36 @@ class Truncated(ContentError):
     """A structure points past the end of the file."""
 
 
+class TooCostly(Exception):
+    """The checks of a file used up their CPU-time budget."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"content checks took more than {seconds:g} s of CPU time")
+        self.seconds = seconds
+
+
 class Source:
     """Reads ``n`` bytes at ``offset`` of an open file, never past its end."""
 
-    def __init__(self, fd: int, size: int) -> None:
+    def __init__(self, fd: int, size: int, cpu_budget: float | None = None) -> None:
         self.fd = fd
         self.size = size
         self.bytes_read = 0
         self.reads = 0
+        #: CPU seconds (of the thread reading) the checks may take; None: no limit
+        self.cpu_budget = cpu_budget
+        self._cpu_start = time.thread_time()
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str]) -> Source:
+    def open(cls, path: str | os.PathLike[str], cpu_budget: float | None = None) -> Source:
         fd = os.open(path, os.O_RDONLY)
-        return cls(fd, os.fstat(fd).st_size)
+        return cls(fd, os.fstat(fd).st_size, cpu_budget)
+
+    def spend(self) -> None:
+        """Raise :class:`TooCostly` once the checks have used up their CPU budget. Every
+        read calls it; a parser's loop that does not read calls it too."""
+        if self.cpu_budget is not None and time.thread_time() - self._cpu_start > self.cpu_budget:
+            raise TooCostly(self.cpu_budget)
 
     def close(self) -> None:
         if self.fd >= 0:
@@ -51,6 +69,7 @@ class Source:
 
     def read(self, offset: int, n: int, what: str = "data") -> bytes:
         """Exactly ``n`` bytes at ``offset``; :class:`Truncated` when the file is shorter."""
+        self.spend()
         if offset < 0 or n < 0 or offset + n > self.size:
             raise Truncated(
                 f"the file ends at byte {self.size}, but its {what} lies at bytes "

@@ -313,6 +313,19 @@ _RPMTAG_NAME, _RPMTAG_VERSION, _RPMTAG_RELEASE, _RPMTAG_ARCH = 1000, 1001, 1002,
 _RPMTAG_PROVIDENAME, _RPMTAG_BASENAMES = 1047, 1117
 
 
+#: The tags osdepot reads; the others (changelogs, file lists …) are never parsed.
+_RPM_TAGS_READ = frozenset(
+    {
+        _RPMTAG_NAME,
+        _RPMTAG_VERSION,
+        _RPMTAG_RELEASE,
+        _RPMTAG_ARCH,
+        _RPMTAG_PROVIDENAME,
+        _RPMTAG_BASENAMES,
+    }
+)
+
+
 def _rpm_header(src: Source, offset: int, what: str) -> tuple[dict[int, Any], int]:
     h = src.read(offset, 16, what)
     if h[:3] != b"\x8e\xad\xe8":
@@ -327,14 +340,30 @@ def _rpm_header(src: Source, offset: int, what: str) -> tuple[dict[int, Any], in
         tag, typ, off, cnt = struct.unpack_from(">IIII", index, i * 16)
         if off >= len(store) and cnt:
             raise ContentError(f"its {what} is damaged", found="a damaged RPM package")
+        if tag not in _RPM_TAGS_READ or tag in tags:
+            continue  # read each tag osdepot needs once, and nothing else
         if typ == 6:  # STRING
-            tags[tag] = store[off : store.index(b"\x00", off)].decode("utf-8", "replace")
+            end = store.find(b"\x00", off)
+            if end < 0:
+                raise ContentError(f"its {what} is damaged", found="a damaged RPM package")
+            tags[tag] = store[off:end].decode("utf-8", "replace")
         elif typ in (8, 9):  # STRING_ARRAY, I18NSTRING
+            # Every entry takes at least one byte of the store: a count beyond what is
+            # left of it is damage, not a reason to loop (bounded by the store's size).
+            if cnt > len(store) - off:
+                raise ContentError(
+                    f"its {what} declares {cnt} strings where it has room for {len(store) - off}",
+                    found="a damaged RPM package",
+                )
             out, pos = [], off
-            for _ in range(min(cnt, 1_000_000)):
-                end = store.index(b"\x00", pos)
+            for n in range(cnt):
+                end = store.find(b"\x00", pos)
+                if end < 0:
+                    raise ContentError(f"its {what} is damaged", found="a damaged RPM package")
                 out.append(store[pos:end].decode("utf-8", "replace"))
                 pos = end + 1
+                if n % 65536 == 65535:
+                    src.spend()
             tags[tag] = out
     return tags, offset + 16 + count * 16 + size
 
@@ -381,6 +410,11 @@ def check_json(src: Source) -> Findings:
         value = json.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise ContentError("it is not UTF-8 text", found=sniff(src)) from None
+    except RecursionError:
+        raise ContentError(
+            "its values are nested more deeply than a JSON parser can follow",
+            found="JSON nested too deeply",
+        ) from None
     except json.JSONDecodeError as exc:
         raise ContentError(
             f"it does not parse as JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
@@ -508,6 +542,35 @@ _KS_COMMANDS = frozenset(
 )
 
 
+#: Character sets a script or kickstart may declare (``# coding: …``), by Python's
+#: canonical codec names; besides these, ISO 8859-n and Windows-125n.
+TEXT_ENCODINGS = frozenset(
+    {
+        "utf-8",
+        "utf-8-sig",
+        "ascii",
+        "latin-1",
+        "utf-16",
+        "utf-16-le",
+        "utf-16-be",
+        "koi8-r",
+        "koi8-u",
+        "mac-roman",
+        "cp437",
+        "cp850",
+        "cp866",
+        "euc_jp",
+        "shift_jis",
+        "cp932",
+        "euc_kr",
+        "gb2312",
+        "gbk",
+        "gb18030",
+        "big5",
+    }
+)
+
+
 def _decode_text(raw: bytes, what: str, src: Source) -> str:
     for bom, enc in (
         (codecs.BOM_UTF8, "utf-8-sig"),
@@ -531,12 +594,20 @@ def _decode_text(raw: bytes, what: str, src: Source) -> str:
     if b"\x00" in raw:
         raise ContentError(f"it contains NUL bytes, so it is not a {what}", found=sniff(src))
     try:
-        codecs.lookup(enc)
-        return raw.decode(enc)
+        name = codecs.lookup(enc).name
     except LookupError:
         raise ContentError(
             f"it declares the unknown encoding {enc!r}", found="text in an unknown encoding"
         ) from None
+    if name not in TEXT_ENCODINGS and not name.startswith(("iso8859-", "cp125")):
+        # Python also knows codecs that are not character sets (punycode, idna, rot-13,
+        # …), some of them quadratic in the size of the text.
+        raise ContentError(
+            f"it declares the encoding {enc!r}, which is not a text encoding osdepot reads",
+            found="text in an unsupported encoding",
+        )
+    try:
+        return raw.decode(name)
     except UnicodeDecodeError as exc:
         raise ContentError(
             f"it is not text in {enc} (byte {exc.start} cannot be decoded) and declares "

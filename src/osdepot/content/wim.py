@@ -83,7 +83,9 @@ def read_wim_images(f: FileData) -> list[WimImage]:
                 build=num(win, "VERSION/BUILD"),
                 major=num(win, "VERSION/MAJOR"),
                 minor=num(win, "VERSION/MINOR"),
-                arch=_ARCH.get(int(arch_raw)) if arch_raw.isdigit() else None,
+                arch=_ARCH.get(int(arch_raw))
+                if arch_raw.isascii() and arch_raw.isdigit()
+                else None,
             )
         )
     if not images:

@@ -122,7 +122,7 @@ class HttpFetcher:
                     "resuming (it ignores HTTP Range requests).",
                 )
             length = response.headers.get("content-length")
-            size = int(length) if length and length.isdigit() else None
+            size = int(length) if length and length.isascii() and length.isdigit() else None
         return Opened(size, self._chunks(response))
 
     async def _chunks(self, response: httpx.Response) -> AsyncIterator[bytes]:

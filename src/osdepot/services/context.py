@@ -82,9 +82,9 @@ def open_context(settings: Settings) -> Context:
     """Open the configured catalog (migrating it) and blob store."""
     from osdepot.storage import open_blob_store
     from osdepot.storage.catalog import SqlCatalog
-    from osdepot.storage.db import make_engine, sqlite_file, upgrade
+    from osdepot.storage.db import make_engine, private_folder, sqlite_file, upgrade
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_folder(settings.data_dir)
     url = settings.effective_database_url
     engine = make_engine(url, settings.db_busy_timeout)
     upgrade(engine)

@@ -20,7 +20,7 @@ def parse_job_ids(raw: str) -> list[int]:
         part = part.strip()
         if not part:
             continue
-        if not part.isdigit() or len(part) > 18:
+        if not (part.isascii() and part.isdigit()) or len(part) > 18:
             raise error(M.JOB_NOT_FOUND, job_id=part[:40])
         ids.append(int(part))
     if not ids:

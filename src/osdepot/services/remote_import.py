@@ -48,7 +48,7 @@ def parse_remote_body(body: Any) -> tuple[int, str, str | None, str | None]:
     path = body["path"]
     if not isinstance(path, str) or len(path) > 4096:
         raise error(M.INVALID_VALUE, name="path", detail="path must be a string.")
-    if "://" in path or path.startswith("//") or any(ord(c) < 32 for c in path):
+    if "://" in path or path.startswith("//") or any(ord(c) < 32 or ord(c) == 127 for c in path):
         raise error(
             M.INVALID_VALUE,
             name="path",
@@ -79,6 +79,13 @@ class RemoteImports:
         server = await self.ctx.run(self.ctx.catalog.get_server, server_id)
         if server is None:
             raise error(M.REMOTE_SERVER_UNKNOWN, server_id=server_id)
+        if server.protocol in ("HTTP", "HTTPS") and ("?" in path or "#" in path):
+            raise error(
+                M.INVALID_VALUE,
+                name="path",
+                detail="An HTTP server would read ? and # in a path as the start of a query "
+                "or a fragment; write them as %3F and %23.",
+            )
         filename = clean_filename(posixpath.basename(path))
         family = resolve_os(itype, params.os)
         check_extension(itype, family, filename)

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from osdepot.domain.records import RemoteServer
+from osdepot.domain.text import has_control
 from osdepot.errors import M, error
 from osdepot.services.context import Context
 from osdepot.services.secrets import SecretBox
@@ -31,13 +32,17 @@ def _invalid(name: str, detail: str) -> Exception:
     return error(M.INVALID_VALUE, name=name, detail=detail)
 
 
-def _text(body: dict[str, Any], name: str, limit: int, default: str = "") -> str:
+def _text(
+    body: dict[str, Any], name: str, limit: int, default: str = "", lines: bool = False
+) -> str:
+    """A string field: at most ``limit`` characters, no control characters (line breaks
+    only where ``lines``: a PEM certificate)."""
     value = body.get(name, default)
     if value is None:
         return default
     if not isinstance(value, str):
         raise _invalid(name, f"{name} must be a string.")
-    if len(value) > limit or any(ord(c) < 32 for c in value if c not in "\r\n"):
+    if len(value) > limit or has_control(value, allowed="\r\n" if lines else ""):
         raise _invalid(name, f"{name} is longer than {limit} characters or holds control codes.")
     return value
 
@@ -108,7 +113,7 @@ def server_json(s: RemoteServer) -> dict[str, Any]:
 
 def parse_server_id(raw: Any) -> int:
     text = str(raw).strip()
-    if not text.isdigit() or len(text) > 12:
+    if not (text.isascii() and text.isdigit()) or len(text) > 12:
         raise error(M.NOT_FOUND, what="Remote file server", name=text[:40], detail="")
     return int(text)
 
@@ -168,7 +173,7 @@ class RemoteServers:
         fp = _text(body, "hostKeyFingerprint", 128).strip()
         if fp and not _FINGERPRINT.match(fp):
             raise _invalid("hostKeyFingerprint", "Give the host key as SHA256:<43 base64 chars>.")
-        ca = _text(body, "caCertificate", 65536, old.ca_cert if old else "")
+        ca = _text(body, "caCertificate", 65536, old.ca_cert if old else "", lines=True)
         if ca and "-----BEGIN CERTIFICATE-----" not in ca:
             raise _invalid("caCertificate", "caCertificate must be PEM certificate text.")
         skip = body.get("skipCertificateVerification", (not old.verify_tls) if old else False)
@@ -203,13 +208,17 @@ class RemoteServers:
             not skip,
         )
         if "password" in body:
-            server = replace(server, password_enc=self.secrets.seal(_text(body, "password", 1024)))
+            server = replace(
+                server, password_enc=self.secrets.seal(_text(body, "password", 1024, lines=True))
+            )
         elif old and old.password_enc and moved:
             dropped.append("password")
         elif old:
             server = replace(server, password_enc=old.password_enc)
         passphrase_key = "keyPassphrase" if "keyPassphrase" in body else "keyPassphras"
-        passphrase = _text(body, passphrase_key, 1024) if passphrase_key in body else None
+        passphrase = (
+            _text(body, passphrase_key, 1024, lines=True) if passphrase_key in body else None
+        )
         if old and old.key_type and moved and not key_type:
             dropped.append("key pair")
         elif (

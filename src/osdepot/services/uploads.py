@@ -40,6 +40,7 @@ from osdepot.domain.images import (
 from osdepot.domain.jobs import JobStatus
 from osdepot.domain.names import check_image_id, clean_filename, make_file_id
 from osdepot.domain.records import Job, OsImage, Profile, StoredFile, User
+from osdepot.domain.text import has_control
 from osdepot.errors import M, OsdepotError, error
 from osdepot.services.context import Context
 
@@ -117,7 +118,7 @@ def parse_job_id(value: str | None) -> int:
 def _short(text: str | None, name: str, limit: int) -> str | None:
     if text is not None and len(text) > limit:
         raise error(M.INVALID_VALUE, name=name, detail=f"{name} is longer than {limit} characters.")
-    if text is not None and any(ord(c) < 32 and c not in "\t" for c in text):
+    if text is not None and has_control(text, allowed="\t"):
         raise error(M.INVALID_VALUE, name=name, detail=f"{name} contains control characters.")
     return text
 
@@ -144,6 +145,7 @@ class Imports:
         size = parse_size(body.get("fileSize"))
         if size is not None:
             await self.ctx.run(self._check_space, size, itype)
+            await self.ctx.run(self._check_user_reservations, user, size)
         return await self.ctx.run(
             self.ctx.catalog.create_job,
             itype,
@@ -152,6 +154,25 @@ class Imports:
             size,
             f"Import of a {itype.value} file into the OS images repository",
         )
+
+    def _check_user_reservations(self, user: User, size: int) -> None:
+        """One user's open jobs may hold at most ``max_reserved_bytes_per_user`` of free
+        space with their declared sizes (0: half of the free space), so that no single
+        account can keep everyone else from importing for a day."""
+        cap = self.ctx.settings.max_reserved_bytes_per_user
+        if not cap:
+            free = self.ctx.blobs.free_bytes()
+            if free is None:
+                return
+            cap = free // 2
+        held = self.ctx.catalog.reserved_bytes(user.name)
+        if held + size > cap:
+            raise error(
+                M.REPOSITORY_FULL,
+                detail=f"Your open import jobs already reserve {held} bytes; with {size} more "
+                f"they would reserve more than the {cap} bytes one user may hold. Upload "
+                "the files of your open jobs, or cancel the ones you no longer need.",
+            )
 
     def _check_space(self, size: int, itype: ImageType, exclude_own: int = 0) -> None:
         """Refuse a file of ``size`` bytes that the repository cannot hold."""
@@ -519,6 +540,7 @@ class UploadSink:
             self.family,
             self.filename,
             self.ctx.settings.osinfo_path or None,
+            self.ctx.settings.content_check_cpu_seconds or None,
         )
         if result.error is not None:
             raise result.error
@@ -666,7 +688,13 @@ class UploadSink:
             )
         cancelled = exc.message is M.JOB_CANCELLED
         self._ended("cancelled" if cancelled else "stopped", exc.render()["id"])
-        log.info("job %s: import of %s failed: %s", self.job.id, self.filename, exc)
+        log.info(
+            "job %s: import of %s failed: %s %s",
+            self.job.id,
+            self.filename,
+            exc,
+            exc.render()["explanation"],
+        )
 
 
 def build_image(

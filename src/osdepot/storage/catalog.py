@@ -664,6 +664,17 @@ class SqlCatalog:
         reserved = sum(max(int(r[0]) - int(r[1]), 0) for r in rows)
         return Usage(images=images, bytes_stored=stored, bytes_reserved=reserved, files=nfiles)
 
+    def reserved_bytes(self, user_name: str) -> int:
+        with self._read1() as c:
+            rows = c.execute(
+                select(jobs.c.declared_size, jobs.c.bytes_received).where(
+                    jobs.c.status.in_([s.value for s in OPEN]),
+                    jobs.c.declared_size.is_not(None),
+                    jobs.c.created_by == user_name,
+                )
+            ).all()
+        return sum(max(int(r[0]) - int(r[1]), 0) for r in rows)
+
     def job_counts(self) -> dict[str, int]:
         with self._read1() as c:
             rows = c.execute(select(jobs.c.status, func.count()).group_by(jobs.c.status)).all()

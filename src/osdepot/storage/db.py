@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +19,36 @@ def sqlite_file(url: str) -> bool:
     return bool(path) and path != ":memory:" and not path.startswith("file::memory:")
 
 
+def private_folder(path: Path) -> None:
+    """The data folder, created (or set) 0700 whatever the umask: it holds the catalog,
+    the key that encrypts remote-server secrets and the TLS key."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+
+
+def private_database(path: Path) -> None:
+    """The catalog file (password hashes, session and CSRF tokens) and its WAL and
+    shared-memory files readable by the owner only, whatever the umask: the file is
+    created 0600 before SQLite opens it (SQLite gives its -wal and -shm files the
+    database file's mode), and an existing one is set to 0600."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Never open an existing file: closing any descriptor of a file releases every POSIX
+    # lock this process holds on it, SQLite's included (a second engine in the same
+    # process would then read without its WAL read lock).
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+    for name in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm", "-journal"))):
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(name, 0o600)
+
+
 def make_engine(url: str, busy_timeout: float = 30.0, pool_size: int = 8) -> Engine:
     """An engine for ``url``; SQLite gets WAL, FULL sync, foreign keys and a busy timeout
     (0: a locked database fails at once)."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if sqlite_file(url):
+            private_database(Path(path))
         engine = create_engine(
             url,
             connect_args={"timeout": busy_timeout, "check_same_thread": False},

@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from osdepot import __version__, metrics
-from osdepot.web.common import ctx_of
+from osdepot.web.common import SESSION_COOKIE, authenticate, ctx_of
 
 log = logging.getLogger("osdepot.request")
 
@@ -73,15 +73,19 @@ class Observe:
 
 
 async def metrics_endpoint(request: Request) -> Response:
-    """Prometheus text exposition; no authentication (counts only, no names or secrets)."""
+    """Prometheus text exposition, to any logged-in user (Basic credentials suit a
+    scraper); without a login only with ``OSDEPOT_METRICS_PUBLIC``."""
     ctx = ctx_of(request)
+    if not ctx.settings.metrics_public:
+        await authenticate(request)
     body = await ctx.run(metrics.render, ctx.catalog)
     return Response(body, media_type=metrics.CONTENT_TYPE)
 
 
 async def healthz(request: Request) -> Response:
     """200 when the catalog answers and the data folder is writable; 503 otherwise.
-    No authentication: load balancers call it."""
+    No authentication (load balancers call it), so it says only ``ok`` or ``failed``;
+    the version and the checks (with free space) go to logged-in users."""
     ctx = ctx_of(request)
     checks: dict[str, Any] = {}
     ok = True
@@ -100,8 +104,8 @@ async def healthz(request: Request) -> Response:
     except OSError as exc:
         ok = False
         checks["dataDir"] = f"failed: {exc.strerror or type(exc).__name__}"
-    return JSONResponse(
-        {"status": "ok" if ok else "failed", "version": __version__, "checks": checks},
-        status_code=200 if ok else 503,
-        headers={"Cache-Control": "no-store"},
-    )
+    body: dict[str, Any] = {"status": "ok" if ok else "failed"}
+    if "authorization" in request.headers or SESSION_COOKIE in request.cookies:
+        await authenticate(request)
+        body.update(version=__version__, checks=checks)
+    return JSONResponse(body, status_code=200 if ok else 503, headers={"Cache-Control": "no-store"})

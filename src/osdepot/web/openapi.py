@@ -43,8 +43,12 @@ def _errors(*codes: int) -> dict[str, Any]:
         408: "The upload arrived too slowly (FQXHMFC9030J)",
         409: "Clash with the repository's state",
         412: "A required parameter is missing or a precondition failed",
+        413: "The JSON body is larger than 1 MiB (FQXHMFC9032J)",
+        415: "The body is not sent as application/json (FQXHMFC9033J)",
+        429: "Too many failed logins from this address (FQXHMSE9008J); see Retry-After",
         500: "Internal error (with a message)",
-        503: "The catalog stayed busy (FQXHMFC9031M); try again",
+        503: "The catalog stayed busy (FQXHMFC9031M), or too many password checks are "
+        "waiting (FQXHMSE9009J); try again after Retry-After",
     }
     return {str(c): _json(_ref("Failed"), words[c]) for c in sorted({*codes, 400, 500, 503})}
 
@@ -60,10 +64,12 @@ def _op(
     tag: str = "OS images",
     public: bool = False,
 ) -> dict[str, Any]:
+    more: tuple[int, ...] = (413, 415) if body else ()
+    more += () if public else (429,)
     op: dict[str, Any] = {
         "summary": summary,
         "tags": [tag],
-        "responses": {**ok, **_errors(*errors)},
+        "responses": {**ok, **_errors(*errors, *more)},
     }
     if privilege:
         op["description"] = f"Privilege: `{privilege}`."
@@ -592,25 +598,29 @@ def _paths() -> dict[str, Any]:
         },
         "/healthz": {
             "get": {
-                "summary": "Health for load balancers: catalog and data folder",
+                "summary": "Health for load balancers: catalog and data folder (the "
+                "checks, version and free space only to logged-in users)",
                 "tags": ["Operations"],
                 "security": [],
                 "responses": {
                     "200": _json({"type": "object"}, "Healthy"),
+                    "401": _json(_ref("Failed"), "Credentials were sent and are wrong"),
+                    "429": _json(_ref("Failed"), "Too many failed logins from this address"),
                     "503": _json({"type": "object"}, "Unhealthy: says which check failed"),
                 },
             }
         },
         "/metrics": {
             "get": {
-                "summary": "Prometheus metrics, osdepot_*",
+                "summary": "Prometheus metrics, osdepot_* (any logged-in user; without a "
+                "login only with OSDEPOT_METRICS_PUBLIC)",
                 "tags": ["Operations"],
-                "security": [],
                 "responses": {
                     "200": {
                         "description": "Text exposition format",
                         "content": {"text/plain": {"schema": {"type": "string"}}},
-                    }
+                    },
+                    **_errors(401, 429),
                 },
             }
         },

@@ -8,15 +8,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from osdepot.domain.jobs import FINISHED, OPEN
-from osdepot.domain.records import Job
-from osdepot.domain.roles import Privilege
-from osdepot.errors import M, error
+from osdepot.domain.records import Job, User
+from osdepot.domain.roles import Privilege, has_privilege
+from osdepot.errors import REMOTE_REPLY_MESSAGES, REMOTE_REPLY_WITHHELD, M, error
 from osdepot.services.jobs import Jobs, parse_job_ids
 from osdepot.web.common import authenticate, ctx_of, envelope, iso, json_body
 
 
-def task_json(job: Job, children: bool = True) -> dict[str, Any]:
+def task_json(job: Job, children: bool = True, remote_replies: bool = True) -> dict[str, Any]:
+    """A job as an LXCA task. Without ``remote_replies`` (a user who may not edit remote
+    file servers), what a remote server answered is left out of its message."""
     msg = job.message or {}
+    if not remote_replies and msg.get("id") in REMOTE_REPLY_MESSAGES:
+        msg = {**msg, "explanation": REMOTE_REPLY_WITHHELD}
     d: dict[str, Any] = {
         "jobUID": str(job.id),
         "id": str(job.id),
@@ -61,17 +65,21 @@ def _children(request: Request) -> bool:
     return request.query_params.get("compact", "").lower() != "true"
 
 
+def _replies(user: User) -> bool:
+    return has_privilege(user.role, Privilege.EDIT_REMOTE_SERVERS)
+
+
 async def list_tasks(request: Request) -> Response:
-    await authenticate(request)
+    user = await authenticate(request)
     jobs = await Jobs(ctx_of(request)).find(None)
-    return JSONResponse([task_json(j, _children(request)) for j in jobs])
+    return JSONResponse([task_json(j, _children(request), _replies(user)) for j in jobs])
 
 
 async def get_tasks(request: Request) -> Response:
-    await authenticate(request)
+    user = await authenticate(request)
     ids = parse_job_ids(request.path_params["ids"])
     jobs = await Jobs(ctx_of(request)).find(ids)
-    return JSONResponse([task_json(j, _children(request)) for j in jobs])
+    return JSONResponse([task_json(j, _children(request), _replies(user)) for j in jobs])
 
 
 async def put_tasks(request: Request) -> Response:

@@ -1,0 +1,28 @@
+"""Control characters: what a name or a label may not hold, and how a log shows them."""
+
+from __future__ import annotations
+
+import re
+
+#: C0 controls, DEL, C1 controls (NEL among them) and the Unicode line and paragraph
+#: separators: everything that can end a line, move the cursor or hide text.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def has_control(text: str, allowed: str = "") -> bool:
+    """Whether ``text`` holds a control character other than those in ``allowed``."""
+    return any(c not in allowed for c in _CONTROL.findall(text))
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every control character written as ``\\xNN`` or ``\\uNNNN`` (and
+    backslashes doubled), so that a value from a request can never start a line of its
+    own in a log or reach a terminal as a control sequence."""
+    if "\\" not in text and not _CONTROL.search(text):
+        return text
+    return _CONTROL.sub(_escaped, text.replace("\\", "\\\\"))
+
+
+def _escaped(m: re.Match[str]) -> str:
+    code = ord(m.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
