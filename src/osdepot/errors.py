@@ -287,6 +287,15 @@ class M:
         "{detail} Nothing was stored.",
         "Check the remote server and the network, then import the file again.",
     )
+    REMOTE_NOT_ALLOWED = _m(
+        "FQXHMFC9036J",
+        403,
+        "The remote file server {server} is on a network osdepot may not reach.",
+        "{detail}. The networks are set by OSDEPOT_REMOTE_ALLOW_NETWORKS and "
+        "OSDEPOT_REMOTE_DENY_NETWORKS. Nothing was stored.",
+        "Import from a server on an allowed network, or ask the operator of osdepot to "
+        "allow this one.",
+    )
     REMOTE_SERVER_UNKNOWN = _m(
         "FQXHMFC9029J",
         412,

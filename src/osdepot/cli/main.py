@@ -42,6 +42,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
         return 2
     logsetup.configure(settings.log_level, settings.log_format)
+    from osdepot.remote.networks import NetworkPolicy
+
+    try:
+        NetworkPolicy.parse(settings.remote_allow_networks, settings.remote_deny_networks)
+    except ValueError as exc:
+        print(f"osdepot: {exc}", file=sys.stderr)
+        return 2
     if (settings.cert is None) != (settings.key is None):
         print("osdepot: --cert and --key go together", file=sys.stderr)
         return 2

@@ -21,6 +21,7 @@ from osdepot.domain.names import clean_filename
 from osdepot.domain.records import Job, RemoteServer, User
 from osdepot.errors import M, OsdepotError, error
 from osdepot.remote.base import Failure, Fetcher, RemoteFailure
+from osdepot.remote.networks import NetworkPolicy, NotAllowed
 from osdepot.services.context import Context
 from osdepot.services.remote_servers import fingerprint, parse_server_id
 from osdepot.services.secrets import SecretBox
@@ -72,6 +73,11 @@ class RemoteImports:
         self.ctx = ctx
         self.imports = Imports(ctx)
         self.secrets = SecretBox(ctx.settings.data_dir)
+        s = ctx.settings
+        try:
+            self.policy = NetworkPolicy.parse(s.remote_allow_networks, s.remote_deny_networks)
+        except ValueError as exc:
+            raise error(M.INVALID_VALUE, name="remote networks", detail=str(exc)) from None
 
     async def start(self, user: User, params: UploadParams, body: Any) -> Job:
         server_id, path, ctype, cvalue = parse_remote_body(body)
@@ -79,6 +85,7 @@ class RemoteImports:
         server = await self.ctx.run(self.ctx.catalog.get_server, server_id)
         if server is None:
             raise error(M.REMOTE_SERVER_UNKNOWN, server_id=server_id)
+        await self._allowed(server)
         if server.protocol in ("HTTP", "HTTPS") and ("?" in path or "#" in path):
             raise error(
                 M.INVALID_VALUE,
@@ -112,6 +119,13 @@ class RemoteImports:
             user.name,
         )
         return job
+
+    async def _allowed(self, server: RemoteServer) -> None:
+        """FQXHMFC9036J when the server resolves to a network imports may not reach."""
+        try:
+            await self.policy.check(server.address, server.port)
+        except NotAllowed as exc:
+            raise error(M.REMOTE_NOT_ALLOWED, server=server.display_name, detail=str(exc)) from None
 
     # -- the transfer ------------------------------------------------------------------
 
@@ -188,6 +202,7 @@ class RemoteImports:
         while True:
             if sink.cancelled_by is not None:
                 raise error(M.JOB_CANCELLED, job_id=sink.job.id, user=sink.cancelled_by)
+            await self._allowed(server)  # again: the name may resolve elsewhere now
             try:
                 opened = await fetcher.open(path, sink.received)
                 await self._pin_host_key(server, fetcher)
