@@ -338,7 +338,7 @@ class M:
     )
     CONTENT_TOO_COSTLY = _m(
         "FQXHMFC9034J",
-        412,
+        400,
         "The file {filename} could not be checked within the time allowed.",
         "Checking the content of this file took more than {seconds} seconds of CPU time; "
         "a file of this kind and size does not need that much, so it was refused. "

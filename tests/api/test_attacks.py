@@ -1,0 +1,345 @@
+"""Reproductions of the attacks of "hard to break, round two" that need no real server:
+cross-site requests (#5), telling accounts apart and locking them (#6), content checks
+with unbounded CPU (#7), odd input that made 500s (#8), forged log lines (#9) and one
+user reserving all free space (#11). Each failed to be refused before its fix."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import struct
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from starlette.testclient import TestClient
+
+from osdepot.config import Settings
+from osdepot.content.inspect import inspect_path
+from osdepot.domain.images import FAMILIES, ImageType
+from osdepot.errors import OsdepotError
+from osdepot.logsetup import TextFormatter
+from osdepot.services.auth import Auth
+from osdepot.services.context import Context, open_context
+from osdepot.services.gate import PasswordGate
+from osdepot.services.recovery import recover
+from osdepot.web.app import create_app
+from tests.conftest import ADMIN, ADMIN_PW, Api
+from tests.samples import VALID
+
+JSON = {"Content-Type": "application/json"}
+
+
+def basic(user: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+# -- #5 cross-site requests ---------------------------------------------------------------
+
+
+def test_a_cross_site_form_cannot_create_a_remote_server(app_client: TestClient) -> None:
+    body = json.dumps({"protocol": "HTTP", "address": "198.51.100.7", "port": 80})
+    creds = basic(ADMIN, ADMIN_PW)
+    # What a form on another site can send: text/plain (no CORS preflight), with the
+    # Basic credentials a browser remembered.
+    for ctype in ("text/plain", "application/x-www-form-urlencoded", ""):
+        headers = {**creds, "Content-Type": ctype} if ctype else creds
+        r = app_client.post("/osImages/remoteFileServers", content=body, headers=headers)
+        assert r.status_code == 415, r.text
+        assert r.json()["messages"][0]["id"] == "FQXHMFC9033J"
+    # Marked by the browser as coming from another site: refused whatever the body.
+    for marks in (
+        {"Origin": "https://evil.example"},
+        {"Origin": "null"},
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site", "Origin": "https://other.testserver"},
+        {"Origin": "http://testserver"},  # another scheme is another origin
+    ):
+        r = app_client.post(
+            "/osImages/remoteFileServers", content=body, headers={**creds, **JSON, **marks}
+        )
+        assert r.status_code == 403, (marks, r.text)
+        assert r.json()["messages"][0]["id"] == "FQXHMSE9007J"
+        r = app_client.get("/osImages", headers={**creds, **marks})
+        assert r.status_code == 403, marks
+    assert app_client.get("/osImages/remoteFileServers", headers=creds).json()["serverList"] == []
+    # The same origin, a browser's own navigation, and clients that are not browsers pass.
+    same = {"Origin": "https://testserver", "Sec-Fetch-Site": "same-origin"}
+    r = app_client.post(
+        "/osImages/remoteFileServers", content=body, headers={**creds, **JSON, **same}
+    )
+    assert r.status_code == 200, r.text
+    nav = {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"}
+    assert app_client.get("/", headers=nav).status_code == 200
+    assert (
+        app_client.post("/sessions", json={"UserId": ADMIN, "password": ADMIN_PW}).status_code
+        == 200
+    )
+
+
+# -- #6 accounts told apart, accounts locked by anyone ---------------------------------------
+
+
+@pytest.fixture
+def lockable(settings: Settings) -> Any:
+    s = replace(settings, login_max_failures=3, login_failure_delay=0.05, login_burst=100)
+    ctx = open_context(s)
+    recover(ctx)
+    Auth(ctx).bootstrap_admin()
+    Auth(ctx).add_user("victim", "lxc-os-admin", "victim-password")
+    yield ctx
+    ctx.close()
+
+
+def _answers(c: TestClient, name: str, n: int) -> list[tuple[int, str, str, float]]:
+    out = []
+    for _ in range(n):
+        t0 = time.monotonic()
+        r = c.post("/sessions", json={"UserId": name, "password": "wrong-guess-1"})
+        msg = r.json()["messages"][0]
+        out.append(
+            (r.status_code, msg["id"], msg["text"].replace(name, "NAME"), time.monotonic() - t0)
+        )
+    return out
+
+
+def test_known_and_unknown_names_answer_alike_and_a_lock_stops_only_the_guesser(
+    lockable: Context,
+) -> None:
+    app = create_app(ctx=lockable)
+    with TestClient(app, base_url="https://testserver") as c:
+        known = _answers(c, "victim", 5)
+        unknown = _answers(c, "no-such-user", 5)
+        # Same statuses, message ids and texts (the name aside), and the same growing
+        # delays: 0.05, 0.10, then the lock at the third failure, for both.
+        assert [a[:3] for a in known] == [a[:3] for a in unknown]
+        assert [a[1] for a in known] == ["FQXHMSE9002J"] * 2 + ["FQXHMSE9006J"] * 3
+        for k, u in zip(known, unknown, strict=True):
+            assert abs(k[3] - u[3]) < 0.5, (known, unknown)
+        # The guesser (this client's address) is locked out, even with the password …
+        r = c.post("/sessions", json={"UserId": "victim", "password": "victim-password"})
+        assert r.status_code == 401 and r.json()["messages"][0]["id"] == "FQXHMSE9006J"
+    # … but the account's owner, from another address, is not.
+    app2 = create_app(ctx=lockable)
+    with TestClient(app2, base_url="https://testserver", client=("192.0.2.10", 50000)) as c2:
+        r = c2.post("/sessions", json={"UserId": "victim", "password": "victim-password"})
+        assert r.status_code == 200, r.text
+    # The supervisor still sees the lock (of one source) and can lift it.
+    victim = next(u for u in lockable.catalog.list_users() if u.name == "victim")
+    assert victim.locked_until and victim.locked_until > time.time()
+
+
+# -- #3 the password gate, unit by unit -----------------------------------------------------
+
+
+def test_the_gate_throttles_an_address_and_bounds_checks_at_once() -> None:
+    async def scenario() -> None:
+        gate = PasswordGate(slots=2, rate=0.001, burst=3, queue=2)
+        for _ in range(3):  # three failures use up the bucket …
+            with pytest.raises(OsdepotError):
+                async with gate.check("198.51.100.1"):
+                    raise OsdepotError.__new__(OsdepotError)
+        with pytest.raises(OsdepotError) as throttled:
+            async with gate.check("198.51.100.1"):
+                pass
+        assert throttled.value.status == 429 and int(throttled.value.headers["Retry-After"]) >= 1
+        # … not another address's; and a success gives its token back.
+        for _ in range(5):
+            async with gate.check("198.51.100.2"):
+                pass
+        # Two checks run, two wait; the fifth is refused at once (503, Retry-After).
+        release = asyncio.Event()
+        running = 0
+
+        async def check(address: str) -> None:
+            nonlocal running
+            async with gate.check(address):
+                running += 1
+                await release.wait()
+
+        tasks = [asyncio.create_task(check(f"203.0.113.{i}")) for i in range(4)]
+        await asyncio.sleep(0.05)
+        assert running == 2 and gate.running == 4
+        with pytest.raises(OsdepotError) as busy:
+            async with gate.check("203.0.113.99"):
+                pass
+        assert busy.value.status == 503 and busy.value.headers["Retry-After"] == "1"
+        release.set()
+        await asyncio.gather(*tasks)
+        assert running == 4 and gate.running == 0
+
+    asyncio.run(scenario())
+
+
+# -- #7 content checks with unbounded CPU -------------------------------------------------
+
+
+def hostile_rpm(tags: int = 300, entries: int = 1_000_000) -> bytes:
+    """A 1 MB RPM whose header declares ``tags`` string arrays of ``entries`` strings
+    each, all over the same megabyte of empty strings."""
+    lead = b"\xed\xab\xee\xdb\x03\x00\x00\x00" + b"\x00" * 88
+    sig = b"\x8e\xad\xe8\x01\x00\x00\x00\x00" + struct.pack(">II", 1, 4)
+    sig += struct.pack(">IIII", 1000, 4, 0, 1) + b"\x00" * 4
+    named = [
+        (1000, 6, b"kmod-evil\x00"),
+        (1001, 6, b"1\x00"),
+        (1002, 6, b"1\x00"),
+        (1022, 6, b"x86_64\x00"),
+    ]
+    index, store = b"", b""
+    for tag, typ, data in named:
+        index += struct.pack(">IIII", tag, typ, len(store), 1)
+        store += data
+    arrays_at = len(store)
+    store += b"\x00" * entries
+    for i in range(tags):
+        index += struct.pack(">IIII", 1117 if i == 0 else 5000 + i, 8, arrays_at, entries)
+    head = b"\x8e\xad\xe8\x01\x00\x00\x00\x00" + struct.pack(">II", len(named) + tags, len(store))
+    return lead + sig + head + index + store + b"\x1f\x8b payload"
+
+
+def test_content_checks_are_bounded_by_what_they_read(api: Api, tmp_path: Path) -> None:
+    # 300 tags x 1M entries took 54 s of CPU; now only the tags osdepot reads are parsed,
+    # each bounded by the size of the store: well within a CPU budget of 10 s.
+    evil = tmp_path / "evil.rpm"
+    evil.write_bytes(hostile_rpm())
+    result = inspect_path(evil, ImageType.DUD, FAMILIES["rhel"], "evil.rpm", cpu_budget=10.0)
+    assert result.error is None or result.error.message_id != "FQXHMFC9034J"
+    # An array count beyond the room left in the store is damage, not a loop.
+    evil.write_bytes(hostile_rpm(1, 5_000_000)[:-2_000_000])
+    result = inspect_path(evil, ImageType.DUD, FAMILIES["rhel"], "evil.rpm", cpu_budget=10.0)
+    assert result.error is not None and result.error.message_id == "FQXHMFC9021J"
+    # A script declaring a codec that is no character set (punycode is quadratic).
+    script = b"#!/usr/bin/python3\n# coding: punycode\n" + b"a" * 600_000 + b"-\n"
+    r = api.upload(api.init("SCRIPT"), "evil.sh", script, os="rhel")
+    assert r.status_code == 400, r.text
+    assert "not a text encoding" in r.json()["messages"][0]["explanation"]
+    # A declared character set still works.
+    r = api.upload(
+        api.init("SCRIPT"), "ok.sh", b"#!/bin/sh\n# coding: latin-1\necho \xe9\n", os="rhel"
+    )
+    assert r.status_code == 201, r.text
+
+
+def test_content_checks_have_a_cpu_budget(settings: Settings) -> None:
+    ctx = open_context(replace(settings, content_check_cpu_seconds=1e-9))
+    recover(ctx)
+    Auth(ctx).bootstrap_admin()
+    try:
+        with TestClient(create_app(ctx=ctx), base_url="https://testserver") as c:
+            a = Api(c)
+            a.login(ADMIN, ADMIN_PW)
+            name, query, content = VALID["SOFTWARE"]
+            job = a.init("SOFTWARE")
+            r = a.upload(job, name, content, **query)
+            assert r.status_code == 400, r.text
+            msg = r.json()["messages"][0]
+            assert msg["id"] == "FQXHMFC9034J" and "CPU time" in msg["explanation"]
+            assert a.task(job)["status"] == "Stopped"
+            assert a.listing()["softwareFiles"] == []
+    finally:
+        ctx.close()
+
+
+# -- #8 odd input that made 500s ----------------------------------------------------------
+
+
+def test_a_deeply_nested_config_file_is_invalid_content(api: Api) -> None:
+    nested = b'{"a":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    r = api.upload(api.init("CONFIG"), "deep.json", nested, os="rhel")
+    assert r.status_code == 400, r.text
+    assert "nested" in r.json()["messages"][0]["explanation"]
+    r = api.c.post("/osImages?imageType=SCRIPT", content=b"[" * 200_000, headers=JSON)
+    assert r.status_code == 400, r.text
+
+
+ODD = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_characters="/?#%"), min_size=1, max_size=20
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+@given(raw=st.one_of(ODD, st.sampled_from(["²", "١٢", "٣", "⁴2", "1²", "𝟙", "Ⅻ", "½"])))
+def test_odd_ids_are_refused_never_a_500(api: Api, raw: str) -> None:
+    seg = quote(quote(raw, safe=""), safe="")  # the test client decodes twice
+    for method, path in (
+        ("GET", f"/tasks/{seg}"),
+        ("DELETE", f"/tasks/{seg}"),
+        ("GET", f"/osImages/remoteFileServers/{seg}"),
+        ("DELETE", f"/osImages/remoteFileServers/{seg}"),
+    ):
+        r = api.c.request(method, path)
+        assert r.status_code < 500, (method, path, r.text)
+    job = api.init("SCRIPT")
+    r = api.c.post(f"/files/osImages?jobId={job}&os=rhel", json={"serverId": raw, "path": "/a.sh"})
+    assert r.status_code < 500, r.text
+    assert r.json()["result"] == "failed"
+
+
+# -- #9 forged log lines -----------------------------------------------------------------
+
+
+def test_no_value_can_forge_a_log_line(
+    app_client: TestClient, api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "osdepot")
+    forged = "\r\n2026-12-01 22:30:00,000 WARNING osdepot.auth: account admin unlocked\x00"
+    app_client.get("/x" + quote(quote(forged, safe=""), safe=""))  # decoded twice
+    records = [r for r in caplog.records if r.name == "osdepot.request" and "/x" in r.getMessage()]
+    assert records
+    line = TextFormatter().format(records[-1])
+    assert "\n" not in line and "\r" not in line and "\x00" not in line
+    assert "\\x0d\\x0a2026-12-01" in line and "\\x00" in line
+    for bad in ("isos\r\nx", "isos\nx", "nul\x00", "nel\u0085x", "sep\u2028x", "del\x7f"):
+        r = api.c.post(
+            "/osImages/remoteFileServers",
+            json={"protocol": "HTTP", "address": "127.0.0.1", "port": 80, "displayName": bad},
+        )
+        assert r.status_code == 400, (bad, r.text)
+        assert "control" in r.json()["messages"][0]["explanation"]
+        r = api.c.post(
+            "/files/osImages",
+            params={"jobId": api.init("SCRIPT"), "os": "rhel", "description": bad},
+            files={"uploadedfile": ("ok.sh", b"#!/bin/sh\n", "application/octet-stream")},
+        )
+        assert r.status_code == 400, (bad, r.text)
+
+
+# -- #11 one user reserving all free space --------------------------------------------------
+
+
+def test_one_user_cannot_reserve_all_free_space(
+    api: Api, make_api: Any, ctx: Context, settings: Settings
+) -> None:
+    free = ctx.blobs.free_bytes()
+    assert free is not None
+    r = api.c.post("/osImages?imageType=OS", json={"Action": "Init", "fileSize": free - 4096})
+    assert r.status_code == 409, r.text
+    assert "one user may hold" in r.json()["messages"][0]["explanation"]
+    # Up to half of it is fine; then this user's next reservation is refused …
+    assert (
+        api.c.post(
+            "/osImages?imageType=OS", json={"Action": "Init", "fileSize": free // 3}
+        ).status_code
+        == 201
+    )
+    r = api.c.post("/osImages?imageType=OS", json={"Action": "Init", "fileSize": free // 3})
+    assert r.status_code == 409, r.text
+    # … while another user can still reserve space.
+    other = make_api("lxc-os-admin")
+    r = other.c.post("/osImages?imageType=OS", json={"Action": "Init", "fileSize": free // 4})
+    assert r.status_code == 201, r.text
+    # An explicit cap (OSDEPOT_MAX_RESERVED_BYTES_PER_USER) is honoured as given.
+    capped = replace(ctx, settings=replace(settings, max_reserved_bytes_per_user=10_000))
+    with TestClient(create_app(ctx=capped), base_url="https://testserver") as c:
+        a = Api(c)
+        a.login(ADMIN, ADMIN_PW)
+        r = a.c.post("/osImages?imageType=SCRIPT", json={"Action": "Init", "fileSize": 10_001})
+        assert r.status_code == 409
