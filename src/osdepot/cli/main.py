@@ -35,6 +35,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from osdepot.web.app import create_app
 
     settings = _settings(args)
+    # Whatever the umask it was started with, what the server creates is its own: the
+    # data folder and its folders 0700, the catalog, blobs, keys and logs 0600.
+    os.umask(0o077)
     if settings.log_format not in ("text", "json"):
         print(
             f"osdepot: OSDEPOT_LOG_FORMAT={settings.log_format!r} is not 'text' or 'json'",

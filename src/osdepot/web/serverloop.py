@@ -1,5 +1,5 @@
 """The event loop ``osdepot serve`` runs uvicorn on: uvloop's (or asyncio's), with a
-time limit on TLS handshakes.
+time limit on TLS handshakes and shutdowns.
 
 uvicorn opens its listening sockets with ``loop.create_server(..., ssl=...)`` and no
 ``ssl_handshake_timeout``, so a client that connects and never starts the handshake
@@ -31,6 +31,10 @@ class ServerLoop(_Base):  # type: ignore[valid-type,misc]
     async def create_server(self, *args: Any, **kwargs: Any) -> Any:
         if kwargs.get("ssl") is not None:
             kwargs.setdefault("ssl_handshake_timeout", self.handshake_timeout)
+            # A connection the server closed (a refused head or body) is not kept
+            # reading and decrypting what the client goes on sending for the default
+            # 30 s of the TLS shutdown.
+            kwargs.setdefault("ssl_shutdown_timeout", self.handshake_timeout)
         return await super().create_server(*args, **kwargs)
 
 
