@@ -83,6 +83,9 @@ class Settings:
     #: Seconds a request head (and a TLS handshake) may take before the connection is
     #: closed (408): a client that opens connections and sends nothing holds none long.
     header_timeout: float = 5.0
+    #: Seconds a JSON request body may take to arrive (408 after; uploads have their own
+    #: rule, ``upload_stall_timeout``).
+    json_body_timeout: float = 30.0
     #: Passwords checked at once (argon2, 64 MiB each); 0 means the number of cores.
     #: Up to four times as many logins wait for a slot; beyond that 503 with Retry-After.
     password_checks: int = 0

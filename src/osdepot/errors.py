@@ -13,6 +13,7 @@ envelope in exactly one place; a failed job stores the same message id.
     ├── Unauthorized           401
     ├── Forbidden              403
     ├── NotFound               404
+    ├── RequestTimeout         408
     ├── Conflict               409
     ├── PreconditionFailed     412
     ├── TooLarge               413
@@ -329,6 +330,20 @@ class M:
         "Nothing was changed.",
         "Send a smaller body. Files are imported with POST /files/osImages.",
     )
+    BODIES_BUSY = _m(
+        "FQXHMFC9037M",
+        503,
+        "The server is reading too many request bodies right now.",
+        "Request bodies being read at once may hold at most {limit} bytes. Nothing was changed.",
+        "Send the request again in a moment.",
+    )
+    BODY_TOO_SLOW = _m(
+        "FQXHMFC9038J",
+        408,
+        "The request body did not arrive in time.",
+        "A JSON request body must arrive within {seconds} seconds. Nothing was changed.",
+        "Send the request again from a faster connection.",
+    )
     UNSUPPORTED_MEDIA_TYPE = _m(
         "FQXHMFC9033J",
         415,
@@ -501,6 +516,10 @@ class NotFound(OsdepotError):
     """404: the object does not exist."""
 
 
+class RequestTimeout(OsdepotError):
+    """408: the client took too long to send the request."""
+
+
 class Conflict(OsdepotError):
     """409: the request clashes with the state of the repository or job."""
 
@@ -535,6 +554,7 @@ _BY_STATUS: dict[int, type[OsdepotError]] = {
     401: Unauthorized,
     403: Forbidden,
     404: NotFound,
+    408: RequestTimeout,
     409: Conflict,
     412: PreconditionFailed,
     413: TooLarge,

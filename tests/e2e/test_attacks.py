@@ -144,6 +144,41 @@ def test_bodies_sent_without_logging_in_are_not_held(server: Server) -> None:
     assert s.get(server.url + "/osImages", timeout=10).status_code == 200
 
 
+def test_many_slow_bodies_hold_a_bounded_amount_for_a_bounded_time(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "data", {"OSDEPOT_JSON_BODY_TIMEOUT": "2"})
+    socks: list[ssl.SSLSocket] = []
+    try:
+        warm(server)
+        peak = Peak(server.proc.pid)
+        host, port, ctx = tls(server)
+        # 40 clients each declare a 1 MiB body and send 1 KiB of it, then wait.
+        for _ in range(40):
+            raw = socket.create_connection((host, port), timeout=10)
+            sock = ctx.wrap_socket(raw, server_hostname=host)
+            sock.sendall(
+                b"POST /sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 1048576\r\n\r\n" + b" " * 1024
+            )
+            socks.append(sock)
+        t0 = time.monotonic()
+        answers = [answer(s) for s in socks]
+        took = time.monotonic() - t0
+        busy = [a for a in answers if a.startswith(b"HTTP/1.1 503")]
+        slow = [a for a in answers if a.startswith(b"HTTP/1.1 408")]
+        # 16 MiB of bodies at once: 16 are read (and time out), the others are refused.
+        assert len(busy) == 24 and len(slow) == 16, [a[:12] for a in answers]
+        assert all(b"FQXHMFC9037M" in a or b"retry-after" in a.lower() for a in busy)
+        assert took < 10, took
+        grown = peak.stop()
+        print(f"slow bodies: idle {peak.idle / MiB:.0f} MiB, peak +{grown / MiB:.1f} MiB")
+        assert grown < 50 * MiB, f"the server grew by {grown / MiB:.0f} MiB"
+        assert server.session().get(server.url + "/osImages", timeout=10).status_code == 200
+    finally:
+        for sock in socks:
+            sock.close()
+        stop_server(server)
+
+
 def test_request_heads_are_bounded_in_size_and_time(tmp_path: Path) -> None:
     server = start_server(tmp_path / "data", {"OSDEPOT_HEADER_TIMEOUT": "2"})
     try:

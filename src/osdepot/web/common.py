@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -120,21 +121,48 @@ def too_large(what: str, limit: int) -> OsdepotError:
     return exc
 
 
+#: JSON bodies being read at once may hold at most this many bytes in one process (each
+#: counts its declared length, or the whole limit when it declares none); a body that
+#: would go beyond is answered 503 at once. With the time limit on each body, many
+#: slow clients cannot make the server hold more than this, nor for long.
+JSON_BYTES_IN_FLIGHT = 16 * 1024 * 1024
+
+
+class _InFlight:
+    bytes = 0
+
+
 async def read_body(request: Request, limit: int, what: str) -> bytes:
     """The whole body, at most ``limit`` bytes: a declared ``Content-Length`` over it is
-    refused before a byte is read, and a body without one stops being read past it.
-    Either way 413, and memory never holds more than ``limit`` (plus one chunk)."""
+    refused before a byte is read, and a body without one stops being read past it
+    (413). All bodies read at once hold at most :data:`JSON_BYTES_IN_FLIGHT` (503
+    beyond), and each must arrive within ``OSDEPOT_JSON_BODY_TIMEOUT`` seconds (408)."""
+    seconds = ctx_of(request).settings.json_body_timeout
     declared = request.headers.get("content-length")
     if declared is not None:
         if not (declared.isascii() and declared.isdigit()):
             raise error(M.INVALID_VALUE, name="Content-Length", detail="It must be a number.")
         if int(declared) > limit:
             raise too_large(what, limit)
+    share = int(declared) if declared is not None else limit
+    if _InFlight.bytes + share > JSON_BYTES_IN_FLIGHT:
+        busy = error(M.BODIES_BUSY, limit=JSON_BYTES_IN_FLIGHT)
+        busy.headers.update({"Retry-After": "1", "Connection": "close"})
+        raise busy
+    _InFlight.bytes += share
     data = bytearray()
-    async for chunk in request.stream():
-        data += chunk
-        if len(data) > limit:
-            raise too_large(what, limit)
+    try:
+        async with asyncio.timeout(seconds):
+            async for chunk in request.stream():
+                data += chunk
+                if len(data) > limit:
+                    raise too_large(what, limit)
+    except TimeoutError:
+        slow = error(M.BODY_TOO_SLOW, seconds=f"{seconds:g}")
+        slow.headers["Connection"] = "close"
+        raise slow from None
+    finally:
+        _InFlight.bytes -= share
     return bytes(data)
 
 
