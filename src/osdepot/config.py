@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from osdepot.errors import ConfigError
+
 _PREFIX = "OSDEPOT_"
 
 
@@ -165,4 +167,4 @@ def _convert(name: str, typ: Any, raw: str) -> Any:
             return Path(raw)
         return raw
     except ValueError:
-        raise SystemExit(f"osdepot: {_PREFIX}{name.upper()}={raw!r} is not a valid {t}") from None
+        raise ConfigError(f"{_PREFIX}{name.upper()}={raw!r} is not a valid {t}") from None

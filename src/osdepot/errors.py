@@ -1,34 +1,32 @@
 """The one exception hierarchy of osdepot and its message catalogue.
 
 Every failure a user can see is an :class:`OsdepotError` carrying a :class:`Message`
-from :data:`CATALOGUE`: a stable message id (real LXCA ids where they are known,
+of the catalogue :class:`M`: a stable message id (real LXCA ids where they are known,
 our own ``…9nnn…`` range otherwise), the HTTP status, the text, an explanation and a
 recovery hint. The web layer renders it into the LXCA ``{"result","messages"}``
 envelope in exactly one place; a failed job stores the same message id.
 
-::
+The other exceptions are raised inside one layer and turned into an
+:class:`OsdepotError` by the service that called it (a content check's finding into
+``FQXHMFC9021J``, a remote failure into the message of its kind, …)::
 
-    OsdepotError
-    ├── BadRequest             400
-    ├── Unauthorized           401
-    ├── Forbidden              403
-    ├── NotFound               404
-    ├── RequestTimeout         408
-    ├── Conflict               409
-    ├── PreconditionFailed     412
-    ├── TooLarge               413
-    ├── UnsupportedMediaType   415
-    ├── TooManyRequests        429
-    ├── InternalError          500
-    └── Unavailable            503
-
-The subclasses exist so that callers can catch a family of failures; the status of
-an error always comes from its catalogue entry.
+    Exception
+    └── OsdepotException          raised by osdepot on purpose
+        ├── OsdepotError          what a user sees: a catalogue message; its HTTP
+        │                         status comes from the message
+        ├── ContentError          a file's content is not what it should be (content/)
+        │   └── Truncated         a structure points past the end of the file
+        ├── TooCostly             content checks used up their CPU budget (content/)
+        ├── RemoteFailure         a remote transfer failed, classified (remote/)
+        ├── NotAllowed            a remote server is on a network imports may not reach
+        ├── ServerRunning         a server holds the data folder (fsck --repair)
+        └── ConfigError           a setting or URL that cannot be used
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 
@@ -475,7 +473,11 @@ REMOTE_REPLY_WITHHELD = (
 )
 
 
-class OsdepotError(Exception):
+class OsdepotException(Exception):
+    """The root of every exception osdepot raises on purpose."""
+
+
+class OsdepotError(OsdepotException):
     """An error that a user sees: a catalogue message plus its parameters."""
 
     def __init__(self, message: Message, **params: Any) -> None:
@@ -500,71 +502,64 @@ class OsdepotError(Exception):
         return self.message.render(self.params)
 
 
-class BadRequest(OsdepotError):
-    """400: the request is malformed or asks for something unsupported."""
+class ContentError(OsdepotException):
+    """The content is not what it should be. ``found`` says what was found instead."""
+
+    def __init__(self, detail: str, *, found: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.found = found
 
 
-class Unauthorized(OsdepotError):
-    """401: no valid credentials."""
+class Truncated(ContentError):
+    """A structure points past the end of the file."""
 
 
-class Forbidden(OsdepotError):
-    """403: authenticated, but not allowed."""
+class TooCostly(OsdepotException):
+    """The checks of a file used up their CPU-time budget."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"content checks took more than {seconds:g} s of CPU time")
+        self.seconds = seconds
 
 
-class NotFound(OsdepotError):
-    """404: the object does not exist."""
+class Failure(Enum):
+    """The kinds of remote failure; each becomes its own message."""
+
+    UNREACHABLE = "unreachable"  # DNS, refused, connect timeout, TLS verification
+    AUTH = "auth"  # wrong credentials
+    HOST_KEY = "host-key"  # SSH host key mismatch
+    PATH = "path"  # no such file, a directory
+    TRANSFER = "transfer"  # the server answered but the transfer cannot go on
+    INTERRUPTED = "interrupted"  # the connection broke mid-transfer: resumable
 
 
-class RequestTimeout(OsdepotError):
-    """408: the client took too long to send the request."""
+class RemoteFailure(OsdepotException):
+    """A remote transfer failed; ``kind`` classifies it."""
+
+    def __init__(self, kind: Failure, detail: str, **extra: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
+        self.extra = extra
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind is Failure.INTERRUPTED
 
 
-class Conflict(OsdepotError):
-    """409: the request clashes with the state of the repository or job."""
+class NotAllowed(OsdepotException):
+    """A remote server's address is not one imports may reach."""
 
 
-class PreconditionFailed(OsdepotError):
-    """412: required data is missing or invalid."""
+class ServerRunning(OsdepotException):
+    """A server holds the data folder; repairs must wait until it stops."""
 
 
-class TooLarge(OsdepotError):
-    """413: the request body is larger than the endpoint accepts."""
-
-
-class UnsupportedMediaType(OsdepotError):
-    """415: the request body is not of the media type the endpoint reads."""
-
-
-class TooManyRequests(OsdepotError):
-    """429: this client sent too many requests of a kind; ``retry_after`` says when to
-    try again."""
-
-
-class InternalError(OsdepotError):
-    """500: an unexpected failure."""
-
-
-class Unavailable(OsdepotError):
-    """503: the server cannot take this request now; try again later."""
-
-
-_BY_STATUS: dict[int, type[OsdepotError]] = {
-    400: BadRequest,
-    401: Unauthorized,
-    403: Forbidden,
-    404: NotFound,
-    408: RequestTimeout,
-    409: Conflict,
-    412: PreconditionFailed,
-    413: TooLarge,
-    415: UnsupportedMediaType,
-    429: TooManyRequests,
-    500: InternalError,
-    503: Unavailable,
-}
+class ConfigError(OsdepotException):
+    """A setting or a URL that osdepot cannot use; the text says which and why."""
 
 
 def error(message: Message, **params: Any) -> OsdepotError:
-    """Build the error for a catalogue message, of the subclass matching its status."""
-    return _BY_STATUS.get(message.status, OsdepotError)(message, **params)
+    """Build the error for a catalogue message."""
+    return OsdepotError(message, **params)

@@ -25,6 +25,8 @@ from urllib.parse import quote
 
 import httpx
 
+from osdepot.errors import OsdepotException
+
 TERMINAL = ("Complete", "Stopped", "Cancelled")
 CHUNK = 1024 * 1024
 
@@ -33,7 +35,9 @@ CHUNK = 1024 * 1024
 OK, FAILED, USAGE = 0, 1, 2
 
 
-class CliError(Exception):
+class CliError(OsdepotException):
+    """A client command failed; ``code`` is its exit status."""
+
     def __init__(self, text: str, code: int = USAGE) -> None:
         super().__init__(text)
         self.code = code

@@ -12,7 +12,7 @@ from typing import Any
 
 from osdepot import __version__, logsetup
 from osdepot.config import Settings
-from osdepot.errors import OsdepotError
+from osdepot.errors import ConfigError, OsdepotError
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -55,7 +55,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if (settings.cert is None) != (settings.key is None):
         print("osdepot: --cert and --key go together", file=sys.stderr)
         return 2
-    from osdepot.services.fsck import ServerLock, ServerRunning
+    from osdepot.errors import ServerRunning
+    from osdepot.services.fsck import ServerLock
 
     # Held (shared) for the server's lifetime: `osdepot fsck --repair` waits for it.
     try:
@@ -140,8 +141,9 @@ def cmd_fsck(args: argparse.Namespace) -> int:
     import json
     import time
 
+    from osdepot.errors import ServerRunning
     from osdepot.services.context import open_context
-    from osdepot.services.fsck import ServerLock, ServerRunning, fsck
+    from osdepot.services.fsck import ServerLock, fsck
 
     settings = _settings(args)
     if not (settings.data_dir / "catalog.db").exists() and not settings.database_url:
@@ -395,6 +397,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("osdepot: interrupted", file=sys.stderr)
         return 130
+    except ConfigError as exc:
+        print(f"osdepot: {exc}", file=sys.stderr)
+        return 2
     except OsdepotError as exc:
         detail = exc.render()
         print(f"osdepot: {detail['text']} {detail['explanation']}".strip(), file=sys.stderr)

@@ -11,26 +11,9 @@ import os
 import time
 from dataclasses import dataclass
 
+from osdepot.errors import ContentError, TooCostly, Truncated
 
-class ContentError(Exception):
-    """The content is not what it should be. ``what`` says what was found."""
-
-    def __init__(self, detail: str, *, found: str | None = None) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.found = found
-
-
-class Truncated(ContentError):
-    """A structure points past the end of the file."""
-
-
-class TooCostly(Exception):
-    """The checks of a file used up their CPU-time budget."""
-
-    def __init__(self, seconds: float) -> None:
-        super().__init__(f"content checks took more than {seconds:g} s of CPU time")
-        self.seconds = seconds
+__all__ = ["ContentError", "Extent", "FileData", "Source", "TooCostly", "Truncated"]
 
 
 class Source:

@@ -4,31 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from enum import Enum
 from typing import Protocol
 
+from osdepot.errors import Failure, RemoteFailure
+
+__all__ = ["CHUNK", "Failure", "Fetcher", "Opened", "RemoteFailure"]
+
 CHUNK = 1 << 20
-
-
-class Failure(Enum):
-    UNREACHABLE = "unreachable"  # DNS, refused, connect timeout, TLS verification
-    AUTH = "auth"  # wrong credentials
-    HOST_KEY = "host-key"  # SSH host key mismatch
-    PATH = "path"  # no such file, a directory
-    TRANSFER = "transfer"  # the server answered but the transfer cannot go on
-    INTERRUPTED = "interrupted"  # the connection broke mid-transfer: resumable
-
-
-class RemoteFailure(Exception):
-    def __init__(self, kind: Failure, detail: str, **extra: str) -> None:
-        super().__init__(detail)
-        self.kind = kind
-        self.detail = detail
-        self.extra = extra
-
-    @property
-    def retryable(self) -> bool:
-        return self.kind is Failure.INTERRUPTED
 
 
 @dataclass

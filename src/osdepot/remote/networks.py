@@ -14,6 +14,8 @@ import ipaddress
 import socket
 from dataclasses import dataclass
 
+from osdepot.errors import NotAllowed
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -29,10 +31,6 @@ def _networks(text: str, setting: str) -> tuple[Network, ...]:
         except ValueError:
             raise ValueError(f"{setting}: {item!r} is not a network (CIDR) or address") from None
     return tuple(out)
-
-
-class NotAllowed(Exception):
-    """A remote server's address is not one imports may reach."""
 
 
 @dataclass(frozen=True)

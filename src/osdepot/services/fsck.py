@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from osdepot.domain.jobs import JobStatus
-from osdepot.errors import M
+from osdepot.errors import M, ServerRunning
 from osdepot.services.context import Context
 
 
@@ -61,10 +61,6 @@ class Report:
             "clean": not self.damaged,
             "findings": [f.as_json() for f in self.findings],
         }
-
-
-class ServerRunning(Exception):
-    """A server holds the data folder; repairs must wait until it stops."""
 
 
 class ServerLock:

@@ -19,9 +19,9 @@ from typing import Any
 from osdepot.domain.images import check_extension, resolve_os
 from osdepot.domain.names import clean_filename
 from osdepot.domain.records import Job, RemoteServer, User
-from osdepot.errors import M, OsdepotError, error
+from osdepot.errors import M, NotAllowed, OsdepotError, error
 from osdepot.remote.base import Failure, Fetcher, RemoteFailure
-from osdepot.remote.networks import NetworkPolicy, NotAllowed
+from osdepot.remote.networks import NetworkPolicy
 from osdepot.services.context import Context
 from osdepot.services.remote_servers import fingerprint, parse_server_id
 from osdepot.services.secrets import SecretBox

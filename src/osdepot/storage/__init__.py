@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlparse
 
+from osdepot.errors import ConfigError
 from osdepot.ports import BlobStore
 
 
@@ -15,4 +16,4 @@ def open_blob_store(url: str, direct_io: bool = True) -> BlobStore:
         from osdepot.storage.localfs import LocalBlobStore
 
         return LocalBlobStore(parsed.path, direct_io)
-    raise SystemExit(f"osdepot: unsupported blob store URL {url!r} (supported: file://)")
+    raise ConfigError(f"unsupported blob store URL {url!r} (supported: file://)")

@@ -29,7 +29,7 @@ from osdepot.domain.records import (
     Usage,
     User,
 )
-from osdepot.errors import M, error
+from osdepot.errors import M, OsdepotException, error
 from osdepot.storage.schema import (
     files,
     jobs,
@@ -774,5 +774,5 @@ def _name_taken(name: str) -> Exception:
     )
 
 
-class _JobGone(Exception):
+class _JobGone(OsdepotException):
     pass

@@ -44,6 +44,7 @@ from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from osdepot.config import Settings
+from osdepot.errors import OsdepotException
 from osdepot.web.body import DIRECT_BODY
 
 #: The largest request head (request line and header fields) accepted, in bytes.
@@ -203,7 +204,7 @@ class _Reads(asyncio.BufferedProtocol):
         self._proto.resume_writing()
 
 
-class _HeadTooLarge(Exception):
+class _HeadTooLarge(OsdepotException):
     """Raised in a parser callback: the head is over the limits."""
 
 
