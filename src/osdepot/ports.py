@@ -6,7 +6,8 @@ are synchronous and may block; the services call them from worker threads.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -264,3 +265,53 @@ class Catalog(Protocol):
 
     def delete_server(self, server_id: int) -> bool:
         """Delete a profile; raises IN_USE while an open job pulls from it."""
+
+
+# -- remote file servers ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RemoteCredentials:
+    """What a fetcher may use to log in and to check the server, decrypted for the one
+    transfer: never logged, never stored."""
+
+    password: str = ""
+    private_key: str = ""
+    passphrase: str = ""
+    #: the SSH host key fingerprint the server must present ("" before the first use)
+    host_key_fingerprint: str = ""
+
+
+@dataclass
+class Opened:
+    """An open transfer: the file's size (None when the server does not say) and
+    its bytes from the requested offset."""
+
+    size: int | None
+    chunks: AsyncIterator[bytes]
+
+
+class Fetcher(Protocol):
+    """Reads one file from a remote file server, resumably. Every failure is an
+    ``osdepot.errors.RemoteFailure`` of its kind."""
+
+    async def open(self, path: str, offset: int) -> Opened:
+        """Start reading ``path`` at ``offset``."""
+
+    async def reset(self) -> None:
+        """Drop the current connection after a failure; the next open starts afresh."""
+
+    async def close(self) -> None:
+        """End the transfer and its connection."""
+
+
+class FetcherFactory(Protocol):
+    """Makes the fetcher for a server's protocol (the registry in ``osdepot.remote``)."""
+
+    def __call__(
+        self,
+        server: RemoteServer,
+        credentials: RemoteCredentials,
+        connect_timeout: float,
+        stall_timeout: float,
+    ) -> Fetcher: ...

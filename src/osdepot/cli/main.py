@@ -45,7 +45,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
         return 2
     logsetup.configure(settings.log_level, settings.log_format)
-    from osdepot.remote.networks import NetworkPolicy
+    from osdepot.services.networks import NetworkPolicy
 
     try:
         NetworkPolicy.parse(settings.remote_allow_networks, settings.remote_deny_networks)

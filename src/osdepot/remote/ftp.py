@@ -10,14 +10,19 @@ from collections.abc import AsyncIterator
 import anyio.to_thread
 
 from osdepot.domain.records import RemoteServer
-from osdepot.remote.base import CHUNK, Failure, Opened, RemoteFailure
+from osdepot.remote.base import CHUNK, Failure, Opened, RemoteCredentials, RemoteFailure
 
 
 class FtpFetcher:
     def __init__(
-        self, server: RemoteServer, password: str, connect_timeout: float, stall_timeout: float
+        self,
+        server: RemoteServer,
+        credentials: RemoteCredentials,
+        connect_timeout: float,
+        stall_timeout: float,
     ) -> None:
         self.server = server
+        password = credentials.password
         self.password = password
         self.connect_timeout = connect_timeout
         self.stall_timeout = stall_timeout

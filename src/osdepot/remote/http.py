@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import httpx
 
 from osdepot.domain.records import RemoteServer
-from osdepot.remote.base import Failure, Opened, RemoteFailure
+from osdepot.remote.base import Failure, Opened, RemoteCredentials, RemoteFailure
 
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 
@@ -39,9 +39,14 @@ def _reason(exc: BaseException) -> str:
 
 class HttpFetcher:
     def __init__(
-        self, server: RemoteServer, password: str, connect_timeout: float, stall_timeout: float
+        self,
+        server: RemoteServer,
+        credentials: RemoteCredentials,
+        connect_timeout: float,
+        stall_timeout: float,
     ) -> None:
         self.server = server
+        password = credentials.password
         auth = httpx.BasicAuth(server.username, password) if server.username else None
         self.client = httpx.AsyncClient(
             verify=_verify(server),

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable
 import asyncssh
 
 from osdepot.domain.records import RemoteServer
-from osdepot.remote.base import Failure, Opened, RemoteFailure
+from osdepot.remote.base import Failure, Opened, RemoteCredentials, RemoteFailure
 
 _BLOCK = 64 * 1024  # one SFTP read request (servers cap requests at 64–256 KiB)
 _DEPTH = 16  # requests in flight: 1 MiB, enough to fill a LAN link
@@ -31,20 +31,17 @@ class SftpFetcher:
     def __init__(
         self,
         server: RemoteServer,
-        password: str,
-        private_key: str,
-        passphrase: str,
+        credentials: RemoteCredentials,
         connect_timeout: float,
         stall_timeout: float,
-        expected_fingerprint: str,
     ) -> None:
         self.server = server
-        self.password = password
-        self.private_key = private_key
-        self.passphrase = passphrase
+        self.password = credentials.password
+        self.private_key = credentials.private_key
+        self.passphrase = credentials.passphrase
         self.connect_timeout = connect_timeout
         self.stall_timeout = stall_timeout
-        self.expected = expected_fingerprint
+        self.expected = credentials.host_key_fingerprint
         #: the host key the server presented (OpenSSH format), for pinning on first use
         self.presented_key = ""
         self.presented_fingerprint = ""

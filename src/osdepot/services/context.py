@@ -13,7 +13,7 @@ import anyio.to_thread
 from sqlalchemy.exc import OperationalError
 
 from osdepot.config import Settings
-from osdepot.ports import BlobStore, Catalog
+from osdepot.ports import BlobStore, Catalog, FetcherFactory
 
 if TYPE_CHECKING:
     from osdepot.services.uploads import UploadSink
@@ -41,6 +41,8 @@ class Context:
     transfers: dict[int, asyncio.Task[None]] = field(default_factory=dict)
     #: Limits how many remote transfers run at once (created on first use).
     transfer_slots: asyncio.Semaphore | None = None
+    #: Makes the fetcher for a remote server's protocol (osdepot.remote.open_fetcher).
+    fetchers: FetcherFactory | None = None
     #: The catalog again, on connections that never wait for a lock: for reads run on
     #: the event loop thread (SQLite only; None on other databases). See ``read``.
     quick: Catalog | None = None
@@ -80,6 +82,7 @@ class Context:
 
 def open_context(settings: Settings) -> Context:
     """Open the configured catalog (migrating it) and blob store."""
+    from osdepot.remote import open_fetcher
     from osdepot.storage import open_blob_store
     from osdepot.storage.catalog import SqlCatalog
     from osdepot.storage.db import make_engine, private_folder, sqlite_file, upgrade
@@ -92,5 +95,6 @@ def open_context(settings: Settings) -> Context:
         settings=settings,
         catalog=SqlCatalog(engine),
         blobs=open_blob_store(settings.effective_blob_url, settings.direct_io),
+        fetchers=open_fetcher,
         quick=SqlCatalog(make_engine(url, 0, pool_size=2)) if sqlite_file(url) else None,
     )

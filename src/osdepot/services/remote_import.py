@@ -19,10 +19,18 @@ from typing import Any
 from osdepot.domain.images import check_extension, resolve_os
 from osdepot.domain.names import clean_filename
 from osdepot.domain.records import Job, RemoteServer, User
-from osdepot.errors import M, NotAllowed, OsdepotError, error
-from osdepot.remote.base import Failure, Fetcher, RemoteFailure
-from osdepot.remote.networks import NetworkPolicy
+from osdepot.errors import (
+    ConfigError,
+    Failure,
+    M,
+    NotAllowed,
+    OsdepotError,
+    RemoteFailure,
+    error,
+)
+from osdepot.ports import Fetcher, RemoteCredentials
 from osdepot.services.context import Context
+from osdepot.services.networks import NetworkPolicy
 from osdepot.services.remote_servers import fingerprint, parse_server_id
 from osdepot.services.secrets import SecretBox
 from osdepot.services.uploads import Imports, UploadParams, UploadSink, check_checksum_pair
@@ -131,28 +139,19 @@ class RemoteImports:
 
     def _fetcher(self, server: RemoteServer) -> Fetcher:
         s = self.ctx.settings
-        password = self.secrets.open(server.password_enc)
-        if server.protocol in ("HTTP", "HTTPS"):
-            from osdepot.remote.http import HttpFetcher
-
-            return HttpFetcher(server, password, s.remote_connect_timeout, s.remote_stall_timeout)
-        if server.protocol == "FTP":
-            from osdepot.remote.ftp import FtpFetcher
-
-            return FtpFetcher(server, password, s.remote_connect_timeout, s.remote_stall_timeout)
-        from osdepot.remote.sftp import SftpFetcher
-
         expected = server.host_key_fingerprint or (
             fingerprint(server.host_key) if server.host_key else ""
         )
-        return SftpFetcher(
-            server,
-            password,
-            self.secrets.open(server.private_key_enc),
-            self.secrets.open(server.passphrase_enc),
-            s.remote_connect_timeout,
-            s.remote_stall_timeout,
-            expected,
+        credentials = RemoteCredentials(
+            password=self.secrets.open(server.password_enc),
+            private_key=self.secrets.open(server.private_key_enc),
+            passphrase=self.secrets.open(server.passphrase_enc),
+            host_key_fingerprint=expected,
+        )
+        if self.ctx.fetchers is None:
+            raise ConfigError("this server was started without remote fetchers")
+        return self.ctx.fetchers(
+            server, credentials, s.remote_connect_timeout, s.remote_stall_timeout
         )
 
     async def _run(
