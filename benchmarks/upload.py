@@ -387,10 +387,10 @@ def rss_mib(pid: int) -> float:
 
 def fill_catalog(root: Path, entries: int) -> int:
     """Put ``entries`` files into a stopped server's catalog (as if imported)."""
+    from osdepot.compose import open_context
     from osdepot.config import Settings
     from osdepot.domain.images import ImageType
     from osdepot.domain.records import StoredFile
-    from osdepot.services.context import open_context
 
     ctx = open_context(Settings.from_env(data_dir=root))
     now = time.time()

@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from osdepot.compose import open_context
 from osdepot.config import Settings
 from osdepot.services.auth import Auth
-from osdepot.services.context import Context, open_context
+from osdepot.services.context import Context
 from osdepot.services.recovery import recover
 from osdepot.web.app import create_app
 from tests.remote.servers import FtpServer, HttpServer, SftpServer, tls_context

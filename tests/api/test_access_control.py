@@ -15,10 +15,11 @@ import pytest
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from osdepot.compose import open_context
 from osdepot.config import Settings
 from osdepot.domain.roles import ROLES, Privilege
 from osdepot.services.auth import Auth
-from osdepot.services.context import Context, open_context
+from osdepot.services.context import Context
 from osdepot.services.recovery import recover
 from osdepot.web.app import ROUTES, create_app
 from tests.conftest import ADMIN, ADMIN_PW

@@ -21,13 +21,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
+from osdepot.compose import open_context
 from osdepot.config import Settings
 from osdepot.content.inspect import inspect_path
 from osdepot.domain.images import FAMILIES, ImageType
 from osdepot.errors import OsdepotError
 from osdepot.logsetup import TextFormatter
 from osdepot.services.auth import Auth
-from osdepot.services.context import Context, open_context
+from osdepot.services.context import Context
 from osdepot.services.gate import PasswordGate
 from osdepot.services.recovery import recover
 from osdepot.web.app import create_app

@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy.exc import OperationalError
 from starlette.testclient import TestClient
 
+from osdepot.compose import open_context
 from osdepot.config import Settings
 from osdepot.services.auth import Auth
-from osdepot.services.context import open_context
 from osdepot.services.recovery import recover
 from osdepot.web.app import create_app
 from tests.conftest import ADMIN, ADMIN_PW, Api

@@ -26,10 +26,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from osdepot.compose import open_context
 from osdepot.config import Settings
 from osdepot.domain.jobs import JobStatus
 from osdepot.errors import M
-from osdepot.services.context import open_context
 from osdepot.services.fsck import fsck
 from tests.e2e.conftest import Server, start_server, stop_server
 

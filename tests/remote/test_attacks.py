@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from osdepot.compose import open_context
 from osdepot.config import Settings
-from osdepot.services.context import open_context
 from osdepot.web.app import create_app
 from tests.conftest import ADMIN, ADMIN_PW, Api, replace
 from tests.remote.conftest import register, remote_import, wait_done

@@ -28,8 +28,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from osdepot.compose import open_context
     from osdepot.services.auth import Auth
-    from osdepot.services.context import open_context
     from osdepot.services.recovery import recover
     from osdepot.tlscert import ensure_self_signed
     from osdepot.web.app import create_app
@@ -97,7 +97,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir(parents=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir.resolve())
-        target = "osdepot.web.app:create_app"
+        target = "osdepot.compose:create_app"
         extra = {"factory": True, "workers": settings.workers}
     try:
         uvicorn.run(
@@ -141,8 +141,8 @@ def cmd_fsck(args: argparse.Namespace) -> int:
     import json
     import time
 
+    from osdepot.compose import open_context
     from osdepot.errors import ServerRunning
-    from osdepot.services.context import open_context
     from osdepot.services.fsck import ServerLock, fsck
 
     settings = _settings(args)
@@ -211,8 +211,8 @@ def _read_password(args: argparse.Namespace) -> str:
 
 
 def cmd_users(args: argparse.Namespace) -> int:
+    from osdepot.compose import open_context
     from osdepot.services.auth import Auth
-    from osdepot.services.context import open_context
 
     ctx = open_context(_settings(args))
     try:

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import anyio.to_thread
-from sqlalchemy.exc import OperationalError
 
 from osdepot.config import Settings
 from osdepot.ports import BlobStore, Catalog, FetcherFactory
@@ -43,6 +42,10 @@ class Context:
     transfer_slots: asyncio.Semaphore | None = None
     #: Makes the fetcher for a remote server's protocol (osdepot.remote.open_fetcher).
     fetchers: FetcherFactory | None = None
+    #: The exception types the catalog's driver raises (Context.read falls back to a
+    #: thread on them), and which of its errors mean "busy, try again" (503).
+    catalog_errors: tuple[type[BaseException], ...] = ()
+    busy: Callable[[BaseException], bool] = field(default=lambda _exc: False)
     #: The catalog again, on connections that never wait for a lock: for reads run on
     #: the event loop thread (SQLite only; None on other databases). See ``read``.
     quick: Catalog | None = None
@@ -68,7 +71,7 @@ class Context:
         if self.quick is not None:
             try:
                 return fn(self.quick)
-            except OperationalError:
+            except self.catalog_errors:
                 pass
         return await self.run(fn, self.catalog)
 
@@ -78,23 +81,3 @@ class Context:
             engine: Any = getattr(catalog, "engine", None)
             if engine is not None:
                 engine.dispose()
-
-
-def open_context(settings: Settings) -> Context:
-    """Open the configured catalog (migrating it) and blob store."""
-    from osdepot.remote import open_fetcher
-    from osdepot.storage import open_blob_store
-    from osdepot.storage.catalog import SqlCatalog
-    from osdepot.storage.db import make_engine, private_folder, sqlite_file, upgrade
-
-    private_folder(settings.data_dir)
-    url = settings.effective_database_url
-    engine = make_engine(url, settings.db_busy_timeout)
-    upgrade(engine)
-    return Context(
-        settings=settings,
-        catalog=SqlCatalog(engine),
-        blobs=open_blob_store(settings.effective_blob_url, settings.direct_io),
-        fetchers=open_fetcher,
-        quick=SqlCatalog(make_engine(url, 0, pool_size=2)) if sqlite_file(url) else None,
-    )

@@ -10,6 +10,20 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import OperationalError
+
+#: What the catalog's driver raises when a database is locked, busy or unreachable.
+CATALOG_ERRORS: tuple[type[BaseException], ...] = (OperationalError,)
+
+
+def is_busy(exc: BaseException) -> bool:
+    """A catalog that stayed locked (SQLite) or a transaction that lost a conflict
+    (PostgreSQL serialization failure or deadlock): worth a 503 and a retry."""
+    if not isinstance(exc, OperationalError):
+        return False
+    text = str(exc.orig).lower()
+    code = getattr(exc.orig, "pgcode", None) or getattr(exc.orig, "sqlstate", None)
+    return "locked" in text or "busy" in text or code in ("40001", "40P01", "55P03")
 
 
 def sqlite_file(url: str) -> bool:

@@ -8,7 +8,6 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy.exc import OperationalError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -18,13 +17,19 @@ from starlette.routing import Route
 
 from osdepot import logsetup, memory
 from osdepot.config import Settings
-from osdepot.content import osinfo
 from osdepot.errors import M, OsdepotError, error
 from osdepot.services.auth import Auth
-from osdepot.services.context import Context, open_context
+from osdepot.services.context import Context
 from osdepot.services.jobs import Jobs
+from osdepot.services.startup import preload_media_database
 from osdepot.web import guard, observe, openapi, osimages, remote, sessions, tasks, ui, users
-from osdepot.web.common import BASIC_CHALLENGE, SESSION_CHALLENGE, error_response, failed
+from osdepot.web.common import (
+    BASIC_CHALLENGE,
+    SESSION_CHALLENGE,
+    ctx_of,
+    error_response,
+    failed,
+)
 
 log = logging.getLogger("osdepot.web")
 
@@ -97,26 +102,21 @@ async def _http_error(_request: Request, exc: Exception) -> Response:
     )
 
 
-def _busy(exc: BaseException) -> bool:
-    """A catalog that stayed locked (SQLite) or a transaction that lost a conflict
-    (PostgreSQL serialization failure or deadlock)."""
-    if not isinstance(exc, OperationalError):
-        return False
-    text = str(exc.orig).lower()
-    code = getattr(exc.orig, "pgcode", None) or getattr(exc.orig, "sqlstate", None)
-    return "locked" in text or "busy" in text or code in ("40001", "40P01", "55P03")
-
-
-async def _catalog_error(request: Request, exc: Exception) -> Response:
-    """A catalog that stayed busy is answered 503 with a message; anything else the
-    database raised is an internal error (with a message too)."""
-    if not _busy(exc):
-        return await _internal_error(request, exc)
-    seconds = f"{request.app.state.ctx.settings.db_busy_timeout:g}"
+async def _catalog_busy(request: Request, exc: Exception) -> Response:
+    """A catalog that stayed busy is answered 503 with a message."""
+    seconds = f"{ctx_of(request).settings.db_busy_timeout:g}"
     log.warning("catalog busy: %s", str(exc).splitlines()[0])
     resp = error_response(error(M.CATALOG_BUSY, seconds=seconds))
     resp.headers["Retry-After"] = "2"
     return resp
+
+
+async def _catalog_error(request: Request, exc: Exception) -> Response:
+    """An error of the catalog's driver (whose types the context names): 503 with a
+    message when the catalog stayed busy, an internal error otherwise."""
+    if ctx_of(request).busy(exc):
+        return await _catalog_busy(request, exc)
+    return await _internal_error(request, exc)
 
 
 async def _internal_error(_request: Request, exc: Exception) -> Response:
@@ -125,10 +125,11 @@ async def _internal_error(_request: Request, exc: Exception) -> Response:
 
 
 def create_app(settings: Settings | None = None, ctx: Context | None = None) -> Starlette:
-    """The application. Give ``ctx`` to share one (tests); otherwise it is opened from
-    ``settings`` (recovery is the caller's job, before serving: see ``osdepot serve``)."""
+    """The application on ``ctx`` (``settings`` is accepted for the callers that pass
+    both; ``ctx.settings`` rule). ``osdepot.compose`` opens a context from settings;
+    recovery is the caller's job, before serving (see ``osdepot serve``)."""
     if ctx is None:
-        ctx = open_context(settings or Settings.from_env())
+        raise TypeError("create_app needs a context: osdepot.compose.create_app opens one")
     if not logging.getLogger().handlers:
         # A worker process of `osdepot serve --workers N` starts without logging.
         logsetup.configure(ctx.settings.log_level, ctx.settings.log_format)
@@ -138,11 +139,7 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         memory.tune_malloc()  # each serving process (see osdepot/memory.py)
         task = asyncio.create_task(_housekeeping(the_ctx))
-        # Load osinfo-db now, off the event loop, so that the first OS import does not
-        # wait for it (about 0.6 s for a current osinfo-db).
-        preload = asyncio.create_task(
-            the_ctx.run(osinfo.load, the_ctx.settings.osinfo_path or None)
-        )
+        preload = asyncio.create_task(preload_media_database(the_ctx))
         try:
             yield
         finally:
@@ -165,7 +162,7 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
         exception_handlers={
             OsdepotError: _osdepot_error,
             HTTPException: _http_error,
-            OperationalError: _catalog_error,
+            **dict.fromkeys(ctx.catalog_errors, _catalog_error),
             Exception: _internal_error,
         },
     )

@@ -1,0 +1,49 @@
+"""The composition root: the one place that chooses concrete backends (the catalog
+and blob store by their URLs, the remote fetchers) and wires them into a
+:class:`~osdepot.services.context.Context` the services and the web layer use.
+
+Everything above (``cli``) calls :func:`open_context` or :func:`create_app`; nothing
+below imports this module (checked by import-linter in ``scripts/test``).
+"""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+
+from osdepot.config import Settings
+from osdepot.remote import open_fetcher
+from osdepot.services.context import Context
+from osdepot.storage import open_blob_store
+from osdepot.storage.catalog import SqlCatalog
+from osdepot.storage.db import (
+    CATALOG_ERRORS,
+    is_busy,
+    make_engine,
+    private_folder,
+    sqlite_file,
+    upgrade,
+)
+from osdepot.web import app
+
+
+def open_context(settings: Settings) -> Context:
+    """Open the configured catalog (migrating it) and blob store."""
+    private_folder(settings.data_dir)
+    url = settings.effective_database_url
+    engine = make_engine(url, settings.db_busy_timeout)
+    upgrade(engine)
+    return Context(
+        settings=settings,
+        catalog=SqlCatalog(engine),
+        blobs=open_blob_store(settings.effective_blob_url, settings.direct_io),
+        fetchers=open_fetcher,
+        quick=SqlCatalog(make_engine(url, 0, pool_size=2)) if sqlite_file(url) else None,
+        catalog_errors=CATALOG_ERRORS,
+        busy=is_busy,
+    )
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """The application on a context opened from ``settings`` (or the environment): the
+    factory each worker process of ``osdepot serve --workers N`` calls."""
+    return app.create_app(ctx=open_context(settings or Settings.from_env()))
