@@ -106,7 +106,7 @@ class Api:
 
     def import_file(self, image_type: str, filename: str, content: bytes, **query: str) -> str:
         job = self.init(image_type, fileSize=len(content))
-        r = self.upload(job, filename, content, imageType=image_type, **query)
+        r = self.upload(job, filename, content, None, imageType=image_type, **query)
         assert r.status_code == 201, r.text
         return str(r.json()["fileid"])
 

@@ -8,6 +8,7 @@ import io
 import os
 import struct
 from pathlib import Path
+from typing import Any
 
 import pycdlib
 
@@ -46,7 +47,7 @@ def make_iso(
 ) -> Path:
     """An image holding ``files`` (paths like ``images/pxeboot/vmlinuz``)."""
     iso = pycdlib.PyCdlib()
-    kw: dict[str, object] = {"vol_ident": "TEST"}
+    kw: dict[str, Any] = {"vol_ident": "TEST"}
     if joliet:
         kw["joliet"] = 3
     if rock_ridge:
@@ -57,9 +58,9 @@ def make_iso(
     iso_paths: dict[str, str] = {"": ""}
     used: dict[str, set[str]] = {}
 
-    def other_names(rel: str, name: str) -> dict[str, str]:
+    def other_names(rel: str, name: str) -> dict[str, Any]:
         """The Rock Ridge, Joliet and UDF names of a path, for the trees the image has."""
-        args: dict[str, str] = {}
+        args: dict[str, Any] = {}
         if rock_ridge:
             args["rr_name"] = name
         if joliet:
@@ -88,7 +89,7 @@ def make_iso(
         iso.add_fp(io.BytesIO(data), len(data), ip, **other_names(rel, name))
         iso_paths[rel] = ip
     if bootable:
-        bc: dict[str, str] = {"bootcatfile": "/BOOT.CAT;1"}
+        bc: dict[str, Any] = {"bootcatfile": "/BOOT.CAT;1"}
         if rock_ridge:
             bc["rr_bootcatname"] = "boot.cat"
         if joliet:
@@ -98,11 +99,11 @@ def make_iso(
         iso.add_eltorito(iso_paths["boot/eltorito.img"], **bc)
     iso.write(str(path))
     iso.close()
-    patch_header(path, volume_id=volume_id, **header)
+    patch_header(path, None, volume_id=volume_id, **header)
     return path
 
 
-def patch_header(path: Path, volume_size: int | None = None, **fields: str) -> None:
+def patch_header(path: Path, volume_size: int | None = None, **fields: Any) -> None:
     """Write identification fields (and a volume size, in bytes) into the PVD."""
     with open(path, "r+b") as f:
         f.seek(PVD)
@@ -156,7 +157,9 @@ _RH = {  # family → (release name, short, volume id prefix)
 }
 
 
-def rhel_like_files(family: str = "rhel", version: str = "9.4", arch: str = "x86_64") -> dict:
+def rhel_like_files(
+    family: str = "rhel", version: str = "9.4", arch: str = "x86_64"
+) -> dict[str, bytes]:
     name, short, _ = _RH[family]
     treeinfo = f"""[header]
 type = productmd.treeinfo
@@ -197,7 +200,7 @@ mainimage = images/install.img
     }
 
 
-def sles_files(version: str = "15 SP5") -> dict:
+def sles_files(version: str = "15 SP5") -> dict[str, bytes]:
     major, _, sp = version.partition(" SP")
     treeinfo = f"""[general]
 arch = x86_64
@@ -222,7 +225,7 @@ initrd = boot/x86_64/loader/initrd
     }
 
 
-def ubuntu_files(version: str = "22.04.3", server: bool = True) -> dict:
+def ubuntu_files(version: str = "22.04.3", server: bool = True) -> dict[str, bytes]:
     label = "Ubuntu-Server" if server else "Ubuntu"
     short = ".".join(version.split(".")[:2])
     return {
@@ -235,7 +238,7 @@ def ubuntu_files(version: str = "22.04.3", server: bool = True) -> dict:
     }
 
 
-def esxi_files(version: str = "8.0.2", build: str = "22380479") -> dict:
+def esxi_files(version: str = "8.0.2", build: str = "22380479") -> dict[str, bytes]:
     return {
         "boot.cfg": (
             f"bootstate=0\ntitle=Loading ESXi installer\ntimeout=5\nkernel=/b.b00\n"
@@ -278,7 +281,7 @@ WIN2022_EDITIONS = [
 ]
 
 
-def windows_files(editions: list | None = None) -> dict:
+def windows_files(editions: list[dict[str, Any]] | None = None) -> dict[str, bytes]:
     return {
         "sources/install.wim": wim(editions or WIN2022_EDITIONS),
         "sources/boot.wim": b"MSWIM\x00\x00\x00",
@@ -322,7 +325,7 @@ def medium(path: Path, kind: str, **kw: object) -> Path:
     raise ValueError(kind)
 
 
-_cache: dict[tuple, bytes] = {}
+_cache: dict[tuple[Any, ...], bytes] = {}
 
 
 def medium_bytes(kind: str = "rhel", **kw: object) -> bytes:

@@ -239,7 +239,7 @@ def test_content_checks_have_a_cpu_budget(settings: Settings) -> None:
             a.login(ADMIN, ADMIN_PW)
             name, query, content = VALID["SOFTWARE"]
             job = a.init("SOFTWARE")
-            r = a.upload(job, name, content, **query)
+            r = a.upload(job, name, content, None, **query)
             assert r.status_code == 400, r.text
             msg = r.json()["messages"][0]
             assert msg["id"] == "FQXHMFC9034J" and "CPU time" in msg["explanation"]

@@ -188,7 +188,7 @@ def test_upload_refusals(
     api: Api, ctx: Context, itype: str, name: str, query: dict[str, str], status: int, mid: str
 ) -> None:
     job = api.init(itype)
-    r = api.upload(job, name, b"data", **query)
+    r = api.upload(job, name, b"data", None, **query)
     assert r.status_code == status, r.text
     assert r.json()["result"] == "failed" and r.json()["messages"][0]["id"] == mid
     assert stored_blobs(ctx.settings) == [] and staging_files(ctx.settings) == []

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
@@ -127,8 +128,8 @@ def test_roles(make_api) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_a_deleted_user_is_refused_within_the_user_cache_time(
-    ctx: Context, make_api, monkeypatch: pytest.MonkeyPatch
-) -> None:  # type: ignore[no-untyped-def]
+    ctx: Context, make_api: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import time as _time
 
     import osdepot.services.auth as auth_mod

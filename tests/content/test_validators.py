@@ -39,7 +39,7 @@ def check(tmp_path: Path, itype: str, name: str, data: bytes, family=RHEL):  # t
 def refused(result, *words: str) -> str:  # type: ignore[no-untyped-def]
     assert not result.valid, result.as_json()
     assert result.messages and result.messages[0]["id"].startswith("FQXHMFC90")
-    text = result.messages[0]["text"] + " " + result.messages[0]["explanation"]
+    text = str(result.messages[0]["text"]) + " " + str(result.messages[0]["explanation"])
     for w in words:
         assert w in text, text
     return text

@@ -51,7 +51,7 @@ class Server:
         s.verify = str(self.data_dir / "tls" / "cert.pem")
         r = s.post(self.url + "/sessions", json={"UserId": user, "password": pw}, timeout=10)
         assert r.status_code == 200, r.text
-        s.headers["X-Csrf-Token"] = s.cookies["csrf"]
+        s.headers["X-Csrf-Token"] = s.cookies["csrf"] or ""
         return s
 
 

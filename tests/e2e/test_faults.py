@@ -126,7 +126,7 @@ def test_a_full_disk_refuses_the_upload_and_keeps_serving(tmp_path: Path, small_
         stop_server(server)
     # The repository checks clean: the one script, nothing else.
     env = {**server.env(), "OSDEPOT_BLOB_URL": f"file://{small_fs}/blobs"}
-    r = subprocess.run(
+    checked = subprocess.run(
         [sys.executable, "-m", "osdepot.cli.main", "fsck", "--data-dir", str(server.data_dir)],
         capture_output=True,
         text=True,
@@ -134,7 +134,9 @@ def test_a_full_disk_refuses_the_upload_and_keeps_serving(tmp_path: Path, small_
         check=False,
         timeout=60,
     )
-    assert r.returncode == 0 and "checked 1 files" in r.stdout, r.stdout + r.stderr
+    assert checked.returncode == 0 and "checked 1 files" in checked.stdout, (
+        checked.stdout + checked.stderr
+    )
 
 
 def _raw_upload_start(server: Server, job: str, size: int) -> ssl.SSLSocket:

@@ -129,7 +129,7 @@ def test_pylxca_bundle_pair_and_cancel(server: Server, tmp_path: Path) -> None:
 
 def test_raw_requests_on_the_pylxca_session(server: Server) -> None:
     """What pylxca cannot express: checksum parts, and another user's job id."""
-    r = server.cli(
+    added = server.cli(
         "users",
         "add",
         "second",
@@ -138,7 +138,7 @@ def test_raw_requests_on_the_pylxca_session(server: Server) -> None:
         "--password-stdin",
         stdin="second-password\n",
     )
-    assert r.returncode == 0, r.stderr
+    assert added.returncode == 0, added.stderr
     con = pylxca.connect(server.url, ADMIN, ADMIN_PW, noverify="True")
     s: requests.Session = con.get_session()
     data = b"#!/bin/sh\necho hello\n" * 1000
@@ -152,7 +152,7 @@ def test_raw_requests_on_the_pylxca_session(server: Server) -> None:
     r = other.get_session().post(
         server.url + f"/files/osImages?jobId={job}&imageType=SCRIPT&os=rhel",
         files={"uploadedfile": ("post.sh", data)},
-        headers={"Content-Type": None},
+        headers={"Content-Type": None},  # requests drops it
         verify=False,
     )
     assert r.status_code == 403 and r.json()["messages"][0]["id"] == "FQXHMFC9003J"
@@ -160,7 +160,7 @@ def test_raw_requests_on_the_pylxca_session(server: Server) -> None:
     url = server.url + f"/files/osImages?jobId={job}&imageType=SCRIPT&os=rhel&imageName=post"
     r = s.post(
         url,
-        headers={"Content-Type": None},
+        headers={"Content-Type": None},  # type: ignore[dict-item]  # requests drops it
         verify=False,
         files=[
             ("checksumType", (None, "MD5")),
@@ -178,7 +178,7 @@ def test_raw_requests_on_the_pylxca_session(server: Server) -> None:
     url = server.url + f"/files/osImages?jobId={job}&imageType=SCRIPT&os=rhel"
     r = s.post(
         url,
-        headers={"Content-Type": None},
+        headers={"Content-Type": None},  # type: ignore[dict-item]  # requests drops it
         verify=False,
         files=[
             ("uploadedfile", ("post.sh", data, "application/octet-stream")),

@@ -41,7 +41,7 @@ class Behaviour:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: HttpServer  # type: ignore[assignment]
+    server: HttpServer
     protocol_version = "HTTP/1.1"
 
     def log_message(self, *args: Any) -> None:
@@ -162,7 +162,7 @@ class _SlowFile:
 
 
 def _fs_for(b: Behaviour) -> type[AbstractedFS]:
-    class _FS(AbstractedFS):
+    class _FS(AbstractedFS):  # type: ignore[misc]  # pyftpdlib ships no types
         def open(self, filename: str, mode: str) -> Any:
             f = super().open(filename, mode)
             if "r" in mode:
@@ -179,7 +179,7 @@ class FtpServer:
         auth = DummyAuthorizer()
         auth.add_user(USER, PASSWORD, str(root), perm="elr")
         auth.add_anonymous(str(root))
-        handler = type("H", (FTPHandler,), {})
+        handler: Any = type("H", (FTPHandler,), {})
         handler.authorizer = auth
         handler.abstracted_fs = _fs_for(self.behaviour)
         handler.passive_ports = None
@@ -251,7 +251,7 @@ class SftpServer:
                 )
 
         class _Sftp(asyncssh.SFTPServer):
-            def __init__(self, chan: asyncssh.SSHServerChannel) -> None:
+            def __init__(self, chan: asyncssh.SSHServerChannel[bytes]) -> None:
                 super().__init__(chan, chroot=str(outer.root).encode())
 
             async def read(self, file_obj: object, offset: int, size: int) -> bytes:

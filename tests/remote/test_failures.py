@@ -22,7 +22,7 @@ def failed(api: Api, ctx: Context, job: str, mid: str, *words: str) -> str:
     assert task["status"] == "Stopped", task
     msg = task["messages"][0]
     assert (task["messageID"], msg["id"]) == (mid, mid), msg
-    text = msg["text"] + " " + msg["explanation"]
+    text = str(msg["text"]) + " " + str(msg["explanation"])
     for w in words:
         assert w in text, text
     assert "Nothing was stored" in text
@@ -97,7 +97,9 @@ def test_an_interrupted_transfer_resumes(
     ftp: FtpServer,
     sftp: SftpServer,
 ) -> None:
-    server = {"HTTP": http, "FTP": ftp, "SFTP": sftp}[protocol]
+    servers: dict[str, HttpServer | FtpServer | SftpServer] = {"HTTP": http, "FTP": ftp}
+    servers["SFTP"] = sftp
+    server = servers[protocol]
     server.behaviour.truncate_once = 40_000
     srv = register(api, protocol=protocol, port=server.port, username=USER, password=PASSWORD)
     data = (files / ISO.lstrip("/")).read_bytes()
@@ -156,7 +158,7 @@ def test_sftp_longer_than_its_stat_size(
 
     async def short_stat(self, path, *a, **kw):  # type: ignore[no-untyped-def]
         attrs = await real(self, path, *a, **kw)
-        attrs.size = attrs.size - 5000
+        attrs.size = (attrs.size or 0) - 5000
         return attrs
 
     monkeypatch.setattr(asyncssh.SFTPClient, "stat", short_stat)
@@ -171,7 +173,8 @@ def test_sftp_longer_than_its_stat_size(
 def test_a_stalled_transfer_fails(
     api: Api, ctx: Context, protocol: str, http: HttpServer, sftp: SftpServer
 ) -> None:
-    server = {"HTTP": http, "SFTP": sftp}[protocol]
+    servers: dict[str, HttpServer | SftpServer] = {"HTTP": http, "SFTP": sftp}
+    server = servers[protocol]
     server.behaviour.stall_after = 30_000
     srv = register(api, protocol=protocol, port=server.port, username=USER, password=PASSWORD)
     t0 = time.monotonic()

@@ -113,7 +113,8 @@ def test_jobs_by_id_read_on_sqlite_matches_the_portable_query(
     assert cat.finish_job(ids[3], JobStatus.STOPPED, 7.0, msg, cancelled_by="alice")
     asks = [[ids[1]], [ids[4], ids[0], ids[3]], [ids[2], ids[2]], [99_999], [ids[1], 99_999], ids]
     fast = [cat.list_jobs(a) for a in asks]
-    monkeypatch.setattr(cat.engine.dialect, "name", "postgresql")  # the portable query
+    engine = cat.engine  # type: ignore[attr-defined]  # SqlCatalog's, not the port's
+    monkeypatch.setattr(engine.dialect, "name", "postgresql")  # the portable query
     portable = [cat.list_jobs(a) for a in asks]
     assert fast == portable
     assert [j.id for j in fast[1]] == sorted([ids[4], ids[0], ids[3]])  # by id, as ever

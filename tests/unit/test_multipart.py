@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -16,7 +18,7 @@ from osdepot.web.multipart import (
 B = b"----osdepotBoundary7MA4YWxkTrZu0gW"
 
 
-def body(parts: list[tuple[str, str | None, bytes]], boundary: bytes = B) -> bytes:
+def body(parts: Sequence[tuple[str, str | None, bytes]], boundary: bytes = B) -> bytes:
     out = b""
     for name, filename, data in parts:
         disp = f'form-data; name="{name}"'

@@ -20,7 +20,8 @@ from starlette.requests import ClientDisconnect
 from uvicorn.config import Config
 from uvicorn.server import ServerState
 
-from osdepot.web.protocol import _SCRATCH, DIRECT_BODY, BodyProtocol, DirectBody
+from osdepot.web.body import DIRECT_BODY
+from osdepot.web.protocol import _SCRATCH, BodyProtocol, DirectBody
 
 
 class Transport(asyncio.Transport):
