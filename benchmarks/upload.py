@@ -534,7 +534,7 @@ def main() -> int:
     return 0
 
 
-def uploads(a: argparse.Namespace, res: dict[str, Any], work: Path, size: int) -> None:
+def uploads(a: argparse.Namespace, res: dict[str, Any], work: Path, size: int) -> None:  # noqa: C901 (one run of every upload figure, in order)
     runs = range(a.runs)
     bodies = [
         build_body(work / f"body{i}.bin", size, kind, kw, "SHA256")

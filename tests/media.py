@@ -34,7 +34,7 @@ def _iso_name(part: str, is_dir: bool, used: set[str]) -> str:
     return name if is_dir else f"{name}.;1"
 
 
-def make_iso(
+def make_iso(  # noqa: C901 (one option per ISO feature)
     path: Path,
     files: dict[str, bytes],
     *,

@@ -3,8 +3,9 @@
 An upload arrives as a stream of body chunks of up to a few hundred KiB, each a new
 Python bytes object. With glibc's defaults, freeing them gives the top of the heap
 back to the kernel (``brk``) or unmaps them, and the next chunks fault fresh pages in
-again: a quarter of the server's CPU time during a 1 GiB upload went to page faults,
-``brk`` and ``munmap`` (perf, docs/benchmarks.md), and on virtual machines that hand
+again: page faults, ``brk`` and ``munmap`` took a large share of the server's CPU
+during an upload (measured with perf; see the git log of this file), and on virtual
+machines that hand
 free memory back to their host each fresh page costs more still. Raising the mmap and
 trim thresholds keeps those few MiB in the process for reuse. The memory kept is
 bounded by what was in use at once (a few MiB per upload), not by the size of files.

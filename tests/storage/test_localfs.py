@@ -47,7 +47,7 @@ def test_delete_and_bad_keys(tmp_path: Path) -> None:
     store.delete(key)
     assert list(store.keys()) == []
     for bad in ("../../etc/passwd", "ab", "Z" * 32):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="not a blob key"):
             store.open(bad)
     assert (store.free_bytes() or 0) > 0
 

@@ -109,6 +109,10 @@ USER_CACHE_SECONDS = 2.0
 
 
 class Auth:
+    """Users, passwords, sessions and the checks behind every request: Basic credentials
+    (remembered briefly), session cookies with CSRF tokens, failed-login counting per
+    address and name, and the gate every password check passes."""
+
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.basic_cache = BasicCache()

@@ -63,8 +63,7 @@ class Context:
 
         On SQLite it runs right here on the event loop thread: in WAL mode a reader
         never waits for writers, and the two thread switches of ``run`` cost more than
-        the read itself (GET /tasks/{id}: about 500 requests/s through threads, 1,100
-        inline; docs/benchmarks.md). The quick catalog's connections do not wait for
+        the read itself. The quick catalog's connections do not wait for
         locks at all, so should one be in the way anyway (an outside tool holding the
         file exclusively), the read goes to a thread with the usual busy timeout
         instead of stopping the loop. Elsewhere it is ``run``."""

@@ -26,6 +26,9 @@ from osdepot.services.context import Context
 
 @dataclass
 class Finding:
+    """One thing `osdepot fsck` found: its kind, what it concerns, and whether it was
+    repaired."""
+
     kind: str  # missing, size, checksum, unreadable, orphan, staging, job
     subject: str  # a file id, a blob key, a staging file name or a job id
     detail: str
@@ -42,6 +45,8 @@ class Finding:
 
 @dataclass
 class Report:
+    """What `osdepot fsck` checked and found."""
+
     files: int = 0
     bytes_checked: int = 0
     blobs: int = 0
@@ -90,7 +95,7 @@ class ServerLock:
         self.release()
 
 
-def fsck(
+def fsck(  # noqa: C901 (one pass per kind of finding; to be split with the import pipeline (issue 16))
     ctx: Context,
     *,
     repair: bool = False,

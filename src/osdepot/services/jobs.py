@@ -37,6 +37,9 @@ def _check_owner(user: User, jobs: list[Job], verb: str) -> None:
 
 
 class Jobs:
+    """Import jobs as LXCA tasks: finding, cancelling and removing them, and the
+    housekeeping that expires unused jobs and forgets old ones."""
+
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
 

@@ -35,6 +35,8 @@ def _networks(text: str, setting: str) -> tuple[Network, ...]:
 
 @dataclass(frozen=True)
 class NetworkPolicy:
+    """The networks remote imports may reach (an allow list) and may not (a deny list)."""
+
     allow: tuple[Network, ...] = ()
     deny: tuple[Network, ...] = ()
 

@@ -19,6 +19,8 @@ log = logging.getLogger("osdepot.recovery")
 
 @dataclass(frozen=True)
 class RecoveryReport:
+    """What start-up recovery found and did."""
+
     staging_removed: int
     jobs_failed: int
     orphan_blobs_removed: int

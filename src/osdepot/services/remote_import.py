@@ -77,6 +77,10 @@ def parse_remote_body(body: Any) -> tuple[int, str, str | None, str | None]:
 
 
 class RemoteImports:
+    """Imports pulled from registered remote file servers: checks the request, claims
+    the job, and runs the transfer in the background through the same pipeline as an
+    upload, resuming after interruptions."""
+
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.imports = Imports(ctx)

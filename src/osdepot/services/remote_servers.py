@@ -119,6 +119,9 @@ def parse_server_id(raw: Any) -> int:
 
 
 class RemoteServers:
+    """Remote file-server profiles: validation, secrets sealed at rest, SSH key pairs,
+    and the rule that stored secrets follow their target."""
+
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.secrets = SecretBox(ctx.settings.data_dir)
@@ -146,7 +149,7 @@ class RemoteServers:
         old = await self.get(server_id) if server_id is not None else None
         return await self.ctx.run(self._save, body, old)
 
-    def _save(self, body: dict[str, Any], old: RemoteServer | None) -> Saved:
+    def _save(self, body: dict[str, Any], old: RemoteServer | None) -> Saved:  # noqa: C901 (one check per field of the profile; to be split per field group (issue 16))
         protocol = _text(body, "protocol", 8).strip().upper()
         if protocol not in PROTOCOLS:
             raise _invalid("protocol", "protocol must be HTTP, HTTPS, FTP or SFTP.")

@@ -14,6 +14,9 @@ log = logging.getLogger("osdepot.repository")
 
 @dataclass(frozen=True)
 class Listing:
+    """The repository as `GET /osImages` shows it, with the catalog generation it was
+    built from."""
+
     images: list[OsImage]
     files: list[StoredFile]
 
@@ -26,6 +29,8 @@ def parse_id_list(raw: str) -> list[str]:
 
 
 class Repository:
+    """What the repository holds: listing it and deleting from it."""
+
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
 

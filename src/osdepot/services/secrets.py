@@ -18,6 +18,9 @@ KEY_FILE = "secret.key"
 
 
 class SecretBox:
+    """Seals and opens secrets (Fernet) with the key in the data folder, created on
+    first use with mode 0600."""
+
     def __init__(self, data_dir: Path) -> None:
         self.path = data_dir / KEY_FILE
         self._fernet: Fernet | None = None

@@ -124,6 +124,9 @@ def _short(text: str | None, name: str, limit: int) -> str | None:
 
 
 class Imports:
+    """The import use case: creating jobs, checking an upload before its body is read,
+    claiming the job, and the space a file needs."""
+
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
 

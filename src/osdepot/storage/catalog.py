@@ -280,7 +280,7 @@ class SqlCatalog:
 
     #: The reads behind clients that poll (GET /tasks/{id}; on SQLite by id through
     #: _jobs_sqlite), built once: building and cache-keying a statement cost more than
-    #: running it (py-spy, docs/benchmarks.md).
+    #: running it.
     _ALL_JOBS = select(jobs).order_by(jobs.c.id)
     _JOBS_BY_ID = _ALL_JOBS.where(jobs.c.id.in_(bindparam("ids", expanding=True)))
 
@@ -305,8 +305,7 @@ class SqlCatalog:
     def _jobs_sqlite(self, ids: Sequence[int]) -> list[Job]:
         """``list_jobs(ids)`` on SQLite's own connection: the read behind every
         ``GET /tasks/{id}`` of a polling client. SQLAlchemy's connection, execution
-        context and result rows cost about three times the query itself (in-process,
-        220–250 against 72–91 µs per call; docs/benchmarks.md). One statement, run
+        context and result rows cost about three times the query itself. One statement, run
         atomically on one snapshot, as ``_read1`` does; errors are raised as
         SQLAlchemy's (a locked catalog is an ``OperationalError``)."""
         sql = (
