@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from osdepot.domain.images import ImageType
@@ -26,6 +25,21 @@ from osdepot.domain.records import (
 )
 
 
+class RandomAccess(Protocol):
+    """Bytes that can be read at any offset (a staged file, a local file, an S3 object
+    through ranged reads): what content checks read through."""
+
+    @property
+    def size(self) -> int:
+        """The number of bytes."""
+
+    def read_at(self, offset: int, n: int) -> bytes:
+        """Up to ``n`` bytes at ``offset``: fewer only at the end (none past it)."""
+
+    def close(self) -> None:
+        """Release what the reader holds. Safe to call more than once."""
+
+
 class Staging(Protocol):
     """A file being written, invisible to the repository until committed."""
 
@@ -37,15 +51,15 @@ class Staging(Protocol):
     def size(self) -> int:
         """Bytes written so far."""
 
-    @property
-    def path(self) -> Path:
-        """A local file holding the staged bytes, for content checks before commit."""
-
     def write(self, data: bytes | memoryview) -> None:
         """Append ``data``. Raises OSError (e.g. ENOSPC) on failure."""
 
     def finish(self) -> None:
         """Make the written bytes durable (fsync); no more writes after this."""
+
+    def reader(self) -> RandomAccess:
+        """The staged bytes for reading at any offset (content checks before commit);
+        after :meth:`finish`."""
 
     def read_chunks(self, chunk_size: int = 4 << 20) -> Iterator[bytes]:
         """Read back what was written (for a checksum named after the file part)."""
@@ -75,11 +89,16 @@ class BlobStore(Protocol):
     def keys(self) -> Iterator[str]:
         """Every committed blob key."""
 
-    def staging_files(self) -> list[Path]:
-        """Staging files present now (an upload's, or a crash's leftovers)."""
+    def staging_leftovers(self) -> list[tuple[str, int]]:
+        """Staging files present now (a running upload's, or a crash's leftovers): name
+        and size."""
 
-    def quarantine(self, key: str, folder: Path) -> Path:
-        """Move a blob out of the store into ``folder`` (kept, not deleted)."""
+    def remove_staging(self, name: str) -> None:
+        """Remove one staging leftover (a name from :meth:`staging_leftovers`)."""
+
+    def quarantine(self, key: str) -> str:
+        """Take a blob out of the repository without deleting its bytes (fsck's orphans);
+        returns where it went, for the operator."""
 
     def clear_staging(self) -> int:
         """Remove every staging file (only at start-up); return how many."""

@@ -100,7 +100,7 @@ def check(
         jobs = {str(j.id): j for j in ctx.catalog.list_jobs()}
         on_disk = set(ctx.blobs.keys())
         referenced = ctx.catalog.blob_keys()
-        staging = ctx.blobs.staging_files()
+        staging = ctx.blobs.staging_leftovers()
         return {
             "report": report,
             "files": files,

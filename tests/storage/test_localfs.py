@@ -24,7 +24,7 @@ def test_staging_is_invisible_until_commit(tmp_path: Path) -> None:
     assert store.size(key) == 11  # the fallocated size was trimmed
     with store.open(key) as f:
         assert f.read() == b"hello world"
-    assert store.staging_files() == []
+    assert store.staging_leftovers() == []
 
 
 def test_abort_and_clear(tmp_path: Path) -> None:
@@ -106,3 +106,43 @@ def test_direct_io_off_and_a_filesystem_without_it(
     st.write(bytes(8192))
     st.finish()
     assert _read(store, store.commit(st)) == bytes(8192)
+
+
+def test_the_ports_speak_in_keys_and_readers_not_paths(tmp_path: Path) -> None:
+    import inspect as pyinspect
+
+    import osdepot.ports as ports
+
+    # No port method takes or returns a local path (an S3 store must implement them).
+    for proto in (ports.Staging, ports.BlobStore, ports.RandomAccess):
+        for name, member in vars(proto).items():
+            fn = member.fget if isinstance(member, property) else member
+            if callable(fn) and not name.startswith("_"):
+                assert "Path" not in str(pyinspect.signature(fn)), (proto.__name__, name)
+    store = LocalBlobStore(tmp_path / "blobs")
+    st = store.create_staging()
+    st.write(b"0123456789")
+    st.finish()
+    reader = st.reader()
+    assert reader.size == 10
+    assert reader.read_at(0, 4) == b"0123" and reader.read_at(8, 100) == b"89"
+    assert reader.read_at(10, 5) == b"" and reader.read_at(20, 5) == b""
+    reader.close()
+    reader.close()  # twice is fine
+    with pytest.raises(ValueError, match="closed"):
+        reader.read_at(0, 1)
+    # Staging leftovers by name and size; removed by name, never outside the folder.
+    ((name, size),) = store.staging_leftovers()
+    assert size == 10
+    with pytest.raises(ValueError, match="not a staging file"):
+        store.remove_staging("../catalog.db")
+    store.remove_staging(name)
+    assert store.staging_leftovers() == []
+    # An orphan quarantined: out of the store, its bytes kept beside it.
+    st = store.create_staging()
+    st.write(b"orphan")
+    st.finish()
+    key = store.commit(st)
+    where = store.quarantine(key)
+    assert list(store.keys()) == [] and Path(where).read_bytes() == b"orphan"
+    assert Path(where).parent == tmp_path / "lost+found"

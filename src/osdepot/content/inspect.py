@@ -1,9 +1,11 @@
 """Validate a file for an image type and recognise installation media.
 
-One function, :func:`inspect_path`, serves the import pipeline (on the staged file,
-before commit) and ``osdepot inspect`` (on any local file). It never raises for bad
-content: the result says whether the file is valid and carries the message a
-refusal would carry.
+One function, :func:`inspect_content`, serves the import pipeline (on the staged
+file, before commit, through whatever reader the blob store gives) and, as
+:func:`inspect_path`, ``osdepot inspect`` (on any local file). Both read at the offsets
+the checks need, never the whole file in one piece, and never a local path above
+``osdepot.files``. They never raise for bad content: the result says whether the file
+is valid and carries the message a refusal would carry.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from osdepot.content.media import MediaInfo, recognise
 from osdepot.content.source import ContentError, Source, TooCostly
 from osdepot.domain.images import ImageType, OsFamily, OsKind
 from osdepot.errors import M, OsdepotError, error
+from osdepot.files import FileReader
+from osdepot.ports import RandomAccess
 
 _EXPECTED = {
     "iso": "installation ISO image",
@@ -122,10 +126,23 @@ def inspect_path(
     osinfo_path: str | None = None,
     cpu_budget: float | None = None,
 ) -> Inspection:
-    """Check ``path`` as a file of ``image_type``. ``cpu_budget``: CPU seconds the checks
-    may take before the file is refused (FQXHMFC9034J); None for no limit."""
+    """:func:`inspect_content` of a local file (``osdepot inspect FILE``)."""
+    return inspect_content(FileReader(path), image_type, family, filename, osinfo_path, cpu_budget)
+
+
+def inspect_content(
+    data: RandomAccess,
+    image_type: ImageType,
+    family: OsFamily | None,
+    filename: str,
+    osinfo_path: str | None = None,
+    cpu_budget: float | None = None,
+) -> Inspection:
+    """Check ``data`` (read at the offsets the checks need, never whole) as a file of
+    ``image_type``; it is closed afterwards. ``cpu_budget``: CPU seconds the checks may
+    take before the file is refused (FQXHMFC9034J); None for no limit."""
     kind = kind_for(image_type, family, filename)
-    with Source.open(path, cpu_budget) as src:
+    with Source(data, cpu_budget) as src:
         result = Inspection(False, kind, image_type, src.size)
         try:
             try:

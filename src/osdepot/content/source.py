@@ -12,16 +12,19 @@ import time
 from dataclasses import dataclass
 
 from osdepot.errors import ContentError, TooCostly, Truncated
+from osdepot.files import FileReader
+from osdepot.ports import RandomAccess
 
 __all__ = ["ContentError", "Extent", "FileData", "Source", "TooCostly", "Truncated"]
 
 
 class Source:
-    """Reads ``n`` bytes at ``offset`` of an open file, never past its end."""
+    """Reads ``n`` bytes at ``offset`` of a :class:`~osdepot.ports.RandomAccess` (a local
+    file, a staged upload, an object in a store), never past its end."""
 
-    def __init__(self, fd: int, size: int, cpu_budget: float | None = None) -> None:
-        self.fd = fd
-        self.size = size
+    def __init__(self, data: RandomAccess, cpu_budget: float | None = None) -> None:
+        self.data = data
+        self.size = data.size
         self.bytes_read = 0
         self.reads = 0
         #: CPU seconds (of the thread reading) the checks may take; None: no limit
@@ -30,8 +33,8 @@ class Source:
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], cpu_budget: float | None = None) -> Source:
-        fd = os.open(path, os.O_RDONLY)
-        return cls(fd, os.fstat(fd).st_size, cpu_budget)
+        """A source over a local file (``osdepot inspect FILE``)."""
+        return cls(FileReader(path), cpu_budget)
 
     def spend(self) -> None:
         """Raise :class:`TooCostly` once the checks have used up their CPU budget. Every
@@ -40,9 +43,7 @@ class Source:
             raise TooCostly(self.cpu_budget)
 
     def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
+        self.data.close()
 
     def __enter__(self) -> Source:
         return self
@@ -61,7 +62,7 @@ class Source:
         parts = []
         got = 0
         while got < n:
-            chunk = os.pread(self.fd, n - got, offset + got)
+            chunk = self.data.read_at(offset + got, n - got)
             if not chunk:
                 raise Truncated(f"the file ended while reading its {what}")
             parts.append(chunk)

@@ -10,7 +10,6 @@ bytes are gone; fsck names the file so it can be restored or deleted.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import hashlib
 import os
@@ -156,24 +155,21 @@ def fsck(  # noqa: C901 (one pass per kind of finding; to be split with the impo
         report.seconds = time.monotonic() - start
         return report
     referenced = cat.blob_keys()
-    lost = ctx.settings.data_dir / "lost+found"
     for key in keys:
         if key in referenced:
             continue
         size = blobs.size(key)
         finding = Finding("orphan", key, f"blob {key} ({size} bytes) is in no catalog row")
         if repair:
-            blobs.quarantine(key, lost)
+            where = blobs.quarantine(key)
             finding.repaired = True
-            finding.detail += f"; moved to {lost / key}"
+            finding.detail += f"; moved to {where}"
         report.findings.append(finding)
 
-    for path in blobs.staging_files():
-        size = path.stat().st_size
-        finding = Finding("staging", path.name, f"staging leftover of {size} bytes")
+    for name, size in blobs.staging_leftovers():
+        finding = Finding("staging", name, f"staging leftover of {size} bytes")
         if repair:
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+            blobs.remove_staging(name)
             finding.repaired = True
             finding.detail += "; removed"
         report.findings.append(finding)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from osdepot import metrics
-from osdepot.content.inspect import inspect_path
+from osdepot.content.inspect import inspect_content
 from osdepot.content.media import MediaInfo
 from osdepot.domain.images import (
     ImageType,
@@ -348,8 +348,8 @@ class UploadSink:
         self.declared, self.expected = declared, expected
         #: bytes per buffer handed to the worker threads
         self.capacity = self.ctx.settings.upload_buffer_bytes
-        # Anonymous maps are page-aligned, as O_DIRECT writes need (storage/localfs.py).
-        # LOOKAHEAD more bytes let a reader look past the end of a full buffer.
+        # Anonymous maps: page-aligned memory, which a blob store may write in whatever
+        # way suits it best. LOOKAHEAD more bytes let a reader look past the end of a full buffer.
         size = self.capacity + LOOKAHEAD
         self._bufs = [mmap.mmap(-1, size) for _ in range(BUFFERS)]
         self._cur = 0
@@ -537,8 +537,8 @@ class UploadSink:
     async def _inspect(self) -> None:
         """Validate the staged content for its type; recognise an OS medium."""
         result = await self.ctx.run(
-            inspect_path,
-            self._staging.path,
+            inspect_content,
+            self._staging.reader(),
             self.itype,
             self.family,
             self.filename,

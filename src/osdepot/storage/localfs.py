@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from osdepot.files import FileReader
 from osdepot.ports import Staging
 
 _STAGING = ".staging"
@@ -117,6 +118,9 @@ class LocalStaging:
         os.close(fd)
         self._fd = None
 
+    def reader(self) -> FileReader:
+        return FileReader(self.path)
+
     def read_chunks(self, chunk_size: int = 4 << 20) -> Iterator[bytes]:
         with open(self.path, "rb", buffering=0) as f:
             remaining = self._size
@@ -142,6 +146,7 @@ class LocalBlobStore:
     def __init__(self, root: str | os.PathLike[str], direct_io: bool = True) -> None:
         self.root = Path(root)
         self.direct_io = direct_io
+        self.lost_found = self.root.parent / "lost+found"
         (self.root / _STAGING).mkdir(parents=True, exist_ok=True)
 
     def _path(self, key: str) -> Path:
@@ -179,22 +184,34 @@ class LocalBlobStore:
                 if len(f.name) == 32 and f.name.startswith(sub.name):
                     yield f.name
 
-    def staging_files(self) -> list[Path]:
-        return list((self.root / _STAGING).iterdir())
+    def staging_leftovers(self) -> list[tuple[str, int]]:
+        out = []
+        for p in (self.root / _STAGING).iterdir():
+            with contextlib.suppress(FileNotFoundError):
+                out.append((p.name, p.stat().st_size))
+        return out
 
-    def quarantine(self, key: str, folder: Path) -> Path:
+    def remove_staging(self, name: str) -> None:
+        if "/" in name or name in ("", ".", ".."):
+            raise ValueError(f"not a staging file: {name!r}")
+        with contextlib.suppress(FileNotFoundError):
+            (self.root / _STAGING / name).unlink()
+
+    def quarantine(self, key: str) -> str:
+        """Into ``lost+found/`` beside the store's folder (``<data>/lost+found/`` for the
+        default ``<data>/blobs``), on the same filesystem."""
+        folder = self.lost_found
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / key
         shutil.move(self._path(key), target)
         _fsync_dir(folder)
-        return target
+        return str(target)
 
     def clear_staging(self) -> int:
         n = 0
-        for p in self.staging_files():
-            with contextlib.suppress(FileNotFoundError):
-                p.unlink()
-                n += 1
+        for name, _size in self.staging_leftovers():
+            self.remove_staging(name)
+            n += 1
         return n
 
     def free_bytes(self) -> int | None:
