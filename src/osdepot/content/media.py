@@ -21,21 +21,7 @@ from osdepot.content.osinfo import IsoRule, OsinfoDb
 from osdepot.content.source import ContentError, FileData
 from osdepot.content.udf import UdfVolume
 from osdepot.content.wim import WimImage, read_wim_images
-
-_LINUX_PROFILES = ("Basic", "Minimal", "Virtualization")
-
-#: family → (display name, deployable, predefined profiles)
-FAMILY_INFO: dict[str, tuple[str, bool, tuple[str, ...]]] = {
-    "rhel": ("Red Hat Enterprise Linux", True, _LINUX_PROFILES),
-    "centos": ("CentOS", True, _LINUX_PROFILES),
-    "rocky": ("Rocky Linux", True, _LINUX_PROFILES),
-    "alma": ("AlmaLinux", True, _LINUX_PROFILES),
-    "oracle": ("Oracle Linux", True, _LINUX_PROFILES),
-    "sles": ("SUSE Linux Enterprise Server", True, _LINUX_PROFILES),
-    "ubuntu": ("Ubuntu Server", True, ("Basic",)),
-    "esxi": ("VMware ESXi", True, ("Virtualization",)),
-    "windows": ("Microsoft Windows Server", True, ()),
-}
+from osdepot.domain.images import FAMILIES
 
 #: osinfo-db distro → family (anything else is recognised but not deployable)
 _DISTRO_FAMILY = {
@@ -269,13 +255,13 @@ def parse_treeinfo(text: str) -> TreeInfo:
 
 
 def _finish(info: MediaInfo) -> MediaInfo:
-    fam = FAMILY_INFO.get(info.family)
+    fam = FAMILIES.get(info.family)
     if fam is None:
         info.deployable = False
         info.reason = info.reason or f"{info.name}, which is not a deployable server OS"
     if info.deployable:
         if not info.profiles and fam is not None:
-            info.profiles = list(fam[2])
+            info.profiles = list(fam.profiles)
         info.image_id = image_id_for(info)
     return info
 
@@ -494,8 +480,8 @@ def _recognise_treeinfo(m: Medium) -> MediaInfo | None:
             f"its {evidence[0]} names {product or fam} but no version",
             found="an installation tree without a version",
         )
-    if fam in FAMILY_INFO:
-        display = FAMILY_INFO[fam][0]
+    if fam in FAMILIES:
+        display = FAMILIES[fam].display
         if fam == "centos" and "stream" in product.lower():
             display = "CentOS Stream"
     else:
@@ -506,7 +492,7 @@ def _recognise_treeinfo(m: Medium) -> MediaInfo | None:
             name=f"{display} {version}",
             version=version,
             arch=arch,
-            deployable=fam in FAMILY_INFO,
+            deployable=fam in FAMILIES,
             source="files",
             variants=variants,
             evidence=evidence,
@@ -548,14 +534,14 @@ def _recognise_suse_legacy(m: Medium) -> MediaInfo | None:
     if msp:
         version = f"{msp.group(1)} SP{msp.group(2)}"
     version = _suse_version(version) if fam != "opensuse" else version
-    display = FAMILY_INFO[fam][0] if fam in FAMILY_INFO else _FOREIGN_NAMES.get(fam, label)
+    display = FAMILIES[fam].display if fam in FAMILIES else _FOREIGN_NAMES.get(fam, label)
     return _finish(
         MediaInfo(
             family=fam,
             name=f"{display} {version}",
             version=version,
             arch=norm_arch(arch),
-            deployable=fam in FAMILY_INFO,
+            deployable=fam in FAMILIES,
             source="files",
             evidence=evidence,
         )
@@ -672,7 +658,7 @@ def _from_header(rule: IsoRule, header: VolumeHeader) -> MediaInfo:
             name=name,
             version=version,
             arch=arch,
-            deployable=fam in FAMILY_INFO,
+            deployable=fam in FAMILIES,
             source="header",
             osinfo_id=entry.short_id,
             evidence=["volume header"],

@@ -26,7 +26,8 @@ class ImageType(StrEnum):
     UNATTEND = "UNATTEND"
 
 
-_TYPE_ALIASES = {"CUSTOM_CONFIG": ImageType.CONFIG}
+#: other names of image types that requests may use
+TYPE_ALIASES = {"CUSTOM_CONFIG": ImageType.CONFIG}
 
 
 def parse_image_type(value: str | None, *, default: ImageType | None = ImageType.OS) -> ImageType:
@@ -36,12 +37,12 @@ def parse_image_type(value: str | None, *, default: ImageType | None = ImageType
             raise error(M.MISSING_PARAMETER, name="imageType", detail="imageType is required.")
         return default
     key = value.strip().upper()
-    if key in _TYPE_ALIASES:
-        return _TYPE_ALIASES[key]
+    if key in TYPE_ALIASES:
+        return TYPE_ALIASES[key]
     try:
         return ImageType(key)
     except ValueError:
-        allowed = ", ".join([*ImageType, *_TYPE_ALIASES])
+        allowed = ", ".join([*ImageType, *TYPE_ALIASES])
         raise error(
             M.INVALID_VALUE,
             name="imageType",

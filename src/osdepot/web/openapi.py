@@ -16,6 +16,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from osdepot import __version__
+from osdepot.domain.images import TYPE_ALIASES, ImageType
+from osdepot.domain.roles import Privilege
 from osdepot.errors import M, Message
 from osdepot.web.osimages import GROUP_ORDER
 
@@ -106,24 +108,14 @@ def _body(schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
     return {"required": required, "content": {JSON: {"schema": schema}}}
 
 
-_EDIT = "lxc-osdeploy-create-import-export-edit-os-files"
-_DELETE = "lxc-osdeploy-delete-os-files"
-_SERVERS = "lxc-osdeploy-create-edit-remote-file-server"
-_DELETE_SERVERS = "lxc-osdeploy-delete-remote-file-server"
+# From the one definition of each (domain/): privileges, image types (with the accepted
+# alias CUSTOM_CONFIG).
+_EDIT = Privilege.EDIT_FILES.value
+_DELETE = Privilege.DELETE_FILES.value
+_SERVERS = Privilege.EDIT_REMOTE_SERVERS.value
+_DELETE_SERVERS = Privilege.DELETE_REMOTE_SERVERS.value
 
-_IMAGE_TYPES = [
-    "BOOT",
-    "BUNDLE",
-    "BUNDLESIG",
-    "CONFIG",
-    "CUSTOM_CONFIG",
-    "DUD",
-    "OS",
-    "OSPROFILE",
-    "SCRIPT",
-    "SOFTWARE",
-    "UNATTEND",
-]
+_IMAGE_TYPES = sorted([*(t.value for t in ImageType), *TYPE_ALIASES])
 
 _SCHEMAS: dict[str, Any] = {
     "Message": {
