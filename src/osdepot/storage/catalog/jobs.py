@@ -1,0 +1,228 @@
+"""Import jobs: created, claimed, progressing, finished, expired, purged."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy.exc import DBAPIError
+
+from osdepot.domain.images import ImageType
+from osdepot.domain.jobs import FINISHED, JobStatus
+from osdepot.domain.records import (
+    Job,
+)
+from osdepot.storage.catalog.base import Base, job_event, jobs_stopped
+from osdepot.storage.schema import (
+    jobs,
+)
+
+
+class JobsCatalog(Base):
+    """The jobs part of :class:`osdepot.storage.catalog.SqlCatalog`."""
+
+    # -- jobs ----------------------------------------------------------------------
+
+    @staticmethod
+    def _job(row: Any) -> Job:
+        d = dict(row)
+        d["image_type"] = ImageType(d["image_type"])
+        d["status"] = JobStatus(d["status"])
+        d["message"] = json.loads(d["message"]) if d["message"] else None
+        return Job(**d)
+
+    def create_job(
+        self,
+        image_type: ImageType,
+        created_by: str,
+        now: float,
+        declared_size: int | None,
+        description: str,
+    ) -> Job:
+        with self._write() as c:
+            job_id = c.execute(
+                insert(jobs).values(
+                    uuid=uuid.uuid4().hex,
+                    image_type=image_type.value,
+                    status=JobStatus.PENDING.value,
+                    created_by=created_by,
+                    created_at=now,
+                    declared_size=declared_size,
+                    bytes_total=declared_size,
+                    description=description,
+                )
+            ).inserted_primary_key[0]  # type: ignore[index]
+            row = c.execute(select(jobs).where(jobs.c.id == job_id)).mappings().one()
+        job_event(int(job_id), JobStatus.PENDING)
+        return self._job(row)
+
+    #: The reads behind clients that poll (GET /tasks/{id}; on SQLite by id through
+    #: _jobs_sqlite), built once: building and cache-keying a statement cost more than
+    #: running it.
+    _ALL_JOBS = select(jobs).order_by(jobs.c.id)
+    _JOBS_BY_ID = _ALL_JOBS.where(jobs.c.id.in_(bindparam("ids", expanding=True)))
+
+    def get_job(self, job_id: int) -> Job | None:
+        with self._read1() as c:
+            row = c.execute(select(jobs).where(jobs.c.id == job_id)).mappings().first()
+        return self._job(row) if row else None
+
+    def list_jobs(self, ids: Sequence[int] | None = None) -> list[Job]:
+        if ids is not None and self.engine.dialect.name == "sqlite":
+            return self._jobs_sqlite(ids)
+        with self._read1() as c:
+            if ids is None:
+                rows = c.execute(self._ALL_JOBS)
+            else:
+                rows = c.execute(self._JOBS_BY_ID, {"ids": list(ids)})
+            return [self._job(r) for r in rows.mappings()]
+
+    #: The columns of ``jobs``, for :meth:`_jobs_sqlite`.
+    _JOB_COLUMNS = tuple(c.name for c in jobs.c)
+
+    def _jobs_sqlite(self, ids: Sequence[int]) -> list[Job]:
+        """``list_jobs(ids)`` on SQLite's own connection: the read behind every
+        ``GET /tasks/{id}`` of a polling client. SQLAlchemy's connection, execution
+        context and result rows cost about three times the query itself. One statement, run
+        atomically on one snapshot, as ``_read1`` does; errors are raised as
+        SQLAlchemy's (a locked catalog is an ``OperationalError``)."""
+        sql = (
+            f"SELECT {', '.join(self._JOB_COLUMNS)} FROM jobs"
+            f" WHERE id IN ({', '.join('?' * len(ids))}) ORDER BY id"
+        )
+        params = tuple(ids)
+        raw = self.engine.raw_connection()
+        try:
+            rows = raw.cursor().execute(sql, params).fetchall()
+        except sqlite3.Error as e:
+            raise DBAPIError.instance(sql, params, e, sqlite3.Error) from e
+        finally:
+            raw.close()
+        return [self._job(dict(zip(self._JOB_COLUMNS, r, strict=True))) for r in rows]
+
+    def claim_job(
+        self,
+        job_id: int,
+        from_status: JobStatus,
+        uploads: int,
+        now: float,
+        bytes_total: int | None,
+        file_name: str,
+    ) -> bool:
+        with self._write() as c:
+            n = c.execute(
+                update(jobs)
+                .where(
+                    jobs.c.id == job_id,
+                    jobs.c.status == from_status.value,
+                    jobs.c.uploads == uploads,
+                )
+                .values(
+                    status=JobStatus.RUNNING.value,
+                    uploads=uploads + 1,
+                    start_time=now,
+                    end_time=None,
+                    bytes_received=0,
+                    percentage=0,
+                    bytes_total=bytes_total,
+                    file_name=file_name,
+                    message=None,
+                )
+            ).rowcount
+        if n == 1:
+            job_event(job_id, JobStatus.RUNNING)
+        return n == 1
+
+    def set_job_source(self, job_id: int, server_id: int, bytes_total: int | None) -> bool:
+        """Record the remote server (and, once known, the size) a running job pulls."""
+        with self._write() as c:
+            n = c.execute(
+                update(jobs)
+                .where(jobs.c.id == job_id, jobs.c.status == JobStatus.RUNNING.value)
+                .values(server_id=server_id, bytes_total=bytes_total)
+            ).rowcount
+        return n == 1
+
+    def update_progress(self, job_id: int, received: int, percentage: int) -> bool:
+        with self._write() as c:
+            n = c.execute(
+                update(jobs)
+                .where(jobs.c.id == job_id, jobs.c.status == JobStatus.RUNNING.value)
+                .values(bytes_received=received, percentage=percentage)
+            ).rowcount
+        return n == 1
+
+    def finish_job(
+        self,
+        job_id: int,
+        status: JobStatus,
+        now: float,
+        message: dict[str, object],
+        only_if: Iterable[JobStatus] = (JobStatus.RUNNING,),
+        cancelled_by: str | None = None,
+    ) -> bool:
+        values: dict[str, Any] = {
+            "status": status.value,
+            "end_time": now,
+            "message": json.dumps(message),
+        }
+        if cancelled_by is not None:
+            values["cancelled_by"] = cancelled_by
+        with self._write() as c:
+            n = c.execute(
+                update(jobs)
+                .where(jobs.c.id == job_id, jobs.c.status.in_([s.value for s in only_if]))
+                .values(**values)
+            ).rowcount
+        if n == 1:
+            job_event(job_id, status, message)
+        return n == 1
+
+    def delete_jobs(self, ids: Sequence[int]) -> int:
+        with self._write() as c:
+            return int(c.execute(delete(jobs).where(jobs.c.id.in_(list(ids)))).rowcount)
+
+    def expire_jobs(self, created_before: float, now: float, message: dict[str, object]) -> int:
+        with self._write() as c:
+            n = int(
+                c.execute(
+                    update(jobs)
+                    .where(
+                        jobs.c.status == JobStatus.PENDING.value, jobs.c.created_at < created_before
+                    )
+                    .values(
+                        status=JobStatus.STOPPED.value, end_time=now, message=json.dumps(message)
+                    )
+                ).rowcount
+            )
+        jobs_stopped(n, message)
+        return n
+
+    def purge_jobs(self, ended_before: float) -> int:
+        with self._write() as c:
+            return int(
+                c.execute(
+                    delete(jobs).where(
+                        jobs.c.status.in_([s.value for s in FINISHED]),
+                        jobs.c.end_time < ended_before,
+                    )
+                ).rowcount
+            )
+
+    def fail_open_jobs(self, now: float, message: dict[str, object]) -> int:
+        with self._write() as c:
+            n = int(
+                c.execute(
+                    update(jobs)
+                    .where(jobs.c.status == JobStatus.RUNNING.value)
+                    .values(
+                        status=JobStatus.STOPPED.value, end_time=now, message=json.dumps(message)
+                    )
+                ).rowcount
+            )
+        jobs_stopped(n, message)
+        return n

@@ -1,0 +1,275 @@
+"""What the repository holds: files, OS images and their profiles, the atomic
+commit of an import, deletion, usage."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from osdepot.domain.images import ImageType
+from osdepot.domain.jobs import OPEN, JobStatus
+from osdepot.domain.records import (
+    OsImage,
+    Profile,
+    StoredFile,
+    Usage,
+)
+from osdepot.errors import M, error
+from osdepot.storage.catalog.base import JobGone, bump, job_event
+from osdepot.storage.catalog.jobs import JobsCatalog
+from osdepot.storage.schema import (
+    files,
+    jobs,
+    os_images,
+    profiles,
+    repo_state,
+)
+
+
+class RepositoryCatalog(JobsCatalog):
+    """The repository part of :class:`osdepot.storage.catalog.SqlCatalog`; an import's
+    commit also finishes its job, in the same transaction."""
+
+    # -- repository ----------------------------------------------------------------
+
+    def commit_import(
+        self,
+        job_id: int,
+        file: StoredFile,
+        image: OsImage | None,
+        now: float,
+        message: dict[str, object],
+    ) -> None:
+        try:
+            with self._write() as c:
+                c.execute(
+                    insert(files).values(
+                        id=file.id,
+                        image_type=file.image_type.value,
+                        name=file.name,
+                        os=file.os,
+                        osrelease=file.osrelease,
+                        description=file.description,
+                        image_name=file.image_name,
+                        size=file.size,
+                        sha256=file.sha256,
+                        checksums=json.dumps(file.checksums),
+                        blob_key=file.blob_key,
+                        imported_by=file.imported_by,
+                        imported_at=file.imported_at,
+                        job_id=file.job_id,
+                    )
+                )
+                bump(c)
+                if image is not None:
+                    c.execute(
+                        insert(os_images).values(
+                            id=image.id,
+                            name=image.name,
+                            description=image.description,
+                            os=image.os,
+                            osrelease=image.osrelease,
+                            file_id=image.file_id,
+                            created_at=image.created_at,
+                            version=image.version,
+                            arch=image.arch,
+                            osinfo_id=image.osinfo_id,
+                            build=image.build,
+                            details=json.dumps(image.details),
+                        )
+                    )
+                    for p in image.profiles:
+                        c.execute(
+                            insert(profiles).values(
+                                id=p.id,
+                                image_id=p.image_id,
+                                name=p.name,
+                                profile=p.profile,
+                                type=p.type,
+                                description=p.description,
+                            )
+                        )
+                n = c.execute(
+                    update(jobs)
+                    .where(jobs.c.id == job_id, jobs.c.status == JobStatus.RUNNING.value)
+                    .values(
+                        status=JobStatus.COMPLETE.value,
+                        end_time=now,
+                        percentage=100,
+                        bytes_received=file.size,
+                        file_id=file.id,
+                        message=json.dumps(message),
+                    )
+                ).rowcount
+                if n != 1:
+                    raise JobGone()
+        except JobGone:
+            job = self.get_job(job_id)
+            raise error(
+                M.JOB_CANCELLED,
+                job_id=job_id,
+                user=(job.cancelled_by if job else None) or "another request",
+            ) from None
+        except IntegrityError:
+            if image is not None and self.get_image(image.id) is not None:
+                raise error(M.ALREADY_EXISTS, what="OS image", name=image.id) from None
+            raise error(M.ALREADY_EXISTS, what="File", name=file.id) from None
+        else:
+            job_event(job_id, JobStatus.COMPLETE, message)
+
+    _GENERATION = select(repo_state.c.generation)
+
+    def generation(self) -> int:
+        """Raised by every import and delete: equal numbers mean equal contents."""
+        with self._read1() as c:
+            return int(c.execute(self._GENERATION).scalar_one())
+
+    def file_id_exists(self, file_id: str) -> bool:
+        with self._read1() as c:
+            return c.execute(select(files.c.id).where(files.c.id == file_id)).first() is not None
+
+    @staticmethod
+    def _file(row: Any) -> StoredFile:
+        d = dict(row)
+        d["image_type"] = ImageType(d["image_type"])
+        d["checksums"] = json.loads(d["checksums"] or "{}")
+        return StoredFile(**d)
+
+    def list_files(self) -> list[StoredFile]:
+        with self._read() as c:
+            rows = c.execute(select(files).order_by(files.c.imported_at, files.c.id)).mappings()
+            return [self._file(r) for r in rows]
+
+    def _images(self, c: Connection, image_id: str | None = None) -> list[OsImage]:
+        q = select(os_images).order_by(os_images.c.id)
+        pq = select(profiles).order_by(profiles.c.id)
+        if image_id is not None:
+            q = q.where(os_images.c.id == image_id)
+            pq = pq.where(profiles.c.image_id == image_id)
+        by_image: dict[str, list[Profile]] = {}
+        for r in c.execute(pq).mappings():
+            by_image.setdefault(r["image_id"], []).append(Profile(**r))
+        out = []
+        for r in c.execute(q).mappings():
+            d = dict(r)
+            d["details"] = json.loads(d["details"] or "{}")
+            out.append(OsImage(**d, profiles=tuple(by_image.get(r["id"], ()))))
+        return out
+
+    def get_image(self, image_id: str) -> OsImage | None:
+        with self._read() as c:
+            found = self._images(c, image_id)
+        return found[0] if found else None
+
+    def list_images(self) -> list[OsImage]:
+        with self._read() as c:
+            return self._images(c)
+
+    def find_profiles(self, ids: Sequence[str]) -> list[Profile]:
+        with self._read() as c:
+            rows = c.execute(
+                select(profiles).where(profiles.c.id.in_(list(ids))).order_by(profiles.c.id)
+            ).mappings()
+            return [Profile(**r) for r in rows]
+
+    def delete_objects(self, ids: Sequence[str]) -> list[str]:
+        wanted = list(dict.fromkeys(ids))
+        with self._write() as c:
+            img_rows = {
+                r.id: r
+                for r in c.execute(
+                    select(os_images.c.id, os_images.c.file_id).where(os_images.c.id.in_(wanted))
+                )
+            }
+            prof_rows = {
+                r.id: r
+                for r in c.execute(
+                    select(profiles.c.id, profiles.c.image_id).where(profiles.c.id.in_(wanted))
+                )
+            }
+            file_rows = {
+                r.id: r
+                for r in c.execute(
+                    select(files.c.id, files.c.blob_key).where(files.c.id.in_(wanted))
+                )
+            }
+            unknown = [
+                i for i in wanted if i not in img_rows and i not in prof_rows and i not in file_rows
+            ]
+            if unknown:
+                raise error(
+                    M.NOT_FOUND,
+                    what="Object",
+                    name=", ".join(unknown),
+                    detail="No OS image, profile or file has this id. Nothing was deleted.",
+                )
+            mixed = [p for p, r in prof_rows.items() if r.image_id in img_rows]
+            if mixed:
+                raise error(
+                    M.INVALID_VALUE,
+                    name="id list",
+                    detail="The list names an OS image together with its own "
+                    f"profile(s) {', '.join(mixed)}; deleting the image deletes its "
+                    "profiles. Nothing was deleted.",
+                )
+            file_ids = set(file_rows)
+            for r in img_rows.values():
+                file_ids.add(r.file_id)
+            c.execute(delete(profiles).where(profiles.c.id.in_(list(prof_rows))))
+            c.execute(delete(profiles).where(profiles.c.image_id.in_(list(img_rows))))
+            # An OS image's own file goes with the image; deleting that file directly
+            # deletes the image too.
+            img_of_files = [
+                r.id
+                for r in c.execute(
+                    select(os_images.c.id).where(os_images.c.file_id.in_(list(file_ids)))
+                )
+            ]
+            c.execute(delete(profiles).where(profiles.c.image_id.in_(img_of_files)))
+            c.execute(delete(os_images).where(os_images.c.id.in_(img_of_files)))
+            keys = [
+                r.blob_key
+                for r in c.execute(select(files.c.blob_key).where(files.c.id.in_(list(file_ids))))
+            ]
+            c.execute(delete(files).where(files.c.id.in_(list(file_ids))))
+            bump(c)
+        return keys
+
+    def usage(self) -> Usage:
+        with self._read() as c:
+            images = int(c.execute(select(func.count()).select_from(os_images)).scalar_one())
+            nfiles = int(c.execute(select(func.count()).select_from(files)).scalar_one())
+            stored = int(c.execute(select(func.coalesce(func.sum(files.c.size), 0))).scalar_one())
+            rows = c.execute(
+                select(jobs.c.declared_size, jobs.c.bytes_received).where(
+                    jobs.c.status.in_([s.value for s in OPEN]), jobs.c.declared_size.is_not(None)
+                )
+            ).all()
+        reserved = sum(max(int(r[0]) - int(r[1]), 0) for r in rows)
+        return Usage(images=images, bytes_stored=stored, bytes_reserved=reserved, files=nfiles)
+
+    def reserved_bytes(self, user_name: str) -> int:
+        with self._read1() as c:
+            rows = c.execute(
+                select(jobs.c.declared_size, jobs.c.bytes_received).where(
+                    jobs.c.status.in_([s.value for s in OPEN]),
+                    jobs.c.declared_size.is_not(None),
+                    jobs.c.created_by == user_name,
+                )
+            ).all()
+        return sum(max(int(r[0]) - int(r[1]), 0) for r in rows)
+
+    def job_counts(self) -> dict[str, int]:
+        with self._read1() as c:
+            rows = c.execute(select(jobs.c.status, func.count()).group_by(jobs.c.status)).all()
+        counts = {s.value: 0 for s in JobStatus}
+        counts.update({str(r[0]): int(r[1]) for r in rows})
+        return counts
+
+    def blob_keys(self) -> set[str]:
+        with self._read() as c:
+            return {r[0] for r in c.execute(select(files.c.blob_key))}
