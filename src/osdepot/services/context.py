@@ -38,6 +38,9 @@ class Context:
     active_uploads: dict[int, UploadSink] = field(default_factory=dict)
     #: Remote imports running in the background, by job id.
     transfers: dict[int, asyncio.Task[None]] = field(default_factory=dict)
+    #: The rendered repository listing and the catalog generation it shows
+    #: (services/repository.py, Repository.rendered_listing).
+    listing_cache: tuple[int, bytes] | None = None
     #: Limits how many remote transfers run at once (created on first use).
     transfer_slots: asyncio.Semaphore | None = None
     #: Makes the fetcher for a remote server's protocol (osdepot.remote.open_fetcher).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from osdepot.domain.records import OsImage, StoredFile
@@ -39,6 +40,18 @@ class Repository:
             return Listing(self.ctx.catalog.list_images(), self.ctx.catalog.list_files())
 
         return await self.ctx.run(both)
+
+    async def rendered_listing(self, render: Callable[[Listing], bytes]) -> bytes:
+        """The listing as ``render`` makes it, kept until the repository's generation
+        changes: a listing of 10,000 entries then costs one small query instead of a
+        full read and rendering. One cache per process (in the context)."""
+        ctx = self.ctx
+        generation = await ctx.read(lambda c: c.generation())
+        cached = ctx.listing_cache
+        if cached is None or cached[0] != generation:
+            cached = (generation, render(await self.listing()))
+            ctx.listing_cache = cached
+        return cached[1]
 
     async def profiles(self, ids: list[str] | None) -> list[OsImage]:
         """OS images with only the profiles named in ``ids`` (all profiles when None)."""

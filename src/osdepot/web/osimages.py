@@ -14,7 +14,7 @@ from osdepot.domain.records import OsImage, StoredFile
 from osdepot.domain.roles import Privilege
 from osdepot.errors import M, OsdepotError, error
 from osdepot.services.remote_import import RemoteImports
-from osdepot.services.repository import Repository, parse_id_list
+from osdepot.services.repository import Listing, Repository, parse_id_list
 from osdepot.services.uploads import (
     Imports,
     UploadParams,
@@ -144,31 +144,26 @@ async def list_images(request: Request) -> Response:
         ids = parse_id_list(q["id"]) if q.get("id") else None
         images = await repo.profiles(ids)
         return envelope(items=[image_json(i, None) for i in images])
-    # The rendered listing is kept until the repository's generation changes; a
-    # listing of 10,000 entries then costs one small query instead of 0.3 s.
-    ctx = ctx_of(request)
-    generation = await ctx.read(lambda c: c.generation())
-    cached = getattr(request.app.state, "listing_cache", None)
-    if cached is None or cached[0] != generation:
-        listing = await repo.listing()
-        by_id = {f.id: f for f in listing.files}
-        groups: dict[str, list[dict[str, Any]]] = {g: [] for g in GROUP_ORDER}
-        image_files = {i.file_id for i in listing.images}
-        for f in listing.files:
-            if f.image_type is ImageType.OS or f.id in image_files:
-                continue
-            groups[GROUPS[f.image_type]].append(file_json(f))
-        body = {
-            "result": "success",
-            "items": [image_json(i, by_id.get(i.file_id)) for i in listing.images],
-            **groups,
-            "supportedImages": supported_images(),
-            "messages": [],
-        }
-        raw = json.dumps(body, separators=(",", ":")).encode()
-        cached = (generation, raw)
-        request.app.state.listing_cache = cached
-    return Response(cached[1], media_type="application/json")
+    return Response(await repo.rendered_listing(_render_listing), media_type="application/json")
+
+
+def _render_listing(listing: Listing) -> bytes:
+    """The ``GET /osImages`` body of a listing."""
+    by_id = {f.id: f for f in listing.files}
+    groups: dict[str, list[dict[str, Any]]] = {g: [] for g in GROUP_ORDER}
+    image_files = {i.file_id for i in listing.images}
+    for f in listing.files:
+        if f.image_type is ImageType.OS or f.id in image_files:
+            continue
+        groups[GROUPS[f.image_type]].append(file_json(f))
+    body = {
+        "result": "success",
+        "items": [image_json(i, by_id.get(i.file_id)) for i in listing.images],
+        **groups,
+        "supportedImages": supported_images(),
+        "messages": [],
+    }
+    return json.dumps(body, separators=(",", ":")).encode()
 
 
 # -- jobs ------------------------------------------------------------------------------
