@@ -442,11 +442,39 @@ def _cancel_quietly(api: Api, job_id: str) -> None:
         api.request("PUT", "/tasks", json={"action": "cancel", "list": [job_id]})
 
 
-def _follow(api: Api, job_id: str, label: str, quiet: bool, err: TextIO) -> dict[str, Any]:
-    """Poll the job until it ends, with a progress bar from the job's byte count."""
+#: Seconds a followed job may go without any change (status, bytes, percentage) before
+#: the client stops waiting for it (the job goes on on the server).
+FOLLOW_STALL_SECONDS = 600.0
+
+
+def _follow(
+    api: Api,
+    job_id: str,
+    label: str,
+    quiet: bool,
+    err: TextIO,
+    stall: float = FOLLOW_STALL_SECONDS,
+    interval: float = 0.5,
+) -> dict[str, Any]:
+    """Poll the job until it ends, with a progress bar from the job's byte count. A job
+    that shows no change for ``stall`` seconds is left to run: CliError (exit 1) naming
+    the command that shows it."""
     bar: Progress | None = None
+    seen: tuple[Any, ...] = ()
+    changed = time.monotonic()
     while True:
         job = api.request("GET", f"/tasks/{job_id}", params={"compact": "true"})[0]
+        state = (job.get("status"), job.get("bytesReceived"), job.get("percentage"))
+        if state != seen:
+            seen, changed = state, time.monotonic()
+        elif time.monotonic() - changed > stall:
+            if bar is not None:
+                bar.finish()
+            raise CliError(
+                f"osdepot: job {job_id} showed no progress for {stall:g} s; it goes on on "
+                f"the server (`osdepot tasks {job_id} --watch`, or `osdepot cancel {job_id}`)",
+                FAILED,
+            )
         total = job.get("fileSize") or 0
         if total and bar is None:
             bar = Progress(label, int(total), err, enabled=not quiet)
@@ -456,7 +484,7 @@ def _follow(api: Api, job_id: str, label: str, quiet: bool, err: TextIO) -> dict
             if bar is not None:
                 bar.finish()
             return dict(job)
-        time.sleep(0.5)
+        time.sleep(interval)
 
 
 def _report(job: dict[str, Any], what: str) -> int:
