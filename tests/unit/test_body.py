@@ -145,6 +145,10 @@ def test_a_delimiter_prefix_at_the_end_of_every_buffer() -> None:
     for k in range(1, 20):
         cut = k % len(DELIM) or 1
         data[k * capacity - cut : k * capacity] = DELIM[:cut]
+        # The random byte after a prefix must not complete the delimiter (for the prefix
+        # one byte short, 1 run in 256 did: then the data held a real delimiter).
+        if data[k * capacity] == DELIM[cut]:
+            data[k * capacity] ^= 0xFF
     got, _, _ = parse(form(bytes(data)), capacity, 16)
     assert got == bytes(data)
 
