@@ -1,0 +1,128 @@
+"""The client commands' argument parsers."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from osdepot.cli.client.commands import (
+    cmd_cancel,
+    cmd_delete,
+    cmd_images,
+    cmd_import,
+    cmd_login,
+    cmd_logout,
+    cmd_servers,
+    cmd_tasks,
+)
+
+
+def add_commands(sub: Any) -> None:
+    """Add the client's commands to ``osdepot``'s sub-command parser."""
+
+    def profile(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument(
+            "--profile",
+            default=os.environ.get("OSDEPOT_PROFILE", "default"),
+            help="session profile (OSDEPOT_PROFILE; default 'default')",
+        )
+
+    lg = sub.add_parser("login", help="log in to an osdepot or LXCA server and keep the session")
+    lg.add_argument("url", help="https://host[:port]")
+    lg.add_argument("--user", help="user name (asked when absent)")
+    lg.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    lg.add_argument(
+        "--insecure", action="store_true", help="do not verify the server's TLS certificate"
+    )
+    lg.add_argument("--ca-cert", help="CA certificate (PEM) to verify the server with")
+    profile(lg)
+    lg.set_defaults(func=cmd_login)
+
+    lo = sub.add_parser("logout", help="end the session and forget it")
+    profile(lo)
+    lo.set_defaults(func=cmd_logout)
+
+    im = sub.add_parser("images", help="list the repository")
+    im.add_argument("action", nargs="?", choices=["list"], default="list")
+    im.add_argument("--json", action="store_true", help="print the server's answer as JSON")
+    profile(im)
+    im.set_defaults(func=cmd_images)
+
+    ip = sub.add_parser(
+        "import",
+        help="upload a file (checksummed while it is sent) or import one from a remote server",
+    )
+    ip.add_argument("file", nargs="?", help="the file to upload")
+    ip.add_argument("--type", required=True, type=str.upper, help="OS, DUD, BOOT, SCRIPT, …")
+    ip.add_argument("--os", help="rhel, sles, ubuntu, esxi, windows, …")
+    ip.add_argument("--name", help="imageName (the OS image of a driver; a label for OS media)")
+    ip.add_argument("--osrelease", help="release the file is for")
+    ip.add_argument("--description", help="free text")
+    ip.add_argument(
+        "--checksum",
+        default="sha256",
+        type=str.lower,
+        choices=["sha256", "sha1", "md5", "sha512", "none"],
+        help="algorithm computed while uploading and verified by the server (default sha256)",
+    )
+    ip.add_argument(
+        "--checksum-first",
+        action="store_true",
+        help="read the file once before sending, and send the checksum before the file",
+    )
+    ip.add_argument("--checksum-value", help="expected checksum of a remote file (hex)")
+    ip.add_argument("--server", help="remote file-server id to import from")
+    ip.add_argument("--path", help="path of the file on the remote server")
+    ip.add_argument("--quiet", action="store_true", help="no progress output")
+    profile(ip)
+    ip.set_defaults(func=cmd_import)
+
+    tk = sub.add_parser("tasks", help="list import jobs")
+    tk.add_argument("ids", nargs="*", help="only these jobs")
+    tk.add_argument("--watch", action="store_true", help="refresh until every job has ended")
+    tk.add_argument("--interval", type=float, default=2.0, help="seconds between refreshes")
+    tk.add_argument("--json", action="store_true")
+    profile(tk)
+    tk.set_defaults(func=cmd_tasks)
+
+    cn = sub.add_parser("cancel", help="cancel import jobs")
+    cn.add_argument("ids", nargs="+")
+    profile(cn)
+    cn.set_defaults(func=cmd_cancel)
+
+    de = sub.add_parser("delete", help="delete OS images and files from the repository")
+    de.add_argument("ids", nargs="+", help="OS image ids and file ids")
+    profile(de)
+    de.set_defaults(func=cmd_delete)
+
+    sv = sub.add_parser("servers", help="remote file servers")
+    ssub = sv.add_subparsers(dest="action", required=True)
+    sl = ssub.add_parser("list")
+    sl.add_argument("--json", action="store_true")
+    ss = ssub.add_parser("show")
+    ss.add_argument("id")
+    sa = ssub.add_parser("add")
+    se = ssub.add_parser("edit")
+    se.add_argument("id")
+    for sp, required in ((sa, True), (se, False)):
+        sp.add_argument("--name", required=required, help="displayName")
+        sp.add_argument(
+            "--protocol",
+            required=required,
+            type=str.upper,
+            choices=["HTTP", "HTTPS", "FTP", "SFTP"],
+        )
+        sp.add_argument("--address", required=required)
+        sp.add_argument("--port", type=int, required=required)
+        sp.add_argument("--username")
+        sp.add_argument("--password-stdin", action="store_true")
+        sp.add_argument("--key-type", choices=["RSA-2048", "RSA-4096", "ECDSA-521-secp521r1"])
+        sp.add_argument("--key-comment")
+    sd = ssub.add_parser("delete")
+    sd.add_argument("id")
+    for sp in (sl, ss, sa, se, sd):
+        profile(sp)
+    sv.set_defaults(func=cmd_servers)
