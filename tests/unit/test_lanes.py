@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from osdepot.services.uploads import Lane
+from osdepot.ingest.lanes import Lane
 
 
 class CountingPool(ThreadPoolExecutor):

@@ -30,10 +30,11 @@ from osdepot.errors import (
 )
 from osdepot.ports import Fetcher, RemoteCredentials
 from osdepot.services.context import Context
+from osdepot.services.import_params import UploadParams, check_checksum_pair
 from osdepot.services.networks import NetworkPolicy
 from osdepot.services.remote_servers import fingerprint, parse_server_id
 from osdepot.services.secrets import SecretBox
-from osdepot.services.uploads import Imports, UploadParams, UploadSink, check_checksum_pair
+from osdepot.services.uploads import Imports, UploadSink
 
 log = logging.getLogger("osdepot.remote")
 

@@ -13,18 +13,14 @@ ends the job ``Stopped`` with the same message the HTTP response carries.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import errno
 import hashlib
 import hmac
 import logging
 import mmap
-import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import Executor, Future
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from osdepot import metrics
@@ -40,87 +36,24 @@ from osdepot.domain.images import (
 from osdepot.domain.jobs import JobStatus
 from osdepot.domain.names import check_image_id, clean_filename, make_file_id
 from osdepot.domain.records import Job, OsImage, Profile, StoredFile, User
-from osdepot.domain.text import has_control
 from osdepot.errors import M, OsdepotError, error
+from osdepot.ingest.lanes import Lane, gather_all
 from osdepot.services.context import Context
+from osdepot.services.import_params import (
+    UploadParams,
+    check_checksum_pair,
+    check_label,
+    parse_checksum_type,
+    parse_size,
+)
 
 log = logging.getLogger("osdepot.uploads")
 
-CHECKSUM_ALGORITHMS = {"MD5": "md5", "SHA1": "sha1", "SHA256": "sha256", "SHA512": "sha512"}
-_HEX_LEN = {"md5": 32, "sha1": 40, "sha256": 64, "sha512": 128}
 
 #: room past an upload buffer's capacity (see UploadSink.buffer)
 LOOKAHEAD = 4096
 #: buffers per upload: one being filled, the others queued or being written and hashed
 BUFFERS = 3
-
-
-def parse_checksum_type(value: str | None) -> str | None:
-    """hashlib name for a ``checksumType`` value (``SHA-256``, ``sha256`` …), or None."""
-    if value is None or value.strip() == "":
-        return None
-    key = value.strip().upper().replace("-", "").replace("_", "")
-    if key not in CHECKSUM_ALGORITHMS:
-        raise error(
-            M.INVALID_VALUE,
-            name="checksumType",
-            detail=f"{value!r} is not supported; use MD5, SHA1, SHA256 or SHA512.",
-        )
-    return CHECKSUM_ALGORITHMS[key]
-
-
-def parse_size(value: Any, name: str = "fileSize") -> int | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise error(M.INVALID_VALUE, name=name, detail=f"{name} must be a number of bytes.")
-    try:
-        size = int(str(value).strip())
-    except ValueError:
-        raise error(
-            M.INVALID_VALUE, name=name, detail=f"{name} must be a number of bytes, not {value!r}."
-        ) from None
-    if size < 0 or size > 1 << 53:
-        raise error(M.INVALID_VALUE, name=name, detail=f"{name} is out of range.")
-    return size
-
-
-@dataclass(frozen=True)
-class UploadParams:
-    """The query parameters of ``POST /files/osImages``."""
-
-    job_id: int
-    image_type: ImageType | None
-    image_name: str | None
-    os: str | None
-    osrelease: str | None
-    description: str
-    checksum_type: str | None = None
-    checksum_value: str | None = None
-
-
-def parse_job_id(value: str | None) -> int:
-    if value is None or value.strip() == "":
-        raise error(
-            M.MISSING_PARAMETER,
-            name="jobId",
-            detail="The import job id (jobId) is required; create a job with POST /osImages first.",
-        )
-    try:
-        job_id = int(value.strip())
-    except ValueError:
-        raise error(M.JOB_NOT_FOUND, job_id=value) from None
-    if job_id <= 0 or job_id > 2**62:
-        raise error(M.JOB_NOT_FOUND, job_id=value)
-    return job_id
-
-
-def _short(text: str | None, name: str, limit: int) -> str | None:
-    if text is not None and len(text) > limit:
-        raise error(M.INVALID_VALUE, name=name, detail=f"{name} is longer than {limit} characters.")
-    if text is not None and has_control(text, allowed="\t"):
-        raise error(M.INVALID_VALUE, name=name, detail=f"{name} contains control characters.")
-    return text
 
 
 class Imports:
@@ -232,9 +165,9 @@ class Imports:
                 raise error(M.JOB_EXPIRED, job_id=job.id, seconds=self.ctx.settings.job_expiry)
             raise error(M.JOB_ALREADY_USED, job_id=job.id, status=job.status.value)
         resolve_os(itype, p.os)
-        _short(p.description, "description", 2000)
-        _short(p.image_name, "imageName", 300)
-        _short(p.osrelease, "osrelease", 64)
+        check_label(p.description, "description", 2000)
+        check_label(p.image_name, "imageName", 300)
+        check_label(p.osrelease, "osrelease", 64)
         if itype is ImageType.DUD:
             if not p.image_name:
                 raise error(
@@ -296,35 +229,6 @@ class Imports:
             await sink.fail(error(M.INTERNAL, detail="The staging file could not be created."))
             raise
         return sink
-
-
-def check_checksum_pair(ctype: str | None, cvalue: str | None, *, final: bool) -> str | None:
-    """Validate a checksumType/checksumValue pair; returns the hashlib name or None."""
-    algo = parse_checksum_type(ctype)
-    value = (cvalue or "").strip()
-    if final and algo and not value:
-        raise error(
-            M.MISSING_PARAMETER,
-            name="checksumValue",
-            detail="checksumType was given without checksumValue.",
-        )
-    if final and value and not algo:
-        raise error(
-            M.MISSING_PARAMETER,
-            name="checksumType",
-            detail="checksumValue was given without checksumType.",
-        )
-    if (
-        algo
-        and value
-        and (len(value) != _HEX_LEN[algo] or any(c not in "0123456789abcdefABCDEF" for c in value))
-    ):
-        raise error(
-            M.INVALID_VALUE,
-            name="checksumValue",
-            detail=f"A {algo.upper()} checksum is {_HEX_LEN[algo]} hexadecimal digits.",
-        )
-    return algo
 
 
 class UploadSink:
@@ -476,7 +380,7 @@ class UploadSink:
             # goes from one to the next without waiting for the event loop.
             # Measured with benchmarks/upload.py (docs/benchmarks.md).
             jobs = [asyncio.wrap_future(lane.submit(chunk)) for lane in self._lanes.values()]
-            self._pending[self._cur] = asyncio.ensure_future(_all(jobs))
+            self._pending[self._cur] = asyncio.ensure_future(gather_all(jobs))
             self._cur = (self._cur + 1) % len(self._bufs)
             self._fill = 0
         await self._await_buffer(self._cur)
@@ -741,69 +645,6 @@ def build_image(
             "notes": media.notes,
         },
     )
-
-
-class Lane:
-    """Calls ``fn`` on one argument after another, in order, in a shared thread pool.
-
-    The worker that finishes a call takes the next queued argument itself, so a lane
-    that is kept fed never waits for the event loop between calls. After a call fails
-    or an argument is cancelled before its call, the arguments queued since and later
-    get that error without a call: a lane never skips one buffer and writes the next.
-    """
-
-    def __init__(self, pool: Executor, fn: Callable[[Any], Any]) -> None:
-        self._pool, self._fn = pool, fn
-        self._queue: collections.deque[tuple[Any, Future[Any]]] = collections.deque()
-        self._lock = threading.Lock()
-        self._running = False
-        self._error: BaseException | None = None
-
-    def submit(self, arg: Any) -> Future[Any]:
-        future: Future[Any] = Future()
-        with self._lock:
-            self._queue.append((arg, future))
-            if self._running:
-                return future
-            self._running = True
-        try:
-            self._pool.submit(self._run)
-        except BaseException:
-            with self._lock:
-                self._running = False
-                self._queue.clear()
-            raise
-        return future
-
-    def _run(self) -> None:
-        while True:
-            with self._lock:
-                if not self._queue:
-                    self._running = False
-                    return
-                arg, future = self._queue.popleft()
-            if not future.set_running_or_notify_cancel():
-                if self._error is None:
-                    self._error = RuntimeError("an earlier call of this lane was cancelled")
-                continue
-            if self._error is not None:
-                future.set_exception(self._error)
-                continue
-            try:
-                result = self._fn(arg)
-            except BaseException as exc:
-                self._error = exc
-                future.set_exception(exc)
-            else:
-                future.set_result(result)
-
-
-async def _all(futures: list[asyncio.Future[None]]) -> None:
-    """Wait for every future, then raise the first error (none is left running)."""
-    results = await asyncio.gather(*futures, return_exceptions=True)
-    for r in results:
-        if isinstance(r, BaseException):
-            raise r
 
 
 def _os_error(exc: OSError) -> OsdepotError:

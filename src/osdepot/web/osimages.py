@@ -13,15 +13,10 @@ from osdepot.domain.images import FAMILIES, ImageType, parse_image_type
 from osdepot.domain.records import OsImage, StoredFile
 from osdepot.domain.roles import Privilege
 from osdepot.errors import M, OsdepotError, error
+from osdepot.services.import_params import UploadParams, parse_job_id, parse_size
 from osdepot.services.remote_import import RemoteImports
 from osdepot.services.repository import Listing, Repository, parse_id_list
-from osdepot.services.uploads import (
-    Imports,
-    UploadParams,
-    UploadSink,
-    parse_job_id,
-    parse_size,
-)
+from osdepot.services.uploads import Imports, UploadSink
 from osdepot.web.body import BodyReader, receive_file
 from osdepot.web.common import authenticate, ctx_of, envelope, iso, json_body
 from osdepot.web.multipart import (
