@@ -15,7 +15,8 @@ import pytest
 from starlette.requests import Request
 
 from osdepot.errors import OsdepotError
-from osdepot.services.uploads import LOOKAHEAD, UploadSink
+from osdepot.ingest.receiver import LOOKAHEAD
+from osdepot.services.uploads import UploadSink
 from osdepot.web.body import DIRECT_BODY, MIN_PROGRESS_BYTES, BodyReader, receive_file
 from osdepot.web.multipart import MultipartParser, PartData, PartEnd, PartStart
 from osdepot.web.protocol import DirectBody

@@ -12,10 +12,7 @@ ends the job ``Stopped`` with the same message the HTTP response carries.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import errno
-import hashlib
 import hmac
 import logging
 import mmap
@@ -37,7 +34,7 @@ from osdepot.domain.jobs import JobStatus
 from osdepot.domain.names import check_image_id, clean_filename, make_file_id
 from osdepot.domain.records import Job, OsImage, Profile, StoredFile, User
 from osdepot.errors import M, OsdepotError, error
-from osdepot.ingest.lanes import Lane, gather_all
+from osdepot.ingest.receiver import Receiver
 from osdepot.services.context import Context
 from osdepot.services.import_params import (
     UploadParams,
@@ -48,12 +45,6 @@ from osdepot.services.import_params import (
 )
 
 log = logging.getLogger("osdepot.uploads")
-
-
-#: room past an upload buffer's capacity (see UploadSink.buffer)
-LOOKAHEAD = 4096
-#: buffers per upload: one being filled, the others queued or being written and hashed
-BUFFERS = 3
 
 
 class Imports:
@@ -252,21 +243,14 @@ class UploadSink:
         self.declared, self.expected = declared, expected
         #: bytes per buffer handed to the worker threads
         self.capacity = self.ctx.settings.upload_buffer_bytes
-        # Anonymous maps: page-aligned memory, which a blob store may write in whatever
-        # way suits it best. LOOKAHEAD more bytes let a reader look past the end of a full buffer.
-        size = self.capacity + LOOKAHEAD
-        self._bufs = [mmap.mmap(-1, size) for _ in range(BUFFERS)]
-        self._cur = 0
-        self._fill = 0
-        #: each buffer's write and hashes, until they are done
-        self._pending: list[asyncio.Future[None] | None] = [None] * BUFFERS
-        #: the write and each hash, by name (made in open; see _dispatch)
-        self._lanes: dict[str, Lane] = {}
-        self.received = 0
-        self._hashers: dict[str, Any] = {"sha256": hashlib.sha256()}
         early = parse_checksum_type(params.checksum_type)
-        if early and early not in self._hashers:
-            self._hashers[early] = hashlib.new(early)
+        #: the byte path: buffers, lanes, the write and the hashes (osdepot.ingest)
+        self._rx = Receiver(
+            self.capacity,
+            self.ctx.io_pool,
+            ["sha256", *([early] if early and early != "sha256" else [])],
+            on_buffer=self._counted_bytes,
+        )
         self._staging: Any = None
         self._next_tick = 0.0
         self.cancelled_by: str | None = None
@@ -284,14 +268,19 @@ class UploadSink:
             self._staging = await self.ctx.run(self.ctx.blobs.create_staging, self.declared)
         except OSError as exc:
             raise _os_error(exc) from exc
-        pool = self.ctx.io_pool
-        self._lanes["write"] = Lane(pool, self._staging.write)
-        for name, h in self._hashers.items():
-            self._lanes[name] = Lane(pool, h.update)
+        self._rx.start(self._staging)
         self.ctx.active_uploads[self.job.id] = self
         self._opened_at = time.monotonic()
         self._next_tick = self._opened_at + self.ctx.settings.progress_interval
         metrics.UPLOADS_IN_FLIGHT.labels(self._source).inc()
+
+    @property
+    def received(self) -> int:
+        """Bytes of the file received so far."""
+        return self._rx.received
+
+    def _counted_bytes(self, n: int) -> None:
+        metrics.BYTES_RECEIVED.labels(self._source).inc(n)
 
     @property
     def _source(self) -> str:
@@ -324,27 +313,22 @@ class UploadSink:
             view = view[take:]
 
     def buffer(self) -> tuple[mmap.mmap, int]:
-        """The buffer being filled and how many of its bytes are file data so far.
-
-        A caller may place the next file bytes at ``fill`` itself and report them
-        with :meth:`commit`; bytes from ``capacity`` to ``capacity + LOOKAHEAD`` are
-        scratch room, never written out.
-        """
-        return self._bufs[self._cur], self._fill
+        """The buffer being filled and how many of its bytes are file data so far
+        (:meth:`osdepot.ingest.receiver.Receiver.buffer`)."""
+        return self._rx.buffer()
 
     async def commit(self, n: int) -> None:
         """The next ``n`` bytes of the file are in place in :meth:`buffer`."""
         self._check_cancelled()
-        if n < 0 or self._fill + n > self.capacity:
-            raise ValueError(f"cannot commit {n} bytes at {self._fill} of {self.capacity}")
-        self.received += n
-        if self.declared is not None and self.received > self.declared:
+        self._rx.check_room(n)
+        if self.declared is not None and self.received + n > self.declared:
             raise error(
                 M.SIZE_MISMATCH, declared=self.declared, received=f"more than {self.declared}"
             )
-        self._fill += n
-        if self._fill == self.capacity:
-            await self._dispatch()
+        try:
+            await self._rx.commit(n)
+        except OSError as exc:
+            raise _os_error(exc) from exc
         if time.monotonic() >= self._next_tick:
             await self._progress()
 
@@ -360,35 +344,11 @@ class UploadSink:
         if self.cancelled_by is not None:
             raise error(M.JOB_CANCELLED, job_id=self.job.id, user=self.cancelled_by)
 
-    async def _await_buffer(self, i: int) -> None:
-        """Wait until buffer ``i`` is written and hashed; a write error becomes a user error."""
-        pending, self._pending[i] = self._pending[i], None
-        if pending is not None:
-            try:
-                await pending
-            except OSError as exc:
-                raise _os_error(exc) from exc
-
-    async def _dispatch(self) -> None:
-        """Hand the buffer being filled to the lanes; make the next one ready to fill."""
-        if self._fill:
-            chunk = memoryview(self._bufs[self._cur])[: self._fill]
-            metrics.BYTES_RECEIVED.labels(self._source).inc(self._fill)
-            # The write and each hash have a lane of their own, which takes the buffers
-            # in order in a worker thread (hashlib and os.write release the GIL): the
-            # slowest lane sets the pace, not their sum, and with buffers queued a lane
-            # goes from one to the next without waiting for the event loop.
-            # Measured with benchmarks/upload.py (docs/benchmarks.md).
-            jobs = [asyncio.wrap_future(lane.submit(chunk)) for lane in self._lanes.values()]
-            self._pending[self._cur] = asyncio.ensure_future(gather_all(jobs))
-            self._cur = (self._cur + 1) % len(self._bufs)
-            self._fill = 0
-        await self._await_buffer(self._cur)
-
     async def _drain(self) -> None:
-        await self._dispatch()
-        for i in range(len(self._bufs)):
-            await self._await_buffer(i)
+        try:
+            await self._rx.drain()
+        except OSError as exc:
+            raise _os_error(exc) from exc
 
     async def _progress(self, pending: int = 0) -> None:
         self._next_tick = time.monotonic() + self.ctx.settings.progress_interval
@@ -415,7 +375,7 @@ class UploadSink:
             if self.declared is not None and self.received != self.declared:
                 raise error(M.SIZE_MISMATCH, declared=self.declared, received=self.received)
             algo = check_checksum_pair(checksum_type, checksum_value, final=True)
-            checksums = await self.ctx.run(self._digests, algo)
+            checksums = await self.ctx.run(self._rx.digests, algo)
             if algo and checksum_value:
                 actual = checksums[algo]
                 if not hmac.compare_digest(actual, checksum_value.strip().lower()):
@@ -461,16 +421,6 @@ class UploadSink:
             result.size,
             f", recognised as {result.os.name}" if result.os else "",
         )
-
-    def _digests(self, algo: str | None) -> dict[str, str]:
-        """Hex digests; an algorithm first named after the file part is computed by
-        reading the staging file back once (the file is still written only once)."""
-        if algo and algo not in self._hashers:
-            h = hashlib.new(algo)
-            for chunk in self._staging.read_chunks():
-                h.update(chunk)
-            self._hashers[algo] = h
-        return {name: h.hexdigest() for name, h in self._hashers.items()}
 
     async def _commit(self, checksums: dict[str, str]) -> StoredFile:
         ctx = self.ctx
@@ -576,11 +526,7 @@ class UploadSink:
             return
         self.done = True
         self.ctx.active_uploads.pop(self.job.id, None)
-        for i, pending in enumerate(self._pending):
-            if pending is not None:
-                with contextlib.suppress(Exception):
-                    await pending
-                self._pending[i] = None
+        await self._rx.settle()
         staging = self._staging
         self._staging = None
         if staging is not None:

@@ -1,0 +1,136 @@
+"""The buffer ring of one import: bytes placed in page-aligned buffers, each full
+buffer written to a staging area and hashed, in lanes, while the next is filled.
+
+A :class:`Receiver` knows nothing of jobs, the catalog, HTTP or metrics: its owner
+(the import service) checks sizes against what was declared, reports progress and
+turns an ``OSError`` of the write into the user's message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import mmap
+from collections.abc import Callable, Iterable
+from concurrent.futures import Executor
+from typing import Any
+
+from osdepot.ingest.lanes import Lane, gather_all
+from osdepot.ports import Staging
+
+#: Room past a buffer's capacity (see :meth:`Receiver.buffer`): a reader may look this far
+#: past the end of a full buffer (for a multipart delimiter that starts inside it).
+LOOKAHEAD = 4096
+#: Buffers per import: one being filled, the others written and hashed meanwhile.
+BUFFERS = 3
+
+
+class Receiver:
+    """Receives one file's bytes into its buffers; writes and hashes them off the event
+    loop. ``hashes`` names the hashlib algorithms computed while the bytes arrive;
+    ``on_buffer(n)`` is called with the size of each buffer handed to the lanes."""
+
+    def __init__(
+        self,
+        capacity: int,
+        pool: Executor,
+        hashes: Iterable[str],
+        on_buffer: Callable[[int], None] | None = None,
+    ) -> None:
+        self.capacity = capacity
+        self._pool = pool
+        self._on_buffer = on_buffer
+        # Anonymous maps: page-aligned memory, which a blob store may write in whatever
+        # way suits it best.
+        self._bufs = [mmap.mmap(-1, capacity + LOOKAHEAD) for _ in range(BUFFERS)]
+        self._cur = 0
+        self._fill = 0
+        #: each buffer's write and hashes, until they are done
+        self._pending: list[asyncio.Future[None] | None] = [None] * BUFFERS
+        #: the write and each hash, by name (made in start)
+        self._lanes: dict[str, Lane] = {}
+        self._hashers: dict[str, Any] = {name: hashlib.new(name) for name in hashes}
+        self.staging: Staging | None = None
+        #: bytes committed so far
+        self.received = 0
+
+    def start(self, staging: Staging) -> None:
+        """Write into ``staging`` from now on."""
+        self.staging = staging
+        self._lanes["write"] = Lane(self._pool, staging.write)
+        for name, h in self._hashers.items():
+            self._lanes[name] = Lane(self._pool, h.update)
+
+    def buffer(self) -> tuple[mmap.mmap, int]:
+        """The buffer being filled and how many of its bytes are file data so far.
+
+        A caller may place the next file bytes at ``fill`` itself and report them
+        with :meth:`commit`; bytes from ``capacity`` to ``capacity + LOOKAHEAD`` are
+        scratch room, never written out.
+        """
+        return self._bufs[self._cur], self._fill
+
+    def check_room(self, n: int) -> None:
+        """ValueError unless ``n`` more bytes fit in the buffer being filled."""
+        if n < 0 or self._fill + n > self.capacity:
+            raise ValueError(f"cannot commit {n} bytes at {self._fill} of {self.capacity}")
+
+    async def commit(self, n: int) -> None:
+        """The next ``n`` bytes of the file are in place in :meth:`buffer`; a full buffer
+        goes to the lanes. Raises the write's ``OSError`` of an earlier buffer."""
+        self.check_room(n)
+        self.received += n
+        self._fill += n
+        if self._fill == self.capacity:
+            await self.dispatch()
+
+    async def _await_buffer(self, i: int) -> None:
+        pending, self._pending[i] = self._pending[i], None
+        if pending is not None:
+            await pending
+
+    async def dispatch(self) -> None:
+        """Hand the buffer being filled to the lanes; make the next one ready to fill."""
+        if self._fill:
+            chunk = memoryview(self._bufs[self._cur])[: self._fill]
+            if self._on_buffer is not None:
+                self._on_buffer(self._fill)
+            # The write and each hash have a lane of their own, which takes the buffers
+            # in order in a worker thread (hashlib and os.write release the GIL): the
+            # slowest lane sets the pace, not their sum, and with buffers queued a lane
+            # goes from one to the next without waiting for the event loop.
+            futures = [asyncio.wrap_future(lane.submit(chunk)) for lane in self._lanes.values()]
+            self._pending[self._cur] = asyncio.ensure_future(gather_all(futures))
+            self._cur = (self._cur + 1) % len(self._bufs)
+            self._fill = 0
+        await self._await_buffer(self._cur)
+
+    async def drain(self) -> None:
+        """Everything committed is written and hashed (or the write's error raised)."""
+        await self.dispatch()
+        for i in range(len(self._bufs)):
+            await self._await_buffer(i)
+
+    async def settle(self) -> None:
+        """Wait for whatever is in flight, ignoring its errors (before an abort)."""
+        for i, pending in enumerate(self._pending):
+            if pending is not None:
+                with contextlib.suppress(Exception):
+                    await pending
+                self._pending[i] = None
+
+    def has(self, algo: str) -> bool:
+        """Whether ``algo`` is computed while the bytes arrive."""
+        return algo in self._hashers
+
+    def digests(self, algo: str | None = None) -> dict[str, str]:
+        """Hex digests (blocking); an algorithm first named now is computed by reading
+        the staging area back once (the file is still written only once)."""
+        if algo and algo not in self._hashers:
+            assert self.staging is not None
+            h = hashlib.new(algo)
+            for chunk in self.staging.read_chunks():
+                h.update(chunk)
+            self._hashers[algo] = h
+        return {name: h.hexdigest() for name, h in self._hashers.items()}
