@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import hashlib
 import mmap
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import Executor
 from typing import Any
 
@@ -28,19 +28,15 @@ BUFFERS = 3
 
 class Receiver:
     """Receives one file's bytes into its buffers; writes and hashes them off the event
-    loop. ``hashes`` names the hashlib algorithms computed while the bytes arrive;
-    ``on_buffer(n)`` is called with the size of each buffer handed to the lanes."""
+    loop. ``hashes`` names the hashlib algorithms computed while the bytes arrive.
 
-    def __init__(
-        self,
-        capacity: int,
-        pool: Executor,
-        hashes: Iterable[str],
-        on_buffer: Callable[[int], None] | None = None,
-    ) -> None:
+    It holds no reference to its owner (no callback): an owner and its receiver are
+    freed, buffers included, as soon as the owner is dropped, not at a later garbage
+    collection."""
+
+    def __init__(self, capacity: int, pool: Executor, hashes: Iterable[str]) -> None:
         self.capacity = capacity
         self._pool = pool
-        self._on_buffer = on_buffer
         # Anonymous maps: page-aligned memory, which a blob store may write in whatever
         # way suits it best.
         self._bufs = [mmap.mmap(-1, capacity + LOOKAHEAD) for _ in range(BUFFERS)]
@@ -52,8 +48,9 @@ class Receiver:
         self._lanes: dict[str, Lane] = {}
         self._hashers: dict[str, Any] = {name: hashlib.new(name) for name in hashes}
         self.staging: Staging | None = None
-        #: bytes committed so far
+        #: bytes committed so far, and of those handed to the lanes
         self.received = 0
+        self.dispatched = 0
 
     def start(self, staging: Staging) -> None:
         """Write into ``staging`` from now on."""
@@ -94,8 +91,7 @@ class Receiver:
         """Hand the buffer being filled to the lanes; make the next one ready to fill."""
         if self._fill:
             chunk = memoryview(self._bufs[self._cur])[: self._fill]
-            if self._on_buffer is not None:
-                self._on_buffer(self._fill)
+            self.dispatched += self._fill
             # The write and each hash have a lane of their own, which takes the buffers
             # in order in a worker thread (hashlib and os.write release the GIL): the
             # slowest lane sets the pace, not their sum, and with buffers queued a lane

@@ -249,8 +249,8 @@ class UploadSink:
             self.capacity,
             self.ctx.io_pool,
             ["sha256", *([early] if early and early != "sha256" else [])],
-            on_buffer=self._counted_bytes,
         )
+        self._bytes_counted = 0  # of the receiver's dispatched bytes, in the metrics
         self._staging: Any = None
         self._next_tick = 0.0
         self.cancelled_by: str | None = None
@@ -279,8 +279,12 @@ class UploadSink:
         """Bytes of the file received so far."""
         return self._rx.received
 
-    def _counted_bytes(self, n: int) -> None:
-        metrics.BYTES_RECEIVED.labels(self._source).inc(n)
+    def _count_bytes(self) -> None:
+        """Add the bytes handed to the lanes since the last call to the metrics."""
+        n = self._rx.dispatched - self._bytes_counted
+        if n:
+            self._bytes_counted += n
+            metrics.BYTES_RECEIVED.labels(self._source).inc(n)
 
     @property
     def _source(self) -> str:
@@ -329,6 +333,7 @@ class UploadSink:
             await self._rx.commit(n)
         except OSError as exc:
             raise _os_error(exc) from exc
+        self._count_bytes()
         if time.monotonic() >= self._next_tick:
             await self._progress()
 
@@ -349,6 +354,8 @@ class UploadSink:
             await self._rx.drain()
         except OSError as exc:
             raise _os_error(exc) from exc
+        finally:
+            self._count_bytes()
 
     async def _progress(self, pending: int = 0) -> None:
         self._next_tick = time.monotonic() + self.ctx.settings.progress_interval
