@@ -116,10 +116,6 @@ class Receiver:
                     await pending
                 self._pending[i] = None
 
-    def has(self, algo: str) -> bool:
-        """Whether ``algo`` is computed while the bytes arrive."""
-        return algo in self._hashers
-
     def digests(self, algo: str | None = None) -> dict[str, str]:
         """Hex digests (blocking); an algorithm first named now is computed by reading
         the staging area back once (the file is still written only once)."""

@@ -129,7 +129,9 @@ JSON_BYTES_IN_FLIGHT = 16 * 1024 * 1024
 
 
 class _InFlight:
-    bytes = 0
+    """Bytes of JSON bodies being read now in this process (event-loop thread only)."""
+
+    held = 0
 
 
 async def read_body(request: Request, limit: int, what: str) -> bytes:
@@ -145,11 +147,11 @@ async def read_body(request: Request, limit: int, what: str) -> bytes:
         if int(declared) > limit:
             raise too_large(what, limit)
     share = int(declared) if declared is not None else limit
-    if _InFlight.bytes + share > JSON_BYTES_IN_FLIGHT:
+    if _InFlight.held + share > JSON_BYTES_IN_FLIGHT:
         busy = error(M.BODIES_BUSY, limit=JSON_BYTES_IN_FLIGHT)
         busy.headers.update({"Retry-After": "1", "Connection": "close"})
         raise busy
-    _InFlight.bytes += share
+    _InFlight.held += share
     data = bytearray()
     try:
         async with asyncio.timeout(seconds):
@@ -162,7 +164,7 @@ async def read_body(request: Request, limit: int, what: str) -> bytes:
         slow.headers["Connection"] = "close"
         raise slow from None
     finally:
-        _InFlight.bytes -= share
+        _InFlight.held -= share
     return bytes(data)
 
 
