@@ -405,14 +405,14 @@ def test_an_import_frees_its_buffers_without_waiting_for_the_garbage_collector(
     # collection, which can be long in coming: the benchmark's idle server held 110 MiB.
     import gc
 
-    from osdepot.services.uploads import UploadSink
+    from osdepot.services.import_run import ImportRun
 
     gc.collect()
     gc.disable()
     try:
         for _ in range(3):
             api.import_file("SCRIPT", "post.sh", b"#!/bin/sh\necho hello\n" * 1000, os="rhel")
-        alive = [o for o in gc.get_objects() if isinstance(o, UploadSink)]
+        alive = [o for o in gc.get_objects() if isinstance(o, ImportRun)]
         assert alive == []
     finally:
         gc.enable()

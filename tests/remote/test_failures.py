@@ -200,7 +200,7 @@ def test_cancel_and_delete_while_a_transfer_runs(
     r = api.c.request("DELETE", f"/osImages/remoteFileServers/{sid}")
     assert r.status_code == 409 and r.json()["messages"][0]["id"] == "FQXHMFC9008J"
     assert api.c.put("/tasks", json={"action": "cancel", "list": [job]}).status_code == 200
-    wait_for(lambda: job not in {str(j) for j in ctx.transfers} and not staging_files(ctx.settings))
+    wait_for(lambda: int(job) not in ctx.running and not staging_files(ctx.settings))
     assert api.task(job)["status"] == "Cancelled"
     assert api.c.request("DELETE", f"/osImages/remoteFileServers/{sid}").status_code == 200
     http.behaviour.stop.set()

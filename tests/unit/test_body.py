@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from starlette.requests import Request
 
-from osdepot.errors import OsdepotError
+from osdepot.errors import M, OsdepotError
 from osdepot.ingest.receiver import LOOKAHEAD
-from osdepot.services.uploads import UploadSink
-from osdepot.web.body import DIRECT_BODY, MIN_PROGRESS_BYTES, BodyReader, receive_file
-from osdepot.web.multipart import MultipartParser, PartData, PartEnd, PartStart
+from osdepot.services.import_run import ImportRun
+from osdepot.web.body import DIRECT_BODY, MIN_PROGRESS_BYTES, BodyReader
 from osdepot.web.protocol import DirectBody
+from osdepot.web.upload_form import UploadForm
 from tests.unit.test_protocol import answer, connect, request, settle
 
 BOUNDARY = b"b0undary-x"
@@ -27,7 +27,7 @@ DELIM = b"\r\n--" + BOUNDARY
 
 
 class Sink:
-    """An UploadSink's buffers and commit, keeping what it would write out."""
+    """An import's buffers and commit, keeping what it would write out."""
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
@@ -56,7 +56,7 @@ class Sink:
     async def waiting(self, pending: int) -> None:
         self.waits.append(pending)
 
-    write = UploadSink.write  # the real copying path, over this buffer and commit
+    write = ImportRun.write  # the real copying path, over this buffer and commit
 
 
 class Reader:
@@ -80,39 +80,24 @@ def form(file: bytes, after: bytes = b"") -> bytes:
 
 
 def parse(body: bytes, capacity: int, head: int) -> tuple[bytes, dict[str, str], bool]:
-    """What the upload handler does: ``head`` bytes a time through the parser until the
-    file's data, then receive_file. Returns the file, the fields and whether the
-    parser saw the closing boundary."""
-    sink, reader, parser = Sink(capacity), Reader(body), MultipartParser(BOUNDARY)
-    fields: dict[str, str] = {}
+    """What the upload handler does (web/upload_form.py): ``head`` bytes a time
+    through the parser until the file's data, then receive_file. Returns the file,
+    the fields and whether the parser saw the closing boundary."""
+    sink, reader = Sink(capacity), Reader(body)
+    upload = UploadForm(reader, BOUNDARY, head)  # type: ignore[arg-type]  # Reader stands in for BodyReader
 
     async def run() -> None:
-        mode, name, value = "", "", b""
-        small = memoryview(bytearray(head))
-        while True:
-            if mode == "file" and parser.in_data:
-                data = await receive_file(reader, sink, parser.delimiter)  # type: ignore[arg-type]
-            else:
-                data = small[: await reader.readinto(small)].tobytes()
-            if not data:
-                break
-            for ev in parser.feed(data):
-                if isinstance(ev, PartStart):
-                    mode = "file" if ev.filename else "field"
-                    name, value = ev.name, b""
-                elif isinstance(ev, PartData):
-                    if mode == "file":
-                        await sink.write(ev.data)  # type: ignore[misc]  # Sink stands in for UploadSink
-                    else:
-                        value += bytes(ev.data)
-                elif isinstance(ev, PartEnd):
-                    if mode == "field":
-                        fields[name] = value.decode()
-                    mode = ""
+        try:
+            await upload.file_part()
+            await upload.receive_file(sink)
+            await upload.rest()
+        except OsdepotError as exc:
+            # A body that ends early is refused; the caller checks ``finished``.
+            assert exc.message is M.MALFORMED_BODY and not upload.finished, exc
         sink.flush()
 
     asyncio.run(run())
-    return bytes(sink.written), fields, parser.finished
+    return bytes(sink.written), upload.fields, upload.finished
 
 
 def tricky(size: int, rng: random.Random) -> bytes:

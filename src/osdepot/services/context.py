@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import anyio.to_thread
 
 from osdepot.config import Settings
 from osdepot.ports import BlobStore, Catalog, FetcherFactory
-
-if TYPE_CHECKING:
-    from osdepot.services.uploads import UploadSink
+from osdepot.services.running import RunningImports
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -29,20 +26,17 @@ class Context:
     catalog: Catalog
     blobs: BlobStore
     clock: Callable[[], float] = time.time
-    #: Threads that hash and write upload buffers (each upload's write and hashes run
-    #: in lanes on them: services/uploads.py, Lane).
+    #: Threads that hash and write upload buffers (each import's write and hashes run
+    #: in lanes on them: osdepot.ingest.lanes).
     io_pool: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(16, thread_name_prefix="osdepot-io")
     )
-    #: Uploads running in this process, by job id (for immediate cancellation).
-    active_uploads: dict[int, UploadSink] = field(default_factory=dict)
-    #: Remote imports running in the background, by job id.
-    transfers: dict[int, asyncio.Task[None]] = field(default_factory=dict)
+    #: Imports running in this process and the background tasks of remote pulls
+    #: (services/running.py; what a cancel reaches at once).
+    running: RunningImports = field(default_factory=RunningImports)
     #: The rendered repository listing and the catalog generation it shows
     #: (services/repository.py, Repository.rendered_listing).
     listing_cache: tuple[int, bytes] | None = None
-    #: Limits how many remote transfers run at once (created on first use).
-    transfer_slots: asyncio.Semaphore | None = None
     #: Makes the fetcher for a remote server's protocol (osdepot.remote.open_fetcher).
     fetchers: FetcherFactory | None = None
     #: The exception types the catalog's driver raises (Context.read falls back to a

@@ -69,13 +69,10 @@ class Jobs:
                 only_if=OPEN,
                 cancelled_by=user.name,
             )
-            sink = self.ctx.active_uploads.get(job.id)
-            if changed and sink is not None:
-                sink.cancelled_by = user.name
-            transfer = self.ctx.transfers.get(job.id)
-            if changed and transfer is not None:
-                transfer.cancel()  # a remote import stops at once, even while connecting
             if changed:
+                # An import running in this process stops at once; elsewhere at its
+                # next progress update, which finds the job Cancelled.
+                self.ctx.running.cancel(job.id, user.name)
                 log.info("job %s cancelled by %s", job.id, user.name)
         return await self.find(ids)
 

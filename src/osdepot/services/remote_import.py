@@ -31,10 +31,11 @@ from osdepot.errors import (
 from osdepot.ports import Fetcher, RemoteCredentials
 from osdepot.services.context import Context
 from osdepot.services.import_params import UploadParams, check_checksum_pair
+from osdepot.services.import_run import ImportRun
+from osdepot.services.imports import Imports
 from osdepot.services.networks import NetworkPolicy
 from osdepot.services.remote_servers import fingerprint, parse_server_id
 from osdepot.services.secrets import SecretBox
-from osdepot.services.uploads import Imports, UploadSink
 
 log = logging.getLogger("osdepot.remote")
 
@@ -111,16 +112,10 @@ class RemoteImports:
         check_extension(itype, family, filename)
         if ctype or cvalue:
             check_checksum_pair(ctype, cvalue, final=True)
-        await self.imports.claim(job, filename, None)
-        await self.ctx.run(self.ctx.catalog.set_job_source, job.id, server.id, None)
-        declared = job.declared_size if job.uploads == 0 else None
-        sink = UploadSink(
-            self.imports, user, job, itype, family, params, filename, declared, declared
-        )
-        sink.server_id = server.id
-        self.ctx.active_uploads[job.id] = sink
-        task = asyncio.create_task(self._run(sink, server, path, ctype, cvalue))
-        self.ctx.transfers[job.id] = task
+        run = await self.imports.claim(user, job, itype, params, filename, None, "remote")
+        async with run:
+            await self.ctx.run(self.ctx.catalog.set_job_source, job.id, server.id, None)
+            self.ctx.running.start(job.id, self._pull(run, server, path, ctype, cvalue))
         log.info(
             "job %s: importing %s from %s (%s://%s:%s) for %s",
             job.id,
@@ -159,68 +154,62 @@ class RemoteImports:
             server, credentials, s.remote_connect_timeout, s.remote_stall_timeout
         )
 
-    async def _run(
+    async def _pull(
         self,
-        sink: UploadSink,
+        run: ImportRun,
         server: RemoteServer,
         path: str,
         ctype: str | None,
         cvalue: str | None,
     ) -> None:
-        ctx = self.ctx
-        if ctx.transfer_slots is None:
-            ctx.transfer_slots = asyncio.Semaphore(max(1, ctx.settings.remote_max_transfers))
+        """The background task of one remote import; every way it ends goes through
+        the run's failure path, and nothing escapes the task."""
         fetcher: Fetcher | None = None
         try:
-            async with ctx.transfer_slots:
+            slots = self.ctx.running.transfer_slots(self.ctx.settings.remote_max_transfers)
+            async with run, slots:
                 fetcher = self._fetcher(server)
-                await self._transfer(sink, server, fetcher, path)
-                await sink.finish(
-                    ctype or sink.params.checksum_type, cvalue or sink.params.checksum_value
+                try:
+                    await self._transfer(run, server, fetcher, path)
+                except RemoteFailure as exc:
+                    raise self._message(exc, server, path) from None
+                await run.finish(
+                    ctype or run.params.checksum_type, cvalue or run.params.checksum_value
                 )
-        except RemoteFailure as exc:
-            await sink.fail(self._message(exc, server, path))
-        except OsdepotError as exc:
-            await sink.fail(exc)
-        except asyncio.CancelledError:
-            if sink.cancelled_by is not None:
-                await sink.fail(error(M.JOB_CANCELLED, job_id=sink.job.id, user=sink.cancelled_by))
-            else:
-                await sink.fail(error(M.SERVER_INTERRUPTED))
+        except (OsdepotError, asyncio.CancelledError):
+            pass  # the job says how it ended
         except Exception:
-            log.exception("job %s: remote import failed", sink.job.id)
-            await sink.fail(error(M.INTERNAL, detail="The remote import failed unexpectedly."))
+            log.exception("job %s: remote import failed", run.job.id)
         finally:
             if fetcher is not None:
                 with contextlib.suppress(Exception):
                     await fetcher.close()
-            ctx.transfers.pop(sink.job.id, None)
 
     async def _transfer(
-        self, sink: UploadSink, server: RemoteServer, fetcher: Fetcher, path: str
+        self, run: ImportRun, server: RemoteServer, fetcher: Fetcher, path: str
     ) -> None:
         s = self.ctx.settings
         attempt = 0
         opened_staging = False
         remote_size: int | None = None
         while True:
-            if sink.cancelled_by is not None:
-                raise error(M.JOB_CANCELLED, job_id=sink.job.id, user=sink.cancelled_by)
+            if run.cancelled_by is not None:
+                raise error(M.JOB_CANCELLED, job_id=run.job.id, user=run.cancelled_by)
             await self._allowed(server)  # again: the name may resolve elsewhere now
             try:
-                opened = await fetcher.open(path, sink.received)
+                opened = await fetcher.open(path, run.received)
                 await self._pin_host_key(server, fetcher)
                 if not opened_staging:
                     remote_size = opened.size
-                    await self._size_known(sink, remote_size)
-                    await sink.open()
+                    await self._size_known(run, server, remote_size)
+                    await run.open()
                     opened_staging = True
                 async for chunk in _guard(opened.chunks, s.remote_stall_timeout):
-                    await sink.write(chunk)
-                if remote_size is not None and sink.received < remote_size:
+                    await run.write(chunk)
+                if remote_size is not None and run.received < remote_size:
                     raise RemoteFailure(
                         Failure.INTERRUPTED,
-                        f"The transfer ended after {sink.received} of {remote_size} bytes.",
+                        f"The transfer ended after {run.received} of {remote_size} bytes.",
                     )
                 return
             except RemoteFailure as exc:
@@ -232,27 +221,27 @@ class RemoteImports:
                 await fetcher.reset()
                 log.info(
                     "job %s: %s; resuming at byte %d (attempt %d of %d)",
-                    sink.job.id,
+                    run.job.id,
                     exc.detail,
-                    sink.received,
+                    run.received,
                     attempt,
                     s.remote_retries,
                 )
                 await asyncio.sleep(s.remote_retry_delay * attempt)
 
-    async def _size_known(self, sink: UploadSink, size: int | None) -> None:
-        if size is not None and sink.declared is not None and size != sink.declared:
+    async def _size_known(self, run: ImportRun, server: RemoteServer, size: int | None) -> None:
+        if size is not None and run.declared is not None and size != run.declared:
             raise error(
                 M.SIZE_MISMATCH,
-                declared=sink.declared,
+                declared=run.declared,
                 received=f"{size} (the size the remote server announces)",
             )
         if size is not None:
-            sink.declared = size
-            sink.expected = size
-            own = sink.job.declared_size or 0
-            await self.ctx.run(self.imports._check_space, size, sink.itype, own)
-        await self.ctx.run(self.ctx.catalog.set_job_source, sink.job.id, sink.server_id, size)
+            run.declared = size
+            run.expected = size
+            own = run.job.declared_size or 0
+            await self.ctx.run(self.imports.check_space, size, run.itype, own)
+        await self.ctx.run(self.ctx.catalog.set_job_source, run.job.id, server.id, size)
 
     async def _pin_host_key(self, server: RemoteServer, fetcher: Fetcher) -> None:
         presented = getattr(fetcher, "presented_key", "")

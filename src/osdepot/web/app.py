@@ -148,11 +148,7 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
             with contextlib.suppress(Exception):
                 await preload
             # Remote imports still running end as interrupted, their staging removed.
-            transfers = list(the_ctx.transfers.values())
-            for t in transfers:
-                t.cancel()
-            if transfers:
-                await asyncio.wait(transfers, timeout=10)
+            await the_ctx.running.stop(timeout=10)
 
     app = Starlette(
         routes=ROUTES,

@@ -7,7 +7,7 @@ they are copied out of the ASGI ``receive`` stream. Either way a client that sta
 gets FQXHMFC9030J.
 
 :func:`receive_file` uses it to read a file part's data into the
-:class:`~osdepot.services.uploads.UploadSink`'s buffers in place, looking for the
+:class:`~osdepot.services.import_run.ImportRun`'s buffers in place, looking for the
 multipart delimiter in them, so that the file's bytes are copied once on the event
 loop thread (by the kernel) instead of three or four times.
 """
@@ -20,7 +20,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from osdepot.errors import M, error
 
@@ -95,7 +95,7 @@ Waiting = Callable[[int], Awaitable[None]]
 class BodyReader:
     """``await readinto(view)``: the next body bytes into ``view``; all of it unless
     the body ends first (0 at the end), or with ``some=True`` as soon as there are
-    any. Raises ClientDisconnect when the client goes away and FQXHMFC9030J when it
+    any. Raises FQXHMFC9013J when the client goes away and FQXHMFC9030J when it
     stalls (see :func:`paced`). ``waiting``, if given, is awaited every ``tick``
     seconds while a read waits (progress, cancellation), and once per piece when
     the bytes are copied from ``receive()``."""
@@ -115,6 +115,15 @@ class BodyReader:
     async def readinto(
         self, view: memoryview, *, some: bool = False, waiting: Waiting | None = None
     ) -> int:
+        try:
+            return await self._readinto(view, some, waiting)
+        except ClientDisconnect:
+            raise error(
+                M.UPLOAD_INTERRUPTED,
+                detail="The client closed the connection before the whole file was received.",
+            ) from None
+
+    async def _readinto(self, view: memoryview, some: bool, waiting: Waiting | None) -> int:
         if self._direct is not None:
             return await self._read_direct(self._direct, view, some, waiting)
         n = 0
@@ -157,9 +166,12 @@ class BodyReader:
 
 
 class FileSink(Protocol):
-    """What :func:`receive_file` needs of an UploadSink."""
+    """What :func:`receive_file` needs of an import
+    (:class:`~osdepot.services.import_run.ImportRun`)."""
 
     capacity: int
+
+    async def write(self, data: bytes | memoryview) -> None: ...
 
     def buffer(self) -> tuple[mmap.mmap, int]: ...
 

@@ -6,7 +6,7 @@ import dataclasses
 import json
 from typing import Any
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 
 from osdepot.domain.images import FAMILIES, ImageType, parse_image_type
@@ -14,19 +14,13 @@ from osdepot.domain.records import OsImage, StoredFile
 from osdepot.domain.roles import Privilege
 from osdepot.errors import M, OsdepotError, error
 from osdepot.services.import_params import UploadParams, parse_job_id, parse_size
+from osdepot.services.imports import Imports
 from osdepot.services.remote_import import RemoteImports
 from osdepot.services.repository import Listing, Repository, parse_id_list
-from osdepot.services.uploads import Imports, UploadSink
-from osdepot.web.body import BodyReader, receive_file
+from osdepot.web.body import BodyReader
 from osdepot.web.common import authenticate, ctx_of, envelope, iso, json_body
-from osdepot.web.multipart import (
-    MAX_FIELD_BYTES,
-    MultipartParser,
-    PartData,
-    PartEnd,
-    PartStart,
-    boundary_from_content_type,
-)
+from osdepot.web.multipart import boundary_from_content_type
+from osdepot.web.upload_form import UploadForm
 
 #: imageType → the group of GET /osImages that lists it.
 GROUPS: dict[ImageType, str] = {
@@ -50,8 +44,6 @@ GROUP_ORDER = [
     "configFiles",
     "osProfileFiles",
 ]
-
-UPLOAD_FIELDS = ("checksumType", "checksumValue")
 
 
 # -- listing ---------------------------------------------------------------------------
@@ -223,10 +215,7 @@ async def customise(request: Request) -> Response:
     )
 
 
-# -- upload ----------------------------------------------------------------------------
-
-#: reads of a body outside the file part's data (part headers, form fields)
-HEAD_READ = 64 * 1024
+# -- upload ---------------------------------------------------------------------------
 
 
 def _params(request: Request) -> UploadParams:
@@ -244,110 +233,39 @@ def _params(request: Request) -> UploadParams:
     )
 
 
-async def upload(request: Request) -> Response:  # noqa: C901 (the mode-driven handler the import pipeline replaces (issue 16))
-    """POST /files/osImages?jobId=…: the file in multipart part ``uploadedfile``."""
+async def upload(request: Request) -> Response:
+    """POST /files/osImages?jobId=…: the file in multipart part ``uploadedfile``, or
+    a remote import's JSON body."""
     user = await authenticate(request, Privilege.EDIT_FILES)
+    ctx = ctx_of(request)
     ctype = request.headers.get("content-type", "")
     params = _params(request)
     if not ctype.lower().startswith("multipart/"):
         # A remote import: {"serverId", "path"} as JSON (pylxca sends no content type).
         body = await json_body(request)
-        job = await RemoteImports(ctx_of(request)).start(user, params, body)
+        job = await RemoteImports(ctx).start(user, params, body)
         return envelope(201, jobId=str(job.id), taskId=str(job.id))
     boundary = boundary_from_content_type(ctype)
-    imports = Imports(ctx_of(request))
+    imports = Imports(ctx)
     job, itype = await imports.check_upload(user, params)
     try:
         body_length = parse_size(request.headers.get("content-length"), "Content-Length")
     except OsdepotError:
         body_length = None
-
-    parser = MultipartParser(boundary)
-    fields: dict[str, str] = {}
-    sink: UploadSink | None = None
-    mode = ""  # "file", "field" or "skip" for the current part
-    field_name, field_buf = "", bytearray()
-    file_done = False
-    settings = ctx_of(request).settings
-    reader = BodyReader(request, settings.upload_stall_timeout, settings.progress_interval)
-    head = memoryview(bytearray(HEAD_READ))
-    try:
-        while True:
-            if mode == "file" and parser.in_data:
-                # The file's bytes go into the sink's buffers in place (web/body.py).
-                assert sink is not None
-                data = await receive_file(reader, sink, parser.delimiter)
-            else:
-                data = head[: await reader.readinto(head, some=True)].tobytes()
-            if not data:
-                break
-            for ev in parser.feed(data):
-                if isinstance(ev, PartData):
-                    if mode == "file":
-                        assert sink is not None
-                        await sink.write(ev.data)
-                    elif mode == "field":
-                        field_buf += ev.data
-                        if len(field_buf) > MAX_FIELD_BYTES:
-                            raise error(
-                                M.MALFORMED_BODY,
-                                detail=f"The form field {field_name} is too large.",
-                            )
-                elif isinstance(ev, PartStart):
-                    if ev.name == "uploadedfile" and ev.filename is not None and sink is None:
-                        p = dataclasses.replace(
-                            params,
-                            checksum_type=fields.get("checksumType") or params.checksum_type,
-                        )
-                        sink = await imports.begin_upload(
-                            user, job, itype, p, ev.filename, body_length
-                        )
-                        mode = "file"
-                    elif ev.name == "uploadedfile" and sink is not None:
-                        raise error(
-                            M.MALFORMED_BODY,
-                            detail="The body holds more than one uploadedfile part.",
-                        )
-                    elif ev.name == "uploadedfile":
-                        raise error(
-                            M.MALFORMED_BODY, detail="The uploadedfile part has no file name."
-                        )
-                    elif ev.filename is None and ev.name in UPLOAD_FIELDS:
-                        mode, field_name, field_buf = "field", ev.name, bytearray()
-                    else:
-                        mode = "skip"  # unknown parts are ignored (pylxca sends "name")
-                elif isinstance(ev, PartEnd):
-                    if mode == "field":
-                        fields[field_name] = field_buf.decode("utf-8", "replace").strip()
-                    elif mode == "file":
-                        file_done = True
-                    mode = ""
-        if not parser.finished:
-            raise error(
-                M.MALFORMED_BODY, detail="The body ended before the closing multipart boundary."
-            )
-        if sink is None or not file_done:
-            raise error(M.MALFORMED_BODY, detail="The body has no part named uploadedfile.")
-        stored = await sink.finish(
-            fields.get("checksumType") or params.checksum_type,
-            fields.get("checksumValue") or params.checksum_value,
+    reader = BodyReader(request, ctx.settings.upload_stall_timeout, ctx.settings.progress_interval)
+    form = UploadForm(reader, boundary)
+    filename = await form.file_part()
+    # A checksumType field sent before the file lets its hash run with SHA-256.
+    early = form.fields.get("checksumType") or params.checksum_type
+    p = dataclasses.replace(params, checksum_type=early)
+    run = await imports.claim_upload(user, job, itype, p, filename, body_length)
+    async with run:
+        await run.open()
+        await form.receive_file(run)
+        await form.rest()
+        stored = await run.finish(
+            form.fields.get("checksumType") or params.checksum_type,
+            form.fields.get("checksumValue") or params.checksum_value,
         )
-    except ClientDisconnect:
-        if sink is not None:
-            await sink.fail(
-                error(
-                    M.UPLOAD_INTERRUPTED,
-                    detail="The client closed the connection before the whole file was received.",
-                )
-            )
-        return Response(status_code=400)
-    except OsdepotError as exc:
-        if sink is not None:
-            await sink.fail(exc)
-        raise
-    except BaseException:
-        if sink is not None:
-            await sink.fail(error(M.INTERNAL, detail="The upload failed unexpectedly."))
-        raise
-    extra = {"imageId": sink.image_id} if sink.image_id else {}
+    extra = {"imageId": run.image_id} if run.image_id else {}
     return envelope(201, fileid=stored.id, **extra)

@@ -1,17 +1,23 @@
-"""Import jobs and the upload pipeline.
+"""One import, from the claim of its job to the commit of its file.
 
-``create_job`` opens a job (``POST /osImages``). ``check_upload`` validates an upload
-request before its body is read; ``begin_upload`` claims the job and returns an
-:class:`UploadSink` that the web layer feeds with the file's bytes as they arrive.
-The sink hashes and writes each buffer in a worker thread while the next buffer is
-being received, writes the file exactly once into staging, and on ``finish``
-verifies size and checksum, fsyncs, commits the blob and records the catalog rows
-and the completed job in one transaction. Any failure removes the staging file and
-ends the job ``Stopped`` with the same message the HTTP response carries.
+:class:`ImportRun` is what every way of importing feeds — the multipart route
+(web/osimages.py), the remote pull (services/remote_import.py) — and it is an async
+context manager: whatever leaves the ``async with`` block as an exception ends the
+import through the one failure path (:meth:`ImportRun.fail`: the staging area
+removed, the job Stopped with the message the client is answered with, or left
+Cancelled). Inside the block the caller opens the staging area, hands over the
+file's bytes (``write``, or in place through ``buffer``/``commit``) and calls
+``finish``, which verifies size and checksum, makes the file durable, inspects it,
+and commits the blob, the catalog rows and the completed job in one transaction.
+
+The byte path itself (buffers, lanes, the staging write and the hashes) is
+:class:`osdepot.ingest.receiver.Receiver`; this module adds the job's rules,
+progress, metrics and messages.
 """
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import hmac
 import logging
@@ -23,211 +29,33 @@ from typing import Any
 from osdepot import metrics
 from osdepot.content.inspect import inspect_content
 from osdepot.content.media import MediaInfo
-from osdepot.domain.images import (
-    ImageType,
-    OsFamily,
-    check_extension,
-    parse_image_type,
-    resolve_os,
-)
+from osdepot.domain.images import ImageType, OsFamily
 from osdepot.domain.jobs import JobStatus
-from osdepot.domain.names import check_image_id, clean_filename, make_file_id
+from osdepot.domain.names import make_file_id
 from osdepot.domain.records import Job, OsImage, Profile, StoredFile, User
 from osdepot.errors import M, OsdepotError, error
 from osdepot.ingest.receiver import Receiver
 from osdepot.services.context import Context
-from osdepot.services.import_params import (
-    UploadParams,
-    check_checksum_pair,
-    check_label,
-    parse_checksum_type,
-    parse_size,
-)
+from osdepot.services.import_params import UploadParams, check_checksum_pair, parse_checksum_type
 
 log = logging.getLogger("osdepot.uploads")
 
-
-class Imports:
-    """The import use case: creating jobs, checking an upload before its body is read,
-    claiming the job, and the space a file needs."""
-
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
-
-    # -- POST /osImages ----------------------------------------------------------------
-
-    async def create_job(self, user: User, image_type: str | None, body: Any) -> Job:
-        itype = parse_image_type(image_type)
-        if not isinstance(body, dict):
-            raise error(
-                M.INVALID_VALUE,
-                name="request body",
-                detail='The body must be a JSON object like {"Action": "Init"}.',
-            )
-        action = body.get("Action", body.get("action"))
-        if not isinstance(action, str) or action.strip().lower() != "init":
-            raise error(
-                M.INVALID_VALUE, name="Action", detail='The body must contain "Action": "Init".'
-            )
-        size = parse_size(body.get("fileSize"))
-        if size is not None:
-            await self.ctx.run(self._check_space, size, itype)
-            await self.ctx.run(self._check_user_reservations, user, size)
-        return await self.ctx.run(
-            self.ctx.catalog.create_job,
-            itype,
-            user.name,
-            self.ctx.clock(),
-            size,
-            f"Import of a {itype.value} file into the OS images repository",
-        )
-
-    def _check_user_reservations(self, user: User, size: int) -> None:
-        """One user's open jobs may hold at most ``max_reserved_bytes_per_user`` of free
-        space with their declared sizes (0: half of the free space), so that no single
-        account can keep everyone else from importing for a day."""
-        cap = self.ctx.settings.max_reserved_bytes_per_user
-        if not cap:
-            free = self.ctx.blobs.free_bytes()
-            if free is None:
-                return
-            cap = free // 2
-        held = self.ctx.catalog.reserved_bytes(user.name)
-        if held + size > cap:
-            raise error(
-                M.REPOSITORY_FULL,
-                detail=f"Your open import jobs already reserve {held} bytes; with {size} more "
-                f"they would reserve more than the {cap} bytes one user may hold. Upload "
-                "the files of your open jobs, or cancel the ones you no longer need.",
-            )
-
-    def _check_space(self, size: int, itype: ImageType, exclude_own: int = 0) -> None:
-        """Refuse a file of ``size`` bytes that the repository cannot hold."""
-        s = self.ctx.settings
-        usage = self.ctx.catalog.usage()
-        reserved = max(usage.bytes_reserved - exclude_own, 0)
-        free = self.ctx.blobs.free_bytes()
-        if free is not None and size > free - reserved:
-            raise error(
-                M.REPOSITORY_FULL,
-                detail=f"The file needs {size} bytes; the repository storage has {free} bytes "
-                f"free, of which {reserved} are reserved by imports in progress.",
-            )
-        if s.max_repository_bytes and (
-            usage.bytes_stored + reserved + size > s.max_repository_bytes
-        ):
-            raise error(
-                M.REPOSITORY_FULL,
-                detail=f"The repository is limited to {s.max_repository_bytes} bytes; it holds "
-                f"{usage.bytes_stored} bytes and {reserved} are reserved by imports in "
-                f"progress, so {size} more bytes do not fit.",
-            )
-        if itype is ImageType.OS and s.max_images and usage.images >= s.max_images:
-            raise error(
-                M.REPOSITORY_FULL,
-                detail=f"The repository is limited to {s.max_images} OS images and holds "
-                f"{usage.images}.",
-            )
-
-    # -- POST /files/osImages ----------------------------------------------------------
-
-    async def check_upload(self, user: User, p: UploadParams) -> tuple[Job, ImageType]:
-        """Validate an upload request before its body is read."""
-        job = await self.ctx.run(self.ctx.catalog.get_job, p.job_id)
-        if job is None:
-            raise error(M.JOB_NOT_FOUND, job_id=p.job_id)
-        if job.created_by != user.name:
-            raise error(M.JOB_NOT_USABLE, job_id=p.job_id)
-        itype = p.image_type or job.image_type
-        bundle_sig = job.image_type is ImageType.BUNDLE and itype is ImageType.BUNDLESIG
-        if itype is not job.image_type and not bundle_sig:
-            raise error(
-                M.INVALID_VALUE,
-                name="imageType",
-                detail=f"Job {job.id} was created for {job.image_type.value} files, "
-                f"not {itype.value}.",
-            )
-        if bundle_sig:
-            sig_ok = job.status is JobStatus.COMPLETE and job.uploads == 1
-            if not sig_ok and job.status is not JobStatus.PENDING:
-                raise error(M.JOB_ALREADY_USED, job_id=job.id, status=job.status.value)
-        elif job.status is not JobStatus.PENDING:
-            if job.message and job.message.get("id") == M.JOB_EXPIRED.id:
-                raise error(M.JOB_EXPIRED, job_id=job.id, seconds=self.ctx.settings.job_expiry)
-            raise error(M.JOB_ALREADY_USED, job_id=job.id, status=job.status.value)
-        resolve_os(itype, p.os)
-        check_label(p.description, "description", 2000)
-        check_label(p.image_name, "imageName", 300)
-        check_label(p.osrelease, "osrelease", 64)
-        if itype is ImageType.DUD:
-            if not p.image_name:
-                raise error(
-                    M.MISSING_PARAMETER,
-                    name="imageName",
-                    detail="For DUD files imageName names the OS image the driver belongs to.",
-                )
-            check_image_id(p.image_name)
-            if await self.ctx.run(self.ctx.catalog.get_image, p.image_name) is None:
-                raise error(M.TARGET_IMAGE_MISSING, image_name=p.image_name)
-        # For OS media the image id comes from the medium itself (docs/media.md);
-        # imageName, which pylxca always sends, is kept as a label only.
-        if p.checksum_type is not None or p.checksum_value is not None:
-            check_checksum_pair(p.checksum_type, p.checksum_value, final=False)
-        return job, itype
-
-    async def claim(self, job: Job, filename: str, expected: int | None) -> None:
-        """Mark the job Running for this file; exactly one of two racing claims wins
-        (a BUNDLESIG claims the Complete BUNDLE job for its second file)."""
-        from_status = JobStatus.PENDING if job.uploads == 0 else JobStatus.COMPLETE
-        claimed = await self.ctx.run(
-            self.ctx.catalog.claim_job,
-            job.id,
-            from_status,
-            job.uploads,
-            self.ctx.clock(),
-            expected,
-            filename,
-        )
-        if not claimed:
-            raise error(M.JOB_ALREADY_USED, job_id=job.id, status="Running")
-
-    async def begin_upload(
-        self,
-        user: User,
-        job: Job,
-        itype: ImageType,
-        p: UploadParams,
-        raw_filename: str,
-        body_length: int | None,
-    ) -> UploadSink:
-        """Claim the job for this upload and open its staging file."""
-        filename = clean_filename(raw_filename)
-        family = resolve_os(itype, p.os)
-        check_extension(itype, family, filename)
-        declared = job.declared_size if job.uploads == 0 else None
-        expected = declared if declared is not None else body_length
-        if expected is not None:
-            own = (job.declared_size or 0) if job.status is JobStatus.PENDING else 0
-            await self.ctx.run(self._check_space, expected, itype, own)
-        await self.claim(job, filename, expected)
-        sink = UploadSink(self, user, job, itype, family, p, filename, declared, expected)
-        try:
-            await sink.open()
-        except OsdepotError as exc:
-            await sink.fail(exc)
-            raise
-        except BaseException:
-            await sink.fail(error(M.INTERNAL, detail="The staging file could not be created."))
-            raise
-        return sink
+#: what an unexpected failure tells the client, by the import's source
+UNEXPECTED = {
+    "upload": "The upload failed unexpectedly.",
+    "remote": "The remote import failed unexpectedly.",
+}
 
 
-class UploadSink:
-    """Receives one file's bytes; hashes and writes them off the event loop."""
+class ImportRun:
+    """One import from claim to commit (see the module's docstring). Made by
+    :meth:`osdepot.services.imports.Imports.claim`, which has marked the job Running;
+    registered in the process's :class:`~osdepot.services.running.RunningImports`
+    until it ends, so that a cancel stops it at the next buffer."""
 
     def __init__(
         self,
-        imports: Imports,
+        ctx: Context,
         user: User,
         job: Job,
         itype: ImageType,
@@ -236,11 +64,14 @@ class UploadSink:
         filename: str,
         declared: int | None,
         expected: int | None,
+        source: str = "upload",
     ) -> None:
-        self.ctx = imports.ctx
+        self.ctx = ctx
         self.user, self.job, self.itype, self.family = user, job, itype, family
         self.params, self.filename = params, filename
         self.declared, self.expected = declared, expected
+        #: "upload" (a request's body) or "remote" (pulled from a file server)
+        self.source = source
         #: bytes per buffer handed to the worker threads
         self.capacity = self.ctx.settings.upload_buffer_bytes
         early = parse_checksum_type(params.checksum_type)
@@ -257,22 +88,52 @@ class UploadSink:
         self.done = False
         self.media: MediaInfo | None = None
         self.image_id: str | None = None
-        #: the remote file server a remote import pulls from
-        self.server_id: int = 0
         self._created = time.monotonic()
         self._opened_at: float | None = None
         self._counted = False
 
+    @property
+    def job_id(self) -> int:
+        return self.job.id
+
+    def cancel(self, user: str) -> None:
+        """Cancelled by ``user`` in this process: the next buffer stops the import."""
+        self.cancelled_by = user
+
+    # -- the one failure path ----------------------------------------------------------
+
+    async def __aenter__(self) -> ImportRun:
+        return self
+
+    async def __aexit__(self, _type: object, exc: BaseException | None, _tb: object) -> None:
+        """An exception leaving the block fails the import with its message (and goes
+        on). A block left normally before ``finish`` leaves the import running: a
+        remote import's request hands it over to its background task."""
+        if exc is not None and not self.done:
+            await self.fail(self.failure(exc))
+
+    def failure(self, exc: BaseException) -> OsdepotError:
+        """The message an import ends with when ``exc`` stopped it."""
+        if isinstance(exc, OsdepotError):
+            return exc
+        if isinstance(exc, asyncio.CancelledError):
+            if self.cancelled_by is not None:
+                return error(M.JOB_CANCELLED, job_id=self.job.id, user=self.cancelled_by)
+            return error(M.SERVER_INTERRUPTED)
+        return error(M.INTERNAL, detail=UNEXPECTED.get(self.source, UNEXPECTED["upload"]))
+
     async def open(self) -> None:
+        """Open the staging area the file is written into."""
         try:
             self._staging = await self.ctx.run(self.ctx.blobs.create_staging, self.declared)
         except OSError as exc:
             raise _os_error(exc) from exc
+        except Exception as exc:
+            raise error(M.INTERNAL, detail="The staging file could not be created.") from exc
         self._rx.start(self._staging)
-        self.ctx.active_uploads[self.job.id] = self
         self._opened_at = time.monotonic()
         self._next_tick = self._opened_at + self.ctx.settings.progress_interval
-        metrics.UPLOADS_IN_FLIGHT.labels(self._source).inc()
+        metrics.UPLOADS_IN_FLIGHT.labels(self.source).inc()
 
     @property
     def received(self) -> int:
@@ -284,11 +145,7 @@ class UploadSink:
         n = self._rx.dispatched - self._bytes_counted
         if n:
             self._bytes_counted += n
-            metrics.BYTES_RECEIVED.labels(self._source).inc(n)
-
-    @property
-    def _source(self) -> str:
-        return "remote" if self.server_id else "upload"
+            metrics.BYTES_RECEIVED.labels(self.source).inc(n)
 
     def _ended(self, result: str, message_id: str = "") -> None:
         """Count the end of an import in the metrics, once. A remote import that
@@ -297,7 +154,7 @@ class UploadSink:
             return
         self._counted = True
         if self._opened_at is not None:
-            metrics.UPLOADS_IN_FLIGHT.labels(self._source).dec()
+            metrics.UPLOADS_IN_FLIGHT.labels(self.source).dec()
         kind = self.itype.value
         metrics.IMPORTS.labels(kind, result).inc()
         metrics.IMPORT_DURATION.labels(kind, result).observe(time.monotonic() - self._created)
@@ -345,7 +202,7 @@ class UploadSink:
             await self._progress(pending)
 
     def _check_cancelled(self) -> None:
-        """A cancel made in this process (Jobs.cancel sets ``cancelled_by``)."""
+        """A cancel made in this process (:meth:`cancel`)."""
         if self.cancelled_by is not None:
             raise error(M.JOB_CANCELLED, job_id=self.job.id, user=self.cancelled_by)
 
@@ -376,34 +233,28 @@ class UploadSink:
     # -- ending ------------------------------------------------------------------------
 
     async def finish(self, checksum_type: str | None, checksum_value: str | None) -> StoredFile:
-        """Verify, make durable and commit. Raises (after cleaning up) on any failure."""
+        """Verify, make durable, inspect and commit; raises on any failure (the
+        ``async with`` block then fails the import)."""
+        await self._drain()
+        if self.declared is not None and self.received != self.declared:
+            raise error(M.SIZE_MISMATCH, declared=self.declared, received=self.received)
+        algo = check_checksum_pair(checksum_type, checksum_value, final=True)
+        checksums = await self.ctx.run(self._rx.digests, algo)
+        if algo and checksum_value:
+            actual = checksums[algo]
+            if not hmac.compare_digest(actual, checksum_value.strip().lower()):
+                raise error(
+                    M.CHECKSUM_MISMATCH,
+                    algorithm=algo.upper(),
+                    actual=actual,
+                    expected=checksum_value.strip().lower(),
+                )
         try:
-            await self._drain()
-            if self.declared is not None and self.received != self.declared:
-                raise error(M.SIZE_MISMATCH, declared=self.declared, received=self.received)
-            algo = check_checksum_pair(checksum_type, checksum_value, final=True)
-            checksums = await self.ctx.run(self._rx.digests, algo)
-            if algo and checksum_value:
-                actual = checksums[algo]
-                if not hmac.compare_digest(actual, checksum_value.strip().lower()):
-                    raise error(
-                        M.CHECKSUM_MISMATCH,
-                        algorithm=algo.upper(),
-                        actual=actual,
-                        expected=checksum_value.strip().lower(),
-                    )
-            try:
-                await self.ctx.run(self._staging.finish)
-            except OSError as exc:
-                raise _os_error(exc) from exc
-            await self._inspect()
-            return await self._commit(checksums)
-        except OsdepotError as exc:
-            await self.fail(exc)
-            raise
-        except BaseException:
-            await self.fail(error(M.INTERNAL, detail="The import failed unexpectedly."))
-            raise
+            await self.ctx.run(self._staging.finish)
+        except OSError as exc:
+            raise _os_error(exc) from exc
+        await self._inspect()
+        return await self._commit(checksums)
 
     async def _inspect(self) -> None:
         """Validate the staged content for its type; recognise an OS medium."""
@@ -442,7 +293,7 @@ class UploadSink:
             await ctx.run(ctx.blobs.delete, key)
             raise
         self.done = True
-        ctx.active_uploads.pop(self.job.id, None)
+        ctx.running.remove(self)
         self._ended("complete")
         log.info(
             "job %s: imported %s as %s (%d bytes, sha256 %s)",
@@ -532,7 +383,7 @@ class UploadSink:
         if self.done:
             return
         self.done = True
-        self.ctx.active_uploads.pop(self.job.id, None)
+        self.ctx.running.remove(self)
         await self._rx.settle()
         staging = self._staging
         self._staging = None
