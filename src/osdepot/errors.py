@@ -20,7 +20,13 @@ The other exceptions are raised inside one layer and turned into an
         ├── RemoteFailure         a remote transfer failed, classified (remote/)
         ├── NotAllowed            a remote server is on a network imports may not reach
         ├── ServerRunning         a server holds the data folder (fsck --repair)
-        └── ConfigError           a setting or URL that cannot be used
+        ├── ConfigError           a setting or URL that cannot be used
+        └── Refused               the catalog refused a write because of what it
+            │                     holds (facts only; the calling service words it)
+            ├── Duplicate         a name or id that is taken
+            ├── Missing           ids that name nothing
+            ├── InUse             an object an open job still uses
+            └── NotRunning        a job that stopped running under a commit
 """
 
 from __future__ import annotations
@@ -558,6 +564,44 @@ class ServerRunning(OsdepotException):
 
 class ConfigError(OsdepotException):
     """A setting or a URL that osdepot cannot use; the text says which and why."""
+
+
+class Refused(OsdepotException):
+    """The catalog refused a write because of what it holds. It carries the facts,
+    never message text: the service that asked turns it into the client's message."""
+
+
+class Duplicate(Refused):
+    """A ``kind`` ("user", "server", "file", "image") named ``key`` exists already."""
+
+    def __init__(self, kind: str, key: str) -> None:
+        super().__init__(f"{kind} {key} exists")
+        self.kind, self.key = kind, key
+
+
+class Missing(Refused):
+    """``keys`` name no object of the catalog; nothing was changed."""
+
+    def __init__(self, keys: list[str]) -> None:
+        super().__init__(f"unknown: {', '.join(keys)}")
+        self.keys = keys
+
+
+class InUse(Refused):
+    """Open job ``job_id`` uses the object; nothing was changed."""
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__(f"in use by job {job_id}")
+        self.job_id = job_id
+
+
+class NotRunning(Refused):
+    """Job ``job_id`` stopped running (cancelled, by ``cancelled_by`` if known)
+    before the commit that needed it Running; nothing was committed."""
+
+    def __init__(self, job_id: int, cancelled_by: str | None) -> None:
+        super().__init__(f"job {job_id} is no longer running")
+        self.job_id, self.cancelled_by = job_id, cancelled_by
 
 
 def error(message: Message, **params: Any) -> OsdepotError:

@@ -112,7 +112,7 @@ class Catalog(Protocol):
 
     # users
     def add_user(self, user: User) -> None:
-        """Insert a user (Conflict if the name exists)."""
+        """Insert a user (errors.Duplicate if the name exists)."""
 
     def get_user(self, name: str) -> User | None:
         """The user, or None."""
@@ -232,7 +232,8 @@ class Catalog(Protocol):
         message: dict[str, object],
     ) -> None:
         """In one transaction: insert the file (and image with profiles) and complete the
-        job. Raises Conflict if the job is no longer Running or an id exists."""
+        job. Raises errors.NotRunning if the job is no longer Running, errors.Duplicate
+        if an id exists."""
 
     def generation(self) -> int:
         """A number raised by every import and delete (equal numbers: equal contents)."""
@@ -254,8 +255,8 @@ class Catalog(Protocol):
 
     def delete_objects(self, ids: Sequence[str]) -> list[str]:
         """Delete files, images (with their profiles) and profiles by id, in one
-        transaction; return the blob keys no longer referenced. NotFound (and nothing
-        deleted) if any id is unknown."""
+        transaction; return the blob keys no longer referenced. errors.Missing (and
+        nothing deleted) if any id is unknown."""
 
     def usage(self) -> Usage:
         """Counts and sizes for limit checks."""
@@ -270,10 +271,12 @@ class Catalog(Protocol):
         """Every blob key the catalog references."""
 
     def add_server(self, server: RemoteServer) -> RemoteServer:
-        """Insert a remote file-server profile (its id is assigned); 409 on a taken name."""
+        """Insert a remote file-server profile (its id is assigned); errors.Duplicate on
+        a taken display name."""
 
     def update_server(self, server: RemoteServer) -> bool:
-        """Replace a profile's fields; False if it does not exist; 409 on a taken name."""
+        """Replace a profile's fields; False if it does not exist; errors.Duplicate on a
+        taken display name."""
 
     def pin_host_key(self, server_id: int, host_key: str) -> bool:
         """Record an SSH host key if none is pinned yet."""
@@ -283,7 +286,7 @@ class Catalog(Protocol):
     def list_servers(self) -> list[RemoteServer]: ...
 
     def delete_server(self, server_id: int) -> bool:
-        """Delete a profile; raises IN_USE while an open job pulls from it."""
+        """Delete a profile; errors.InUse while an open job pulls from it."""
 
 
 # -- remote file servers ------------------------------------------------------------------

@@ -22,7 +22,7 @@ from osdepot.domain.roles import (
     has_privilege,
     normalise_role,
 )
-from osdepot.errors import M, OsdepotError, error
+from osdepot.errors import Duplicate, M, OsdepotError, error
 from osdepot.services.context import Context
 from osdepot.services.gate import PasswordGate
 
@@ -165,7 +165,10 @@ class Auth:
             password_hash=hash_password(check_password(password)),
             created_at=self.ctx.clock(),
         )
-        self.ctx.catalog.add_user(user)
+        try:
+            self.ctx.catalog.add_user(user)
+        except Duplicate:
+            raise error(M.ALREADY_EXISTS, what="User", name=user.name) from None
         return user
 
     def set_password(self, name: str, password: str) -> None:

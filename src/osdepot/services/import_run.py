@@ -33,7 +33,7 @@ from osdepot.domain.images import ImageType, OsFamily
 from osdepot.domain.jobs import JobStatus
 from osdepot.domain.names import make_file_id
 from osdepot.domain.records import Job, OsImage, Profile, StoredFile, User
-from osdepot.errors import M, OsdepotError, error
+from osdepot.errors import Duplicate, M, NotRunning, OsdepotError, error
 from osdepot.ingest.receiver import Receiver
 from osdepot.services.context import Context
 from osdepot.services.import_params import UploadParams, check_checksum_pair, parse_checksum_type
@@ -356,7 +356,15 @@ class ImportRun:
                 f" The medium was recognised as {image.name} ({image.arch or 'any'}) and "
                 f"added as OS image {image.id} with {len(image.profiles)} profile(s)."
             )
-        catalog.commit_import(self.job.id, stored, image, now, message)
+        try:
+            catalog.commit_import(self.job.id, stored, image, now, message)
+        except NotRunning as exc:
+            raise error(
+                M.JOB_CANCELLED, job_id=self.job.id, user=exc.cancelled_by or "another request"
+            ) from None
+        except Duplicate as exc:
+            what = "OS image" if exc.kind == "image" else "File"
+            raise error(M.ALREADY_EXISTS, what=what, name=exc.key) from None
         return stored
 
     def _free_image_id(self, media: MediaInfo) -> str:

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from osdepot.domain.records import RemoteServer
 from osdepot.domain.text import has_control
-from osdepot.errors import M, error
+from osdepot.errors import Duplicate, InUse, M, error
 from osdepot.services.context import Context
 from osdepot.services.secrets import SecretBox
 
@@ -253,9 +253,18 @@ class RemoteServers:
             if not moved and not body.get("resetHostKey") and not fp:
                 server = replace(server, host_key=old.host_key)
         catalog = self.ctx.catalog
-        if old is None:
-            return Saved(catalog.add_server(server), [])
-        catalog.update_server(server)
+        try:
+            if old is None:
+                return Saved(catalog.add_server(server), [])
+            catalog.update_server(server)
+        except Duplicate:
+            # §5.3: a second server with the same name is an invalid attribute (400).
+            raise error(
+                M.INVALID_VALUE,
+                name="displayName",
+                detail=f"A remote file server named {server.display_name!r} already "
+                "exists; display names are unique.",
+            ) from None
         found = catalog.get_server(old.id)
         assert found is not None
         if dropped:
@@ -271,4 +280,12 @@ class RemoteServers:
 
     async def delete(self, server_id: int) -> None:
         await self.get(server_id)
-        await self.ctx.run(self.ctx.catalog.delete_server, server_id)
+        try:
+            await self.ctx.run(self.ctx.catalog.delete_server, server_id)
+        except InUse as exc:
+            raise error(
+                M.IN_USE,
+                what="Remote file server",
+                name=str(server_id),
+                detail=f"Import job {exc.job_id} is transferring a file from it.",
+            ) from None

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from osdepot.domain.records import OsImage, StoredFile
-from osdepot.errors import M, error
+from osdepot.errors import M, Missing, error
 from osdepot.services.context import Context
 
 log = logging.getLogger("osdepot.repository")
@@ -67,8 +67,30 @@ class Repository:
         return out
 
     async def delete(self, ids: list[str]) -> None:
-        """Delete in one transaction (all or nothing), then remove the blobs."""
-        keys = await self.ctx.run(self.ctx.catalog.delete_objects, ids)
+        """Delete in one transaction (all or nothing), then remove the blobs.
+
+        A list that names an OS image together with one of its own profiles is
+        refused: deleting the image deletes its profiles, so the client cannot have
+        meant both (and would otherwise be told a profile was deleted twice)."""
+        found = await self.ctx.run(self.ctx.catalog.find_profiles, ids)
+        mixed = [p.id for p in found if p.image_id in ids]
+        if mixed:
+            raise error(
+                M.INVALID_VALUE,
+                name="id list",
+                detail="The list names an OS image together with its own "
+                f"profile(s) {', '.join(mixed)}; deleting the image deletes its "
+                "profiles. Nothing was deleted.",
+            )
+        try:
+            keys = await self.ctx.run(self.ctx.catalog.delete_objects, ids)
+        except Missing as exc:
+            raise error(
+                M.NOT_FOUND,
+                what="Object",
+                name=", ".join(exc.keys),
+                detail="No OS image, profile or file has this id. Nothing was deleted.",
+            ) from None
         for key in keys:
             # The catalog no longer references the blob; if this fails the blob is an
             # orphan that the start-up sweep (and fsck) removes.

@@ -10,7 +10,6 @@ from contextlib import contextmanager
 from sqlalchemy import Connection, Engine, update
 
 from osdepot.domain.jobs import JobStatus
-from osdepot.errors import OsdepotException
 from osdepot.storage.schema import repo_state
 
 log = logging.getLogger("osdepot.jobs")
@@ -42,10 +41,6 @@ def jobs_stopped(n: int, message: dict[str, object]) -> None:
 
 def bump(c: Connection) -> None:
     c.execute(update(repo_state).values(generation=repo_state.c.generation + 1))
-
-
-class JobGone(OsdepotException):
-    """A job changed under a transaction that expected it Running."""
 
 
 class Base:

@@ -18,8 +18,8 @@ from osdepot.domain.records import (
     StoredFile,
     Usage,
 )
-from osdepot.errors import M, error
-from osdepot.storage.catalog.base import JobGone, bump, job_event
+from osdepot.errors import Duplicate, Missing, NotRunning
+from osdepot.storage.catalog.base import bump, job_event
 from osdepot.storage.catalog.jobs import JobsCatalog
 from osdepot.storage.schema import (
     files,
@@ -106,18 +106,14 @@ class RepositoryCatalog(JobsCatalog):
                     )
                 ).rowcount
                 if n != 1:
-                    raise JobGone()
-        except JobGone:
+                    raise _NotCommitted()
+        except _NotCommitted:
             job = self.get_job(job_id)
-            raise error(
-                M.JOB_CANCELLED,
-                job_id=job_id,
-                user=(job.cancelled_by if job else None) or "another request",
-            ) from None
+            raise NotRunning(job_id, job.cancelled_by if job else None) from None
         except IntegrityError:
             if image is not None and self.get_image(image.id) is not None:
-                raise error(M.ALREADY_EXISTS, what="OS image", name=image.id) from None
-            raise error(M.ALREADY_EXISTS, what="File", name=file.id) from None
+                raise Duplicate("image", image.id) from None
+            raise Duplicate("file", file.id) from None
         else:
             job_event(job_id, JobStatus.COMPLETE, message)
 
@@ -177,6 +173,9 @@ class RepositoryCatalog(JobsCatalog):
             return [Profile(**r) for r in rows]
 
     def delete_objects(self, ids: Sequence[str]) -> list[str]:
+        """Delete OS images (with their profiles and file), profiles and files in one
+        transaction; the blob keys to remove. Raises Missing (and deletes nothing)
+        when an id names nothing."""
         wanted = list(dict.fromkeys(ids))
         with self._write() as c:
             img_rows = {
@@ -201,21 +200,7 @@ class RepositoryCatalog(JobsCatalog):
                 i for i in wanted if i not in img_rows and i not in prof_rows and i not in file_rows
             ]
             if unknown:
-                raise error(
-                    M.NOT_FOUND,
-                    what="Object",
-                    name=", ".join(unknown),
-                    detail="No OS image, profile or file has this id. Nothing was deleted.",
-                )
-            mixed = [p for p, r in prof_rows.items() if r.image_id in img_rows]
-            if mixed:
-                raise error(
-                    M.INVALID_VALUE,
-                    name="id list",
-                    detail="The list names an OS image together with its own "
-                    f"profile(s) {', '.join(mixed)}; deleting the image deletes its "
-                    "profiles. Nothing was deleted.",
-                )
+                raise Missing(unknown)
             file_ids = set(file_rows)
             for r in img_rows.values():
                 file_ids.add(r.file_id)
@@ -273,3 +258,7 @@ class RepositoryCatalog(JobsCatalog):
     def blob_keys(self) -> set[str]:
         with self._read() as c:
             return {r[0] for r in c.execute(select(files.c.blob_key))}
+
+
+class _NotCommitted(Exception):
+    """The job changed under the commit's transaction (rolls it back)."""

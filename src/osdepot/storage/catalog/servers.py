@@ -11,7 +11,7 @@ from osdepot.domain.jobs import OPEN
 from osdepot.domain.records import (
     RemoteServer,
 )
-from osdepot.errors import M, error
+from osdepot.errors import Duplicate, InUse
 from osdepot.storage.catalog.base import Base
 from osdepot.storage.schema import (
     jobs,
@@ -36,7 +36,7 @@ class ServersCatalog(Base):
             with self._write() as c:
                 new_id = c.execute(insert(remote_servers).values(**values)).inserted_primary_key
         except IntegrityError:
-            raise _name_taken(server.display_name) from None
+            raise Duplicate("server", server.display_name) from None
         assert new_id is not None
         found = self.get_server(int(new_id[0]))
         assert found is not None
@@ -50,7 +50,7 @@ class ServersCatalog(Base):
                     update(remote_servers).where(remote_servers.c.id == server.id).values(**values)
                 ).rowcount
         except IntegrityError:
-            raise _name_taken(server.display_name) from None
+            raise Duplicate("server", server.display_name) from None
         return bool(n == 1)
 
     def pin_host_key(self, server_id: int, host_key: str) -> bool:
@@ -78,7 +78,7 @@ class ServersCatalog(Base):
             return [self._server(r) for r in rows]
 
     def delete_server(self, server_id: int) -> bool:
-        """Delete a profile unless an open job pulls from it (then raise IN_USE)."""
+        """Delete a profile unless an open job pulls from it (then raise InUse)."""
         with self._write() as c:
             busy = c.execute(
                 select(jobs.c.id).where(
@@ -87,20 +87,6 @@ class ServersCatalog(Base):
                 )
             ).first()
             if busy is not None:
-                raise error(
-                    M.IN_USE,
-                    what="Remote file server",
-                    name=str(server_id),
-                    detail=f"Import job {busy[0]} is transferring a file from it.",
-                )
+                raise InUse(int(busy[0]))
             n = c.execute(delete(remote_servers).where(remote_servers.c.id == server_id)).rowcount
         return n == 1
-
-
-def _name_taken(name: str) -> Exception:
-    # §5.3: a second server with the same name is an invalid attribute (400).
-    return error(
-        M.INVALID_VALUE,
-        name="displayName",
-        detail=f"A remote file server named {name!r} already exists; display names are unique.",
-    )

@@ -10,7 +10,7 @@ from osdepot.domain.records import (
     Session,
     User,
 )
-from osdepot.errors import M, error
+from osdepot.errors import Duplicate
 from osdepot.storage.catalog.base import Base
 from osdepot.storage.schema import (
     login_failures,
@@ -37,7 +37,7 @@ class UsersCatalog(Base):
                     )
                 )
         except IntegrityError:
-            raise error(M.ALREADY_EXISTS, what="User", name=user.name) from None
+            raise Duplicate("user", user.name) from None
 
     def get_user(self, name: str) -> User | None:
         with self._read1() as c:
