@@ -9,7 +9,7 @@ import struct
 import tarfile
 import zipfile
 
-from osdepot.content.validators import _crc24
+from osdepot.content.validators.text import _crc24
 
 
 def zip_bytes(members: dict[str, bytes]) -> bytes:
