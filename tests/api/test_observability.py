@@ -185,6 +185,27 @@ def test_the_ui_is_served_with_a_strict_policy(app_client: TestClient) -> None:
         assert r.json()["result"] == "failed"
 
 
+def test_the_ui_offers_what_the_server_defines(api: Api, app_client: TestClient) -> None:
+    # One source for each fact: the page's groups, types, families and checksums are
+    # made from the server's definitions, and the listing has exactly those groups.
+    from osdepot.domain.images import FAMILIES, LISTING_GROUPS, ImageType
+    from osdepot.services.import_params import ALGORITHM_LABELS, CHECKSUM_ALGORITHMS
+
+    r = app_client.get("/ui/vocabulary.js")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/javascript")
+    consts = dict(re.findall(r"^export const (\w+) = (.*);$", r.text, re.M))
+    vocab = {k: json.loads(v) for k, v in consts.items()}
+    assert [k for k, _ in vocab["GROUPS"]] == [g.key for g in LISTING_GROUPS]
+    assert {k for k, _ in vocab["TYPES"]} == {t.value for t in ImageType}
+    assert [k for k, _ in vocab["OSES"]][1:] == list(FAMILIES)
+    assert set(ALGORITHM_LABELS) == set(CHECKSUM_ALGORITHMS)
+    assert [k for k, _ in vocab["CHECKSUMS"]][1:] == list(ALGORITHM_LABELS)
+    assert 'from "./vocabulary.js"' in app_client.get("/ui/app.js").text
+    listing = api.c.get("/osImages").json()
+    groups = {k for k, v in listing.items() if isinstance(v, list)} - {"items", "messages"}
+    assert groups - {"supportedImages"} == {g.key for g in LISTING_GROUPS}
+
+
 def test_request_and_job_log_lines(api: Api, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
     api.import_file("UNATTEND", "ks.ks", VALID["UNATTEND"][2], os="rhel")

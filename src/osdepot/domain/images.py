@@ -29,6 +29,45 @@ class ImageType(StrEnum):
 #: other names of image types that requests may use
 TYPE_ALIASES = {"CUSTOM_CONFIG": ImageType.CONFIG}
 
+#: what each image type is, in words (the web UI's import form)
+TYPE_LABELS: dict[ImageType, str] = {
+    ImageType.OS: "OS image (.iso)",
+    ImageType.DUD: "Device driver",
+    ImageType.BOOT: "Boot file (WinPE)",
+    ImageType.BUNDLE: "Bundle (.zip)",
+    ImageType.BUNDLESIG: "Bundle signature (.asc)",
+    ImageType.SCRIPT: "Installation script",
+    ImageType.SOFTWARE: "Software archive",
+    ImageType.UNATTEND: "Unattend / kickstart / AutoYaST",
+    ImageType.CONFIG: "Configuration (JSON)",
+    ImageType.OSPROFILE: "Exported OS profile (.tar.gz)",
+}
+
+
+@dataclass(frozen=True)
+class ListingGroup:
+    """A group of ``GET /osImages`` (LXCA's listing): its key, a title for people,
+    and the image types it lists. OS media are listed as images, not in a group."""
+
+    key: str
+    title: str
+    types: tuple[ImageType, ...]
+
+
+LISTING_GROUPS: tuple[ListingGroup, ...] = (
+    ListingGroup("bootFiles", "Boot files", (ImageType.BOOT,)),
+    ListingGroup("deviceDrivers", "Device drivers", (ImageType.DUD,)),
+    ListingGroup("bundleFiles", "Bundles", (ImageType.BUNDLE, ImageType.BUNDLESIG)),
+    ListingGroup("installScriptFiles", "Installation scripts", (ImageType.SCRIPT,)),
+    ListingGroup("softwareFiles", "Software", (ImageType.SOFTWARE,)),
+    ListingGroup("unattendFiles", "Unattend files", (ImageType.UNATTEND,)),
+    ListingGroup("configFiles", "Configuration files", (ImageType.CONFIG,)),
+    ListingGroup("osProfileFiles", "Exported OS profiles", (ImageType.OSPROFILE,)),
+)
+
+#: image type → the key of the group that lists it
+GROUP_OF: dict[ImageType, str] = {t: g.key for g in LISTING_GROUPS for t in g.types}
+
 
 def parse_image_type(value: str | None, *, default: ImageType | None = ImageType.OS) -> ImageType:
     """Parse an ``imageType`` value (any case; ``CUSTOM_CONFIG`` means CONFIG)."""

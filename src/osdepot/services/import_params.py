@@ -11,6 +11,8 @@ from osdepot.domain.text import has_control
 from osdepot.errors import M, error
 
 CHECKSUM_ALGORITHMS = {"MD5": "md5", "SHA1": "sha1", "SHA256": "sha256", "SHA512": "sha512"}
+#: the algorithms for people, strongest first (the web UI's choice)
+ALGORITHM_LABELS = {"SHA256": "SHA-256", "SHA512": "SHA-512", "SHA1": "SHA-1", "MD5": "MD5"}
 
 
 _HEX_LEN = {"md5": 32, "sha1": 40, "sha256": 64, "sha512": 128}

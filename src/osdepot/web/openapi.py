@@ -16,10 +16,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from osdepot import __version__
-from osdepot.domain.images import TYPE_ALIASES, ImageType
+from osdepot.domain.images import LISTING_GROUPS, TYPE_ALIASES, ImageType
 from osdepot.domain.roles import Privilege
 from osdepot.errors import M, Message
-from osdepot.web.osimages import GROUP_ORDER
 
 JSON = "application/json"
 
@@ -231,7 +230,7 @@ _SCHEMAS: dict[str, Any] = {
             "result": {"type": "string", "enum": ["success"]},
             "messages": {"type": "array", "items": _ref("Message")},
             "items": {"type": "array", "items": _ref("OsImage")},
-            **{group: {"type": "array", "items": _ref("StoredFile")} for group in GROUP_ORDER},
+            **{g.key: {"type": "array", "items": _ref("StoredFile")} for g in LISTING_GROUPS},
             "supportedImages": {"type": "array"},
         },
     },

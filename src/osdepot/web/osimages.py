@@ -9,7 +9,13 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from osdepot.domain.images import FAMILIES, ImageType, parse_image_type
+from osdepot.domain.images import (
+    FAMILIES,
+    GROUP_OF,
+    LISTING_GROUPS,
+    ImageType,
+    parse_image_type,
+)
 from osdepot.domain.records import OsImage, StoredFile
 from osdepot.domain.roles import Privilege
 from osdepot.errors import M, OsdepotError, error
@@ -21,30 +27,6 @@ from osdepot.web.body import BodyReader
 from osdepot.web.common import authenticate, ctx_of, envelope, iso, json_body
 from osdepot.web.multipart import boundary_from_content_type
 from osdepot.web.upload_form import UploadForm
-
-#: imageType → the group of GET /osImages that lists it.
-GROUPS: dict[ImageType, str] = {
-    ImageType.BOOT: "bootFiles",
-    ImageType.DUD: "deviceDrivers",
-    ImageType.BUNDLE: "bundleFiles",
-    ImageType.BUNDLESIG: "bundleFiles",
-    ImageType.SCRIPT: "installScriptFiles",
-    ImageType.SOFTWARE: "softwareFiles",
-    ImageType.UNATTEND: "unattendFiles",
-    ImageType.CONFIG: "configFiles",
-    ImageType.OSPROFILE: "osProfileFiles",
-}
-GROUP_ORDER = [
-    "bootFiles",
-    "deviceDrivers",
-    "bundleFiles",
-    "installScriptFiles",
-    "softwareFiles",
-    "unattendFiles",
-    "configFiles",
-    "osProfileFiles",
-]
-
 
 # -- listing ---------------------------------------------------------------------------
 
@@ -137,12 +119,12 @@ async def list_images(request: Request) -> Response:
 def _render_listing(listing: Listing) -> bytes:
     """The ``GET /osImages`` body of a listing."""
     by_id = {f.id: f for f in listing.files}
-    groups: dict[str, list[dict[str, Any]]] = {g: [] for g in GROUP_ORDER}
+    groups: dict[str, list[dict[str, Any]]] = {g.key: [] for g in LISTING_GROUPS}
     image_files = {i.file_id for i in listing.images}
     for f in listing.files:
         if f.image_type is ImageType.OS or f.id in image_files:
             continue
-        groups[GROUPS[f.image_type]].append(file_json(f))
+        groups[GROUP_OF[f.image_type]].append(file_json(f))
     body = {
         "result": "success",
         "items": [image_json(i, by_id.get(i.file_id)) for i in listing.images],

@@ -6,12 +6,15 @@ The page talks to the same REST API as every other client.
 
 from __future__ import annotations
 
+import json
 from importlib import resources
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from osdepot.domain.images import FAMILIES, LISTING_GROUPS, TYPE_LABELS
 from osdepot.errors import M, error
+from osdepot.services.import_params import ALGORITHM_LABELS
 
 _TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -48,9 +51,28 @@ def _serve(name: str) -> Response:
     return Response(body, media_type=_TYPES[name[name.rfind(".") :]], headers=_HEADERS)
 
 
+def vocabulary() -> bytes:
+    """``/ui/vocabulary.js``: the listing groups, image types, OS families and
+    checksum algorithms the page offers, as an ES module made from the server's own
+    definitions (domain/images.py, services/import_params.py), so that the page
+    never lists a type or a group the server does not know."""
+    names = {
+        "GROUPS": [[g.key, g.title] for g in LISTING_GROUPS],
+        "TYPES": [[t.value, TYPE_LABELS[t]] for t in TYPE_LABELS],
+        "OSES": [["", "(from the file)"], *([f.name, f.display] for f in FAMILIES.values())],
+        "CHECKSUMS": [["", "none"], *([k, ALGORITHM_LABELS[k]] for k in ALGORITHM_LABELS)],
+    }
+    lines = [f"export const {k} = {json.dumps(v)};" for k, v in names.items()]
+    head = "// Made by the server from its own definitions (web/ui.py).\n"
+    return (head + "\n".join(lines) + "\n").encode()
+
+
 async def index(_request: Request) -> Response:
     return _serve("index.html")
 
 
 async def asset(request: Request) -> Response:
-    return _serve(str(request.path_params["name"]))
+    name = str(request.path_params["name"])
+    if name == "vocabulary.js":
+        return Response(vocabulary(), media_type=_TYPES[".js"], headers=_HEADERS)
+    return _serve(name)

@@ -18,6 +18,7 @@ from osdepot.cli.client.http import Api, _messages, _password, _verify
 from osdepot.cli.client.multipart import MultipartUpload
 from osdepot.cli.client.profiles import Profile
 from osdepot.cli.client.progress import Progress, human
+from osdepot.domain.images import LISTING_GROUPS
 
 
 def cmd_login(args: argparse.Namespace) -> int:
@@ -63,18 +64,6 @@ def cmd_logout(args: argparse.Namespace) -> int:
     return OK
 
 
-GROUPS = (
-    ("bootFiles", "BOOT"),
-    ("deviceDrivers", "DUD"),
-    ("bundleFiles", "BUNDLE"),
-    ("installScriptFiles", "SCRIPT"),
-    ("softwareFiles", "SOFTWARE"),
-    ("unattendFiles", "UNATTEND"),
-    ("configFiles", "CONFIG"),
-    ("osProfileFiles", "OSPROFILE"),
-)
-
-
 def _table(rows: list[list[str]], head: list[str]) -> None:
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
     for r in [head, *rows]:
@@ -102,11 +91,11 @@ def cmd_images(args: argparse.Namespace) -> int:
                 f"{len(img.get('profiles', []))} profiles",
             ]
         )
-    for key, kind in GROUPS:
-        for f in data.get(key, []):
+    for group in LISTING_GROUPS:
+        for f in data.get(group.key, []):
             rows.append(
                 [
-                    f.get("type") or kind,
+                    f.get("type") or group.types[0].value,
                     f.get("id", ""),
                     f.get("name", ""),
                     human(f["size"]) if f.get("size") is not None else "",

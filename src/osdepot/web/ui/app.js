@@ -2,35 +2,9 @@
 // No build step, nothing loaded from elsewhere. Text from the server is always set with
 // textContent (file names and messages are user data), never as HTML.
 
-const GROUPS = [
-  ["bootFiles", "Boot files"],
-  ["deviceDrivers", "Device drivers"],
-  ["bundleFiles", "Bundles"],
-  ["installScriptFiles", "Installation scripts"],
-  ["softwareFiles", "Software"],
-  ["unattendFiles", "Unattend files"],
-  ["configFiles", "Configuration files"],
-  ["osProfileFiles", "Exported OS profiles"],
-];
-const TYPES = [
-  ["OS", "OS image (.iso)"],
-  ["DUD", "Device driver"],
-  ["BOOT", "Boot file (WinPE)"],
-  ["BUNDLE", "Bundle (.zip)"],
-  ["BUNDLESIG", "Bundle signature (.asc)"],
-  ["SCRIPT", "Installation script"],
-  ["SOFTWARE", "Software archive"],
-  ["UNATTEND", "Unattend / kickstart / AutoYaST"],
-  ["CONFIG", "Configuration (JSON)"],
-  ["OSPROFILE", "Exported OS profile (.tar.gz)"],
-];
-const OSES = [
-  ["", "(from the file)"], ["rhel", "Red Hat Enterprise Linux"], ["centos", "CentOS"],
-  ["rocky", "Rocky Linux"], ["alma", "AlmaLinux"], ["oracle", "Oracle Linux"],
-  ["sles", "SUSE Linux Enterprise Server"], ["ubuntu", "Ubuntu"], ["esxi", "VMware ESXi"],
-  ["windows", "Windows Server"],
-];
-const CHECKSUMS = [["", "none"], ["SHA256", "SHA-256"], ["SHA512", "SHA-512"], ["SHA1", "SHA-1"], ["MD5", "MD5"]];
+// The groups, types, OS families and checksums come from the server's own definitions.
+import { GROUPS, TYPES, OSES, CHECKSUMS } from "./vocabulary.js";
+
 const TERMINAL = new Set(["Complete", "Stopped", "Cancelled"]);
 
 // -- small helpers ------------------------------------------------------------------------
