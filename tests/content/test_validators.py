@@ -217,6 +217,18 @@ def test_damaged_files_never_crash(
     assert r.valid or r.messages, r.as_json()
 
 
+def test_a_zip_that_needs_a_newer_zip_version_is_refused(tmp_path: Path) -> None:
+    # Found by the damage test above: "version needed to extract" 6.4 in the central
+    # directory made Python's zipfile raise NotImplementedError (an internal error).
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("drivers/net.inf", b"[Version]\r\n")
+    data = bytearray(buf.getvalue())
+    at = data.index(b"PK\x01\x02")
+    data[at + 6 : at + 8] = (64).to_bytes(2, "little")
+    refused(check(tmp_path, "DUD", "d.zip", bytes(data), WIN), "zip")
+
+
 def test_truncated_image_is_refused(tmp_path: Path) -> None:
     data = _MEDIUM[: len(_MEDIUM) - 4096]
     refused(check(tmp_path, "OS", "m.iso", data, None), "truncated")

@@ -168,7 +168,8 @@ def list_zip(src: Source) -> list[zipfile.ZipInfo]:
     try:
         zf = zipfile.ZipFile(_SourceFile(src))
         infos = zf.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
+        # NotImplementedError: a member needs a newer zip version than Python reads
         raise ContentError(
             f"it has no valid zip central directory ({exc})",
             found="a damaged or truncated zip archive",
