@@ -1,7 +1,7 @@
 """The one exception hierarchy of osdepot and its message catalogue.
 
 Every failure a user can see is an :class:`OsdepotError` carrying a :class:`Message`
-of the catalogue :class:`M`: a stable message id (real LXCA ids where they are known,
+of the catalogue :class:`Messages`: a stable message id (real LXCA ids where they are known,
 our own ``…9nnn…`` range otherwise), the HTTP status, the text, an explanation and a
 recovery hint. The web layer renders it into the LXCA ``{"result","messages"}``
 envelope in exactly one place; a failed job stores the same message id.
@@ -67,7 +67,7 @@ def _m(mid: str, status: int, text: str, explanation: str, recovery: str) -> Mes
     return Message(mid, status, text, explanation, recovery)
 
 
-class M:
+class Messages:
     """The message catalogue, by symbolic name."""
 
     CHECKSUM_MISMATCH = _m(
@@ -464,11 +464,11 @@ class M:
 REMOTE_REPLY_MESSAGES = frozenset(
     m.id
     for m in (
-        M.REMOTE_UNREACHABLE,
-        M.REMOTE_AUTH_FAILED,
-        M.REMOTE_HOST_KEY,
-        M.REMOTE_PATH,
-        M.REMOTE_TRANSFER,
+        Messages.REMOTE_UNREACHABLE,
+        Messages.REMOTE_AUTH_FAILED,
+        Messages.REMOTE_HOST_KEY,
+        Messages.REMOTE_PATH,
+        Messages.REMOTE_TRANSFER,
     )
 )
 

@@ -76,9 +76,9 @@ def test_reads_on_the_event_loop_fall_back_to_a_thread(
     ctx = open_context(settings)
     recover(ctx)
     Auth(ctx).bootstrap_admin()
-    assert ctx.quick is not None
+    assert ctx.loop_catalog is not None
     loop_thread: list[int] = []
-    real = type(ctx.quick).list_jobs
+    real = type(ctx.loop_catalog).list_jobs
 
     def recorded(self: Any, ids: Any = None) -> Any:
         loop_thread.append(threading.get_ident())
@@ -89,7 +89,7 @@ def test_reads_on_the_event_loop_fall_back_to_a_thread(
             api = Api(c)
             api.login(ADMIN, ADMIN_PW)
             job = c.post("/osImages?imageType=SCRIPT", json={"Action": "Init"}).json()["jobId"]
-            monkeypatch.setattr(type(ctx.quick), "list_jobs", recorded)
+            monkeypatch.setattr(type(ctx.loop_catalog), "list_jobs", recorded)
             r = c.get(f"/tasks/{job}")
             assert r.status_code == 200 and r.json()[0]["id"] == job
             assert len(loop_thread) == 1  # one read (both catalogs are SqlCatalogs)
@@ -97,11 +97,11 @@ def test_reads_on_the_event_loop_fall_back_to_a_thread(
 
             def locked(self: Any, ids: Any = None) -> Any:
                 loop_thread.append(threading.get_ident())
-                if self is ctx.quick:
+                if self is ctx.loop_catalog:
                     raise OperationalError("SELECT", {}, sqlite3.OperationalError("locked"))
                 return real(self, ids)
 
-            monkeypatch.setattr(type(ctx.quick), "list_jobs", locked)
+            monkeypatch.setattr(type(ctx.loop_catalog), "list_jobs", locked)
             r = c.get(f"/tasks/{job}")
             assert r.status_code == 200 and r.json()[0]["id"] == job
             # The quick catalog failed on the loop thread, the read was made again in

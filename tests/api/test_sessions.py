@@ -176,14 +176,14 @@ def test_basic_credentials_answered_from_memory_are_checked_alike(
             "Authorization": "Basic " + base64.b64encode(f"{ADMIN}:{password}".encode()).decode()
         }
 
-    assert auth.quick_basic_user(ADMIN, ADMIN_PW) is None  # nothing in memory yet
+    assert auth.cached_basic_user(ADMIN, ADMIN_PW) is None  # nothing in memory yet
     assert app_client.get("/tasks", headers=basic(ADMIN_PW)).status_code == 200
-    assert auth.quick_basic_user(ADMIN, ADMIN_PW).name == ADMIN  # now answered from memory
-    assert auth.quick_basic_user(ADMIN, "not-the-password") is None
+    assert auth.cached_basic_user(ADMIN, ADMIN_PW).name == ADMIN  # now answered from memory
+    assert auth.cached_basic_user(ADMIN, "not-the-password") is None
     r = app_client.get("/tasks", headers=basic("not-the-password"))
     assert r.status_code == 401 and r.json()["messages"][0]["id"] == "FQXHMSE9002J"
     assert app_client.get("/tasks", headers=basic(ADMIN_PW)).status_code == 200
     auth.set_password(ADMIN, "a-new-password-1")
-    assert auth.quick_basic_user(ADMIN, ADMIN_PW) is None
+    assert auth.cached_basic_user(ADMIN, ADMIN_PW) is None
     assert app_client.get("/tasks", headers=basic(ADMIN_PW)).status_code == 401
     assert app_client.get("/tasks", headers=basic("a-new-password-1")).status_code == 200

@@ -29,7 +29,7 @@ import requests
 from osdepot.compose import open_context
 from osdepot.config import Settings
 from osdepot.domain.jobs import JobStatus
-from osdepot.errors import M
+from osdepot.errors import Messages
 from osdepot.services.fsck import fsck
 from tests.e2e.conftest import Server, start_server, stop_server
 
@@ -184,7 +184,7 @@ def test_sigkill_during_uploads_and_commits_loses_nothing(tmp_path: Path) -> Non
                     before_file += 1
                 else:
                     assert job.status is JobStatus.STOPPED, job
-                    assert job.message and job.message["id"] == M.SERVER_INTERRUPTED.id
+                    assert job.message and job.message["id"] == Messages.SERVER_INTERRUPTED.id
                     stopped_with_message += 1
         final = check(data_dir, running=True)
         report = final["report"]
@@ -193,7 +193,7 @@ def test_sigkill_during_uploads_and_commits_loses_nothing(tmp_path: Path) -> Non
             f"({full_checks + 1} full SHA-256 checks of the store): "
             f"{len(completed)} imports answered 201 and intact, "
             f"{interrupted} interrupted: {stopped_with_message} while receiving or "
-            f"committing (job Stopped with {M.SERVER_INTERRUPTED.id}), "
+            f"committing (job Stopped with {Messages.SERVER_INTERRUPTED.id}), "
             f"{committed_unanswered} after the commit (Complete, intact), {before_file} "
             f"before the file part (job still Pending); "
             f"{report.files} files verified by SHA-256"  # type: ignore[attr-defined]

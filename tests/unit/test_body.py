@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from starlette.requests import Request
 
-from osdepot.errors import M, OsdepotError
+from osdepot.errors import Messages, OsdepotError
 from osdepot.ingest.receiver import LOOKAHEAD
 from osdepot.services.import_run import ImportRun
 from osdepot.web.body import DIRECT_BODY, MIN_PROGRESS_BYTES, BodyReader
@@ -94,7 +94,7 @@ def parse(body: bytes, capacity: int, head: int) -> tuple[bytes, dict[str, str],
             await upload.rest()
         except OsdepotError as exc:
             # A body that ends early is refused; the caller checks ``finished``.
-            refused.append(exc.message is M.MALFORMED_BODY and not upload.finished)
+            refused.append(exc.message is Messages.MALFORMED_BODY and not upload.finished)
         sink.flush()
 
     asyncio.run(run())

@@ -18,7 +18,7 @@ from osdepot.content import osinfo, validators
 from osdepot.content.media import MediaInfo, recognise
 from osdepot.content.source import ContentError, Source, TooCostly
 from osdepot.domain.images import ImageType, OsFamily, OsKind
-from osdepot.errors import M, OsdepotError, error
+from osdepot.errors import Messages, OsdepotError, error
 from osdepot.files import FileReader
 from osdepot.ports import RandomAccess
 
@@ -155,12 +155,12 @@ def inspect_content(
             result.valid = True
         except TooCostly as exc:
             result.error = error(
-                M.CONTENT_TOO_COSTLY, filename=filename, seconds=f"{exc.seconds:g}"
+                Messages.CONTENT_TOO_COSTLY, filename=filename, seconds=f"{exc.seconds:g}"
             )
         except ContentError as exc:
             found = exc.found or validators.sniff(src)
             result.error = error(
-                M.CONTENT_INVALID,
+                Messages.CONTENT_INVALID,
                 filename=filename,
                 expected=_EXPECTED[kind],
                 found=found,
@@ -234,7 +234,7 @@ def _check_medium(
     if info is None:
         what = "a bootable disc image" if iso.el_torito else "a disc image"
         raise error(
-            M.NOT_INSTALL_MEDIUM,
+            Messages.NOT_INSTALL_MEDIUM,
             filename=filename,
             detail=f"It is {what}, but osdepot found no installer on it (no .treeinfo, "
             ".discinfo, media.repo, SUSE content or products file, .disk/info, ESXi "
@@ -243,7 +243,7 @@ def _check_medium(
         )
     if not info.deployable:
         raise error(
-            M.NOT_DEPLOYABLE,
+            Messages.NOT_DEPLOYABLE,
             filename=filename,
             what=info.reason or f"{info.name}, which is not a deployable server OS",
             detail="",
@@ -252,7 +252,7 @@ def _check_medium(
         info.family, info.family
     ):
         raise error(
-            M.CONTENT_INVALID,
+            Messages.CONTENT_INVALID,
             filename=filename,
             expected=f"{family.display} installation medium",
             found=f"a {info.name} installation medium",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from osdepot.errors import M, error
+from osdepot.errors import Messages, error
 
 
 class ImageType(StrEnum):
@@ -73,7 +73,9 @@ def parse_image_type(value: str | None, *, default: ImageType | None = ImageType
     """Parse an ``imageType`` value (any case; ``CUSTOM_CONFIG`` means CONFIG)."""
     if value is None or value == "":
         if default is None:
-            raise error(M.MISSING_PARAMETER, name="imageType", detail="imageType is required.")
+            raise error(
+                Messages.MISSING_PARAMETER, name="imageType", detail="imageType is required."
+            )
         return default
     key = value.strip().upper()
     if key in TYPE_ALIASES:
@@ -83,7 +85,7 @@ def parse_image_type(value: str | None, *, default: ImageType | None = ImageType
     except ValueError:
         allowed = ", ".join([*ImageType, *TYPE_ALIASES])
         raise error(
-            M.INVALID_VALUE,
+            Messages.INVALID_VALUE,
             name="imageType",
             detail=f"{value!r} is not an image type. Allowed values: {allowed}.",
         ) from None
@@ -143,7 +145,7 @@ def parse_os(value: str | None) -> OsFamily | None:
     if fam is None:
         allowed = ", ".join([*FAMILIES, *_OS_ALIASES])
         raise error(
-            M.INVALID_VALUE,
+            Messages.INVALID_VALUE,
             name="os",
             detail=f"{value!r} is not a supported operating system. Allowed values: {allowed}.",
         )
@@ -190,7 +192,7 @@ def resolve_os(image_type: ImageType, os_value: str | None) -> OsFamily | None:
         return FAMILIES["windows"]
     if fam is None and image_type in OS_REQUIRED:
         raise error(
-            M.MISSING_PARAMETER,
+            Messages.MISSING_PARAMETER,
             name="os",
             detail=f"The parameter os is required when imageType is {image_type}.",
         )
@@ -207,7 +209,7 @@ def check_extension(image_type: ImageType, family: OsFamily | None, filename: st
     else:
         if family.kind not in table:
             raise error(
-                M.UNSUPPORTED_FILE_TYPE,
+                Messages.UNSUPPORTED_FILE_TYPE,
                 filename=filename,
                 image_type=image_type,
                 os=os_label,
@@ -216,7 +218,7 @@ def check_extension(image_type: ImageType, family: OsFamily | None, filename: st
         allowed = list(table[family.kind])
     if not any(lower.endswith(ext) and len(lower) > len(ext) for ext in allowed):
         raise error(
-            M.UNSUPPORTED_FILE_TYPE,
+            Messages.UNSUPPORTED_FILE_TYPE,
             filename=filename,
             image_type=image_type,
             os=os_label,

@@ -11,7 +11,7 @@ import re
 import time
 import unicodedata
 
-from osdepot.errors import M, error
+from osdepot.errors import Messages, error
 
 MAX_NAME = 200
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f,|/\\]")
@@ -27,15 +27,15 @@ def clean_filename(raw: str) -> str:
     name = raw.replace("\\", "/").rsplit("/", 1)[-1]
     name = unicodedata.normalize("NFC", name).strip()
     if not name or set(name) <= {"."}:
-        raise error(M.MALFORMED_BODY, detail="The uploaded file has no usable file name.")
+        raise error(Messages.MALFORMED_BODY, detail="The uploaded file has no usable file name.")
     if any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn") for c in name):
         raise error(
-            M.MALFORMED_BODY,
+            Messages.MALFORMED_BODY,
             detail="The file name contains control or unassigned characters.",
         )
     if len(name) > MAX_NAME:
         raise error(
-            M.MALFORMED_BODY,
+            Messages.MALFORMED_BODY,
             detail=f"The file name is longer than {MAX_NAME} characters.",
         )
     return name
@@ -57,7 +57,7 @@ def check_image_id(name: str) -> str:
     """An OS image id: letters, digits, ``. _ + -``; up to 128 characters."""
     if not _IMAGE_ID.match(name):
         raise error(
-            M.INVALID_VALUE,
+            Messages.INVALID_VALUE,
             name="imageName",
             detail="An image name starts with a letter or digit and holds only letters, "
             "digits and . _ + - (at most 128 characters).",

@@ -22,7 +22,7 @@ from osdepot.domain.roles import (
     has_privilege,
     normalise_role,
 )
-from osdepot.errors import Duplicate, M, OsdepotError, error
+from osdepot.errors import Duplicate, Messages, OsdepotError, error
 from osdepot.services.context import Context
 from osdepot.services.gate import PasswordGate
 
@@ -47,7 +47,7 @@ def token_hash(token: str) -> str:
 def check_user_name(name: str) -> str:
     if not (1 <= len(name) <= 64) or not set(name) <= _USER_NAME_OK:
         raise error(
-            M.INVALID_VALUE,
+            Messages.INVALID_VALUE,
             name="user name",
             detail="A user name has 1 to 64 letters, digits or . _ - @.",
         )
@@ -57,7 +57,7 @@ def check_user_name(name: str) -> str:
 def check_password(password: str) -> str:
     if len(password) < 8 or len(password) > 1024:
         raise error(
-            M.INVALID_VALUE,
+            Messages.INVALID_VALUE,
             name="password",
             detail="A password has at least 8 and at most 1024 characters.",
         )
@@ -118,7 +118,7 @@ class Auth:
         self.basic_cache = BasicCache()
         self._users: dict[str, tuple[float, User | None]] = {}
         self._users_lock = threading.Lock()
-        #: locks this process has seen, for the quick path (the catalog has them all)
+        #: locks this process has seen, for the cached paths (the catalog has them all)
         self._locks: dict[tuple[str, str], LoginFailures] = {}
         s = ctx.settings
         self.gate = PasswordGate(
@@ -155,7 +155,7 @@ class Auth:
         canonical = normalise_role(role)
         if canonical is None:
             raise error(
-                M.INVALID_VALUE,
+                Messages.INVALID_VALUE,
                 name="role",
                 detail=f"{role!r} is not a role. Roles: {', '.join(ROLES)}.",
             )
@@ -168,17 +168,17 @@ class Auth:
         try:
             self.ctx.catalog.add_user(user)
         except Duplicate:
-            raise error(M.ALREADY_EXISTS, what="User", name=user.name) from None
+            raise error(Messages.ALREADY_EXISTS, what="User", name=user.name) from None
         return user
 
     def set_password(self, name: str, password: str) -> None:
         if not self.ctx.catalog.set_password(name, hash_password(check_password(password))):
-            raise error(M.NOT_FOUND, what="User", name=name, detail="No user has this name.")
+            raise error(Messages.NOT_FOUND, what="User", name=name, detail="No user has this name.")
         self._forget(name)
 
     def delete_user(self, name: str) -> None:
         if not self.ctx.catalog.delete_user(name):
-            raise error(M.NOT_FOUND, what="User", name=name, detail="No user has this name.")
+            raise error(Messages.NOT_FOUND, what="User", name=name, detail="No user has this name.")
         self._forget(name)
 
     def bootstrap_admin(self) -> str | None:
@@ -206,7 +206,7 @@ class Auth:
     def _lock_error(self, failures: LoginFailures) -> OsdepotError:
         assert failures.locked_until is not None
         return error(
-            M.ACCOUNT_LOCKED,
+            Messages.ACCOUNT_LOCKED,
             user=failures.name,
             failures=self.ctx.settings.login_max_failures,
             until=time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(failures.locked_until)),
@@ -243,7 +243,7 @@ class Auth:
             locked = self._lock_error(failures)
             locked.delay = min(s.login_failure_delay * s.login_max_failures, 5.0)
             return locked
-        failed = error(M.LOGIN_FAILED)
+        failed = error(Messages.LOGIN_FAILED)
         failed.delay = min(s.login_failure_delay * failures.failures, 5.0)
         return failed
 
@@ -253,7 +253,7 @@ class Auth:
 
     def unlock(self, name: str) -> None:
         if not self.ctx.catalog.reset_login_failures(name):
-            raise error(M.NOT_FOUND, what="User", name=name, detail="No user has this name.")
+            raise error(Messages.NOT_FOUND, what="User", name=name, detail="No user has this name.")
         self._forget(name)
         with self._users_lock:
             for key in [k for k in self._locks if k[1] == name]:
@@ -303,16 +303,16 @@ class Auth:
         th = token_hash(token)
         session = self.ctx.catalog.get_session(th)
         if session is None:
-            raise error(M.AUTH_REQUIRED)
+            raise error(Messages.AUTH_REQUIRED)
         now = self.ctx.clock()
         timeout = self.ctx.settings.session_timeout
         if now - session.last_seen > timeout:
             self.ctx.catalog.delete_session(th)
-            raise error(M.SESSION_EXPIRED, seconds=timeout)
+            raise error(Messages.SESSION_EXPIRED, seconds=timeout)
         _check_csrf(session, csrf_header, state_changing)
         user = self._user(session.user_name)
         if user is None:
-            raise error(M.AUTH_REQUIRED)
+            raise error(Messages.AUTH_REQUIRED)
         if self._touch_due(session, now):
             self.ctx.catalog.touch_session(th, now)
         return user
@@ -321,12 +321,12 @@ class Auth:
         """Activity is recorded at most every few seconds (keeps reads cheap)."""
         return now - session.last_seen > min(5.0, self.ctx.settings.session_timeout / 10)
 
-    # Quick paths: the checks of session_user and basic_user made on the event loop
+    # Cached paths: the checks of session_user and basic_user made on the event loop
     # thread from memory and a session read there (Context.read), for the requests of
     # clients that poll. They answer None whenever the full check is needed: a record
     # not in memory, a password to verify, a failure to count, a write due.
 
-    def quick_session_user(
+    def cached_session_user(
         self, session: Session | None, csrf_header: str | None, state_changing: bool
     ) -> User | None:
         if session is None or self._touch_due(session, self.ctx.clock()):
@@ -334,7 +334,7 @@ class Auth:
         _check_csrf(session, csrf_header, state_changing)
         return self._cached_user(session.user_name)
 
-    def quick_basic_user(self, name: str, password: str, address: str = "") -> User | None:
+    def cached_basic_user(self, name: str, password: str, address: str = "") -> User | None:
         user = self._cached_user(name)
         if user is None or not self.basic_cache.check(user, password):
             return None
@@ -347,7 +347,7 @@ class Auth:
     async def basic_user(self, name: str, password: str, address: str) -> User:
         """The user of Basic credentials: remembered ones at once, others through the
         gate (a password check)."""
-        user = self.quick_basic_user(name, password, address)
+        user = self.cached_basic_user(name, password, address)
         if user is not None:
             return user
         self._known_lock(address, name)
@@ -372,13 +372,13 @@ def _check_csrf(session: Session, csrf_header: str | None, state_changing: bool)
     if state_changing and not (
         csrf_header and hmac.compare_digest(csrf_header.encode(), session.csrf.encode())
     ):
-        raise error(M.CSRF)
+        raise error(Messages.CSRF)
 
 
 def require(user: User, privilege: Privilege | None) -> None:
     """403 unless ``user``'s role holds ``privilege`` (None: any authenticated user)."""
     if privilege is not None and not has_privilege(user.role, privilege):
-        raise error(M.FORBIDDEN, user=user.name, privilege=privilege.value, role=user.role)
+        raise error(Messages.FORBIDDEN, user=user.name, privilege=privilege.value, role=user.role)
 
 
 def is_job_admin(user: User) -> bool:

@@ -45,7 +45,7 @@ class Context:
     busy: Callable[[BaseException], bool] = field(default=lambda _exc: False)
     #: The catalog again, on connections that never wait for a lock: for reads run on
     #: the event loop thread (SQLite only; None on other databases). See ``read``.
-    quick: Catalog | None = None
+    loop_catalog: Catalog | None = None
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a blocking call (catalog, blob store) off the event loop."""
@@ -60,20 +60,20 @@ class Context:
 
         On SQLite it runs right here on the event loop thread: in WAL mode a reader
         never waits for writers, and the two thread switches of ``run`` cost more than
-        the read itself. The quick catalog's connections do not wait for
+        the read itself. The loop catalog's connections do not wait for
         locks at all, so should one be in the way anyway (an outside tool holding the
         file exclusively), the read goes to a thread with the usual busy timeout
         instead of stopping the loop. Elsewhere it is ``run``."""
-        if self.quick is not None:
+        if self.loop_catalog is not None:
             try:
-                return fn(self.quick)
+                return fn(self.loop_catalog)
             except self.catalog_errors:
                 pass
         return await self.run(fn, self.catalog)
 
     def close(self) -> None:
         self.io_pool.shutdown(wait=True)
-        for catalog in (self.catalog, self.quick):
+        for catalog in (self.catalog, self.loop_catalog):
             engine: Any = getattr(catalog, "engine", None)
             if engine is not None:
                 engine.dispose()

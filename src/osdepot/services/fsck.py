@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from osdepot.domain.jobs import JobStatus
-from osdepot.errors import M, ServerRunning
+from osdepot.errors import Messages, ServerRunning
 from osdepot.services.context import Context
 
 
@@ -180,7 +180,7 @@ def fsck(  # noqa: C901 (one pass per kind of finding; to be split with the impo
         if job.status is JobStatus.RUNNING
     ]
     if repair and stale:
-        cat.fail_open_jobs(ctx.clock(), M.SERVER_INTERRUPTED.render({}))  # all at once
+        cat.fail_open_jobs(ctx.clock(), Messages.SERVER_INTERRUPTED.render({}))  # all at once
         for finding in stale:
             finding.repaired = True
             finding.detail += "; stopped"

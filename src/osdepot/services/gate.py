@@ -21,7 +21,7 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 
-from osdepot.errors import M, OsdepotError, error
+from osdepot.errors import Messages, OsdepotError, error
 
 #: Addresses whose buckets are remembered (least recently used forgotten first; an
 #: address forgotten starts again with a full bucket).
@@ -59,7 +59,7 @@ class PasswordGate:
     def _throttled(self, address: str, tokens: float) -> OsdepotError:
         retry = max(1, math.ceil((1.0 - tokens) / self.rate)) if self.rate > 0 else 3600
         exc = error(
-            M.LOGIN_THROTTLED,
+            Messages.LOGIN_THROTTLED,
             address=address,
             rate=f"{self.rate:g}",
             burst=self.burst,
@@ -77,7 +77,7 @@ class PasswordGate:
         if tokens < 1.0:
             raise self._throttled(address, tokens)
         if self._inside >= self.slots + self.queue:
-            busy = error(M.LOGIN_BUSY, slots=self.slots, queue=self.queue)
+            busy = error(Messages.LOGIN_BUSY, slots=self.slots, queue=self.queue)
             busy.headers["Retry-After"] = "1"
             raise busy
         self._set(address, tokens - 1.0, now)

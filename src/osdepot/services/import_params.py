@@ -8,7 +8,7 @@ from typing import Any
 
 from osdepot.domain.images import ImageType
 from osdepot.domain.text import has_control
-from osdepot.errors import M, error
+from osdepot.errors import Messages, error
 
 CHECKSUM_ALGORITHMS = {"MD5": "md5", "SHA1": "sha1", "SHA256": "sha256", "SHA512": "sha512"}
 #: the algorithms for people, strongest first (the web UI's choice)
@@ -25,7 +25,7 @@ def parse_checksum_type(value: str | None) -> str | None:
     key = value.strip().upper().replace("-", "").replace("_", "")
     if key not in CHECKSUM_ALGORITHMS:
         raise error(
-            M.INVALID_VALUE,
+            Messages.INVALID_VALUE,
             name="checksumType",
             detail=f"{value!r} is not supported; use MD5, SHA1, SHA256 or SHA512.",
         )
@@ -36,15 +36,17 @@ def parse_size(value: Any, name: str = "fileSize") -> int | None:
     if value is None or value == "":
         return None
     if isinstance(value, bool):
-        raise error(M.INVALID_VALUE, name=name, detail=f"{name} must be a number of bytes.")
+        raise error(Messages.INVALID_VALUE, name=name, detail=f"{name} must be a number of bytes.")
     try:
         size = int(str(value).strip())
     except ValueError:
         raise error(
-            M.INVALID_VALUE, name=name, detail=f"{name} must be a number of bytes, not {value!r}."
+            Messages.INVALID_VALUE,
+            name=name,
+            detail=f"{name} must be a number of bytes, not {value!r}.",
         ) from None
     if size < 0 or size > 1 << 53:
-        raise error(M.INVALID_VALUE, name=name, detail=f"{name} is out of range.")
+        raise error(Messages.INVALID_VALUE, name=name, detail=f"{name} is out of range.")
     return size
 
 
@@ -65,16 +67,16 @@ class UploadParams:
 def parse_job_id(value: str | None) -> int:
     if value is None or value.strip() == "":
         raise error(
-            M.MISSING_PARAMETER,
+            Messages.MISSING_PARAMETER,
             name="jobId",
             detail="The import job id (jobId) is required; create a job with POST /osImages first.",
         )
     try:
         job_id = int(value.strip())
     except ValueError:
-        raise error(M.JOB_NOT_FOUND, job_id=value) from None
+        raise error(Messages.JOB_NOT_FOUND, job_id=value) from None
     if job_id <= 0 or job_id > 2**62:
-        raise error(M.JOB_NOT_FOUND, job_id=value)
+        raise error(Messages.JOB_NOT_FOUND, job_id=value)
     return job_id
 
 
@@ -82,9 +84,13 @@ def check_label(text: str | None, name: str, limit: int) -> str | None:
     """A free-text parameter (``description``, ``imageName`` …): at most ``limit``
     characters and no control characters but tabs (400 otherwise)."""
     if text is not None and len(text) > limit:
-        raise error(M.INVALID_VALUE, name=name, detail=f"{name} is longer than {limit} characters.")
+        raise error(
+            Messages.INVALID_VALUE, name=name, detail=f"{name} is longer than {limit} characters."
+        )
     if text is not None and has_control(text, allowed="\t"):
-        raise error(M.INVALID_VALUE, name=name, detail=f"{name} contains control characters.")
+        raise error(
+            Messages.INVALID_VALUE, name=name, detail=f"{name} contains control characters."
+        )
     return text
 
 
@@ -94,13 +100,13 @@ def check_checksum_pair(ctype: str | None, cvalue: str | None, *, final: bool) -
     value = (cvalue or "").strip()
     if final and algo and not value:
         raise error(
-            M.MISSING_PARAMETER,
+            Messages.MISSING_PARAMETER,
             name="checksumValue",
             detail="checksumType was given without checksumValue.",
         )
     if final and value and not algo:
         raise error(
-            M.MISSING_PARAMETER,
+            Messages.MISSING_PARAMETER,
             name="checksumType",
             detail="checksumValue was given without checksumType.",
         )
@@ -110,7 +116,7 @@ def check_checksum_pair(ctype: str | None, cvalue: str | None, *, final: bool) -
         and (len(value) != _HEX_LEN[algo] or any(c not in "0123456789abcdefABCDEF" for c in value))
     ):
         raise error(
-            M.INVALID_VALUE,
+            Messages.INVALID_VALUE,
             name="checksumValue",
             detail=f"A {algo.upper()} checksum is {_HEX_LEN[algo]} hexadecimal digits.",
         )

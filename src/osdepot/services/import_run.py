@@ -33,7 +33,7 @@ from osdepot.domain.images import ImageType, OsFamily
 from osdepot.domain.jobs import JobStatus
 from osdepot.domain.names import make_file_id
 from osdepot.domain.records import Job, OsImage, Profile, StoredFile, User
-from osdepot.errors import Duplicate, M, NotRunning, OsdepotError, error
+from osdepot.errors import Duplicate, Messages, NotRunning, OsdepotError, error
 from osdepot.ingest.receiver import Receiver
 from osdepot.services.context import Context
 from osdepot.services.import_params import UploadParams, check_checksum_pair, parse_checksum_type
@@ -118,9 +118,9 @@ class ImportRun:
             return exc
         if isinstance(exc, asyncio.CancelledError):
             if self.cancelled_by is not None:
-                return error(M.JOB_CANCELLED, job_id=self.job.id, user=self.cancelled_by)
-            return error(M.SERVER_INTERRUPTED)
-        return error(M.INTERNAL, detail=UNEXPECTED.get(self.source, UNEXPECTED["upload"]))
+                return error(Messages.JOB_CANCELLED, job_id=self.job.id, user=self.cancelled_by)
+            return error(Messages.SERVER_INTERRUPTED)
+        return error(Messages.INTERNAL, detail=UNEXPECTED.get(self.source, UNEXPECTED["upload"]))
 
     async def open(self) -> None:
         """Open the staging area the file is written into."""
@@ -129,7 +129,7 @@ class ImportRun:
         except OSError as exc:
             raise _os_error(exc) from exc
         except Exception as exc:
-            raise error(M.INTERNAL, detail="The staging file could not be created.") from exc
+            raise error(Messages.INTERNAL, detail="The staging file could not be created.") from exc
         self._rx.start(self._staging)
         self._opened_at = time.monotonic()
         self._next_tick = self._opened_at + self.ctx.settings.progress_interval
@@ -184,7 +184,9 @@ class ImportRun:
         self._rx.check_room(n)
         if self.declared is not None and self.received + n > self.declared:
             raise error(
-                M.SIZE_MISMATCH, declared=self.declared, received=f"more than {self.declared}"
+                Messages.SIZE_MISMATCH,
+                declared=self.declared,
+                received=f"more than {self.declared}",
             )
         try:
             await self._rx.commit(n)
@@ -204,7 +206,7 @@ class ImportRun:
     def _check_cancelled(self) -> None:
         """A cancel made in this process (:meth:`cancel`)."""
         if self.cancelled_by is not None:
-            raise error(M.JOB_CANCELLED, job_id=self.job.id, user=self.cancelled_by)
+            raise error(Messages.JOB_CANCELLED, job_id=self.job.id, user=self.cancelled_by)
 
     async def _drain(self) -> None:
         try:
@@ -225,7 +227,7 @@ class ImportRun:
         if not still:
             job = await self.ctx.run(self.ctx.catalog.get_job, self.job.id)
             raise error(
-                M.JOB_CANCELLED,
+                Messages.JOB_CANCELLED,
                 job_id=self.job.id,
                 user=(job.cancelled_by if job else None) or "another request",
             )
@@ -237,14 +239,14 @@ class ImportRun:
         ``async with`` block then fails the import)."""
         await self._drain()
         if self.declared is not None and self.received != self.declared:
-            raise error(M.SIZE_MISMATCH, declared=self.declared, received=self.received)
+            raise error(Messages.SIZE_MISMATCH, declared=self.declared, received=self.received)
         algo = check_checksum_pair(checksum_type, checksum_value, final=True)
         checksums = await self.ctx.run(self._rx.digests, algo)
         if algo and checksum_value:
             actual = checksums[algo]
             if not hmac.compare_digest(actual, checksum_value.strip().lower()):
                 raise error(
-                    M.CHECKSUM_MISMATCH,
+                    Messages.CHECKSUM_MISMATCH,
                     algorithm=algo.upper(),
                     actual=actual,
                     expected=checksum_value.strip().lower(),
@@ -309,7 +311,8 @@ class ImportRun:
         s = self.ctx.settings
         if s.max_images and self.ctx.catalog.usage().images >= s.max_images:
             raise error(
-                M.REPOSITORY_FULL, detail=f"The repository is limited to {s.max_images} OS images."
+                Messages.REPOSITORY_FULL,
+                detail=f"The repository is limited to {s.max_images} OS images.",
             )
 
     def _record(self, key: str, checksums: dict[str, str], now: float) -> StoredFile:
@@ -343,7 +346,7 @@ class ImportRun:
             image = build_image(image_id, self.media, p.description, file_id, now)
             self.image_id = image_id
             stored = replace(stored, os=self.media.family, osrelease=self.media.version)
-        message = M.IMPORT_COMPLETE.render(
+        message = Messages.IMPORT_COMPLETE.render(
             {
                 "filename": self.filename,
                 "file_id": file_id,
@@ -360,11 +363,13 @@ class ImportRun:
             catalog.commit_import(self.job.id, stored, image, now, message)
         except NotRunning as exc:
             raise error(
-                M.JOB_CANCELLED, job_id=self.job.id, user=exc.cancelled_by or "another request"
+                Messages.JOB_CANCELLED,
+                job_id=self.job.id,
+                user=exc.cancelled_by or "another request",
             ) from None
         except Duplicate as exc:
             what = "OS image" if exc.kind == "image" else "File"
-            raise error(M.ALREADY_EXISTS, what=what, name=exc.key) from None
+            raise error(Messages.ALREADY_EXISTS, what=what, name=exc.key) from None
         return stored
 
     def _free_image_id(self, media: MediaInfo) -> str:
@@ -384,7 +389,7 @@ class ImportRun:
                 return alt
             existing = catalog.get_image(alt) or existing
         what = media.name + (f" build {media.build}" if media.family == "esxi" else "")
-        raise error(M.RELEASE_EXISTS, what=what, image_id=existing.id)
+        raise error(Messages.RELEASE_EXISTS, what=what, image_id=existing.id)
 
     async def fail(self, exc: OsdepotError) -> None:
         """Remove staging and end the job Stopped (or keep it Cancelled) with ``exc``."""
@@ -397,7 +402,7 @@ class ImportRun:
         self._staging = None
         if staging is not None:
             await self.ctx.run(staging.abort)
-        if exc.message is not M.JOB_CANCELLED:
+        if exc.message is not Messages.JOB_CANCELLED:
             await self.ctx.run(
                 self.ctx.catalog.finish_job,
                 self.job.id,
@@ -405,7 +410,7 @@ class ImportRun:
                 self.ctx.clock(),
                 exc.render(),
             )
-        cancelled = exc.message is M.JOB_CANCELLED
+        cancelled = exc.message is Messages.JOB_CANCELLED
         self._ended("cancelled" if cancelled else "stopped", exc.render()["id"])
         log.info(
             "job %s: import of %s failed: %s %s",
@@ -462,8 +467,8 @@ def build_image(
 def _os_error(exc: OSError) -> OsdepotError:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return error(
-            M.REPOSITORY_FULL,
+            Messages.REPOSITORY_FULL,
             detail="The repository storage ran out of space while the file was "
             "being written. Nothing was stored.",
         )
-    return error(M.INTERNAL, detail=f"The file could not be written: {exc.strerror}.")
+    return error(Messages.INTERNAL, detail=f"The file could not be written: {exc.strerror}.")

@@ -20,7 +20,7 @@ from osdepot.domain.images import (
 from osdepot.domain.jobs import JobStatus
 from osdepot.domain.names import check_image_id, clean_filename
 from osdepot.domain.records import Job, User
-from osdepot.errors import M, error
+from osdepot.errors import Messages, error
 from osdepot.services.context import Context
 from osdepot.services.import_params import (
     UploadParams,
@@ -44,14 +44,16 @@ class Imports:
         itype = parse_image_type(image_type)
         if not isinstance(body, dict):
             raise error(
-                M.INVALID_VALUE,
+                Messages.INVALID_VALUE,
                 name="request body",
                 detail='The body must be a JSON object like {"Action": "Init"}.',
             )
         action = body.get("Action", body.get("action"))
         if not isinstance(action, str) or action.strip().lower() != "init":
             raise error(
-                M.INVALID_VALUE, name="Action", detail='The body must contain "Action": "Init".'
+                Messages.INVALID_VALUE,
+                name="Action",
+                detail='The body must contain "Action": "Init".',
             )
         size = parse_size(body.get("fileSize"))
         if size is not None:
@@ -79,7 +81,7 @@ class Imports:
         held = self.ctx.catalog.reserved_bytes(user.name)
         if held + size > cap:
             raise error(
-                M.REPOSITORY_FULL,
+                Messages.REPOSITORY_FULL,
                 detail=f"Your open import jobs already reserve {held} bytes; with {size} more "
                 f"they would reserve more than the {cap} bytes one user may hold. Upload "
                 "the files of your open jobs, or cancel the ones you no longer need.",
@@ -93,7 +95,7 @@ class Imports:
         free = self.ctx.blobs.free_bytes()
         if free is not None and size > free - reserved:
             raise error(
-                M.REPOSITORY_FULL,
+                Messages.REPOSITORY_FULL,
                 detail=f"The file needs {size} bytes; the repository storage has {free} bytes "
                 f"free, of which {reserved} are reserved by imports in progress.",
             )
@@ -101,14 +103,14 @@ class Imports:
             usage.bytes_stored + reserved + size > s.max_repository_bytes
         ):
             raise error(
-                M.REPOSITORY_FULL,
+                Messages.REPOSITORY_FULL,
                 detail=f"The repository is limited to {s.max_repository_bytes} bytes; it holds "
                 f"{usage.bytes_stored} bytes and {reserved} are reserved by imports in "
                 f"progress, so {size} more bytes do not fit.",
             )
         if itype is ImageType.OS and s.max_images and usage.images >= s.max_images:
             raise error(
-                M.REPOSITORY_FULL,
+                Messages.REPOSITORY_FULL,
                 detail=f"The repository is limited to {s.max_images} OS images and holds "
                 f"{usage.images}.",
             )
@@ -119,14 +121,14 @@ class Imports:
         """Validate an upload request before its body is read."""
         job = await self.ctx.run(self.ctx.catalog.get_job, p.job_id)
         if job is None:
-            raise error(M.JOB_NOT_FOUND, job_id=p.job_id)
+            raise error(Messages.JOB_NOT_FOUND, job_id=p.job_id)
         if job.created_by != user.name:
-            raise error(M.JOB_NOT_USABLE, job_id=p.job_id)
+            raise error(Messages.JOB_NOT_USABLE, job_id=p.job_id)
         itype = p.image_type or job.image_type
         bundle_sig = job.image_type is ImageType.BUNDLE and itype is ImageType.BUNDLESIG
         if itype is not job.image_type and not bundle_sig:
             raise error(
-                M.INVALID_VALUE,
+                Messages.INVALID_VALUE,
                 name="imageType",
                 detail=f"Job {job.id} was created for {job.image_type.value} files, "
                 f"not {itype.value}.",
@@ -134,11 +136,13 @@ class Imports:
         if bundle_sig:
             sig_ok = job.status is JobStatus.COMPLETE and job.uploads == 1
             if not sig_ok and job.status is not JobStatus.PENDING:
-                raise error(M.JOB_ALREADY_USED, job_id=job.id, status=job.status.value)
+                raise error(Messages.JOB_ALREADY_USED, job_id=job.id, status=job.status.value)
         elif job.status is not JobStatus.PENDING:
-            if job.message and job.message.get("id") == M.JOB_EXPIRED.id:
-                raise error(M.JOB_EXPIRED, job_id=job.id, seconds=self.ctx.settings.job_expiry)
-            raise error(M.JOB_ALREADY_USED, job_id=job.id, status=job.status.value)
+            if job.message and job.message.get("id") == Messages.JOB_EXPIRED.id:
+                raise error(
+                    Messages.JOB_EXPIRED, job_id=job.id, seconds=self.ctx.settings.job_expiry
+                )
+            raise error(Messages.JOB_ALREADY_USED, job_id=job.id, status=job.status.value)
         resolve_os(itype, p.os)
         check_label(p.description, "description", 2000)
         check_label(p.image_name, "imageName", 300)
@@ -146,13 +150,13 @@ class Imports:
         if itype is ImageType.DUD:
             if not p.image_name:
                 raise error(
-                    M.MISSING_PARAMETER,
+                    Messages.MISSING_PARAMETER,
                     name="imageName",
                     detail="For DUD files imageName names the OS image the driver belongs to.",
                 )
             check_image_id(p.image_name)
             if await self.ctx.run(self.ctx.catalog.get_image, p.image_name) is None:
-                raise error(M.TARGET_IMAGE_MISSING, image_name=p.image_name)
+                raise error(Messages.TARGET_IMAGE_MISSING, image_name=p.image_name)
         # For OS media the image id comes from the medium itself (docs/media.md);
         # imageName, which pylxca always sends, is kept as a label only.
         if p.checksum_type is not None or p.checksum_value is not None:
@@ -187,7 +191,7 @@ class Imports:
             filename,
         )
         if not claimed:
-            raise error(M.JOB_ALREADY_USED, job_id=job.id, status="Running")
+            raise error(Messages.JOB_ALREADY_USED, job_id=job.id, status="Running")
         run = ImportRun(
             self.ctx, user, job, itype, family, params, filename, declared, expected, source
         )

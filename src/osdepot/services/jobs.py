@@ -6,7 +6,7 @@ import logging
 
 from osdepot.domain.jobs import FINISHED, OPEN, JobStatus
 from osdepot.domain.records import Job, User
-from osdepot.errors import M, error
+from osdepot.errors import Messages, error
 from osdepot.services.auth import is_job_admin
 from osdepot.services.context import Context
 
@@ -21,10 +21,10 @@ def parse_job_ids(raw: str) -> list[int]:
         if not part:
             continue
         if not (part.isascii() and part.isdigit()) or len(part) > 18:
-            raise error(M.JOB_NOT_FOUND, job_id=part[:40])
+            raise error(Messages.JOB_NOT_FOUND, job_id=part[:40])
         ids.append(int(part))
     if not ids:
-        raise error(M.MISSING_PARAMETER, name="job id", detail="No job id was given.")
+        raise error(Messages.MISSING_PARAMETER, name="job id", detail="No job id was given.")
     return ids
 
 
@@ -32,7 +32,10 @@ def _check_owner(user: User, jobs: list[Job], verb: str) -> None:
     """Users act on their own jobs; lxc-supervisor and lxc-admin on anybody's."""
     if not is_job_admin(user) and any(j.created_by != user.name for j in jobs):
         raise error(
-            M.FORBIDDEN, user=user.name, role=user.role, privilege=f"{verb} jobs of other users"
+            Messages.FORBIDDEN,
+            user=user.name,
+            role=user.role,
+            privilege=f"{verb} jobs of other users",
         )
 
 
@@ -48,7 +51,7 @@ class Jobs:
         if ids is not None:
             missing = sorted(set(ids) - {j.id for j in jobs})
             if missing:
-                raise error(M.JOB_NOT_FOUND, job_id=",".join(map(str, missing)))
+                raise error(Messages.JOB_NOT_FOUND, job_id=",".join(map(str, missing)))
         return jobs
 
     async def cancel(self, user: User, ids: list[int]) -> list[Job]:
@@ -59,7 +62,7 @@ class Jobs:
         for job in jobs:
             if job.status not in OPEN:
                 continue
-            msg = M.JOB_CANCELLED.render({"job_id": job.id, "user": user.name})
+            msg = Messages.JOB_CANCELLED.render({"job_id": job.id, "user": user.name})
             changed = await self.ctx.run(
                 self.ctx.catalog.finish_job,
                 job.id,
@@ -81,7 +84,7 @@ class Jobs:
         _check_owner(user, jobs, "remove")
         for job in jobs:
             if job.status not in FINISHED:
-                raise error(M.JOB_RUNNING, job_id=job.id)
+                raise error(Messages.JOB_RUNNING, job_id=job.id)
         await self.ctx.run(self.ctx.catalog.delete_jobs, ids)
 
     def housekeeping(self) -> tuple[int, int]:
@@ -90,7 +93,7 @@ class Jobs:
         expired = self.ctx.catalog.expire_jobs(
             now - s.job_expiry,
             now,
-            M.JOB_EXPIRED.render({"job_id": "", "seconds": s.job_expiry}),
+            Messages.JOB_EXPIRED.render({"job_id": "", "seconds": s.job_expiry}),
         )
         purged = self.ctx.catalog.purge_jobs(now - s.job_retention)
         self.ctx.catalog.purge_sessions(now - s.session_timeout)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from osdepot.errors import M
+from osdepot.errors import Messages
 from osdepot.services.context import Context
 
 log = logging.getLogger("osdepot.recovery")
@@ -28,7 +28,7 @@ class RecoveryReport:
 
 def recover(ctx: Context) -> RecoveryReport:
     staging = ctx.blobs.clear_staging()
-    failed = ctx.catalog.fail_open_jobs(ctx.clock(), M.SERVER_INTERRUPTED.render({}))
+    failed = ctx.catalog.fail_open_jobs(ctx.clock(), Messages.SERVER_INTERRUPTED.render({}))
     referenced = ctx.catalog.blob_keys()
     orphans = 0
     for key in list(ctx.blobs.keys()):

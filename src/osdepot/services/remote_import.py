@@ -22,7 +22,7 @@ from osdepot.domain.records import Job, RemoteServer, User
 from osdepot.errors import (
     ConfigError,
     Failure,
-    M,
+    Messages,
     NotAllowed,
     OsdepotError,
     RemoteFailure,
@@ -44,30 +44,32 @@ def parse_remote_body(body: Any) -> tuple[int, str, str | None, str | None]:
     """serverId, path and an optional checksum from the JSON body."""
     if not isinstance(body, dict):
         raise error(
-            M.INVALID_VALUE,
+            Messages.INVALID_VALUE,
             name="request body",
             detail='A remote import body is a JSON object {"serverId": …, "path": …}.',
         )
     for name in ("serverId", "path"):
         if body.get(name) in (None, ""):
             raise error(
-                M.MISSING_PARAMETER,
+                Messages.MISSING_PARAMETER,
                 name=name,
                 detail="A remote import names the registered server (serverId) and the "
                 "file's path on it (path).",
             )
     path = body["path"]
     if not isinstance(path, str) or len(path) > 4096:
-        raise error(M.INVALID_VALUE, name="path", detail="path must be a string.")
+        raise error(Messages.INVALID_VALUE, name="path", detail="path must be a string.")
     if "://" in path or path.startswith("//") or any(ord(c) < 32 or ord(c) == 127 for c in path):
         raise error(
-            M.INVALID_VALUE,
+            Messages.INVALID_VALUE,
             name="path",
             detail="path is the file's path on the registered server, not a URL; it cannot "
             "name another host.",
         )
     if path.endswith("/"):
-        raise error(M.INVALID_VALUE, name="path", detail=f"{path} names a folder, not a file.")
+        raise error(
+            Messages.INVALID_VALUE, name="path", detail=f"{path} names a folder, not a file."
+        )
     ctype = body.get("checksumType")
     cvalue = body.get("checksumValue")
     return (
@@ -91,18 +93,18 @@ class RemoteImports:
         try:
             self.policy = NetworkPolicy.parse(s.remote_allow_networks, s.remote_deny_networks)
         except ValueError as exc:
-            raise error(M.INVALID_VALUE, name="remote networks", detail=str(exc)) from None
+            raise error(Messages.INVALID_VALUE, name="remote networks", detail=str(exc)) from None
 
     async def start(self, user: User, params: UploadParams, body: Any) -> Job:
         server_id, path, ctype, cvalue = parse_remote_body(body)
         job, itype = await self.imports.check_upload(user, params)
         server = await self.ctx.run(self.ctx.catalog.get_server, server_id)
         if server is None:
-            raise error(M.REMOTE_SERVER_UNKNOWN, server_id=server_id)
+            raise error(Messages.REMOTE_SERVER_UNKNOWN, server_id=server_id)
         await self._allowed(server)
         if server.protocol in ("HTTP", "HTTPS") and ("?" in path or "#" in path):
             raise error(
-                M.INVALID_VALUE,
+                Messages.INVALID_VALUE,
                 name="path",
                 detail="An HTTP server would read ? and # in a path as the start of a query "
                 "or a fragment; write them as %3F and %23.",
@@ -133,7 +135,9 @@ class RemoteImports:
         try:
             await self.policy.check(server.address, server.port)
         except NotAllowed as exc:
-            raise error(M.REMOTE_NOT_ALLOWED, server=server.display_name, detail=str(exc)) from None
+            raise error(
+                Messages.REMOTE_NOT_ALLOWED, server=server.display_name, detail=str(exc)
+            ) from None
 
     # -- the transfer ------------------------------------------------------------------
 
@@ -194,7 +198,7 @@ class RemoteImports:
         remote_size: int | None = None
         while True:
             if run.cancelled_by is not None:
-                raise error(M.JOB_CANCELLED, job_id=run.job.id, user=run.cancelled_by)
+                raise error(Messages.JOB_CANCELLED, job_id=run.job.id, user=run.cancelled_by)
             await self._allowed(server)  # again: the name may resolve elsewhere now
             try:
                 opened = await fetcher.open(path, run.received)
@@ -232,7 +236,7 @@ class RemoteImports:
     async def _size_known(self, run: ImportRun, server: RemoteServer, size: int | None) -> None:
         if size is not None and run.declared is not None and size != run.declared:
             raise error(
-                M.SIZE_MISMATCH,
+                Messages.SIZE_MISMATCH,
                 declared=run.declared,
                 received=f"{size} (the size the remote server announces)",
             )
@@ -260,19 +264,19 @@ class RemoteImports:
     def _message(self, exc: RemoteFailure, server: RemoteServer, path: str) -> OsdepotError:
         name = f"{server.display_name} ({server.protocol.lower()}://{server.address}:{server.port})"
         if exc.kind is Failure.UNREACHABLE:
-            return error(M.REMOTE_UNREACHABLE, server=name, detail=exc.detail)
+            return error(Messages.REMOTE_UNREACHABLE, server=name, detail=exc.detail)
         if exc.kind is Failure.AUTH:
-            return error(M.REMOTE_AUTH_FAILED, server=name, detail=exc.detail)
+            return error(Messages.REMOTE_AUTH_FAILED, server=name, detail=exc.detail)
         if exc.kind is Failure.HOST_KEY:
             return error(
-                M.REMOTE_HOST_KEY,
+                Messages.REMOTE_HOST_KEY,
                 server=name,
                 presented=exc.extra.get("presented", "?"),
                 expected=exc.extra.get("expected", "?"),
             )
         if exc.kind is Failure.PATH:
-            return error(M.REMOTE_PATH, server=name, path=path, detail=exc.detail)
-        return error(M.REMOTE_TRANSFER, server=name, path=path, detail=exc.detail)
+            return error(Messages.REMOTE_PATH, server=name, path=path, detail=exc.detail)
+        return error(Messages.REMOTE_TRANSFER, server=name, path=path, detail=exc.detail)
 
 
 async def _guard(chunks: AsyncIterator[bytes], stall: float) -> AsyncIterator[bytes]:

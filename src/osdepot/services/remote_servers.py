@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from osdepot.domain.records import RemoteServer
 from osdepot.domain.text import has_control
-from osdepot.errors import Duplicate, InUse, M, error
+from osdepot.errors import Duplicate, InUse, Messages, error
 from osdepot.services.context import Context
 from osdepot.services.secrets import SecretBox
 
@@ -29,7 +29,7 @@ _FINGERPRINT = re.compile(r"^SHA256:[A-Za-z0-9+/]{43}=?$")
 
 
 def _invalid(name: str, detail: str) -> Exception:
-    return error(M.INVALID_VALUE, name=name, detail=detail)
+    return error(Messages.INVALID_VALUE, name=name, detail=detail)
 
 
 def _text(
@@ -114,7 +114,7 @@ def server_json(s: RemoteServer) -> dict[str, Any]:
 def parse_server_id(raw: Any) -> int:
     text = str(raw).strip()
     if not (text.isascii() and text.isdigit()) or len(text) > 12:
-        raise error(M.NOT_FOUND, what="Remote file server", name=text[:40], detail="")
+        raise error(Messages.NOT_FOUND, what="Remote file server", name=text[:40], detail="")
     return int(text)
 
 
@@ -133,7 +133,7 @@ class RemoteServers:
         found = await self.ctx.run(self.ctx.catalog.get_server, server_id)
         if found is None:
             raise error(
-                M.NOT_FOUND,
+                Messages.NOT_FOUND,
                 what="Remote file server",
                 name=str(server_id),
                 detail="GET /osImages/remoteFileServers lists the registered servers.",
@@ -260,7 +260,7 @@ class RemoteServers:
         except Duplicate:
             # §5.3: a second server with the same name is an invalid attribute (400).
             raise error(
-                M.INVALID_VALUE,
+                Messages.INVALID_VALUE,
                 name="displayName",
                 detail=f"A remote file server named {server.display_name!r} already "
                 "exists; display names are unique.",
@@ -284,7 +284,7 @@ class RemoteServers:
             await self.ctx.run(self.ctx.catalog.delete_server, server_id)
         except InUse as exc:
             raise error(
-                M.IN_USE,
+                Messages.IN_USE,
                 what="Remote file server",
                 name=str(server_id),
                 detail=f"Import job {exc.job_id} is transferring a file from it.",

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from osdepot.domain.records import OsImage, StoredFile
-from osdepot.errors import M, Missing, error
+from osdepot.errors import Messages, Missing, error
 from osdepot.services.context import Context
 
 log = logging.getLogger("osdepot.repository")
@@ -25,7 +25,7 @@ class Listing:
 def parse_id_list(raw: str) -> list[str]:
     ids = [p.strip() for p in raw.split(",") if p.strip()]
     if not ids:
-        raise error(M.MISSING_PARAMETER, name="id", detail="No id was given.")
+        raise error(Messages.MISSING_PARAMETER, name="id", detail="No id was given.")
     return ids
 
 
@@ -76,7 +76,7 @@ class Repository:
         mixed = [p.id for p in found if p.image_id in ids]
         if mixed:
             raise error(
-                M.INVALID_VALUE,
+                Messages.INVALID_VALUE,
                 name="id list",
                 detail="The list names an OS image together with its own "
                 f"profile(s) {', '.join(mixed)}; deleting the image deletes its "
@@ -86,7 +86,7 @@ class Repository:
             keys = await self.ctx.run(self.ctx.catalog.delete_objects, ids)
         except Missing as exc:
             raise error(
-                M.NOT_FOUND,
+                Messages.NOT_FOUND,
                 what="Object",
                 name=", ".join(exc.keys),
                 detail="No OS image, profile or file has this id. Nothing was deleted.",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from osdepot.errors import M, error
+from osdepot.errors import Messages, error
 
 KEY_FILE = "secret.key"
 
@@ -48,7 +48,7 @@ class SecretBox:
             return self._load().decrypt(token.encode("ascii")).decode()
         except InvalidToken:
             raise error(
-                M.INTERNAL,
+                Messages.INTERNAL,
                 detail=f"A stored secret cannot be decrypted with {self.path}; was the key "
                 "file replaced? Enter the remote server's credentials again.",
             ) from None

@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from osdepot import logsetup, memory
 from osdepot.config import Settings
-from osdepot.errors import M, OsdepotError, error
+from osdepot.errors import Messages, OsdepotError, error
 from osdepot.services.auth import Auth
 from osdepot.services.context import Context
 from osdepot.services.jobs import Jobs
@@ -88,16 +88,18 @@ async def _http_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404:
         return error_response(
-            error(M.NOT_FOUND, what="Resource", name="", detail="There is no such endpoint.")
+            error(Messages.NOT_FOUND, what="Resource", name="", detail="There is no such endpoint.")
         )
     if exc.status_code == 405:
         return failed(
             405,
-            M.NOT_SUPPORTED.render({"detail": "This method is not supported on this endpoint."}),
+            Messages.NOT_SUPPORTED.render(
+                {"detail": "This method is not supported on this endpoint."}
+            ),
         )
     return failed(
         exc.status_code,
-        M.INVALID_VALUE.render({"name": "request", "detail": str(exc.detail)}),
+        Messages.INVALID_VALUE.render({"name": "request", "detail": str(exc.detail)}),
     )
 
 
@@ -105,7 +107,7 @@ async def _catalog_busy(request: Request, exc: Exception) -> Response:
     """A catalog that stayed busy is answered 503 with a message."""
     seconds = f"{ctx_of(request).settings.db_busy_timeout:g}"
     log.warning("catalog busy: %s", str(exc).splitlines()[0])
-    resp = error_response(error(M.CATALOG_BUSY, seconds=seconds))
+    resp = error_response(error(Messages.CATALOG_BUSY, seconds=seconds))
     resp.headers["Retry-After"] = "2"
     return resp
 
@@ -120,7 +122,7 @@ async def _catalog_error(request: Request, exc: Exception) -> Response:
 
 async def _internal_error(_request: Request, exc: Exception) -> Response:
     log.error("internal error", exc_info=exc)
-    return error_response(error(M.INTERNAL, detail=type(exc).__name__))
+    return error_response(error(Messages.INTERNAL, detail=type(exc).__name__))
 
 
 def create_app(settings: Settings | None = None, ctx: Context | None = None) -> Starlette:

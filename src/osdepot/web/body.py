@@ -22,7 +22,7 @@ from typing import Protocol
 
 from starlette.requests import ClientDisconnect, Request
 
-from osdepot.errors import M, error
+from osdepot.errors import Messages, error
 
 #: The ASGI scope extension through which the server offers a body to be read into
 #: the application's buffers (web/protocol.py's DirectBody, under ``osdepot serve``).
@@ -55,7 +55,9 @@ class Pace:
             self._got, self._waited = 0, 0.0
 
     def stalled(self) -> Exception:
-        return error(M.UPLOAD_TOO_SLOW, min_bytes=MIN_PROGRESS_BYTES, seconds=f"{self.window:g}")
+        return error(
+            Messages.UPLOAD_TOO_SLOW, min_bytes=MIN_PROGRESS_BYTES, seconds=f"{self.window:g}"
+        )
 
 
 async def paced(stream: AsyncIterator[bytes], window: float) -> AsyncIterator[bytes]:
@@ -119,7 +121,7 @@ class BodyReader:
             return await self._readinto(view, some, waiting)
         except ClientDisconnect:
             raise error(
-                M.UPLOAD_INTERRUPTED,
+                Messages.UPLOAD_INTERRUPTED,
                 detail="The client closed the connection before the whole file was received.",
             ) from None
 

@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse
 from osdepot import metrics
 from osdepot.domain.records import User
 from osdepot.domain.roles import Privilege
-from osdepot.errors import M, OsdepotError, error
+from osdepot.errors import Messages, OsdepotError, error
 from osdepot.services.auth import Auth, require, token_hash
 from osdepot.services.context import Context
 
@@ -88,22 +88,22 @@ async def authenticate(request: Request, privilege: Privilege | None = None) -> 
         try:
             decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError):
-            raise error(M.AUTH_REQUIRED) from None
+            raise error(Messages.AUTH_REQUIRED) from None
         name, sep, password = decoded.partition(":")
         if not sep:
-            raise error(M.AUTH_REQUIRED)
+            raise error(Messages.AUTH_REQUIRED)
         user = await auth.basic_user(name, password, client_address(request))
     else:
         token = request.cookies.get(SESSION_COOKIE)
         if not token:
-            raise error(M.AUTH_REQUIRED)
+            raise error(Messages.AUTH_REQUIRED)
         csrf, changing = request.headers.get("x-csrf-token"), request.method in STATE_CHANGING
         th = token_hash(token)
         session = await ctx.read(lambda c: c.get_session(th))
-        quick = auth.quick_session_user(session, csrf, changing)
-        if quick is None:
-            quick = await ctx.run(auth.session_user, token, csrf, changing)
-        user = quick
+        cached = auth.cached_session_user(session, csrf, changing)
+        if cached is None:
+            cached = await ctx.run(auth.session_user, token, csrf, changing)
+        user = cached
     require(user, privilege)
     request.state.user = user
     return user
@@ -116,7 +116,7 @@ MAX_JSON_BYTES = 1024 * 1024
 def too_large(what: str, limit: int) -> OsdepotError:
     """413 for a body over ``limit``; the connection is closed after the answer, so the
     rest of the body is neither read nor kept."""
-    exc = error(M.BODY_TOO_LARGE, what=what, limit=limit)
+    exc = error(Messages.BODY_TOO_LARGE, what=what, limit=limit)
     exc.headers["Connection"] = "close"
     return exc
 
@@ -143,12 +143,14 @@ async def read_body(request: Request, limit: int, what: str) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None:
         if not (declared.isascii() and declared.isdigit()):
-            raise error(M.INVALID_VALUE, name="Content-Length", detail="It must be a number.")
+            raise error(
+                Messages.INVALID_VALUE, name="Content-Length", detail="It must be a number."
+            )
         if int(declared) > limit:
             raise too_large(what, limit)
     share = int(declared) if declared is not None else limit
     if _InFlight.held + share > JSON_BYTES_IN_FLIGHT:
-        busy = error(M.BODIES_BUSY, limit=JSON_BYTES_IN_FLIGHT)
+        busy = error(Messages.BODIES_BUSY, limit=JSON_BYTES_IN_FLIGHT)
         busy.headers.update({"Retry-After": "1", "Connection": "close"})
         raise busy
     _InFlight.held += share
@@ -160,7 +162,7 @@ async def read_body(request: Request, limit: int, what: str) -> bytes:
                 if len(data) > limit:
                     raise too_large(what, limit)
     except TimeoutError:
-        slow = error(M.BODY_TOO_SLOW, seconds=f"{seconds:g}")
+        slow = error(Messages.BODY_TOO_SLOW, seconds=f"{seconds:g}")
         slow.headers["Connection"] = "close"
         raise slow from None
     finally:
@@ -184,15 +186,17 @@ async def json_body(request: Request, *, required: bool = True) -> Any:
     if not raw.strip():
         if required:
             raise error(
-                M.INVALID_VALUE, name="request body", detail="The request needs a JSON body."
+                Messages.INVALID_VALUE, name="request body", detail="The request needs a JSON body."
             )
         return {}
     ctype = request.headers.get("content-type", "")
     if not is_json(ctype):
-        raise error(M.UNSUPPORTED_MEDIA_TYPE, expected="application/json", actual=ctype)
+        raise error(Messages.UNSUPPORTED_MEDIA_TYPE, expected="application/json", actual=ctype)
     try:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise error(
-            M.INVALID_VALUE, name="request body", detail="The request body is not valid JSON."
+            Messages.INVALID_VALUE,
+            name="request body",
+            detail="The request body is not valid JSON.",
         ) from None

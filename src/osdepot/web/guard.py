@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from osdepot.errors import M
+from osdepot.errors import Messages
 from osdepot.web.common import failed
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -70,7 +70,7 @@ class Guard:
             found = cross_site(scope)
             if found is not None:
                 origin, site = found
-                message = M.CROSS_SITE.render({"origin": origin[:200], "site": site[:40]})
+                message = Messages.CROSS_SITE.render({"origin": origin[:200], "site": site[:40]})
                 await failed(403, message)(scope, receive, send)
                 return
         await self.app(scope, receive, send)

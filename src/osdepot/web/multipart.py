@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
-from osdepot.errors import M, OsdepotError, error
+from osdepot.errors import Messages, OsdepotError, error
 
 MAX_HEADER_BYTES = 16 * 1024
 MAX_FIELD_BYTES = 64 * 1024
@@ -44,15 +44,16 @@ Event = PartStart | PartData | PartEnd
 def boundary_from_content_type(content_type: str | None) -> bytes:
     """The boundary of a ``multipart/form-data`` content type (400 otherwise)."""
     if not content_type:
-        raise error(M.MALFORMED_BODY, detail="The request has no Content-Type.")
+        raise error(Messages.MALFORMED_BODY, detail="The request has no Content-Type.")
     mime, params = _parse_header_value(content_type)
     if mime != "multipart/form-data":
         raise error(
-            M.MALFORMED_BODY, detail=f"The Content-Type is {mime!r}, not multipart/form-data."
+            Messages.MALFORMED_BODY,
+            detail=f"The Content-Type is {mime!r}, not multipart/form-data.",
         )
     b = params.get("boundary", "")
     if not (1 <= len(b) <= 200) or not all(32 <= ord(c) < 127 for c in b):
-        raise error(M.MALFORMED_BODY, detail="The multipart boundary is missing or invalid.")
+        raise error(Messages.MALFORMED_BODY, detail="The multipart boundary is missing or invalid.")
     return b.encode("ascii")
 
 
@@ -80,7 +81,7 @@ def _parse_header_value(value: str) -> tuple[str, dict[str, str]]:
 
 
 def _bad(detail: str) -> OsdepotError:
-    return error(M.MALFORMED_BODY, detail=detail)
+    return error(Messages.MALFORMED_BODY, detail=detail)
 
 
 class MultipartParser:

@@ -18,7 +18,7 @@ from starlette.responses import Response
 from osdepot import __version__
 from osdepot.domain.images import LISTING_GROUPS, TYPE_ALIASES, ImageType
 from osdepot.domain.roles import Privilege
-from osdepot.errors import M, Message
+from osdepot.errors import Message, Messages
 
 JSON = "application/json"
 
@@ -627,7 +627,7 @@ def _paths() -> dict[str, Any]:
 
 
 def _message_ids() -> list[str]:
-    return sorted({v.id for v in vars(M).values() if isinstance(v, Message)})
+    return sorted({v.id for v in vars(Messages).values() if isinstance(v, Message)})
 
 
 @cache

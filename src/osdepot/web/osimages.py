@@ -18,7 +18,7 @@ from osdepot.domain.images import (
 )
 from osdepot.domain.records import OsImage, StoredFile
 from osdepot.domain.roles import Privilege
-from osdepot.errors import M, OsdepotError, error
+from osdepot.errors import Messages, OsdepotError, error
 from osdepot.services.import_params import UploadParams, parse_job_id, parse_size
 from osdepot.services.imports import Imports
 from osdepot.services.remote_import import RemoteImports
@@ -106,7 +106,7 @@ async def list_images(request: Request) -> Response:
     if itype:
         if parse_image_type(itype) is not ImageType.OSPROFILE:
             raise error(
-                M.INVALID_VALUE,
+                Messages.INVALID_VALUE,
                 name="imageType",
                 detail="GET /osImages filters by imageType=OSPROFILE only.",
             )
@@ -162,7 +162,7 @@ async def delete_objects(request: Request) -> Response:
 async def delete_nothing(request: Request) -> Response:
     await authenticate(request, Privilege.DELETE_FILES)
     raise error(
-        M.MISSING_PARAMETER,
+        Messages.MISSING_PARAMETER,
         name="id",
         detail="Name the objects to delete: DELETE /osImages/{id,id,...}.",
     )
@@ -175,13 +175,13 @@ async def export_profile(request: Request) -> Response:
     found = await ctx_of(request).run(ctx_of(request).catalog.find_profiles, [pid])
     if not found:
         raise error(
-            M.NOT_FOUND,
+            Messages.NOT_FOUND,
             what="Profile",
             name=pid,
             detail="Only customised OS-image profiles can be exported.",
         )
     raise error(
-        M.NOT_SUPPORTED,
+        Messages.NOT_SUPPORTED,
         detail=f"{pid} is a predefined profile; only customised profiles can be "
         "exported, and this server does not create customised profiles yet.",
     )
@@ -191,7 +191,7 @@ async def customise(request: Request) -> Response:
     """POST/PUT /osImages/{id}: customised profiles (contract §4.3/§4.4)."""
     await authenticate(request, Privilege.EDIT_FILES)
     raise error(
-        M.NOT_SUPPORTED,
+        Messages.NOT_SUPPORTED,
         detail="Creating and changing customised OS-image profiles is not supported "
         "by this version of osdepot.",
     )

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from osdepot import __version__
-from osdepot.errors import M, error
+from osdepot.errors import Messages, error
 from osdepot.web.common import (
     CSRF_COOKIE,
     SESSION_COOKIE,
@@ -24,14 +24,14 @@ async def login(request: Request) -> Response:
     body = await json_body(request)
     if not isinstance(body, dict):
         raise error(
-            M.INVALID_VALUE,
+            Messages.INVALID_VALUE,
             name="request body",
             detail='The body must be {"UserId": "...", "password": "..."}.',
         )
     name, password = body.get("UserId"), body.get("password")
     if not isinstance(name, str) or not isinstance(password, str) or not name:
         raise error(
-            M.INVALID_VALUE,
+            Messages.INVALID_VALUE,
             name="UserId/password",
             detail='The body must be {"UserId": "...", "password": "..."}.',
         )

@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse, Response
 from osdepot.domain.jobs import FINISHED, OPEN
 from osdepot.domain.records import Job, User
 from osdepot.domain.roles import Privilege, has_privilege
-from osdepot.errors import REMOTE_REPLY_MESSAGES, REMOTE_REPLY_WITHHELD, M, error
+from osdepot.errors import REMOTE_REPLY_MESSAGES, REMOTE_REPLY_WITHHELD, Messages, error
 from osdepot.services.jobs import Jobs, parse_job_ids
 from osdepot.web.common import authenticate, ctx_of, envelope, iso, json_body
 
@@ -88,14 +88,14 @@ async def put_tasks(request: Request) -> Response:
     body = await json_body(request)
     if not isinstance(body, dict) or str(body.get("action", "")).lower() != "cancel":
         raise error(
-            M.INVALID_VALUE,
+            Messages.INVALID_VALUE,
             name="action",
             detail='The body must be {"action": "cancel", "list": ["<job id>", ...]}.',
         )
     raw = body.get("list")
     if not isinstance(raw, list) or not raw:
         raise error(
-            M.MISSING_PARAMETER,
+            Messages.MISSING_PARAMETER,
             name="list",
             detail="The list of job ids to cancel is missing or empty.",
         )
@@ -115,7 +115,7 @@ async def put_task_ids(request: Request) -> Response:
         return JSONResponse([task_json(j) for j in jobs])
     await Jobs(ctx_of(request)).find(ids)  # 404 for unknown ids
     raise error(
-        M.NOT_SUPPORTED,
+        Messages.NOT_SUPPORTED,
         detail="Import jobs are updated by the server only; the only change a client "
         'can ask for is {"cancelRequest": "true"}.',
     )

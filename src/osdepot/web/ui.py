@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from osdepot.domain.images import FAMILIES, LISTING_GROUPS, TYPE_LABELS
-from osdepot.errors import M, error
+from osdepot.errors import Messages, error
 from osdepot.services.import_params import ALGORITHM_LABELS
 
 _TYPES = {
@@ -47,7 +47,7 @@ def _read(name: str) -> bytes | None:
 def _serve(name: str) -> Response:
     body = _read(name)
     if body is None:
-        raise error(M.NOT_FOUND, what="File", name=name, detail="There is no such page.")
+        raise error(Messages.NOT_FOUND, what="File", name=name, detail="There is no such page.")
     return Response(body, media_type=_TYPES[name[name.rfind(".") :]], headers=_HEADERS)
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from osdepot.errors import M, error
+from osdepot.errors import Messages, error
 from osdepot.web.body import BodyReader, FileSink, receive_file
 from osdepot.web.multipart import (
     MAX_FIELD_BYTES,
@@ -84,7 +84,7 @@ class UploadForm:
                 return
             value += ev.data
             if len(value) > MAX_FIELD_BYTES:
-                raise error(M.MALFORMED_BODY, detail=f"The form field {name} is too large.")
+                raise error(Messages.MALFORMED_BODY, detail=f"The form field {name} is too large.")
 
     async def _skip(self) -> None:
         while (ev := await self._next()) is not None and not isinstance(ev, PartEnd):
@@ -105,10 +105,12 @@ class UploadForm:
         while (ev := await self._next()) is not None:
             if isinstance(ev, PartStart) and await self._part(ev):
                 if ev.filename is None:
-                    raise error(M.MALFORMED_BODY, detail="The uploadedfile part has no file name.")
+                    raise error(
+                        Messages.MALFORMED_BODY, detail="The uploadedfile part has no file name."
+                    )
                 return ev.filename
         self._check_closed()
-        raise error(M.MALFORMED_BODY, detail="The body has no part named uploadedfile.")
+        raise error(Messages.MALFORMED_BODY, detail="The body has no part named uploadedfile.")
 
     async def receive_file(self, sink: FileSink) -> None:
         """Hand the file part's data to ``sink`` up to the end of the part."""
@@ -127,7 +129,7 @@ class UploadForm:
             else:
                 await self._read()
         self._check_closed()
-        raise error(M.MALFORMED_BODY, detail="The body has no part named uploadedfile.")
+        raise error(Messages.MALFORMED_BODY, detail="The body has no part named uploadedfile.")
 
     @property
     def finished(self) -> bool:
@@ -139,12 +141,14 @@ class UploadForm:
         while (ev := await self._next()) is not None:
             if isinstance(ev, PartStart) and await self._part(ev):
                 raise error(
-                    M.MALFORMED_BODY, detail="The body holds more than one uploadedfile part."
+                    Messages.MALFORMED_BODY,
+                    detail="The body holds more than one uploadedfile part.",
                 )
         self._check_closed()
 
     def _check_closed(self) -> None:
         if not self._parser.finished:
             raise error(
-                M.MALFORMED_BODY, detail="The body ended before the closing multipart boundary."
+                Messages.MALFORMED_BODY,
+                detail="The body ended before the closing multipart boundary.",
             )

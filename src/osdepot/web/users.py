@@ -10,14 +10,14 @@ from starlette.responses import JSONResponse, Response
 
 from osdepot.domain.records import User
 from osdepot.domain.roles import SUPERVISOR
-from osdepot.errors import M, error
+from osdepot.errors import Messages, error
 from osdepot.web.common import auth_of, authenticate, ctx_of, envelope, iso, json_body
 
 
 async def _supervisor(request: Request) -> User:
     user = await authenticate(request)
     if user.role != SUPERVISOR:
-        raise error(M.FORBIDDEN, user=user.name, privilege=SUPERVISOR, role=user.role)
+        raise error(Messages.FORBIDDEN, user=user.name, privilege=SUPERVISOR, role=user.role)
     return user
 
 
@@ -51,7 +51,7 @@ async def update_account(request: Request) -> Response:
     body = await json_body(request)
     if not isinstance(body, dict) or body.get("unlock") not in (True, "true"):
         raise error(
-            M.INVALID_VALUE,
+            Messages.INVALID_VALUE,
             name="request body",
             detail='The only change supported is {"unlock": true}.',
         )

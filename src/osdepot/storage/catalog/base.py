@@ -61,7 +61,7 @@ class Base:
             yield conn
 
     @contextmanager
-    def _read1(self) -> Iterator[Connection]:
+    def _read_statement(self) -> Iterator[Connection]:
         """For a read of one statement (no explicit transaction on SQLite)."""
         conn = self.engine.connect().execution_options(single_statement=True)
         with conn, conn.begin():

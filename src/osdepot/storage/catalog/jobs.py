@@ -67,14 +67,14 @@ class JobsCatalog(Base):
     _JOBS_BY_ID = _ALL_JOBS.where(jobs.c.id.in_(bindparam("ids", expanding=True)))
 
     def get_job(self, job_id: int) -> Job | None:
-        with self._read1() as c:
+        with self._read_statement() as c:
             row = c.execute(select(jobs).where(jobs.c.id == job_id)).mappings().first()
         return self._job(row) if row else None
 
     def list_jobs(self, ids: Sequence[int] | None = None) -> list[Job]:
         if ids is not None and self.engine.dialect.name == "sqlite":
             return self._jobs_sqlite(ids)
-        with self._read1() as c:
+        with self._read_statement() as c:
             if ids is None:
                 rows = c.execute(self._ALL_JOBS)
             else:
@@ -88,7 +88,7 @@ class JobsCatalog(Base):
         """``list_jobs(ids)`` on SQLite's own connection: the read behind every
         ``GET /tasks/{id}`` of a polling client. SQLAlchemy's connection, execution
         context and result rows cost about three times the query itself. One statement, run
-        atomically on one snapshot, as ``_read1`` does; errors are raised as
+        atomically on one snapshot, as ``_read_statement`` does; errors are raised as
         SQLAlchemy's (a locked catalog is an ``OperationalError``)."""
         sql = (
             f"SELECT {', '.join(self._JOB_COLUMNS)} FROM jobs"

@@ -121,11 +121,11 @@ class RepositoryCatalog(JobsCatalog):
 
     def generation(self) -> int:
         """Raised by every import and delete: equal numbers mean equal contents."""
-        with self._read1() as c:
+        with self._read_statement() as c:
             return int(c.execute(self._GENERATION).scalar_one())
 
     def file_id_exists(self, file_id: str) -> bool:
-        with self._read1() as c:
+        with self._read_statement() as c:
             return c.execute(select(files.c.id).where(files.c.id == file_id)).first() is not None
 
     @staticmethod
@@ -238,7 +238,7 @@ class RepositoryCatalog(JobsCatalog):
         return Usage(images=images, bytes_stored=stored, bytes_reserved=reserved, files=nfiles)
 
     def reserved_bytes(self, user_name: str) -> int:
-        with self._read1() as c:
+        with self._read_statement() as c:
             rows = c.execute(
                 select(jobs.c.declared_size, jobs.c.bytes_received).where(
                     jobs.c.status.in_([s.value for s in OPEN]),
@@ -249,7 +249,7 @@ class RepositoryCatalog(JobsCatalog):
         return sum(max(int(r[0]) - int(r[1]), 0) for r in rows)
 
     def job_counts(self) -> dict[str, int]:
-        with self._read1() as c:
+        with self._read_statement() as c:
             rows = c.execute(select(jobs.c.status, func.count()).group_by(jobs.c.status)).all()
         counts = {s.value: 0 for s in JobStatus}
         counts.update({str(r[0]): int(r[1]) for r in rows})

@@ -64,7 +64,7 @@ class ServersCatalog(Base):
         return n == 1
 
     def get_server(self, server_id: int) -> RemoteServer | None:
-        with self._read1() as c:
+        with self._read_statement() as c:
             row = (
                 c.execute(select(remote_servers).where(remote_servers.c.id == server_id))
                 .mappings()
@@ -73,7 +73,7 @@ class ServersCatalog(Base):
         return self._server(row) if row else None
 
     def list_servers(self) -> list[RemoteServer]:
-        with self._read1() as c:
+        with self._read_statement() as c:
             rows = c.execute(select(remote_servers).order_by(remote_servers.c.id)).mappings()
             return [self._server(r) for r in rows]
 

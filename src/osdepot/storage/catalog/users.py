@@ -40,7 +40,7 @@ class UsersCatalog(Base):
             raise Duplicate("user", user.name) from None
 
     def get_user(self, name: str) -> User | None:
-        with self._read1() as c:
+        with self._read_statement() as c:
             row = c.execute(select(users).where(users.c.name == name)).mappings().first()
         return User(**row) if row else None
 
@@ -66,7 +66,7 @@ class UsersCatalog(Base):
             .select_from(users.outerjoin(worst, worst.c.name == users.c.name))
             .order_by(users.c.name)
         )
-        with self._read1() as c:
+        with self._read_statement() as c:
             rows = c.execute(query).mappings().all()
         return [User(**r) for r in rows]
 
@@ -89,7 +89,7 @@ class UsersCatalog(Base):
 
     def login_failures(self, address: str, name: str) -> LoginFailures:
         key = (login_failures.c.address == address) & (login_failures.c.name == name)
-        with self._read1() as c:
+        with self._read_statement() as c:
             row = c.execute(select(login_failures).where(key)).mappings().first()
         if row is None:
             return LoginFailures(address, name)
@@ -117,7 +117,7 @@ class UsersCatalog(Base):
         return int(n)
 
     def count_users(self) -> int:
-        with self._read1() as c:
+        with self._read_statement() as c:
             return int(c.execute(select(func.count()).select_from(users)).scalar_one())
 
     def set_password(self, name: str, password_hash: str) -> bool:
@@ -152,7 +152,7 @@ class UsersCatalog(Base):
     _SESSION = select(sessions).where(sessions.c.token_hash == bindparam("th"))
 
     def get_session(self, token_hash: str) -> Session | None:
-        with self._read1() as c:
+        with self._read_statement() as c:
             row = c.execute(self._SESSION, {"th": token_hash}).mappings().first()
         return Session(**row) if row else None
 
