@@ -29,7 +29,7 @@ import requests
 from osdepot.compose import open_context
 from osdepot.config import Settings
 from osdepot.domain.jobs import JobStatus
-from osdepot.errors import Messages
+from osdepot.messages import Messages
 from osdepot.services.fsck import fsck
 from tests.e2e.conftest import Server, start_server, stop_server
 

@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 from starlette.requests import Request
 
-from osdepot.errors import Messages, OsdepotError
+from osdepot.errors import OsdepotError
 from osdepot.ingest.receiver import LOOKAHEAD
+from osdepot.messages import Messages
 from osdepot.services.import_run import ImportRun
 from osdepot.web.body import DIRECT_BODY, MIN_PROGRESS_BYTES, BodyReader
 from osdepot.web.protocol import DirectBody

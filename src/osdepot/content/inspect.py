@@ -18,8 +18,9 @@ from osdepot.content import osinfo, validators
 from osdepot.content.media import MediaInfo, recognise
 from osdepot.content.source import ContentError, Source, TooCostly
 from osdepot.domain.images import ImageType, OsFamily, OsKind
-from osdepot.errors import Messages, OsdepotError, error
+from osdepot.errors import OsdepotError, error
 from osdepot.files import FileReader
+from osdepot.messages import Messages
 from osdepot.ports import RandomAccess
 
 _EXPECTED = {

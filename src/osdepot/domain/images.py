@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from osdepot.errors import Messages, error
+from osdepot.errors import error
+from osdepot.messages import Messages
 
 
 class ImageType(StrEnum):

@@ -11,7 +11,8 @@ import re
 import time
 import unicodedata
 
-from osdepot.errors import Messages, error
+from osdepot.errors import error
+from osdepot.messages import Messages
 
 MAX_NAME = 200
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f,|/\\]")

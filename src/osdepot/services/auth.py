@@ -22,7 +22,8 @@ from osdepot.domain.roles import (
     has_privilege,
     normalise_role,
 )
-from osdepot.errors import Duplicate, Messages, OsdepotError, error
+from osdepot.errors import Duplicate, OsdepotError, error
+from osdepot.messages import Messages
 from osdepot.services.context import Context
 from osdepot.services.gate import PasswordGate
 

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from osdepot.domain.jobs import JobStatus
-from osdepot.errors import Messages, ServerRunning
+from osdepot.errors import ServerRunning
+from osdepot.messages import Messages
 from osdepot.services.context import Context
 
 

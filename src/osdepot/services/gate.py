@@ -21,7 +21,8 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 
-from osdepot.errors import Messages, OsdepotError, error
+from osdepot.errors import OsdepotError, error
+from osdepot.messages import Messages
 
 #: Addresses whose buckets are remembered (least recently used forgotten first; an
 #: address forgotten starts again with a full bucket).

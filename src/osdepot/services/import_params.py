@@ -8,7 +8,8 @@ from typing import Any
 
 from osdepot.domain.images import ImageType
 from osdepot.domain.text import has_control
-from osdepot.errors import Messages, error
+from osdepot.errors import error
+from osdepot.messages import Messages
 
 CHECKSUM_ALGORITHMS = {"MD5": "md5", "SHA1": "sha1", "SHA256": "sha256", "SHA512": "sha512"}
 #: the algorithms for people, strongest first (the web UI's choice)

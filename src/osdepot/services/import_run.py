@@ -33,8 +33,9 @@ from osdepot.domain.images import ImageType, OsFamily
 from osdepot.domain.jobs import JobStatus
 from osdepot.domain.names import make_file_id
 from osdepot.domain.records import Job, OsImage, Profile, StoredFile, User
-from osdepot.errors import Duplicate, Messages, NotRunning, OsdepotError, error
+from osdepot.errors import Duplicate, NotRunning, OsdepotError, error
 from osdepot.ingest.receiver import Receiver
+from osdepot.messages import Messages
 from osdepot.services.context import Context
 from osdepot.services.import_params import UploadParams, check_checksum_pair, parse_checksum_type
 

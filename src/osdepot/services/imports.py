@@ -20,7 +20,8 @@ from osdepot.domain.images import (
 from osdepot.domain.jobs import JobStatus
 from osdepot.domain.names import check_image_id, clean_filename
 from osdepot.domain.records import Job, User
-from osdepot.errors import Messages, error
+from osdepot.errors import error
+from osdepot.messages import Messages
 from osdepot.services.context import Context
 from osdepot.services.import_params import (
     UploadParams,

@@ -6,7 +6,8 @@ import logging
 
 from osdepot.domain.jobs import FINISHED, OPEN, JobStatus
 from osdepot.domain.records import Job, User
-from osdepot.errors import Messages, error
+from osdepot.errors import error
+from osdepot.messages import Messages
 from osdepot.services.auth import is_job_admin
 from osdepot.services.context import Context
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from osdepot.errors import Messages
+from osdepot.messages import Messages
 from osdepot.services.context import Context
 
 log = logging.getLogger("osdepot.recovery")

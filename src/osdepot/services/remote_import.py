@@ -19,15 +19,8 @@ from typing import Any
 from osdepot.domain.images import check_extension, resolve_os
 from osdepot.domain.names import clean_filename
 from osdepot.domain.records import Job, RemoteServer, User
-from osdepot.errors import (
-    ConfigError,
-    Failure,
-    Messages,
-    NotAllowed,
-    OsdepotError,
-    RemoteFailure,
-    error,
-)
+from osdepot.errors import ConfigError, Failure, NotAllowed, OsdepotError, RemoteFailure, error
+from osdepot.messages import Messages
 from osdepot.ports import Fetcher, RemoteCredentials
 from osdepot.services.context import Context
 from osdepot.services.import_params import UploadParams, check_checksum_pair

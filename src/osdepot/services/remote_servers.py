@@ -14,7 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from osdepot.domain.records import RemoteServer
 from osdepot.domain.text import has_control
-from osdepot.errors import Duplicate, InUse, Messages, error
+from osdepot.errors import Duplicate, InUse, error
+from osdepot.messages import Messages
 from osdepot.services.context import Context
 from osdepot.services.secrets import SecretBox
 

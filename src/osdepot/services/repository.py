@@ -7,7 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from osdepot.domain.records import OsImage, StoredFile
-from osdepot.errors import Messages, Missing, error
+from osdepot.errors import Missing, error
+from osdepot.messages import Messages
 from osdepot.services.context import Context
 
 log = logging.getLogger("osdepot.repository")

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from osdepot.errors import Messages, error
+from osdepot.errors import error
+from osdepot.messages import Messages
 
 KEY_FILE = "secret.key"
 

@@ -17,7 +17,8 @@ from starlette.routing import Route
 
 from osdepot import logsetup, memory
 from osdepot.config import Settings
-from osdepot.errors import Messages, OsdepotError, error
+from osdepot.errors import OsdepotError, error
+from osdepot.messages import Messages
 from osdepot.services.auth import Auth
 from osdepot.services.context import Context
 from osdepot.services.jobs import Jobs

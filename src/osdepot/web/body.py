@@ -22,7 +22,8 @@ from typing import Protocol
 
 from starlette.requests import ClientDisconnect, Request
 
-from osdepot.errors import Messages, error
+from osdepot.errors import error
+from osdepot.messages import Messages
 
 #: The ASGI scope extension through which the server offers a body to be read into
 #: the application's buffers (web/protocol.py's DirectBody, under ``osdepot serve``).

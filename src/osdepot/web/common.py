@@ -15,7 +15,8 @@ from starlette.responses import JSONResponse
 from osdepot import metrics
 from osdepot.domain.records import User
 from osdepot.domain.roles import Privilege
-from osdepot.errors import Messages, OsdepotError, error
+from osdepot.errors import OsdepotError, error
+from osdepot.messages import Messages
 from osdepot.services.auth import Auth, require, token_hash
 from osdepot.services.context import Context
 

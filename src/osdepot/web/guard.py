@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from osdepot.errors import Messages
+from osdepot.messages import Messages
 from osdepot.web.common import failed
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}

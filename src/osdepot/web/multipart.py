@@ -13,7 +13,8 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
-from osdepot.errors import Messages, OsdepotError, error
+from osdepot.errors import OsdepotError, error
+from osdepot.messages import Messages
 
 MAX_HEADER_BYTES = 16 * 1024
 MAX_FIELD_BYTES = 64 * 1024

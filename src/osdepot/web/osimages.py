@@ -18,7 +18,8 @@ from osdepot.domain.images import (
 )
 from osdepot.domain.records import OsImage, StoredFile
 from osdepot.domain.roles import Privilege
-from osdepot.errors import Messages, OsdepotError, error
+from osdepot.errors import OsdepotError, error
+from osdepot.messages import Messages
 from osdepot.services.import_params import UploadParams, parse_job_id, parse_size
 from osdepot.services.imports import Imports
 from osdepot.services.remote_import import RemoteImports

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from osdepot.domain.roles import Privilege
-from osdepot.errors import Messages
+from osdepot.messages import Messages
 from osdepot.services.remote_servers import RemoteServers, Saved, parse_server_id, server_json
 from osdepot.web.common import authenticate, ctx_of, envelope, json_body
 

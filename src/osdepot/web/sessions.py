@@ -6,7 +6,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from osdepot import __version__
-from osdepot.errors import Messages, error
+from osdepot.errors import error
+from osdepot.messages import Messages
 from osdepot.web.common import (
     CSRF_COOKIE,
     SESSION_COOKIE,

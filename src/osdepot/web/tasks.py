@@ -10,7 +10,8 @@ from starlette.responses import JSONResponse, Response
 from osdepot.domain.jobs import FINISHED, OPEN
 from osdepot.domain.records import Job, User
 from osdepot.domain.roles import Privilege, has_privilege
-from osdepot.errors import REMOTE_REPLY_MESSAGES, REMOTE_REPLY_WITHHELD, Messages, error
+from osdepot.errors import error
+from osdepot.messages import REMOTE_REPLY_MESSAGES, REMOTE_REPLY_WITHHELD, Messages
 from osdepot.services.jobs import Jobs, parse_job_ids
 from osdepot.web.common import authenticate, ctx_of, envelope, iso, json_body
 

@@ -13,7 +13,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from osdepot.domain.images import FAMILIES, LISTING_GROUPS, TYPE_LABELS
-from osdepot.errors import Messages, error
+from osdepot.errors import error
+from osdepot.messages import Messages
 from osdepot.services.import_params import ALGORITHM_LABELS
 
 _TYPES = {

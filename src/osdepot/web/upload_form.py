@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from collections import deque
 
-from osdepot.errors import Messages, error
+from osdepot.errors import error
+from osdepot.messages import Messages
 from osdepot.web.body import BodyReader, FileSink, receive_file
 from osdepot.web.multipart import (
     MAX_FIELD_BYTES,

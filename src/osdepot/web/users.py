@@ -10,7 +10,8 @@ from starlette.responses import JSONResponse, Response
 
 from osdepot.domain.records import User
 from osdepot.domain.roles import SUPERVISOR
-from osdepot.errors import Messages, error
+from osdepot.errors import error
+from osdepot.messages import Messages
 from osdepot.web.common import auth_of, authenticate, ctx_of, envelope, iso, json_body
 
 
