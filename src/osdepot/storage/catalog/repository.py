@@ -18,7 +18,7 @@ from osdepot.domain.records import (
     StoredFile,
     Usage,
 )
-from osdepot.errors import Duplicate, Missing, NotRunning
+from osdepot.errors import Duplicate, Missing, NotRunning, OsdepotException
 from osdepot.storage.catalog.base import bump, job_event
 from osdepot.storage.catalog.jobs import JobsCatalog
 from osdepot.storage.schema import (
@@ -260,5 +260,5 @@ class RepositoryCatalog(JobsCatalog):
             return {r[0] for r in c.execute(select(files.c.blob_key))}
 
 
-class _NotCommitted(Exception):
+class _NotCommitted(OsdepotException):
     """The job changed under the commit's transaction (rolls it back)."""
