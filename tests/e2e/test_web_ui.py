@@ -109,8 +109,17 @@ def test_login_import_watch_and_logout(page: Any, server: Server, tmp_path: Path
     page.click("nav >> text=Repository")
     page.wait_for_selector("td >> text=ks.ks")
     text = page.inner_text("main")
-    assert hashlib.sha256(content).hexdigest() in text
+    digest = hashlib.sha256(content).hexdigest()
+    # The SHA-256 is shortened on screen (it never wraps mid-string), whole on hover.
+    assert f"SHA256: {digest[:12]}…{digest[-4:]}" in text and digest not in text
+    assert digest in (page.get_attribute(".hash-copy", "title") or "")
     assert "Unattend files (1)" in text and ADMIN in text
+    # Empty groups share one line instead of a "(0)" section each.
+    assert "(0)" not in text.replace("OS images (0)", "")
+    assert "No boot files, device drivers," in page.inner_text(".empty-groups")
+    # The storage total: what is stored, and the space left.
+    assert "1 file(s), 0 OS image(s)" in page.inner_text(".storage")
+    assert "free" in page.inner_text(".storage")
     shot(page, "04-repository")
 
     page.click("nav >> text=Tasks")
@@ -169,7 +178,7 @@ def test_bad_checksum_shows_the_message(page: Any, tmp_path: Path) -> None:
     assert "Stopped" in page.inner_text("#import-result")
     shot(page, "07-import-bad-checksum")
     page.click("nav >> text=Repository")
-    page.wait_for_selector("text=No installation scripts.")
+    page.wait_for_selector(".empty-groups >> text=installation scripts")
 
 
 @pytest.fixture
@@ -243,7 +252,7 @@ def test_delete_asks_first(page: Any, server: Server, tmp_path: Path) -> None:
     page.click(f"button[aria-label^='Delete '][aria-label$='{name}']")
     page.click("dialog button[value=ok]")
     page.wait_for_selector(f"#notice >> text=Deleted file {name}")
-    page.wait_for_selector("text=No installation scripts.")
+    page.wait_for_selector(".empty-groups >> text=installation scripts")
 
 
 def test_an_expired_session_returns_to_the_login_page(browser: Any, tmp_path: Path) -> None:
@@ -259,3 +268,56 @@ def test_an_expired_session_returns_to_the_login_page(browser: Any, tmp_path: Pa
         ctx.close()
     finally:
         stop_server(srv)
+
+
+def test_a_refused_import_is_shown_once_and_not_followed(
+    page: Any, server: Server, tmp_path: Path
+) -> None:
+    login(page)
+    name, _q, content = VALID["SCRIPT"]
+    path = tmp_path / name
+    path.write_bytes(content)
+    # A script needs an operating system: said before anything is sent.
+    import_file(page, path, "SCRIPT")
+    alert = page.wait_for_selector("#notice [role=alert]")
+    assert "Choose the operating system" in alert.inner_text()
+    assert page.is_hidden("#main .card progress") or page.inner_text(".progress-text") == ""
+    # The server refuses a file whose name does not fit its type before the job takes
+    # it: the refusal shows at once and once, in the page's words, the job is dropped
+    # (no "Pending" job polled for ever), and the form keeps its values for a retry.
+    bad = tmp_path / "notes.txt"
+    bad.write_bytes(b"hello\n")
+    import_file(page, bad, "UNATTEND", "rhel")
+    page.wait_for_selector("#notice [role=alert] >> text=was refused")
+    notice = page.inner_text("#notice")
+    assert page.locator("#notice [role=alert]").count() == 1
+    assert "FQXHMFC" in notice and "request" not in notice.lower()
+    assert "Upload finished" not in page.inner_text("#main")
+    assert page.input_value("#imp-os") == "rhel" and page.input_value("#imp-type") == "UNATTEND"
+    jobs = server.session().get(server.url + "/tasks?compact=true", timeout=10).json()
+    assert jobs == [], jobs
+    shot(page, "11-import-refused")
+
+
+def test_the_header_names_the_user_after_a_reload_and_the_filter(
+    page: Any, server: Server, tmp_path: Path
+) -> None:
+    login(page)
+    for key in ("SCRIPT", "UNATTEND"):
+        name, _q, content = VALID[key]
+        path = tmp_path / name
+        path.write_bytes(content)
+        import_file(page, path, key, "rhel")
+        page.wait_for_selector(f".msg-ok >> text=Imported {name}")
+    page.evaluate("sessionStorage.clear()")
+    page.reload()
+    page.wait_for_selector("#top:not([hidden])")
+    assert page.inner_text("#who") == ADMIN
+    page.click("nav >> text=Repository")
+    script, unattend = VALID["SCRIPT"][0], VALID["UNATTEND"][0]
+    page.wait_for_selector(f"td >> text={script}")
+    page.fill("#repo-filter", unattend)
+    page.wait_for_selector(f"tr:has-text('{script}')", state="hidden")
+    assert page.is_visible(f"td >> text={unattend}")
+    page.fill("#repo-filter", "")
+    page.wait_for_selector(f"td >> text={script}")

@@ -66,7 +66,7 @@ class Imports:
             user.name,
             self.ctx.clock(),
             size,
-            f"Import of a {itype.value} file into the OS images repository",
+            _job_name(itype),
         )
 
     def _check_user_reservations(self, user: User, size: int) -> None:
@@ -219,3 +219,10 @@ class Imports:
             own = (job.declared_size or 0) if job.status is JobStatus.PENDING else 0
             await self.ctx.run(self.check_space, expected, itype, own)
         return await self.claim(user, job, itype, p, filename, expected)
+
+
+def _job_name(itype: ImageType) -> str:
+    """The job's name, as the task list shows it."""
+    if itype is ImageType.OS:
+        return "Import of an OS image into the OS images repository"
+    return f"Import of a {itype.value} file into the OS images repository"

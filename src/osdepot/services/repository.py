@@ -23,6 +23,18 @@ class Listing:
     files: list[StoredFile]
 
 
+@dataclass(frozen=True)
+class Storage:
+    """How much the repository holds, and the space left where its files are kept
+    (None when the store cannot tell, as object stores cannot)."""
+
+    files: int
+    images: int
+    used_bytes: int
+    reserved_bytes: int
+    free_bytes: int | None
+
+
 def parse_id_list(raw: str) -> list[str]:
     ids = [p.strip() for p in raw.split(",") if p.strip()]
     if not ids:
@@ -35,6 +47,11 @@ class Repository:
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+
+    async def storage(self) -> Storage:
+        usage = await self.ctx.run(self.ctx.catalog.usage)
+        free = await self.ctx.run(self.ctx.blobs.free_bytes)
+        return Storage(usage.files, usage.images, usage.bytes_stored, usage.bytes_reserved, free)
 
     async def listing(self) -> Listing:
         def both() -> Listing:

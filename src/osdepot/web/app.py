@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from osdepot import logsetup, memory
 from osdepot.config import Settings
+from osdepot.domain.text import escape_controls
 from osdepot.errors import OsdepotError, error
 from osdepot.messages import Messages
 from osdepot.services.auth import Auth
@@ -85,11 +86,17 @@ async def _osdepot_error(request: Request, exc: Exception) -> Response:
     return error_response(exc, BASIC_CHALLENGE if basic else SESSION_CHALLENGE)
 
 
-async def _http_error(_request: Request, exc: Exception) -> Response:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404:
+        path = escape_controls(request.url.path[:200])
         return error_response(
-            error(Messages.NOT_FOUND, what="Resource", name="", detail="There is no such endpoint.")
+            error(
+                Messages.NOT_FOUND,
+                what="Endpoint",
+                name=path,
+                detail="osdepot serves no such path; /openapi.json lists the ones it serves.",
+            )
         )
     if exc.status_code == 405:
         return failed(

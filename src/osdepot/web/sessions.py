@@ -8,6 +8,7 @@ from starlette.responses import JSONResponse, Response
 from osdepot import __version__
 from osdepot.errors import error
 from osdepot.messages import Messages
+from osdepot.services.repository import Repository
 from osdepot.web.common import (
     CSRF_COOKIE,
     SESSION_COOKIE,
@@ -76,5 +77,20 @@ async def logout(request: Request) -> Response:
 
 
 async def aicc(request: Request) -> Response:
-    await authenticate(request)
-    return JSONResponse({"appliance": {"name": "osdepot", "version": __version__}})
+    """LXCA's appliance information, and (osdepot's additions) the signed-in user and
+    the repository's storage, for the web UI's header and repository page."""
+    user = await authenticate(request)
+    storage = await Repository(ctx_of(request)).storage()
+    return JSONResponse(
+        {
+            "appliance": {"name": "osdepot", "version": __version__},
+            "user": {"name": user.name, "role": user.role},
+            "storage": {
+                "files": storage.files,
+                "images": storage.images,
+                "usedBytes": storage.used_bytes,
+                "reservedBytes": storage.reserved_bytes,
+                "freeBytes": storage.free_bytes,
+            },
+        }
+    )

@@ -12,7 +12,7 @@ from importlib import resources
 from starlette.requests import Request
 from starlette.responses import Response
 
-from osdepot.domain.images import FAMILIES, LISTING_GROUPS, TYPE_LABELS
+from osdepot.domain.images import FAMILIES, LISTING_GROUPS, OS_REQUIRED, TYPE_LABELS
 from osdepot.errors import error
 from osdepot.messages import Messages
 from osdepot.services.import_params import ALGORITHM_LABELS
@@ -62,6 +62,7 @@ def vocabulary() -> bytes:
         "TYPES": [[t.value, TYPE_LABELS[t]] for t in TYPE_LABELS],
         "OSES": [["", "(from the file)"], *([f.name, f.display] for f in FAMILIES.values())],
         "CHECKSUMS": [["", "none"], *([k, ALGORITHM_LABELS[k]] for k in ALGORITHM_LABELS)],
+        "OS_REQUIRED": sorted(t.value for t in OS_REQUIRED),
     }
     lines = [f"export const {k} = {json.dumps(v)};" for k, v in names.items()]
     head = "// Made by the server from its own definitions (web/ui.py).\n"

@@ -42,7 +42,8 @@ def paths() -> dict[str, Any]:
         },
         "/aicc": {
             "get": op(
-                "Appliance name and version",
+                "Appliance name and version; osdepot adds the signed-in user and the "
+                "repository's storage (files, images, usedBytes, reservedBytes, freeBytes)",
                 {"200": json_body({"type": "object"}, "The appliance")},
                 (401,),
                 privilege=_ANY,

@@ -3,7 +3,7 @@
 // textContent (file names and messages are user data), never as HTML.
 
 // The groups, types, OS families and checksums come from the server's own definitions.
-import { GROUPS, TYPES, OSES, CHECKSUMS } from "./vocabulary.js";
+import { GROUPS, TYPES, OSES, CHECKSUMS, OS_REQUIRED } from "./vocabulary.js";
 
 const TERMINAL = new Set(["Complete", "Stopped", "Cancelled"]);
 
@@ -98,12 +98,50 @@ async function api(method, path, body) {
 
 const notice = () => document.getElementById("notice");
 
+// The REST API's advice speaks of requests, parameters and endpoints; on this page the
+// same advice names the form's fields and the page's sections (the message id stays).
+const FIELD_NAMES = { os: "Operating system", imageName: "Name", imageType: "Image type",
+  checksumType: "Checksum type", checksumValue: "Checksum", displayName: "Display name" };
+const UI_PHRASES = [
+  [/Create a new import job with POST \/osImages and (use its job ID|upload the file promptly)\./g, "Start the import again."],
+  [/Create a new import job and upload the file again\./g, "Start the import again."],
+  [/Correct the request and send it again\./g, "Correct the form and try again."],
+  [/\(GET \/osImages lists the repository\)/g, "(the Repository page lists it)"],
+  [/\(GET \/osImages\/remoteFileServers lists them\)/g, "(the Remote file servers page lists them)"],
+  [/Register the server with POST \/osImages\/remoteFileServers/g, "Add the server on the Remote file servers page"],
+  [/Files are imported with POST \/files\/osImages\./g, "Files are imported on the Import page."],
+  [/List the jobs with GET \/tasks/g, "See the Tasks page"],
+  [/Cancel the job first \(PUT \/tasks\)/g, "Cancel the job first (on the Tasks page)"],
+  [/Log in (again )?with POST \/sessions(, or send HTTP Basic credentials)?\./g, "Log in again."],
+  [/The required parameter (\w+) is missing\./g, (_, n) => `${FIELD_NAMES[n] || n} is required.`],
+  [/Repeat the request with the parameter (\w+)\./g, (_, n) => `Fill in ${FIELD_NAMES[n] || n} and try again.`],
+];
+
+function uiWords(text) {
+  let t = String(text || "");
+  for (const [re, to] of UI_PHRASES) t = t.replace(re, to);
+  return t;
+}
+
 function messageBlock(messages, fallback) {
-  if (!messages || !messages.length) return [h("p", {}, fallback)];
+  if (!messages || !messages.length) return fallback ? [h("p", {}, fallback)] : [];
   return messages.map((m) => h("div", {},
-    h("p", {}, h("strong", {}, m.text), m.id ? ` (${m.id})` : ""),
-    m.explanation ? h("p", {}, m.explanation) : null,
-    m.recovery && m.recovery.text ? h("p", {}, m.recovery.text) : null));
+    h("p", {}, h("strong", {}, uiWords(m.text)), m.id ? ` (${m.id})` : ""),
+    m.explanation ? h("p", {}, uiWords(m.explanation)) : null,
+    m.recovery && m.recovery.text ? h("p", {}, uiWords(m.recovery.text)) : null));
+}
+
+// A long hash, shortened so that it never wraps mid-string; the whole value on hover,
+// copied on click.
+function hashView(label, value) {
+  if (!value) return "";
+  const short = value.length > 16 ? `${value.slice(0, 12)}…${value.slice(-4)}` : value;
+  return h("button", { type: "button", class: "hash-copy", title: `${label}: ${value} (click to copy)`,
+    "aria-label": `Copy the ${label} value ${value}`,
+    onclick: async (ev) => {
+      try { await navigator.clipboard.writeText(value); ev.target.dataset.copied = "1"; say(`${label} copied.`); }
+      catch { say(`${label}: ${value}`); }
+    } }, `${label}: ${short}`);
 }
 
 function say(text) {
@@ -247,12 +285,33 @@ function table(headers, rows) {
 function checksumCell(f) {
   const sums = f.checksums && Object.keys(f.checksums).length ? f.checksums : { sha256: f.sha256 };
   return h("td", { class: "hash" }, Object.entries(sums).map(([k, v]) =>
-    h("div", {}, `${k.toUpperCase()}: `, v)));
+    h("div", {}, hashView(k.toUpperCase(), v))));
+}
+
+// Rows of the repository whose text holds every word of the filter.
+function applyFilter(root, text) {
+  const words = text.toLowerCase().split(/\s+/).filter(Boolean);
+  for (const row of root.querySelectorAll("tbody tr")) {
+    const hay = row.textContent.toLowerCase() + " " + (row.dataset.search || "");
+    row.hidden = !words.every((w) => hay.includes(w));
+  }
+}
+
+async function storageLine() {
+  try {
+    const a = await api("GET", "/aicc");
+    const s = a.storage;
+    if (!s) return null;
+    const free = s.freeBytes === null ? "" : `, ${bytes(s.freeBytes)} free`;
+    return h("p", { class: "hint storage" },
+      `${s.files} file(s), ${s.images} OS image(s): ${bytes(s.usedBytes)} stored${free}.`);
+  } catch { return null; }
 }
 
 async function showRepository() {
-  const data = await load("/osImages", "The repository");
-  if (!data) return;
+  const seq = state.seq;
+  const [data, storage] = await Promise.all([load("/osImages", "The repository"), storageLine()]);
+  if (!data || stale(seq)) return;
   const images = data.items || [];
   const parts = [];
   parts.push(h("h2", {}, `OS images (${images.length})`));
@@ -261,22 +320,23 @@ async function showRepository() {
       h("a", { href: "#/import" }, "Import an installation medium"), " to get started."));
   } else {
     parts.push(table(["Image", "Release", "Profiles", "Size", "Checksum", "Imported", ""],
-      images.map((img) => h("tr", {},
+      images.map((img) => h("tr", { "data-search": img.profiles.map((p) => p.id).join(" ") },
         h("td", {}, h("strong", {}, img.name), h("div", { class: "mono" }, img.id),
           img.fileName ? h("div", { class: "hint" }, img.fileName) : null),
         h("td", {}, [img.version, img.arch].filter(Boolean).join(" · ")),
         h("td", {}, h("details", {}, h("summary", {}, `${img.profiles.length} profile(s)`),
-          h("ul", { class: "plain" }, img.profiles.map((p) => h("li", { class: "mono" }, p.id))))),
+          h("ul", { class: "plain" }, img.profiles.map((p) => h("li", { title: p.id }, p.name || p.profile))))),
         h("td", { class: "num" }, bytes(img.size)),
-        h("td", { class: "hash" }, img.sha256 ? `SHA256: ${img.sha256}` : ""),
+        h("td", { class: "hash" }, hashView("SHA256", img.sha256)),
         h("td", {}, img.importedBy, h("div", { class: "hint" }, when(img.importedAt))),
         h("td", {}, h("button", { type: "button", class: "danger small",
           "aria-label": `Delete OS image ${img.id}`, onclick: () => remove(img.id, `OS image ${img.id}`) }, "Delete"))))));
   }
+  const empty = [];
   for (const [key, title] of GROUPS) {
     const files = data[key] || [];
+    if (!files.length) { empty.push(title.charAt(0).toLowerCase() + title.slice(1)); continue; }
     parts.push(h("h2", {}, `${title} (${files.length})`));
-    if (!files.length) { parts.push(h("p", { class: "hint" }, `No ${title.toLowerCase()}.`)); continue; }
     parts.push(table(["File", "OS", "Size", "Checksum", "Imported", ""],
       files.map((f) => h("tr", {},
         h("td", {}, h("strong", {}, f.name), h("div", { class: "mono" }, f.id),
@@ -288,29 +348,55 @@ async function showRepository() {
         h("td", {}, h("button", { type: "button", class: "danger small",
           "aria-label": `Delete ${f.id}`, onclick: () => remove(f.id, `file ${f.name}`) }, "Delete"))))));
   }
+  if (empty.length) parts.push(h("p", { class: "hint empty-groups" }, `No ${empty.join(", ")}.`));
+  const body = h("div", {}, ...parts);
+  const filter = h("input", { type: "search", id: "repo-filter", placeholder: "Filter by name, id, release, checksum…",
+    oninput: () => applyFilter(body, filter.value) });
   setView("Repository", h("p", { class: "lead" },
-    "Installation media with their profiles, and the files that go with them."), ...parts);
+    "Installation media with their profiles, and the files that go with them."), storage,
+    h("div", { class: "field filter" }, h("label", { for: "repo-filter" }, "Filter"), filter), body);
 }
 
 // -- jobs ---------------------------------------------------------------------------------
 
-async function followJob(jobId, render) {
-  // Poll the job until it ends; render(job) after each answer. Returns the last job.
+// A followed job that shows no change (status, bytes, percentage) for this long is left
+// to run on the server; the page says so and stops polling.
+const FOLLOW_STALL_MS = 120000;
+
+async function followJob(jobId, render, stallMs = FOLLOW_STALL_MS) {
+  // Poll the job until it ends; render(job) after each answer. Returns the last job,
+  // with gaveUp set when it stopped changing for stallMs.
+  let seen = "";
+  let changed = performance.now();
   for (;;) {
     const [job] = await api("GET", `/tasks/${jobId}?compact=true`);
     render(job);
     if (TERMINAL.has(job.status)) return job;
+    const now = performance.now();
+    const key = `${job.status}/${job.bytesReceived}/${job.percentage}`;
+    if (key !== seen) { seen = key; changed = now; }
+    else if (now - changed > stallMs) return { ...job, gaveUp: true };
     await new Promise((r) => setTimeout(r, 700));
   }
 }
 
-function jobSummary(job) {
+// A job that will never get its file (its upload was refused before the job took it)
+// is cancelled and removed, so that it neither waits for a file nor shows as
+// "Cancelled" without a reason.
+async function dropJob(id) {
+  try {
+    await api("PUT", "/tasks", { action: "cancel", list: [String(id)] });
+    await api("DELETE", `/tasks/${id}`);
+  } catch { /* best effort: the refusal is what the user needs to see */ }
+}
+
+function jobSummary(job, withMessages = true) {
   const tone = job.status === "Complete" ? "msg-ok" : TERMINAL.has(job.status) ? "msg-error" : "msg-busy";
   const box = h("div", { class: `job-summary ${tone}`,
     role: TERMINAL.has(job.status) && job.status !== "Complete" ? "alert" : null });
   box.append(h("p", {}, "Job ", job.id, ": ", h("span", { class: `status-${job.status}` }, job.status),
     job.status === "Running" ? ` (${job.percentage} %)` : ""));
-  box.append(...messageBlock(job.messages, ""));
+  if (withMessages) box.append(...messageBlock(job.messages, ""));
   return box;
 }
 
@@ -412,6 +498,12 @@ function showImport() {
     ev.preventDefault();
     clearNotice();
     if (!picked) { fail(new ApiError(0, null), "Choose a file to import."); file.focus(); return; }
+    if (OS_REQUIRED.includes(c.type.value) && !c.os.value) {
+      const label = (TYPES.find(([v]) => v === c.type.value) || ["", c.type.value])[1];
+      fail(new ApiError(0, null), `Choose the operating system: a ${label} is imported for one.`);
+      c.os.focus();
+      return;
+    }
     submit.disabled = true;
     cancel.hidden = false;
     progress.hidden = false;
@@ -435,13 +527,34 @@ function showImport() {
         text.textContent = `${bytes(loaded)} of ${bytes(total)} · ${bytes(rate)}/s · ` +
           `${duration(rate ? (total - loaded) / rate : Infinity)} left`;
       });
-      text.textContent = r.aborted ? "Upload stopped." : "Upload finished; waiting for the job…";
+      if (r.aborted) {
+        text.textContent = "Upload stopped.";
+      } else if (r.status >= 400) {
+        // Refused: shown once, at once. A job refused before it took the file (a
+        // missing field, a wrong type) is dropped; the form keeps its values.
+        text.textContent = "";
+        const [job] = await api("GET", `/tasks/${jobId}?compact=true`);
+        // The job's state stays in view; its message is the notice below, once.
+        if (TERMINAL.has(job.status)) result.replaceChildren(jobSummary(job, false));
+        else { result.replaceChildren(); await dropJob(jobId); }
+        fail({ messages: (r.body && r.body.messages) || job.messages || [], message: `HTTP ${r.status}` },
+          `The import of ${picked.name} was refused. Correct the form and import again.`);
+        return;
+      } else {
+        text.textContent = "Upload finished; checking the file…";
+      }
       const job = await followJob(jobId, (j) => result.replaceChildren(jobSummary(j)));
       if (job.status === "Complete") {
         bar.value = 100;
         text.textContent = `Imported ${picked.name}.`;
         say(`Imported ${picked.name}` + (r.body && r.body.imageId ? ` as OS image ${r.body.imageId}.` : "."));
+      } else if (job.gaveUp) {
+        text.textContent = "";
+        fail({ messages: [], message: `Job ${jobId} has shown no progress for ${FOLLOW_STALL_MS / 1000} s; it goes on on the server. Follow or cancel it on the Tasks page.` },
+          `Stopped following the import of ${picked.name}.`);
       } else {
+        text.textContent = "";
+        result.replaceChildren(jobSummary(job, false));
         fail({ messages: job.messages.length ? job.messages : (r.body && r.body.messages) || [], message: job.status },
           `The import of ${picked.name} did not complete (${job.status}).`);
       }
@@ -558,9 +671,15 @@ function remoteImportForm(server, done) {
     ev.preventDefault();
     clearNotice();
     const button = form.querySelector("button[type=submit]");
+    if (OS_REQUIRED.includes(c.type.value) && !c.os.value) {
+      fail(new ApiError(0, null), "Choose the operating system the file is for.");
+      c.os.focus();
+      return;
+    }
     button.disabled = true;
+    let jobId = null;
     try {
-      const jobId = await createJob(c.type.value);
+      jobId = await createJob(c.type.value);
       const body = { serverId: String(server.serverId), path: path.value.trim() };
       if (c.ctype.value && c.cvalue.value.trim()) {
         body.checksumType = c.ctype.value;
@@ -570,8 +689,14 @@ function remoteImportForm(server, done) {
       say(`Job ${jobId} imports ${body.path} from ${server.displayName}; follow it under Tasks.`);
       const job = await followJob(jobId, (j) => status.replaceChildren(jobSummary(j)));
       if (job.status === "Complete") say(`Imported ${body.path} from ${server.displayName}.`);
-      else fail({ messages: job.messages, message: job.status }, `The import of ${body.path} did not complete (${job.status}).`);
+      else if (job.gaveUp) say(`Job ${jobId} has shown no progress for ${FOLLOW_STALL_MS / 1000} s; it goes on on the server. Follow or cancel it on the Tasks page.`);
+      else { status.replaceChildren(); fail({ messages: job.messages, message: job.status }, `The import of ${body.path} did not complete (${job.status}).`); }
     } catch (e) {
+      if (jobId && e.status !== 401) {
+        // Refused before the job took the file: the job is dropped, the form kept.
+        const [job] = await api("GET", `/tasks/${jobId}?compact=true`).catch(() => [{}]);
+        if (job && job.status && !TERMINAL.has(job.status)) await dropJob(jobId);
+      }
       if (e.status !== 401) fail(e, "The remote import did not start.");
     } finally { button.disabled = false; }
   } },
@@ -625,7 +750,10 @@ window.addEventListener("hashchange", () => { clearNotice(); route(); });
     headers: { Accept: "application/json", "X-Requested-With": "XMLHttpRequest" },
   });
   if (resp.ok) {
+    // The name of the session's user, after a reload too.
+    try { const who = await resp.json(); if (who.user && who.user.name) state.user = who.user.name; } catch { /* keep */ }
     if (!state.user) state.user = "signed in";
+    sessionStorage.setItem("osdepot.user", state.user);
     startApp();
   } else {
     state.user = "";
