@@ -166,14 +166,14 @@ def test_import_refusals_exit_non_zero_with_the_message(
     r = cli("import", str(bad), "--type", "SCRIPT", "--os", "rhel")
     assert r.returncode == 1
     assert "FQXHMFC9021J" in r.stderr and "post.sh" in r.stderr
-    # A file of the wrong type is refused before the job takes it; the job is cancelled
-    # rather than left waiting for a file.
+    # A file of the wrong type is refused by the client's own check, before any job
+    # exists (no job is left waiting for a file, or shown Cancelled without a reason).
     wrong = tmp_path / "notes.txt"
     wrong.write_text("hello\n")
     r = cli("import", str(wrong), "--type", "SCRIPT", "--os", "rhel")
     assert r.returncode == 1 and "FQXHMFC9001J" in r.stderr
     jobs = json.loads(cli("tasks", "--json").stdout)
-    assert [j["status"] for j in jobs] == ["Stopped", "Cancelled"]
+    assert [j["status"] for j in jobs] == ["Stopped"]
     assert jobs[0]["messageID"] == "FQXHMFC9021J"
     r = cli("import", str(tmp_path / "missing.iso"), "--type", "OS")
     assert r.returncode == 2 and "is not a file" in r.stderr

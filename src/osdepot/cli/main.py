@@ -25,6 +25,18 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env(**over)
 
 
+def _repository_settings(args: argparse.Namespace) -> Settings:
+    """The settings of a command that works on an existing repository (users, fsck):
+    a data folder without one is refused, naming it, instead of created empty."""
+    settings = _settings(args)
+    if not settings.database_url and not (settings.data_dir / "catalog.db").is_file():
+        raise ConfigError(
+            f"{settings.data_dir.resolve()} holds no osdepot repository (no catalog.db); "
+            "give the server's data folder with --data-dir or OSDEPOT_DATA_DIR"
+        )
+    return settings
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -145,10 +157,7 @@ def cmd_fsck(args: argparse.Namespace) -> int:
     from osdepot.errors import ServerRunning
     from osdepot.services.fsck import ServerLock, fsck
 
-    settings = _settings(args)
-    if not (settings.data_dir / "catalog.db").exists() and not settings.database_url:
-        print(f"osdepot: {settings.data_dir} holds no osdepot repository", file=sys.stderr)
-        return 2
+    settings = _repository_settings(args)
     lock: ServerLock | None = None
     try:
         lock = ServerLock(settings.data_dir, exclusive=True)
@@ -214,7 +223,7 @@ def cmd_users(args: argparse.Namespace) -> int:
     from osdepot.compose import open_context
     from osdepot.services.auth import Auth
 
-    ctx = open_context(_settings(args))
+    ctx = open_context(_repository_settings(args))
     try:
         auth = Auth(ctx)
         if args.action == "add":
@@ -358,10 +367,12 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.as_json(), indent=2))
         return 0 if result.valid else 1
-    share = result.bytes_read / result.size * 100 if result.size else 0.0
+    # Checks may read a structure twice; the share says how much of the file was read.
+    read = min(result.bytes_read, result.size)
+    share = read / result.size * 100 if result.size else 0.0
     print(f"file:       {path}")
     print(f"type:       {result.image_type.value} ({result.file_kind})")
-    print(f"size:       {result.size} bytes; read {result.bytes_read} ({share:.3f} %)")
+    print(f"size:       {result.size} bytes; read {read} ({share:.3f} %)")
     if result.os is not None:
         o = result.os
         print(f"os:         {o.name} ({o.family}, version {o.version}, {o.arch or 'any arch'})")
@@ -403,6 +414,18 @@ def main(argv: list[str] | None = None) -> int:
     except OsdepotError as exc:
         detail = exc.render()
         print(f"osdepot: {detail['text']} {detail['explanation']}".strip(), file=sys.stderr)
+        return 1
+    except OSError as exc:  # a file or folder the command could not use
+        print(f"osdepot: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 2
+    except Exception as exc:  # one line, not a traceback; OSDEPOT_DEBUG=1 shows it
+        if os.environ.get("OSDEPOT_DEBUG"):
+            raise
+        print(
+            f"osdepot: unexpected error ({type(exc).__name__}: {exc}); "
+            "run again with OSDEPOT_DEBUG=1 to see where",
+            file=sys.stderr,
+        )
         return 1
 
 

@@ -119,6 +119,28 @@ def guess_type(filename: str) -> ImageType:
     return ImageType.SCRIPT
 
 
+#: file names that say what the file is (``osdepot import`` without --type); the
+#: others (.zip, .tar.gz, .xml, …) fit several types and need --type
+_NAMED_TYPES = (
+    (".iso", ImageType.OS),
+    (".rpm", ImageType.DUD),
+    (".json", ImageType.CONFIG),
+    (".ks", ImageType.UNATTEND),
+    (".asc", ImageType.BUNDLESIG),
+    (".sh", ImageType.SCRIPT),
+    (".ps1", ImageType.SCRIPT),
+    (".py", ImageType.SCRIPT),
+    (".bat", ImageType.SCRIPT),
+    (".cmd", ImageType.SCRIPT),
+)
+
+
+def type_from_name(filename: str) -> ImageType | None:
+    """The image type a file's name says unambiguously, or None."""
+    low = filename.lower()
+    return next((t for ext, t in _NAMED_TYPES if low.endswith(ext)), None)
+
+
 def inspect_path(
     path: str | os.PathLike[str],
     image_type: ImageType,

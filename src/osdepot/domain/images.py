@@ -7,6 +7,7 @@ imported as a given type for a given operating system.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -226,3 +227,28 @@ def check_extension(image_type: ImageType, family: OsFamily | None, filename: st
             detail=f"For {image_type} on {os_label} the file name must end with "
             f"{' or '.join(allowed)}.",
         )
+
+
+def image_id_for(
+    image_id: str,
+    family: str,
+    build: str | None,
+    name: str,
+    stored_build: Callable[[str], str | None],
+) -> str:
+    """The id a recognised medium is stored under: ``image_id``, unless its release is
+    stored already (409 FQXHMFC9024J). ESXi media are keyed by build: another build of
+    a stored release gets its build number appended. ``stored_build(id)`` is the build
+    of the stored OS image with that id ("" when it has none), None when there is none;
+    the server asks its catalog, ``osdepot import`` the listing, before a byte is sent."""
+    existing = stored_build(image_id)
+    if existing is None:
+        return image_id
+    taken = image_id
+    if family == "esxi" and build and existing != build:
+        alternative = f"{image_id}-{build}"
+        if stored_build(alternative) is None:
+            return alternative
+        taken = alternative
+    what = name + (f" build {build}" if family == "esxi" else "")
+    raise error(Messages.RELEASE_EXISTS, what=what, image_id=taken)

@@ -261,18 +261,27 @@ class Auth:
                 del self._locks[key]
         log.info("account %s unlocked", name)
 
-    def _known_lock(self, address: str, name: str) -> None:
-        """Refuse at once, before the gate, a pair this process saw locked."""
+    async def _known_lock(self, address: str, name: str) -> None:
+        """Refuse at once, before the gate, a pair this process saw locked and the
+        catalog still holds locked. The catalog is asked (one short read) because the
+        lock may have been lifted elsewhere — ``osdepot users unlock`` in another
+        process, a supervisor's PUT on another worker — and then it no longer counts."""
         with self._users_lock:
             lock = self._locks.get((address, name))
-        if lock is not None and lock.locked(self.ctx.clock()):
-            exc = self._lock_error(lock)
-            exc.delay = min(self.ctx.settings.login_failure_delay, 5.0)
-            raise exc
+        if lock is None or not lock.locked(self.ctx.clock()):
+            return
+        current = await self.ctx.read(lambda c: c.login_failures(address, name))
+        if not current.locked(self.ctx.clock()):
+            with self._users_lock:
+                self._locks.pop((address, name), None)
+            return
+        exc = self._lock_error(current)
+        exc.delay = min(self.ctx.settings.login_failure_delay, 5.0)
+        raise exc
 
     async def open_session(self, name: str, password: str, address: str) -> tuple[str, Session]:
         """POST /sessions: :meth:`login` through the gate, off the event loop."""
-        self._known_lock(address, name)
+        await self._known_lock(address, name)
         async with self.gate.check(address):
             return await self.ctx.run(self.login, name, password, address)
 
@@ -351,7 +360,7 @@ class Auth:
         user = self.cached_basic_user(name, password, address)
         if user is not None:
             return user
-        self._known_lock(address, name)
+        await self._known_lock(address, name)
         async with self.gate.check(address):
             return await self.ctx.run(self._basic_user, name, password, address)
 

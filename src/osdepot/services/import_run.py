@@ -29,7 +29,7 @@ from typing import Any
 from osdepot import metrics
 from osdepot.content.inspect import inspect_content
 from osdepot.content.media import MediaInfo
-from osdepot.domain.images import ImageType, OsFamily
+from osdepot.domain.images import ImageType, OsFamily, image_id_for
 from osdepot.domain.jobs import JobStatus
 from osdepot.domain.names import make_file_id
 from osdepot.domain.records import Job, OsImage, Profile, StoredFile, User
@@ -374,23 +374,16 @@ class ImportRun:
         return stored
 
     def _free_image_id(self, media: MediaInfo) -> str:
-        """The medium's image id; 409 when its release is already in the repository.
-
-        ESXi media are keyed by build: a second build of the same release gets the
-        build number appended to its id.
-        """
+        """The medium's image id (domain.images.image_id_for); 409 when its release
+        is already in the repository."""
         assert media.image_id is not None
         catalog = self.ctx.catalog
-        existing = catalog.get_image(media.image_id)
-        if existing is None:
-            return media.image_id
-        if media.family == "esxi" and media.build and existing.build != media.build:
-            alt = f"{media.image_id}-{media.build}"
-            if catalog.get_image(alt) is None:
-                return alt
-            existing = catalog.get_image(alt) or existing
-        what = media.name + (f" build {media.build}" if media.family == "esxi" else "")
-        raise error(Messages.RELEASE_EXISTS, what=what, image_id=existing.id)
+
+        def stored_build(image_id: str) -> str | None:
+            image = catalog.get_image(image_id)
+            return None if image is None else (image.build or "")
+
+        return image_id_for(media.image_id, media.family, media.build, media.name, stored_build)
 
     async def fail(self, exc: OsdepotError) -> None:
         """Remove staging and end the job Stopped (or keep it Cancelled) with ``exc``."""

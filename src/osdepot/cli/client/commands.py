@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -13,26 +15,40 @@ from urllib.parse import quote
 
 import httpx
 
-from osdepot.cli.client.common import FAILED, OK, TERMINAL, CliError
-from osdepot.cli.client.http import Api, _messages, _password, _verify
+from osdepot.cli.client.common import CHUNK, FAILED, OK, TERMINAL, USAGE, CliError
+from osdepot.cli.client.http import Api, _messages, _password, _verify, unreachable
 from osdepot.cli.client.multipart import MultipartUpload
 from osdepot.cli.client.profiles import Profile
 from osdepot.cli.client.progress import Progress, human
-from osdepot.domain.images import LISTING_GROUPS
+from osdepot.content.inspect import inspect_path, type_from_name
+from osdepot.domain.images import (
+    LISTING_GROUPS,
+    ImageType,
+    check_extension,
+    image_id_for,
+    parse_image_type,
+    resolve_os,
+)
+from osdepot.errors import OsdepotError
 
 
 def cmd_login(args: argparse.Namespace) -> int:
     url = args.url.rstrip("/")
     if not url.startswith(("https://", "http://")):
         url = "https://" + url
-    user = args.user or input("User: ").strip()
+    if not args.user and not sys.stdin.isatty():
+        raise CliError("osdepot: no terminal to ask for the user name on; give --user NAME")
+    try:
+        user = args.user or input("User: ").strip()
+    except EOFError:
+        raise CliError("osdepot: no user name given; give --user NAME") from None
     password = _password(args)
     verify = _verify(args)
     try:
         with httpx.Client(verify=verify, timeout=30, trust_env=False) as c:
             r = c.post(url + "/sessions", json={"UserId": user, "password": password})
     except httpx.HTTPError as exc:
-        raise CliError(f"osdepot: cannot reach {url}: {exc}") from None
+        raise unreachable(url, exc) from None
     if r.status_code != 200:
         try:
             body = r.json()
@@ -114,11 +130,11 @@ def _query(**params: str | None) -> dict[str, str]:
     return {k: v for k, v in params.items() if v}
 
 
-def _upload_params(args: argparse.Namespace, job_id: str) -> dict[str, str]:
+def _upload_params(args: argparse.Namespace, job_id: str, itype: ImageType) -> dict[str, str]:
     """The query of POST /files/osImages, for an upload and a remote import alike."""
     return _query(
         jobId=job_id,
-        imageType=args.type,
+        imageType=itype.value,
         os=args.os,
         imageName=args.name,
         osrelease=args.osrelease,
@@ -126,10 +142,12 @@ def _upload_params(args: argparse.Namespace, job_id: str) -> dict[str, str]:
     )
 
 
-def _cancel_quietly(api: Api, job_id: str) -> None:
-    """Cancel a job that will not get its file (best effort: the import already failed)."""
+def _drop_job(api: Api, job_id: str) -> None:
+    """Cancel and remove a job that will not get its file (best effort: the import
+    already failed, and its refusal is what the user needs to see)."""
     with contextlib.suppress(CliError):
         api.request("PUT", "/tasks", json={"action": "cancel", "list": [job_id]})
+        api.request("DELETE", f"/tasks/{job_id}")
 
 
 #: Seconds a followed job may go without any change (status, bytes, percentage) before
@@ -198,6 +216,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     if remote and not args.path:
         raise CliError("osdepot: --server needs --path, the file's path on that server")
     algo = None if args.checksum == "none" else args.checksum
+    if args.checksum_value and not algo:
+        raise CliError("osdepot: --checksum-value needs --checksum ALGORITHM (sha256, …)")
     api = _api(args)
     try:
         if remote:
@@ -207,20 +227,90 @@ def cmd_import(args: argparse.Namespace) -> int:
         api.close()
 
 
+def _image_type(given: str | None, filename: str) -> ImageType:
+    """--type, or the type the file's name says when that is unambiguous."""
+    if given:
+        try:
+            return parse_image_type(given)
+        except OsdepotError as exc:
+            raise local_refusal(exc, USAGE) from None
+    guessed = type_from_name(filename)
+    if guessed is None:
+        raise CliError(
+            f"osdepot: {filename}'s name does not say what it is; give --type "
+            f"({', '.join(t.value for t in ImageType)})"
+        )
+    return guessed
+
+
+def local_refusal(exc: OsdepotError, code: int = FAILED) -> CliError:
+    """A refusal of the client's own checks, worded as the server would, in the
+    command line's words."""
+    return CliError(_messages({"messages": [exc.render()]}), code)
+
+
+def _stored_already(api: Api, path: Path, itype: ImageType, family: Any, force: bool) -> str:
+    """Ask the server before a byte is sent: an OS medium whose release is stored, or a
+    file whose SHA-256 is, is refused (unless ``force``). Returns the file's SHA-256 when
+    it was computed (for any type but OS), else ""."""
+    listing = api.request("GET", "/osImages")
+    if itype is ImageType.OS:
+        result = inspect_path(path, itype, family, path.name, os.environ.get("OSDEPOT_OSINFO_PATH"))
+        if not result.valid and result.error is not None and not force:
+            refusal = local_refusal(result.error)
+            raise CliError(
+                f"{refusal}\n  (inspected here before sending; --force sends it anyway)", FAILED
+            )
+        media = result.os
+        if media is not None and media.image_id and not force:
+            builds = {i.get("id"): i.get("osBuildId") or "" for i in listing.get("items", [])}
+            try:
+                image_id_for(media.image_id, media.family, media.build, media.name, builds.get)
+            except OsdepotError as exc:
+                refusal = local_refusal(exc)
+                raise CliError(f"{refusal}\n  (--force sends it anyway)", FAILED) from None
+        return ""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+    sha = digest.hexdigest()
+    stored = [f for g in LISTING_GROUPS for f in listing.get(g.key, [])]
+    stored += list(listing.get("items", []))
+    same = [f for f in stored if f.get("sha256") == sha]
+    if same and not force:
+        first = same[0]
+        raise CliError(
+            f"osdepot: {path.name} is stored already as {first.get('id')} "
+            f"({first.get('name') or first.get('fileName')}, the same SHA-256 {sha[:16]}…); "
+            "--force stores a second copy",
+            FAILED,
+        )
+    return sha
+
+
 def _import_file(api: Api, args: argparse.Namespace, algo: str | None) -> int:
     path = Path(args.file)
     if not path.is_file():
         raise CliError(f"osdepot: {path} is not a file")
-    upload = MultipartUpload(path, algo, args.checksum_first)
+    itype = _image_type(args.type, path.name)
+    try:
+        family = resolve_os(itype, args.os)
+        check_extension(itype, family, path.name)
+    except OsdepotError as exc:
+        raise local_refusal(exc) from None  # before any job exists
+    sha = _stored_already(api, path, itype, family, args.force)
+    value = args.checksum_value or (sha if algo == "sha256" and sha else None)
+    upload = MultipartUpload(path, algo, args.checksum_first, value)
     created = api.request(
         "POST",
         "/osImages",
-        params={"imageType": args.type},
+        params={"imageType": itype.value},
         json={"Action": "Init", "fileSize": upload.size},
     )
     job_id = str(created["jobId"])
     bar = Progress(path.name, upload.size, sys.stderr, enabled=not args.quiet)
-    params = _upload_params(args, job_id)
+    params = _upload_params(args, job_id, itype)
     headers = {"Content-Type": upload.content_type, "Content-Length": str(upload.length())}
     try:
         r = api.http.post(
@@ -232,18 +322,18 @@ def _import_file(api: Api, args: argparse.Namespace, algo: str | None) -> int:
         )
     except httpx.HTTPError as exc:
         bar.finish()
-        _cancel_quietly(api, job_id)
+        _drop_job(api, job_id)
         raise CliError(f"osdepot: the upload of {path.name} failed: {exc}", FAILED) from None
     bar.finish()
     try:
         body = api.answer(r)
     except CliError:
-        # Refused before the job took the file (a wrong type or name): the job would
-        # wait for a file until it expires, so it is cancelled. Otherwise the job ended
-        # with the same message the answer carried.
+        # Refused before the job took the file: the job would wait for a file until it
+        # expires, so it is dropped (and not listed as Cancelled without a reason).
+        # Otherwise the job ended with the same message the answer carried.
         job = api.request("GET", f"/tasks/{job_id}", params={"compact": "true"})[0]
         if job.get("status") not in TERMINAL:
-            _cancel_quietly(api, job_id)
+            _drop_job(api, job_id)
         raise
     job = _follow(api, job_id, path.name, True, sys.stderr)
     if job.get("status") == "Complete" and algo:
@@ -255,17 +345,24 @@ def _import_file(api: Api, args: argparse.Namespace, algo: str | None) -> int:
 
 
 def _import_remote(api: Api, args: argparse.Namespace, algo: str | None) -> int:
+    itype = _image_type(args.type, args.path.rsplit("/", 1)[-1])
+    try:
+        resolve_os(itype, args.os)
+    except OsdepotError as exc:
+        raise local_refusal(exc) from None
     created = api.request(
-        "POST", "/osImages", params={"imageType": args.type}, json={"Action": "Init"}
+        "POST", "/osImages", params={"imageType": itype.value}, json={"Action": "Init"}
     )
     job_id = str(created["jobId"])
     body: dict[str, str] = {"serverId": str(args.server), "path": args.path}
-    if args.checksum_value:
-        if not algo:
-            raise CliError("osdepot: --checksum-value needs --checksum ALGORITHM")
+    if args.checksum_value and algo:
         body["checksumType"], body["checksumValue"] = algo.upper(), args.checksum_value
-    params = _upload_params(args, job_id)
-    api.request("POST", "/files/osImages", params=params, json=body)
+    params = _upload_params(args, job_id, itype)
+    try:
+        api.request("POST", "/files/osImages", params=params, json=body)
+    except CliError:
+        _drop_job(api, job_id)  # refused before the job took the file
+        raise
     name = args.path.rsplit("/", 1)[-1]
     print(f"Job {job_id}: importing {args.path} from server {args.server}", file=sys.stderr)
     job = _follow(api, job_id, name, args.quiet, sys.stderr)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import ssl
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import httpx
 
 from osdepot.cli.client.common import FAILED, CliError
 from osdepot.cli.client.profiles import Profile
+from osdepot.cli.client.wording import for_cli
 
 
 class Api:
@@ -38,7 +40,7 @@ class Api:
         try:
             r = self.http.request(method, path, **kw)
         except httpx.HTTPError as exc:
-            raise CliError(f"osdepot: cannot reach {self.profile.url}: {exc}") from None
+            raise unreachable(self.profile.url, exc) from None
         return self.answer(r)
 
     def answer(self, r: httpx.Response) -> Any:
@@ -58,19 +60,33 @@ class Api:
 
 
 def _messages(body: Any) -> str:
-    """The server's messages, one per line: id, text, explanation, recovery."""
+    """The server's messages, one per line: id, text, explanation, recovery, in the
+    command line's words (cli/client/wording.py)."""
     msgs = body.get("messages") if isinstance(body, dict) else None
     lines = []
     for m in msgs or []:
         if isinstance(m, dict):
-            lines.append(f"{m.get('id', '')} {m.get('text', '')}".strip())
-            for key in ("explanation",):
-                if m.get(key):
-                    lines.append(f"  {m[key]}")
+            lines.append(for_cli(f"{m.get('id', '')} {m.get('text', '')}".strip()))
+            if m.get("explanation"):
+                lines.append(f"  {for_cli(str(m['explanation']))}")
             rec = m.get("recovery")
             if isinstance(rec, dict) and rec.get("text"):
-                lines.append(f"  {rec['text']}")
+                lines.append(f"  {for_cli(str(rec['text']))}")
     return "\n".join(lines)
+
+
+def unreachable(url: str, exc: BaseException) -> CliError:
+    """One line for a server that could not be reached; an untrusted certificate names
+    the options that fix it."""
+    text = str(exc)
+    if "CERTIFICATE_VERIFY_FAILED" in text or isinstance(exc, ssl.SSLCertVerificationError):
+        reason = text.split("certificate verify failed:")[-1].split("(_ssl")[0].strip(" :)")
+        return CliError(
+            f"osdepot: the TLS certificate of {url} is not trusted ({reason or 'unknown'}); "
+            "log in with --ca-cert FILE (the server's certificate or its CA; `osdepot "
+            "serve` keeps its own in DATA_DIR/tls/cert.pem), or --insecure to skip the check"
+        )
+    return CliError(f"osdepot: cannot reach {url}: {text or type(exc).__name__}")
 
 
 def _verify(args: argparse.Namespace) -> bool | str:
@@ -87,4 +103,11 @@ def _verify(args: argparse.Namespace) -> bool | str:
 def _password(args: argparse.Namespace) -> str:
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\r\n")
-    return getpass.getpass("Password: ")
+    if not sys.stdin.isatty():
+        raise CliError(
+            "osdepot: no terminal to ask for the password on; pipe it in with --password-stdin"
+        )
+    try:
+        return getpass.getpass("Password: ")
+    except EOFError:
+        raise CliError("osdepot: no password given") from None

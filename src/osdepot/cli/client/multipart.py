@@ -29,18 +29,26 @@ class MultipartUpload:
     With a checksum algorithm, ``checksumType`` goes before the file (so the server
     hashes while it receives) and ``checksumValue``, computed while sending, after it.
     With ``value_first`` (``--checksum-first``), the file is read once beforehand and
-    both fields go before it, for servers that read fields only before the file.
+    both fields go before it, for servers that read fields only before the file; with
+    ``value`` (``--checksum-value``, or a digest computed already) that value goes
+    before it and the file is not read for it.
     """
 
-    def __init__(self, path: Path, algo: str | None, value_first: bool = False) -> None:
+    def __init__(
+        self, path: Path, algo: str | None, value_first: bool = False, value: str | None = None
+    ) -> None:
         self.path, self.algo = path, algo
         self.size = path.stat().st_size
         self.boundary = "osdepot-" + secrets.token_hex(16)
         self.hasher = hashlib.new(algo) if algo else None
         self.sent = 0
         self.digest = ""
-        self.value_first = value_first and algo is not None
-        if self.value_first:
+        self.value_first = (value_first or value is not None) and algo is not None
+        if self.value_first and value is not None:
+            # A value known beforehand (the vendor's, or one computed already): sent
+            # before the file, and the server checks the bytes against it.
+            self.digest = value.strip().lower()
+        elif self.value_first:
             assert self.hasher is not None
             with path.open("rb") as f:
                 while chunk := f.read(CHUNK):

@@ -56,7 +56,13 @@ def add_commands(sub: Any) -> None:
         help="upload a file (checksummed while it is sent) or import one from a remote server",
     )
     ip.add_argument("file", nargs="?", help="the file to upload")
-    ip.add_argument("--type", required=True, type=str.upper, help="OS, DUD, BOOT, SCRIPT, …")
+    ip.add_argument(
+        "--type",
+        type=str.upper,
+        help="OS, DUD, BOOT, SCRIPT, … (guessed from the file's name when that is "
+        "unambiguous: .iso OS, .rpm DUD, .json CONFIG, .ks UNATTEND, .asc BUNDLESIG, "
+        ".sh/.ps1/.py/.bat SCRIPT)",
+    )
     ip.add_argument("--os", help="rhel, sles, ubuntu, esxi, windows, …")
     ip.add_argument("--name", help="imageName (the OS image of a driver; a label for OS media)")
     ip.add_argument("--osrelease", help="release the file is for")
@@ -73,7 +79,17 @@ def add_commands(sub: Any) -> None:
         action="store_true",
         help="read the file once before sending, and send the checksum before the file",
     )
-    ip.add_argument("--checksum-value", help="expected checksum of a remote file (hex)")
+    ip.add_argument(
+        "--checksum-value",
+        help="the checksum the file must have, in hex (the vendor's published value); "
+        "the server verifies it with the --checksum algorithm and refuses a mismatch",
+    )
+    ip.add_argument(
+        "--force",
+        action="store_true",
+        help="import even when the release or a file with the same SHA-256 is stored "
+        "already, or when the local inspection refuses the file (the server decides)",
+    )
     ip.add_argument("--server", help="remote file-server id to import from")
     ip.add_argument("--path", help="path of the file on the remote server")
     ip.add_argument("--quiet", action="store_true", help="no progress output")

@@ -59,6 +59,8 @@ PHRASES = (
 
 _MISSING = re.compile(r"The required parameter (\w+) is missing\.")
 _REPEAT = re.compile(r"Repeat the request with the parameter (\w+)\.")
+_PARAMETER = re.compile(r"\b[Tt]he parameter (\w+)")
+_WHEN_TYPE = re.compile(r"\bwhen imageType is (\w+)")
 
 
 def _option(name: str) -> str:
@@ -70,4 +72,6 @@ def for_cli(text: str) -> str:
     for api, cli in PHRASES:
         text = text.replace(api, cli)
     text = _MISSING.sub(lambda m: f"The option {_option(m.group(1))} is missing.", text)
-    return _REPEAT.sub(lambda m: f"Run the command again with {_option(m.group(1))}.", text)
+    text = _REPEAT.sub(lambda m: f"Run the command again with {_option(m.group(1))}.", text)
+    text = _WHEN_TYPE.sub(lambda m: f"for --type {m.group(1)}", text)
+    return _PARAMETER.sub(lambda m: _option(m.group(1)), text)

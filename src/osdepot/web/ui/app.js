@@ -115,6 +115,8 @@ const UI_PHRASES = [
   [/Log in (again )?with POST \/sessions(, or send HTTP Basic credentials)?\./g, "Log in again."],
   [/The required parameter (\w+) is missing\./g, (_, n) => `${FIELD_NAMES[n] || n} is required.`],
   [/Repeat the request with the parameter (\w+)\./g, (_, n) => `Fill in ${FIELD_NAMES[n] || n} and try again.`],
+  [/\bwhen imageType is (\w+)/g, "for this image type"],
+  [/\b[Tt]he parameter (\w+)/g, (_, n) => FIELD_NAMES[n] || n],
 ];
 
 function uiWords(text) {
