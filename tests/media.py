@@ -175,6 +175,13 @@ arch = {arch}
 platforms = {arch}
 variants = AppStream,BaseOS
 
+[variant-AppStream]
+id = AppStream
+name = AppStream
+packages = AppStream/Packages
+repository = AppStream
+type = variant
+
 [variant-BaseOS]
 id = BaseOS
 name = BaseOS
@@ -185,19 +192,52 @@ type = variant
 [images-{arch}]
 kernel = images/pxeboot/vmlinuz
 initrd = images/pxeboot/initrd.img
+boot.iso = images/boot.iso
 
 [stage2]
 mainimage = images/install.img
 """
-    return {
-        ".treeinfo": treeinfo.encode(),
-        ".discinfo": f"1700000000.000000\n{name} {version}\n{arch}\n".encode(),
-        "media.repo": f"[InstallMedia]\nname={name} {version}\nmediaid=None\n".encode(),
+    boot = {
         "images/pxeboot/vmlinuz": b"kernel",
         "images/pxeboot/initrd.img": b"initrd",
-        "BaseOS/repodata/repomd.xml": b"<repomd/>",
-        "AppStream/repodata/repomd.xml": b"<repomd/>",
+        "images/install.img": b"stage2",
     }
+    # As on real DVDs: the tree's checksums (boot.iso among them, not on the DVD),
+    # and repositories whose repomd.xml checksums their metadata files.
+    sums = "".join(f"{p} = sha256:{_sha256(d)}\n" for p, d in boot.items())
+    sums += "images/boot.iso = sha256:" + "0" * 64 + "\n"
+    primary = b"\x1f\x8b primary metadata"
+    files = {
+        ".treeinfo": (treeinfo + "\n[checksums]\n" + sums).encode(),
+        ".discinfo": f"1700000000.000000\n{name} {version}\n{arch}\n".encode(),
+        "media.repo": f"[InstallMedia]\nname={name} {version}\nmediaid=None\n".encode(),
+        **boot,
+    }
+    for repo in ("BaseOS", "AppStream"):
+        files[f"{repo}/repodata/primary.xml.gz"] = primary
+        files[f"{repo}/repodata/repomd.xml"] = repomd(
+            {"primary": "repodata/primary.xml.gz"}, primary
+        )
+    return files
+
+
+def _sha256(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def repomd(entries: dict[str, str], data: bytes) -> bytes:
+    """A repodata/repomd.xml whose entries point at ``href``s holding ``data``."""
+    rows = "".join(
+        f'<data type="{kind}"><checksum type="sha256">{_sha256(data)}</checksum>'
+        f'<location href="{href}"/></data>'
+        for kind, href in entries.items()
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        f'<repomd xmlns="http://linux.duke.edu/metadata/repo">{rows}</repomd>'
+    ).encode()
 
 
 def sles_files(version: str = "15 SP5") -> dict[str, bytes]:
@@ -217,18 +257,20 @@ version = {version}
 kernel = boot/x86_64/loader/linux
 initrd = boot/x86_64/loader/initrd
 """
+    boot = {"boot/x86_64/loader/linux": b"kernel", "boot/x86_64/loader/initrd": b"initrd"}
     return {
         ".treeinfo": treeinfo.encode(),
         "media.1/products": f"/ SLES{major}-SP{sp} {major}.{sp}-0\n".encode(),
-        "boot/x86_64/loader/linux": b"kernel",
-        "boot/x86_64/loader/initrd": b"initrd",
+        **boot,
+        # SLE 15 media list their files' SHA-256 in CHECKSUMS (signed by CHECKSUMS.asc).
+        "CHECKSUMS": "".join(f"{_sha256(d)}  {p}\n" for p, d in boot.items()).encode(),
     }
 
 
 def ubuntu_files(version: str = "22.04.3", server: bool = True) -> dict[str, bytes]:
     label = "Ubuntu-Server" if server else "Ubuntu"
     short = ".".join(version.split(".")[:2])
-    return {
+    files = {
         ".disk/info": (
             f'{label} {version} LTS "Jammy Jellyfish" - Release amd64 (20230810)'
         ).encode(),
@@ -236,6 +278,13 @@ def ubuntu_files(version: str = "22.04.3", server: bool = True) -> dict[str, byt
         "casper/initrd": b"initrd",
         "dists/jammy/Release": f"Origin: Ubuntu\nSuite: jammy\nVersion: {short}\n".encode(),
     }
+    import hashlib
+
+    # Ubuntu media list every file's MD5 in md5sum.txt, as "<md5>  ./path".
+    files["md5sum.txt"] = "".join(
+        f"{hashlib.md5(d).hexdigest()}  ./{p}\n" for p, d in files.items()
+    ).encode()
+    return files
 
 
 def esxi_files(version: str = "8.0.2", build: str = "22380479") -> dict[str, bytes]:
@@ -250,6 +299,8 @@ def esxi_files(version: str = "8.0.2", build: str = "22380479") -> dict[str, byt
         ).encode(),
         "vmware-esx-base-osl.txt": b"Open Source Licenses\nVMware ESXi\n",
         "b.b00": b"kernel",
+        "jumpstrt.gz": b"\x1f\x8b jumpstart",
+        "useropts.gz": b"\x1f\x8b useropts",
     }
 
 

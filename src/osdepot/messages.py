@@ -320,6 +320,15 @@ class Messages:
         "A JSON request body must arrive within {seconds} seconds. Nothing was changed.",
         "Send the request again from a faster connection.",
     )
+    MEDIUM_DAMAGED = _m(
+        "FQXHMFC9039J",
+        400,
+        "The installation medium {filename} is damaged.",
+        "osdepot checked the files the medium's own metadata declares: {detail}. "
+        "Nothing was stored.",
+        "Download the medium again, compare its checksum with the one the vendor "
+        "publishes, and import it again.",
+    )
     UNSUPPORTED_MEDIA_TYPE = _m(
         "FQXHMFC9033J",
         415,

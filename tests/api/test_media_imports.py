@@ -148,3 +148,31 @@ def test_damaged_media_over_the_api_never_give_a_500(
     assert r.json()["result"] in ("success", "failed")
     if r.status_code == 201:
         api.c.request("DELETE", f"/osImages/{r.json()['imageId']}", content=b"{}")
+
+
+def test_a_damaged_medium_is_refused_naming_the_file(api: Api, ctx: Context) -> None:
+    # The kernel's bytes differ from the SHA-256 its .treeinfo declares: the medium is
+    # recognised, then checked against its own metadata before the commit, and refused.
+    from tests.media import rhel_like_files
+
+    files = rhel_like_files()
+    files["images/pxeboot/vmlinuz"] = b"kernal"
+    with tempfile.TemporaryDirectory() as d:
+        path = make_iso(Path(d) / "m.iso", files, volume_id="RHEL-9-4-0-BaseOS-x86_64")
+        data = path.read_bytes()
+    job = api.init("OS", fileSize=len(data))
+    r = api.upload(job, "rhel.iso", data, imageType="OS", os="rhel")
+    assert r.status_code == 400, r.text
+    (m,) = r.json()["messages"]
+    assert m["id"] == "FQXHMFC9039J"
+    assert "images/pxeboot/vmlinuz: SHA-256 does not match the medium's .treeinfo" in (
+        m["explanation"]
+    )
+    assert api.task(job)["status"] == "Stopped"
+    assert api.listing()["items"] == []
+    assert stored_blobs(ctx.settings) == [] and staging_files(ctx.settings) == []
+    # A sound medium says what was checked in its job's message.
+    data = medium_bytes("rhel")
+    job = api.init("OS", fileSize=len(data))
+    assert api.upload(job, "rhel.iso", data, imageType="OS", os="rhel").status_code == 201
+    assert "were checked against its .treeinfo" in api.task(job)["messages"][0]["explanation"]

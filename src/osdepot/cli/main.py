@@ -296,6 +296,12 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--os", help="operating system, as the os parameter of an import")
     i.add_argument("--json", action="store_true", help="print one JSON object")
     i.add_argument(
+        "--verify",
+        action="store_true",
+        help="also check an OS medium's files against the checksums its own metadata "
+        "declares, as an import does (reads those files whole)",
+    )
+    i.add_argument(
         "--osinfo-path", help="folder holding an osinfo-db (OSDEPOT_OSINFO_PATH)", default=None
     )
     i.set_defaults(func=cmd_inspect)
@@ -359,6 +365,15 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     try:
         check_extension(itype, family, path.name)
         result = inspect_path(path, itype, family, path.name, osinfo_path)
+        if args.verify and result.valid and itype.value == "OS":
+            from osdepot.content.inspect import verify_content
+            from osdepot.files import FileReader
+
+            checked, failure = verify_content(FileReader(path), path.name)
+            result.details["verified"] = checked
+            if failure is not None:
+                result.valid, result.error = False, failure
+                result.messages = [failure.render()]
     except OsdepotError as exc:
         from osdepot.content.inspect import Inspection
 

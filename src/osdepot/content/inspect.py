@@ -16,6 +16,8 @@ from typing import Any
 
 from osdepot.content import osinfo, validators
 from osdepot.content.media import MediaInfo, recognise
+from osdepot.content.media.model import Medium
+from osdepot.content.media.verify import verify_medium
 from osdepot.content.source import ContentError, Source, TooCostly
 from osdepot.domain.images import ImageType, OsFamily, OsKind
 from osdepot.errors import OsdepotError, error
@@ -281,3 +283,17 @@ def _check_medium(
             found=f"a {info.name} installation medium",
             detail=f"the medium is {info.name}, but the os parameter says {family.name}",
         )
+
+
+def verify_content(data: RandomAccess, filename: str) -> tuple[dict[str, Any], OsdepotError | None]:
+    """Check an OS medium's files against its own metadata (content/media/verify.py):
+    every checksum it declares, and that the files its installer needs are there. It
+    reads the declared files whole, so it has no CPU budget; its work is bounded by
+    the medium's size. ``data`` is closed afterwards. Returns what was checked and the
+    refusal (FQXHMFC9039J) if the medium is damaged."""
+    with Source(data) as src:
+        try:
+            report = verify_medium(Medium(validators.open_disc(src)))
+        except ContentError as exc:
+            return {}, error(Messages.MEDIUM_DAMAGED, filename=filename, detail=exc.detail)
+        return report.as_json(), None

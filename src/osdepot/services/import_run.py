@@ -27,7 +27,7 @@ from dataclasses import replace
 from typing import Any
 
 from osdepot import metrics
-from osdepot.content.inspect import inspect_content
+from osdepot.content.inspect import inspect_content, verify_content
 from osdepot.content.media import MediaInfo
 from osdepot.domain.images import ImageType, OsFamily, image_id_for
 from osdepot.domain.jobs import JobStatus
@@ -88,6 +88,8 @@ class ImportRun:
         self.cancelled_by: str | None = None
         self.done = False
         self.media: MediaInfo | None = None
+        #: what the medium's own metadata let osdepot check (OS media)
+        self.verified: dict[str, Any] = {}
         self.image_id: str | None = None
         self._created = time.monotonic()
         self._opened_at: float | None = None
@@ -257,6 +259,8 @@ class ImportRun:
         except OSError as exc:
             raise _os_error(exc) from exc
         await self._inspect()
+        if self.itype is ImageType.OS:
+            await self._verify()
         return await self._commit(checksums)
 
     async def _inspect(self) -> None:
@@ -281,6 +285,29 @@ class ImportRun:
             result.bytes_read,
             result.size,
             f", recognised as {result.os.name}" if result.os else "",
+        )
+
+    async def _verify(self) -> None:
+        """Check the medium against its own metadata: every checksum it declares and the
+        files its installer needs (content/media/verify.py). It reads the declared
+        files, which for a medium with a whole-medium list (md5sum.txt) is most of it."""
+        started = time.monotonic()
+        self.verified, failure = await self.ctx.run(
+            verify_content, self._staging.reader(), self.filename
+        )
+        if failure is not None:
+            raise failure
+        log.info(
+            "job %s: %s checked against %s: %d files, %d bytes hashed in %.1f s%s",
+            self.job.id,
+            self.filename,
+            ", ".join(self.verified.get("sources", [])) or "no metadata",
+            self.verified.get("files", 0),
+            self.verified.get("bytes", 0),
+            time.monotonic() - started,
+            f" ({self.verified['listedNotFound']} listed files not found)"
+            if self.verified.get("listedNotFound")
+            else "",
         )
 
     async def _commit(self, checksums: dict[str, str]) -> StoredFile:
@@ -345,6 +372,7 @@ class ImportRun:
             assert self.media is not None
             image_id = self._free_image_id(self.media)
             image = build_image(image_id, self.media, p.description, file_id, now)
+            image.details["verified"] = self.verified
             self.image_id = image_id
             stored = replace(stored, os=self.media.family, osrelease=self.media.version)
         message = Messages.IMPORT_COMPLETE.render(
@@ -360,6 +388,12 @@ class ImportRun:
                 f" The medium was recognised as {image.name} ({image.arch or 'any'}) and "
                 f"added as OS image {image.id} with {len(image.profiles)} profile(s)."
             )
+            sources = self.verified.get("sources") or []
+            if sources:
+                message["explanation"] += (
+                    f" {self.verified.get('files', 0)} of its files were checked against "
+                    f"its {', '.join(sources)}."
+                )
         try:
             catalog.commit_import(self.job.id, stored, image, now, message)
         except NotRunning as exc:
