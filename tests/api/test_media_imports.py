@@ -165,8 +165,9 @@ def test_a_damaged_medium_is_refused_naming_the_file(api: Api, ctx: Context) -> 
     assert r.status_code == 400, r.text
     (m,) = r.json()["messages"]
     assert m["id"] == "FQXHMFC9039J"
-    assert "images/pxeboot/vmlinuz: SHA-256 does not match the medium's .treeinfo" in (
-        m["explanation"]
+    assert (
+        "images/pxeboot/vmlinuz: SHA-256 does not match the medium's .treeinfo"
+        in (m["explanation"])
     )
     assert api.task(job)["status"] == "Stopped"
     assert api.listing()["items"] == []
