@@ -77,6 +77,13 @@ class Settings:
     remote_retries: int = 3
     remote_retry_delay: float = 2.0
     remote_max_transfers: int = 4
+    #: Signed links (services/links.py): how long one lives unless its request says
+    #: (``expiresIn``), and the longest a request may ask for, in seconds.
+    link_default_seconds: int = 86400
+    link_max_seconds: int = 7 * 86400
+    #: The address installers and BMCs reach this server at, for the URLs of signed
+    #: links (``https://depot.example:8443``); empty: the address of the request.
+    public_url: str = ""
     #: A folder holding an osinfo-db (``os/``, ``VERSION`` …); empty means libosinfo's
     #: own locations (OSINFO_SYSTEM_DIR or /usr/share/osinfo, /etc/osinfo, ~/.config/osinfo).
     osinfo_path: str = ""

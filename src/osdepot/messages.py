@@ -320,6 +320,14 @@ class Messages:
         "A JSON request body must arrive within {seconds} seconds. Nothing was changed.",
         "Send the request again from a faster connection.",
     )
+    RANGE_NOT_SATISFIABLE = _m(
+        "FQXHMFC9040J",
+        416,
+        "The requested range cannot be served.",
+        "The file has {size} bytes: {detail}.",
+        "Ask for byte ranges within the file (Range: bytes=first-last), or for the whole "
+        "file without a Range header.",
+    )
     MEDIUM_DAMAGED = _m(
         "FQXHMFC9039J",
         400,

@@ -14,12 +14,14 @@ from osdepot.domain.images import ImageType
 from osdepot.domain.jobs import JobStatus
 from osdepot.domain.records import (
     Job,
+    Link,
     LoginFailures,
     OsImage,
     Profile,
     RemoteServer,
     Session,
     StoredFile,
+    TreeEntry,
     Usage,
     User,
 )
@@ -76,6 +78,9 @@ class BlobStore(Protocol):
 
     def commit(self, staging: Staging) -> str:
         """Make a finished staging file a blob, atomically; return its key."""
+
+    def reader(self, key: str) -> RandomAccess:
+        """The blob for reads at any offset (downloads, trees inside ISOs)."""
 
     def open(self, key: str) -> BinaryIO:
         """Open a committed blob for reading."""
@@ -238,6 +243,9 @@ class Catalog(Protocol):
     def generation(self) -> int:
         """A number raised by every import and delete (equal numbers: equal contents)."""
 
+    def get_file(self, file_id: str) -> StoredFile | None:
+        """A stored file, or None."""
+
     def file_id_exists(self, file_id: str) -> bool:
         """Whether a file id is taken."""
 
@@ -287,6 +295,32 @@ class Catalog(Protocol):
 
     def delete_server(self, server_id: int) -> bool:
         """Delete a profile; errors.InUse while an open job pulls from it."""
+
+    # signed links (services/links.py); they go with their file
+    def add_link(
+        self, file_id: str, tree: bool, created_by: str, now: float, expires_at: float
+    ) -> Link:
+        """A new link (its id never used before; its expiry in whole seconds)."""
+
+    def get_link(self, link_id: int) -> Link | None: ...
+
+    def list_links(self, file_id: str) -> list[Link]: ...
+
+    def revoke_link(self, file_id: str, link_id: int, now: float) -> bool:
+        """Revoke an active link of the file; False if there is none with this id."""
+
+    def record_link_use(self, link_id: int, now: float) -> None: ...
+
+    # the installation tree inside a stored ISO (content/media/tree.py); it goes with
+    # its file
+    def has_tree(self, file_id: str) -> bool: ...
+
+    def add_tree(self, file_id: str, entries: Sequence[TreeEntry]) -> None:
+        """Keep the file's tree index (nothing when one is kept already)."""
+
+    def tree_entry(self, file_id: str, path: str) -> TreeEntry | None: ...
+
+    def tree_children(self, file_id: str, parent: str) -> list[TreeEntry]: ...
 
 
 # -- remote file servers ------------------------------------------------------------------

@@ -67,6 +67,15 @@ MATRIX: list[tuple[str, str, str, Any, str]] = [
     ("GET", "/openapi.json", "/openapi.json", None, PUBLIC),
     ("GET", "/", "/", None, PUBLIC),
     ("GET", "/ui/{name}", "/ui/app.js", None, PUBLIC),
+    ("GET", "/files/osImages/{fid}", "/files/osImages/nosuch", None, ANY),
+    ("GET", "/files/osImages/{fid}/links", "/files/osImages/nosuch/links", None, EDIT),
+    ("POST", "/files/osImages/{fid}/links", "/files/osImages/nosuch/links", {}, EDIT),
+    ("DELETE", "/files/osImages/{fid}/links/{lid}", "/files/osImages/no/links/1", None, EDIT),
+    ("POST", "/osImages/{image_id}/links", "/osImages/nosuch/links", {}, EDIT),
+    ("GET", "/osImages/{image_id}/tree/{path:path}", "/osImages/nosuch/tree/x", None, ANY),
+    # Signed links need no login: a token that does not verify is a 404.
+    ("GET", "/links/{token}", "/links/1.2.3", None, PUBLIC),
+    ("GET", "/links/{token}/{path:path}", "/links/1.2.3/x", None, PUBLIC),
 ]
 STATE_CHANGING = {"POST", "PUT", "DELETE"}
 

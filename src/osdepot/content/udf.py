@@ -184,6 +184,23 @@ class UdfVolume:
                 return None
         return cur
 
+    def children(self, path: str) -> list[UdfEntry]:
+        """The entries of a directory (content/media/tree.py walks the tree with it)."""
+        return self.listdir(path)
+
+    def file_data(self, entry: UdfEntry) -> tuple[int, tuple[tuple[int, int], ...], bytes | None]:
+        """(size, extents as (offset, length), embedded bytes) of a file entry."""
+        size, extents, embedded, _ = self._file_entry(entry)
+        if embedded is not None:
+            return len(embedded), (), embedded
+        for ext in extents:
+            if ext.offset + ext.length > self.src.size:
+                raise ContentError(
+                    f"the image is truncated: {entry.name} lies beyond its end",
+                    found="a truncated disc image",
+                )
+        return size, tuple((e.offset, e.length) for e in extents), None
+
     def listdir(self, path: str) -> list[UdfEntry]:
         d = self.lookup(path)
         return self._entries(d) if d is not None and d.is_dir else []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -150,3 +152,52 @@ class RemoteServer:
     verify_tls: bool = True
     created_at: float = 0.0
     updated_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class Link:
+    """A signed link to a stored file (``tree``: to the installation tree inside it)."""
+
+    id: int
+    file_id: str
+    tree: bool
+    created_by: str
+    created_at: float
+    expires_at: float
+    revoked_at: float | None = None
+    uses: int = 0
+    last_used_at: float | None = None
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    """One file or directory of the installation tree inside a stored ISO. ``path`` has
+    no leading slash ("" is the root); ``extents`` are (offset in the image, length)
+    pairs; ``inline`` holds the bytes of a file embedded in its UDF file entry."""
+
+    path: str
+    is_dir: bool
+    size: int = 0
+    extents: tuple[tuple[int, int], ...] = ()
+    inline: bytes | None = None
+
+    @property
+    def parent(self) -> str:
+        return self.path.rpartition("/")[0]
+
+    @property
+    def name(self) -> str:
+        return self.path.rpartition("/")[2]
+
+    def extents_json(self) -> str:
+        """The extents (or inline bytes) as the catalog keeps them."""
+        if self.inline is not None:
+            return json.dumps({"inline": base64.b64encode(self.inline).decode("ascii")})
+        return json.dumps([list(e) for e in self.extents])
+
+    @classmethod
+    def from_row(cls, path: str, is_dir: bool, size: int, extents: str) -> TreeEntry:
+        data = json.loads(extents or "[]")
+        if isinstance(data, dict):
+            return cls(path, is_dir, size, (), base64.b64decode(data["inline"]))
+        return cls(path, is_dir, size, tuple((int(o), int(n)) for o, n in data))

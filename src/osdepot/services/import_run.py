@@ -29,14 +29,16 @@ from typing import Any
 from osdepot import metrics
 from osdepot.content.inspect import inspect_content, verify_content
 from osdepot.content.media import MediaInfo
+from osdepot.content.media.tree import index_tree
 from osdepot.domain.images import ImageType, OsFamily, image_id_for
 from osdepot.domain.jobs import JobStatus
 from osdepot.domain.names import make_file_id
-from osdepot.domain.records import Job, OsImage, Profile, StoredFile, User
+from osdepot.domain.records import Job, StoredFile, TreeEntry, User
 from osdepot.errors import Duplicate, NotRunning, OsdepotError, error
 from osdepot.ingest.receiver import Receiver
 from osdepot.messages import Messages
 from osdepot.services.context import Context
+from osdepot.services.image_entry import build_image
 from osdepot.services.import_params import UploadParams, check_checksum_pair, parse_checksum_type
 
 log = logging.getLogger("osdepot.uploads")
@@ -90,6 +92,8 @@ class ImportRun:
         self.media: MediaInfo | None = None
         #: what the medium's own metadata let osdepot check (OS media)
         self.verified: dict[str, Any] = {}
+        #: the installation tree inside the medium (OS media)
+        self.tree: list[TreeEntry] = []
         self.image_id: str | None = None
         self._created = time.monotonic()
         self._opened_at: float | None = None
@@ -261,7 +265,19 @@ class ImportRun:
         await self._inspect()
         if self.itype is ImageType.OS:
             await self._verify()
-        return await self._commit(checksums)
+            self.tree = await self.ctx.run(index_tree, self._staging.reader())
+        stored = await self._commit(checksums)
+        if self.tree:
+            await self._keep_tree(stored)
+        return stored
+
+    async def _keep_tree(self, stored: StoredFile) -> None:
+        """Keep the medium's tree index (served by services/downloads.py); should that
+        fail, the index is made again on first use, so the import stands."""
+        try:
+            await self.ctx.run(self.ctx.catalog.add_tree, stored.id, self.tree)
+        except Exception:
+            log.exception("job %s: the tree index of %s was not kept", self.job.id, stored.id)
 
     async def _inspect(self) -> None:
         """Validate the staged content for its type; recognise an OS medium."""
@@ -447,49 +463,6 @@ class ImportRun:
             exc,
             exc.render()["explanation"],
         )
-
-
-def build_image(
-    image_id: str, media: MediaInfo, description: str, file_id: str, now: float
-) -> OsImage:
-    """The catalog entry of an imported OS image and its predefined profiles (§8.2).
-
-    Profile ids are ``{imageId}|{imageId}-{arch}-install-{Profile}``; Windows media get
-    one profile per edition and installation type found in install.wim.
-    """
-    arch = media.arch or "x86_64"
-    profiles = tuple(
-        Profile(
-            id=f"{image_id}|{image_id}-{arch}-install-{name}",
-            image_id=image_id,
-            name=name.replace("_", " "),
-            profile=name,
-            type="predefined",
-            description=f"{name.replace('_', ' ')} installation of {media.name}",
-        )
-        for name in media.profiles
-    )
-    return OsImage(
-        id=image_id,
-        name=media.name,
-        file_id=file_id,
-        os=media.family,
-        osrelease=media.version,
-        description=description or media.name,
-        created_at=now,
-        profiles=profiles,
-        version=media.version,
-        arch=media.arch,
-        osinfo_id=media.osinfo_id,
-        build=media.build,
-        details={
-            "editions": media.editions,
-            "variants": media.variants,
-            "recognisedBy": media.source,
-            "evidence": media.evidence,
-            "notes": media.notes,
-        },
-    )
 
 
 def _os_error(exc: OSError) -> OsdepotError:

@@ -7,6 +7,8 @@ secret in clear, and no API answer or log line carries one.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import os
 from pathlib import Path
 
@@ -38,6 +40,13 @@ class SecretBox:
                         os.fsync(f.fileno())
             self._fernet = Fernet(self.path.read_bytes().strip())
         return self._fernet
+
+    def derived_key(self, purpose: bytes) -> bytes:
+        """A key for ``purpose`` (HMAC signatures) derived from the secret key, so that
+        every node sharing the key file derives the same one."""
+        self._load()
+        material = self.path.read_bytes().strip()
+        return hmac.new(material, b"osdepot key for " + purpose, hashlib.sha256).digest()
 
     def seal(self, plain: str) -> str:
         return "" if not plain else self._load().encrypt(plain.encode()).decode("ascii")

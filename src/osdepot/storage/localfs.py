@@ -166,6 +166,9 @@ class LocalBlobStore:
         _fsync_dir(target.parent)
         return staging.key
 
+    def reader(self, key: str) -> FileReader:
+        return FileReader(self._path(key))
+
     def open(self, key: str) -> BinaryIO:
         return open(self._path(key), "rb")
 

@@ -167,3 +167,35 @@ repo_state = Table(
     Column("id", Integer, primary_key=True),
     Column("generation", BigInteger, nullable=False),
 )
+
+#: Signed links to stored files (services/links.py); ids are never reused.
+links = Table(
+    "links",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "file_id", String(300), ForeignKey("files.id", ondelete="CASCADE"), nullable=False,
+        index=True,
+    ),
+    Column("tree", Boolean, nullable=False, server_default="0"),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("revoked_at", Float, nullable=True),
+    Column("uses", Integer, nullable=False, server_default="0"),
+    Column("last_used_at", Float, nullable=True),
+    sqlite_autoincrement=True,
+)  # fmt: skip
+
+#: The installation tree inside each stored OS medium (content/media/tree.py).
+tree_entries = Table(
+    "tree_entries",
+    metadata,
+    Column("file_id", String(300), ForeignKey("files.id", ondelete="CASCADE"), primary_key=True),
+    Column("path", String(4096), primary_key=True),
+    Column("parent", String(4096), nullable=False),
+    Column("is_dir", Boolean, nullable=False),
+    Column("size", BigInteger, nullable=False, server_default="0"),
+    Column("extents", Text, nullable=False, server_default="[]"),
+    Index("ix_tree_entries_parent", "file_id", "parent"),
+)

@@ -24,7 +24,18 @@ from osdepot.services.auth import Auth
 from osdepot.services.context import Context
 from osdepot.services.jobs import Jobs
 from osdepot.services.startup import preload_media_database
-from osdepot.web import guard, observe, openapi, osimages, remote, sessions, tasks, ui, users
+from osdepot.web import (
+    downloads,
+    guard,
+    observe,
+    openapi,
+    osimages,
+    remote,
+    sessions,
+    tasks,
+    ui,
+    users,
+)
 from osdepot.web.common import (
     BASIC_CHALLENGE,
     SESSION_CHALLENGE,
@@ -66,10 +77,18 @@ ROUTES = [
     Route("/osImages/remoteFileServers/{sid}", remote.get_server, methods=["GET"]),
     Route("/osImages/remoteFileServers/{sid}", remote.update_server, methods=["PUT"]),
     Route("/osImages/remoteFileServers/{sid}", remote.delete_server, methods=["DELETE"]),
+    Route("/osImages/{image_id}/links", downloads.make_image_link, methods=["POST"]),
+    Route("/osImages/{image_id}/tree/{path:path}", downloads.tree, methods=["GET"]),
     Route("/osImages/{ids:path}", osimages.delete_objects, methods=["DELETE"]),
     Route("/osImages/{ids:path}", osimages.export_profile, methods=["GET"]),
     Route("/osImages/{ids:path}", osimages.customise, methods=["POST", "PUT"]),
     *_both("/files/osImages", osimages.upload, ["POST"]),
+    Route("/files/osImages/{fid}", downloads.download, methods=["GET"]),
+    Route("/files/osImages/{fid}/links", downloads.list_links, methods=["GET"]),
+    Route("/files/osImages/{fid}/links", downloads.make_file_link, methods=["POST"]),
+    Route("/files/osImages/{fid}/links/{lid}", downloads.revoke_link, methods=["DELETE"]),
+    Route("/links/{token}", downloads.by_link, methods=["GET"]),
+    Route("/links/{token}/{path:path}", downloads.by_tree_link, methods=["GET"]),
     Route("/jobs/{ids}", tasks.put_task_ids, methods=["PUT"]),
     *_both("/userAccounts", users.list_accounts, ["GET"]),
     Route("/userAccounts/{name}", users.update_account, methods=["PUT"]),

@@ -1,10 +1,12 @@
 """The SQL catalog (:class:`osdepot.ports.Catalog`) on SQLAlchemy Core, one module per
 aggregate: users and sessions, jobs, the repository (files, images, profiles), remote
-file servers. Portable SQL only: it runs on SQLite (embedded default) and PostgreSQL.
+file servers, links and installation trees. Portable SQL only: it runs on SQLite
+(embedded default) and PostgreSQL.
 """
 
 from __future__ import annotations
 
+from osdepot.storage.catalog.links import LinksCatalog
 from osdepot.storage.catalog.repository import RepositoryCatalog
 from osdepot.storage.catalog.servers import ServersCatalog
 from osdepot.storage.catalog.users import UsersCatalog
@@ -12,5 +14,5 @@ from osdepot.storage.catalog.users import UsersCatalog
 __all__ = ["SqlCatalog"]
 
 
-class SqlCatalog(UsersCatalog, RepositoryCatalog, ServersCatalog):
+class SqlCatalog(UsersCatalog, RepositoryCatalog, ServersCatalog, LinksCatalog):
     """Catalog on any SQLAlchemy engine (see :func:`osdepot.storage.db.make_engine`)."""

@@ -135,6 +135,11 @@ class RepositoryCatalog(JobsCatalog):
         d["checksums"] = json.loads(d["checksums"] or "{}")
         return StoredFile(**d)
 
+    def get_file(self, file_id: str) -> StoredFile | None:
+        with self._read_statement() as c:
+            row = c.execute(select(files).where(files.c.id == file_id)).mappings().first()
+        return self._file(row) if row else None
+
     def list_files(self) -> list[StoredFile]:
         with self._read() as c:
             rows = c.execute(select(files).order_by(files.c.imported_at, files.c.id)).mappings()

@@ -33,6 +33,8 @@ def error_answers(*codes: int) -> dict[str, Any]:
         412: "A required parameter is missing or a precondition failed",
         413: "The JSON body is larger than 1 MiB (FQXHMFC9032J)",
         415: "The body is not sent as application/json (FQXHMFC9033J)",
+        416: "The Range is malformed or outside the file (FQXHMFC9040J); Content-Range "
+        "says the file's size",
         429: "Too many failed logins from this address (FQXHMSE9008J); see Retry-After",
         500: "Internal error (with a message)",
         503: "The catalog stayed busy (FQXHMFC9031M), or too many password checks are "

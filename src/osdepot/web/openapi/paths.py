@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from osdepot.web.openapi.downloads import download_paths
 from osdepot.web.openapi.parts import (
     DELETE,
     DELETE_SERVERS,
@@ -293,4 +294,5 @@ def paths() -> dict[str, Any]:
                 "responses": {"200": json_body({"type": "object"}, "OpenAPI 3.1")},
             }
         },
+        **download_paths(),
     }

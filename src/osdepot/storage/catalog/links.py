@@ -1,0 +1,139 @@
+"""Signed links and the installation-tree index (per stored file)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+
+from osdepot.domain.records import Link, TreeEntry
+from osdepot.storage.catalog.base import Base
+from osdepot.storage.schema import links, tree_entries
+
+#: rows inserted per statement when a tree is indexed
+_BATCH = 2000
+
+
+class LinksCatalog(Base):
+    """Links to files and the trees inside stored ISOs."""
+
+    @staticmethod
+    def _link(row: Any) -> Link:
+        d = dict(row)
+        d["tree"] = bool(d["tree"])
+        return Link(**d)
+
+    def add_link(
+        self, file_id: str, tree: bool, created_by: str, now: float, expires_at: float
+    ) -> Link:
+        with self._write() as c:
+            new_id = c.execute(
+                insert(links).values(
+                    file_id=file_id,
+                    tree=tree,
+                    created_by=created_by,
+                    created_at=now,
+                    expires_at=float(int(expires_at)),
+                )
+            ).inserted_primary_key
+        assert new_id is not None
+        found = self.get_link(int(new_id[0]))
+        assert found is not None
+        return found
+
+    def get_link(self, link_id: int) -> Link | None:
+        with self._read_statement() as c:
+            row = c.execute(select(links).where(links.c.id == link_id)).mappings().first()
+        return self._link(row) if row else None
+
+    def list_links(self, file_id: str) -> list[Link]:
+        with self._read_statement() as c:
+            rows = c.execute(
+                select(links).where(links.c.file_id == file_id).order_by(links.c.id)
+            ).mappings()
+            return [self._link(r) for r in rows]
+
+    def revoke_link(self, file_id: str, link_id: int, now: float) -> bool:
+        with self._write() as c:
+            n = c.execute(
+                update(links)
+                .where(
+                    links.c.id == link_id,
+                    links.c.file_id == file_id,
+                    links.c.revoked_at.is_(None),
+                )
+                .values(revoked_at=now)
+            ).rowcount
+        return bool(n == 1)
+
+    def record_link_use(self, link_id: int, now: float) -> None:
+        with self._write() as c:
+            c.execute(
+                update(links)
+                .where(links.c.id == link_id)
+                .values(uses=links.c.uses + 1, last_used_at=now)
+            )
+
+    # -- installation trees ------------------------------------------------------------
+
+    def has_tree(self, file_id: str) -> bool:
+        with self._read_statement() as c:
+            return (
+                c.execute(
+                    select(func.count())
+                    .select_from(tree_entries)
+                    .where(tree_entries.c.file_id == file_id, tree_entries.c.path == "")
+                ).scalar_one()
+                > 0
+            )
+
+    def add_tree(self, file_id: str, entries: Sequence[TreeEntry]) -> None:
+        rows = [
+            {
+                "file_id": file_id,
+                "path": e.path,
+                "parent": e.parent,
+                "is_dir": e.is_dir,
+                "size": e.size,
+                "extents": e.extents_json(),
+            }
+            for e in entries
+        ]
+        with self._write() as c:
+            exists = c.execute(
+                select(tree_entries.c.path).where(
+                    tree_entries.c.file_id == file_id, tree_entries.c.path == ""
+                )
+            ).first()
+            if exists is not None:
+                return  # another request indexed it meanwhile
+            for i in range(0, len(rows), _BATCH):
+                c.execute(insert(tree_entries), rows[i : i + _BATCH])
+
+    @staticmethod
+    def _entry(row: Any) -> TreeEntry:
+        return TreeEntry.from_row(row.path, bool(row.is_dir), int(row.size), row.extents)
+
+    def tree_entry(self, file_id: str, path: str) -> TreeEntry | None:
+        with self._read_statement() as c:
+            row = c.execute(
+                select(tree_entries).where(
+                    tree_entries.c.file_id == file_id, tree_entries.c.path == path
+                )
+            ).first()
+        return self._entry(row) if row is not None else None
+
+    def tree_children(self, file_id: str, parent: str) -> list[TreeEntry]:
+        with self._read_statement() as c:
+            rows = c.execute(
+                select(tree_entries)
+                .where(
+                    tree_entries.c.file_id == file_id,
+                    tree_entries.c.parent == parent,
+                    tree_entries.c.path != "",
+                )
+                .order_by(tree_entries.c.path)
+                .limit(100_000)
+            ).all()
+        return [self._entry(r) for r in rows]
