@@ -1,4 +1,5 @@
-"""The command-line client: ``osdepot login / images / import / tasks / servers / delete``.
+"""The command-line client: ``osdepot login / images / import / download / link / tasks /
+servers / delete``.
 
 It speaks only the LXCA OS-images REST API over HTTPS, so the same commands work against
 osdepot and against a Lenovo XClarity Administrator. Sessions are kept per profile in
@@ -8,8 +9,8 @@ osdepot and against a Lenovo XClarity Administrator. Sessions are kept per profi
 
 from __future__ import annotations
 
-from osdepot.cli.client.commands import _follow
 from osdepot.cli.client.common import FAILED, OK, TERMINAL, USAGE, CliError
+from osdepot.cli.client.imports import _follow
 from osdepot.cli.client.parser import add_commands
 from osdepot.cli.client.profiles import Profile, config_dir
 

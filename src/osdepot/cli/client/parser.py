@@ -10,12 +10,13 @@ from osdepot.cli.client.commands import (
     cmd_cancel,
     cmd_delete,
     cmd_images,
-    cmd_import,
     cmd_login,
     cmd_logout,
     cmd_servers,
     cmd_tasks,
 )
+from osdepot.cli.client.downloads import cmd_download, cmd_link
+from osdepot.cli.client.imports import cmd_import
 
 
 def add_commands(sub: Any) -> None:
@@ -113,6 +114,26 @@ def add_commands(sub: Any) -> None:
     de.add_argument("ids", nargs="+", help="OS image ids and file ids")
     profile(de)
     de.set_defaults(func=cmd_delete)
+
+    dl = sub.add_parser(
+        "download", help="download a stored file (an OS image id: its ISO), resuming after a cut"
+    )
+    dl.add_argument("id", help="a file id or an OS image id (osdepot images lists them)")
+    dl.add_argument("-o", "--output", help="where to write it (default: the file's name)")
+    dl.add_argument("--quiet", action="store_true", help="no progress output")
+    profile(dl)
+    dl.set_defaults(func=cmd_download)
+
+    ln = sub.add_parser(
+        "link",
+        help="make a signed URL for installers and BMCs (an OS image id: its installation "
+        "tree; --iso: its ISO)",
+    )
+    ln.add_argument("id", help="a file id or an OS image id")
+    ln.add_argument("--iso", action="store_true", help="for an OS image: a link to its ISO")
+    ln.add_argument("--expires", type=int, help="seconds the link lives (default 24 h)")
+    profile(ln)
+    ln.set_defaults(func=cmd_link)
 
     sv = sub.add_parser("servers", help="remote file servers")
     ssub = sv.add_subparsers(dest="action", required=True)
