@@ -321,3 +321,46 @@ def test_the_header_names_the_user_after_a_reload_and_the_filter(
     assert page.is_visible(f"td >> text={unattend}")
     page.fill("#repo-filter", "")
     page.wait_for_selector(f"td >> text={script}")
+
+
+def test_download_copy_link_and_browse(page: Any, server: Server, tmp_path: Path) -> None:
+    import requests
+
+    from tests.media import medium
+
+    login(page)
+    name, _q, content = VALID["SCRIPT"]
+    path = tmp_path / name
+    path.write_bytes(content)
+    import_file(page, path, "SCRIPT", "rhel")
+    page.wait_for_selector(".msg-ok")
+    iso = medium(tmp_path / "rocky.iso", "rocky")
+    import_file(page, iso, "OS")
+    page.wait_for_selector(".msg-ok >> text=as OS image rocky9.4", timeout=60_000)
+    page.click("nav >> text=Repository")
+    page.wait_for_selector(f"td >> text={name}")
+    href = page.get_attribute(f"a[aria-label='Download {name}']", "href")
+    s = server.session()
+    assert s.get(server.url + str(href), timeout=10).content == content
+    # A copied link works without any login.
+    page.click(f"button[aria-label='Copy a link to {name}']")
+    notice = page.wait_for_selector("#notice >> text=/links/")
+    url = notice.inner_text().split(": ")[-1].strip()
+    anonymous = requests.Session()
+    anonymous.trust_env = False
+    ca = str(server.data_dir / "tls" / "cert.pem")
+    assert anonymous.get(url, verify=ca, timeout=10).content == content
+    page.click("button[aria-label='Copy a link to the installation tree of rocky9.4']")
+    notice = page.wait_for_selector("#notice >> text=installation tree of rocky9.4")
+    root = notice.inner_text().split(": ")[-1].strip()
+    assert root.endswith("/")
+    assert (
+        anonymous.get(root + "images/pxeboot/vmlinuz", verify=ca, timeout=10).content == b"kernel"
+    )
+    # Browse: the tree's folders, in the browser, with the session.
+    browse = page.get_attribute("a[aria-label='Browse the installation tree of rocky9.4']", "href")
+    page.goto(server.url + str(browse))
+    page.wait_for_selector("a >> text=images/")
+    page.click("a >> text=images/")
+    page.wait_for_selector("a >> text=pxeboot/")
+    shot(page, "12-browse-tree")

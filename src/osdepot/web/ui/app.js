@@ -299,6 +299,42 @@ function applyFilter(root, text) {
   }
 }
 
+// A signed link (no login needed: for installers and BMCs), copied to the clipboard.
+async function copyLink(path, what) {
+  try {
+    const link = await api("POST", path, {});
+    try { await navigator.clipboard.writeText(link.url); say(`Link to ${what} copied (valid until ${when(link.expires)}): ${link.url}`); }
+    catch { say(`Link to ${what} (valid until ${when(link.expires)}): ${link.url}`); }
+  } catch (e) { fail(e, `No link to ${what} was made.`); }
+}
+
+function fileActions(f) {
+  const enc = encodeURIComponent(f.id);
+  return h("div", { class: "actions" },
+    h("a", { class: "button small secondary", href: `/files/osImages/${enc}`, download: f.name,
+      "aria-label": `Download ${f.name}` }, "Download"),
+    h("button", { type: "button", class: "secondary small", "aria-label": `Copy a link to ${f.name}`,
+      onclick: () => copyLink(`/files/osImages/${enc}/links`, f.name) }, "Copy link"),
+    h("button", { type: "button", class: "danger small",
+      "aria-label": `Delete ${f.id}`, onclick: () => remove(f.id, `file ${f.name}`) }, "Delete"));
+}
+
+function imageActions(img) {
+  const enc = encodeURIComponent(img.id);
+  return h("div", { class: "actions" },
+    h("a", { class: "button small secondary", href: `/osImages/${enc}/tree/`, target: "_blank",
+      rel: "noopener", "aria-label": `Browse the installation tree of ${img.id}` }, "Browse"),
+    h("button", { type: "button", class: "secondary small",
+      "aria-label": `Copy a link to the installation tree of ${img.id}`,
+      onclick: () => copyLink(`/osImages/${enc}/links`, `the installation tree of ${img.id}`) }, "Copy tree link"),
+    img.fileId ? h("a", { class: "button small secondary", href: `/files/osImages/${encodeURIComponent(img.fileId)}`,
+      download: img.fileName || img.fileId, "aria-label": `Download the ISO of ${img.id}` }, "Download ISO") : null,
+    img.fileId ? h("button", { type: "button", class: "secondary small", "aria-label": `Copy a link to the ISO of ${img.id}`,
+      onclick: () => copyLink(`/files/osImages/${encodeURIComponent(img.fileId)}/links`, `the ISO of ${img.id}`) }, "Copy ISO link") : null,
+    h("button", { type: "button", class: "danger small",
+      "aria-label": `Delete OS image ${img.id}`, onclick: () => remove(img.id, `OS image ${img.id}`) }, "Delete"));
+}
+
 async function storageLine() {
   try {
     const a = await api("GET", "/aicc");
@@ -331,8 +367,7 @@ async function showRepository() {
         h("td", { class: "num" }, bytes(img.size)),
         h("td", { class: "hash" }, hashView("SHA256", img.sha256)),
         h("td", {}, img.importedBy, h("div", { class: "hint" }, when(img.importedAt))),
-        h("td", {}, h("button", { type: "button", class: "danger small",
-          "aria-label": `Delete OS image ${img.id}`, onclick: () => remove(img.id, `OS image ${img.id}`) }, "Delete"))))));
+        h("td", {}, imageActions(img))))));
   }
   const empty = [];
   for (const [key, title] of GROUPS) {
@@ -347,8 +382,7 @@ async function showRepository() {
         h("td", { class: "num" }, bytes(f.size)),
         checksumCell(f),
         h("td", {}, f.importedBy, h("div", { class: "hint" }, when(f.importedAt))),
-        h("td", {}, h("button", { type: "button", class: "danger small",
-          "aria-label": `Delete ${f.id}`, onclick: () => remove(f.id, `file ${f.name}`) }, "Delete"))))));
+        h("td", {}, fileActions(f))))));
   }
   if (empty.length) parts.push(h("p", { class: "hint empty-groups" }, `No ${empty.join(", ")}.`));
   const body = h("div", {}, ...parts);
