@@ -33,7 +33,7 @@ from osdepot.web.common import authenticate, ctx_of, envelope, iso, json_body
 from osdepot.web.ranges import BadRange, etag_matches, if_range_holds, parse_range
 
 #: bytes read and sent at a time
-CHUNK = 1 << 20
+CHUNK = 2 << 20
 
 
 def _http_date(ts: float) -> str:
