@@ -33,7 +33,7 @@ from osdepot.web.common import authenticate, ctx_of, envelope, iso, json_body
 from osdepot.web.ranges import BadRange, etag_matches, if_range_holds, parse_range
 
 #: bytes read and sent at a time
-CHUNK = 2 << 20
+CHUNK = 1 << 20
 
 
 def _http_date(ts: float) -> str:
@@ -209,28 +209,29 @@ def _link_json(links: Links, base: str, link: Any) -> dict[str, Any]:
     }
 
 
-async def make_file_link(request: Request) -> Response:
-    """POST /files/osImages/{fileId}/links {"expiresIn": seconds}."""
+async def _make_link(request: Request, *, tree: bool) -> Response:
     user = await authenticate(request, Privilege.EDIT_FILES)
     ctx = ctx_of(request)
     body = await json_body(request) if await _has_body(request) else None
     links = Links(ctx)
     lifetime = links.lifetime(body)
-    f = await Downloads(ctx).stored_file(request.path_params["fid"])
-    issued = await links.issue(user, f, tree=False, lifetime=lifetime, base=_base(request))
+    downloads = Downloads(ctx)
+    if tree:
+        f = await downloads.image_file(request.path_params["image_id"])
+    else:
+        f = await downloads.stored_file(request.path_params["fid"])
+    issued = await links.issue(user, f, tree=tree, lifetime=lifetime, base=_base(request))
     return envelope(201, **_link_json(links, _base(request), issued.link))
+
+
+async def make_file_link(request: Request) -> Response:
+    """POST /files/osImages/{fileId}/links {"expiresIn": seconds}."""
+    return await _make_link(request, tree=False)
 
 
 async def make_image_link(request: Request) -> Response:
     """POST /osImages/{imageId}/links: a link to the root of the image's tree."""
-    user = await authenticate(request, Privilege.EDIT_FILES)
-    ctx = ctx_of(request)
-    body = await json_body(request) if await _has_body(request) else None
-    links = Links(ctx)
-    lifetime = links.lifetime(body)
-    f = await Downloads(ctx).image_file(request.path_params["image_id"])
-    issued = await links.issue(user, f, tree=True, lifetime=lifetime, base=_base(request))
-    return envelope(201, **_link_json(links, _base(request), issued.link))
+    return await _make_link(request, tree=True)
 
 
 async def _has_body(request: Request) -> bool:
