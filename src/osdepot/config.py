@@ -79,6 +79,10 @@ class Settings:
     remote_max_transfers: int = 4
     #: Signed links (services/links.py): how long one lives unless its request says
     #: (``expiresIn``), and the longest a request may ask for, in seconds.
+    #: Bytes that downloads may hold in memory at once, per process (web/sending.py),
+    #: and how long a download's client may take to accept a piece before it is cut.
+    download_buffer_bytes: int = 64 << 20
+    download_stall_timeout: int = 60
     link_default_seconds: int = 86400
     link_max_seconds: int = 7 * 86400
     #: The address installers and BMCs reach this server at, for the URLs of signed

@@ -328,6 +328,14 @@ class Messages:
         "Ask for byte ranges within the file (Range: bytes=first-last), or for the whole "
         "file without a Range header.",
     )
+    DOWNLOADS_BUSY = _m(
+        "FQXHMFC9041M",
+        503,
+        "The server is sending too many downloads right now.",
+        "Downloads already hold all the memory this server gives them "
+        "(OSDEPOT_DOWNLOAD_BUFFER_BYTES), and none was freed within {seconds} seconds.",
+        "Try again in a moment; see Retry-After.",
+    )
     MEDIUM_DAMAGED = _m(
         "FQXHMFC9039J",
         400,

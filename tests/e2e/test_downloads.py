@@ -154,3 +154,55 @@ def test_concurrent_downloads_keep_memory_flat(cli: Cli, server: Server, tmp_pat
     assert errors == [] and not any(t.is_alive() for t in threads)
     over = (peak.peak - peak.idle) / MiB
     assert over <= 100, f"8 downloads of 128 MiB took {over:.0f} MiB over idle"
+
+
+def test_stalled_readers_cannot_hold_the_servers_memory(tmp_path: Path) -> None:
+    # 30 clients ask for a 64 MiB file through a link and never read: the server holds
+    # at most its download budget (4 MiB here) of pieces, answers those it has no room
+    # for 503 FQXHMFC9041M, cuts the stalled ones after the stall timeout, and then
+    # serves a new download whole.
+    import socket
+    import ssl
+    import time
+
+    from tests.e2e.conftest import start_server, stop_server
+
+    srv = start_server(
+        tmp_path / "data",
+        {"OSDEPOT_DOWNLOAD_BUFFER_BYTES": str(4 * MiB), "OSDEPOT_DOWNLOAD_STALL_TIMEOUT": "2"},
+    )
+    try:
+        cli = Cli(srv, tmp_path / "config")
+        cli.login()
+        file_id, data = stored(cli, tmp_path, 64 * MiB)
+        link = cli("link", file_id).stdout.strip()
+        path = "/" + link.split("/", 3)[3]
+        port = int(srv.url.rsplit(":", 1)[1])
+        ctx = ssl.create_default_context(cafile=str(srv.data_dir / "tls" / "cert.pem"))
+        peak = Peak(srv.proc.pid)
+        stalled = []
+        for _ in range(30):
+            raw = socket.create_connection(("127.0.0.1", port))
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            conn = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+            conn.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+            stalled.append(conn)
+        time.sleep(4)  # past the stall timeout: the server cuts or refuses them all
+        statuses = []
+        for conn in stalled:
+            conn.settimeout(5)
+            try:
+                head = conn.recv(4096)
+            except (OSError, TimeoutError):
+                head = b""
+            statuses.append(head.split(b" ", 2)[1] if head.startswith(b"HTTP/") else b"")
+            conn.close()
+        over = peak.stop() / MiB
+        assert over <= 40, f"30 stalled downloads held {over:.0f} MiB over idle"
+        assert b"503" in statuses and b"200" in statuses, statuses
+        s = requests.Session()
+        s.trust_env = False
+        got = s.get(link, verify=str(srv.data_dir / "tls" / "cert.pem"), timeout=60).content
+        assert got == data  # the budget was given back
+    finally:
+        stop_server(srv)

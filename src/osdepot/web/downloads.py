@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import quote
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, Response
 
 from osdepot.domain.roles import Privilege
 from osdepot.errors import error
@@ -31,6 +31,7 @@ from osdepot.services.downloads import Downloads, Listing, Opened
 from osdepot.services.links import Links
 from osdepot.web.common import authenticate, ctx_of, envelope, iso, json_body
 from osdepot.web.ranges import BadRange, etag_matches, if_range_holds, parse_range
+from osdepot.web.sending import PacedResponse, budget_for, busy
 
 #: bytes read and sent at a time
 CHUNK = 1 << 20
@@ -45,27 +46,62 @@ def _disposition(name: str) -> str:
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
-async def _chunks(request: Request, opened: Opened, start: int, end: int) -> AsyncIterator[bytes]:
-    ctx = ctx_of(request)
-    pos = start
-    while pos <= end:
-        n = min(CHUNK, end - pos + 1)
-        data = await ctx.run(opened.reader.read_at, pos, n)
-        if not data:
-            break  # the blob ended early (fsck finds it); the client sees a short body
-        yield data
-        pos += len(data)
+class _Pieces:
+    """Reads a download's pieces within the process's budget (web/sending.py): each
+    piece is counted until the send after it returns."""
+
+    def __init__(self, request: Request, opened: Opened) -> None:
+        self.ctx = ctx_of(request)
+        s = self.ctx.settings
+        self.stall = float(s.download_stall_timeout)
+        self.budget = budget_for(s.download_buffer_bytes)
+        self.opened = opened
+        self.held: list[int] = []
+        self.prepaid = 0
+
+    async def first(self, n: int) -> None:
+        """Room for the first piece before the answer starts (503 when there is none)."""
+        if not await self.budget.acquire(n, self.stall):
+            raise busy(self.stall)
+        self.prepaid = n
+
+    async def _room(self, n: int) -> None:
+        if self.prepaid:
+            n, self.prepaid = self.prepaid, 0
+        elif not await self.budget.acquire(n, self.stall):
+            raise TimeoutError("no room to read the next piece")  # the download is cut
+        self.held.append(n)
+
+    async def read(self, start: int, end: int) -> AsyncIterator[bytes]:
+        pos = start
+        while pos <= end:
+            n = min(CHUNK, end - pos + 1)
+            await self._room(n)
+            data = await self.ctx.run(self.opened.reader.read_at, pos, n)
+            if not data:
+                break  # the blob ended early (fsck finds it); the client sees a short body
+            yield data
+            pos += len(data)
+            while len(self.held) > 1:  # the piece before this one has left the process
+                await self.budget.release(self.held.pop(0))
+
+    async def close(self) -> None:
+        """Give back what this download holds (safe to call more than once)."""
+        held, self.held = sum(self.held) + self.prepaid, []
+        self.prepaid = 0
+        await self.budget.release(held)
+        self.opened.reader.close()
 
 
-async def _closing(body: AsyncIterator[bytes], opened: Opened) -> AsyncIterator[bytes]:
+async def _closing(body: AsyncIterator[bytes], pieces: _Pieces) -> AsyncIterator[bytes]:
     try:
         async for piece in body:
             yield piece
     finally:
-        opened.reader.close()
+        await pieces.close()
 
 
-def send(request: Request, opened: Opened, *, disposition: bool = True) -> Response:
+async def send(request: Request, opened: Opened, *, disposition: bool = True) -> Response:
     """The answer to GET or HEAD of ``opened``, with ranges and conditions."""
     size = opened.size
     modified = _http_date(opened.modified)
@@ -96,16 +132,20 @@ def send(request: Request, opened: Opened, *, disposition: bool = True) -> Respo
             refused.headers["Content-Range"] = f"bytes */{size}"
             raise refused from None
     head = request.method == "HEAD"
+    pieces = _Pieces(request, opened)
+    if not head and size:
+        first = ranges[0] if ranges else (0, size - 1)
+        await pieces.first(min(CHUNK, first[1] - first[0] + 1))
     if ranges is None:
         headers["Content-Length"] = str(size)
-        body = None if head else _chunks(request, opened, 0, size - 1)
-        return _respond(200, body, headers, opened, "application/octet-stream")
+        body = None if head else pieces.read(0, size - 1)
+        return _respond(200, body, headers, pieces, "application/octet-stream")
     if len(ranges) == 1:
         start, end = ranges[0]
         headers["Content-Range"] = f"bytes {start}-{end}/{size}"
         headers["Content-Length"] = str(end - start + 1)
-        body = None if head else _chunks(request, opened, start, end)
-        return _respond(206, body, headers, opened, "application/octet-stream")
+        body = None if head else pieces.read(start, end)
+        return _respond(206, body, headers, pieces, "application/octet-stream")
     boundary = "osdepot-" + secrets.token_hex(12)
     parts = [
         (
@@ -122,12 +162,12 @@ def send(request: Request, opened: Opened, *, disposition: bool = True) -> Respo
     async def multipart() -> AsyncIterator[bytes]:
         for part, (s, e) in zip(parts, ranges, strict=True):
             yield part
-            async for piece in _chunks(request, opened, s, e):
+            async for piece in pieces.read(s, e):
                 yield piece
         yield closing
 
     return _respond(
-        206, None if head else multipart(), headers, opened,
+        206, None if head else multipart(), headers, pieces,
         f"multipart/byteranges; boundary={boundary}",
     )  # fmt: skip
 
@@ -136,16 +176,21 @@ def _respond(
     status: int,
     body: AsyncIterator[bytes] | None,
     headers: dict[str, str],
-    opened: Opened,
+    pieces: _Pieces,
     media_type: str,
 ) -> Response:
-    if body is None:  # HEAD: the headers of the GET, no body
-        opened.reader.close()
+    if body is None:  # HEAD (or an empty file): the headers of the GET, no body
+        pieces.opened.reader.close()
         response = Response(status_code=status, headers=headers, media_type=media_type)
         response.headers["Content-Length"] = headers["Content-Length"]
         return response
-    return StreamingResponse(
-        _closing(body, opened), status_code=status, headers=headers, media_type=media_type
+    return PacedResponse(
+        _closing(body, pieces),
+        pieces.stall,
+        pieces.close,
+        status_code=status,
+        headers=headers,
+        media_type=media_type,
     )
 
 
@@ -175,7 +220,7 @@ async def download(request: Request) -> Response:
     await authenticate(request)
     downloads = Downloads(ctx_of(request))
     f = await downloads.stored_file(request.path_params["fid"])
-    return send(request, await downloads.open_file(f))
+    return await send(request, await downloads.open_file(f))
 
 
 async def tree(request: Request) -> Response:
@@ -186,7 +231,7 @@ async def tree(request: Request) -> Response:
     found = await downloads.tree(f, request.path_params.get("path", ""))
     if isinstance(found, Listing):
         return _listing(request, found)
-    return send(request, found, disposition=False)
+    return await send(request, found, disposition=False)
 
 
 def _base(request: Request) -> str:
@@ -269,7 +314,7 @@ async def by_link(request: Request) -> Response:
     ctx = ctx_of(request)
     link = await Links(ctx).check(request.path_params["token"], tree=False)
     downloads = Downloads(ctx)
-    return send(request, await downloads.open_file(await downloads.stored_file(link.file_id)))
+    return await send(request, await downloads.open_file(await downloads.stored_file(link.file_id)))
 
 
 async def by_tree_link(request: Request) -> Response:
@@ -281,4 +326,4 @@ async def by_tree_link(request: Request) -> Response:
     found = await downloads.tree(f, request.path_params.get("path", ""))
     if isinstance(found, Listing):
         return _listing(request, found)
-    return send(request, found, disposition=False)
+    return await send(request, found, disposition=False)
