@@ -79,6 +79,9 @@ class Settings:
     remote_max_transfers: int = 4
     #: Signed links (services/links.py): how long one lives unless its request says
     #: (``expiresIn``), and the longest a request may ask for, in seconds.
+    #: Seconds the web UI follows a job that shows no change before it leaves it to
+    #: the Tasks page.
+    ui_follow_stall_seconds: float = 120.0
     #: Bytes that downloads may hold in memory at once, per process (web/sending.py),
     #: and how long a download's client may take to accept a piece before it is cut.
     download_buffer_bytes: int = 64 << 20

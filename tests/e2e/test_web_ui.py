@@ -364,3 +364,40 @@ def test_download_copy_link_and_browse(page: Any, server: Server, tmp_path: Path
     page.click("a >> text=images/")
     page.wait_for_selector("a >> text=pxeboot/")
     shot(page, "12-browse-tree")
+
+
+def test_a_job_that_stops_moving_is_left_with_a_note(
+    browser: Any, tmp_path: Path, http: HttpServer, files: Path
+) -> None:
+    # The page follows a job for a bounded time (OSDEPOT_UI_FOLLOW_STALL_SECONDS, 3 s
+    # here): a remote import whose server stalls stays Running, and the page says so
+    # and points to the Tasks page instead of polling for ever.
+    srv = start_server(tmp_path / "data", {"OSDEPOT_UI_FOLLOW_STALL_SECONDS": "3"})
+    try:
+        ctx = browser.new_context(ignore_https_errors=True)
+        pg = ctx.new_page()
+        pg.goto(srv.url + "/")
+        login(pg)
+        s = srv.session()
+        r = s.post(
+            srv.url + "/osImages/remoteFileServers",
+            json={
+                "displayName": "isos", "protocol": "HTTP", "address": "127.0.0.1",
+                "port": http.port, "username": USER, "password": PASSWORD,
+            },
+            timeout=10,
+        )  # fmt: skip
+        assert r.status_code == 200, r.text
+        http.behaviour.stall_after = 1024 * 1024
+        pg.click("nav >> text=Remote file servers")
+        pg.click("button:has-text('Import from')")
+        pg.fill("#rimp-path", "/isos/big.tar.gz")
+        pg.select_option("#rimp-type", "SOFTWARE")
+        pg.select_option("#rimp-os", "rhel")
+        pg.click("#main form button[type=submit]")
+        pg.wait_for_selector("#notice >> text=has shown no progress for 3 s", timeout=30_000)
+        assert "Tasks page" in pg.inner_text("#notice")
+        http.behaviour.stop.set()
+        ctx.close()
+    finally:
+        stop_server(srv)

@@ -16,6 +16,7 @@ from osdepot.domain.images import FAMILIES, LISTING_GROUPS, OS_REQUIRED, TYPE_LA
 from osdepot.errors import error
 from osdepot.messages import Messages
 from osdepot.services.import_params import ALGORITHM_LABELS
+from osdepot.web.common import ctx_of
 
 _TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -52,7 +53,7 @@ def _serve(name: str) -> Response:
     return Response(body, media_type=_TYPES[name[name.rfind(".") :]], headers=_HEADERS)
 
 
-def vocabulary() -> bytes:
+def vocabulary(follow_stall_seconds: float = 120.0) -> bytes:
     """``/ui/vocabulary.js``: the listing groups, image types, OS families and
     checksum algorithms the page offers, as an ES module made from the server's own
     definitions (domain/images.py, services/import_params.py), so that the page
@@ -63,6 +64,8 @@ def vocabulary() -> bytes:
         "OSES": [["", "(from the file)"], *([f.name, f.display] for f in FAMILIES.values())],
         "CHECKSUMS": [["", "none"], *([k, ALGORITHM_LABELS[k]] for k in ALGORITHM_LABELS)],
         "OS_REQUIRED": sorted(t.value for t in OS_REQUIRED),
+        # how long the page follows a job that shows no change (OSDEPOT_UI_FOLLOW_STALL_SECONDS)
+        "FOLLOW_STALL_SECONDS": follow_stall_seconds,
     }
     lines = [f"export const {k} = {json.dumps(v)};" for k, v in names.items()]
     head = "// Made by the server from its own definitions (web/ui.py).\n"
@@ -76,5 +79,6 @@ async def index(_request: Request) -> Response:
 async def asset(request: Request) -> Response:
     name = str(request.path_params["name"])
     if name == "vocabulary.js":
-        return Response(vocabulary(), media_type=_TYPES[".js"], headers=_HEADERS)
+        stall = ctx_of(request).settings.ui_follow_stall_seconds
+        return Response(vocabulary(stall), media_type=_TYPES[".js"], headers=_HEADERS)
     return _serve(name)

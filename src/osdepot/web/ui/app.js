@@ -3,7 +3,7 @@
 // textContent (file names and messages are user data), never as HTML.
 
 // The groups, types, OS families and checksums come from the server's own definitions.
-import { GROUPS, TYPES, OSES, CHECKSUMS, OS_REQUIRED } from "./vocabulary.js";
+import { GROUPS, TYPES, OSES, CHECKSUMS, OS_REQUIRED, FOLLOW_STALL_SECONDS } from "./vocabulary.js";
 
 const TERMINAL = new Set(["Complete", "Stopped", "Cancelled"]);
 
@@ -397,7 +397,7 @@ async function showRepository() {
 
 // A followed job that shows no change (status, bytes, percentage) for this long is left
 // to run on the server; the page says so and stops polling.
-const FOLLOW_STALL_MS = 120000;
+const FOLLOW_STALL_MS = FOLLOW_STALL_SECONDS * 1000;
 
 async function followJob(jobId, render, stallMs = FOLLOW_STALL_MS) {
   // Poll the job until it ends; render(job) after each answer. Returns the last job,
