@@ -21,6 +21,7 @@ The other exceptions are raised inside one layer and turned into an
         ├── NotAllowed            a remote server is on a network imports may not reach
         ├── ServerRunning         a server holds the data folder (fsck --repair)
         ├── ConfigError           a setting or URL that cannot be used
+        ├── DownloadCut           a download's client stopped taking the bytes (web/)
         └── Refused               the catalog refused a write because of what it
             │                     holds (facts only; the calling service words it)
             ├── Duplicate         a name or id that is taken
@@ -122,6 +123,12 @@ class ServerRunning(OsdepotException):
 
 class ConfigError(OsdepotException):
     """A setting or a URL that osdepot cannot use; the text says which and why."""
+
+
+class DownloadCut(OsdepotException):
+    """A download was cut: its client stopped taking the bytes (or no memory was freed
+    for its next piece) within the stall timeout. Logged as information, not as an
+    error: a client that goes quiet is an expected event."""
 
 
 class Refused(OsdepotException):

@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from osdepot.domain.text import escape_controls
+from osdepot.errors import DownloadCut
 
 #: Attributes every LogRecord has; anything else was passed as ``extra=``.
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
@@ -48,6 +49,17 @@ class TextFormatter(logging.Formatter):
         return escape_controls(super().formatMessage(record))
 
 
+def _expected_events(record: logging.LogRecord) -> bool:
+    """uvicorn logs every exception an application raises as an error with its
+    traceback; a download cut because its client went quiet is an expected event
+    (errors.DownloadCut): one line of information instead."""
+    exc = record.exc_info[1] if record.exc_info else None
+    if isinstance(exc, DownloadCut):
+        record.levelno, record.levelname = logging.INFO, "INFO"
+        record.msg, record.args, record.exc_info = f"download cut: {exc}", (), None
+    return True
+
+
 def configure(level: str = "info", fmt: str = "text") -> None:
     """Send every logger (uvicorn's included) to standard error in one format."""
     handler = logging.StreamHandler(sys.stderr)
@@ -62,6 +74,7 @@ def configure(level: str = "info", fmt: str = "text") -> None:
         lg = logging.getLogger(name)
         lg.handlers[:] = []
         lg.propagate = True
+    logging.getLogger("uvicorn.error").addFilter(_expected_events)
     # uvicorn's own access log is replaced by osdepot.request (user, duration, status).
     logging.getLogger("uvicorn.access").disabled = True
     logging.getLogger("alembic").setLevel(logging.WARNING)

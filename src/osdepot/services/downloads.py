@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from osdepot.content.media.tree import ExtentReader, index_tree
 from osdepot.domain.images import ImageType
 from osdepot.domain.records import StoredFile, TreeEntry
-from osdepot.errors import error
+from osdepot.errors import ContentError, error
 from osdepot.messages import Messages
 from osdepot.ports import RandomAccess
 from osdepot.services.context import Context
@@ -128,7 +128,16 @@ class Downloads:
         if await self.ctx.read(lambda c: c.has_tree(f.id)):
             return
         reader = await self.ctx.run(self.ctx.blobs.reader, f.blob_key)
-        entries = await self.ctx.run(index_tree, reader)
+        try:
+            entries = await self.ctx.run(index_tree, reader)
+        except ContentError as exc:
+            raise error(
+                Messages.NOT_FOUND,
+                what="Installation tree",
+                name=f.id,
+                detail=f"The tree of this medium cannot be served: {exc}. The file itself "
+                "can be downloaded.",
+            ) from None
         await self.ctx.run(self.ctx.catalog.add_tree, f.id, entries)
         log.info("indexed the installation tree of %s: %d entries", f.id, len(entries))
 

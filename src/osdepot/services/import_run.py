@@ -34,7 +34,7 @@ from osdepot.domain.images import ImageType, OsFamily, image_id_for
 from osdepot.domain.jobs import JobStatus
 from osdepot.domain.names import make_file_id
 from osdepot.domain.records import Job, StoredFile, TreeEntry, User
-from osdepot.errors import Duplicate, NotRunning, OsdepotError, error
+from osdepot.errors import ContentError, Duplicate, NotRunning, OsdepotError, error
 from osdepot.ingest.receiver import Receiver
 from osdepot.messages import Messages
 from osdepot.services.context import Context
@@ -265,7 +265,10 @@ class ImportRun:
         await self._inspect()
         if self.itype is ImageType.OS:
             await self._verify()
-            self.tree = await self.ctx.run(index_tree, self._staging.reader())
+            try:
+                self.tree = await self.ctx.run(index_tree, self._staging.reader())
+            except ContentError as exc:  # served trees only; the medium itself is sound
+                log.warning("job %s: %s has no tree index: %s", self.job.id, self.filename, exc)
         stored = await self._commit(checksums)
         if self.tree:
             await self._keep_tree(stored)

@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from osdepot.domain.roles import Privilege
-from osdepot.errors import error
+from osdepot.errors import DownloadCut, error
 from osdepot.messages import Messages
 from osdepot.services.downloads import Downloads, Listing, Opened
 from osdepot.services.links import Links
@@ -69,7 +69,7 @@ class _Pieces:
         if self.prepaid:
             n, self.prepaid = self.prepaid, 0
         elif not await self.budget.acquire(n, self.stall):
-            raise TimeoutError("no room to read the next piece")  # the download is cut
+            raise DownloadCut(f"no memory was freed for the next piece in {self.stall:g} s")
         self.held.append(n)
 
     async def read(self, start: int, end: int) -> AsyncIterator[bytes]:

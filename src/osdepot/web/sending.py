@@ -21,7 +21,7 @@ from typing import Any
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from osdepot.errors import error
+from osdepot.errors import DownloadCut, error
 from osdepot.messages import Messages
 
 
@@ -99,7 +99,12 @@ class PacedResponse(StreamingResponse):
 
     async def stream_response(self, send: Send) -> None:
         async def paced(message: Any) -> None:
-            async with asyncio.timeout(self.stall):
-                await send(message)
+            try:
+                async with asyncio.timeout(self.stall):
+                    await send(message)
+            except TimeoutError:
+                raise DownloadCut(
+                    f"the client took no bytes for {self.stall:g} s; the download was cut"
+                ) from None
 
         await super().stream_response(paced)

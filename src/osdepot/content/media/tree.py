@@ -23,7 +23,7 @@ from osdepot.content.validators import open_disc
 from osdepot.domain.records import TreeEntry
 from osdepot.ports import RandomAccess
 
-MAX_ENTRIES = 1_000_000
+MAX_ENTRIES = 200_000  # a full RHEL or SLES DVD has some 10,000–30,000
 MAX_DEPTH = 64
 
 
