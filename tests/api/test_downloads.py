@@ -154,6 +154,8 @@ def test_signed_links_work_without_login_and_grant_nothing_else(
         f"{link_id}.{int(expires) + 1}.{sig}",
         f"{int(link_id) + 1}.{expires}.{sig}",
         "1.2.3",
+        "².².x",
+        "1.٣.x",
         "garbage",
         "9" * 40 + ".1.x",
     ]

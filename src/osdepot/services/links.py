@@ -135,7 +135,8 @@ class Links:
     async def check(self, token: str, tree: bool) -> Link:
         """The link a token names, if it verifies and is alive; the same 404 otherwise."""
         parts = token.split(".")
-        if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
+        # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+        if len(parts) != 3 or not all(p.isascii() and p.isdigit() for p in parts[:2]):
             raise _no_such_link()
         if len(parts[0]) > 18 or len(parts[1]) > 12:
             raise _no_such_link()
