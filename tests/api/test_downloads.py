@@ -12,8 +12,11 @@ import re
 import tarfile
 import time
 from typing import Any
+from urllib.parse import quote
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from osdepot.services.context import Context
@@ -225,3 +228,17 @@ def test_udf_files_of_windows_media(api: Api) -> None:
     assert r.status_code == 200 and r.content == wim
     r = api.c.get(f"/osImages/{image}/tree/sources/install.wim", headers={"Range": "bytes=0-4"})
     assert r.content == wim[:5] == b"MSWIM"
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(token=st.text(min_size=1, max_size=80), path=st.text(max_size=80))
+def test_any_token_and_tree_path_gets_a_message_never_a_500(
+    app_client: TestClient, token: str, path: str
+) -> None:
+    quoted = quote(token, safe="")
+    for url in (f"/links/{quoted}", f"/links/{quoted}/{quote(path)}"):
+        r = app_client.get(url)
+        assert r.status_code in (404, 405), (url, r.status_code, r.text)
+        assert r.json()["result"] == "failed"
