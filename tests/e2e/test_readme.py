@@ -83,6 +83,8 @@ def test_the_readme_runs_as_written(tmp_path: Path) -> None:
     assert "Logged in to" in out
     assert "import of rhel-9.4-x86_64-dvd.iso: Complete" in out
     assert "OS image: rhels9.4" in out
+    assert re.search(r"^https://127\.0\.0\.1:\d+/links/\S+/$", out, re.M), out
+    assert "copy.iso (verified)" in out
     # The curl flow: the upload answered 201 with the image, the job it captured is
     # Complete, the listing holds the image, and the delete succeeded.
     answers = json_values(out)
