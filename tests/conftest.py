@@ -51,9 +51,26 @@ def osinfo_db() -> Path:
     return Path(str(path))
 
 
+def _fresh_database(base: str) -> str:
+    """A new, empty database on the PostgreSQL server of ``base`` (OSDEPOT_TEST_DATABASE_URL:
+    the catalog tests then run on PostgreSQL instead of SQLite)."""
+    import uuid
+
+    import psycopg
+
+    name = "t_" + uuid.uuid4().hex[:16]
+    server, _, _db = base.rpartition("/")
+    dsn = server.replace("postgresql+psycopg://", "postgresql://") + "/postgres"
+    with psycopg.connect(dsn, autocommit=True) as c:
+        c.execute(f'CREATE DATABASE "{name}"')
+    return f"{server}/{name}"
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
+    pg = os.environ.get("OSDEPOT_TEST_DATABASE_URL", "")
     return Settings(
+        database_url=_fresh_database(pg) if pg else "",
         data_dir=tmp_path / "data",
         admin_user=ADMIN,
         admin_password=ADMIN_PW,
