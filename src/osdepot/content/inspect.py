@@ -102,27 +102,7 @@ def kind_for(image_type: ImageType, family: OsFamily | None, filename: str) -> s
     return "script"
 
 
-def guess_type(filename: str) -> ImageType:
-    """The image type a file name suggests (``osdepot inspect`` without --type)."""
-    low = filename.lower()
-    table = [
-        (".iso", ImageType.OS),
-        (".rpm", ImageType.DUD),
-        (".json", ImageType.CONFIG),
-        (".ks", ImageType.UNATTEND),
-        (".xml", ImageType.UNATTEND),
-        (".tar.gz", ImageType.SOFTWARE),
-        (".zip", ImageType.SOFTWARE),
-        (".asc", ImageType.BUNDLESIG),
-    ]
-    for ext, t in table:
-        if low.endswith(ext):
-            return t
-    return ImageType.SCRIPT
-
-
-#: file names that say what the file is (``osdepot import`` without --type); the
-#: others (.zip, .tar.gz, .xml, …) fit several types and need --type
+#: file names that say what the file is (``osdepot import`` without --type)
 _NAMED_TYPES = (
     (".iso", ImageType.OS),
     (".rpm", ImageType.DUD),
@@ -135,12 +115,28 @@ _NAMED_TYPES = (
     (".bat", ImageType.SCRIPT),
     (".cmd", ImageType.SCRIPT),
 )
+#: names that fit several types, and the likeliest (``osdepot inspect``'s guess)
+_LIKELY_TYPES = (
+    (".xml", ImageType.UNATTEND),
+    (".tar.gz", ImageType.SOFTWARE),
+    (".zip", ImageType.SOFTWARE),
+)
+
+
+def _by_suffix(filename: str, table: tuple[tuple[str, ImageType], ...]) -> ImageType | None:
+    low = filename.lower()
+    return next((t for ext, t in table if low.endswith(ext)), None)
 
 
 def type_from_name(filename: str) -> ImageType | None:
     """The image type a file's name says unambiguously, or None."""
-    low = filename.lower()
-    return next((t for ext, t in _NAMED_TYPES if low.endswith(ext)), None)
+    return _by_suffix(filename, _NAMED_TYPES)
+
+
+def guess_type(filename: str) -> ImageType:
+    """The image type a file name suggests (``osdepot inspect`` without --type): the
+    unambiguous one, else the likeliest, else SCRIPT."""
+    return type_from_name(filename) or _by_suffix(filename, _LIKELY_TYPES) or ImageType.SCRIPT
 
 
 def inspect_path(
