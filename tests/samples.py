@@ -8,6 +8,7 @@ import json
 import struct
 import tarfile
 import zipfile
+from typing import Any
 
 from osdepot.content.validators.text import _crc24
 
@@ -107,8 +108,65 @@ VALID = {
     "BUNDLE": ("bundle_win2016.zip", {}, zip_bytes({"bundle.xml": b"<bundle/>"})),
     "CONFIG": ("settings.json", {"os": "rhel"}, CONFIG),
     "DUD": ("bnxt.rpm", {"os": "rhel"}, rpm_bytes()),
-    "OSPROFILE": ("custom.tar.gz", {}, tar_gz_bytes({"profile/custom.json": b"{}"})),
+    "OSPROFILE": ("custom.tar.gz", {}, b""),  # made below: a profile of rhels9.4
     "SCRIPT": ("post.sh", {"os": "rhel"}, b"#!/bin/bash\necho configured\n"),
     "SOFTWARE": ("agent.zip", {"os": "windows"}, zip_bytes({"agent/setup.exe": b"MZ" * 100})),
     "UNATTEND": ("ks.ks", {"os": "rhel"}, KICKSTART),
 }
+
+
+def profile_archive(
+    image_id: str = "rhels9.4",
+    name: str = "web",
+    files: dict[str, tuple[str, str, bytes]] | None = None,
+    medium_sha256: str = "",
+    tamper: Any = None,
+) -> bytes:
+    """An exported profile's archive as osdepot writes it: a customised ``name``
+    profile of ``image_id`` holding ``files`` (id → (type, file name, bytes)), made
+    with the server's own writer. ``tamper(definition, members)`` may change them."""
+    import hashlib
+
+    from osdepot.content.profile_archive import Member, member_path, write_archive
+    from osdepot.domain.images import ImageType, OsKind
+    from osdepot.domain.profiles import custom_profile_id, options_json
+
+    files = files if files is not None else {"post.sh": ("SCRIPT", "post.sh", VALID["SCRIPT"][2])}
+    definition: dict[str, Any] = {
+        "profile": {
+            "id": custom_profile_id(image_id, "x86_64", name),
+            "name": name,
+            "description": "made by the tests",
+            "profile": "Basic",
+            "baseProfile": f"{image_id}|{image_id}-x86_64-install-Basic",
+        },
+        "osImage": {"id": image_id, "name": image_id, "sha256": medium_sha256},
+        "customizationOptions": options_json(
+            OsKind.LINUX, [(fid, ImageType(t)) for fid, (t, _n, _c) in files.items()]
+        ),
+    }
+    members = [
+        (
+            Member(
+                member_path(n, fname),
+                len(data),
+                hashlib.sha256(data).hexdigest(),
+                {"id": fid, "type": t, "name": fname, "os": "rhel"},
+            ),
+            data,
+        )
+        for n, (fid, (t, fname, data)) in enumerate(files.items(), 1)
+    ]
+    if tamper is not None:
+        tamper(definition, members)
+    buf = io.BytesIO()
+    write_archive(
+        buf,
+        definition,
+        [(m, (lambda d=d: io.BytesIO(d))) for m, d in members],
+        1_700_000_000,
+    )
+    return buf.getvalue()
+
+
+VALID["OSPROFILE"] = ("custom.tar.gz", {}, profile_archive())

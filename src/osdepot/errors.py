@@ -27,6 +27,7 @@ The other exceptions are raised inside one layer and turned into an
             ├── Duplicate         a name or id that is taken
             ├── Missing           ids that name nothing
             ├── InUse             an object an open job still uses
+            ├── HeldBy            files that customised profiles hold
             └── NotRunning        a job that stopped running under a commit
 """
 
@@ -158,6 +159,15 @@ class InUse(Refused):
     def __init__(self, job_id: int) -> None:
         super().__init__(f"in use by job {job_id}")
         self.job_id = job_id
+
+
+class HeldBy(Refused):
+    """Files that customised profiles hold: ``holders`` maps each file id to the ids
+    of the profiles holding it; nothing was changed."""
+
+    def __init__(self, holders: dict[str, list[str]]) -> None:
+        super().__init__(f"held by profiles: {holders}")
+        self.holders = holders
 
 
 class NotRunning(Refused):

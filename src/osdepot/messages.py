@@ -345,6 +345,55 @@ class Messages:
         "Download the medium again, compare its checksum with the one the vendor "
         "publishes, and import it again.",
     )
+    PROFILE_ARCHIVE_INVALID = _m(
+        "FQXHMFC9042J",
+        400,
+        "The profile archive {filename} cannot be imported.",
+        "{detail}. Nothing was stored.",
+        "Import an archive exported by GET /osImages/{{profileId}} (osdepot export), "
+        "unchanged: every member is checked against the archive's manifest.",
+    )
+    BASE_IMAGE_MISSING = _m(
+        "FQXHMFC9043J",
+        409,
+        "The OS image {image_id} that profile {profile} is made for is not in the repository.",
+        "{detail} Nothing was stored.",
+        "Import the medium {medium} first (osdepot import), then import the profile archive again.",
+    )
+    EXPORT_COMPLETE = _m(
+        "FQXHMFC9044I",
+        200,
+        "Profile {profile} was exported as {filename}.",
+        "The archive ({size} bytes, SHA-256 {sha256}) holds the profile's definition, "
+        "its {files} file(s) and a manifest of their SHA-256 digests. It is stored as "
+        "file {file_id}: GET /files/osImages/{file_id} or GET /osImages/{filename} "
+        "downloads it.{pushed}",
+        "Import the archive on another osdepot with imageType=OSPROFILE.",
+    )
+    CUSTOM_SETTINGS_INVALID = _m(
+        "FQXHMFC9045J",
+        400,
+        "The custom configuration settings are not valid.",
+        "{count} problem(s) were found; the first, at {location}: {first} The response's "
+        "errorReport lists them all.",
+        "Correct the settings at the locations the error report names and validate them again.",
+    )
+    FILE_HELD = _m(
+        "FQXHMFC9046J",
+        409,
+        "File {file_id} is used by customised profile(s) {profiles}.",
+        "A file that a customised profile holds is not deleted. Nothing was deleted.",
+        "Remove the file from those profiles (PUT /osImages/{{profileId}}) or delete the "
+        "profiles, then delete the file.",
+    )
+    REMOTE_PUSH_FAILED = _m(
+        "FQXHMFC9047J",
+        409,
+        "The export could not be written to {path} on {server}.",
+        "{detail} Nothing was stored, here or there (a partial file is removed).",
+        "Check the remote file-server profile (address, credentials, a folder the user "
+        "may write to) and export again.",
+    )
     UNSUPPORTED_MEDIA_TYPE = _m(
         "FQXHMFC9033J",
         415,

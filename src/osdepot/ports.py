@@ -18,6 +18,7 @@ from osdepot.domain.records import (
     LoginFailures,
     OsImage,
     Profile,
+    ProfileImport,
     RemoteServer,
     Session,
     StoredFile,
@@ -235,10 +236,12 @@ class Catalog(Protocol):
         image: OsImage | None,
         now: float,
         message: dict[str, object],
+        profile: ProfileImport | None = None,
     ) -> None:
-        """In one transaction: insert the file (and image with profiles) and complete the
-        job. Raises errors.NotRunning if the job is no longer Running, errors.Duplicate
-        if an id exists."""
+        """In one transaction: insert the file (and image with profiles, or a
+        re-imported profile with the files it brought) and complete the job. Raises
+        errors.NotRunning if the job is no longer Running, errors.Duplicate if an id
+        exists, errors.Missing if a profile's OS image is gone."""
 
     def generation(self) -> int:
         """A number raised by every import and delete (equal numbers: equal contents)."""
@@ -264,7 +267,30 @@ class Catalog(Protocol):
     def delete_objects(self, ids: Sequence[str]) -> list[str]:
         """Delete files, images (with their profiles) and profiles by id, in one
         transaction; return the blob keys no longer referenced. errors.Missing (and
-        nothing deleted) if any id is unknown."""
+        nothing deleted) if any id is unknown, errors.HeldBy if a customised profile
+        that stays holds a file that would go."""
+
+    # customised profiles
+    def add_profile(self, profile: Profile) -> None:
+        """Add a customised profile with its files; errors.Duplicate when the id is
+        taken, errors.Missing when a file is gone."""
+
+    def update_profile(
+        self, profile_id: str, description: str | None, file_ids: Sequence[str] | None
+    ) -> bool:
+        """Change a customised profile (None: unchanged); False when there is none."""
+
+    def update_file(
+        self,
+        file_id: str,
+        description: str | None = None,
+        version: str | None = None,
+        content: StoredFile | None = None,
+    ) -> str | None:
+        """Change a file's labels and/or content; the blob key it no longer uses."""
+
+    def find_files_by_digest(self, sha256: str) -> list[StoredFile]:
+        """Stored files with this SHA-256."""
 
     def usage(self) -> Usage:
         """Counts and sizes for limit checks."""
@@ -353,6 +379,11 @@ class Fetcher(Protocol):
 
     async def open(self, path: str, offset: int) -> Opened:
         """Start reading ``path`` at ``offset``."""
+
+    async def put(self, path: str, chunks: AsyncIterator[bytes], size: int) -> None:
+        """Write a file of ``size`` bytes at ``path`` (an export), whole or not at all:
+        through a temporary name renamed when complete where the protocol has one.
+        RemoteFailure when it cannot."""
 
     async def reset(self) -> None:
         """Drop the current connection after a failure; the next open starts afresh."""

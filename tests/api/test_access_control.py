@@ -51,6 +51,8 @@ MATRIX: list[tuple[str, str, str, Any, str]] = [
     ),
     ("DELETE", "/osImages/{ids:path}", "/osImages/nosuch.iso", None, DELETE),
     ("GET", "/osImages/{ids:path}", "/osImages/nosuch", None, EDIT),
+    ("GET", "/osImages/{ids:path}", "/osImages/nosuch.tar.gz", None, ANY),
+    ("POST", "/osImages/customSettings", "/osImages/customSettings", {}, EDIT),
     ("POST", "/osImages/{ids:path}", "/osImages/nosuch", {}, EDIT),
     ("PUT", "/osImages/{ids:path}", "/osImages/nosuch", {}, EDIT),
     ("POST", "/files/osImages", "/files/osImages?jobId=999", {"serverId": "1", "path": "/a"}, EDIT),

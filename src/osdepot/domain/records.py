@@ -87,6 +87,7 @@ class StoredFile:
     description: str = ""
     image_name: str | None = None
     checksums: dict[str, str] = field(default_factory=dict)
+    version: str = ""
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,24 @@ class Profile:
     profile: str
     type: str = "predefined"
     description: str = ""
+    #: a customised profile: the profile it was made from, and the files it holds
+    base_profile: str = ""
+    file_ids: tuple[str, ...] = ()
+    created_by: str = ""
+    created_at: float | None = None
+
+    @property
+    def custom(self) -> bool:
+        return self.type == "custom"
+
+
+@dataclass(frozen=True)
+class ProfileImport:
+    """What re-importing an exported profile adds besides the archive's own file:
+    the files it brought that the repository did not hold, and the profile."""
+
+    files: tuple[StoredFile, ...]
+    profile: Profile
 
 
 @dataclass(frozen=True)

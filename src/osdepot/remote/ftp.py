@@ -10,7 +10,14 @@ from collections.abc import AsyncIterator
 import anyio.to_thread
 
 from osdepot.domain.records import RemoteServer
-from osdepot.remote.base import CHUNK, Failure, Opened, RemoteCredentials, RemoteFailure
+from osdepot.remote.base import (
+    CHUNK,
+    Failure,
+    Opened,
+    RemoteCredentials,
+    RemoteFailure,
+    part_name,
+)
 
 
 class FtpFetcher:
@@ -127,6 +134,74 @@ class FtpFetcher:
                 self.ftp.close()
             finally:
                 self.ftp = None
+
+    # -- writing (exports) -------------------------------------------------------------
+
+    def _put_start(self, part: str) -> socket.socket:
+        self._close()
+        ftp = self._connect()
+        self.ftp = ftp
+        try:
+            ftp.voidcmd("TYPE I")
+            data = ftp.transfercmd(f"STOR {part}")
+        except ftplib.error_perm as exc:
+            self._close()
+            raise RemoteFailure(
+                Failure.PATH, f"The server refused to store {part}: {exc}."
+            ) from None
+        except (OSError, EOFError, ftplib.Error) as exc:
+            self._close()
+            raise RemoteFailure(Failure.INTERRUPTED, f"The connection broke: {exc}.") from None
+        data.settimeout(self.stall_timeout)
+        self.data = data
+        return data
+
+    def _put_end(self, part: str, path: str) -> None:
+        if self.data is not None:
+            self.data.close()
+            self.data = None
+        assert self.ftp is not None
+        try:
+            self.ftp.voidresp()
+            self.ftp.rename(part, path)
+        except ftplib.error_perm as exc:
+            raise RemoteFailure(
+                Failure.PATH, f"The server refused to store {path}: {exc}."
+            ) from None
+        except (OSError, EOFError, ftplib.Error) as exc:
+            raise RemoteFailure(
+                Failure.INTERRUPTED, f"The server did not confirm the transfer: {exc}."
+            ) from None
+
+    def _put_abort(self, part: str) -> None:
+        """Remove what was written (on a fresh connection: the old one may be broken)."""
+        self._close()
+        try:
+            ftp = self._connect()
+        except RemoteFailure:
+            return
+        try:
+            ftp.delete(part)
+        except (OSError, EOFError, ftplib.Error):
+            pass
+        finally:
+            ftp.close()
+
+    async def put(self, path: str, chunks: AsyncIterator[bytes], size: int) -> None:
+        part = part_name(path)
+        data = await anyio.to_thread.run_sync(self._put_start, part)
+        try:
+            async for chunk in chunks:
+                try:
+                    await anyio.to_thread.run_sync(data.sendall, chunk)
+                except OSError as exc:
+                    raise RemoteFailure(
+                        Failure.INTERRUPTED, f"The connection broke: {exc}."
+                    ) from None
+            await anyio.to_thread.run_sync(self._put_end, part, path)
+        except BaseException:
+            await anyio.to_thread.run_sync(self._put_abort, part)
+            raise
 
     async def reset(self) -> None:
         await anyio.to_thread.run_sync(self._close)

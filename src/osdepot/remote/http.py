@@ -139,6 +139,32 @@ class HttpFetcher:
         except httpx.TransportError as exc:
             raise RemoteFailure(Failure.INTERRUPTED, f"The connection broke: {exc}.") from None
 
+    async def put(self, path: str, chunks: AsyncIterator[bytes], size: int) -> None:
+        """An HTTP PUT (WebDAV servers, object stores' presigned paths); the server
+        keeps the file whole or not at all."""
+        try:
+            response = await self.client.put(
+                self.url(path), content=chunks, headers={"Content-Length": str(size)}
+            )
+        except httpx.ConnectError as exc:
+            raise RemoteFailure(
+                Failure.UNREACHABLE, f"The connection failed: {_reason(exc)}."
+            ) from None
+        except httpx.TimeoutException:
+            raise RemoteFailure(Failure.INTERRUPTED, "The server did not answer in time.") from None
+        except httpx.TransportError as exc:
+            raise RemoteFailure(Failure.INTERRUPTED, f"The connection broke: {exc}.") from None
+        status = response.status_code
+        if status in (200, 201, 204):
+            return
+        if status in (401, 403):
+            raise RemoteFailure(Failure.AUTH, f"The server answered HTTP {status}.")
+        if status in (404, 405, 409):
+            raise RemoteFailure(
+                Failure.PATH, f"The server does not take a file at {path} (HTTP {status})."
+            )
+        raise RemoteFailure(Failure.TRANSFER, f"The server answered HTTP {status} to the PUT.")
+
     async def _close_response(self) -> None:
         if self._response is not None:
             await self._response.aclose()

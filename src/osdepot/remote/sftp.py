@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable
 import asyncssh
 
 from osdepot.domain.records import RemoteServer
-from osdepot.remote.base import Failure, Opened, RemoteCredentials, RemoteFailure
+from osdepot.remote.base import Failure, Opened, RemoteCredentials, RemoteFailure, part_name
 
 _BLOCK = 64 * 1024  # one SFTP read request (servers cap requests at 64–256 KiB)
 _DEPTH = 16  # requests in flight: 1 MiB, enough to fill a LAN link
@@ -153,6 +153,41 @@ class SftpFetcher:
                 yield data
         finally:
             await drop()
+
+    async def put(self, path: str, chunks: AsyncIterator[bytes], size: int) -> None:
+        part = part_name(path)
+        sftp = await self._connect()
+        try:
+            try:
+                f = await sftp.open(part, "wb", block_size=0)
+            except (asyncssh.SFTPNoSuchFile, asyncssh.SFTPPermissionDenied) as exc:
+                raise RemoteFailure(
+                    Failure.PATH, f"The server refused to store {part}: {exc.reason}."
+                ) from None
+            try:
+                pos = 0
+                async for chunk in chunks:
+                    await f.write(chunk, pos)
+                    pos += len(chunk)
+            finally:
+                await f.close()
+            if await sftp.exists(path):
+                await sftp.remove(path)
+            await sftp.rename(part, path)
+        except RemoteFailure:
+            await self._remove(sftp, part)
+            raise
+        except (OSError, asyncssh.Error) as exc:
+            await self._remove(sftp, part)
+            raise RemoteFailure(Failure.TRANSFER, f"Writing {path} failed: {exc}.") from None
+        except BaseException:
+            await self._remove(sftp, part)
+            raise
+
+    @staticmethod
+    async def _remove(sftp: asyncssh.SFTPClient, part: str) -> None:
+        with contextlib.suppress(OSError, asyncssh.Error):
+            await sftp.remove(part)
 
     async def reset(self) -> None:
         """After a failure: drop the connection so that the next open starts afresh."""

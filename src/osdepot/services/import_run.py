@@ -23,23 +23,24 @@ import hmac
 import logging
 import mmap
 import time
-from dataclasses import replace
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from osdepot import metrics
 from osdepot.content.inspect import inspect_content, verify_content
 from osdepot.content.media import MediaInfo
 from osdepot.content.media.tree import index_tree
-from osdepot.domain.images import ImageType, OsFamily, image_id_for
+from osdepot.domain.images import ImageType, OsFamily
 from osdepot.domain.jobs import JobStatus
-from osdepot.domain.names import make_file_id
-from osdepot.domain.records import Job, StoredFile, TreeEntry, User
-from osdepot.errors import ContentError, Duplicate, NotRunning, OsdepotError, error
+from osdepot.domain.records import Job, ProfileImport, StoredFile, TreeEntry, User
+from osdepot.errors import ContentError, OsdepotError, error
 from osdepot.ingest.receiver import Receiver
 from osdepot.messages import Messages
+from osdepot.ports import RandomAccess
 from osdepot.services.context import Context
-from osdepot.services.image_entry import build_image
 from osdepot.services.import_params import UploadParams, check_checksum_pair, parse_checksum_type
+from osdepot.services.import_record import record_import
+from osdepot.services.profile_unpack import unpack_profile
 
 log = logging.getLogger("osdepot.uploads")
 
@@ -47,6 +48,7 @@ log = logging.getLogger("osdepot.uploads")
 UNEXPECTED = {
     "upload": "The upload failed unexpectedly.",
     "remote": "The remote import failed unexpectedly.",
+    "export": "The export failed unexpectedly.",
 }
 
 
@@ -95,6 +97,18 @@ class ImportRun:
         #: the installation tree inside the medium (OS media)
         self.tree: list[TreeEntry] = []
         self.image_id: str | None = None
+        #: an export (services/profile_archives.py): the archive is the profile's own,
+        #: and the job ends with the export's message
+        self.exporting = False
+        self.complete_message: Callable[[StoredFile], dict[str, Any]] | None = None
+        #: awaited with the staged file's reader just before the commit (an export's
+        #: copy to a remote server); what it raises fails the run
+        self.before_commit: Callable[[RandomAccess], Awaitable[None]] | None = None
+        #: where an export was also written ("server:path")
+        self.pushed = ""
+        #: a re-imported profile, and the blobs of the files it brought
+        self.profile_import: ProfileImport | None = None
+        self._profile_keys: list[str] = []
         self._created = time.monotonic()
         self._opened_at: float | None = None
         self._counted = False
@@ -263,6 +277,10 @@ class ImportRun:
         except OSError as exc:
             raise _os_error(exc) from exc
         await self._inspect()
+        if self.itype is ImageType.OSPROFILE and not self.exporting:
+            await self._unpack_profile()
+        if self.before_commit is not None:
+            await self.before_commit(self._staging.reader())
         if self.itype is ImageType.OS:
             await self._verify()
             try:
@@ -281,6 +299,24 @@ class ImportRun:
             await self.ctx.run(self.ctx.catalog.add_tree, stored.id, self.tree)
         except Exception:
             log.exception("job %s: the tree index of %s was not kept", self.job.id, stored.id)
+
+    async def _unpack_profile(self) -> None:
+        """Verify an exported profile's archive and store the files it brings
+        (services/profile_archives.py); they are committed with the archive."""
+        self.profile_import, self._profile_keys = await self.ctx.run(
+            unpack_profile,
+            self.ctx,
+            self._staging.reader(),
+            self.user,
+            self.job.id,
+            self.filename,
+            self.ctx.clock(),
+        )
+
+    async def _drop_profile_files(self) -> None:
+        keys, self._profile_keys = self._profile_keys, []
+        for key in keys:
+            await self.ctx.run(self.ctx.blobs.delete, key)
 
     async def _inspect(self) -> None:
         """Validate the staged content for its type; recognise an OS medium."""
@@ -340,6 +376,7 @@ class ImportRun:
             stored = await ctx.run(self._record, key, checksums, now)
         except BaseException:
             await ctx.run(ctx.blobs.delete, key)
+            await self._drop_profile_files()
             raise
         self.done = True
         ctx.running.remove(self)
@@ -363,80 +400,7 @@ class ImportRun:
             )
 
     def _record(self, key: str, checksums: dict[str, str], now: float) -> StoredFile:
-        p = self.params
-        catalog = self.ctx.catalog
-        for attempt in range(100):
-            file_id = make_file_id(self.filename, now, attempt)
-            if not catalog.file_id_exists(file_id):
-                break
-        family = self.family.name if self.family else None
-        stored = StoredFile(
-            id=file_id,
-            image_type=self.itype,
-            name=self.filename,
-            size=self.received,
-            sha256=checksums["sha256"],
-            blob_key=key,
-            imported_by=self.user.name,
-            imported_at=now,
-            job_id=self.job.id,
-            os=family,
-            osrelease=p.osrelease,
-            description=p.description,
-            image_name=p.image_name,
-            checksums=checksums,
-        )
-        image = None
-        if self.itype is ImageType.OS:
-            assert self.media is not None
-            image_id = self._free_image_id(self.media)
-            image = build_image(image_id, self.media, p.description, file_id, now)
-            image.details["verified"] = self.verified
-            self.image_id = image_id
-            stored = replace(stored, os=self.media.family, osrelease=self.media.version)
-        message = Messages.IMPORT_COMPLETE.render(
-            {
-                "filename": self.filename,
-                "file_id": file_id,
-                "size": self.received,
-                "sha256": checksums["sha256"],
-            }
-        )
-        if image is not None:
-            message["explanation"] += (
-                f" The medium was recognised as {image.name} ({image.arch or 'any'}) and "
-                f"added as OS image {image.id} with {len(image.profiles)} profile(s)."
-            )
-            sources = self.verified.get("sources") or []
-            if sources:
-                message["explanation"] += (
-                    f" {self.verified.get('files', 0)} of its files were checked against "
-                    f"its {', '.join(sources)}."
-                )
-        try:
-            catalog.commit_import(self.job.id, stored, image, now, message)
-        except NotRunning as exc:
-            raise error(
-                Messages.JOB_CANCELLED,
-                job_id=self.job.id,
-                user=exc.cancelled_by or "another request",
-            ) from None
-        except Duplicate as exc:
-            what = "OS image" if exc.kind == "image" else "File"
-            raise error(Messages.ALREADY_EXISTS, what=what, name=exc.key) from None
-        return stored
-
-    def _free_image_id(self, media: MediaInfo) -> str:
-        """The medium's image id (domain.images.image_id_for); 409 when its release
-        is already in the repository."""
-        assert media.image_id is not None
-        catalog = self.ctx.catalog
-
-        def stored_build(image_id: str) -> str | None:
-            image = catalog.get_image(image_id)
-            return None if image is None else (image.build or "")
-
-        return image_id_for(media.image_id, media.family, media.build, media.name, stored_build)
+        return record_import(self, key, checksums, now)
 
     async def fail(self, exc: OsdepotError) -> None:
         """Remove staging and end the job Stopped (or keep it Cancelled) with ``exc``."""
@@ -449,6 +413,7 @@ class ImportRun:
         self._staging = None
         if staging is not None:
             await self.ctx.run(staging.abort)
+        await self._drop_profile_files()
         if exc.message is not Messages.JOB_CANCELLED:
             await self.ctx.run(
                 self.ctx.catalog.finish_job,

@@ -49,7 +49,20 @@ def parse_remote_body(body: Any) -> tuple[int, str, str | None, str | None]:
                 detail="A remote import names the registered server (serverId) and the "
                 "file's path on it (path).",
             )
-    path = body["path"]
+    path = check_remote_path(body["path"])
+    ctype = body.get("checksumType")
+    cvalue = body.get("checksumValue")
+    return (
+        parse_server_id(body["serverId"]),
+        path,
+        str(ctype) if ctype else None,
+        str(cvalue) if cvalue else None,
+    )
+
+
+def check_remote_path(path: Any) -> str:
+    """A file's path on a registered server: not a URL, no control characters, not a
+    folder."""
     if not isinstance(path, str) or len(path) > 4096:
         raise error(Messages.INVALID_VALUE, name="path", detail="path must be a string.")
     if "://" in path or path.startswith("//") or any(ord(c) < 32 or ord(c) == 127 for c in path):
@@ -63,14 +76,7 @@ def parse_remote_body(body: Any) -> tuple[int, str, str | None, str | None]:
         raise error(
             Messages.INVALID_VALUE, name="path", detail=f"{path} names a folder, not a file."
         )
-    ctype = body.get("checksumType")
-    cvalue = body.get("checksumValue")
-    return (
-        parse_server_id(body["serverId"]),
-        path,
-        str(ctype) if ctype else None,
-        str(cvalue) if cvalue else None,
-    )
+    return path
 
 
 class RemoteImports:
@@ -94,7 +100,7 @@ class RemoteImports:
         server = await self.ctx.run(self.ctx.catalog.get_server, server_id)
         if server is None:
             raise error(Messages.REMOTE_SERVER_UNKNOWN, server_id=server_id)
-        await self._allowed(server)
+        await self.allowed(server)
         if server.protocol in ("HTTP", "HTTPS") and ("?" in path or "#" in path):
             raise error(
                 Messages.INVALID_VALUE,
@@ -123,7 +129,7 @@ class RemoteImports:
         )
         return job
 
-    async def _allowed(self, server: RemoteServer) -> None:
+    async def allowed(self, server: RemoteServer) -> None:
         """FQXHMFC9036J when the server resolves to a network imports may not reach."""
         try:
             await self.policy.check(server.address, server.port)
@@ -134,7 +140,7 @@ class RemoteImports:
 
     # -- the transfer ------------------------------------------------------------------
 
-    def _fetcher(self, server: RemoteServer) -> Fetcher:
+    def fetcher_for(self, server: RemoteServer) -> Fetcher:
         s = self.ctx.settings
         expected = server.host_key_fingerprint or (
             fingerprint(server.host_key) if server.host_key else ""
@@ -165,7 +171,7 @@ class RemoteImports:
         try:
             slots = self.ctx.running.transfer_slots(self.ctx.settings.remote_max_transfers)
             async with run, slots:
-                fetcher = self._fetcher(server)
+                fetcher = self.fetcher_for(server)
                 try:
                     await self._transfer(run, server, fetcher, path)
                 except RemoteFailure as exc:
@@ -192,7 +198,7 @@ class RemoteImports:
         while True:
             if run.cancelled_by is not None:
                 raise error(Messages.JOB_CANCELLED, job_id=run.job.id, user=run.cancelled_by)
-            await self._allowed(server)  # again: the name may resolve elsewhere now
+            await self.allowed(server)  # again: the name may resolve elsewhere now
             try:
                 opened = await fetcher.open(path, run.received)
                 await self._pin_host_key(server, fetcher)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from osdepot.domain.records import OsImage, StoredFile
-from osdepot.errors import Missing, error
+from osdepot.errors import HeldBy, Missing, error
 from osdepot.messages import Messages
 from osdepot.services.context import Context
 
@@ -109,6 +109,9 @@ class Repository:
                 name=", ".join(exc.keys),
                 detail="No OS image, profile or file has this id. Nothing was deleted.",
             ) from None
+        except HeldBy as exc:
+            file_id, holders = next(iter(exc.holders.items()))
+            raise error(Messages.FILE_HELD, file_id=file_id, profiles=", ".join(holders)) from None
         for key in keys:
             # The catalog no longer references the blob; if this fails the blob is an
             # orphan that the start-up sweep (and fsck) removes.

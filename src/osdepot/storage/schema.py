@@ -100,6 +100,7 @@ files = Table(
     Column("imported_by", String(64), nullable=False),
     Column("imported_at", Float, nullable=False),
     Column("job_id", Integer),
+    Column("version", String(64), nullable=False, server_default=""),
 )
 
 os_images = Table(
@@ -134,7 +135,25 @@ profiles = Table(
     Column("profile", String(128), nullable=False),
     Column("type", String(16), nullable=False),
     Column("description", Text, nullable=False, server_default=""),
+    #: the profile a customised profile was made from ("" for predefined ones)
+    Column("base_profile", String(300), nullable=False, server_default=""),
+    Column("created_by", String(64), nullable=False, server_default=""),
+    Column("created_at", Float, nullable=True),
 )
+
+#: The files a customised profile holds (domain/profiles.py), in the order given; a
+#: file a profile holds cannot be deleted (no ON DELETE: the catalog refuses).
+profile_files = Table(
+    "profile_files",
+    metadata,
+    Column(
+        "profile_id", String(300), ForeignKey("profiles.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("file_id", String(300), ForeignKey("files.id"), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Index("ix_profile_files_file", "file_id"),
+)  # fmt: skip
 
 remote_servers = Table(
     "remote_servers",

@@ -14,9 +14,11 @@ from osdepot.domain.images import (
     GROUP_OF,
     LISTING_GROUPS,
     ImageType,
+    OsKind,
     parse_image_type,
 )
-from osdepot.domain.records import OsImage, StoredFile
+from osdepot.domain.profiles import options_json
+from osdepot.domain.records import OsImage, Profile, StoredFile
 from osdepot.domain.roles import Privilege
 from osdepot.errors import OsdepotError, error
 from osdepot.messages import Messages
@@ -54,7 +56,29 @@ def file_json(f: StoredFile) -> dict[str, Any]:
     }
 
 
-def image_json(img: OsImage, file: StoredFile | None) -> dict[str, Any]:
+def profile_json(p: Profile, kind: OsKind | None, types: dict[str, ImageType]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": p.id,
+        "name": p.name,
+        "profile": p.profile,
+        "type": p.type,
+        "description": p.description,
+        "osImageId": p.image_id,
+    }
+    if p.custom:
+        files = [(fid, types[fid]) for fid in p.file_ids if fid in types]
+        out.update(
+            baseProfile=p.base_profile,
+            createdBy=p.created_by,
+            createdAt=iso(p.created_at) if p.created_at else "",
+            customizationOptions=options_json(kind, files),
+        )
+    return out
+
+
+def image_json(
+    img: OsImage, file: StoredFile | None, types: dict[str, ImageType] | None = None
+) -> dict[str, Any]:
     fam = FAMILIES.get(img.os or "")
     return {
         "id": img.id,
@@ -78,17 +102,7 @@ def image_json(img: OsImage, file: StoredFile | None) -> dict[str, Any]:
         "sha256": file.sha256 if file else "",
         "importedBy": file.imported_by if file else "",
         "importedAt": iso(img.created_at),
-        "profiles": [
-            {
-                "id": p.id,
-                "name": p.name,
-                "profile": p.profile,
-                "type": p.type,
-                "description": p.description,
-                "osImageId": p.image_id,
-            }
-            for p in img.profiles
-        ],
+        "profiles": [profile_json(p, fam.kind if fam else None, types or {}) for p in img.profiles],
     }
 
 
@@ -113,13 +127,15 @@ async def list_images(request: Request) -> Response:
             )
         ids = parse_id_list(q["id"]) if q.get("id") else None
         images = await repo.profiles(ids)
-        return envelope(items=[image_json(i, None) for i in images])
+        types = {f.id: f.image_type for f in (await repo.listing()).files}
+        return envelope(items=[image_json(i, None, types) for i in images])
     return Response(await repo.rendered_listing(_render_listing), media_type="application/json")
 
 
 def _render_listing(listing: Listing) -> bytes:
     """The ``GET /osImages`` body of a listing."""
     by_id = {f.id: f for f in listing.files}
+    types = {f.id: f.image_type for f in listing.files}
     groups: dict[str, list[dict[str, Any]]] = {g.key: [] for g in LISTING_GROUPS}
     image_files = {i.file_id for i in listing.images}
     for f in listing.files:
@@ -128,7 +144,7 @@ def _render_listing(listing: Listing) -> bytes:
         groups[GROUP_OF[f.image_type]].append(file_json(f))
     body = {
         "result": "success",
-        "items": [image_json(i, by_id.get(i.file_id)) for i in listing.images],
+        "items": [image_json(i, by_id.get(i.file_id), types) for i in listing.images],
         **groups,
         "supportedImages": supported_images(),
         "messages": [],
@@ -166,35 +182,6 @@ async def delete_nothing(request: Request) -> Response:
         Messages.MISSING_PARAMETER,
         name="id",
         detail="Name the objects to delete: DELETE /osImages/{id,id,...}.",
-    )
-
-
-async def export_profile(request: Request) -> Response:
-    """GET /osImages/{id}: export of a customised profile (contract §4.1)."""
-    await authenticate(request, Privilege.EDIT_FILES)
-    pid = request.path_params["ids"]
-    found = await ctx_of(request).run(ctx_of(request).catalog.find_profiles, [pid])
-    if not found:
-        raise error(
-            Messages.NOT_FOUND,
-            what="Profile",
-            name=pid,
-            detail="Only customised OS-image profiles can be exported.",
-        )
-    raise error(
-        Messages.NOT_SUPPORTED,
-        detail=f"{pid} is a predefined profile; only customised profiles can be "
-        "exported, and this server does not create customised profiles yet.",
-    )
-
-
-async def customise(request: Request) -> Response:
-    """POST/PUT /osImages/{id}: customised profiles (contract §4.3/§4.4)."""
-    await authenticate(request, Privilege.EDIT_FILES)
-    raise error(
-        Messages.NOT_SUPPORTED,
-        detail="Creating and changing customised OS-image profiles is not supported "
-        "by this version of osdepot.",
     )
 
 

@@ -7,6 +7,7 @@ file servers, links and installation trees. Portable SQL only: it runs on SQLite
 from __future__ import annotations
 
 from osdepot.storage.catalog.links import LinksCatalog
+from osdepot.storage.catalog.profiles import ProfilesCatalog
 from osdepot.storage.catalog.repository import RepositoryCatalog
 from osdepot.storage.catalog.servers import ServersCatalog
 from osdepot.storage.catalog.users import UsersCatalog
@@ -14,5 +15,5 @@ from osdepot.storage.catalog.users import UsersCatalog
 __all__ = ["SqlCatalog"]
 
 
-class SqlCatalog(UsersCatalog, RepositoryCatalog, ServersCatalog, LinksCatalog):
+class SqlCatalog(UsersCatalog, RepositoryCatalog, ProfilesCatalog, ServersCatalog, LinksCatalog):
     """Catalog on any SQLAlchemy engine (see :func:`osdepot.storage.db.make_engine`)."""

@@ -5,22 +5,29 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from osdepot.domain.images import ImageType
 from osdepot.domain.jobs import OPEN, JobStatus
 from osdepot.domain.records import (
     OsImage,
     Profile,
+    ProfileImport,
     StoredFile,
     Usage,
 )
-from osdepot.errors import Duplicate, Missing, NotRunning, OsdepotException
+from osdepot.errors import Duplicate, HeldBy, Missing, NotRunning, OsdepotException
 from osdepot.storage.catalog.base import bump, job_event
 from osdepot.storage.catalog.jobs import JobsCatalog
+from osdepot.storage.catalog.profiles import (
+    file_record,
+    holders,
+    insert_file,
+    insert_profile,
+    make_profile,
+    profile_file_ids,
+)
 from osdepot.storage.schema import (
     files,
     jobs,
@@ -43,27 +50,11 @@ class RepositoryCatalog(JobsCatalog):
         image: OsImage | None,
         now: float,
         message: dict[str, object],
+        profile: ProfileImport | None = None,
     ) -> None:
         try:
             with self._write() as c:
-                c.execute(
-                    insert(files).values(
-                        id=file.id,
-                        image_type=file.image_type.value,
-                        name=file.name,
-                        os=file.os,
-                        osrelease=file.osrelease,
-                        description=file.description,
-                        image_name=file.image_name,
-                        size=file.size,
-                        sha256=file.sha256,
-                        checksums=json.dumps(file.checksums),
-                        blob_key=file.blob_key,
-                        imported_by=file.imported_by,
-                        imported_at=file.imported_at,
-                        job_id=file.job_id,
-                    )
-                )
+                insert_file(c, file)
                 bump(c)
                 if image is not None:
                     c.execute(
@@ -83,16 +74,11 @@ class RepositoryCatalog(JobsCatalog):
                         )
                     )
                     for p in image.profiles:
-                        c.execute(
-                            insert(profiles).values(
-                                id=p.id,
-                                image_id=p.image_id,
-                                name=p.name,
-                                profile=p.profile,
-                                type=p.type,
-                                description=p.description,
-                            )
-                        )
+                        insert_profile(c, p)
+                if profile is not None:
+                    for f in profile.files:
+                        insert_file(c, f)
+                    insert_profile(c, profile.profile)
                 n = c.execute(
                     update(jobs)
                     .where(jobs.c.id == job_id, jobs.c.status == JobStatus.RUNNING.value)
@@ -113,6 +99,10 @@ class RepositoryCatalog(JobsCatalog):
         except IntegrityError:
             if image is not None and self.get_image(image.id) is not None:
                 raise Duplicate("image", image.id) from None
+            if profile is not None and self.find_profiles([profile.profile.id]):
+                raise Duplicate("profile", profile.profile.id) from None
+            if profile is not None and self.get_image(profile.profile.image_id) is None:
+                raise Missing([profile.profile.image_id]) from None
             raise Duplicate("file", file.id) from None
         else:
             job_event(job_id, JobStatus.COMPLETE, message)
@@ -128,12 +118,7 @@ class RepositoryCatalog(JobsCatalog):
         with self._read_statement() as c:
             return c.execute(select(files.c.id).where(files.c.id == file_id)).first() is not None
 
-    @staticmethod
-    def _file(row: Any) -> StoredFile:
-        d = dict(row)
-        d["image_type"] = ImageType(d["image_type"])
-        d["checksums"] = json.loads(d["checksums"] or "{}")
-        return StoredFile(**d)
+    _file = staticmethod(file_record)
 
     def get_file(self, file_id: str) -> StoredFile | None:
         with self._read_statement() as c:
@@ -152,8 +137,9 @@ class RepositoryCatalog(JobsCatalog):
             q = q.where(os_images.c.id == image_id)
             pq = pq.where(profiles.c.image_id == image_id)
         by_image: dict[str, list[Profile]] = {}
+        held = profile_file_ids(c)
         for r in c.execute(pq).mappings():
-            by_image.setdefault(r["image_id"], []).append(Profile(**r))
+            by_image.setdefault(r["image_id"], []).append(make_profile(r, held.get(r["id"], ())))
         out = []
         for r in c.execute(q).mappings():
             d = dict(r)
@@ -175,7 +161,8 @@ class RepositoryCatalog(JobsCatalog):
             rows = c.execute(
                 select(profiles).where(profiles.c.id.in_(list(ids))).order_by(profiles.c.id)
             ).mappings()
-            return [Profile(**r) for r in rows]
+            held = profile_file_ids(c, ids)
+            return [make_profile(r, held.get(r["id"], ())) for r in rows]
 
     def delete_objects(self, ids: Sequence[str]) -> list[str]:
         """Delete OS images (with their profiles and file), profiles and files in one
@@ -209,6 +196,16 @@ class RepositoryCatalog(JobsCatalog):
             file_ids = set(file_rows)
             for r in img_rows.values():
                 file_ids.add(r.file_id)
+            # customised profiles that go: those named, and those of images that go
+            going = set(prof_rows) | {
+                r.id
+                for r in c.execute(
+                    select(profiles.c.id).where(profiles.c.image_id.in_(list(img_rows)))
+                )
+            }
+            held = holders(c, sorted(file_ids), sorted(going))
+            if held:
+                raise HeldBy(held)
             c.execute(delete(profiles).where(profiles.c.id.in_(list(prof_rows))))
             c.execute(delete(profiles).where(profiles.c.image_id.in_(list(img_rows))))
             # An OS image's own file goes with the image; deleting that file directly

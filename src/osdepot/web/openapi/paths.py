@@ -20,6 +20,7 @@ from osdepot.web.openapi.parts import (
     ref,
     request_body,
 )
+from osdepot.web.openapi.profiles import profile_paths
 from osdepot.web.openapi.schemas import IMAGE_TYPES
 
 _JOBS = path_param("ids", "Comma-separated job ids")
@@ -87,33 +88,7 @@ def paths() -> dict[str, Any]:
                 privilege=DELETE,
             ),
         },
-        "/osImages/{ids}": {
-            "parameters": [path_param("ids", "Comma-separated object ids (OS images, files)")],
-            "delete": op(
-                "Delete OS images (with their profiles) and files",
-                envelope_ok,
-                (401, 403, 404, 409, 412),
-                privilege=DELETE,
-            ),
-            "get": op(
-                "Export a customised profile: not supported by osdepot (no custom profiles)",
-                {},
-                (400, 401, 403, 404, 412),
-                privilege=EDIT,
-            ),
-            "post": op(
-                "Create a customised profile: not supported by osdepot",
-                {},
-                (400, 401, 403, 404, 412),
-                privilege=EDIT,
-            ),
-            "put": op(
-                "Modify a customised profile: not supported by osdepot",
-                {},
-                (400, 401, 403, 404, 412),
-                privilege=EDIT,
-            ),
-        },
+        **profile_paths(envelope_ok),
         "/files/osImages": {
             "post": op(
                 "Upload the job's file (multipart), or import it from a remote file server (JSON)",
