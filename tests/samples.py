@@ -8,7 +8,8 @@ import json
 import struct
 import tarfile
 import zipfile
-from typing import Any
+from collections.abc import Callable
+from typing import IO, Any
 
 from osdepot.content.validators.text import _crc24
 
@@ -159,13 +160,12 @@ def profile_archive(
     ]
     if tamper is not None:
         tamper(definition, members)
+
+    def opener(data: bytes) -> Callable[[], IO[bytes]]:
+        return lambda: io.BytesIO(data)
+
     buf = io.BytesIO()
-    write_archive(
-        buf,
-        definition,
-        [(m, (lambda d=d: io.BytesIO(d))) for m, d in members],
-        1_700_000_000,
-    )
+    write_archive(buf, definition, [(m, opener(d)) for m, d in members], 1_700_000_000)
     return buf.getvalue()
 
 

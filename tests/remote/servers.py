@@ -101,6 +101,24 @@ class _Handler(BaseHTTPRequestHandler):
             b.stop.wait(MAX_STALL)
         self.close_connection = True
 
+    def do_PUT(self) -> None:
+        """Store the body at the path (exports to a WebDAV-like server)."""
+        srv = self.server
+        want = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+        length = int(self.headers.get("Content-Length", "0"))
+        body = self.rfile.read(length)
+        path = srv.root / self.path.lstrip("/")
+        if srv.auth and self.headers.get("Authorization") != want:
+            status = 401
+        elif not path.resolve().is_relative_to(srv.root.resolve()) or not path.parent.is_dir():
+            status = 409
+        else:
+            path.write_bytes(body)
+            status = 201
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
 
 class HttpServer(ThreadingHTTPServer):
     daemon_threads = True
@@ -177,7 +195,8 @@ class FtpServer:
     def __init__(self, root: Path) -> None:
         self.behaviour = Behaviour()
         auth = DummyAuthorizer()
-        auth.add_user(USER, PASSWORD, str(root), perm="elr")
+        # the user may also write (exports); anonymous may only read
+        auth.add_user(USER, PASSWORD, str(root), perm="elradfmw")
         auth.add_anonymous(str(root))
         handler: Any = type("H", (FTPHandler,), {})
         handler.authorizer = auth

@@ -124,6 +124,7 @@ class ProfileExports:
         )
         run = await imports.claim(user, job, ImageType.OSPROFILE, params, filename, None, "export")
         run.exporting = True
+        run.complete_message = lambda f: self._done(run, profile, f, len(stored))
         if server is not None:
             assert path is not None
             run.before_commit = self._pusher(run, server, path)
@@ -134,6 +135,21 @@ class ProfileExports:
         self.ctx.running.start(job.id, self._write(run, definition, members, server, path))
         log.info("job %s: exporting profile %s for %s", job.id, profile.id, user.name)
         return job
+
+    @staticmethod
+    def _done(run: ImportRun, profile: Profile, f: StoredFile, n: int) -> dict[str, Any]:
+        pushed = f" It was also written to {run.pushed}." if run.pushed else ""
+        return Messages.EXPORT_COMPLETE.render(
+            {
+                "profile": profile.id,
+                "filename": f.name,
+                "file_id": f.id,
+                "size": f.size,
+                "sha256": f.sha256,
+                "files": n,
+                "pushed": pushed,
+            }
+        )
 
     async def _target(self, server_id: str | None, path: str | None) -> RemoteServer | None:
         if not server_id:

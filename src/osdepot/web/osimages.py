@@ -51,6 +51,7 @@ def file_json(f: StoredFile) -> dict[str, Any]:
         "importedBy": f.imported_by,
         "importedAt": iso(f.imported_at),
         "imageName": f.image_name or "",
+        "version": f.version,
         "bundleId": "",
         "jobId": str(f.job_id) if f.job_id is not None else "",
     }

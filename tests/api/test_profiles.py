@@ -1,0 +1,521 @@
+"""Customised profiles as LXCA has them: customising a predefined profile with files
+of the repository, changing it and its files, validating custom settings, exporting
+it (to a download or a remote server) and importing the archive on a second server,
+with every way of getting it wrong refused before anything changes."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from starlette.testclient import TestClient
+
+from osdepot.compose import open_context
+from osdepot.config import Settings
+from osdepot.services.auth import Auth
+from osdepot.services.context import Context
+from osdepot.services.recovery import recover
+from osdepot.web.app import create_app
+from tests.conftest import ADMIN, ADMIN_PW, Api, sha256, stored_blobs
+from tests.media import medium_bytes
+from tests.samples import CONFIG, KICKSTART, VALID, profile_archive, rpm_bytes
+
+ISO = medium_bytes("rhel", version="9.4")
+IMAGE = "rhels9.4"
+BASIC = f"{IMAGE}|{IMAGE}-x86_64-install-Basic"
+CUSTOM = f"{IMAGE}|{IMAGE}-x86_64-install-Custom_web"
+SCRIPT = VALID["SCRIPT"][2]
+
+
+def q(pid: str) -> str:
+    return quote(pid, safe="")
+
+
+@pytest.fixture
+def stocked(api: Api) -> dict[str, str]:
+    """An OS image and one file of each kind a RHEL profile takes."""
+    api.import_file("OS", "rhel.iso", ISO)
+    return {
+        "script": api.import_file("SCRIPT", "post.sh", SCRIPT, os="rhel"),
+        "ks": api.import_file("UNATTEND", "ks.ks", KICKSTART, os="rhel"),
+        "config": api.import_file("CONFIG", "settings.json", CONFIG, os="rhel"),
+        "dud": api.import_file("DUD", "bnxt.rpm", rpm_bytes(), os="rhel", imageName=IMAGE),
+        "soft": api.import_file("SOFTWARE", "agent.tar.gz", VALID["OSPROFILE"][2], os="rhel"),
+    }
+
+
+def options(f: dict[str, str]) -> dict[str, Any]:
+    return {
+        "driverOptions": {"driverIds": [f["dud"]]},
+        "customConfigOptions": {"customConfigFileIds": [{"id": f["config"]}]},
+        "customScriptOptions": {"customScriptIds": [f["script"]]},
+        "customSoftwareOptions": {"customSoftwareIds": [f["soft"]]},
+        "unattendOptions": {"unattendFileIds": [f["ks"]]},
+        "bootOptions": "",
+    }
+
+
+def customise(api: Api, f: dict[str, str], name: str = "web") -> Any:
+    body = {
+        "profile": {"name": name, "description": "web servers", "customizationOptions": options(f)}
+    }
+    return api.c.post(f"/osImages/{q(BASIC)}", json=body)
+
+
+def profile_entry(api: Api, pid: str) -> dict[str, Any]:
+    (image,) = [i for i in api.listing()["items"] if i["id"] == IMAGE]
+    (entry,) = [p for p in image["profiles"] if p["id"] == pid]
+    return dict(entry)
+
+
+def wait(api: Api, job: str) -> dict[str, Any]:
+    for _ in range(200):
+        task = api.task(job)
+        if task["status"] in ("Complete", "Stopped", "Cancelled"):
+            return task
+        time.sleep(0.05)
+    raise AssertionError(f"job {job} did not end: {task}")
+
+
+def test_a_predefined_profile_is_customised_with_files_of_the_repository(
+    api: Api, stocked: dict[str, str]
+) -> None:
+    r = customise(api, stocked)
+    assert r.status_code == 201, r.text
+    assert r.json()["id"] == CUSTOM
+    entry = profile_entry(api, CUSTOM)
+    assert entry["type"] == "custom" and entry["baseProfile"] == BASIC
+    assert entry["profile"] == "Basic" and entry["createdBy"] == ADMIN
+    opts = entry["customizationOptions"]
+    assert opts["bootOptions"] == ""  # Windows only: LXCA shows unsupported groups as ""
+    assert opts["driverOptions"] == {"driverIds": [stocked["dud"]]}
+    assert opts["unattendOptions"] == {"unattendFileIds": [stocked["ks"]]}
+    assert opts["customConfigOptions"] == {"customConfigFileIds": [stocked["config"]]}
+    # the OSPROFILE filter of GET /osImages shows it too
+    found = api.c.get(f"/osImages?imageType=OSPROFILE&id={q(CUSTOM)}").json()["items"]
+    assert found[0]["profiles"][0]["customizationOptions"] == opts
+    # a second profile of the same name is refused; a customised profile can be the base
+    assert customise(api, stocked).status_code == 409
+    body = {"profile": {"name": "web 2", "customizationOptions": {}}}
+    r = api.c.post(f"/osImages/{q(CUSTOM)}", json=body)
+    assert r.status_code == 201 and r.json()["id"].endswith("Custom_web_2")
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "words"),
+    [
+        (lambda b, f: b["profile"].update(name="../x"), 400, "profile.name"),
+        (lambda b, f: b["profile"].pop("customizationOptions"), 412, "customizationOptions"),
+        (
+            lambda b, f: b["profile"]["customizationOptions"].update(
+                bootOptions={"bootFileIds": ["x"]}
+            ),
+            404,
+            "x",
+        ),
+        (lambda b, f: b["profile"]["customizationOptions"].update(nosuch={}), 400, "nosuch"),
+        (
+            lambda b, f: b["profile"].update(
+                customizationOptions={"unattendOptions": {"unattendFileIds": [f["script"]]}}
+            ),
+            400,
+            "SCRIPT file",
+        ),
+        (
+            lambda b, f: b["profile"]["customizationOptions"].update(
+                unattendOptions={"unattendFileIds": [f["ks"], f["ks"]]}
+            ),
+            400,
+            "at most 1",
+        ),
+        (lambda b, f: b.update(profile="web"), 400, "profile"),
+    ],
+)
+def test_bad_customisations_are_refused_and_change_nothing(
+    api: Api, stocked: dict[str, str], change: Any, status: int, words: str
+) -> None:
+    body = {"profile": {"name": "web", "customizationOptions": options(stocked)}}
+    change(body, stocked)
+    before = api.listing()
+    r = api.c.post(f"/osImages/{q(BASIC)}", json=body)
+    assert r.status_code == status, r.text
+    assert words in json.dumps(r.json()["messages"])
+    assert api.listing() == before
+
+
+def test_files_for_another_os_or_image_do_not_fit(api: Api, stocked: dict[str, str]) -> None:
+    win = api.import_file("SCRIPT", "setup.ps1", b"Write-Host hi\r\n", os="windows")
+    body = {
+        "profile": {
+            "name": "w",
+            "customizationOptions": {"customScriptOptions": {"customScriptIds": [win]}},
+        }
+    }
+    r = api.c.post(f"/osImages/{q(BASIC)}", json=body)
+    assert r.status_code == 400 and "windows" in r.text
+    boot = api.import_file("BOOT", *VALID["BOOT"][0:1], VALID["BOOT"][2], **VALID["BOOT"][1])
+    body = {
+        "profile": {"name": "b", "customizationOptions": {"bootOptions": {"bootFileIds": [boot]}}}
+    }
+    r = api.c.post(f"/osImages/{q(BASIC)}", json=body)
+    assert r.status_code == 400 and "not supported for linux" in r.text
+    r = api.c.post("/osImages/nosuch%7Cprofile", json={"profile": {"name": "x"}})
+    assert r.status_code == 404
+
+
+def test_a_file_a_profile_holds_is_not_deleted_until_the_profile_goes(
+    api: Api, stocked: dict[str, str], ctx: Context
+) -> None:
+    assert customise(api, stocked).status_code == 201
+    r = api.c.delete(f"/osImages/{stocked['ks']}")
+    assert r.status_code == 409 and CUSTOM in r.text
+    assert r.json()["messages"][0]["id"] == "FQXHMFC9046J"
+    # the profile and its file together: fine
+    r = api.c.delete(f"/osImages/{q(CUSTOM)},{stocked['ks']}")
+    assert r.status_code == 200, r.text
+    assert ctx.catalog.get_file(stocked["ks"]) is None
+    # deleting the OS image takes its customised profiles, never their files
+    assert (
+        customise(
+            api, {**stocked, "ks": api.import_file("UNATTEND", "k.ks", KICKSTART, os="rhel")}
+        ).status_code
+        == 201
+    )
+    assert api.c.delete(f"/osImages/{IMAGE}").status_code == 200
+    assert not ctx.catalog.find_profiles([CUSTOM])
+    assert ctx.catalog.get_file(stocked["script"]) is not None
+
+
+def test_a_customised_profile_and_its_files_are_changed_with_put(
+    api: Api, stocked: dict[str, str], ctx: Context
+) -> None:
+    assert customise(api, stocked).status_code == 201
+    r = api.c.put(
+        f"/osImages/{q(CUSTOM)}",
+        json={
+            "profile": {
+                "description": "v2",
+                "customizationOptions": {
+                    "customScriptOptions": {"customScriptIds": [stocked["script"]]}
+                },
+            }
+        },
+    )
+    assert r.status_code == 200, r.text
+    entry = profile_entry(api, CUSTOM)
+    assert entry["description"] == "v2"
+    assert entry["customizationOptions"]["unattendOptions"] == {"unattendFileIds": []}
+    # now the kickstart file is free to go; the script is not
+    assert api.c.delete(f"/osImages/{stocked['script']}").status_code == 409
+    # predefined profiles and names do not change
+    assert (
+        api.c.put(f"/osImages/{q(BASIC)}", json={"profile": {"description": "x"}}).status_code
+        == 400
+    )
+    r = api.c.put(f"/osImages/{q(CUSTOM)}", json={"profile": {"name": "other"}})
+    assert r.status_code == 400 and "profile.name" in r.text
+
+    # a kickstart file's text, through LXCA's shape for custom files
+    new = KICKSTART + b"\n%post\necho changed\n%end\n"
+    ks = stocked["ks"]
+    old_blobs = {p.name for p in stored_blobs(ctx.settings)}
+    r = api.c.put(
+        f"/osImages/{ks}?imageType=UNATTEND",
+        json={
+            "customUnattendFile": {"description": "kick", "version": "2", "content": new.decode()}
+        },
+    )
+    assert r.status_code == 200, r.text
+    (entry,) = [e for e in api.listing()["unattendFiles"] if e["id"] == ks]
+    assert entry["sha256"] == sha256(new) and entry["size"] == len(new)
+    assert entry["description"] == "kick" and entry["version"] == "2"
+    assert api.c.get(f"/files/osImages/{ks}").content == new
+    assert len({p.name for p in stored_blobs(ctx.settings)} - old_blobs) == 1  # old one gone
+    # text that is not a kickstart file, a type that does not match, software text
+    r = api.c.put(
+        f"/osImages/{ks}?imageType=UNATTEND",
+        json={"customUnattendFile": {"content": "\x00\x01binary"}},
+    )
+    assert r.status_code == 400
+    assert api.c.get(f"/files/osImages/{ks}").content == new
+    assert (
+        api.c.put(f"/osImages/{ks}?imageType=CONFIG", json={"customConfigFile": {}}).status_code
+        == 400
+    )
+    r = api.c.put(f"/osImages/{stocked['soft']}", json={"customSoftware": {"content": "x"}})
+    assert r.status_code == 400 and "content" in r.text
+    r = api.c.put(
+        f"/osImages/{stocked['config']}",
+        json={"customConfigFile": {"version": "3"}, "associatedFileId": "nosuch"},
+    )
+    assert r.status_code == 200  # associatedFileId outside the object is not read
+    r = api.c.put(
+        f"/osImages/{stocked['config']}", json={"customConfigFile": {"associatedFileId": "nosuch"}}
+    )
+    assert r.status_code == 400 and "associatedFileId" in r.text
+    assert api.c.put("/osImages/nosuch", json={"description": "x"}).status_code == 404
+
+
+SETTINGS = {
+    "category": "dynamic",
+    "content": [
+        {
+            "category": "dynamic",
+            "common": False,
+            "name": "server-settings",
+            "optional": False,
+            "template": [
+                {
+                    "category": "dynamic",
+                    "name": "node",
+                    "type": "assoc_array",
+                    "content": [
+                        {
+                            "name": "locale",
+                            "type": "string",
+                            "choices": ["en_US", "ja_JP", "pt_BR"],
+                            "value": "en_US",
+                            "label": "OS Locale",
+                        },
+                        {"name": "port", "type": "integer", "value": 80, "min": 1, "max": 65535},
+                    ],
+                }
+            ],
+            "type": "assoc_array",
+        },
+        {"name": "ntp", "type": "string", "category": "static", "value": "pool.ntp.org"},
+    ],
+    "description": "Custom configuration file",
+    "type": "assoc_array",
+}
+
+
+def test_custom_settings_are_validated_into_macros(api: Api) -> None:
+    r = api.c.post("/osImages/customSettings", json={"customConfigValues": SETTINGS})
+    assert r.status_code == 200, r.text
+    macros = [m["macro"] for m in r.json()["customMacros"]]
+    assert macros == ["#server-settings.node0.locale#", "#server-settings.node0.port#", "#ntp#"]
+    assert r.json()["customMacros"][0]["repeated"] is True
+    # as a JSON text, and as the reference's example writes it (a list of one)
+    r = api.c.post("/osImages/customSettings", json={"customConfigValues": json.dumps(SETTINGS)})
+    assert r.status_code == 200
+    r = api.c.post("/osImages/customSettings", json=[{"customConfigValues": SETTINGS}])
+    assert r.status_code == 200 and len(r.json()["customMacros"]) == 3
+
+
+def test_wrong_custom_settings_get_a_report_of_every_place(api: Api) -> None:
+    bad = json.loads(json.dumps(SETTINGS))
+    node = bad["content"][0]["template"][0]["content"]
+    node[0]["value"] = "xx_XX"
+    node[1]["type"] = "float"
+    bad["content"][1].pop("value")
+    bad["content"].append({"name": "ntp", "type": "string"})
+    r = api.c.post("/osImages/customSettings", json={"customConfigValues": bad})
+    assert r.status_code == 400
+    body = r.json()
+    assert body["result"] == "failed" and body["messages"][0]["id"] == "FQXHMFC9045J"
+    where = {e["location"] for e in body["errorReport"]}
+    assert where == {
+        "/content/0/template/0/content/0/value",
+        "/content/0/template/0/content/1/type",
+        "/content/1/value",
+        "/content/2/name",
+    }
+    for raw in ("{not json", 5, {"content": "x"}):
+        r = api.c.post("/osImages/customSettings", json={"customConfigValues": raw})
+        assert r.status_code == 400 and r.json()["errorReport"], raw
+    assert api.c.post("/osImages/customSettings", json={"x": 1}).status_code == 412
+    # bounded: a deep or huge document is refused without walking all of it
+    deep: dict[str, Any] = {"name": "leaf", "type": "string"}
+    for i in range(40):
+        deep = {"name": f"n{i}", "type": "assoc_array", "content": [deep]}
+    r = api.c.post("/osImages/customSettings", json={"customConfigValues": {"content": [deep]}})
+    assert r.status_code == 400 and "deeper" in r.text
+
+
+# -- export and re-import -------------------------------------------------------------
+
+
+def export(api: Api, pid: str = CUSTOM, **query: str) -> dict[str, Any]:
+    extra = "".join(f"&{k}={quote(v, safe='')}" for k, v in query.items())
+    r = api.c.get(f"/osImages/{q(pid)}?x=1{extra}")
+    assert r.status_code == 200, r.text
+    assert r.json()["jobID"] == r.json()["jobId"]
+    return wait(api, r.json()["jobId"])
+
+
+def members(data: bytes) -> dict[str, bytes]:
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar if m.isreg()}  # type: ignore[union-attr]
+
+
+@pytest.fixture
+def second(tmp_path: Path) -> Iterator[Api]:
+    """A second, fresh osdepot (its own data folder and catalog)."""
+    s = Settings(
+        data_dir=tmp_path / "second",
+        admin_user=ADMIN,
+        admin_password=ADMIN_PW,
+        upload_buffer_bytes=64 * 1024,
+        progress_interval=0.0,
+    )
+    c = open_context(s)
+    recover(c)
+    Auth(c).bootstrap_admin()
+    with TestClient(create_app(s, c), base_url="https://testserver") as client:
+        other = Api(client)
+        other.login(ADMIN, ADMIN_PW)
+        yield other
+    c.close()
+
+
+def test_an_export_goes_to_a_second_server_and_comes_back_identical(
+    api: Api, stocked: dict[str, str], second: Api
+) -> None:
+    assert customise(api, stocked).status_code == 201
+    task = export(api)
+    assert task["status"] == "Complete", task
+    text = json.dumps(task["messages"])
+    assert "FQXHMFC9044I" in text and "Custom_web.tar.gz" in text
+    name = f"{IMAGE}-x86_64-install-Custom_web.tar.gz"
+    (stored,) = api.listing()["osProfileFiles"]
+    assert stored["name"] == name
+    # the archive by its name (§4.2) and as a stored file, with Range
+    archive = api.c.get(f"/osImages/{quote(name)}")
+    assert archive.status_code == 200 and archive.headers["etag"] == f'"{stored["sha256"]}"'
+    assert archive.content == api.c.get(f"/files/osImages/{stored['id']}").content
+    part = api.c.get(f"/osImages/{quote(name)}", headers={"Range": "bytes=0-9"})
+    assert part.status_code == 206 and part.content == archive.content[:10]
+    got = members(archive.content)
+    manifest = json.loads(got["manifest.json"])
+    assert manifest["files"][0]["path"] == "profile.json"
+    for m in manifest["files"]:
+        assert hashlib.sha256(got[m["path"]]).hexdigest() == m["sha256"]
+    definition = json.loads(got["profile.json"])
+    assert definition["osImage"]["sha256"] == sha256(ISO)
+    assert len(manifest["files"]) == 6  # profile.json + five files
+
+    # the second server: no OS image yet → refused, naming it; nothing stored
+    r = second.upload(second.init("OSPROFILE"), name, archive.content)
+    assert r.status_code == 409 and r.json()["messages"][0]["id"] == "FQXHMFC9043J"
+    assert IMAGE in r.text and "rhel.iso" in r.text
+    assert second.listing()["osProfileFiles"] == []
+    second.import_file("OS", "rhel.iso", ISO)
+    r = second.upload(second.init("OSPROFILE"), name, archive.content)
+    assert r.status_code == 201, r.text
+    mine, theirs = api.listing(), second.listing()
+    assert (
+        profile_entry(second, CUSTOM)["customizationOptions"]
+        == profile_entry(api, CUSTOM)["customizationOptions"]
+    )
+    for group in (
+        "deviceDrivers",
+        "installScriptFiles",
+        "softwareFiles",
+        "unattendFiles",
+        "configFiles",
+    ):
+        a = {(f["id"], f["name"], f["sha256"], f["type"], f["os"]) for f in mine[group]}
+        b = {(f["id"], f["name"], f["sha256"], f["type"], f["os"]) for f in theirs[group]}
+        assert a == b, group
+    for f in theirs["installScriptFiles"]:
+        assert second.c.get(f"/files/osImages/{f['id']}").content == SCRIPT
+    # once is enough: the same archive again names the profile that exists
+    r = second.upload(second.init("OSPROFILE"), name, archive.content)
+    assert r.status_code == 409 and CUSTOM in r.text
+
+
+def test_predefined_and_unknown_profiles_are_not_exported(
+    api: Api, stocked: dict[str, str]
+) -> None:
+    r = api.c.get(f"/osImages/{q(BASIC)}")
+    assert r.status_code == 400 and "predefined" in r.text
+    assert api.c.get("/osImages/nosuch%7Cx").status_code == 404
+    assert api.c.get("/osImages/nosuch.tar.gz").status_code == 404
+    assert customise(api, stocked).status_code == 201
+    assert api.c.get(f"/osImages/{q(CUSTOM)}?path=/x.tar.gz").status_code == 412
+    assert api.c.get(f"/osImages/{q(CUSTOM)}?serverId=77&path=/x.tar.gz").status_code == 412
+    assert api.c.get(f"/osImages/{q(CUSTOM)}?serverId=abc&path=/x").status_code == 404
+
+
+def tamper_sha(definition: dict[str, Any], members: list[Any]) -> None:
+    m, data = members[0]
+    members[0] = (m, data[:-1] + bytes([data[-1] ^ 0x20]))  # bytes change, manifest not
+
+
+def escape(definition: dict[str, Any], members: list[Any]) -> None:
+    m, data = members[0]
+    members[0] = (type(m)("files/../../etc/cron.d/x", m.size, m.sha256, m.file), data)
+
+
+def unused(definition: dict[str, Any], members: list[Any]) -> None:
+    definition["customizationOptions"]["customScriptOptions"]["customScriptIds"] = []
+
+
+def foreign(definition: dict[str, Any], members: list[Any]) -> None:
+    definition["customizationOptions"]["unattendOptions"]["unattendFileIds"] = ["post.sh"]
+    definition["customizationOptions"]["customScriptOptions"]["customScriptIds"] = []
+
+
+def _extra_member(data: bytes) -> bytes:
+    """The archive with one member more than its manifest lists."""
+    import gzip
+
+    raw = gzip.decompress(data)
+    out = io.BytesIO()
+    with (
+        tarfile.open(fileobj=io.BytesIO(raw)) as src,
+        tarfile.open(fileobj=out, mode="w:gz") as dst,
+    ):
+        for m in src:
+            dst.addfile(m, src.extractfile(m))
+        extra = tarfile.TarInfo("files/99-evil.sh")
+        extra.size = 3
+        dst.addfile(extra, io.BytesIO(b"bad"))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("archive", "words"),
+    [
+        (profile_archive(tamper=tamper_sha), "SHA-256 of files/01-post.sh"),
+        (profile_archive(tamper=escape), "'..'"),
+        (profile_archive(tamper=unused), "does not use"),
+        (profile_archive(tamper=foreign), "SCRIPT file"),
+        (profile_archive(medium_sha256="0" * 64), "another medium"),
+        (_extra_member(profile_archive()), "does not list"),
+        (profile_archive()[:-30], "truncated"),
+        (
+            profile_archive(files={"k": ("UNATTEND", "ks.ks", b"\x00\x01 not a kickstart")}),
+            "not a valid UNATTEND",
+        ),
+    ],
+)
+def test_a_bad_archive_is_refused_and_leaves_nothing(
+    api: Api, ctx: Context, archive: bytes, words: str
+) -> None:
+    api.import_file("OS", "rhel.iso", ISO)
+    before = (api.listing(), sorted(p.name for p in stored_blobs(ctx.settings)))
+    r = api.upload(api.init("OSPROFILE"), "custom.tar.gz", archive)
+    assert r.status_code in (400, 409), r.text
+    assert words in json.dumps(r.json()["messages"]), r.text
+    assert (api.listing(), sorted(p.name for p in stored_blobs(ctx.settings))) == before
+
+
+def test_files_the_repository_holds_are_not_stored_twice(api: Api, ctx: Context) -> None:
+    api.import_file("OS", "rhel.iso", ISO)
+    script = api.import_file("SCRIPT", "post.sh", SCRIPT, os="rhel")
+    r = api.upload(api.init("OSPROFILE"), "custom.tar.gz", profile_archive())
+    assert r.status_code == 201, r.text
+    assert profile_entry(api, CUSTOM)["customizationOptions"]["customScriptOptions"] == {
+        "customScriptIds": [script]
+    }
+    assert len(api.listing()["installScriptFiles"]) == 1
