@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from osdepot.cli.client import CliError, _follow
+from osdepot.cli.client import CliError, follow_job
 
 
 class FakeApi:
@@ -33,14 +33,14 @@ def test_follow_returns_the_ended_job() -> None:
             {"status": "Complete", "bytesReceived": 100, "percentage": 100},
         ]
     )
-    job = _follow(api, "7", "x.iso", True, io.StringIO(), stall=5, interval=0)  # type: ignore[arg-type]
+    job = follow_job(api, "7", "x.iso", True, io.StringIO(), stall=5, interval=0)  # type: ignore[arg-type]
     assert job["status"] == "Complete" and api.calls == 3
 
 
 def test_follow_gives_up_on_a_job_without_progress() -> None:
     api = FakeApi([{"status": "Running", "bytesReceived": 10, "percentage": 10}])
     with pytest.raises(CliError, match=r"no progress for 0\.2 s") as exc:
-        _follow(api, "7", "x.iso", True, io.StringIO(), stall=0.2, interval=0.01)  # type: ignore[arg-type]
+        follow_job(api, "7", "x.iso", True, io.StringIO(), stall=0.2, interval=0.01)  # type: ignore[arg-type]
     assert exc.value.code == 1 and "osdepot tasks 7 --watch" in str(exc.value)
     assert api.calls > 2
 
@@ -49,5 +49,5 @@ def test_progress_keeps_the_wait_going() -> None:
     # Slow but moving: a new byte count each poll, for longer than the stall limit.
     states = [{"status": "Running", "bytesReceived": n, "percentage": 1} for n in range(30)]
     states.append({"status": "Complete", "bytesReceived": 100, "percentage": 100})
-    job = _follow(FakeApi(states), "7", "x", True, io.StringIO(), stall=0.05, interval=0.01)  # type: ignore[arg-type]
+    job = follow_job(FakeApi(states), "7", "x", True, io.StringIO(), stall=0.05, interval=0.01)  # type: ignore[arg-type]
     assert job["status"] == "Complete"

@@ -10,7 +10,7 @@ osdepot and against a Lenovo XClarity Administrator. Sessions are kept per profi
 from __future__ import annotations
 
 from osdepot.cli.client.common import FAILED, OK, TERMINAL, USAGE, CliError
-from osdepot.cli.client.imports import _follow
+from osdepot.cli.client.imports import follow_job
 from osdepot.cli.client.parser import add_commands
 from osdepot.cli.client.profiles import Profile, config_dir
 
@@ -21,7 +21,7 @@ __all__ = [
     "USAGE",
     "CliError",
     "Profile",
-    "_follow",
     "add_commands",
     "config_dir",
+    "follow_job",
 ]

@@ -13,6 +13,7 @@ import httpx
 
 from osdepot.cli.client.common import CHUNK, FAILED, OK, CliError
 from osdepot.cli.client.http import Api, unreachable
+from osdepot.cli.client.imports import follow_job, report_job
 from osdepot.cli.client.profiles import Profile
 from osdepot.cli.client.progress import Progress
 
@@ -157,3 +158,26 @@ def cmd_link(args: argparse.Namespace) -> int:
         f"(a link to {what}; valid until {answer['expires']}; id {answer['id']})", file=sys.stderr
     )
     return OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Export a customised profile: the export job, followed; then the archive
+    downloaded to ``-o`` (and/or written to a remote server by the server itself)."""
+    api = _api(args)
+    try:
+        params = {}
+        if args.server:
+            params = {"serverId": args.server, "path": args.path or ""}
+        answer = api.request("GET", f"/osImages/{quote(args.profile_id, safe='')}", params=params)
+        job_id = str(answer.get("jobId") or answer.get("jobID"))
+        job = follow_job(api, job_id, "export", args.quiet, sys.stderr)
+        if job.get("status") != "Complete":
+            return report_job(job, f"export of {args.profile_id}")
+        if args.output:
+            args.id = str(job.get("fileId"))
+            code = _download(api, args)
+            if code != OK:
+                return code
+        return report_job(job, f"export of {args.profile_id}")
+    finally:
+        api.close()

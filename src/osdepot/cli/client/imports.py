@@ -65,7 +65,7 @@ def _drop_job(api: Api, job_id: str) -> None:
 FOLLOW_STALL_SECONDS = 600.0
 
 
-def _follow(
+def follow_job(
     api: Api,
     job_id: str,
     label: str,
@@ -105,7 +105,7 @@ def _follow(
         time.sleep(interval)
 
 
-def _report(job: dict[str, Any], what: str) -> int:
+def report_job(job: dict[str, Any], what: str) -> int:
     status = job.get("status")
     text = _messages(job)
     if status == "Complete":
@@ -245,10 +245,10 @@ def _import_file(api: Api, args: argparse.Namespace, algo: str | None) -> int:
         if job.get("status") not in TERMINAL:
             _drop_job(api, job_id)
         raise
-    job = _follow(api, job_id, path.name, True, sys.stderr)
+    job = follow_job(api, job_id, path.name, True, sys.stderr)
     if job.get("status") == "Complete" and algo:
         print(f"{algo.upper()} {upload.digest}  {path.name} (verified by the server)")
-    code = _report(job, f"import of {path.name}")
+    code = report_job(job, f"import of {path.name}")
     if code == OK and isinstance(body, dict) and body.get("imageId"):
         print(f"OS image: {body['imageId']}")
     return code
@@ -275,5 +275,5 @@ def _import_remote(api: Api, args: argparse.Namespace, algo: str | None) -> int:
         raise
     name = args.path.rsplit("/", 1)[-1]
     print(f"Job {job_id}: importing {args.path} from server {args.server}", file=sys.stderr)
-    job = _follow(api, job_id, name, args.quiet, sys.stderr)
-    return _report(job, f"import of {args.path}")
+    job = follow_job(api, job_id, name, args.quiet, sys.stderr)
+    return report_job(job, f"import of {args.path}")

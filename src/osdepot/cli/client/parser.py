@@ -15,7 +15,7 @@ from osdepot.cli.client.commands import (
     cmd_servers,
     cmd_tasks,
 )
-from osdepot.cli.client.downloads import cmd_download, cmd_link
+from osdepot.cli.client.downloads import cmd_download, cmd_export, cmd_link
 from osdepot.cli.client.imports import cmd_import
 
 
@@ -123,6 +123,18 @@ def add_commands(sub: Any) -> None:
     dl.add_argument("--quiet", action="store_true", help="no progress output")
     profile(dl)
     dl.set_defaults(func=cmd_download)
+
+    ex = sub.add_parser(
+        "export",
+        help="export a customised profile (its definition, files and manifest) as a .tar.gz",
+    )
+    ex.add_argument("profile_id", help="a customised profile's id (osdepot images lists them)")
+    ex.add_argument("-o", "--output", help="download the archive to this file")
+    ex.add_argument("--server", help="also write it to this registered remote file server")
+    ex.add_argument("--path", help="with --server: the archive's full path on that server")
+    ex.add_argument("--quiet", action="store_true", help="no progress output")
+    profile(ex)
+    ex.set_defaults(func=cmd_export)
 
     ln = sub.add_parser(
         "link",
