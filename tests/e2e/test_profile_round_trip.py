@@ -57,7 +57,7 @@ def test_export_on_one_server_import_on_another(
     script_id = images["installScriptFiles"][0]["id"]
     ks_id = images["unattendFiles"][0]["id"]
     s = server.session()
-    body = {
+    body: dict[str, Any] = {
         "profile": {
             "name": "web",
             "customizationOptions": {
@@ -67,8 +67,8 @@ def test_export_on_one_server_import_on_another(
         }
     }
     basic = quote(f"{IMAGE}|{IMAGE}-x86_64-install-Basic", safe="")
-    r = s.post(f"{server.url}/osImages/{basic}", json=body, timeout=30)
-    assert r.status_code == 201, r.text
+    made = s.post(f"{server.url}/osImages/{basic}", json=body, timeout=30)
+    assert made.status_code == 201, made.text
 
     out = tmp_path / "web.tar.gz"
     r = a("export", CUSTOM, "-o", str(out), "--quiet")
