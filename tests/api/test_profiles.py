@@ -383,6 +383,7 @@ def test_an_export_goes_to_a_second_server_and_comes_back_identical(
     assert customise(api, stocked).status_code == 201
     task = export(api)
     assert task["status"] == "Complete", task
+    assert task["typeId"] == "OSImageExport" and CUSTOM in task["description"]
     text = json.dumps(task["messages"])
     assert "FQXHMFC9044I" in text and "Custom_web.tar.gz" in text
     name = f"{IMAGE}-x86_64-install-Custom_web.tar.gz"

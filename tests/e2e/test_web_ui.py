@@ -401,3 +401,32 @@ def test_a_job_that_stops_moving_is_left_with_a_note(
         ctx.close()
     finally:
         stop_server(srv)
+
+
+def test_a_customised_profile_is_exported_from_the_page(
+    page: Any, server: Server, tmp_path: Path
+) -> None:
+    from urllib.parse import quote
+
+    from tests.media import medium
+
+    s = server.session()
+    iso = medium(tmp_path / "rocky.iso", "rocky")
+    job = s.post(server.url + "/osImages", json={"Action": "Init"}, timeout=10).json()["jobId"]
+    with iso.open("rb") as f:
+        r = s.post(
+            f"{server.url}/files/osImages?jobId={job}",
+            files={"uploadedfile": ("rocky.iso", f)},
+            timeout=60,
+        )
+    assert r.status_code == 201, r.text
+    base = quote("rocky9.4|rocky9.4-x86_64-install-Basic", safe="")
+    body = {"profile": {"name": "web", "customizationOptions": {}}}
+    assert s.post(f"{server.url}/osImages/{base}", json=body, timeout=10).status_code == 201
+    login(page)
+    page.click("summary >> text=profile(s)")
+    page.click("button[aria-label='Export profile web']")
+    link = page.wait_for_selector("a >> text=Download the archive", timeout=30_000)
+    shot(page, "13-profile-exported")
+    data = s.get(server.url + str(link.get_attribute("href")), timeout=10).content
+    assert data[:2] == b"\x1f\x8b"  # the gzip archive

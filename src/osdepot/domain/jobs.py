@@ -35,3 +35,11 @@ TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
 
 def can_transition(old: JobStatus, new: JobStatus) -> bool:
     return new in TRANSITIONS[old]
+
+
+#: the description an export job starts with (services/profile_archives.py)
+EXPORT_PREFIX = "Export of the customised profile "
+
+
+def is_export(description: str) -> bool:
+    return description.startswith(EXPORT_PREFIX)

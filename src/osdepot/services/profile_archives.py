@@ -22,6 +22,7 @@ from typing import IO, Any
 
 from osdepot.content.profile_archive import Member, member_path, write_archive
 from osdepot.domain.images import ImageType
+from osdepot.domain.jobs import EXPORT_PREFIX
 from osdepot.domain.names import clean_filename
 from osdepot.domain.profiles import (
     options_json,
@@ -110,7 +111,7 @@ class ProfileExports:
             user.name,
             self.ctx.clock(),
             None,
-            f"Export of the customised profile {profile.id}",
+            EXPORT_PREFIX + profile.id,
         )
         params = UploadParams(
             job_id=job.id,
@@ -118,7 +119,7 @@ class ProfileExports:
             image_name=None,
             os=None,
             osrelease=None,
-            description=f"Export of the customised profile {profile.id}",
+            description=EXPORT_PREFIX + profile.id,
             checksum_type=None,
             checksum_value=None,
         )

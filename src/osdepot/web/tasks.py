@@ -7,7 +7,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from osdepot.domain.jobs import FINISHED, OPEN
+from osdepot.domain.jobs import FINISHED, OPEN, is_export
 from osdepot.domain.records import Job, User
 from osdepot.domain.roles import Privilege, has_privilege
 from osdepot.errors import error
@@ -29,14 +29,14 @@ def task_json(job: Job, children: bool = True, remote_replies: bool = True) -> d
         "name": f"Import of a {job.image_type.value} file",
         "description": (
             f"Importing {job.file_name} into the OS images repository"
-            if job.file_name
+            if job.file_name and not is_export(job.description)
             else job.description
         ),
         "status": job.status.value,
         "percentage": job.percentage,
         "complete": job.status in FINISHED,
         "category": "OSImages",
-        "typeId": "OSImageImport",
+        "typeId": "OSImageExport" if is_export(job.description) else "OSImageImport",
         "createdBy": job.created_by,
         "cancelledBy": job.cancelled_by or "",
         "isCancelable": job.status in OPEN,

@@ -335,6 +335,26 @@ function imageActions(img) {
       "aria-label": `Delete OS image ${img.id}`, onclick: () => remove(img.id, `OS image ${img.id}`) }, "Delete"));
 }
 
+// A profile in the image's list; a customised one can be exported (a job), and its
+// archive downloaded when the job is complete.
+function profileItem(p) {
+  if (p.type !== "custom") return h("li", { title: p.id }, p.name || p.profile);
+  const out = h("span", { class: "hint", role: "status" });
+  const start = async () => {
+    try {
+      const r = await api("GET", `/osImages/${encodeURIComponent(p.id)}`);
+      const job = await followJob(r.jobId, (j) => out.replaceChildren(` export: ${j.status}`));
+      if (job.status !== "Complete") { out.replaceChildren(jobSummary(job)); return; }
+      const a = h("a", { href: `/files/osImages/${encodeURIComponent(job.fileId)}`, download: "" },
+        "Download the archive");
+      out.replaceChildren(" exported: ", a);
+    } catch (e) { fail(e, `Profile ${p.name} was not exported.`); }
+  };
+  return h("li", { title: p.id }, p.name, h("span", { class: "hint" }, " (customised)"), " ",
+    h("button", { type: "button", class: "secondary small", "aria-label": `Export profile ${p.name}`,
+      onclick: start }, "Export"), out);
+}
+
 async function storageLine() {
   try {
     const a = await api("GET", "/aicc");
@@ -363,7 +383,7 @@ async function showRepository() {
           img.fileName ? h("div", { class: "hint" }, img.fileName) : null),
         h("td", {}, [img.version, img.arch].filter(Boolean).join(" · ")),
         h("td", {}, h("details", {}, h("summary", {}, `${img.profiles.length} profile(s)`),
-          h("ul", { class: "plain" }, img.profiles.map((p) => h("li", { title: p.id }, p.name || p.profile))))),
+          h("ul", { class: "plain" }, img.profiles.map(profileItem)))),
         h("td", { class: "num" }, bytes(img.size)),
         h("td", { class: "hash" }, hashView("SHA256", img.sha256)),
         h("td", {}, img.importedBy, h("div", { class: "hint" }, when(img.importedAt))),
