@@ -421,7 +421,7 @@ def test_a_customised_profile_is_exported_from_the_page(
         )
     assert r.status_code == 201, r.text
     base = quote("rocky9.4|rocky9.4-x86_64-install-Basic", safe="")
-    body = {"profile": {"name": "web", "customizationOptions": {}}}
+    body: dict[str, Any] = {"profile": {"name": "web", "customizationOptions": {}}}
     assert s.post(f"{server.url}/osImages/{base}", json=body, timeout=10).status_code == 201
     login(page)
     page.click("summary >> text=profile(s)")
