@@ -92,3 +92,59 @@ def test_export_on_one_server_import_on_another(
     assert (pa["baseProfile"], pa["profile"]) == (pb["baseProfile"], pb["profile"])
     ids = [script_id, ks_id]
     assert _files(mine, ids) == _files(theirs, ids) and len(_files(theirs, ids)) == 2
+
+
+def test_many_exports_at_once_hold_bounded_memory(server: Server, tmp_path: Path) -> None:
+    """24 exports of a profile with a 24 MiB payload started together: they take
+    turns (remote_max_transfers at a time), so the server's memory stays bounded."""
+    import os
+
+    from tests.e2e.test_attacks import Peak
+
+    s = server.session()
+    iso = medium(tmp_path / "rhel.iso", "rhel", version="9.4")
+    payload = tmp_path / "agent.tar.gz"
+    import io
+    import tarfile
+
+    with tarfile.open(payload, "w:gz", compresslevel=1) as tar:
+        data = os.urandom(24 << 20)
+        info = tarfile.TarInfo("agent.bin")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    ids = []
+    for path, query in ((iso, ""), (payload, "&imageType=SOFTWARE&os=rhel")):
+        itype = "SOFTWARE" if query else "OS"
+        job = s.post(f"{server.url}/osImages?imageType={itype}", json={"Action": "Init"}).json()
+        with path.open("rb") as f:
+            r = s.post(
+                f"{server.url}/files/osImages?jobId={job['jobId']}{query}",
+                files={"uploadedfile": (path.name, f)},
+                timeout=120,
+            )
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["fileid"])
+    body: dict[str, Any] = {
+        "profile": {
+            "name": "web",
+            "customizationOptions": {"customSoftwareOptions": {"customSoftwareIds": [ids[1]]}},
+        }
+    }
+    basic = quote(f"{IMAGE}|{IMAGE}-x86_64-install-Basic", safe="")
+    assert s.post(f"{server.url}/osImages/{basic}", json=body, timeout=30).status_code == 201
+    peak = Peak(server.proc.pid)
+    jobs = [
+        s.get(f"{server.url}/osImages/{quote(CUSTOM, safe='')}", timeout=30).json()["jobId"]
+        for _ in range(24)
+    ]
+    import time
+
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        tasks = s.get(f"{server.url}/tasks/{','.join(jobs)}", timeout=30).json()
+        if all(t["complete"] for t in tasks):
+            break
+        time.sleep(0.5)
+    grown = peak.stop()
+    assert [t["status"] for t in tasks] == ["Complete"] * len(jobs), tasks
+    assert grown < 150 << 20, f"RSS grew {grown >> 20} MiB"

@@ -20,12 +20,28 @@ if TYPE_CHECKING:
 
 
 def record_import(run: ImportRun, key: str, checksums: dict[str, str], now: float) -> StoredFile:
+    """Commit the import under a free file id. Two imports of one name in the same
+    second may pick the same id; the one that commits second takes the next."""
+    attempt = 0
+    while True:
+        file_id = make_file_id(run.filename, now, attempt)
+        if run.ctx.catalog.file_id_exists(file_id):
+            attempt += 1
+            continue
+        try:
+            return _record(run, file_id, key, checksums, now)
+        except Duplicate as exc:
+            if exc.kind != "file" or exc.key != file_id or attempt >= 99:
+                what = {"image": "OS image", "profile": "Profile"}.get(exc.kind, "File")
+                raise error(Messages.ALREADY_EXISTS, what=what, name=exc.key) from None
+            attempt += 1
+
+
+def _record(
+    run: ImportRun, file_id: str, key: str, checksums: dict[str, str], now: float
+) -> StoredFile:
     p = run.params
     catalog = run.ctx.catalog
-    for attempt in range(100):
-        file_id = make_file_id(run.filename, now, attempt)
-        if not catalog.file_id_exists(file_id):
-            break
     family = run.family.name if run.family else None
     stored = StoredFile(
         id=file_id,
@@ -60,7 +76,7 @@ def record_import(run: ImportRun, key: str, checksums: dict[str, str], now: floa
         }
     )
     if run.complete_message is not None:
-        message = run.complete_message(stored)
+        message = run.complete_message(stored, run.pushed)
     if run.profile_import is not None:
         made = run.profile_import.profile
         message["explanation"] += (
@@ -95,9 +111,6 @@ def record_import(run: ImportRun, key: str, checksums: dict[str, str], now: floa
             job_id=run.job.id,
             user=exc.cancelled_by or "another request",
         ) from None
-    except Duplicate as exc:
-        what = {"image": "OS image", "profile": "Profile"}.get(exc.kind, "File")
-        raise error(Messages.ALREADY_EXISTS, what=what, name=exc.key) from None
     return stored
 
 

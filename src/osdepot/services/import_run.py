@@ -100,10 +100,11 @@ class ImportRun:
         #: an export (services/profile_archives.py): the archive is the profile's own,
         #: and the job ends with the export's message
         self.exporting = False
-        self.complete_message: Callable[[StoredFile], dict[str, Any]] | None = None
+        self.complete_message: Callable[[StoredFile, str], dict[str, Any]] | None = None
         #: awaited with the staged file's reader just before the commit (an export's
-        #: copy to a remote server); what it raises fails the run
-        self.before_commit: Callable[[RandomAccess], Awaitable[None]] | None = None
+        #: copy to a remote server): where it put the file; what it raises fails the
+        #: run. Hooks must not refer to the run (a cycle would keep its buffers).
+        self.before_commit: Callable[[RandomAccess], Awaitable[str]] | None = None
         #: where an export was also written ("server:path")
         self.pushed = ""
         #: a re-imported profile, and the blobs of the files it brought
@@ -280,7 +281,7 @@ class ImportRun:
         if self.itype is ImageType.OSPROFILE and not self.exporting:
             await self._unpack_profile()
         if self.before_commit is not None:
-            await self.before_commit(self._staging.reader())
+            self.pushed = await self.before_commit(self._staging.reader())
         if self.itype is ImageType.OS:
             await self._verify()
             try:

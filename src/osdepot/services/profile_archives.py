@@ -14,10 +14,11 @@ Importing such an archive again is services/profile_unpack.py.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import IO, Any
 
 from osdepot.content.profile_archive import Member, member_path, write_archive
@@ -125,10 +126,10 @@ class ProfileExports:
         )
         run = await imports.claim(user, job, ImageType.OSPROFILE, params, filename, None, "export")
         run.exporting = True
-        run.complete_message = lambda f: self._done(run, profile, f, len(stored))
+        run.complete_message = functools.partial(_done, profile.id, len(stored))
         if server is not None:
             assert path is not None
-            run.before_commit = self._pusher(run, server, path)
+            run.before_commit = self._pusher(run.job.id, server, path)
         members = [
             (Member(member_path(n, f.name), f.size, f.sha256, file_labels(f)), f)
             for n, f in enumerate(stored, 1)
@@ -136,21 +137,6 @@ class ProfileExports:
         self.ctx.running.start(job.id, self._write(run, definition, members, server, path))
         log.info("job %s: exporting profile %s for %s", job.id, profile.id, user.name)
         return job
-
-    @staticmethod
-    def _done(run: ImportRun, profile: Profile, f: StoredFile, n: int) -> dict[str, Any]:
-        pushed = f" It was also written to {run.pushed}." if run.pushed else ""
-        return Messages.EXPORT_COMPLETE.render(
-            {
-                "profile": profile.id,
-                "filename": f.name,
-                "file_id": f.id,
-                "size": f.size,
-                "sha256": f.sha256,
-                "files": n,
-                "pushed": pushed,
-            }
-        )
 
     async def _target(self, server_id: str | None, path: str | None) -> RemoteServer | None:
         if not server_id:
@@ -205,8 +191,11 @@ class ProfileExports:
                     asyncio.run_coroutine_threadsafe(queue.put(None), loop).result()
 
         producer: asyncio.Future[None] | None = None
+        # exports take the slots of remote transfers: at most remote_max_transfers
+        # archives are written at once (memory, threads), the rest wait their turn
+        slots = self.ctx.running.transfer_slots(self.ctx.settings.remote_max_transfers)
         try:
-            async with run:
+            async with run, slots:
                 await run.open()
                 producer = asyncio.ensure_future(asyncio.to_thread(produce))
                 while (piece := await queue.get()) is not None:
@@ -226,11 +215,11 @@ class ProfileExports:
                 await asyncio.wait([producer], timeout=10)
 
     def _pusher(
-        self, run: ImportRun, server: RemoteServer, path: str
-    ) -> Callable[[RandomAccess], Any]:
+        self, job_id: int, server: RemoteServer, path: str
+    ) -> Callable[[RandomAccess], Awaitable[str]]:
         remote = RemoteImports(self.ctx)
 
-        async def push(reader: RandomAccess) -> None:
+        async def push(reader: RandomAccess) -> str:
             await remote.allowed(server)
             fetcher = remote.fetcher_for(server)
             size = reader.size
@@ -246,10 +235,25 @@ class ProfileExports:
                 ) from None
             finally:
                 await fetcher.close()
-            run.pushed = f"{server.display_name}:{path}"
-            log.info("job %s: wrote %s to %s", run.job.id, path, server.display_name)
+            log.info("job %s: wrote %s to %s", job_id, path, server.display_name)
+            return f"{server.display_name}:{path}"
 
         return push
+
+
+def _done(profile_id: str, n: int, f: StoredFile, pushed: str) -> dict[str, Any]:
+    """The export job's closing message."""
+    return Messages.EXPORT_COMPLETE.render(
+        {
+            "profile": profile_id,
+            "filename": f.name,
+            "file_id": f.id,
+            "size": f.size,
+            "sha256": f.sha256,
+            "files": n,
+            "pushed": f" It was also written to {pushed}." if pushed else "",
+        }
+    )
 
 
 async def _pieces(ctx: Context, reader: RandomAccess, size: int) -> AsyncIterator[bytes]:

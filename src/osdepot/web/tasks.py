@@ -26,7 +26,11 @@ def task_json(job: Job, children: bool = True, remote_replies: bool = True) -> d
         "jobUID": str(job.id),
         "id": str(job.id),
         "uuid": job.uuid,
-        "name": f"Import of a {job.image_type.value} file",
+        "name": (
+            "Export of a customised profile"
+            if is_export(job.description)
+            else f"Import of a {job.image_type.value} file"
+        ),
         "description": (
             f"Importing {job.file_name} into the OS images repository"
             if job.file_name and not is_export(job.description)
