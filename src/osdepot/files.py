@@ -23,6 +23,12 @@ class FileReader:
             raise ValueError("reader is closed")
         return os.pread(self._fd, max(0, min(n, self._size - offset)), offset)
 
+    def span(self, offset: int, n: int) -> tuple[int, int] | None:
+        """The descriptor and offset of bytes ``offset`` … ``offset+n-1`` (FileSpan)."""
+        if self._fd < 0 or offset < 0 or n < 0 or offset + n > self._size:
+            return None
+        return self._fd, offset
+
     def close(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)

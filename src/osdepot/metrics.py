@@ -39,6 +39,12 @@ BYTES_RECEIVED = Counter(
     "Bytes of files received, by uploads (upload) and remote imports (remote).",
     ["source"],
 )
+BYTES_SENT = Counter(
+    "osdepot_download_bytes_sent",
+    "Bytes of downloads sent, by how: sendfile (zero copy, plain TCP) or buffered "
+    "(read into memory, then written; TLS, object stores, several ranges).",
+    ["how"],
+)
 UPLOADS_IN_FLIGHT = Gauge(
     "osdepot_uploads_in_flight",
     "Uploads and remote imports receiving a file right now.",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, runtime_checkable
 
 from osdepot.domain.images import ImageType
 from osdepot.domain.jobs import JobStatus
@@ -41,6 +41,17 @@ class RandomAccess(Protocol):
 
     def close(self) -> None:
         """Release what the reader holds. Safe to call more than once."""
+
+
+@runtime_checkable
+class FileSpan(Protocol):
+    """A reader whose bytes lie in a local file: what a server can send without
+    reading them into memory (``os.sendfile``)."""
+
+    def span(self, offset: int, n: int) -> tuple[int, int] | None:
+        """The file descriptor and offset holding bytes ``offset`` … ``offset+n-1``
+        of this reader contiguously, or None (not contiguous, or past the end). The
+        descriptor stays the reader's: valid until it is closed."""
 
 
 class Staging(Protocol):

@@ -18,7 +18,7 @@ from starlette.routing import Route
 from osdepot import logsetup, memory
 from osdepot.config import Settings
 from osdepot.domain.text import escape_controls
-from osdepot.errors import OsdepotError, error
+from osdepot.errors import DownloadCut, OsdepotError, error
 from osdepot.messages import Messages
 from osdepot.services.auth import Auth
 from osdepot.services.context import Context
@@ -151,7 +151,10 @@ async def _catalog_error(request: Request, exc: Exception) -> Response:
 
 
 async def _internal_error(_request: Request, exc: Exception) -> Response:
-    log.error("internal error", exc_info=exc)
+    if isinstance(exc, DownloadCut):  # an expected event, once the answer has begun
+        log.info("download cut: %s", exc)
+    else:
+        log.error("internal error", exc_info=exc)
     return error_response(error(Messages.INTERNAL, detail=type(exc).__name__))
 
 

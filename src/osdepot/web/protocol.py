@@ -18,6 +18,11 @@ This protocol removes the copies:
 * Otherwise the parser's ``bytes`` for a body chunk reach the application as they
   are when it is the only one waiting (``bytes(b)`` of a ``bytes`` object is the
   object itself); waiting chunks are gathered as uvicorn does.
+* On a plain-TCP connection every request carries a :class:`SendFile` in
+  ``scope["extensions"]["osdepot.sendfile"]``: a response body that lies in a local
+  file goes from the page cache to the socket with ``os.sendfile`` (zero copy), in
+  one of :data:`SENDFILE_THREADS` threads, instead of being read into memory and
+  written by the event loop (web/downloads.py). TLS connections do not get it.
 
 It also bounds what a client can make the server hold before a request reaches the
 application (docs/reliability.md): a request head (request line and header fields)
@@ -36,6 +41,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import select
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httptools
@@ -153,6 +161,85 @@ class DirectBody:
             fut = self._future
             self._target, self._future = None, None
             fut.set_exception(ClientDisconnect())
+
+
+#: downloads sent with os.sendfile at once (each takes a thread while it runs); more
+#: are sent the ordinary way
+SENDFILE_THREADS = 16
+SENDFILE = "osdepot.sendfile"
+ABORT = "osdepot.abort"
+_sendfile_pool = ThreadPoolExecutor(SENDFILE_THREADS, thread_name_prefix="osdepot-sendfile")
+_sendfile_busy = 0
+
+
+def _sendfile(sock: int, fd: int, offset: int, count: int, stall: float) -> int:
+    """Send ``count`` bytes of ``fd`` at ``offset`` to the non-blocking socket
+    ``sock``; the bytes sent (fewer when the client left, took nothing for ``stall``
+    seconds, or the file ended)."""
+    sent = 0
+    poller = select.poll()
+    poller.register(sock, select.POLLOUT)
+    while sent < count:
+        try:
+            n = os.sendfile(sock, fd, offset + sent, min(count - sent, 1 << 30))
+        except BlockingIOError:
+            if not poller.poll(stall * 1000):
+                return sent  # the client took nothing for `stall` seconds
+            continue
+        except OSError:
+            return sent  # the client left
+        if n == 0:
+            return sent  # the file ended early (fsck finds it)
+        sent += n
+    return sent
+
+
+class SendFile:
+    """The ``osdepot.sendfile`` extension of one request on a plain-TCP connection."""
+
+    def __init__(self, proto: BodyProtocol, cycle: RequestResponseCycle) -> None:
+        self._proto, self._cycle = proto, cycle
+        self._reserved = False
+
+    def reserve(self) -> bool:
+        """Take one of the SENDFILE_THREADS; False when all are sending."""
+        global _sendfile_busy
+        if self._reserved or _sendfile_busy >= SENDFILE_THREADS:
+            return self._reserved
+        _sendfile_busy += 1
+        self._reserved = True
+        return True
+
+    def release(self) -> None:
+        global _sendfile_busy
+        if self._reserved:
+            self._reserved = False
+            _sendfile_busy -= 1
+
+    async def __call__(self, fd: int, offset: int, count: int, stall: float) -> int:
+        """After ``http.response.start``: send the body from ``fd``; the bytes sent.
+        The reservation ends with it."""
+        cycle, transport = self._cycle, self._proto.transport
+        try:
+            # the head must be out before the body goes past the transport
+            waited = 0.0
+            while transport.get_write_buffer_size() and not cycle.disconnected:
+                if waited > stall:
+                    return 0
+                await asyncio.sleep(0.005)
+                waited += 0.005
+            if cycle.disconnected or transport.is_closing():
+                return 0
+            sock = transport.get_extra_info("socket").fileno()
+            loop = asyncio.get_running_loop()
+            sent = await loop.run_in_executor(
+                _sendfile_pool, _sendfile, sock, fd, offset, count, stall
+            )
+        finally:
+            self.release()
+        # what uvicorn counts against Content-Length when the body goes through it
+        cycle.expected_content_length -= sent
+        return sent
 
 
 class _Reads(asyncio.BufferedProtocol):
@@ -337,11 +424,17 @@ class BodyProtocol(HttpToolsProtocol):
         super().on_headers_complete()
         if self.parser.should_upgrade():
             return
+        extensions: dict[str, Any] = self.scope.setdefault("extensions", {})
+        # A cut download drops what the transport still holds for its client and
+        # closes at once (uvicorn's close would wait for a client that reads nothing).
+        extensions[ABORT] = self.transport.abort
+        if self.transport.get_extra_info("sslcontext") is None:
+            extensions[SENDFILE] = SendFile(self, self.cycle)
         length = _content_length(self.headers)
         if length:
             self._body = DirectBody(self, self.cycle, length)
-            extensions: dict[str, Any] = self.scope.setdefault("extensions", {})
-            extensions[DIRECT_BODY] = self._body
+            found: dict[str, Any] = self.scope.setdefault("extensions", {})
+            found[DIRECT_BODY] = self._body
 
     def on_body(self, body: bytes) -> None:
         if self._body is not None:

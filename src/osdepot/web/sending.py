@@ -18,9 +18,10 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from starlette.responses import StreamingResponse
+from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from osdepot import metrics
 from osdepot.errors import DownloadCut, error
 from osdepot.messages import Messages
 
@@ -74,6 +75,14 @@ def busy(seconds: float) -> Exception:
     return refused
 
 
+def abort(scope: Scope) -> None:
+    """Drop a cut download's connection at once, with whatever its transport still
+    holds for the client (the server's ``osdepot.abort`` extension, web/protocol.py)."""
+    drop = scope.get("extensions", {}).get("osdepot.abort")
+    if drop is not None:
+        drop()
+
+
 class PacedResponse(StreamingResponse):
     """A streamed answer whose every send must complete within ``stall`` seconds: a
     client that stops taking the bytes is cut (the connection closed). ``done`` runs
@@ -94,6 +103,9 @@ class PacedResponse(StreamingResponse):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await super().__call__(scope, receive, send)
+        except DownloadCut:
+            abort(scope)
+            raise
         finally:
             await self.done()
 
@@ -108,3 +120,49 @@ class PacedResponse(StreamingResponse):
                 ) from None
 
         await super().stream_response(paced)
+
+
+class ZeroCopyResponse(Response):
+    """An answer whose body goes from a local file to the socket with ``os.sendfile``
+    (the server's ``osdepot.sendfile`` extension, web/protocol.py): nothing of it is
+    read into memory. ``done`` runs however it ends; a client that takes nothing for
+    ``stall`` seconds, or leaves, is cut as a paced download is."""
+
+    def __init__(
+        self,
+        sendfile: Any,
+        span: tuple[int, int],
+        count: int,
+        stall: float,
+        done: Callable[[], Awaitable[None]],
+        **kw: Any,
+    ) -> None:
+        super().__init__(**kw)
+        self.sendfile, self.span, self.count, self.stall, self.done = (
+            sendfile,
+            span,
+            count,
+            stall,
+            done,
+        )
+        self.headers["Content-Length"] = str(count)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await send(
+                {"type": "http.response.start", "status": self.status_code,
+                 "headers": self.raw_headers}
+            )  # fmt: skip
+            fd, offset = self.span
+            sent = await self.sendfile(fd, offset, self.count, self.stall)
+            metrics.BYTES_SENT.labels("sendfile").inc(sent)
+            if sent < self.count:
+                abort(scope)
+                raise DownloadCut(
+                    f"the client took {sent} of {self.count} bytes and then nothing for "
+                    f"{self.stall:g} s, or left; the download was cut"
+                )
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            self.sendfile.release()
+            await self.done()

@@ -21,7 +21,7 @@ from osdepot.content.source import ContentError, Source
 from osdepot.content.udf import UdfVolume
 from osdepot.content.validators import open_disc
 from osdepot.domain.records import TreeEntry
-from osdepot.ports import RandomAccess
+from osdepot.ports import FileSpan, RandomAccess
 
 MAX_ENTRIES = 200_000  # a full RHEL or SLES DVD has some 10,000–30,000
 MAX_DEPTH = 64
@@ -100,6 +100,20 @@ class ExtentReader:
         self._image = image
         self._entry = entry
         self.size = entry.size
+
+    def span(self, offset: int, n: int) -> tuple[int, int] | None:
+        """Where bytes ``offset`` … ``offset+n-1`` lie in a local image, when one
+        extent holds them all (FileSpan); None otherwise."""
+        if self._entry.inline is not None or not isinstance(self._image, FileSpan):
+            return None
+        if offset < 0 or n < 0 or offset + n > self.size:
+            return None
+        pos = 0
+        for start, length in self._entry.extents:
+            if pos <= offset and offset + n <= pos + length:
+                return self._image.span(start + offset - pos, n)
+            pos += length
+        return None
 
     def read_at(self, offset: int, n: int) -> bytes:
         n = max(0, min(n, self.size - offset))
