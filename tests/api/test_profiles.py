@@ -24,7 +24,7 @@ from osdepot.services.auth import Auth
 from osdepot.services.context import Context
 from osdepot.services.recovery import recover
 from osdepot.web.app import create_app
-from tests.conftest import ADMIN, ADMIN_PW, Api, sha256, stored_blobs
+from tests.conftest import ADMIN, ADMIN_PW, Api, replace, sha256, stored_blobs
 from tests.media import medium_bytes
 from tests.samples import CONFIG, KICKSTART, VALID, profile_archive, rpm_bytes
 
@@ -445,6 +445,17 @@ def test_predefined_and_unknown_profiles_are_not_exported(
     assert api.c.get(f"/osImages/{q(CUSTOM)}?path=/x.tar.gz").status_code == 412
     assert api.c.get(f"/osImages/{q(CUSTOM)}?serverId=77&path=/x.tar.gz").status_code == 412
     assert api.c.get(f"/osImages/{q(CUSTOM)}?serverId=abc&path=/x").status_code == 404
+
+
+def test_an_export_that_cannot_fit_is_refused_at_once(
+    api: Api, stocked: dict[str, str], ctx: Context
+) -> None:
+    assert customise(api, stocked).status_code == 201
+    used = ctx.catalog.usage().bytes_stored
+    ctx.settings = replace(ctx.settings, max_repository_bytes=used + 1000)
+    r = api.c.get(f"/osImages/{q(CUSTOM)}")
+    assert r.status_code == 409 and r.json()["messages"][0]["id"] == "FQXHMFC9004M", r.text
+    assert [t for t in api.c.get("/tasks").json() if t["typeId"] == "OSImageExport"] == []
 
 
 def tamper_sha(definition: dict[str, Any], members: list[Any]) -> None:

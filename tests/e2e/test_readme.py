@@ -97,5 +97,8 @@ def test_the_readme_runs_as_written(tmp_path: Path) -> None:
     listings = [a for a in objects if "supportedImages" in a]
     assert listings and [i["id"] for i in listings[-1]["items"]] == ["rhels9.4"]
     assert objects[-1]["result"] == "success", answers
+    # The profile: made with curl, exported and downloaded by the client.
+    assert any(a.get("id", "").endswith("-install-Custom_web") for a in objects), answers
+    assert "web.tar.gz (verified)" in out and "Custom_web: Complete" in out
     # `osdepot inspect`: the medium would be imported.
     assert re.search(r"^os:\s+Red Hat Enterprise Linux 9\.4", out, re.M), out

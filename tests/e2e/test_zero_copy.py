@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
-import os
 import re
 import socket
-import tarfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +19,7 @@ import pytest
 import requests
 
 from tests.e2e.conftest import Server, start_server, stop_server
+from tests.e2e.test_downloads import archive
 from tests.media import medium
 
 pytestmark = pytest.mark.e2e
@@ -35,16 +33,6 @@ def plain(tmp_path: Path) -> Iterator[Server]:
     )
     yield dataclasses.replace(s, url=s.url.replace("https://", "http://"))
     stop_server(s)
-
-
-def _archive(size: int) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=1) as tar:
-        data = os.urandom(size)
-        info = tarfile.TarInfo("agent/payload.bin")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
 
 
 def _import(s: requests.Session, url: str, itype: str, name: str, data: bytes, q: str) -> str:
@@ -66,7 +54,7 @@ def _sent(s: requests.Session, url: str) -> dict[str, float]:
 
 def test_downloads_over_plain_http_are_sent_with_sendfile(plain: Server, tmp_path: Path) -> None:
     s = plain.session()
-    data = _archive(24 * MiB)
+    data = archive(24 * MiB)
     fid = _import(s, plain.url, "SOFTWARE", "agent.tar.gz", data, "&os=rhel")
     before = _sent(s, plain.url).get("sendfile", 0.0)
     r = s.get(f"{plain.url}/files/osImages/{fid}", timeout=60)
@@ -107,7 +95,7 @@ def test_a_reader_that_stops_is_cut_and_one_that_leaves_frees_its_thread(
     plain: Server,
 ) -> None:
     s = plain.session()
-    data = _archive(48 * MiB)
+    data = archive(48 * MiB)
     fid = _import(s, plain.url, "SOFTWARE", "big.tar.gz", data, "&os=rhel")
     host, port = plain.url.removeprefix("http://").split(":")
     cookie = "; ".join(f"{k}={v}" for k, v in s.cookies.items())

@@ -64,7 +64,7 @@ class HttpFetcher:
         scheme = self.server.protocol.lower()
         return httpx.URL(scheme=scheme, host=host, port=self.server.port, path=path)
 
-    async def open(self, path: str, offset: int) -> Opened:  # noqa: C901 (one branch per HTTP answer it explains)
+    async def open(self, path: str, offset: int) -> Opened:
         await self._close_response()
         headers = {"Accept-Encoding": "identity"}
         if offset:
@@ -72,24 +72,8 @@ class HttpFetcher:
         request = self.client.build_request("GET", self.url(path), headers=headers)
         try:
             response = await self.client.send(request, stream=True)
-        except httpx.ConnectTimeout:
-            raise RemoteFailure(Failure.UNREACHABLE, "The connection timed out.") from None
-        except httpx.ConnectError as exc:
-            text = str(exc)
-            if "CERTIFICATE_VERIFY_FAILED" in text or "certificate" in text.lower():
-                raise RemoteFailure(
-                    Failure.UNREACHABLE,
-                    f"The server's TLS certificate could not be verified ({text}). Add the "
-                    "CA certificate that signed it to the profile (caCertificate), or, on a "
-                    "trusted network only, set skipCertificateVerification.",
-                ) from None
-            raise RemoteFailure(
-                Failure.UNREACHABLE, f"The connection failed: {_reason(exc)}."
-            ) from None
-        except httpx.TimeoutException:
-            raise RemoteFailure(Failure.INTERRUPTED, "The server did not answer in time.") from None
         except httpx.TransportError as exc:
-            raise RemoteFailure(Failure.INTERRUPTED, f"The connection broke: {exc}.") from None
+            raise _failure(exc) from None
         self._response = response
         status = response.status_code
         if status in (301, 302, 303, 307, 308):
@@ -146,14 +130,8 @@ class HttpFetcher:
             response = await self.client.put(
                 self.url(path), content=chunks, headers={"Content-Length": str(size)}
             )
-        except httpx.ConnectError as exc:
-            raise RemoteFailure(
-                Failure.UNREACHABLE, f"The connection failed: {_reason(exc)}."
-            ) from None
-        except httpx.TimeoutException:
-            raise RemoteFailure(Failure.INTERRUPTED, "The server did not answer in time.") from None
         except httpx.TransportError as exc:
-            raise RemoteFailure(Failure.INTERRUPTED, f"The connection broke: {exc}.") from None
+            raise _failure(exc) from None
         status = response.status_code
         if status in (200, 201, 204):
             return
@@ -176,3 +154,22 @@ class HttpFetcher:
     async def close(self) -> None:
         await self._close_response()
         await self.client.aclose()
+
+
+def _failure(exc: httpx.TransportError) -> RemoteFailure:
+    """A transport failure of a request, classified."""
+    if isinstance(exc, httpx.ConnectTimeout):
+        return RemoteFailure(Failure.UNREACHABLE, "The connection timed out.")
+    if isinstance(exc, httpx.ConnectError):
+        text = str(exc)
+        if "CERTIFICATE_VERIFY_FAILED" in text or "certificate" in text.lower():
+            return RemoteFailure(
+                Failure.UNREACHABLE,
+                f"The server's TLS certificate could not be verified ({text}). Add the "
+                "CA certificate that signed it to the profile (caCertificate), or, on a "
+                "trusted network only, set skipCertificateVerification.",
+            )
+        return RemoteFailure(Failure.UNREACHABLE, f"The connection failed: {_reason(exc)}.")
+    if isinstance(exc, httpx.TimeoutException):
+        return RemoteFailure(Failure.INTERRUPTED, "The server did not answer in time.")
+    return RemoteFailure(Failure.INTERRUPTED, f"The connection broke: {exc}.")

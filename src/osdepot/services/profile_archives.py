@@ -106,6 +106,11 @@ class ProfileExports:
         definition = _definition(profile, image, medium, stored, user, self.ctx.clock())
         filename = clean_filename(f"{profile.id.split('|')[-1]}.tar.gz")
         imports = Imports(self.ctx)
+        # the archive holds the files (compressed at most a little) and two small
+        # JSON documents: refuse at once an export that cannot fit
+        await self.ctx.run(
+            imports.check_space, sum(f.size for f in stored) + (1 << 20), ImageType.OSPROFILE
+        )
         job = await self.ctx.run(
             self.ctx.catalog.create_job,
             ImageType.OSPROFILE,
