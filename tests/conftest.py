@@ -18,6 +18,7 @@ from osdepot.services.auth import Auth
 from osdepot.services.context import Context
 from osdepot.services.recovery import recover
 from osdepot.web.app import create_app
+from tests.pg import Postgres, pg_bin
 from tests.remote.servers import FtpServer, HttpServer, SftpServer, tls_context
 from tests.shared import missing, osinfo_db_dir
 
@@ -51,26 +52,34 @@ def osinfo_db() -> Path:
     return Path(str(path))
 
 
-def _fresh_database(base: str) -> str:
-    """A new, empty database on the PostgreSQL server of ``base`` (OSDEPOT_TEST_DATABASE_URL:
-    the catalog tests then run on PostgreSQL instead of SQLite)."""
-    import uuid
-
-    import psycopg
-
-    name = "t_" + uuid.uuid4().hex[:16]
-    server, _, _db = base.rpartition("/")
-    dsn = server.replace("postgresql+psycopg://", "postgresql://") + "/postgres"
-    with psycopg.connect(dsn, autocommit=True) as c:
-        c.execute(f'CREATE DATABASE "{name}"')
-    return f"{server}/{name}"
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A private PostgreSQL server for the session (tests/pg.py)."""
+    binaries = pg_bin()
+    if binaries is None:
+        missing("PostgreSQL (Debian's postgresql package; scripts/test installs it)")
+    assert binaries is not None
+    server = Postgres(binaries)
+    yield server
+    server.stop()
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    pg = os.environ.get("OSDEPOT_TEST_DATABASE_URL", "")
+def backend() -> str:
+    """The catalog the test runs on: sqlite (the default), or postgresql (for a whole
+    run: OSDEPOT_TEST_BACKEND=postgresql; storage tests run on both, tests/storage)."""
+    return os.environ.get("OSDEPOT_TEST_BACKEND", "sqlite")
+
+
+@pytest.fixture
+def settings(tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> Settings:
+    url = ""
+    if backend == "postgresql":
+        url = request.getfixturevalue("postgres").fresh_database()
+        # the CLI commands a test runs in-process (users, fsck) use the same catalog
+        request.getfixturevalue("monkeypatch").setenv("OSDEPOT_DATABASE_URL", url)
     return Settings(
-        database_url=_fresh_database(pg) if pg else "",
+        database_url=url,
         data_dir=tmp_path / "data",
         admin_user=ADMIN,
         admin_password=ADMIN_PW,

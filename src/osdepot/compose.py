@@ -18,6 +18,7 @@ from osdepot.storage.catalog import SqlCatalog
 from osdepot.storage.db import (
     CATALOG_ERRORS,
     is_busy,
+    is_unstorable,
     make_engine,
     private_folder,
     sqlite_file,
@@ -40,6 +41,7 @@ def open_context(settings: Settings) -> Context:
         loop_catalog=SqlCatalog(make_engine(url, 0, pool_size=2)) if sqlite_file(url) else None,
         catalog_errors=CATALOG_ERRORS,
         busy=is_busy,
+        unstorable=is_unstorable,
     )
 
 

@@ -21,6 +21,12 @@ from osdepot.web.app import create_app
 from tests.conftest import ADMIN, ADMIN_PW, Api
 
 
+@pytest.fixture
+def backend() -> str:
+    """These tests lock SQLite's file from outside: SQLite only."""
+    return "sqlite"
+
+
 def hold_lock(db: Path, seconds: float, ready: threading.Event) -> None:
     """Another writer: an exclusive transaction on the catalog for ``seconds``."""
     con = sqlite3.connect(db, isolation_level=None)

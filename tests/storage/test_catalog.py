@@ -134,7 +134,8 @@ def test_jobs_by_id_read_on_sqlite_matches_the_portable_query(
     assert stopped.cancelled_by == "alice" and fast[0][0].bytes_received == 2048
 
 
-def test_jobs_by_id_read_on_sqlite_raises_sqlalchemys_errors(ctx: Context) -> None:
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_jobs_by_id_read_on_sqlite_raises_sqlalchemys_errors(ctx: Context, backend: str) -> None:
     """The driver's errors come out as SQLAlchemy's, as from every other read: a locked
     catalog is an OperationalError (Context.read then retries in a thread, and the
     application answers 503 when the catalog stays busy)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -22,8 +23,15 @@ def blob_path(ctx: Context, file_id: str) -> Path:
     return ctx.settings.data_dir / "blobs" / f.blob_key[:2] / f.blob_key
 
 
+def fsck(ctx: Context, *extra: str) -> int:
+    """`osdepot fsck` on the test's repository (its catalog: OSDEPOT_DATABASE_URL)."""
+    env = {"OSDEPOT_DATABASE_URL": ctx.settings.database_url}
+    with mock.patch.dict(os.environ, env):
+        return main(["fsck", "--data-dir", str(ctx.settings.data_dir), *extra])
+
+
 def run(ctx: Context, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str]:
-    code = main(["fsck", "--data-dir", str(ctx.settings.data_dir), *extra])
+    code = fsck(ctx, *extra)
     return code, capsys.readouterr().out
 
 
@@ -116,7 +124,7 @@ def test_repair_waits_for_a_running_server(
     api.import_file("SCRIPT", name, content, **query)
     (ctx.settings.data_dir / "blobs" / ".staging" / "live.part").write_bytes(b"x")
     with ServerLock(ctx.settings.data_dir, exclusive=False):  # as `osdepot serve` holds it
-        code = main(["fsck", "--data-dir", str(ctx.settings.data_dir), "--repair"])
+        code = fsck(ctx, "--repair")
         err = capsys.readouterr().err
         assert code == 2 and "stop it before" in err
         # Checking is safe meanwhile; a live upload's staging is not reported.

@@ -183,6 +183,10 @@ def _leaf(node: dict[str, Any], where: str, path: list[str], report: Report) -> 
     }
     fits = checks[kind]
     ok = True
+    texts = [node.get("value"), *(node.get("choices") or [])]
+    if any(isinstance(t, str) and "\x00" in t for t in texts):
+        report.problem(where + "/value", "A value holds a NUL character (U+0000).")
+        ok = False
     if "value" in node and node["value"] is not None and not fits(node["value"]):
         report.problem(where + "/value", f"The value is not of type {kind}.")
         ok = False

@@ -43,6 +43,8 @@ class Context:
     #: thread on them), and which of its errors mean "busy, try again" (503).
     catalog_errors: tuple[type[BaseException], ...] = ()
     busy: Callable[[BaseException], bool] = field(default=lambda _exc: False)
+    #: which of its errors mean "a value it does not store" (PostgreSQL: NUL): 400
+    unstorable: Callable[[BaseException], bool] = field(default=lambda _exc: False)
     #: The catalog again, on connections that never wait for a lock: for reads run on
     #: the event loop thread (SQLite only; None on other databases). See ``read``.
     loop_catalog: Catalog | None = None

@@ -9,11 +9,21 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import DataError, OperationalError
 
-#: What the catalog's driver raises when a database is locked, busy or unreachable.
-CATALOG_ERRORS: tuple[type[BaseException], ...] = (OperationalError,)
+#: What the catalog's driver raises when a database is locked, busy or unreachable, or
+#: refuses a value (PostgreSQL: NUL in text).
+CATALOG_ERRORS: tuple[type[BaseException], ...] = (OperationalError, DataError)
+
+#: The PostgreSQL advisory lock that serialises schema migrations between nodes
+#: starting at once ("osdp" in ASCII).
+MIGRATION_LOCK = 0x6F736470
+
+
+def is_unstorable(exc: BaseException) -> bool:
+    """A value the database refuses to store (PostgreSQL: text holding NUL)."""
+    return isinstance(exc, DataError)
 
 
 def is_busy(exc: BaseException) -> bool:
@@ -102,5 +112,9 @@ def upgrade(engine: Engine) -> None:
     cfg = Config()
     cfg.set_main_option("script_location", "osdepot.storage:migrations")
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Nodes that start at once against an empty database take turns: the
+            # second migrates nothing, the schema being at head when it gets the lock.
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")

@@ -147,6 +147,16 @@ async def _catalog_error(request: Request, exc: Exception) -> Response:
     message when the catalog stayed busy, an internal error otherwise."""
     if ctx_of(request).busy(exc):
         return await _catalog_busy(request, exc)
+    if ctx_of(request).unstorable(exc):
+        log.info("refused a value the catalog does not store: %s", str(exc).splitlines()[0])
+        return error_response(
+            error(
+                Messages.INVALID_VALUE,
+                name="request",
+                detail="A value of the request holds a NUL character (U+0000), which "
+                "osdepot does not store. Nothing was changed.",
+            )
+        )
     return await _internal_error(request, exc)
 
 
