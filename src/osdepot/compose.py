@@ -8,6 +8,8 @@ below imports this module (checked by import-linter in ``scripts/test``).
 
 from __future__ import annotations
 
+import os
+
 from starlette.applications import Starlette
 
 from osdepot.config import Settings
@@ -42,6 +44,7 @@ def open_context(settings: Settings) -> Context:
         catalog_errors=CATALOG_ERRORS,
         busy=is_busy,
         unstorable=is_unstorable,
+        node=f"{settings.effective_node_name}/{os.getpid()}",
     )
 
 

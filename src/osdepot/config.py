@@ -8,6 +8,7 @@ Every variable is listed in ``docs/configuration.md``.
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -49,6 +50,12 @@ class Settings:
     job_retention: int = 7 * 24 * 3600
     #: How often (seconds) the server expires and removes old jobs.
     housekeeping_interval: int = 60
+    #: This server's name among the nodes sharing a catalog ("" = host name:port); each
+    #: process announces itself as NAME/PID (services/nodes.py).
+    node_name: str = ""
+    #: Seconds without a heartbeat after which a node is taken for dead: another node
+    #: stops its Running jobs. Heartbeats go every third of it.
+    node_timeout: float = 30.0
     #: 0 means no limit other than free space.
     max_images: int = 0
     max_repository_bytes: int = 0
@@ -127,6 +134,10 @@ class Settings:
     content_check_cpu_seconds: float = 30.0
     #: Server processes (uvicorn workers) sharing the catalog and the blob store.
     workers: int = 1
+
+    @property
+    def effective_node_name(self) -> str:
+        return self.node_name or f"{socket.gethostname()}:{self.port}"
 
     @property
     def effective_database_url(self) -> str:

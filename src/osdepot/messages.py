@@ -394,6 +394,15 @@ class Messages:
         "Check the remote file-server profile (address, credentials, a folder the user "
         "may write to) and export again.",
     )
+    NODE_LOST = _m(
+        "FQXHMFC9048M",
+        500,
+        "The import was interrupted because the server node running it stopped.",
+        "Node {node} sent no heartbeat for {seconds} seconds; node {by} stopped its "
+        "jobs. Nothing was stored; the partial file is removed when that node starts "
+        "again.",
+        "Create a new import job and import the file again.",
+    )
     UNSUPPORTED_MEDIA_TYPE = _m(
         "FQXHMFC9033J",
         415,

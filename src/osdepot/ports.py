@@ -206,6 +206,7 @@ class Catalog(Protocol):
         now: float,
         bytes_total: int | None,
         file_name: str,
+        node: str | None = None,
     ) -> bool:
         """Atomically move a job from ``from_status`` (with ``uploads`` uploads so far) to
         Running. False when another request got there first."""
@@ -236,8 +237,27 @@ class Catalog(Protocol):
     def purge_jobs(self, ended_before: float) -> int:
         """Remove finished jobs that ended before ``ended_before``."""
 
-    def fail_open_jobs(self, now: float, message: dict[str, object]) -> int:
-        """At start-up: stop every Running job (its upload died with the server)."""
+    def fail_open_jobs(
+        self, now: float, message: dict[str, object], node_prefix: str | None = None
+    ) -> int:
+        """At start-up: stop the Running jobs (their uploads died with the server) —
+        all, or those of the nodes named ``node_prefix``… and those of no node."""
+
+    # server processes sharing the catalog
+    def heartbeat(self, node: str, address: str, now: float) -> None:
+        """``node`` is alive (registered when new)."""
+
+    def list_nodes(self) -> list[tuple[str, str, float, float]]:
+        """Every node: name, address, start, last heartbeat."""
+
+    def lost_nodes(self, silent_since: float) -> list[str]:
+        """The nodes with no heartbeat since ``silent_since``."""
+
+    def fail_node_jobs(
+        self, node: str, silent_since: float, now: float, message: dict[str, object]
+    ) -> list[int]:
+        """Forget a node still silent since ``silent_since`` and stop its Running jobs
+        (one transaction); the jobs stopped ([] when another node did it first)."""
 
     # repository
     def commit_import(

@@ -67,6 +67,7 @@ class Job:
     cancelled_by: str | None = None
     description: str = ""
     server_id: int | None = None
+    node: str | None = None
 
 
 @dataclass(frozen=True)

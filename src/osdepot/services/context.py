@@ -26,6 +26,8 @@ class Context:
     catalog: Catalog
     blobs: BlobStore
     clock: Callable[[], float] = time.time
+    #: This process among the nodes sharing the catalog: NODE_NAME/PID
+    node: str = ""
     #: Threads that hash and write upload buffers (each import's write and hashes run
     #: in lanes on them: osdepot.ingest.lanes).
     io_pool: ThreadPoolExecutor = field(

@@ -190,6 +190,7 @@ class Imports:
             self.ctx.clock(),
             expected,
             filename,
+            self.ctx.node or None,
         )
         if not claimed:
             raise error(Messages.JOB_ALREADY_USED, job_id=job.id, status="Running")

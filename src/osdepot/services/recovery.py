@@ -28,7 +28,10 @@ class RecoveryReport:
 
 def recover(ctx: Context) -> RecoveryReport:
     staging = ctx.blobs.clear_staging()
-    failed = ctx.catalog.fail_open_jobs(ctx.clock(), Messages.SERVER_INTERRUPTED.render({}))
+    # Only this node's jobs (its earlier processes', and those no node claimed): on a
+    # shared catalog the other nodes' imports run on (services/nodes.py).
+    prefix = ctx.node.rpartition("/")[0] + "/" if ctx.node else None
+    failed = ctx.catalog.fail_open_jobs(ctx.clock(), Messages.SERVER_INTERRUPTED.render({}), prefix)
     referenced = ctx.catalog.blob_keys()
     orphans = 0
     for key in list(ctx.blobs.keys()):

@@ -80,7 +80,19 @@ jobs = Table(
     Column("cancelled_by", String(64)),
     Column("description", Text, nullable=False, server_default=""),
     Column("server_id", Integer),
+    #: the server process running the job's transfer (nodes.name), while Running
+    Column("node", String(200)),
     sqlite_autoincrement=True,
+)
+
+#: Server processes sharing the catalog, and their last heartbeat (services/nodes.py).
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("address", String(300), nullable=False, server_default=""),
+    Column("started_at", Float, nullable=False),
+    Column("heartbeat_at", Float, nullable=False),
 )
 
 files = Table(

@@ -23,6 +23,7 @@ from osdepot.messages import Messages
 from osdepot.services.auth import Auth
 from osdepot.services.context import Context
 from osdepot.services.jobs import Jobs
+from osdepot.services.nodes import Nodes
 from osdepot.services.startup import preload_media_database
 from osdepot.web import (
     downloads,
@@ -183,17 +184,23 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         memory.tune_malloc()  # each serving process (see osdepot/memory.py)
         task = asyncio.create_task(_housekeeping(the_ctx))
+        watch = asyncio.create_task(_nodes(the_ctx))
         preload = asyncio.create_task(preload_media_database(the_ctx))
         try:
             yield
         finally:
             task.cancel()
+            watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            with contextlib.suppress(asyncio.CancelledError):
+                await watch
             with contextlib.suppress(Exception):
                 await preload
             # Remote imports still running end as interrupted, their staging removed.
             await the_ctx.running.stop(timeout=10)
+            with contextlib.suppress(Exception):
+                await the_ctx.run(Nodes(the_ctx).leave)
 
     app = Starlette(
         routes=ROUTES,
@@ -210,6 +217,18 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
     app.state.ctx = ctx
     app.state.auth = Auth(ctx)
     return app
+
+
+async def _nodes(ctx: Context) -> None:
+    """This process's heartbeat, and the watch over the other nodes of the catalog."""
+    nodes = Nodes(ctx)
+    while True:
+        try:
+            await ctx.run(nodes.beat)
+            await ctx.run(nodes.sweep)
+        except Exception:
+            log.exception("node heartbeat failed")
+        await asyncio.sleep(max(ctx.settings.node_timeout / 3, 0.1))
 
 
 async def _housekeeping(ctx: Context) -> None:

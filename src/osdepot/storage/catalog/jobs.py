@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import and_, bindparam, delete, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError
 
 from osdepot.domain.images import ImageType
@@ -17,9 +17,7 @@ from osdepot.domain.records import (
     Job,
 )
 from osdepot.storage.catalog.base import Base, job_event, jobs_stopped
-from osdepot.storage.schema import (
-    jobs,
-)
+from osdepot.storage.schema import jobs, nodes
 
 
 class JobsCatalog(Base):
@@ -112,6 +110,7 @@ class JobsCatalog(Base):
         now: float,
         bytes_total: int | None,
         file_name: str,
+        node: str | None = None,
     ) -> bool:
         with self._write() as c:
             n = c.execute(
@@ -122,6 +121,7 @@ class JobsCatalog(Base):
                     jobs.c.uploads == uploads,
                 )
                 .values(
+                    node=node,
                     status=JobStatus.RUNNING.value,
                     uploads=uploads + 1,
                     start_time=now,
@@ -213,12 +213,20 @@ class JobsCatalog(Base):
                 ).rowcount
             )
 
-    def fail_open_jobs(self, now: float, message: dict[str, object]) -> int:
+    def fail_open_jobs(
+        self, now: float, message: dict[str, object], node_prefix: str | None = None
+    ) -> int:
+        """Stop Running jobs: all of them, or (``node_prefix``) those run by the nodes
+        whose names start with it, and those no node claimed."""
+        where = jobs.c.status == JobStatus.RUNNING.value
+        if node_prefix is not None:
+            mine = or_(jobs.c.node.is_(None), jobs.c.node.startswith(node_prefix, autoescape=True))
+            where = and_(where, mine)
         with self._write() as c:
             n = int(
                 c.execute(
                     update(jobs)
-                    .where(jobs.c.status == JobStatus.RUNNING.value)
+                    .where(where)
                     .values(
                         status=JobStatus.STOPPED.value, end_time=now, message=json.dumps(message)
                     )
@@ -226,3 +234,60 @@ class JobsCatalog(Base):
             )
         jobs_stopped(n, message)
         return n
+
+    # -- nodes -------------------------------------------------------------------------
+
+    def heartbeat(self, node: str, address: str, now: float) -> None:
+        """Record that ``node`` is alive (registering it when new, or forgotten)."""
+        with self._write() as c:
+            n = c.execute(
+                update(nodes).where(nodes.c.name == node).values(heartbeat_at=now)
+            ).rowcount
+            if not n:
+                c.execute(
+                    insert(nodes).values(
+                        name=node, address=address, started_at=now, heartbeat_at=now
+                    )
+                )
+
+    def list_nodes(self) -> list[tuple[str, str, float, float]]:
+        with self._read() as c:
+            rows = c.execute(select(nodes).order_by(nodes.c.name)).all()
+        return [(r.name, r.address, r.started_at, r.heartbeat_at) for r in rows]
+
+    def lost_nodes(self, silent_since: float) -> list[str]:
+        """Nodes whose last heartbeat is older than ``silent_since``."""
+        with self._read_statement() as c:
+            q = select(nodes.c.name).where(nodes.c.heartbeat_at < silent_since)
+            return [r[0] for r in c.execute(q)]
+
+    def fail_node_jobs(
+        self, node: str, silent_since: float, now: float, message: dict[str, object]
+    ) -> list[int]:
+        """Stop the Running jobs of a node that is still silent since ``silent_since``
+        and forget the node, in one transaction (two survivors never both act); the
+        jobs stopped."""
+        with self._write() as c:
+            gone = c.execute(
+                delete(nodes).where(nodes.c.name == node, nodes.c.heartbeat_at < silent_since)
+            ).rowcount
+            if not gone:
+                return []
+            ids = [
+                int(r[0])
+                for r in c.execute(
+                    select(jobs.c.id).where(
+                        jobs.c.node == node, jobs.c.status == JobStatus.RUNNING.value
+                    )
+                )
+            ]
+            if ids:
+                c.execute(
+                    update(jobs)
+                    .where(jobs.c.id.in_(ids), jobs.c.status == JobStatus.RUNNING.value)
+                    .values(
+                        status=JobStatus.STOPPED.value, end_time=now, message=json.dumps(message)
+                    )
+                )
+        jobs_stopped(len(ids), message)
+        return ids
