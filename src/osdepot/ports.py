@@ -62,6 +62,11 @@ class Staging(Protocol):
         """The key the blob will have once committed."""
 
     @property
+    def name(self) -> str:
+        """The staging area's name, as ``staging_leftovers`` lists it and
+        ``remove_staging`` takes it."""
+
+    @property
     def size(self) -> int:
         """Bytes written so far."""
 
@@ -255,9 +260,16 @@ class Catalog(Protocol):
 
     def fail_node_jobs(
         self, node: str, silent_since: float, now: float, message: dict[str, object]
-    ) -> list[int]:
+    ) -> list[tuple[int, str | None]]:
         """Forget a node still silent since ``silent_since`` and stop its Running jobs
-        (one transaction); the jobs stopped ([] when another node did it first)."""
+        (one transaction); the jobs stopped and their staging areas ([] when another
+        node did it first)."""
+
+    def open_staging(self, node_prefix: str | None = None) -> list[str]:
+        """The staging areas of the Running jobs ``fail_open_jobs`` would stop."""
+
+    def set_job_staging(self, job_id: int, name: str) -> None:
+        """Record the staging area of a Running job (its transfer's)."""
 
     # repository
     def commit_import(

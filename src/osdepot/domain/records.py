@@ -68,6 +68,7 @@ class Job:
     description: str = ""
     server_id: int | None = None
     node: str | None = None
+    staging: str | None = None
 
 
 @dataclass(frozen=True)

@@ -156,8 +156,16 @@ def fsck(  # noqa: C901 (one pass per kind of finding; to be split with the impo
         report.seconds = time.monotonic() - start
         return report
     referenced = cat.blob_keys()
+    # What the Running jobs of live nodes are writing (on a catalog shared with other
+    # nodes: an object store's upload, or a blob finished and not yet committed) is
+    # their work, not damage.
+    now = ctx.clock()
+    live = {n[0] for n in cat.list_nodes() if n[3] >= now - ctx.settings.node_timeout}
+    running = [j for j in cat.list_jobs() if j.status is JobStatus.RUNNING]
+    owned = {j.staging for j in running if j.node in live and j.staging}
+    owned_keys = {name.partition("/")[0].removesuffix(".part") for name in owned}
     for key in keys:
-        if key in referenced:
+        if key in referenced or key in owned_keys:
             continue
         size = blobs.size(key)
         finding = Finding("orphan", key, f"blob {key} ({size} bytes) is in no catalog row")
@@ -168,7 +176,9 @@ def fsck(  # noqa: C901 (one pass per kind of finding; to be split with the impo
         report.findings.append(finding)
 
     for name, size in blobs.staging_leftovers():
-        finding = Finding("staging", name, f"staging leftover of {size} bytes")
+        if name in owned:
+            continue
+        finding = Finding("staging", name, f"staging leftover of {size} bytes (no job owns it)")
         if repair:
             blobs.remove_staging(name)
             finding.repaired = True
@@ -177,12 +187,17 @@ def fsck(  # noqa: C901 (one pass per kind of finding; to be split with the impo
 
     stale = [
         Finding("job", str(job.id), f"job {job.id} is Running but no server runs it")
-        for job in cat.list_jobs()
-        if job.status is JobStatus.RUNNING
+        for job in running
+        if job.node not in live
     ]
-    if repair and stale:
-        cat.fail_open_jobs(ctx.clock(), Messages.SERVER_INTERRUPTED.render({}))  # all at once
+    if repair:
         for finding in stale:
+            cat.finish_job(
+                int(finding.subject),
+                JobStatus.STOPPED,
+                ctx.clock(),
+                Messages.SERVER_INTERRUPTED.render({}),
+            )
             finding.repaired = True
             finding.detail += "; stopped"
     report.findings += stale

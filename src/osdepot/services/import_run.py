@@ -152,6 +152,7 @@ class ImportRun:
             raise _os_error(exc) from exc
         except Exception as exc:
             raise error(Messages.INTERNAL, detail="The staging file could not be created.") from exc
+        await self.ctx.run(self.ctx.catalog.set_job_staging, self.job.id, self._staging.name)
         self._rx.start(self._staging)
         self._opened_at = time.monotonic()
         self._next_tick = self._opened_at + self.ctx.settings.progress_interval

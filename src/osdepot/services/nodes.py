@@ -42,13 +42,20 @@ class Nodes:
             message = Messages.NODE_LOST.render(
                 {"node": node, "seconds": f"{timeout:g}", "by": ctx.node}
             )
-            ids = ctx.catalog.fail_node_jobs(node, silent_since, now, message)
+            found = ctx.catalog.fail_node_jobs(node, silent_since, now, message)
+            ids = [i for i, _ in found]
             log.warning(
                 "node %s sent no heartbeat for %g s; stopped its jobs %s",
                 node,
                 timeout,
                 ", ".join(map(str, ids)) or "(none)",
             )
+            for _job, staging in found:
+                if staging:  # an S3 upload is aborted; a file on the dead node's disk
+                    try:  # goes when that node starts again
+                        ctx.blobs.remove_staging(staging)
+                    except (OSError, ValueError):
+                        log.exception("could not remove staging %s", staging)
             stopped += ids
         return stopped
 

@@ -27,10 +27,15 @@ class RecoveryReport:
 
 
 def recover(ctx: Context) -> RecoveryReport:
-    staging = ctx.blobs.clear_staging()
     # Only this node's jobs (its earlier processes', and those no node claimed): on a
     # shared catalog the other nodes' imports run on (services/nodes.py).
     prefix = ctx.node.rpartition("/")[0] + "/" if ctx.node else None
+    staging = ctx.blobs.clear_staging()  # a local store's: this node's own folder
+    for name in ctx.catalog.open_staging(prefix):  # an object store's, by name
+        try:
+            ctx.blobs.remove_staging(name)
+        except (OSError, ValueError):
+            log.exception("could not remove staging %s", name)
     failed = ctx.catalog.fail_open_jobs(ctx.clock(), Messages.SERVER_INTERRUPTED.render({}), prefix)
     referenced = ctx.catalog.blob_keys()
     orphans = 0

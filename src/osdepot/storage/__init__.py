@@ -16,4 +16,8 @@ def open_blob_store(url: str, direct_io: bool = True) -> BlobStore:
         from osdepot.storage.localfs import LocalBlobStore
 
         return LocalBlobStore(parsed.path, direct_io)
-    raise ConfigError(f"unsupported blob store URL {url!r} (supported: file://)")
+    if parsed.scheme == "s3":
+        from osdepot.storage.s3 import S3BlobStore
+
+        return S3BlobStore(url)
+    raise ConfigError(f"unsupported blob store URL {url!r} (supported: file://, s3://)")

@@ -80,6 +80,10 @@ class LocalStaging:
         return self._key
 
     @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
     def size(self) -> int:
         return self._size
 

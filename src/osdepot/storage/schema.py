@@ -80,8 +80,10 @@ jobs = Table(
     Column("cancelled_by", String(64)),
     Column("description", Text, nullable=False, server_default=""),
     Column("server_id", Integer),
-    #: the server process running the job's transfer (nodes.name), while Running
+    #: the server process running the job's transfer (nodes.name), while Running, and
+    #: the name of its staging area (BlobStore.remove_staging takes it)
     Column("node", String(200)),
+    Column("staging", String(300)),
     sqlite_autoincrement=True,
 )
 

@@ -20,6 +20,15 @@ from osdepot.storage.catalog.base import Base, job_event, jobs_stopped
 from osdepot.storage.schema import jobs, nodes
 
 
+def _running_on(node_prefix: str | None) -> Any:
+    """Running jobs: all, or those of the nodes named ``node_prefix``… and of none."""
+    where = jobs.c.status == JobStatus.RUNNING.value
+    if node_prefix is None:
+        return where
+    mine = or_(jobs.c.node.is_(None), jobs.c.node.startswith(node_prefix, autoescape=True))
+    return and_(where, mine)
+
+
 class JobsCatalog(Base):
     """The jobs part of :class:`osdepot.storage.catalog.SqlCatalog`."""
 
@@ -218,10 +227,7 @@ class JobsCatalog(Base):
     ) -> int:
         """Stop Running jobs: all of them, or (``node_prefix``) those run by the nodes
         whose names start with it, and those no node claimed."""
-        where = jobs.c.status == JobStatus.RUNNING.value
-        if node_prefix is not None:
-            mine = or_(jobs.c.node.is_(None), jobs.c.node.startswith(node_prefix, autoescape=True))
-            where = and_(where, mine)
+        where = _running_on(node_prefix)
         with self._write() as c:
             n = int(
                 c.execute(
@@ -234,6 +240,16 @@ class JobsCatalog(Base):
             )
         jobs_stopped(n, message)
         return n
+
+    def open_staging(self, node_prefix: str | None = None) -> list[str]:
+        """The staging areas of the Running jobs ``fail_open_jobs`` would stop."""
+        with self._read() as c:
+            q = select(jobs.c.staging).where(_running_on(node_prefix), jobs.c.staging.is_not(None))
+            return [str(r[0]) for r in c.execute(q)]
+
+    def set_job_staging(self, job_id: int, name: str) -> None:
+        with self._write() as c:
+            c.execute(update(jobs).where(jobs.c.id == job_id).values(staging=name))
 
     # -- nodes -------------------------------------------------------------------------
 
@@ -263,24 +279,25 @@ class JobsCatalog(Base):
 
     def fail_node_jobs(
         self, node: str, silent_since: float, now: float, message: dict[str, object]
-    ) -> list[int]:
+    ) -> list[tuple[int, str | None]]:
         """Stop the Running jobs of a node that is still silent since ``silent_since``
         and forget the node, in one transaction (two survivors never both act); the
-        jobs stopped."""
+        jobs stopped, with their staging areas."""
         with self._write() as c:
             gone = c.execute(
                 delete(nodes).where(nodes.c.name == node, nodes.c.heartbeat_at < silent_since)
             ).rowcount
             if not gone:
                 return []
-            ids = [
-                int(r[0])
+            found = [
+                (int(r[0]), r[1])
                 for r in c.execute(
-                    select(jobs.c.id).where(
+                    select(jobs.c.id, jobs.c.staging).where(
                         jobs.c.node == node, jobs.c.status == JobStatus.RUNNING.value
                     )
                 )
             ]
+            ids = [i for i, _ in found]
             if ids:
                 c.execute(
                     update(jobs)
@@ -289,5 +306,5 @@ class JobsCatalog(Base):
                         status=JobStatus.STOPPED.value, end_time=now, message=json.dumps(message)
                     )
                 )
-        jobs_stopped(len(ids), message)
-        return ids
+        jobs_stopped(len(found), message)
+        return found

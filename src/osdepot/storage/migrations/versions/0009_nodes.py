@@ -1,4 +1,5 @@
-"""Server processes sharing one catalog (nodes) and the node running each job.
+"""Server processes sharing one catalog (nodes), the node running each job and the
+name of its staging area.
 
 Revision ID: 0009
 Revises: 0008
@@ -15,6 +16,7 @@ depends_on = None
 
 def upgrade() -> None:
     op.add_column("jobs", sa.Column("node", sa.String(200), nullable=True))
+    op.add_column("jobs", sa.Column("staging", sa.String(300), nullable=True))
     op.create_table(
         "nodes",
         sa.Column("name", sa.String(200), primary_key=True),
@@ -27,4 +29,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("nodes")
     with op.batch_alter_table("jobs") as b:
+        b.drop_column("staging")
         b.drop_column("node")

@@ -1,0 +1,312 @@
+"""The blob store on S3-compatible object storage (AWS S3, Ceph RGW, MinIO, SeaweedFS).
+
+``OSDEPOT_BLOB_URL=s3://BUCKET[/PREFIX]?endpoint=http://HOST:PORT[&region=…]``, with the
+credentials of the standard AWS chain (``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``,
+the configuration files, an instance role). Blobs are objects ``PREFIX/blobs/<key>``.
+
+A staging area is an S3 multipart upload to the blob's own object: the bytes go out
+in parts as they arrive (parts sized from the declared size so that any file up to
+5 TiB fits in 10,000 parts; a few parts in flight at once, so memory stays bounded),
+and ``finish`` completes the upload. The object then exists but no catalog row
+references it: the content checks read it by ranged GETs, and the catalog commit
+makes it part of the repository; ``abort`` aborts the upload or deletes the object.
+``commit`` has nothing left to do. A staging area's ``name`` (``<key>/<upload id>``)
+is what the catalog records while the transfer runs and what ``remove_staging``
+aborts; ``staging_leftovers`` lists every multipart upload under the prefix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import uuid
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, BinaryIO
+from urllib.parse import parse_qs, urlparse
+
+from osdepot.errors import ConfigError
+
+MIB = 1 << 20
+#: the smallest part S3 takes (but the last) and the most parts of one upload
+MIN_PART = 8 * MIB
+MAX_PARTS = 10_000
+#: bytes of parts held in memory per upload (in flight and being filled)
+PART_MEMORY = 64 * MIB
+
+
+def part_size(size_hint: int | None) -> int:
+    """Parts of at least 8 MiB, whole MiB, so that ``size_hint`` bytes fit in 9,000
+    parts (some room for a size that grows); without a hint, 8 MiB parts (80 GB)."""
+    if not size_hint:
+        return MIN_PART
+    return max(MIN_PART, math.ceil(size_hint / 9000 / MIB) * MIB)
+
+
+def parse_url(url: str) -> tuple[str, str, str | None, str | None]:
+    """Bucket, prefix ("" or ending in /), endpoint and region of an ``s3://`` URL."""
+    u = urlparse(url)
+    if u.scheme != "s3" or not u.netloc:
+        raise ConfigError(f"{url!r} is not an s3://BUCKET[/PREFIX] URL")
+    q = parse_qs(u.query)
+    prefix = u.path.strip("/")
+    endpoint = q.get("endpoint", [""])[0] or None
+    region = q.get("region", [""])[0] or None
+    return u.netloc, f"{prefix}/" if prefix else "", endpoint, region
+
+
+class S3Reader:
+    """:class:`osdepot.ports.RandomAccess` over one object: ranged GETs."""
+
+    def __init__(self, store: S3BlobStore, key: str, size: int | None = None) -> None:
+        self._store, self._key = store, key
+        self._size = store.size(key) if size is None else size
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def read_at(self, offset: int, n: int) -> bytes:
+        n = max(0, min(n, self._size - offset))
+        if n == 0:
+            return b""
+        r = self._store.s3.get_object(
+            Bucket=self._store.bucket,
+            Key=self._store.object_key(self._key),
+            Range=f"bytes={offset}-{offset + n - 1}",
+        )
+        with contextlib.closing(r["Body"]) as body:
+            return bytes(body.read())
+
+    def close(self) -> None:
+        pass
+
+
+class S3Staging:
+    """One multipart upload (see the module's docstring). ``write`` is called by one
+    thread at a time, in order."""
+
+    def __init__(self, store: S3BlobStore, size_hint: int | None) -> None:
+        self._store = store
+        self._key = uuid.uuid4().hex
+        self._object = store.object_key(self._key)
+        self.part_size = part_size(size_hint)
+        self._depth = max(1, PART_MEMORY // self.part_size - 1)
+        self.upload_id: str | None = store.s3.create_multipart_upload(
+            Bucket=store.bucket, Key=self._object
+        )["UploadId"]
+        self._buf = bytearray()
+        self._parts: list[dict[str, Any]] = []
+        self._inflight: deque[Future[dict[str, Any]]] = deque()
+        self._size = 0
+        self._finished = False
+
+    @property
+    def key(self) -> str:
+        return self._key
+
+    @property
+    def name(self) -> str:
+        return f"{self._key}/{self.upload_id}"
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def write(self, data: bytes | memoryview) -> None:
+        if self._finished or self.upload_id is None:
+            raise ValueError("staging upload is closed")
+        self._buf += data
+        self._size += len(data)
+        while len(self._buf) >= self.part_size:
+            piece = bytes(self._buf[: self.part_size])
+            del self._buf[: self.part_size]
+            self._send(piece)
+
+    def _send(self, body: bytes) -> None:
+        while len(self._inflight) >= self._depth:
+            self._parts.append(self._inflight.popleft().result())
+        number = len(self._parts) + len(self._inflight) + 1
+        if number > MAX_PARTS:
+            raise OSError(f"the file is larger than {MAX_PARTS} parts of {self.part_size} bytes")
+        self._inflight.append(self._store.pool.submit(self._upload_part, number, body))
+
+    def _upload_part(self, number: int, body: bytes) -> dict[str, Any]:
+        s = self._store
+        r = s.s3.upload_part(
+            Bucket=s.bucket, Key=self._object, UploadId=self.upload_id, PartNumber=number,
+            Body=body,
+        )  # fmt: skip
+        return {"PartNumber": number, "ETag": r["ETag"]}
+
+    def _drain(self) -> None:
+        while self._inflight:
+            self._parts.append(self._inflight.popleft().result())
+
+    def finish(self) -> None:
+        if self._buf or not (self._parts or self._inflight):
+            self._send(bytes(self._buf))  # the last part (an empty file: one empty part)
+            self._buf = bytearray()
+        self._drain()
+        s = self._store
+        s.s3.complete_multipart_upload(
+            Bucket=s.bucket,
+            Key=self._object,
+            UploadId=self.upload_id,
+            MultipartUpload={"Parts": sorted(self._parts, key=lambda p: p["PartNumber"])},
+        )
+        self._finished = True
+
+    def reader(self) -> S3Reader:
+        return S3Reader(self._store, self._key, self._size)
+
+    def read_chunks(self, chunk_size: int = 4 << 20) -> Iterator[bytes]:
+        reader = self.reader()
+        pos = 0
+        while pos < self._size:
+            chunk = reader.read_at(pos, chunk_size)
+            if not chunk:
+                break
+            pos += len(chunk)
+            yield chunk
+
+    def abort(self) -> None:
+        for fut in self._inflight:
+            fut.cancel()
+        with contextlib.suppress(Exception):
+            self._drain()
+        s = self._store
+        if self._finished:
+            s.delete(self._key)
+        elif self.upload_id is not None:
+            with contextlib.suppress(Exception):
+                s.s3.abort_multipart_upload(
+                    Bucket=s.bucket, Key=self._object, UploadId=self.upload_id
+                )
+        self.upload_id = None
+        self._buf = bytearray()
+
+
+class S3BlobStore:
+    """:class:`osdepot.ports.BlobStore` on a bucket of S3-compatible storage."""
+
+    def __init__(self, url: str, client: Any = None) -> None:
+        self.bucket, self.prefix, endpoint, region = parse_url(url)
+        if client is None:
+            try:
+                import boto3  # type: ignore[import-untyped]
+                from botocore.config import Config  # type: ignore[import-untyped]
+            except ImportError:
+                raise ConfigError(
+                    "an s3:// blob store needs boto3: pip install 'osdepot[s3]'"
+                ) from None
+
+            client = boto3.client(
+                "s3",
+                endpoint_url=endpoint,
+                region_name=region or "us-east-1",
+                config=Config(
+                    max_pool_connections=32,
+                    retries={"max_attempts": 5, "mode": "standard"},
+                    connect_timeout=10,
+                    read_timeout=60,
+                ),
+            )
+        self.s3 = client
+        #: uploads of parts, for every staging upload of this store
+        self.pool = ThreadPoolExecutor(16, thread_name_prefix="osdepot-s3")
+        self._ensure_bucket()
+
+    def _ensure_bucket(self) -> None:
+        from botocore.exceptions import ClientError  # type: ignore[import-untyped]
+
+        try:
+            self.s3.head_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code not in ("404", "NoSuchBucket", "NotFound"):
+                raise ConfigError(f"the bucket {self.bucket!r} cannot be used: {exc}") from None
+            self.s3.create_bucket(Bucket=self.bucket)
+
+    def object_key(self, key: str) -> str:
+        if len(key) != 32 or not all(c in "0123456789abcdef" for c in key):
+            raise ValueError(f"not a blob key: {key!r}")
+        return f"{self.prefix}blobs/{key}"
+
+    def create_staging(self, size_hint: int | None = None) -> S3Staging:
+        return S3Staging(self, size_hint)
+
+    def commit(self, staging: Any) -> str:
+        if not isinstance(staging, S3Staging):
+            raise TypeError("not a staging upload of this store")
+        return staging.key  # the object is complete since finish()
+
+    def reader(self, key: str) -> S3Reader:
+        return S3Reader(self, key)
+
+    def open(self, key: str) -> BinaryIO:
+        body: BinaryIO = self.s3.get_object(Bucket=self.bucket, Key=self.object_key(key))["Body"]
+        return body
+
+    def size(self, key: str) -> int:
+        from botocore.exceptions import ClientError
+
+        try:
+            head = self.s3.head_object(Bucket=self.bucket, Key=self.object_key(key))
+        except ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code", "")) in ("404", "NoSuchKey"):
+                raise FileNotFoundError(key) from None
+            raise
+        return int(head["ContentLength"])
+
+    def delete(self, key: str) -> None:
+        self.s3.delete_object(Bucket=self.bucket, Key=self.object_key(key))
+
+    def keys(self) -> Iterator[str]:
+        pages = self.s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=f"{self.prefix}blobs/"
+        )
+        for page in pages:
+            for obj in page.get("Contents", []):
+                name = str(obj["Key"]).rpartition("/")[2]
+                if len(name) == 32:
+                    yield name
+
+    def _uploads(self) -> Iterator[tuple[str, str]]:
+        pages = self.s3.get_paginator("list_multipart_uploads").paginate(
+            Bucket=self.bucket, Prefix=f"{self.prefix}blobs/"
+        )
+        for page in pages:
+            for up in page.get("Uploads", []):
+                yield str(up["Key"]).rpartition("/")[2], str(up["UploadId"])
+
+    def staging_leftovers(self) -> list[tuple[str, int]]:
+        return [(f"{key}/{upload}", 0) for key, upload in self._uploads()]
+
+    def remove_staging(self, name: str) -> None:
+        key, _, upload = name.partition("/")
+        if not upload:
+            raise ValueError(f"not a staging upload: {name!r}")
+        from botocore.exceptions import ClientError
+
+        with contextlib.suppress(ClientError):
+            self.s3.abort_multipart_upload(
+                Bucket=self.bucket, Key=self.object_key(key), UploadId=upload
+            )
+
+    def quarantine(self, key: str) -> str:
+        """Into ``PREFIX/lost+found/<key>`` of the same bucket."""
+        target = f"{self.prefix}lost+found/{key}"
+        self.s3.copy({"Bucket": self.bucket, "Key": self.object_key(key)}, self.bucket, target)
+        self.delete(key)
+        return f"s3://{self.bucket}/{target}"
+
+    def clear_staging(self) -> int:
+        """Nothing at start-up: other nodes' uploads to the same bucket are running.
+        The uploads of this node's interrupted jobs are aborted by name (the catalog
+        records them), and `osdepot fsck --repair` aborts those no job owns."""
+        return 0
+
+    def free_bytes(self) -> int | None:
+        return None

@@ -1,0 +1,96 @@
+"""The blob store contract, on the local store and on S3 (SeaweedFS): staging written
+in pieces and finished, read at any offset, committed, listed, opened, sized,
+deleted; aborted before and after its end; leftovers listed and removed by name;
+quarantine. Nothing is left behind by an abort."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from osdepot.ports import BlobStore
+from osdepot.storage import open_blob_store
+from osdepot.storage.s3 import MIN_PART, part_size
+from tests.s3 import SeaweedS3
+
+MiB = 1 << 20
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BlobStore]:
+    if request.param == "local":
+        yield open_blob_store(f"file://{tmp_path / 'blobs'}")
+    else:
+        server: SeaweedS3 = request.getfixturevalue("s3_server")
+        yield open_blob_store(server.url())
+
+
+def stage(store: BlobStore, data: bytes, piece: int, hint: int | None = None) -> object:
+    st = store.create_staging(hint if hint is not None else len(data))
+    for i in range(0, len(data), piece):
+        st.write(memoryview(data)[i : i + piece])
+    return st
+
+
+@pytest.mark.parametrize(
+    ("size", "piece"), [(0, 1), (1234, 100), (MIN_PART * 2 + 12345, 4 * MiB + 7)]
+)
+def test_staged_bytes_come_back_at_any_offset(store: BlobStore, size: int, piece: int) -> None:
+    data = os.urandom(size)
+    st = stage(store, data, piece)
+    st.finish()  # type: ignore[attr-defined]
+    r = st.reader()  # type: ignore[attr-defined]
+    assert r.size == size
+    for off, n in ((0, 10), (max(size - 5, 0), 10), (size // 2, MIN_PART + 3)):
+        assert r.read_at(off, n) == data[off : off + n]
+    assert b"".join(st.read_chunks(3 * MiB)) == data  # type: ignore[attr-defined]
+    key = store.commit(st)  # type: ignore[arg-type]
+    assert key in set(store.keys())
+    assert store.size(key) == size
+    with store.open(key) as f:
+        assert f.read() == data
+    assert store.reader(key).read_at(0, size) == data
+    assert store.staging_leftovers() == []
+    store.delete(key)
+    assert key not in set(store.keys())
+
+
+def test_an_abort_leaves_nothing(store: BlobStore) -> None:
+    data = os.urandom(MIN_PART + 100)
+    before = set(store.keys())
+    st = stage(store, data, MiB)
+    assert store.staging_leftovers() != []  # an upload (or a file) in progress is listed
+    st.abort()  # type: ignore[attr-defined]
+    assert store.staging_leftovers() == [] and set(store.keys()) == before
+    st = stage(store, data, MiB)
+    st.finish()  # type: ignore[attr-defined]
+    st.abort()  # type: ignore[attr-defined]  # finished, then refused: the object goes too
+    assert store.staging_leftovers() == [] and set(store.keys()) == before
+
+
+def test_leftovers_are_removed_by_name(store: BlobStore) -> None:
+    st = stage(store, b"x" * 1000, 100)
+    ((name, _size),) = store.staging_leftovers()
+    assert name == st.name  # type: ignore[attr-defined]
+    store.remove_staging(name)
+    assert store.staging_leftovers() == []
+    with pytest.raises(ValueError, match="not a staging"):
+        store.remove_staging("")
+
+
+def test_quarantine_moves_a_blob_out_of_the_store(store: BlobStore) -> None:
+    st = stage(store, b"orphan", 6)
+    st.finish()  # type: ignore[attr-defined]
+    key = store.commit(st)  # type: ignore[arg-type]
+    where = store.quarantine(key)
+    assert key in where and key not in set(store.keys())
+
+
+def test_parts_fit_any_file_up_to_5_tib_in_10000_parts() -> None:
+    for size in (0, 1, 5 * MiB, 80 * 10**9, 1 << 40, 5 << 40):
+        p = part_size(size)
+        assert p >= MIN_PART and p % MiB == 0 and -(-size // p) <= 9000
+    assert part_size(None) == MIN_PART
