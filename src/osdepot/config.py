@@ -50,6 +50,9 @@ class Settings:
     job_retention: int = 7 * 24 * 3600
     #: How often (seconds) the server expires and removes old jobs.
     housekeeping_interval: int = 60
+    #: The key that encrypts remote-server secrets and signs links ("" = secret.key in
+    #: the data folder); nodes sharing a catalog need the same file.
+    secret_key_file: Path | None = None
     #: This server's name among the nodes sharing a catalog ("" = host name:port); each
     #: process announces itself as NAME/PID (services/nodes.py).
     node_name: str = ""

@@ -61,7 +61,7 @@ class Links:
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        self._key = SecretBox(ctx.settings.data_dir).derived_key(b"osdepot signed links")
+        self._key = SecretBox.of(ctx.settings).derived_key(b"osdepot signed links")
 
     def _signature(self, link_id: int, expires: int) -> str:
         mac = hmac.new(self._key, f"{link_id}.{expires}".encode(), sha256).digest()

@@ -87,7 +87,7 @@ class RemoteImports:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.imports = Imports(ctx)
-        self.secrets = SecretBox(ctx.settings.data_dir)
+        self.secrets = SecretBox.of(ctx.settings)
         s = ctx.settings
         try:
             self.policy = NetworkPolicy.parse(s.remote_allow_networks, s.remote_deny_networks)

@@ -125,7 +125,7 @@ class RemoteServers:
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        self.secrets = SecretBox(ctx.settings.data_dir)
+        self.secrets = SecretBox.of(ctx.settings)
 
     async def list(self) -> list[RemoteServer]:
         return await self.ctx.run(self.ctx.catalog.list_servers)

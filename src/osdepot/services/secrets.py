@@ -14,6 +14,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from osdepot.config import Settings
 from osdepot.errors import error
 from osdepot.messages import Messages
 
@@ -21,12 +22,17 @@ KEY_FILE = "secret.key"
 
 
 class SecretBox:
-    """Seals and opens secrets (Fernet) with the key in the data folder, created on
-    first use with mode 0600."""
+    """Seals and opens secrets (Fernet) with the key in the data folder (or the file
+    ``OSDEPOT_SECRET_KEY_FILE`` names: the same file on every node sharing a catalog),
+    created on first use with mode 0600."""
 
-    def __init__(self, data_dir: Path) -> None:
-        self.path = data_dir / KEY_FILE
+    def __init__(self, data_dir: Path, key_file: Path | None = None) -> None:
+        self.path = key_file or data_dir / KEY_FILE
         self._fernet: Fernet | None = None
+
+    @classmethod
+    def of(cls, settings: Settings) -> SecretBox:
+        return cls(settings.data_dir, settings.secret_key_file)
 
     def _load(self) -> Fernet:
         if self._fernet is None:

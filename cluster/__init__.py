@@ -1,0 +1,1 @@
+"""The demonstration cluster (scripts/cluster) and the servers the tests start."""
