@@ -40,7 +40,7 @@ class SeaweedS3:
     """``endpoint`` serves S3 with ACCESS_KEY/SECRET_KEY; ``url(prefix)`` is a blob
     store URL on the bucket ``osdepot``."""
 
-    def __init__(self, binary: Path, root: Path | None = None) -> None:
+    def __init__(self, binary: Path, root: Path | None = None, volumes: int = 50) -> None:
         self.root = root or Path(tempfile.mkdtemp(prefix="osdepot-s3-"))
         (self.root / "data").mkdir(parents=True, exist_ok=True)
         config = {
@@ -61,7 +61,7 @@ class SeaweedS3:
                 str(binary), "server", f"-dir={self.root / 'data'}", "-ip=127.0.0.1",
                 "-ip.bind=127.0.0.1", f"-master.port={master}", f"-volume.port={volume}",
                 f"-filer.port={filer}", "-s3", f"-s3.port={s3}",
-                f"-s3.config={self.root / 's3.json'}", "-volume.max=50",
+                f"-s3.config={self.root / 's3.json'}", f"-volume.max={volumes}",
                 "-master.volumeSizeLimitMB=256",
             ],
             stdout=self.log,

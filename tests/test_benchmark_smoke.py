@@ -43,3 +43,16 @@ def test_upload_benchmark_smoke(tmp_path: Path) -> None:
     assert res["list"]["entries"] == 500 and res["list"]["p99_ms"] > 0
     assert res["tasks_rps"] > 0
     assert "ratios" in res and "GET /osImages" in r.stdout
+
+
+def test_s3_upload_benchmark_smoke(tmp_path: Path) -> None:
+    """benchmarks/s3_upload.py at a tiny size: both uploads run and yield figures."""
+    out = tmp_path / "s3.json"
+    r = subprocess.run(
+        [sys.executable, "-m", "benchmarks.s3_upload", "--size-mib", "24", "--runs", "1",
+         "--big-mib", "24", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, env=dict(os.environ),
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    res = json.loads(out.read_text())
+    assert res["osdepotMBs"] > 0 and res["boto3MBs"] > 0 and res["rssPeakMiB"] >= res["rssIdleMiB"]
