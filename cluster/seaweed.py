@@ -62,6 +62,8 @@ class SeaweedS3:
                 "-ip.bind=127.0.0.1", f"-master.port={master}", f"-volume.port={volume}",
                 f"-filer.port={filer}", "-s3", f"-s3.port={s3}",
                 f"-s3.config={self.root / 's3.json'}", f"-volume.max={volumes}",
+                # no listeners at fixed ports (two servers on one machine would clash)
+                "-s3.port.iceberg=0", "-s3.port.lance=0",
                 "-master.volumeSizeLimitMB=256",
             ],
             stdout=self.log,

@@ -53,8 +53,8 @@ class Settings:
     #: The key that encrypts remote-server secrets and signs links ("" = secret.key in
     #: the data folder); nodes sharing a catalog need the same file.
     secret_key_file: Path | None = None
-    #: This server's name among the nodes sharing a catalog ("" = host name:port); each
-    #: process announces itself as NAME/PID (services/nodes.py).
+    #: This server's name among the nodes sharing a catalog ("" = host name:data
+    #: folder); each process announces itself as NAME/PID (services/nodes.py).
     node_name: str = ""
     #: Seconds without a heartbeat after which a node is taken for dead: another node
     #: stops its Running jobs. Heartbeats go every third of it.
@@ -140,7 +140,11 @@ class Settings:
 
     @property
     def effective_node_name(self) -> str:
-        return self.node_name or f"{socket.gethostname()}:{self.port}"
+        """The node's name: its host and data folder unless set. What identifies a
+        node across restarts is where it stages (its data folder), not its port."""
+        if self.node_name:
+            return self.node_name
+        return f"{socket.gethostname()}:{self.data_dir.resolve()}"[:150]
 
     @property
     def effective_database_url(self) -> str:
