@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import signal
@@ -55,9 +56,7 @@ class SeaweedS3:
         (self.root / "s3.json").write_text(json.dumps(config))
         master, volume, filer, s3 = (_free_port() for _ in range(4))
         self.endpoint = f"http://127.0.0.1:{s3}"
-        self.log = (self.root / "log").open("wb")
-        self.proc = subprocess.Popen(
-            [
+        self._args = [
                 str(binary), "server", f"-dir={self.root / 'data'}", "-ip=127.0.0.1",
                 "-ip.bind=127.0.0.1", f"-master.port={master}", f"-volume.port={volume}",
                 f"-filer.port={filer}", "-s3", f"-s3.port={s3}",
@@ -65,11 +64,19 @@ class SeaweedS3:
                 # no listeners at fixed ports (two servers on one machine would clash)
                 "-s3.port.iceberg=0", "-s3.port.lance=0",
                 "-master.volumeSizeLimitMB=256",
-            ],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        ]  # fmt: skip
+        self.log = (self.root / "log").open("ab")
+        self.start()
+
+    def start(self) -> None:
+        """Start the server (again: same folder, same ports) and wait until it serves."""
+        self.proc = subprocess.Popen(self._args, stdout=self.log, stderr=subprocess.STDOUT)
         self._wait()
+
+    def halt(self) -> None:
+        """Kill the server, keeping its data: a crash or an outage (``start`` again)."""
+        self.proc.kill()
+        self.proc.wait(10)
 
     def client(self) -> object:
         import boto3  # type: ignore[import-untyped]
@@ -89,9 +96,11 @@ class SeaweedS3:
             if self.proc.poll() is not None:
                 raise RuntimeError("weed exited:\n" + (self.root / "log").read_text()[-2000:])
             try:
-                s3.create_bucket(Bucket="osdepot")  # type: ignore[attr-defined]
+                s3.head_bucket(Bucket="osdepot")  # type: ignore[attr-defined]
                 return
             except Exception:
+                with contextlib.suppress(Exception):
+                    s3.create_bucket(Bucket="osdepot")  # type: ignore[attr-defined]
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.5)

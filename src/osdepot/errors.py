@@ -22,6 +22,7 @@ The other exceptions are raised inside one layer and turned into an
         ├── ServerRunning         a server holds the data folder (fsck --repair)
         ├── ConfigError           a setting or URL that cannot be used
         ├── DownloadCut           a download's client stopped taking the bytes (web/)
+        ├── StoreUnavailable      the blob store cannot be reached (storage/)
         └── Refused               the catalog refused a write because of what it
             │                     holds (facts only; the calling service words it)
             ├── Duplicate         a name or id that is taken
@@ -130,6 +131,12 @@ class DownloadCut(OsdepotException):
     """A download was cut: its client stopped taking the bytes (or no memory was freed
     for its next piece) within the stall timeout. Logged as information, not as an
     error: a client that goes quiet is an expected event."""
+
+
+class StoreUnavailable(OSError):
+    """The blob store cannot be reached (an object store that is down or unreachable).
+    An OSError, so that what handles a failed write or read handles it too; the web
+    layer answers it 503 with a message."""
 
 
 class Refused(OsdepotException):

@@ -403,6 +403,14 @@ class Messages:
         "again.",
         "Create a new import job and import the file again.",
     )
+    STORE_UNAVAILABLE = _m(
+        "FQXHMFC9049M",
+        503,
+        "The repository's storage cannot be reached right now.",
+        "{detail}. Nothing was changed.",
+        "Try again in a moment; if it lasts, check that the object store (OSDEPOT_BLOB_URL) "
+        "runs and that this server reaches it.",
+    )
     UNSUPPORTED_MEDIA_TYPE = _m(
         "FQXHMFC9033J",
         415,

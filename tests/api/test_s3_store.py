@@ -101,3 +101,33 @@ def test_fsck_on_s3_finds_and_repairs_what_no_job_owns(
     # the referenced object was never touched
     assert api.c.get(f"/files/osImages/{fid}").content == content
     assert main(["fsck", "--data-dir", str(ctx.settings.data_dir)]) == 0
+
+
+@pytest.fixture
+def one_attempt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """boto3 gives up at once on an endpoint that is down (its retries would only make
+    the test slow)."""
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+
+
+def test_an_object_store_that_is_down_is_answered_503_and_used_again_after(
+    one_attempt: None, api: Api, ctx: Context, s3_server: SeaweedS3
+) -> None:
+    name, query, content = VALID["SCRIPT"]
+    fid = api.import_file("SCRIPT", name, content, **query)
+    s3_server.halt()
+    try:
+        r = api.c.get(f"/files/osImages/{fid}")
+        assert r.status_code == 503 and r.headers["retry-after"], r.text
+        assert r.json()["messages"][0]["id"] == "FQXHMFC9049M"
+        job = api.init("SCRIPT")
+        r = api.upload(job, name, content, None, **query)
+        assert r.status_code == 503 and r.json()["messages"][0]["id"] == "FQXHMFC9049M"
+        task = api.task(job)
+        assert task["status"] == "Stopped" and task["messageID"] == "FQXHMFC9049M"
+    finally:
+        s3_server.start()
+    # back: the stored file reads again and imports work, no restart of osdepot needed
+    assert api.c.get(f"/files/osImages/{fid}").content == content
+    assert api.import_file("SCRIPT", "again.sh", content, **query)
+    assert objects(ctx, s3_server)[1] == []

@@ -33,7 +33,7 @@ from osdepot.content.media.tree import index_tree
 from osdepot.domain.images import ImageType, OsFamily
 from osdepot.domain.jobs import JobStatus
 from osdepot.domain.records import Job, ProfileImport, StoredFile, TreeEntry, User
-from osdepot.errors import ContentError, OsdepotError, error
+from osdepot.errors import ContentError, OsdepotError, StoreUnavailable, error
 from osdepot.ingest.receiver import Receiver
 from osdepot.messages import Messages
 from osdepot.ports import RandomAccess
@@ -138,6 +138,8 @@ class ImportRun:
         """The message an import ends with when ``exc`` stopped it."""
         if isinstance(exc, OsdepotError):
             return exc
+        if isinstance(exc, StoreUnavailable):
+            return _os_error(exc)
         if isinstance(exc, asyncio.CancelledError):
             if self.cancelled_by is not None:
                 return error(Messages.JOB_CANCELLED, job_id=self.job.id, user=self.cancelled_by)
@@ -436,6 +438,8 @@ class ImportRun:
 
 
 def _os_error(exc: OSError) -> OsdepotError:
+    if isinstance(exc, StoreUnavailable):
+        return error(Messages.STORE_UNAVAILABLE, detail=str(exc))
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return error(
             Messages.REPOSITORY_FULL,

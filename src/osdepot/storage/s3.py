@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import uuid
 from collections import deque
 from collections.abc import Iterator
@@ -26,7 +27,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, BinaryIO
 from urllib.parse import parse_qs, urlparse
 
-from osdepot.errors import ConfigError
+from osdepot.errors import ConfigError, StoreUnavailable
 
 MIB = 1 << 20
 #: the smallest part S3 takes (but the last) and the most parts of one upload
@@ -54,6 +55,41 @@ def parse_url(url: str) -> tuple[str, str, str | None, str | None]:
     endpoint = q.get("endpoint", [""])[0] or None
     region = q.get("region", [""])[0] or None
     return u.netloc, f"{prefix}/" if prefix else "", endpoint, region
+
+
+class _Guarded:
+    """The boto3 client, with "cannot reach the endpoint" turned into StoreUnavailable
+    for every call (its own retries have run by then)."""
+
+    def __init__(self, client: Any, where: str) -> None:
+        self._client, self._where = client, where
+
+    def __getattr__(self, name: str) -> Any:
+        fn = getattr(self._client, name)
+        if not callable(fn) or name == "get_paginator":
+            return fn
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            from botocore.exceptions import (  # type: ignore[import-untyped]
+                ConnectionClosedError,
+                ConnectTimeoutError,
+                EndpointConnectionError,
+                ReadTimeoutError,
+            )
+
+            try:
+                return fn(*args, **kwargs)
+            except (
+                EndpointConnectionError,
+                ConnectionClosedError,
+                ConnectTimeoutError,
+                ReadTimeoutError,
+            ) as exc:
+                raise StoreUnavailable(
+                    f"the object store {self._where} does not answer ({exc})"
+                ) from None
+
+        return call
 
 
 class S3Reader:
@@ -208,18 +244,22 @@ class S3BlobStore:
                 region_name=region or "us-east-1",
                 config=Config(
                     max_pool_connections=32,
-                    retries={"max_attempts": 5, "mode": "standard"},
+                    # the AWS chain's own setting when given (AWS_MAX_ATTEMPTS)
+                    retries={
+                        "max_attempts": int(os.environ.get("AWS_MAX_ATTEMPTS") or 5),
+                        "mode": "standard",
+                    },
                     connect_timeout=10,
                     read_timeout=60,
                 ),
             )
-        self.s3 = client
+        self.s3 = _Guarded(client, endpoint or "(AWS)")
         #: uploads of parts, for every staging upload of this store
         self.pool = ThreadPoolExecutor(16, thread_name_prefix="osdepot-s3")
         self._ensure_bucket()
 
     def _ensure_bucket(self) -> None:
-        from botocore.exceptions import ClientError  # type: ignore[import-untyped]
+        from botocore.exceptions import ClientError
 
         try:
             self.s3.head_bucket(Bucket=self.bucket)

@@ -18,7 +18,7 @@ from starlette.routing import Route
 from osdepot import logsetup, memory
 from osdepot.config import Settings
 from osdepot.domain.text import escape_controls
-from osdepot.errors import DownloadCut, OsdepotError, error
+from osdepot.errors import DownloadCut, OsdepotError, StoreUnavailable, error
 from osdepot.messages import Messages
 from osdepot.services.auth import Auth
 from osdepot.services.context import Context
@@ -161,6 +161,14 @@ async def _catalog_error(request: Request, exc: Exception) -> Response:
     return await _internal_error(request, exc)
 
 
+async def _store_unavailable(_request: Request, exc: Exception) -> Response:
+    """The blob store cannot be reached: 503 with a message, to retry later."""
+    log.warning("blob store unavailable: %s", exc)
+    resp = error_response(error(Messages.STORE_UNAVAILABLE, detail=str(exc)))
+    resp.headers["Retry-After"] = "5"
+    return resp
+
+
 async def _internal_error(_request: Request, exc: Exception) -> Response:
     if isinstance(exc, DownloadCut):  # an expected event, once the answer has begun
         log.info("download cut: %s", exc)
@@ -210,6 +218,7 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
             OsdepotError: _osdepot_error,
             HTTPException: _http_error,
             **dict.fromkeys(ctx.catalog_errors, _catalog_error),
+            StoreUnavailable: _store_unavailable,
             Exception: _internal_error,
         },
     )
