@@ -40,7 +40,11 @@ def open_context(settings: Settings) -> Context:
         catalog=SqlCatalog(engine),
         blobs=open_blob_store(settings.effective_blob_url, settings.direct_io),
         fetchers=open_fetcher,
-        loop_catalog=SqlCatalog(make_engine(url, 0, pool_size=2)) if sqlite_file(url) else None,
+        loop_catalog=(
+            SqlCatalog(make_engine(url, 0, pool_size=2))
+            if sqlite_file(url) or url.startswith("postgresql")
+            else None
+        ),
         catalog_errors=CATALOG_ERRORS,
         busy=is_busy,
         unstorable=is_unstorable,

@@ -7,6 +7,7 @@ upload behind; deleting an image deletes its object."""
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import Any
 
 import pytest
@@ -127,7 +128,13 @@ def test_an_object_store_that_is_down_is_answered_503_and_used_again_after(
         assert task["status"] == "Stopped" and task["messageID"] == "FQXHMFC9049M"
     finally:
         s3_server.start()
-    # back: the stored file reads again and imports work, no restart of osdepot needed
-    assert api.c.get(f"/files/osImages/{fid}").content == content
+    # back: the stored file reads again (once SeaweedFS's volumes have registered:
+    # until then it answers 500, which osdepot passes on as 503) and imports work, no
+    # restart of osdepot needed
+    deadline = time.monotonic() + 60
+    while (r := api.c.get(f"/files/osImages/{fid}")).status_code != 200:
+        assert r.status_code == 503 and time.monotonic() < deadline, r.text
+        time.sleep(0.5)
+    assert r.content == content
     assert api.import_file("SCRIPT", "again.sh", content, **query)
     assert objects(ctx, s3_server)[1] == []

@@ -18,6 +18,10 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
+#: seconds the event loop leaves catalog reads to threads after one failed on it
+LOOP_READ_PAUSE = 5.0
+
+
 @dataclass
 class Context:
     """Shared state of one server process. Everything durable lives in the catalog."""
@@ -47,9 +51,11 @@ class Context:
     busy: Callable[[BaseException], bool] = field(default=lambda _exc: False)
     #: which of its errors mean "a value it does not store" (PostgreSQL: NUL): 400
     unstorable: Callable[[BaseException], bool] = field(default=lambda _exc: False)
-    #: The catalog again, on connections that never wait for a lock: for reads run on
-    #: the event loop thread (SQLite only; None on other databases). See ``read``.
+    #: The catalog again, on connections that never wait long (SQLite: for a lock;
+    #: PostgreSQL: for a connection or a statement): for reads run on the event loop
+    #: thread. See ``read``.
     loop_catalog: Catalog | None = None
+    _loop_off_until: float = 0.0
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a blocking call (catalog, blob store) off the event loop."""
@@ -62,17 +68,21 @@ class Context:
     async def read(self, fn: Callable[[Catalog], T]) -> T:
         """A short catalog read, ``fn(catalog)``, for the hot paths of polling clients.
 
-        On SQLite it runs right here on the event loop thread: in WAL mode a reader
-        never waits for writers, and the two thread switches of ``run`` cost more than
-        the read itself. The loop catalog's connections do not wait for
-        locks at all, so should one be in the way anyway (an outside tool holding the
-        file exclusively), the read goes to a thread with the usual busy timeout
-        instead of stopping the loop. Elsewhere it is ``run``."""
-        if self.loop_catalog is not None:
+        It runs right here on the event loop thread: the two thread switches of ``run``
+        cost more than the read itself (SQLite in WAL mode: a reader never waits for
+        writers; PostgreSQL: one round trip). The loop catalog's connections do not
+        wait long — not for SQLite's locks, not for PostgreSQL's pool, connection or
+        statement (200 ms) — so should one be in the way anyway, the read goes to a
+        thread with the usual timeouts instead of stopping the loop, and reads keep
+        going to threads for LOOP_READ_PAUSE seconds. Without a loop catalog it is
+        ``run``."""
+        if self.loop_catalog is not None and time.monotonic() >= self._loop_off_until:
             try:
                 return fn(self.loop_catalog)
             except self.catalog_errors:
-                pass
+                # in the way, or a database that does not answer: reads go to threads
+                # for a while, so that the loop does not wait on it again and again
+                self._loop_off_until = time.monotonic() + LOOP_READ_PAUSE
         return await self.run(fn, self.catalog)
 
     def close(self) -> None:

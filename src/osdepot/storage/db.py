@@ -11,10 +11,11 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 #: What the catalog's driver raises when a database is locked, busy or unreachable, or
 #: refuses a value (PostgreSQL: NUL in text).
-CATALOG_ERRORS: tuple[type[BaseException], ...] = (OperationalError, DataError)
+CATALOG_ERRORS: tuple[type[BaseException], ...] = (OperationalError, DataError, PoolTimeout)
 
 #: The PostgreSQL advisory lock that serialises schema migrations between nodes
 #: starting at once ("osdp" in ASCII).
@@ -29,6 +30,8 @@ def is_unstorable(exc: BaseException) -> bool:
 def is_busy(exc: BaseException) -> bool:
     """A catalog that stayed locked (SQLite) or a transaction that lost a conflict
     (PostgreSQL serialization failure or deadlock): worth a 503 and a retry."""
+    if isinstance(exc, PoolTimeout):
+        return True  # every connection of the pool stayed in use
     if not isinstance(exc, OperationalError):
         return False
     text = str(exc.orig).lower()
@@ -104,6 +107,18 @@ def make_engine(url: str, busy_timeout: float = 30.0, pool_size: int = 8) -> Eng
                 conn.exec_driver_sql("BEGIN")
 
         return engine
+    if busy_timeout == 0 and url.startswith("postgresql"):
+        # The event loop's reads (compose.py): never wait long — not for a connection
+        # of the pool, not to connect, not for a statement; Context.read then falls
+        # back to a thread with the ordinary engine.
+        return create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=pool_size,
+            max_overflow=0,
+            pool_timeout=0.05,
+            connect_args={"connect_timeout": 1, "options": "-c statement_timeout=200"},
+        )
     return create_engine(url, pool_pre_ping=True)
 
 

@@ -71,6 +71,7 @@ class _Guarded:
 
         def call(*args: Any, **kwargs: Any) -> Any:
             from botocore.exceptions import (  # type: ignore[import-untyped]
+                ClientError,
                 ConnectionClosedError,
                 ConnectTimeoutError,
                 EndpointConnectionError,
@@ -88,6 +89,13 @@ class _Guarded:
                 raise StoreUnavailable(
                     f"the object store {self._where} does not answer ({exc})"
                 ) from None
+            except ClientError as exc:
+                status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+                if status >= 500:  # the store's own failure (InternalError, SlowDown, …)
+                    raise StoreUnavailable(
+                        f"the object store {self._where} answered HTTP {status} ({exc})"
+                    ) from None
+                raise
 
         return call
 

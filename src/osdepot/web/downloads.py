@@ -61,12 +61,20 @@ class _Pieces:
         self.opened = opened
         self.held: list[int] = []
         self.prepaid = 0
+        #: the first piece, read before the answer starts: (offset, bytes)
+        self.ahead: tuple[int, bytes] | None = None
 
-    async def first(self, n: int) -> None:
-        """Room for the first piece before the answer starts (503 when there is none)."""
+    async def first(self, start: int, n: int) -> None:
+        """Room for the first piece, and the piece itself, before the answer starts:
+        no room is a 503, and so is a store that cannot be read (it raises here)."""
         if not await self.budget.acquire(n, self.stall):
             raise busy(self.stall)
         self.prepaid = n
+        try:
+            self.ahead = (start, await self.ctx.run(self.opened.reader.read_at, start, n))
+        except BaseException:
+            await self.close()
+            raise
 
     async def _room(self, n: int) -> None:
         if self.prepaid:
@@ -80,7 +88,10 @@ class _Pieces:
         while pos <= end:
             n = min(CHUNK, end - pos + 1)
             await self._room(n)
-            data = await self.ctx.run(self.opened.reader.read_at, pos, n)
+            if self.ahead is not None and self.ahead[0] == pos:
+                data, self.ahead = self.ahead[1], None
+            else:
+                data = await self.ctx.run(self.opened.reader.read_at, pos, n)
             if not data:
                 break  # the blob ended early (fsck finds it); the client sees a short body
             metrics.BYTES_SENT.labels("buffered").inc(len(data))
@@ -144,7 +155,7 @@ async def send(request: Request, opened: Opened, *, disposition: bool = True) ->
     pieces = _Pieces(request, opened)
     if not head and size:
         first = ranges[0] if ranges else (0, size - 1)
-        await pieces.first(min(CHUNK, first[1] - first[0] + 1))
+        await pieces.first(first[0], min(CHUNK, first[1] - first[0] + 1))
     if ranges is None:
         headers["Content-Length"] = str(size)
         body = None if head else pieces.read(0, size - 1)

@@ -62,7 +62,11 @@ class Base:
 
     @contextmanager
     def _read_statement(self) -> Iterator[Connection]:
-        """For a read of one statement (no explicit transaction on SQLite)."""
+        """For a read of one statement: no explicit transaction (one statement reads
+        one snapshot anyway) — on SQLite no BEGIN, elsewhere autocommit, which saves
+        the BEGIN and COMMIT round trips of every poll on PostgreSQL."""
         conn = self.engine.connect().execution_options(single_statement=True)
+        if self.engine.dialect.name != "sqlite":
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
         with conn, conn.begin():
             yield conn
