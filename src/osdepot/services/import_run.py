@@ -306,7 +306,7 @@ class ImportRun:
 
     async def _unpack_profile(self) -> None:
         """Verify an exported profile's archive and store the files it brings
-        (services/profile_archives.py); they are committed with the archive."""
+        (services/profile_unpack.py); they are committed with the archive."""
         self.profile_import, self._profile_keys = await self.ctx.run(
             unpack_profile,
             self.ctx,
