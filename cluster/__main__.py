@@ -20,7 +20,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,14 +27,9 @@ from pathlib import Path
 
 from cluster.balancer import Balancer, find_nginx
 from cluster.node import Node
+from cluster.ports import free_port
 from cluster.postgres import Postgres, pg_bin
 from cluster.seaweed import ACCESS_KEY, SECRET_KEY, SeaweedS3, weed
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start(root: Path, port: int) -> int:
@@ -75,7 +69,7 @@ def start(root: Path, port: int) -> int:
         "OSDEPOT_ADMIN_PASSWORD": password,
         "OSDEPOT_PUBLIC_URL": f"https://127.0.0.1:{port}",
     }
-    nodes = [Node(n, root / n, _free_port(), env) for n in ("node-a", "node-b")]
+    nodes = [Node(n, root / n, free_port(), env) for n in ("node-a", "node-b")]
     from osdepot.tlscert import ensure_self_signed
 
     cert, tls_key = ensure_self_signed(root / "tls")

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cluster.balancer import wait_port
+from cluster.ports import wait_port
 
 
 class Node:

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
 from pathlib import Path
+
+from cluster.ports import free_port
 
 PG_ROOT = Path("/usr/lib/postgresql")
 
@@ -25,12 +26,6 @@ def pg_bin() -> Path | None:
     return found[-1] if found else None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Postgres:
     """One cluster: ``url`` names its ``postgres`` database as user ``osdepot``."""
 
@@ -39,7 +34,7 @@ class Postgres:
         self.root = root or Path(tempfile.mkdtemp(prefix="osdepot-pg-"))
         self.root.mkdir(parents=True, exist_ok=True)
         self.data = self.root / "data"
-        self.port = port or _free_port()
+        self.port = port or free_port()
         # PostgreSQL refuses to run as root: the package's postgres account runs it
         self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
         if self.as_user:

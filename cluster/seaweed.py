@@ -8,13 +8,14 @@ import contextlib
 import json
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
+
+from cluster.ports import free_port
 
 ACCESS_KEY, SECRET_KEY = "osdepot-test", "osdepot-test-secret"
 
@@ -25,16 +26,6 @@ def weed() -> Path | None:
         return found
     on_path = shutil.which("weed")
     return Path(on_path) if on_path else None
-
-
-def _free_port() -> int:
-    # the gRPC ports are the HTTP ports + 10000: pick ports that leave room for them
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        if port < 55000:
-            return port
 
 
 class SeaweedS3:
@@ -54,7 +45,7 @@ class SeaweedS3:
             ]
         }
         (self.root / "s3.json").write_text(json.dumps(config))
-        master, volume, filer, s3 = (_free_port() for _ in range(4))
+        master, volume, filer, s3 = (free_port(below=55000) for _ in range(4))
         self.endpoint = f"http://127.0.0.1:{s3}"
         self._args = [
                 str(binary), "server", f"-dir={self.root / 'data'}", "-ip=127.0.0.1",

@@ -17,6 +17,7 @@ import pytest
 import requests
 from cluster.balancer import Balancer, find_nginx
 from cluster.node import Node
+from cluster.ports import free_port
 from cluster.postgres import Postgres
 from cluster.seaweed import ACCESS_KEY, SECRET_KEY, SeaweedS3
 
@@ -26,12 +27,6 @@ from tests.media import medium
 
 pytestmark = pytest.mark.e2e
 TIMEOUT = 3
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Cluster:
@@ -53,9 +48,9 @@ class Cluster:
             "OSDEPOT_ADMIN_PASSWORD": ADMIN_PW,
             "OSDEPOT_NODE_TIMEOUT": str(TIMEOUT),
         }
-        self.nodes = [Node(n, root / n, _port(), self.env) for n in ("node-a", "node-b")]
+        self.nodes = [Node(n, root / n, free_port(), self.env) for n in ("node-a", "node-b")]
         cert, tls_key = ensure_self_signed(root / "tls")
-        self.port = _port()
+        self.port = free_port()
         self.lb = Balancer(nginx, root / "nginx", [n.port for n in self.nodes], self.port,
                            cert, tls_key)  # fmt: skip
         self.url = f"https://127.0.0.1:{self.port}"
