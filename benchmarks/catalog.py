@@ -1,8 +1,9 @@
 """The catalog under the polling load clients make, on PostgreSQL and on SQLite in the
 same run: ``GET /tasks/{id}`` per second (8 clients, wrk) and ``GET /osImages`` with
-10,000 entries (p50/p99), each against one ``osdepot serve --no-tls`` node; and the
-catalog statements one import and one poll cost (counted in-process), for the
-capacity model of docs/scale-out.md.
+10,000 entries (p50/p99; as is, and gzip-encoded as clients that accept it get it),
+each against one ``osdepot serve --no-tls`` node; and the catalog statements one
+import and one poll cost (counted in-process), for the capacity model of
+docs/scale-out.md.
 
     .venv/bin/python -m benchmarks.catalog [--entries 10000] [--seconds 10]
 """
@@ -32,6 +33,7 @@ def statements(url: str) -> dict[str, int]:
     from osdepot.compose import open_context
     from osdepot.config import Settings
     from osdepot.services.auth import Auth
+    from osdepot.storage.catalog import SqlCatalog
     from osdepot.web.app import create_app
 
     root = Path(tempfile.mkdtemp(prefix="osdepot-stmts-"))
@@ -53,6 +55,15 @@ def statements(url: str) -> dict[str, int]:
         engine: Any = getattr(catalog, "engine", None)
         if engine is not None:
             event.listen(engine, "before_cursor_execute", _count)
+    # the polls' reads go to the driver itself (one statement each), past SQLAlchemy
+    raw_rows = SqlCatalog._psycopg_rows
+
+    def _count_raw(self: Any, *a: Any) -> Any:
+        count[0] += 1
+        return raw_rows(self, *a)
+
+    patch_raw = mock.patch.object(SqlCatalog, "_psycopg_rows", _count_raw)
+    patch_raw.start()
 
     out: dict[str, int] = {}
     with TestClient(create_app(ctx.settings, ctx), base_url="https://testserver") as c:
@@ -70,6 +81,7 @@ def statements(url: str) -> dict[str, int]:
         for _ in range(10):
             c.get(f"/tasks/{job}")
         out["poll"] = round(count[0] / 10)
+    patch_raw.stop()
     ctx.close()
     shutil.rmtree(root, ignore_errors=True)
     return out
@@ -86,6 +98,10 @@ def measure(work: Path, name: str, url: str, entries: int, seconds: float) -> di
         tasks = latency(port, f"/tasks/{job}", 500)
         rps = requests_per_second(port, f"/tasks/{job}", seconds, 8)
         list_rps = requests_per_second(port, "/osImages", seconds, 8)
+        # what pylxca (requests), browsers and Ruby's Net::HTTP send
+        gz = {"Accept-Encoding": "gzip, deflate"}
+        listing_gz = latency(port, "/osImages", 200, gz)
+        list_gz_rps = requests_per_second(port, "/osImages", seconds, 8, gz)
     return {
         "tasks_rps": round(rps),
         "tasks_p50_ms": round(tasks["p50_ms"], 2),
@@ -93,6 +109,9 @@ def measure(work: Path, name: str, url: str, entries: int, seconds: float) -> di
         "list_rps": round(list_rps),
         "list_p50_ms": round(listing["p50_ms"], 2),
         "list_p99_ms": round(listing["p99_ms"], 2),
+        "list_gzip_rps": round(list_gz_rps),
+        "list_gzip_p50_ms": round(listing_gz["p50_ms"], 2),
+        "list_gzip_p99_ms": round(listing_gz["p99_ms"], 2),
     }
 
 
@@ -115,7 +134,9 @@ def main() -> int:
             r = res[name]
             log(f"{name}: GET /tasks/{{id}} {r['tasks_rps']} req/s (p99 {r['tasks_p99_ms']} ms), "
                 f"GET /osImages ({a.entries} entries) {r['list_rps']} req/s "
-                f"(p50 {r['list_p50_ms']} ms, p99 {r['list_p99_ms']} ms)")  # fmt: skip
+                f"(p50 {r['list_p50_ms']} ms, p99 {r['list_p99_ms']} ms); gzip-encoded "
+                f"{r['list_gzip_rps']} req/s (p50 {r['list_gzip_p50_ms']} ms, "
+                f"p99 {r['list_gzip_p99_ms']} ms)")  # fmt: skip
         res["statements"] = statements(pg.fresh_database())
         log(f"catalog statements: {res['statements']['import']} per import, "
             f"{res['statements']['poll']} per poll")  # fmt: skip

@@ -425,13 +425,13 @@ def fill_catalog(root: Path, entries: int) -> int:
     return job.id
 
 
-def latency(port: int, url: str, n: int) -> dict[str, float]:
-    """Time to the last byte of the answer (the client does not parse it)."""
+def latency(port: int, url: str, n: int, headers: dict[str, str] | None = None) -> dict[str, float]:
+    """Time to the last byte of the answer (the client does not parse or inflate it)."""
     conn = http.client.HTTPConnection("127.0.0.1", port)
     times = []
     for i in range(n + 1):
         t = time.perf_counter()
-        conn.request("GET", url, headers={"Authorization": AUTH})
+        conn.request("GET", url, headers={"Authorization": AUTH, **(headers or {})})
         r = conn.getresponse()
         r.read()
         if i:  # the first request warms the server's cache
@@ -445,11 +445,18 @@ def latency(port: int, url: str, n: int) -> dict[str, float]:
     }
 
 
-def requests_per_second(port: int, url: str, seconds: float, clients: int) -> float:
+def requests_per_second(
+    port: int, url: str, seconds: float, clients: int, headers: dict[str, str] | None = None
+) -> float:
     wrk = shutil.which("wrk")
     if wrk:
         script = Path(tempfile.mkstemp(suffix=".lua")[1])
-        script.write_text(f'wrk.headers["Authorization"] = "{AUTH}"\n')
+        script.write_text(
+            "".join(
+                f'wrk.headers["{k}"] = "{v}"\n'
+                for k, v in {"Authorization": AUTH, **(headers or {})}.items()
+            )
+        )
         r = subprocess.run(
             [wrk, "-t2", f"-c{clients}", f"-d{max(1, int(seconds))}s", "-s", str(script),
              f"http://127.0.0.1:{port}{url}"],
@@ -464,9 +471,10 @@ def requests_per_second(port: int, url: str, seconds: float, clients: int) -> fl
     counts = [0] * clients
 
     def worker(i: int) -> None:
-        api = Api(port)
+        conn = http.client.HTTPConnection("127.0.0.1", port)
         while time.monotonic() < done:
-            api.call("GET", url)
+            conn.request("GET", url, headers={"Authorization": AUTH, **(headers or {})})
+            conn.getresponse().read()
             counts[i] += 1
 
     took, _ = parallel([lambda i=i: worker(i) for i in range(clients)])

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import json
+from typing import Any
+
+import pytest
 
 from osdepot.domain.images import ImageType
 from osdepot.domain.jobs import JobStatus
@@ -120,3 +123,71 @@ def test_recovery_after_a_crash(ctx: Context) -> None:
     assert got.message is not None and got.message["id"] == "FQXHMFC9015M"
     assert list(blobs.keys()) == [] and recover(ctx).jobs_failed == 0
     assert json.dumps(got.message)
+
+
+def test_the_listing_is_gzip_encoded_for_clients_that_take_it(api: Api) -> None:
+    """GET /osImages: the same listing, gzip-encoded when Accept-Encoding takes gzip
+    (pylxca's requests, browsers, Ruby's Net::HTTP all send it), as is when it does
+    not or refuses it; a cached listing follows the repository's changes either way."""
+    import gzip as gz
+
+    job = api.init("SCRIPT")
+    api.upload(job, "post.sh", b"#!/bin/sh\necho hi\n", os="rhel")
+
+    def get(accept: str) -> Any:
+        r = api.c.get("/osImages", headers={"Accept-Encoding": accept})
+        assert r.status_code == 200 and "accept-encoding" in r.headers["vary"].lower()
+        return r
+
+    plain = get("identity")
+    assert "content-encoding" not in plain.headers
+    names = [f["name"] for f in plain.json()["installScriptFiles"]]
+    assert names == ["post.sh"]
+    for accept in ("gzip, deflate", "br;q=1.0, GZIP;q=0.5", "*", "x-gzip"):
+        r = api.c.get("/osImages", headers={"Accept-Encoding": accept})
+        raw = api.c.build_request("GET", "/osImages", headers={"Accept-Encoding": accept})
+        streamed = api.c.send(raw, stream=True)
+        body = b"".join(streamed.iter_raw())
+        streamed.close()
+        assert streamed.headers["content-encoding"] == "gzip", accept
+        assert gz.decompress(body) == plain.content and len(body) < len(plain.content)
+        assert r.json() == plain.json()
+    for accept in ("gzip;q=0", "deflate", "gzip;q=nonsense", "*;q=0", ""):
+        assert "content-encoding" not in get(accept).headers, accept
+
+    job = api.init("SCRIPT")
+    api.upload(job, "second.sh", b"#!/bin/sh\necho two\n", os="rhel")
+    for accept in ("gzip", "identity"):
+        listed = get(accept).json()["installScriptFiles"]
+        assert sorted(f["name"] for f in listed) == ["post.sh", "second.sh"]
+
+
+def test_clients_that_miss_the_listing_cache_together_wait_for_one_rendering(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Eight clients asking at once after a change cost one read and rendering of the
+    whole repository, not eight (each a full read of 10,000 rows, say)."""
+    import asyncio
+
+    from osdepot.services.repository import Repository
+
+    reads = []
+    real = type(ctx.catalog).list_files
+
+    def counted(self: Any) -> Any:
+        reads.append(1)
+        return real(self)
+
+    monkeypatch.setattr(type(ctx.catalog), "list_files", counted)
+
+    async def clients(compressed: bool) -> list[bytes]:
+        repo = Repository(ctx)
+        asks = [repo.rendered_listing(lambda li: repr(li).encode(), compressed) for _ in range(8)]
+        return await asyncio.gather(*asks)
+
+    first = asyncio.run(clients(False))
+    assert len(reads) == 1 and len(set(first)) == 1
+    assert len(set(asyncio.run(clients(True)))) == 1 and len(reads) == 1  # cached
+    ctx.catalog.create_job(ImageType.SCRIPT, "admin", 1.0, None, "")  # no change
+    asyncio.run(clients(False))
+    assert len(reads) == 1

@@ -6,13 +6,16 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import anyio.to_thread
 
 from osdepot.config import Settings
 from osdepot.ports import BlobStore, Catalog, FetcherFactory
 from osdepot.services.running import RunningImports
+
+if TYPE_CHECKING:
+    from osdepot.services.repository import RenderedListing
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -42,7 +45,7 @@ class Context:
     running: RunningImports = field(default_factory=RunningImports)
     #: The rendered repository listing and the catalog generation it shows
     #: (services/repository.py, Repository.rendered_listing).
-    listing_cache: tuple[int, bytes] | None = None
+    listing_cache: RenderedListing | None = None
     #: Makes the fetcher for a remote server's protocol (osdepot.remote.open_fetcher).
     fetchers: FetcherFactory | None = None
     #: The exception types the catalog's driver raises (Context.read falls back to a

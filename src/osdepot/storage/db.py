@@ -110,10 +110,12 @@ def make_engine(url: str, busy_timeout: float = 30.0, pool_size: int = 8) -> Eng
     if busy_timeout == 0 and url.startswith("postgresql"):
         # The event loop's reads (compose.py): never wait long — not for a connection
         # of the pool, not to connect, not for a statement; Context.read then falls
-        # back to a thread with the ordinary engine.
+        # back to a thread with the ordinary engine. No ping before each read (a round
+        # trip as dear as the read): a connection the server lost fails its read, which
+        # goes to a thread then, and the pool is renewed (SQLAlchemy's, and _jobs_raw's,
+        # handling of a disconnect).
         return create_engine(
             url,
-            pool_pre_ping=True,
             pool_size=pool_size,
             max_overflow=0,
             pool_timeout=0.05,

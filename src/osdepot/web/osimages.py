@@ -130,7 +130,31 @@ async def list_images(request: Request) -> Response:
         images = await repo.profiles(ids)
         types = {f.id: f.image_type for f in (await repo.listing()).files}
         return envelope(items=[image_json(i, None, types) for i in images])
-    return Response(await repo.rendered_listing(_render_listing), media_type="application/json")
+    gz = accepts_gzip(request.headers.get("accept-encoding", ""))
+    body = await repo.rendered_listing(_render_listing, compressed=gz)
+    headers = {"Vary": "Accept-Encoding"}
+    if gz:
+        headers["Content-Encoding"] = "gzip"
+    return Response(body, media_type="application/json", headers=headers)
+
+
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether an ``Accept-Encoding`` value (RFC 9110 12.5.3) takes gzip: named, or
+    ``*``, with a weight above 0 (``gzip;q=0`` refuses it)."""
+    weights: dict[str, float] = {}
+    for item in accept_encoding.lower().split(","):
+        name, _, params = item.partition(";")
+        q = 1.0
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        weights[name.strip()] = q
+    q = weights.get("gzip", weights.get("x-gzip", weights.get("*", 0.0)))
+    return q > 0
 
 
 def _render_listing(listing: Listing) -> bytes:

@@ -79,8 +79,8 @@ class JobsCatalog(Base):
         return self._job(row) if row else None
 
     def list_jobs(self, ids: Sequence[int] | None = None) -> list[Job]:
-        if ids is not None and self.engine.dialect.name == "sqlite":
-            return self._jobs_sqlite(ids)
+        if ids is not None and self.engine.dialect.driver in ("pysqlite", "psycopg"):
+            return self._jobs_raw(ids)
         with self._read_statement() as c:
             if ids is None:
                 rows = c.execute(self._ALL_JOBS)
@@ -88,28 +88,57 @@ class JobsCatalog(Base):
                 rows = c.execute(self._JOBS_BY_ID, {"ids": list(ids)})
             return [self._job(r) for r in rows.mappings()]
 
-    #: The columns of ``jobs``, for :meth:`_jobs_sqlite`.
+    #: The columns of ``jobs``, for :meth:`_jobs_raw`.
     _JOB_COLUMNS = tuple(c.name for c in jobs.c)
+    _JOBS_SQL = f"SELECT {', '.join(_JOB_COLUMNS)} FROM jobs"
 
-    def _jobs_sqlite(self, ids: Sequence[int]) -> list[Job]:
-        """``list_jobs(ids)`` on SQLite's own connection: the read behind every
+    def _jobs_raw(self, ids: Sequence[int]) -> list[Job]:
+        """``list_jobs(ids)`` on the driver's own connection: the read behind every
         ``GET /tasks/{id}`` of a polling client. SQLAlchemy's connection, execution
-        context and result rows cost about three times the query itself. One statement, run
-        atomically on one snapshot, as ``_read_statement`` does; errors are raised as
-        SQLAlchemy's (a locked catalog is an ``OperationalError``)."""
-        sql = (
-            f"SELECT {', '.join(self._JOB_COLUMNS)} FROM jobs"
-            f" WHERE id IN ({', '.join('?' * len(ids))}) ORDER BY id"
-        )
-        params = tuple(ids)
+        context and result rows cost about three times the query itself. One statement,
+        run atomically on one snapshot, as ``_read_statement`` does: on SQLite outside
+        any transaction, on PostgreSQL in autocommit (no BEGIN/COMMIT round trips) with
+        one statement text for any number of ids, which psycopg prepares after a few
+        runs. Errors are raised as SQLAlchemy's (a locked catalog, a lost server: an
+        ``OperationalError``; a lost connection also invalidates the pool)."""
         raw = self.engine.raw_connection()
+        driver: Any = raw.driver_connection
         try:
-            rows = raw.cursor().execute(sql, params).fetchall()
-        except sqlite3.Error as e:
-            raise DBAPIError.instance(sql, params, e, sqlite3.Error) from e
+            if isinstance(driver, sqlite3.Connection):
+                sql = f"{self._JOBS_SQL} WHERE id IN ({', '.join('?' * len(ids))}) ORDER BY id"
+                params: Any = tuple(ids)
+                try:
+                    rows = driver.execute(sql, params).fetchall()
+                except sqlite3.Error as e:
+                    raise DBAPIError.instance(sql, params, e, sqlite3.Error) from e
+            else:
+                sql = f"{self._JOBS_SQL} WHERE id = ANY(%s) ORDER BY id"
+                params = (list(ids),)
+                rows = self._psycopg_rows(raw, driver, sql, params)
         finally:
             raw.close()
         return [self._job(dict(zip(self._JOB_COLUMNS, r, strict=True))) for r in rows]
+
+    def _psycopg_rows(self, raw: Any, driver: Any, sql: str, params: Any) -> list[Any]:
+        import psycopg  # the driver of this engine: installed
+
+        try:
+            driver.autocommit = True  # client side only: no round trip
+            try:
+                with driver.cursor() as cur:
+                    rows: list[Any] = cur.execute(sql, params).fetchall()
+                    return rows
+            finally:
+                if not driver.closed:
+                    driver.autocommit = False
+        except psycopg.Error as e:
+            lost = driver.closed or self.engine.dialect.is_disconnect(e, driver, None)  # type: ignore[arg-type]
+            if lost:  # as SQLAlchemy does: this connection and the pool's others go
+                raw.invalidate(e)
+                self.engine.dispose()
+            raise DBAPIError.instance(
+                sql, params, e, psycopg.Error, connection_invalidated=lost
+            ) from e
 
     def claim_job(
         self,
