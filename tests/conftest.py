@@ -18,6 +18,7 @@ from osdepot.services.auth import Auth
 from osdepot.services.context import Context
 from osdepot.services.recovery import recover
 from osdepot.web.app import create_app
+from tests import redfish
 from tests.pg import Postgres, pg_bin
 from tests.remote.servers import FtpServer, HttpServer, SftpServer, tls_context
 from tests.s3 import ACCESS_KEY, SECRET_KEY, SeaweedS3, weed
@@ -61,6 +62,25 @@ def postgres() -> Iterator[Postgres]:
         missing("PostgreSQL (Debian's postgresql package; scripts/test installs it)")
     assert binaries is not None
     server = Postgres(binaries)
+    yield server
+    server.stop()
+
+
+#: the emulated BMC's systems (tests/redfish.py): two servers
+REDFISH_SYSTEMS = [
+    redfish.system("27946b59-9e44-4fa7-8e91-f3527a1ef094", "node-a", "00:5c:52:31:3a:9c"),
+    redfish.system("37946b59-9e44-4fa7-8e91-f3527a1ef095", "node-b", "00:5c:52:31:3a:9d", "On"),
+]
+
+
+@pytest.fixture(scope="session")
+def bmc() -> Iterator[redfish.Emulator]:
+    """OpenStack's Redfish emulator over TLS with Basic credentials (tests/redfish.py)."""
+    binary = redfish.emulator_binary()
+    if binary is None:
+        missing("sushy-emulator (PyPI sushy-tools, a test dependency)")
+    assert binary is not None
+    server = redfish.Emulator(binary, REDFISH_SYSTEMS)
     yield server
     server.stop()
 

@@ -12,6 +12,7 @@ import os
 
 from starlette.applications import Starlette
 
+from osdepot.bmc import RedfishReader
 from osdepot.config import Settings
 from osdepot.remote import open_fetcher
 from osdepot.services.context import Context
@@ -40,6 +41,7 @@ def open_context(settings: Settings) -> Context:
         catalog=SqlCatalog(engine),
         blobs=open_blob_store(settings.effective_blob_url, settings.direct_io),
         fetchers=open_fetcher,
+        bmc_reader=RedfishReader(),
         loop_catalog=(
             SqlCatalog(make_engine(url, 0, pool_size=2))
             if sqlite_file(url) or url.startswith("postgresql")

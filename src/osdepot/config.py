@@ -87,6 +87,8 @@ class Settings:
     remote_retries: int = 3
     remote_retry_delay: float = 2.0
     remote_max_transfers: int = 4
+    #: Seconds to connect to a BMC's Redfish service and for each of its answers.
+    bmc_timeout: float = 15.0
     #: Signed links (services/links.py): how long one lives unless its request says
     #: (``expiresIn``), and the longest a request may ask for, in seconds.
     #: Seconds the web UI follows a job that shows no change before it leaves it to

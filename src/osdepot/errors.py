@@ -115,6 +115,17 @@ class RemoteFailure(OsdepotException):
         return self.kind is Failure.INTERRUPTED
 
 
+class BmcFailure(OsdepotException):
+    """A BMC could not be read or refused an action; ``kind`` classifies it:
+    "unreachable" (DNS, refused, timeout, TLS verification), "auth" (credentials
+    refused), "redfish" (it answered, but not as a Redfish service osdepot can use)."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
+
+
 class NotAllowed(OsdepotException):
     """A remote server's address is not one imports may reach."""
 

@@ -411,6 +411,30 @@ class Messages:
         "Try again in a moment; if it lasts, check that the object store (OSDEPOT_BLOB_URL) "
         "runs and that this server reaches it.",
     )
+    BMC_UNREACHABLE = _m(
+        "FQXHMFC9050M",
+        409,
+        "The BMC at {url} cannot be reached.",
+        "{detail}. Nothing was changed.",
+        "Check the BMC's address and port, that this server reaches it, and its TLS "
+        "certificate (give its CA certificate, or register it as insecure if you must).",
+    )
+    BMC_AUTH_FAILED = _m(
+        "FQXHMFC9051J",
+        409,
+        "The BMC at {url} refused the user name or password.",
+        "{detail}. Nothing was changed.",
+        "Check the BMC account (and that it may use Redfish), then register the BMC again "
+        "or refresh it with the right credentials.",
+    )
+    BMC_NOT_REDFISH = _m(
+        "FQXHMFC9052J",
+        409,
+        "The BMC at {url} cannot be used.",
+        "{detail}. Nothing was changed.",
+        "Give the URL of a Redfish service (https://BMC, whose /redfish/v1 answers), whose "
+        "account may read its systems and managers.",
+    )
     UNSUPPORTED_MEDIA_TYPE = _m(
         "FQXHMFC9033J",
         415,

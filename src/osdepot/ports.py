@@ -13,6 +13,8 @@ from typing import BinaryIO, Protocol, runtime_checkable
 from osdepot.domain.images import ImageType
 from osdepot.domain.jobs import JobStatus
 from osdepot.domain.records import (
+    Bmc,
+    Host,
     Job,
     Link,
     LoginFailures,
@@ -391,6 +393,39 @@ class Catalog(Protocol):
 
     def tree_children(self, file_id: str, parent: str) -> list[TreeEntry]: ...
 
+    # BMCs and the systems they manage (services/hosts.py); settings documents
+    def add_bmc(self, bmc: Bmc, systems: Sequence[Host]) -> Bmc:
+        """Register a BMC with its systems in one transaction; errors.Duplicate("BMC",
+        url) when the URL is registered, ("host", uuid) when a system is registered
+        through another BMC."""
+
+    def refresh_bmc(
+        self, bmc_id: int, systems: Sequence[Host] | None, now: float, last_error: str
+    ) -> bool:
+        """Record a read of a BMC: its systems now (None: the read failed, keep what is
+        known; systems gone from it are removed with their settings) and the error.
+        False when the BMC is gone."""
+
+    def get_bmc(self, bmc_id: int) -> Bmc | None: ...
+
+    def list_bmcs(self) -> list[Bmc]: ...
+
+    def delete_bmc(self, bmc_id: int) -> bool:
+        """Remove a BMC with its systems and their settings."""
+
+    def list_hosts(self) -> list[Host]: ...
+
+    def get_host(self, uuid: str) -> Host | None: ...
+
+    def set_host_settings(
+        self, uuid: str, network: dict[str, object] | None, storage: dict[str, object] | None
+    ) -> bool:
+        """Store or clear (None, None) a host's deployment settings; False if no host."""
+
+    def get_setting(self, name: str) -> dict[str, object] | None: ...
+
+    def put_setting(self, name: str, value: dict[str, object], now: float) -> None: ...
+
 
 # -- remote file servers ------------------------------------------------------------------
 
@@ -445,3 +480,28 @@ class FetcherFactory(Protocol):
         connect_timeout: float,
         stall_timeout: float,
     ) -> Fetcher: ...
+
+
+# -- BMCs ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BmcAccess:
+    """How to reach a BMC's Redfish service, with its password decrypted for the one
+    conversation: never logged, never stored."""
+
+    url: str
+    username: str
+    password: str
+    #: True: the system CAs; False: no verification; else PEM CA certificate(s)
+    verify: bool | str = True
+    timeout: float = 15.0
+
+
+class BmcReader(Protocol):
+    """Reads what a BMC manages (``osdepot.bmc``). Every failure is an
+    ``osdepot.errors.BmcFailure`` of its kind."""
+
+    def systems(self, access: BmcAccess, now: float) -> list[Host]:
+        """The computer systems of the Redfish service, as hosts of BMC 0 (the caller
+        sets the id): UUID, name, maker, model, serial, MACs, power state, virtual CD."""

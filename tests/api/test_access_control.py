@@ -26,6 +26,7 @@ from tests.conftest import ADMIN, ADMIN_PW
 
 EDIT, DELETE = Privilege.EDIT_FILES, Privilege.DELETE_FILES
 SRV_EDIT, SRV_DELETE = Privilege.EDIT_REMOTE_SERVERS, Privilege.DELETE_REMOTE_SERVERS
+DEPLOY, GLOBAL = Privilege.DEPLOY, Privilege.EDIT_GLOBAL_SETTINGS
 ANY, PUBLIC, SUPERVISOR = "any user", "public", "supervisor"
 
 #: (method, path as routed, path as requested, body, what it needs) — §7.4's mapping:
@@ -75,6 +76,20 @@ MATRIX: list[tuple[str, str, str, Any, str]] = [
     ("DELETE", "/files/osImages/{fid}/links/{lid}", "/files/osImages/no/links/1", None, EDIT),
     ("POST", "/osImages/{image_id}/links", "/osImages/nosuch/links", {}, EDIT),
     ("GET", "/osImages/{image_id}/tree/{path:path}", "/osImages/nosuch/tree/x", None, ANY),
+    ("GET", "/hostPlatforms", "/hostPlatforms", None, ANY),
+    ("GET", "/hostPlatforms/{uuid}", "/hostPlatforms/" + "A" * 32, None, ANY),
+    ("GET", "/osdeployment/globalSettings", "/osdeployment/globalSettings", None, ANY),
+    ("PUT", "/osdeployment/globalSettings", "/osdeployment/globalSettings", {}, GLOBAL),
+    ("GET", "/osdeployment/hostSettings", "/osdeployment/hostSettings", None, ANY),
+    ("POST", "/osdeployment/hostSettings", "/osdeployment/hostSettings", [], DEPLOY),
+    ("PUT", "/osdeployment/hostSettings", "/osdeployment/hostSettings", [], DEPLOY),
+    ("GET", "/osdeployment/hostSettings/{uuid}", "/osdeployment/hostSettings/x", None, ANY),
+    ("DELETE", "/osdeployment/hostSettings/{uuid}", "/osdeployment/hostSettings/x", None, DEPLOY),
+    ("GET", "/bmcs", "/bmcs", None, ANY),
+    ("POST", "/bmcs", "/bmcs", {}, DEPLOY),
+    ("GET", "/bmcs/{bid}", "/bmcs/99", None, ANY),
+    ("DELETE", "/bmcs/{bid}", "/bmcs/99", None, DEPLOY),
+    ("POST", "/bmcs/{bid}/refresh", "/bmcs/99/refresh", None, DEPLOY),
     # Signed links need no login: a token that does not verify is a 404.
     ("GET", "/links/{token}", "/links/1.2.3", None, PUBLIC),
     ("GET", "/links/{token}/{path:path}", "/links/1.2.3/x", None, PUBLIC),

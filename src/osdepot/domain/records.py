@@ -222,3 +222,45 @@ class TreeEntry:
         if isinstance(data, dict):
             return cls(path, is_dir, size, (), base64.b64decode(data["inline"]))
         return cls(path, is_dir, size, tuple((int(o), int(n)) for o, n in data))
+
+
+@dataclass(frozen=True)
+class Bmc:
+    """A registered baseboard management controller (its Redfish service). The
+    password is a Fernet token, never plain text."""
+
+    id: int
+    url: str
+    username: str
+    password_enc: str = field(default="", repr=False)
+    #: PEM CA certificate(s) the BMC's certificate must chain to
+    ca_cert: str = ""
+    verify_tls: bool = True
+    created_by: str = ""
+    created_at: float = 0.0
+    refreshed_at: float = 0.0
+    #: why the last read of the BMC failed ("" when it worked)
+    last_error: str = ""
+
+
+@dataclass(frozen=True)
+class Host:
+    """A computer system a BMC manages, as its Redfish service last described it, with
+    the deployment settings stored for it and its deployment state (LXCA's ids)."""
+
+    uuid: str  # 32 upper-case hex digits, as LXCA writes system UUIDs
+    bmc_id: int
+    system_path: str  # /redfish/v1/Systems/…
+    name: str = ""
+    manufacturer: str = ""
+    model: str = ""
+    serial: str = ""
+    macs: tuple[str, ...] = ()
+    power_state: str = ""
+    virtual_cd: bool = False
+    refreshed_at: float = 0.0
+    #: networkSettings / storageSettings as stored (JSON objects), or None
+    network: dict[str, object] | None = None
+    storage: dict[str, object] | None = None
+    deploy_status: int = 0
+    deploy_message: str = ""

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 import anyio.to_thread
 
 from osdepot.config import Settings
-from osdepot.ports import BlobStore, Catalog, FetcherFactory
+from osdepot.ports import BlobStore, BmcReader, Catalog, FetcherFactory
 from osdepot.services.running import RunningImports
 
 if TYPE_CHECKING:
@@ -48,6 +48,8 @@ class Context:
     listing_cache: RenderedListing | None = None
     #: Makes the fetcher for a remote server's protocol (osdepot.remote.open_fetcher).
     fetchers: FetcherFactory | None = None
+    #: Reads BMCs' Redfish services (osdepot.bmc).
+    bmc_reader: BmcReader | None = None
     #: The exception types the catalog's driver raises (Context.read falls back to a
     #: thread on them), and which of its errors mean "busy, try again" (503).
     catalog_errors: tuple[type[BaseException], ...] = ()

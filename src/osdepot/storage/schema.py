@@ -14,6 +14,8 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
+    true,
 )
 
 metadata = MetaData()
@@ -231,4 +233,52 @@ tree_entries = Table(
     Column("size", BigInteger, nullable=False, server_default="0"),
     Column("extents", Text, nullable=False, server_default="[]"),
     Index("ix_tree_entries_parent", "file_id", "parent"),
+)
+
+#: Registered BMCs (services/hosts.py); the password sealed (services/secrets.py).
+bmcs = Table(
+    "bmcs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("url", String(512), nullable=False, unique=True),
+    Column("username", String(128), nullable=False),
+    Column("password_enc", Text, nullable=False, server_default=""),
+    Column("ca_cert", Text, nullable=False, server_default=""),
+    Column("verify_tls", Boolean, nullable=False, server_default=true()),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("refreshed_at", Float, nullable=False),
+    Column("last_error", Text, nullable=False, server_default=""),
+    sqlite_autoincrement=True,
+)
+
+#: The systems the BMCs manage, their deployment settings and state.
+hosts = Table(
+    "hosts",
+    metadata,
+    Column("uuid", String(32), primary_key=True),
+    Column("bmc_id", Integer, ForeignKey("bmcs.id", ondelete="CASCADE"), nullable=False),
+    Column("system_path", String(512), nullable=False),
+    Column("name", String(255), nullable=False, server_default=""),
+    Column("manufacturer", String(255), nullable=False, server_default=""),
+    Column("model", String(255), nullable=False, server_default=""),
+    Column("serial", String(255), nullable=False, server_default=""),
+    Column("macs", Text, nullable=False, server_default="[]"),
+    Column("power_state", String(32), nullable=False, server_default=""),
+    Column("virtual_cd", Boolean, nullable=False, server_default=false()),
+    Column("refreshed_at", Float, nullable=False),
+    Column("network", Text, nullable=True),
+    Column("storage", Text, nullable=True),
+    Column("deploy_status", Integer, nullable=False, server_default="0"),
+    Column("deploy_message", Text, nullable=False, server_default=""),
+    Index("ix_hosts_bmc", "bmc_id"),
+)
+
+#: Named settings documents (JSON; secrets inside sealed): "globalSettings".
+settings = Table(
+    "settings",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", Float, nullable=False),
 )

@@ -26,6 +26,7 @@ from osdepot.services.jobs import Jobs
 from osdepot.services.nodes import Nodes
 from osdepot.services.startup import preload_media_database
 from osdepot.web import (
+    deploy,
     downloads,
     guard,
     observe,
@@ -94,6 +95,19 @@ ROUTES = [
     Route("/links/{token}", downloads.by_link, methods=["GET"]),
     Route("/links/{token}/{path:path}", downloads.by_tree_link, methods=["GET"]),
     Route("/jobs/{ids}", tasks.put_task_ids, methods=["PUT"]),
+    *_both("/hostPlatforms", deploy.list_platforms, ["GET"]),
+    Route("/hostPlatforms/{uuid}", deploy.get_platform, methods=["GET"]),
+    *_both("/osdeployment/globalSettings", deploy.get_global_settings, ["GET"]),
+    *_both("/osdeployment/globalSettings", deploy.put_global_settings, ["PUT"]),
+    *_both("/osdeployment/hostSettings", deploy.list_host_settings, ["GET"]),
+    *_both("/osdeployment/hostSettings", deploy.save_host_settings, ["POST", "PUT"]),
+    Route("/osdeployment/hostSettings/{uuid}", deploy.get_host_settings, methods=["GET"]),
+    Route("/osdeployment/hostSettings/{uuid}", deploy.delete_host_settings, methods=["DELETE"]),
+    *_both("/bmcs", deploy.list_bmcs, ["GET"]),
+    *_both("/bmcs", deploy.add_bmc, ["POST"]),
+    Route("/bmcs/{bid}", deploy.get_bmc, methods=["GET"]),
+    Route("/bmcs/{bid}", deploy.delete_bmc, methods=["DELETE"]),
+    Route("/bmcs/{bid}/refresh", deploy.refresh_bmc, methods=["POST"]),
     *_both("/userAccounts", users.list_accounts, ["GET"]),
     Route("/userAccounts/{name}", users.update_account, methods=["PUT"]),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from osdepot.web.openapi.deploy import deploy_paths
 from osdepot.web.openapi.downloads import download_paths
 from osdepot.web.openapi.parts import (
     DELETE,
@@ -270,4 +271,5 @@ def paths() -> dict[str, Any]:
             }
         },
         **download_paths(),
+        **deploy_paths(),
     }

@@ -1,0 +1,164 @@
+"""A BMC's Redfish service read with OpenStack's ``sushy``: its computer systems with
+UUID, name, maker, model, serial number, MAC addresses, power state and whether a
+virtual CD can be inserted (on the system or on a manager of it). Every failure is an
+:class:`osdepot.errors.BmcFailure`: "unreachable", "auth" or "redfish"."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from typing import Any
+
+import requests
+import sushy
+from sushy import auth as sushy_auth
+from sushy import connector as sushy_connector
+from sushy import exceptions as sushy_exc
+
+from osdepot.domain.deploy import base_url, normalise_uuid
+from osdepot.domain.records import Host
+from osdepot.errors import BmcFailure
+from osdepot.ports import BmcAccess
+
+log = logging.getLogger("osdepot.bmc")
+
+#: most systems one BMC may report (an enclosure manager: dozens; a bound on a hostile one)
+MAX_SYSTEMS = 256
+
+
+@contextlib.contextmanager
+def _verify(verify: bool | str) -> Iterator[bool | str]:
+    """What requests takes as ``verify``: a PEM string goes through a private file."""
+    if isinstance(verify, bool):
+        yield verify
+        return
+    fd, path = tempfile.mkstemp(prefix="osdepot-bmc-ca-", suffix=".pem")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(verify)
+        yield path
+    finally:
+        os.unlink(path)
+
+
+def _failure(exc: BaseException, url: str) -> BmcFailure:
+    if isinstance(exc, sushy_exc.AccessError):
+        return BmcFailure("auth", f"Its Redfish service answered HTTP {exc.status_code}")
+    if isinstance(exc, sushy_exc.ConnectionError | requests.RequestException):
+        cause = exc.__cause__ or exc.__context__ or exc
+        text = str(cause)
+        if "CERTIFICATE_VERIFY_FAILED" in text or isinstance(cause, requests.exceptions.SSLError):
+            return BmcFailure("unreachable", "Its TLS certificate could not be verified")
+        if isinstance(cause, requests.exceptions.Timeout) or "timed out" in text.lower():
+            return BmcFailure("unreachable", "It did not answer in time")
+        return BmcFailure("unreachable", "The connection failed or was refused")
+    if isinstance(exc, sushy_exc.HTTPError):
+        status = getattr(exc, "status_code", "?")
+        return BmcFailure("redfish", f"Its Redfish service answered HTTP {status}")
+    if isinstance(exc, sushy_exc.SushyError | ValueError | KeyError | TypeError):
+        return BmcFailure("redfish", f"It did not answer as a Redfish service ({exc})"[:300])
+    return BmcFailure("redfish", f"Reading it failed ({type(exc).__name__})")
+
+
+def _text(value: Any, limit: int = 255) -> str:
+    return str(value)[:limit] if value not in (None, "") else ""
+
+
+def _has_cd(collection: Any) -> bool:
+    for medium in collection.get_members():
+        kinds = {str(getattr(t, "value", t)).upper() for t in (medium.media_types or [])}
+        if kinds & {"CD", "DVD"}:
+            return True
+    return False
+
+
+def _virtual_cd(system: Any) -> bool:
+    """Whether a virtual CD/DVD can be inserted for the system: on the system (Redfish
+    1.11 and later) or on a manager that manages it."""
+    with contextlib.suppress(sushy_exc.SushyError):
+        if _has_cd(system.virtual_media):
+            return True
+    with contextlib.suppress(sushy_exc.SushyError):
+        for manager in system.managers:
+            with contextlib.suppress(sushy_exc.SushyError):
+                if _has_cd(manager.virtual_media):
+                    return True
+    return False
+
+
+def _macs(system: Any) -> tuple[str, ...]:
+    found: list[str] = []
+    with contextlib.suppress(sushy_exc.SushyError):
+        for nic in system.ethernet_interfaces.get_members():
+            mac = (nic.mac_address or nic.permanent_mac_address or "").lower()
+            if mac and mac not in found:
+                found.append(mac)
+    return tuple(found[:64])
+
+
+class RedfishReader:
+    """:class:`osdepot.ports.BmcReader` on sushy."""
+
+    def systems(self, access: BmcAccess, now: float) -> list[Host]:
+        url = base_url(access.url)
+        with _verify(access.verify) as verify:
+            conn = sushy_connector.Connector(
+                url,
+                verify=verify,
+                # one attempt (sushy's 0 means its default of 3, 2 s apart): a
+                # registration or refresh answers at once, and says why
+                server_side_retries=1,
+                server_side_retries_delay=0.5,
+                default_request_timeout=access.timeout,
+                connect_timeout=access.timeout,
+            )
+            auth = sushy_auth.SessionOrBasicAuth(username=access.username, password=access.password)
+            try:
+                root = sushy.Sushy(url, auth=auth, connector=conn)
+                return self._read(root, now)
+            except BmcFailure:
+                raise
+            except Exception as exc:  # every sushy/requests failure: classified
+                failure = _failure(exc, url)
+                log.info("BMC %s: %s", url, failure.detail)
+                raise failure from None
+            finally:
+                with contextlib.suppress(Exception):
+                    auth.close()
+                with contextlib.suppress(Exception):
+                    conn.close()
+
+    @staticmethod
+    def _read(root: Any, now: float) -> list[Host]:
+        hosts: list[Host] = []
+        members = root.get_system_collection().get_members()
+        if len(members) > MAX_SYSTEMS:
+            raise BmcFailure(
+                "redfish", f"It reports {len(members)} systems, more than {MAX_SYSTEMS}"
+            )
+        for system in members:
+            uuid = normalise_uuid(system.uuid or "")
+            if not uuid:
+                raise BmcFailure(
+                    "redfish", f"Its system {system.path} has no UUID ({system.uuid!r})"
+                )
+            power = system.power_state
+            hosts.append(
+                Host(
+                    uuid=uuid,
+                    bmc_id=0,
+                    system_path=_text(system.path, 512),
+                    name=_text(system.name),
+                    manufacturer=_text(system.manufacturer),
+                    model=_text(system.model),
+                    serial=_text(system.serial_number),
+                    macs=_macs(system),
+                    power_state=_text(getattr(power, "value", power), 32),
+                    virtual_cd=_virtual_cd(system),
+                    refreshed_at=now,
+                )
+            )
+        return hosts

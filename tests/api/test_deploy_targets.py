@@ -1,0 +1,314 @@
+"""Servers to deploy to: BMCs registered against OpenStack's Redfish emulator (over
+TLS, Basic credentials), their systems as host platforms, the hosts' settings and the
+global deployment settings — shapes, validation, and secrets that never come back."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from osdepot.services.context import Context
+from tests.conftest import REDFISH_SYSTEMS, Api
+from tests.redfish import PASSWORD, USER, Emulator, emulator_binary, system
+from tests.remote.servers import HttpServer
+
+NODE_A = "27946B599E444FA78E91F3527A1EF094"
+NODE_B = "37946B599E444FA78E91F3527A1EF095"
+
+
+def register(api: Api, bmc: Emulator, **extra: Any) -> Any:
+    body = {"url": bmc.url, "username": USER, "password": PASSWORD, "caCertificate": bmc.ca}
+    return api.c.post("/bmcs", json={**body, **extra})
+
+
+def message(r: Any) -> dict[str, Any]:
+    assert r.json()["result"] == "failed", r.text
+    return dict(r.json()["messages"][0])
+
+
+def catalog_text(ctx: Context, sql: str) -> str:
+    engine: Any = getattr(ctx.catalog, "engine")  # noqa: B009 (SqlCatalog's, not the port's)
+    with engine.connect() as c:
+        return json.dumps([list(map(str, r)) for r in c.execute(text(sql)).all()])
+
+
+def test_a_registered_bmc_gives_its_systems_as_host_platforms(
+    api: Api, bmc: Emulator, ctx: Context, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    r = register(api, bmc)
+    assert r.status_code == 201, r.text
+    answer = r.json()
+    assert answer["bmc"]["url"] == bmc.url and answer["bmc"]["username"] == USER
+    assert answer["bmc"]["hasPassword"] is True and PASSWORD not in r.text
+    assert sorted(answer["bmc"]["systems"]) == [NODE_A, NODE_B]
+
+    platforms = api.c.get("/hostPlatforms").json()
+    assert platforms["result"] == "success" and platforms["isAuthorized"] is True
+    for key in ("availableImages", "imagesWithoutWinPERemoved", "incompatibleImagesRemoved"):
+        assert key in platforms
+    by_uuid = {i["uuid"]: i for i in platforms["items"]}
+    assert set(by_uuid) == {NODE_A, NODE_B}
+    a = by_uuid[NODE_A]
+    assert a["name"] == "node-a" and a["manufacturer"] == "Sushy Emulator"
+    assert a["macAddresses"] == ["00:5c:52:31:3a:9c"] and a["powerState"] == "Off"
+    assert by_uuid[NODE_B]["powerState"] == "On"
+    assert a["virtualMediaCD"] is True and a["redfishSystem"].startswith("/redfish/v1/Systems/")
+    assert a["deployStatus"] == {"id": "0", "name": "Ready", "message": ""}
+    assert a["deployStatusID"] == "0" and a["bmc"]["url"] == bmc.url
+
+    # the dashed form Redfish uses names the same host
+    one = api.c.get("/hostPlatforms/" + REDFISH_SYSTEMS[0]["uuid"])
+    assert one.status_code == 200 and one.json()["uuid"] == NODE_A
+
+    # the password: sealed in the catalog, never in an answer or a log line
+    stored = catalog_text(ctx, "SELECT * FROM bmcs")
+    assert PASSWORD not in stored and "gAAAAA" in stored  # a Fernet token
+    for path in ("/bmcs", "/hostPlatforms", f"/bmcs/{answer['bmc']['id']}"):
+        assert PASSWORD not in api.c.get(path).text
+    assert PASSWORD not in caplog.text
+
+    # registered once only
+    again = register(api, bmc)
+    assert again.status_code == 409 and message(again)["id"] == "FQXHMFC9007J"
+
+    # refreshed: the same systems; removed: its systems go with it
+    bid = answer["bmc"]["id"]
+    fresh = api.c.post(f"/bmcs/{bid}/refresh")
+    assert fresh.status_code == 200 and fresh.json()["bmc"]["lastError"] == ""
+    assert api.c.delete(f"/bmcs/{bid}").status_code == 200
+    assert api.c.get("/hostPlatforms").json()["items"] == []
+    gone = api.c.get("/hostPlatforms/" + NODE_A)
+    assert gone.status_code == 404 and message(gone)["id"] == "FQXHMFC9016J"
+
+
+def test_bmcs_that_cannot_be_used_are_refused_clearly_and_nothing_is_kept(
+    api: Api, bmc: Emulator
+) -> None:
+    wrong = register(api, bmc, password="not-the-password")
+    assert wrong.status_code == 409, wrong.text
+    m = message(wrong)
+    assert m["id"] == "FQXHMFC9051J" and bmc.url in m["text"] and "401" in m["explanation"]
+    assert "not-the-password" not in wrong.text
+
+    untrusted = register(api, bmc, caCertificate="")  # its self-signed certificate
+    assert untrusted.status_code == 409 and message(untrusted)["id"] == "FQXHMFC9050M"
+    assert "TLS certificate" in message(untrusted)["explanation"]
+
+    both = register(api, bmc, skipCertificateVerification=True)
+    assert both.status_code == 400 and message(both)["text"].startswith("The value of skip")
+
+    closed = api.c.post(
+        "/bmcs", json={"url": "https://127.0.0.1:1", "username": "u", "password": "p"}
+    )
+    assert closed.status_code == 409 and message(closed)["id"] == "FQXHMFC9050M"
+
+    web = HttpServer(Path("/nonexistent"), auth=False, tls=None)  # answers, but 404
+    try:
+        r = api.c.post(
+            "/bmcs",
+            json={"url": f"http://127.0.0.1:{web.port}", "username": "u", "password": "p"},
+        )
+    finally:
+        web.stop()
+    assert r.status_code == 409 and message(r)["id"] == "FQXHMFC9052J", r.text
+
+    for body, field in (
+        ({"username": "u", "password": "p"}, "url"),
+        ({"url": bmc.url, "password": "p"}, "username"),
+        ({"url": bmc.url, "username": "u"}, "password"),
+    ):
+        r = api.c.post("/bmcs", json=body)
+        assert r.status_code == 412 and field in message(r)["text"], (body, r.text)
+    for url in ("ftp://bmc", "https://user:pw@bmc", "https://bmc/other/path", "https://:99"):
+        r = api.c.post("/bmcs", json={"url": url, "username": "u", "password": "p"})
+        assert r.status_code == 400 and message(r)["text"] == "The value of url is not valid."
+    assert api.c.get("/bmcs").json()["bmcs"] == []
+
+
+def test_insecure_registration_and_a_refresh_of_a_bmc_that_went_away(api: Api) -> None:
+    binary = emulator_binary()
+    assert binary is not None
+    uuid = "47946b59-9e44-4fa7-8e91-f3527a1ef096"
+    lone = Emulator(binary, [system(uuid, "node-c", "00:5c:52:31:3a:9e")])
+    try:
+        r = register(api, lone, caCertificate="", skipCertificateVerification=True)
+        assert r.status_code == 201, r.text
+        assert r.json()["bmc"]["skipCertificateVerification"] is True
+        bid = r.json()["bmc"]["id"]
+        host = uuid.replace("-", "").upper()
+        body = {"uuid": host, "networkSettings": {}, "storageSettings": {"targetDevice": "m2disk"}}
+        assert api.c.post("/osdeployment/hostSettings", json=[body]).status_code == 200
+    finally:
+        lone.stop()
+    r = api.c.post(f"/bmcs/{bid}/refresh")
+    assert r.status_code == 409 and message(r)["id"] == "FQXHMFC9050M"
+    kept = api.c.get(f"/bmcs/{bid}").json()["bmc"]
+    assert kept["systems"] == [host] and "connection" in kept["lastError"].lower()
+    settings = api.c.get(f"/osdeployment/hostSettings/{host}").json()
+    assert settings["host"]["storageSettings"] == {"targetDevice": "m2disk"}
+
+
+NETWORK: dict[str, Any] = {
+    "dns1": "10.240.0.10",
+    "dns2": "",
+    "gateway": "10.243.0.1",
+    "hostname": "proton1",
+    "ipAddress": "10.243.9.87",
+    "mtu": 1500,
+    "prefixLength": 64,
+    "selectedMAC": "AUTO",
+    "subnetMask": "255.255.240.0",
+    "vlanId": 0,
+}
+
+
+def test_host_settings_are_checked_stored_and_forgotten(api: Api, bmc: Emulator) -> None:
+    assert register(api, bmc).status_code == 201
+    local = {"targetDevice": "localdisk"}
+    entry = {"uuid": NODE_A, "networkSettings": NETWORK, "storageSettings": local}
+    r = api.c.post("/osdeployment/hostSettings", json={"hosts": [entry]})
+    assert r.status_code == 200 and r.json()["result"] == "Success", r.text
+    listed = api.c.get("/osdeployment/hostSettings").json()
+    assert listed["result"] == "Success" and [h["uuid"] for h in listed["hosts"]] == [NODE_A]
+    net = listed["hosts"][0]["networkSettings"]
+    assert net["ipAddress"] == "10.243.9.87" and net["hostname"] == "proton1"
+    # the Ruby client's schema sends prefixLength and vlanId as strings; the dashed UUID
+    ruby = {**entry, "uuid": REDFISH_SYSTEMS[0]["uuid"]}
+    ruby["networkSettings"] = {**NETWORK, "prefixLength": "20", "vlanId": "521"}
+    assert api.c.put("/osdeployment/hostSettings", json=[ruby]).status_code == 200
+    one = api.c.get(f"/osdeployment/hostSettings/{NODE_A}").json()["host"]["networkSettings"]
+    assert one["vlanId"] == 521 and one["prefixLength"] == 20
+    platform = api.c.get(f"/hostPlatforms/{NODE_A}").json()
+    assert platform["networkSettings"]["vlanId"] == 521
+    assert platform["storageSettings"] == {"targetDevice": "localdisk"}
+
+    bad: list[tuple[dict[str, Any], str]] = [
+        ({"ipAddress": "10.243.9.300"}, "networkSettings.ipAddress"),
+        ({"gateway": "10.9.0.1"}, "networkSettings.gateway"),
+        ({"subnetMask": "255.0.255.0"}, "networkSettings.subnetMask"),
+        ({"prefixLength": 129}, "networkSettings.prefixLength"),
+        ({"prefixLength": "12a"}, "networkSettings.prefixLength"),
+        ({"hostname": "-bad-.example"}, "networkSettings.hostname"),
+        ({"mtu": 100}, "networkSettings.mtu"),
+        ({"vlanId": 4095}, "networkSettings.vlanId"),
+        ({"selectedMAC": "00:11"}, "networkSettings.selectedMAC"),
+        ({"dns1": "dns.example"}, "networkSettings.dns1"),
+        ({"gateway": "fe80::1"}, "networkSettings.gateway"),
+    ]
+    for change, field in bad:
+        item = {**entry, "networkSettings": {**NETWORK, **change}}
+        r = api.c.put("/osdeployment/hostSettings", json=[item])
+        assert r.status_code == 400, (change, r.text)
+        assert message(r)["text"] == f"The value of hosts[0].{field} is not valid.", r.text
+    tape = {**entry, "storageSettings": {"targetDevice": "tape"}}
+    r = api.c.put("/osdeployment/hostSettings", json=[tape])
+    assert r.status_code == 400 and "localdisk" in message(r)["explanation"]
+    r = api.c.put("/osdeployment/hostSettings", json=[{"uuid": NODE_A, "networkSettings": {}}])
+    assert r.status_code == 412 and "storageSettings" in message(r)["text"]
+    r = api.c.put("/osdeployment/hostSettings", json=[{**entry, "uuid": "F" * 32}])
+    assert r.status_code == 404 and message(r)["id"] == "FQXHMFC9016J"
+    # one bad entry: none stored
+    good_b = {**entry, "uuid": NODE_B}
+    r = api.c.put("/osdeployment/hostSettings", json=[good_b, {**entry, "networkSettings": 3}])
+    assert r.status_code == 400
+
+    def stored(uuid: str) -> Any:
+        return api.c.get(f"/osdeployment/hostSettings/{uuid}").json()["host"]["networkSettings"]
+
+    assert stored(NODE_B) == {}
+    assert stored(NODE_A) == one  # nothing stored changed through all that
+
+    r = api.c.delete(f"/osdeployment/hostSettings/{NODE_A}")
+    assert r.status_code == 200 and r.json()["result"] == "Success"
+    assert api.c.get("/osdeployment/hostSettings").json()["hosts"] == []
+
+
+PYLXCA_GLOBAL: dict[str, Any] = {
+    "activeDirectory": {"allDomains": [], "defaultDomain": "labs.lenovo.com"},
+    "credentials": [
+        {"name": "root", "password": "Test1234", "passwordChanged": True, "type": "LINUX"},
+        {"type": "WINDOWS", "name": "Administrator", "password": None, "passwordChanged": False},
+    ],
+    "ipAssignment": "dhcpv4",
+    "isVLANMode": False,
+    "licenseKeys": {
+        "win2019r1": {
+            "dataCenterLicenseKey": "",
+            "standardLicenseKey": "AAAAA-BBBBB-CCCCC-DDDDD-EEEEE",
+        },
+        "win2016r1": {"dataCenterLicenseKey": "", "standardLicenseKey": ""},
+    },
+}
+
+
+def test_global_settings_keep_their_secrets(api: Api, ctx: Context) -> None:
+    first = api.c.get("/osdeployment/globalSettings").json()
+    assert first["globalSetting"]["ipAssignment"] == "dhcpv4"
+    assert first["deploySettings"]["stateTransitionTimeout"] == 3600
+
+    r = api.c.put("/osdeployment/globalSettings", json=PYLXCA_GLOBAL)
+    assert r.status_code == 200, r.text
+    assert "Test1234" not in r.text and "AAAAA-BBBBB" not in r.text
+    got = api.c.get("/osdeployment/globalSettings").json()
+    creds = {c["type"]: c for c in got["globalSetting"]["credentials"]}
+    assert creds["LINUX"]["passwordSet"] is True and creds["LINUX"]["password"] is None
+    assert creds["WINDOWS"]["passwordSet"] is False
+    key = got["globalSetting"]["licenseKeys"]["win2019r1"]
+    assert key == {
+        "dataCenterLicenseKey": "",
+        "dataCenterLicenseKeySet": False,
+        "standardLicenseKey": "",
+        "standardLicenseKeySet": True,
+    }
+    stored = catalog_text(ctx, "SELECT value FROM settings")
+    assert "Test1234" not in stored and "AAAAA-BBBBB" not in stored
+
+    # what GET answered, sent back: nothing lost (no passwordChanged, keys "")
+    back = dict(got["globalSetting"], deploySettings={"stateTransitionTimeout": 600})
+    assert api.c.put("/osdeployment/globalSettings", json=back).status_code == 200
+    again = api.c.get("/osdeployment/globalSettings").json()
+    assert again["globalSetting"]["licenseKeys"]["win2019r1"]["standardLicenseKeySet"] is True
+    assert {c["type"]: c["passwordSet"] for c in again["globalSetting"]["credentials"]}["LINUX"]
+    assert again["deploySettings"]["stateTransitionTimeout"] == 600
+    # null clears a key
+    cleared = dict(back, licenseKeys={"win2019r1": {"standardLicenseKey": None}})
+    assert api.c.put("/osdeployment/globalSettings", json=cleared).status_code == 200
+    keys = api.c.get("/osdeployment/globalSettings").json()["globalSetting"]["licenseKeys"]
+    assert keys["win2019r1"]["standardLicenseKeySet"] is False
+
+    bad_global: list[tuple[dict[str, Any], int, str]] = [
+        ({"ipAssignment": "dhcpv9"}, 400, "ipAssignment"),
+        ({"isVLANMode": "perhaps"}, 400, "isVLANMode"),
+        ({"licenseKeys": {"win95": {}}}, 400, "licenseKeys"),
+        ({"licenseKeys": {"win2019r1": {"standardLicenseKey": "1"}}}, 400, "standardLicenseKey"),
+        ({"credentials": [{"type": "LINUX", "passwordChanged": True}]}, 400, "[0].password"),
+        ({"credentials": [{"type": "AIX", "passwordChanged": False}]}, 400, "credentials[0].type"),
+        ({"activeDirectory": {"allDomains": [{"domainName": "bad domain"}]}}, 400, "domainName"),
+        ({"deploySettings": {"stateTransitionTimeout": 5}}, 400, "stateTransitionTimeout"),
+    ]
+    for change, status, field in bad_global:
+        r = api.c.put("/osdeployment/globalSettings", json={**PYLXCA_GLOBAL, **change})
+        assert r.status_code == status and field in message(r)["text"], (change, r.text)
+    missing = {k: v for k, v in PYLXCA_GLOBAL.items() if k != "isVLANMode"}
+    r = api.c.put("/osdeployment/globalSettings", json=missing)
+    assert r.status_code == 412 and "isVLANMode" in message(r)["text"]
+    # the stored settings did not change
+    now = api.c.get("/osdeployment/globalSettings").json()
+    assert now["deploySettings"]["stateTransitionTimeout"] == 600
+
+
+def test_a_role_without_the_deploy_privileges_reads_but_does_not_change(
+    make_api: Any, bmc: Emulator
+) -> None:
+    operator = make_api("lxc-operator")
+    assert operator.c.get("/hostPlatforms").json()["isAuthorized"] is False
+    r = register(operator, bmc)
+    assert r.status_code == 403
+    r = operator.c.put("/osdeployment/globalSettings", json=PYLXCA_GLOBAL)
+    assert r.status_code == 403
