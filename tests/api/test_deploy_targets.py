@@ -168,7 +168,10 @@ NETWORK: dict[str, Any] = {
 }
 
 
-def test_host_settings_are_checked_stored_and_forgotten(api: Api, bmc: Emulator) -> None:
+def test_host_settings_are_checked_stored_and_forgotten(
+    api: Api, bmc: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     assert register(api, bmc).status_code == 201
     local = {"targetDevice": "localdisk"}
     entry = {"uuid": NODE_A, "networkSettings": NETWORK, "storageSettings": local}
@@ -247,7 +250,10 @@ PYLXCA_GLOBAL: dict[str, Any] = {
 }
 
 
-def test_global_settings_keep_their_secrets(api: Api, ctx: Context) -> None:
+def test_global_settings_keep_their_secrets(
+    api: Api, ctx: Context, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)  # every log line is made (and may not hold a secret)
     first = api.c.get("/osdeployment/globalSettings").json()
     assert first["globalSetting"]["ipAssignment"] == "dhcpv4"
     assert first["deploySettings"]["stateTransitionTimeout"] == 3600
@@ -268,6 +274,7 @@ def test_global_settings_keep_their_secrets(api: Api, ctx: Context) -> None:
     }
     stored = catalog_text(ctx, "SELECT value FROM settings")
     assert "Test1234" not in stored and "AAAAA-BBBBB" not in stored
+    assert "Test1234" not in caplog.text and "changed by admin" in caplog.text
 
     # what GET answered, sent back: nothing lost (no passwordChanged, keys "")
     back = dict(got["globalSetting"], deploySettings={"stateTransitionTimeout": 600})

@@ -103,7 +103,7 @@ class DeploySettings:
         log.info(
             "global deployment settings changed by %s",
             user,
-            extra={"event": "settings", "name": NAME, "user": user},
+            extra={"event": "settings", "setting": NAME, "user": user},
         )
         return doc
 

@@ -16,6 +16,7 @@ from osdepot.cli.client.commands import (
     cmd_tasks,
 )
 from osdepot.cli.client.downloads import cmd_download, cmd_export, cmd_link
+from osdepot.cli.client.hosts import add_hosts_parser
 from osdepot.cli.client.imports import cmd_import
 
 
@@ -175,3 +176,5 @@ def add_commands(sub: Any) -> None:
     for sp in (sl, ss, sa, se, sd):
         profile(sp)
     sv.set_defaults(func=cmd_servers)
+
+    add_hosts_parser(sub, profile)
