@@ -34,7 +34,9 @@ def system(uuid: str, name: str, mac: str, power: str = "Off") -> dict[str, Any]
 class Emulator:
     """One sushy-emulator with the fake systems given."""
 
-    def __init__(self, binary: str, systems: list[dict[str, Any]]) -> None:
+    def __init__(
+        self, binary: str, systems: list[dict[str, Any]], extra: dict[str, Any] | None = None
+    ) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="osdepot-redfish-"))
         self.cert, key = ensure_self_signed(self.dir / "tls")
         self.port = free_port()
@@ -51,6 +53,7 @@ class Emulator:
             "SUSHY_EMULATOR_FAKE_DRIVER = True\n"
             f"SUSHY_EMULATOR_FAKE_SYSTEMS = {systems!r}\n"
             f"SUSHY_EMULATOR_STATE_DIR = {str(self.dir / 'state')!r}\n"
+            + "".join(f"{k} = {v!r}\n" for k, v in (extra or {}).items())
         )
         self.log = open(self.dir / "emulator.log", "wb")  # noqa: SIM115 (closed in stop)
         self.proc = subprocess.Popen(

@@ -30,6 +30,18 @@ from osdepot.storage.db import (
 from osdepot.web import app
 
 
+def _certificate(settings: Settings) -> str:
+    """The certificate ``osdepot serve`` answers TLS with (tlscert.py makes one in the
+    data folder when none is configured), or "" without TLS or before it exists."""
+    if settings.no_tls:
+        return ""
+    path = settings.cert or settings.data_dir / "tls" / "cert.pem"
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
 def open_context(settings: Settings) -> Context:
     """Open the configured catalog (migrating it) and blob store."""
     private_folder(settings.data_dir)
@@ -42,6 +54,7 @@ def open_context(settings: Settings) -> Context:
         blobs=open_blob_store(settings.effective_blob_url, settings.direct_io),
         fetchers=open_fetcher,
         bmc_reader=RedfishReader(),
+        server_certificate=_certificate(settings),
         loop_catalog=(
             SqlCatalog(make_engine(url, 0, pool_size=2))
             if sqlite_file(url) or url.startswith("postgresql")

@@ -435,6 +435,28 @@ class Messages:
         "Give the URL of a Redfish service (https://BMC, whose /redfish/v1 answers), whose "
         "account may read its systems and managers.",
     )
+    DEPLOY_COMPLETE = _m(
+        "FQXHMFC9053I",
+        200,
+        "{profile} was deployed to {host}.",
+        "The installer reported that the installation completed. The virtual media were "
+        "ejected and the deployment's links revoked.",
+        "None.",
+    )
+    DEPLOY_FAILED = _m(
+        "FQXHMFC9054M",
+        409,
+        "The deployment of {profile} to {host} failed.",
+        "{detail}. The virtual media were ejected and the deployment's links revoked.",
+        "Correct the cause and deploy again (PUT /hostPlatforms).",
+    )
+    DEPLOY_REFUSED = _m(
+        "FQXHMFC9055J",
+        409,
+        "{host} cannot be deployed now.",
+        "{detail}. No deployment was started.",
+        "Correct the cause and deploy again.",
+    )
     UNSUPPORTED_MEDIA_TYPE = _m(
         "FQXHMFC9033J",
         415,

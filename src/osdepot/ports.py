@@ -422,6 +422,33 @@ class Catalog(Protocol):
     ) -> bool:
         """Store or clear (None, None) a host's deployment settings; False if no host."""
 
+    def begin_deploy(
+        self,
+        uuid: str,
+        job_id: int,
+        profile: str,
+        token_hash: str,
+        now: float,
+        busy: Sequence[int],
+    ) -> bool:
+        """Mark a host as deploying (state 4) for a job, unless its state is in
+        ``busy``: whether it was (two deployments of one host never run together)."""
+
+    def deploy_state(
+        self, uuid: str, job_id: int, state: int, message: str, now: float, **files: str | None
+    ) -> bool:
+        """Move a job's deployment to ``state`` (keeping the files given by name:
+        deploy_media, deploy_unattend, deploy_links); False when that job's deployment
+        is no longer the host's."""
+
+    def end_deploy(self, uuid: str, job_id: int, state: int, message: str, now: float) -> bool:
+        """End a job's deployment in ``state``; its token, files and links forgotten."""
+
+    def deploy_files(self, uuid: str) -> dict[str, str | None]: ...
+
+    def host_by_token(self, token_hash: str) -> Host | None:
+        """The host whose running deployment has this token (SHA-256, hex)."""
+
     def get_setting(self, name: str) -> dict[str, object] | None: ...
 
     def put_setting(self, name: str, value: dict[str, object], now: float) -> None: ...
@@ -505,3 +532,19 @@ class BmcReader(Protocol):
     def systems(self, access: BmcAccess, now: float) -> list[Host]:
         """The computer systems of the Redfish service, as hosts of BMC 0 (the caller
         sets the id): UUID, name, maker, model, serial, MACs, power state, virtual CD."""
+
+    def insert_media(self, access: BmcAccess, system: str, urls: Sequence[str]) -> None:
+        """Insert ``urls[0]`` into the system's virtual CD/DVD and each further URL into
+        another virtual medium slot (CD/DVD, else USB stick or floppy), ejecting what
+        they held; the BMC fetches the images. BmcFailure "media" when it refuses or
+        cannot fetch one, "no-media" when the system has too few slots."""
+
+    def eject_media(self, access: BmcAccess, system: str) -> None:
+        """Eject whatever the system's virtual media hold."""
+
+    def boot_once_from_cd(self, access: BmcAccess, system: str) -> None:
+        """A one-time UEFI boot override to the virtual CD (BmcFailure "boot")."""
+
+    def restart(self, access: BmcAccess, system: str) -> str:
+        """Power the system on, or force a restart if it is on; the action taken
+        (BmcFailure "power" when refused)."""

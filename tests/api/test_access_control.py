@@ -78,6 +78,11 @@ MATRIX: list[tuple[str, str, str, Any, str]] = [
     ("GET", "/osImages/{image_id}/tree/{path:path}", "/osImages/nosuch/tree/x", None, ANY),
     ("GET", "/hostPlatforms", "/hostPlatforms", None, ANY),
     ("GET", "/hostPlatforms/{uuid}", "/hostPlatforms/" + "A" * 32, None, ANY),
+    ("PUT", "/hostPlatforms", "/hostPlatforms", [], DEPLOY),
+    # the installer's status call (with the deployment's token; without, an administrator)
+    ("PUT", "/hostPlatforms/{uuid}", "/hostPlatforms/" + "A" * 32, {}, DEPLOY),
+    # a deployment's files: its token is the credential
+    ("GET", "/deployments/{token}/{name}", "/deployments/" + "t" * 43 + "/ks.cfg", None, PUBLIC),
     ("GET", "/osdeployment/globalSettings", "/osdeployment/globalSettings", None, ANY),
     ("PUT", "/osdeployment/globalSettings", "/osdeployment/globalSettings", {}, GLOBAL),
     ("GET", "/osdeployment/hostSettings", "/osdeployment/hostSettings", None, ANY),

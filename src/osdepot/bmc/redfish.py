@@ -9,7 +9,7 @@ import contextlib
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import requests
@@ -99,10 +99,34 @@ def _macs(system: Any) -> tuple[str, ...]:
     return tuple(found[:64])
 
 
+def _reply(exc: BaseException) -> str:
+    """What a BMC said when it refused an action (its Redfish message), shortened."""
+    text = str(getattr(exc, "detail", "") or getattr(exc, "message", "") or exc)
+    return " ".join(text.split())[:300]
+
+
+def _slots(system: Any) -> list[Any]:
+    """The system's virtual media slots: its own (Redfish 1.11+), else its managers'."""
+    found: list[Any] = []
+    with contextlib.suppress(sushy_exc.SushyError):
+        found = list(system.virtual_media.get_members())
+    if not found:
+        with contextlib.suppress(sushy_exc.SushyError):
+            for manager in system.managers:
+                with contextlib.suppress(sushy_exc.SushyError):
+                    found.extend(manager.virtual_media.get_members())
+    return found
+
+
+def _kinds(slot: Any) -> set[str]:
+    return {str(getattr(t, "value", t)).upper() for t in (slot.media_types or [])}
+
+
 class RedfishReader:
     """:class:`osdepot.ports.BmcReader` on sushy."""
 
-    def systems(self, access: BmcAccess, now: float) -> list[Host]:
+    @contextlib.contextmanager
+    def _root(self, access: BmcAccess) -> Iterator[Any]:
         url = base_url(access.url)
         with _verify(access.verify) as verify:
             conn = sushy_connector.Connector(
@@ -117,8 +141,7 @@ class RedfishReader:
             )
             auth = sushy_auth.SessionOrBasicAuth(username=access.username, password=access.password)
             try:
-                root = sushy.Sushy(url, auth=auth, connector=conn)
-                return self._read(root, now)
+                yield sushy.Sushy(url, auth=auth, connector=conn)
             except BmcFailure:
                 raise
             except Exception as exc:  # every sushy/requests failure: classified
@@ -130,6 +153,70 @@ class RedfishReader:
                     auth.close()
                 with contextlib.suppress(Exception):
                     conn.close()
+
+    def systems(self, access: BmcAccess, now: float) -> list[Host]:
+        with self._root(access) as root:
+            return self._read(root, now)
+
+    def insert_media(self, access: BmcAccess, system: str, urls: Sequence[str]) -> None:
+        with self._root(access) as root:
+            slots = _slots(root.get_system(system))
+            cds = [s for s in slots if _kinds(s) & {"CD", "DVD"}]
+            if not cds:
+                raise BmcFailure("no-media", "The system has no virtual CD or DVD")
+            others = cds[1:] + [
+                s for s in slots if s not in cds and _kinds(s) & {"USBSTICK", "FLOPPY"}
+            ]
+            if len(urls) - 1 > len(others):
+                raise BmcFailure(
+                    "no-media",
+                    f"The system has {1 + len(others)} virtual media slots; "
+                    f"the deployment needs {len(urls)}",
+                )
+            for slot, url in zip([cds[0], *others], urls, strict=False):
+                if slot.inserted:
+                    with contextlib.suppress(sushy_exc.SushyError):
+                        slot.eject_media()
+                try:
+                    slot.insert_media(url, inserted=True, write_protected=True)
+                except sushy_exc.HTTPError as exc:
+                    raise BmcFailure(
+                        "media",
+                        f"The BMC refused or could not fetch the image for its "
+                        f"{slot.identity} slot: {_reply(exc)}",
+                    ) from None
+
+    def eject_media(self, access: BmcAccess, system: str) -> None:
+        with self._root(access) as root:
+            for slot in _slots(root.get_system(system)):
+                if slot.inserted or slot.image:
+                    slot.eject_media()
+
+    def boot_once_from_cd(self, access: BmcAccess, system: str) -> None:
+        with self._root(access) as root:
+            try:
+                root.get_system(system).set_system_boot_options(
+                    sushy.BootSource.CD,
+                    enabled=sushy.BootSourceOverrideEnabled.ONCE,
+                    mode=sushy.BootSourceOverrideMode.UEFI,
+                )
+            except sushy_exc.HTTPError as exc:
+                raise BmcFailure(
+                    "boot", f"The BMC refused the boot override: {_reply(exc)}"
+                ) from None
+
+    def restart(self, access: BmcAccess, system: str) -> str:
+        with self._root(access) as root:
+            target = root.get_system(system)
+            on = str(getattr(target.power_state, "value", target.power_state)) == "On"
+            action = sushy.ResetType.FORCE_RESTART if on else sushy.ResetType.ON
+            try:
+                target.reset_system(action)
+            except sushy_exc.HTTPError as exc:
+                raise BmcFailure(
+                    "power", f"The BMC refused the power action: {_reply(exc)}"
+                ) from None
+            return str(getattr(action, "value", action))
 
     @staticmethod
     def _read(root: Any, now: float) -> list[Host]:

@@ -97,6 +97,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             cert, key = ensure_self_signed(settings.data_dir / "tls")
             settings = dataclasses.replace(settings, cert=cert, key=key)
         ssl = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
+        ctx.server_certificate = cert.read_text()  # made just now on a first start
     target: Any = create_app(settings, ctx)
     extra: dict[str, Any] = {}
     if settings.workers > 1:

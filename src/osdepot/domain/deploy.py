@@ -49,6 +49,16 @@ DEPLOY_STATES: dict[int, str] = {
     27: "Active directory join succeeded",
 }
 READY = 0
+STARTING, VALIDATING, ISO_CREATED, ISO_MOUNTED, BOOT_ORDER, REBOOTING = 4, 5, 8, 9, 10, 11
+COMPLETED, FAILED, STOPPED = 17, 20, 21
+#: states during which a deployment runs: another to the same host is refused, and its
+#: host's settings and BMC stay
+ACTIVE = frozenset(range(STARTING, COMPLETED))
+#: states an installer reports when it failed
+INSTALLER_FAILED = frozenset({FAILED, 22, 23, 24, 25, 26})
+#: a running deployment's job percentage by state
+PERCENT = {4: 2, 5: 5, 6: 8, 7: 10, 8: 15, 9: 25, 10: 30, 11: 35, 12: 40, 13: 45, 14: 55,
+           15: 85, 16: 95, 17: 100}  # fmt: skip
 
 #: storageSettings.targetDevice values (compared without case)
 TARGET_DEVICES = ("localdisk", "usbdisk", "m2disk", "sandisk")
@@ -63,7 +73,7 @@ _LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 _MAC = re.compile(r"^[0-9A-Fa-f]{2}(?:[:-][0-9A-Fa-f]{2}){5}$")
 #: seconds a deployment may stay in one state (deploySettings.stateTransitionTimeout)
 DEFAULT_STATE_TIMEOUT = 3600
-STATE_TIMEOUT_RANGE = (60, 86_400)
+STATE_TIMEOUT_RANGE = (10, 86_400)
 
 
 def invalid(name: str, detail: str) -> Exception:

@@ -43,3 +43,11 @@ EXPORT_PREFIX = "Export of the customised profile "
 
 def is_export(description: str) -> bool:
     return description.startswith(EXPORT_PREFIX)
+
+
+#: the description of a deployment's job starts with this (services/deploy.py)
+DEPLOY_PREFIX = "Deployment of "
+
+
+def is_deployment(description: str) -> bool:
+    return description.startswith(DEPLOY_PREFIX)

@@ -264,3 +264,7 @@ class Host:
     storage: dict[str, object] | None = None
     deploy_status: int = 0
     deploy_message: str = ""
+    #: the running (or last) deployment: its job and profile, when its state changed
+    deploy_job: int | None = None
+    deploy_profile: str | None = None
+    deploy_state_at: float | None = None

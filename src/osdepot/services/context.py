@@ -50,6 +50,9 @@ class Context:
     fetchers: FetcherFactory | None = None
     #: Reads BMCs' Redfish services (osdepot.bmc).
     bmc_reader: BmcReader | None = None
+    #: The PEM certificate this server answers TLS with ("" without TLS): deployed
+    #: hosts check osdepot with it when they report their installation's progress.
+    server_certificate: str = ""
     #: The exception types the catalog's driver raises (Context.read falls back to a
     #: thread on them), and which of its errors mean "busy, try again" (503).
     catalog_errors: tuple[type[BaseException], ...] = ()

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from osdepot.domain.deploy import (
+    ACTIVE,
     DEPLOY_STATES,
     READY,
     base_url,
@@ -29,8 +30,8 @@ from osdepot.services.secrets import SecretBox
 log = logging.getLogger("osdepot.hosts")
 
 #: deployment states during which a host's BMC may not be removed nor its settings
-#: deleted (from "OS Deployment Starting" to "Post-Deployment Cleanup Started")
-DEPLOYING = frozenset(range(4, 20))
+#: deleted
+DEPLOYING = ACTIVE
 MAX_BMCS = 10_000
 
 

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from osdepot.domain.deploy import ACTIVE
 from osdepot.domain.records import OsImage, StoredFile
 from osdepot.errors import HeldBy, Missing, error
 from osdepot.messages import Messages
@@ -125,6 +126,29 @@ class Repository:
                 out.append(OsImage(**{**img.__dict__, "profiles": keep}))
         return out
 
+    async def _not_deploying(self, ids: list[str]) -> None:
+        """Refuse to delete a profile, an OS image or its medium while a deployment
+        installs from it (its host fetches the medium through a link to it)."""
+        wanted = set(ids)
+        hosts = await self.ctx.run(self.ctx.catalog.list_hosts)
+        for host in hosts:
+            if host.deploy_status not in ACTIVE or not host.deploy_profile:
+                continue
+            uses = {host.deploy_profile}
+            for p in await self.ctx.run(self.ctx.catalog.find_profiles, [host.deploy_profile]):
+                uses.add(p.image_id)
+                image = await self.ctx.run(self.ctx.catalog.get_image, p.image_id)
+                if image is not None:
+                    uses.add(image.file_id)
+            if uses & wanted:
+                raise error(
+                    Messages.IN_USE,
+                    what="Object",
+                    name=", ".join(sorted(uses & wanted)),
+                    detail=f"Host {host.uuid} is being deployed from it (job "
+                    f"{host.deploy_job}). Nothing was deleted.",
+                )
+
     async def delete(self, ids: list[str]) -> None:
         """Delete in one transaction (all or nothing), then remove the blobs.
 
@@ -141,6 +165,7 @@ class Repository:
                 f"profile(s) {', '.join(mixed)}; deleting the image deletes its "
                 "profiles. Nothing was deleted.",
             )
+        await self._not_deploying(ids)
         try:
             keys = await self.ctx.run(self.ctx.catalog.delete_objects, ids)
         except Missing as exc:

@@ -271,7 +271,16 @@ hosts = Table(
     Column("storage", Text, nullable=True),
     Column("deploy_status", Integer, nullable=False, server_default="0"),
     Column("deploy_message", Text, nullable=False, server_default=""),
+    #: the running deployment (services/deploy.py): cleared when it ends
+    Column("deploy_job", Integer, nullable=True),
+    Column("deploy_profile", String(300), nullable=True),
+    Column("deploy_token_hash", String(64), nullable=True),
+    Column("deploy_state_at", Float, nullable=True),
+    Column("deploy_media", Text, nullable=True),
+    Column("deploy_unattend", Text, nullable=True),
+    Column("deploy_links", Text, nullable=True),
     Index("ix_hosts_bmc", "bmc_id"),
+    Index("ix_hosts_token", "deploy_token_hash", unique=True),
 )
 
 #: Named settings documents (JSON; secrets inside sealed): "globalSettings".

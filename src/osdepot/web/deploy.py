@@ -11,6 +11,9 @@ from starlette.responses import JSONResponse, Response
 
 from osdepot.domain.records import Host
 from osdepot.domain.roles import Privilege, has_privilege
+from osdepot.errors import error
+from osdepot.messages import Messages
+from osdepot.services.deploy import Deployments
 from osdepot.services.deploy_settings import DeploySettings, global_json
 from osdepot.services.hosts import (
     Hosts,
@@ -22,6 +25,7 @@ from osdepot.services.hosts import (
 )
 from osdepot.services.repository import Repository
 from osdepot.web.common import authenticate, ctx_of, envelope, json_body
+from osdepot.web.ranges import BadRange, parse_range
 
 
 def _deployment_answer(status: int = 200, /, **extra: Any) -> JSONResponse:
@@ -171,3 +175,65 @@ async def delete_bmc(request: Request) -> Response:
     await authenticate(request, Privilege.DEPLOY)
     await Hosts(ctx_of(request)).remove(parse_bmc_id(request.path_params["bid"]))
     return envelope()
+
+
+# -- deployments ----------------------------------------------------------------------
+
+
+def _base(request: Request) -> str:
+    """The URL hosts and BMCs reach this server at: OSDEPOT_PUBLIC_URL, else the one
+    the request came to."""
+    return ctx_of(request).settings.public_url or str(request.base_url)
+
+
+async def deploy(request: Request) -> Response:
+    """PUT /hostPlatforms: a deployment job per host (all entries checked first)."""
+    user = await authenticate(request, Privilege.DEPLOY)
+    body = await json_body(request)
+    started = await Deployments(ctx_of(request)).start(body, user, _base(request))
+    return envelope(
+        jobId=str(started[0][1]),
+        jobIds=[str(job) for _uuid, job in started],
+        jobs=[{"uuid": uuid, "jobId": str(job)} for uuid, job in started],
+    )
+
+
+def _bearer(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+async def report_status(request: Request) -> Response:
+    """PUT /hostPlatforms/{uuid}: the installer's status call, with the deployment's
+    token as a Bearer credential (LXCA: a certificate); or an administrator's, with
+    the deploy privilege (a state the installer could not report)."""
+    token = _bearer(request)
+    user = None if token is not None else await authenticate(request, Privilege.DEPLOY)
+    body = await json_body(request)
+    deployments = Deployments(ctx_of(request))
+    uuid = request.path_params["uuid"]
+    if user is None:
+        host = await deployments.report(uuid, token or "", body)
+    else:
+        host = await deployments.report_by(uuid, user.name, body)
+    return envelope(uuid=host.uuid, deployStatus=deploy_status_json(host))
+
+
+async def deployment_file(request: Request) -> Response:
+    """GET /deployments/{token}/{name}: the configuration volume (config.iso) or the
+    unattended file of a running deployment; Range and HEAD as BMCs use them."""
+    data, ctype = await Deployments(ctx_of(request)).media(
+        request.path_params["token"], request.path_params["name"]
+    )
+    headers = {"Cache-Control": "no-store", "Accept-Ranges": "bytes"}
+    wanted = request.headers.get("range")
+    if wanted:
+        try:
+            pieces = parse_range(wanted, len(data))
+        except BadRange as exc:
+            raise error(Messages.RANGE_NOT_SATISFIABLE, size=len(data), detail=exc.reason) from None
+        if len(pieces) == 1:
+            start, end = pieces[0]
+            headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
+            return Response(data[start : end + 1], 206, headers, ctype)
+    return Response(data, 200, headers, ctype)

@@ -7,7 +7,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from osdepot.domain.jobs import FINISHED, OPEN, is_export
+from osdepot.domain.jobs import FINISHED, OPEN, is_deployment, is_export
 from osdepot.domain.records import Job, User
 from osdepot.domain.roles import Privilege, has_privilege
 from osdepot.errors import error
@@ -29,18 +29,28 @@ def task_json(job: Job, children: bool = True, remote_replies: bool = True) -> d
         "name": (
             "Export of a customised profile"
             if is_export(job.description)
+            else "Deployment of an operating system"
+            if is_deployment(job.description)
             else f"Import of a {job.image_type.value} file"
         ),
         "description": (
             f"Importing {job.file_name} into the OS images repository"
-            if job.file_name and not is_export(job.description)
+            if job.file_name
+            and not is_export(job.description)
+            and not is_deployment(job.description)
             else job.description
         ),
         "status": job.status.value,
         "percentage": job.percentage,
         "complete": job.status in FINISHED,
         "category": "OSImages",
-        "typeId": "OSImageExport" if is_export(job.description) else "OSImageImport",
+        "typeId": (
+            "OSImageExport"
+            if is_export(job.description)
+            else "OSDeploy"
+            if is_deployment(job.description)
+            else "OSImageImport"
+        ),
         "createdBy": job.created_by,
         "cancelledBy": job.cancelled_by or "",
         "isCancelable": job.status in OPEN,

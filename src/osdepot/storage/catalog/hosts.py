@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -14,6 +15,8 @@ from osdepot.errors import Duplicate
 from osdepot.storage.catalog.base import Base
 from osdepot.storage.schema import bmcs, hosts, settings
 
+#: the hosts' columns a Host holds (not the running deployment's token and files)
+_HOST = [hosts.c[f.name] for f in dataclasses.fields(Host)]
 #: the columns a refresh of a BMC rewrites (settings and deployment state stay)
 _DESCRIBED = ("system_path", "name", "manufacturer", "model", "serial", "power_state")
 
@@ -112,12 +115,12 @@ class HostsCatalog(Base):
 
     def list_hosts(self) -> list[Host]:
         with self._read_statement() as c:
-            rows = c.execute(select(hosts).order_by(hosts.c.name, hosts.c.uuid)).mappings()
+            rows = c.execute(select(*_HOST).order_by(hosts.c.name, hosts.c.uuid)).mappings()
             return [self._host(r) for r in rows]
 
     def get_host(self, uuid: str) -> Host | None:
         with self._read_statement() as c:
-            row = c.execute(select(hosts).where(hosts.c.uuid == uuid)).mappings().first()
+            row = c.execute(select(*_HOST).where(hosts.c.uuid == uuid)).mappings().first()
         return self._host(row) if row else None
 
     def set_host_settings(
@@ -134,6 +137,97 @@ class HostsCatalog(Base):
                 )
             ).rowcount
         return bool(n)
+
+    # -- deployments ------------------------------------------------------------------
+
+    def begin_deploy(
+        self,
+        uuid: str,
+        job_id: int,
+        profile: str,
+        token_hash: str,
+        now: float,
+        busy: Sequence[int],
+    ) -> bool:
+        """Mark the host as deploying (state 4) for ``job_id``, unless its state is one
+        of ``busy`` (a deployment runs): whether it was."""
+        with self._write() as c:
+            n = c.execute(
+                update(hosts)
+                .where(hosts.c.uuid == uuid, hosts.c.deploy_status.not_in(list(busy)))
+                .values(
+                    deploy_status=4,
+                    deploy_message="",
+                    deploy_job=job_id,
+                    deploy_profile=profile,
+                    deploy_token_hash=token_hash,
+                    deploy_state_at=now,
+                    deploy_media=None,
+                    deploy_unattend=None,
+                    deploy_links=None,
+                )
+            ).rowcount
+        return bool(n)
+
+    def deploy_state(
+        self,
+        uuid: str,
+        job_id: int,
+        state: int,
+        message: str,
+        now: float,
+        **files: str | None,
+    ) -> bool:
+        """Move ``job_id``'s deployment to ``state`` (and keep ``deploy_media``,
+        ``deploy_unattend``, ``deploy_links`` when given); False when the host is no
+        longer deploying for that job."""
+        values: dict[str, Any] = {
+            "deploy_status": state,
+            "deploy_message": message,
+            "deploy_state_at": now,
+        }
+        values.update({k: v for k, v in files.items() if k in _DEPLOY_FILES})
+        with self._write() as c:
+            n = c.execute(
+                update(hosts)
+                .where(hosts.c.uuid == uuid, hosts.c.deploy_job == job_id)
+                .values(**values)
+            ).rowcount
+        return bool(n)
+
+    def end_deploy(self, uuid: str, job_id: int, state: int, message: str, now: float) -> bool:
+        """End ``job_id``'s deployment in ``state``: its token, files and links forgotten."""
+        with self._write() as c:
+            n = c.execute(
+                update(hosts)
+                .where(hosts.c.uuid == uuid, hosts.c.deploy_job == job_id)
+                .values(
+                    deploy_status=state,
+                    deploy_message=message,
+                    deploy_state_at=now,
+                    deploy_token_hash=None,
+                    deploy_media=None,
+                    deploy_unattend=None,
+                    deploy_links=None,
+                )
+            ).rowcount
+        return bool(n)
+
+    def deploy_files(self, uuid: str) -> dict[str, str | None]:
+        """The running deployment's sealed files and links (deploy_media, …)."""
+        cols = [hosts.c[k] for k in _DEPLOY_FILES]
+        with self._read_statement() as c:
+            row = c.execute(select(*cols).where(hosts.c.uuid == uuid)).mappings().first()
+        return dict(row) if row else {}
+
+    def host_by_token(self, token_hash: str) -> Host | None:
+        with self._read_statement() as c:
+            row = (
+                c.execute(select(*_HOST).where(hosts.c.deploy_token_hash == token_hash))
+                .mappings()
+                .first()
+            )
+        return self._host(row) if row else None
 
     def get_setting(self, name: str) -> dict[str, Any] | None:
         with self._read_statement() as c:
@@ -155,6 +249,9 @@ class HostsCatalog(Base):
                 return
             except IntegrityError:
                 continue
+
+
+_DEPLOY_FILES = ("deploy_media", "deploy_unattend", "deploy_links")
 
 
 class _HostTaken(Exception):

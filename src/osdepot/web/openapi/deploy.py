@@ -60,6 +60,17 @@ _HOST_SETTINGS = {
     "required": ["uuid", "networkSettings", "storageSettings"],
     "properties": {"uuid": _STR, "networkSettings": _NETWORK, "storageSettings": _STORAGE},
 }
+_DEPLOYMENT = {
+    "type": "object",
+    "required": ["uuid", "selectedImage"],
+    "properties": {
+        "uuid": _STR,
+        "selectedImage": {"type": "string", "description": "A profile's id"},
+        "networkSettings": _NETWORK,
+        "storageSettings": _STORAGE,
+        "licenseKey": {"type": ["string", "null"]},
+    },
+}
 _GLOBAL = {
     "type": "object",
     "required": ["activeDirectory", "credentials", "ipAssignment", "isVLANMode", "licenseKeys"],
@@ -100,6 +111,21 @@ _BMC_ANSWER: dict[str, Any] = {"bmc": {"type": "object"}, "systems": {"type": "a
 def deploy_paths() -> dict[str, Any]:
     return {
         "/hostPlatforms": {
+            "put": op(
+                "Deploy profiles to hosts: a job per host (every entry checked first)",
+                _answer("Started", jobId=_STR, jobIds={"type": "array"}, jobs={"type": "array"}),
+                (401, 403, 404, 409, 412),
+                privilege=DEPLOY,
+                body=request_body(
+                    {
+                        "anyOf": [
+                            {"type": "array", "items": _DEPLOYMENT},
+                            _DEPLOYMENT,
+                        ]
+                    }
+                ),
+                tag=_TAG,
+            ),
             "get": op(
                 "Servers that can receive an OS (the systems of the registered BMCs), "
                 "with the profiles available to them and their deployment state",
@@ -107,7 +133,7 @@ def deploy_paths() -> dict[str, Any]:
                 (401,),
                 privilege=_ANY,
                 tag=_TAG,
-            )
+            ),
         },
         "/hostPlatforms/{uuid}": {
             "parameters": [_UUID],
@@ -117,6 +143,50 @@ def deploy_paths() -> dict[str, Any]:
                 (401, 404),
                 privilege=_ANY,
                 tag=_TAG,
+            ),
+            "put": op(
+                "The installer's status call (LXCA's deployment states): authenticated by "
+                "the deployment's token as a Bearer credential, which the rendered "
+                "unattended file carries; or by an administrator's login",
+                _answer("Recorded", deployStatus={"type": "object"}),
+                (401, 403, 404, 409),
+                privilege=DEPLOY,
+                body=request_body(
+                    {
+                        "type": "object",
+                        "required": ["deployStatus"],
+                        "properties": {
+                            "deployStatus": {
+                                "type": "object",
+                                "properties": {"id": _NUMBER, "message": _STR},
+                            }
+                        },
+                    }
+                ),
+                tag=_TAG,
+            ),
+        },
+        "/deployments/{token}/{name}": {
+            "parameters": [
+                path_param("token", "A running deployment's token"),
+                path_param("name", "config.iso, or the unattended file's name (ks.cfg, …)"),
+            ],
+            "get": op(
+                "A running deployment's configuration volume or unattended file (no "
+                "login: the token is the credential; Range and HEAD work)",
+                {
+                    "200": {
+                        "description": "The bytes",
+                        "content": {
+                            "application/octet-stream": {"schema": _STR},
+                            "text/plain": {"schema": _STR},
+                        },
+                    },
+                    "206": {"description": "A Range of the volume"},
+                },
+                (404, 416),
+                tag=_TAG,
+                public=True,
             ),
         },
         "/osdeployment/globalSettings": {

@@ -1,0 +1,404 @@
+"""The unattended-installation files of deployments, rendered per host: kickstart for
+the Red Hat family, AutoYaST for SLES, autoinstall (cloud-init user-data) for Ubuntu,
+``autounattend.xml`` for Windows Server. Each sets the host name, network, disk,
+administrator account and (Windows) product key, and reports the installation's
+progress to osdepot (LXCA's ``PUT /hostPlatforms/{uuid}`` with ``deployStatus.id``),
+authenticated by the deployment's token, over TLS checked against osdepot's own
+certificate when one is given (embedded in the file; Windows pins its SHA-1
+thumbprint). Values are quoted for the file's language (shell, XML, JSON-as-YAML):
+nothing a user typed can add a line of its own.
+
+Where each installer finds its file without an edited ISO (docs/deployment.md):
+anaconda and AutoYaST read ``ks.cfg``/``autoinst.xml`` from a volume labelled
+``OEMDRV``; cloud-init's NoCloud source reads ``user-data``/``meta-data`` from one
+labelled ``CIDATA``; Windows Setup searches every drive's root for
+``autounattend.xml``."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import ipaddress
+import json
+import shlex
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from osdepot.content.sha512_crypt import sha512_crypt
+
+#: families osdepot renders files for, and the volume label each installer looks for
+RED_HAT = ("rhel", "centos", "rocky", "alma", "oracle")
+LABELS = {
+    **{f: "OEMDRV" for f in RED_HAT},
+    "sles": "OEMDRV",
+    "ubuntu": "CIDATA",
+    "windows": "OSDEPOT",
+}
+
+#: the deployment states the installation reports (LXCA's ids)
+PREPARING, INSTALLING, POST_INSTALL, COMPLETED = 13, 14, 15, 17
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one host's installation needs, checked already (domain/deploy.py)."""
+
+    family: str
+    profile: str  # Basic, Minimal, Virtualization, or a Windows edition's name
+    uuid: str
+    hostname: str
+    ip_assignment: str  # dhcpv4, staticv4, staticv6
+    ip_address: str
+    prefix: int | None  # the subnet's length (from the mask for IPv4)
+    gateway: str
+    dns: tuple[str, ...]
+    mtu: int
+    vlan_id: int  # 0: none
+    mac: str  # "" (AUTO): the first interface with a link
+    admin_user: str
+    admin_password: str
+    license_key: str
+    callback_url: str
+    token: str
+    ca_pem: str = ""  # osdepot's certificate ("" : the system's CAs, or plain HTTP)
+
+    @property
+    def static(self) -> bool:
+        return self.ip_assignment != "dhcpv4" and bool(self.ip_address)
+
+
+def files(plan: Plan) -> dict[str, bytes]:
+    """The files of the host's configuration volume, by name."""
+    if plan.family in RED_HAT:
+        return {"ks.cfg": kickstart(plan).encode()}
+    if plan.family == "sles":
+        return {"autoinst.xml": autoyast(plan).encode()}
+    if plan.family == "ubuntu":
+        meta = f"instance-id: osdepot-{plan.uuid.lower()}\nlocal-hostname: {plan.hostname}\n"
+        return {"user-data": autoinstall(plan).encode(), "meta-data": meta.encode()}
+    if plan.family == "windows":
+        return {"autounattend.xml": autounattend(plan).encode()}
+    raise ValueError(f"no unattended file for {plan.family}")
+
+
+def main_file(plan: Plan) -> str:
+    return next(iter(files(plan)))
+
+
+# -- the status calls -------------------------------------------------------------------
+
+
+def _status_body(state: int) -> str:
+    return json.dumps({"deployStatus": {"id": str(state)}}, separators=(",", ":"))
+
+
+def shell_status(plan: Plan) -> str:
+    """A POSIX shell function ``osdepot_status ID`` (and the CA file it uses)."""
+    lines = []
+    cacert = ""
+    if plan.ca_pem:
+        lines.append(
+            "cat > /tmp/osdepot-ca.pem <<'OSDEPOT_CA'\n" + plan.ca_pem.strip() + "\nOSDEPOT_CA"
+        )
+        cacert = " --cacert /tmp/osdepot-ca.pem"
+    auth = shlex.quote(f"Authorization: Bearer {plan.token}")
+    url = shlex.quote(plan.callback_url)
+    lines.append(
+        "osdepot_status() { curl -sS --retry 5 --retry-delay 5 --max-time 60"
+        f"{cacert} -X PUT -H {auth} -H 'Content-Type: application/json' "
+        f'-d \'{{"deployStatus":{{"id":"\'"$1"\'"}}}}\' {url} || true; }}'
+    )
+    return "\n".join(lines)
+
+
+def _thumbprint(pem: str) -> str:
+    cert = x509.load_pem_x509_certificate(pem.encode())
+    der = cert.public_bytes(Encoding.DER)
+    return hashlib.sha1(der).hexdigest().upper()  # Windows names certificates so
+
+
+def powershell_status(plan: Plan, state: int) -> str:
+    """A PowerShell command that reports ``state`` (pinning osdepot's certificate)."""
+    pin = ""
+    if plan.ca_pem:
+        pin = (
+            "[System.Net.ServicePointManager]::ServerCertificateValidationCallback = "
+            f"{{param($s,$c) $c.GetCertHashString() -eq '{_thumbprint(plan.ca_pem)}'}}; "
+        )
+    body = _status_body(state).replace("'", "''")
+    script = (
+        "[Net.ServicePointManager]::SecurityProtocol = 'Tls12'; " + pin + "Invoke-RestMethod "
+        f"-Method Put -Uri '{plan.callback_url}' -ContentType 'application/json' "
+        f"-Headers @{{Authorization='Bearer {plan.token}'}} -Body '{body}'"
+    )
+    encoded = base64.b64encode(script.encode("utf-16-le")).decode("ascii")
+    return f"powershell -NoProfile -ExecutionPolicy Bypass -EncodedCommand {encoded}"
+
+
+# -- kickstart ----------------------------------------------------------------------------
+
+_KS_ENVIRONMENTS = {
+    "Minimal": "@^minimal-environment",
+    "Basic": "@^server-product-environment",
+    "Virtualization": "@^virtualization-host-environment",
+}
+
+
+def kickstart(plan: Plan) -> str:
+    device = plan.mac or "link"
+    net = [f"network --device={device}", "--onboot=yes", "--activate", f"--mtu={plan.mtu}"]
+    if plan.static:
+        addr = ipaddress.ip_address(plan.ip_address)
+        if addr.version == 4:
+            mask = ipaddress.IPv4Network(f"0.0.0.0/{plan.prefix or 24}").netmask
+            net += ["--bootproto=static", f"--ip={addr}", f"--netmask={mask}"]
+            if plan.gateway:
+                net.append(f"--gateway={plan.gateway}")
+        else:
+            net += ["--bootproto=static", "--noipv4", f"--ipv6={addr}/{plan.prefix or 64}"]
+            if plan.gateway:
+                net.append(f"--ipv6gateway={plan.gateway}")
+        if plan.dns:
+            net.append(f"--nameserver={','.join(plan.dns)}")
+    else:
+        net.append("--bootproto=dhcp")
+    if plan.vlan_id:
+        net.append(f"--vlanid={plan.vlan_id}")
+    net.append(f"--hostname={plan.hostname}")
+    status = shell_status(plan)
+    return "\n".join(
+        [
+            f"# osdepot: {plan.family} {plan.profile} for system {plan.uuid}",
+            "text",
+            "lang en_US.UTF-8",
+            "keyboard us",
+            "timezone UTC --utc",
+            " ".join(net),
+            f"rootpw --iscrypted {sha512_crypt(plan.admin_password)}",
+            "zerombr",
+            "clearpart --all --initlabel",
+            "autopart",
+            "bootloader",
+            "reboot --eject",
+            "",
+            "%packages",
+            _KS_ENVIRONMENTS.get(plan.profile, "@^minimal-environment"),
+            "curl",
+            "%end",
+            "",
+            "%pre --erroronfail",
+            status,
+            f"osdepot_status {PREPARING}",
+            f"osdepot_status {INSTALLING}",
+            "%end",
+            "",
+            "%post --nochroot",
+            status,
+            f"osdepot_status {POST_INSTALL}",
+            f"osdepot_status {COMPLETED}",
+            "%end",
+            "",
+        ]
+    )
+
+
+# -- AutoYaST -----------------------------------------------------------------------------
+
+_NS = "http://www.suse.com/1.0/yast2ns"
+_CFG = "http://www.suse.com/1.0/configns"
+
+
+def _el(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
+    e = ET.SubElement(parent, tag, attrs)
+    if text is not None:
+        e.text = text
+    return e
+
+
+_TYPE = "config:type"
+
+
+def autoyast(plan: Plan) -> str:
+    root = ET.Element("profile", {"xmlns": _NS, "xmlns:config": _CFG})
+    general = _el(root, "general")
+    mode = _el(general, "mode")
+    _el(mode, "confirm", "false", **{_TYPE: "boolean"})
+    net = _el(root, "networking")
+    dns = _el(net, "dns")
+    _el(dns, "hostname", plan.hostname)
+    if plan.dns:
+        servers = _el(dns, "nameservers", **{_TYPE: "list"})
+        for d in plan.dns:
+            _el(servers, "nameserver", d)
+    interfaces = _el(net, "interfaces", **{_TYPE: "list"})
+    iface = _el(interfaces, "interface")
+    _el(iface, "name", "eth0")
+    _el(iface, "startmode", "auto")
+    _el(iface, "mtu", str(plan.mtu))
+    if plan.static:
+        _el(iface, "bootproto", "static")
+        _el(iface, "ipaddr", plan.ip_address)
+        _el(iface, "prefixlen", str(plan.prefix or 24))
+    else:
+        _el(iface, "bootproto", "dhcp")
+    if plan.gateway and plan.static:
+        routing = _el(net, "routing")
+        routes = _el(routing, "routes", **{_TYPE: "list"})
+        route = _el(routes, "route")
+        for tag, value in (("destination", "default"), ("gateway", plan.gateway), ("device", "-")):
+            _el(route, tag, value)
+    users = _el(root, "users", **{_TYPE: "list"})
+    user = _el(users, "user")
+    _el(user, "username", "root")
+    _el(user, "user_password", sha512_crypt(plan.admin_password))
+    _el(user, "encrypted", "true", **{_TYPE: "boolean"})
+    scripts = _el(root, "scripts")
+    status = shell_status(plan)
+    for section, states in (
+        ("pre-scripts", (PREPARING, INSTALLING)),
+        ("init-scripts", (POST_INSTALL, COMPLETED)),
+    ):
+        lst = _el(scripts, section, **{_TYPE: "list"})
+        script = _el(lst, "script")
+        _el(script, "filename", f"osdepot-{section}.sh")
+        body = "#!/bin/sh\n" + status + "\n" + "".join(f"osdepot_status {s}\n" for s in states)
+        _el(script, "source", body)
+    ET.indent(root)
+    comment = f"<!-- osdepot: sles {plan.profile} for system {plan.uuid} -->\n"
+    return '<?xml version="1.0"?>\n' + comment + ET.tostring(root, encoding="unicode") + "\n"
+
+
+# -- autoinstall (Ubuntu) -----------------------------------------------------------------
+
+
+def autoinstall(plan: Plan) -> str:
+    """cloud-init user-data with an ``autoinstall`` section, written as JSON (which
+    YAML reads as is: no value can break out of its quotes)."""
+    ethernet: dict[str, object] = {
+        "match": {"macaddress": plan.mac} if plan.mac else {"name": "en*"},
+        "mtu": plan.mtu,
+    }
+    if plan.static:
+        ethernet["addresses"] = [f"{plan.ip_address}/{plan.prefix or 24}"]
+        if plan.gateway:
+            ethernet["routes"] = [{"to": "default", "via": plan.gateway}]
+        if plan.dns:
+            ethernet["nameservers"] = {"addresses": list(plan.dns)}
+    else:
+        ethernet["dhcp4"] = True
+    network: dict[str, object] = {"version": 2, "ethernets": {"nic0": ethernet}}
+    if plan.vlan_id:
+        vlan = {k: v for k, v in ethernet.items() if k not in ("match", "mtu")}
+        ethernet = {"match": ethernet["match"], "mtu": plan.mtu, "dhcp4": False}
+        network = {
+            "version": 2,
+            "ethernets": {"nic0": ethernet},
+            "vlans": {f"vlan{plan.vlan_id}": {"id": plan.vlan_id, "link": "nic0", **vlan}},
+        }
+    user = plan.admin_user if plan.admin_user not in ("", "root") else "ubuntu"
+    status = shell_status(plan)
+    doc = {
+        "autoinstall": {
+            "version": 1,
+            "identity": {
+                "hostname": plan.hostname,
+                "username": user,
+                "realname": "osdepot deployment",
+                "password": sha512_crypt(plan.admin_password),
+            },
+            "network": network,
+            "storage": {"layout": {"name": "lvm"}},
+            "ssh": {"install-server": True, "allow-pw": True},
+            "early-commands": [
+                ["sh", "-c", f"{status}\nosdepot_status {PREPARING}; osdepot_status {INSTALLING}"]
+            ],
+            "late-commands": [
+                ["sh", "-c", f"{status}\nosdepot_status {POST_INSTALL}; osdepot_status {COMPLETED}"]
+            ],
+        }
+    }
+    return "#cloud-config\n" + json.dumps(doc, indent=2) + "\n"
+
+
+# -- autounattend.xml (Windows Server) ----------------------------------------------------
+
+_U = "urn:schemas-microsoft-com:unattend"
+_WCM = "http://schemas.microsoft.com/WMIConfig/2002/State"
+_ARCH = {"processorArchitecture": "amd64", "publicKeyToken": "31bf3856ad364e35",
+         "language": "neutral", "versionScope": "nonSxS"}  # fmt: skip
+
+
+def _component(settings: ET.Element, name: str) -> ET.Element:
+    return _el(settings, "component", name=name, **_ARCH)
+
+
+def autounattend(plan: Plan) -> str:
+    root = ET.Element("unattend", {"xmlns": _U, "xmlns:wcm": _WCM})
+    pe = _el(root, "settings", **{"pass": "windowsPE"})
+    intl = _component(pe, "Microsoft-Windows-International-Core-WinPE")
+    for tag in ("InputLocale", "SystemLocale", "UILanguage", "UserLocale"):
+        _el(intl, tag, "en-US")
+    setup = _component(pe, "Microsoft-Windows-Setup")
+    disk = _el(_el(setup, "DiskConfiguration"), "Disk", **{"wcm:action": "add"})
+    _el(disk, "DiskID", "0")
+    _el(disk, "WillWipeDisk", "true")
+    parts = _el(disk, "CreatePartitions")
+    for order, kind, size in (("1", "EFI", "260"), ("2", "MSR", "16"), ("3", "Primary", None)):
+        p = _el(parts, "CreatePartition", **{"wcm:action": "add"})
+        _el(p, "Order", order)
+        _el(p, "Type", kind)
+        if size:
+            _el(p, "Size", size)
+        else:
+            _el(p, "Extend", "true")
+    image = _el(setup, "ImageInstall")
+    os_image = _el(image, "OSImage")
+    if plan.profile:
+        meta = _el(_el(os_image, "InstallFrom"), "MetaData", **{"wcm:action": "add"})
+        _el(meta, "Key", "/IMAGE/NAME")
+        _el(meta, "Value", plan.profile)
+    target = _el(os_image, "InstallTo")
+    _el(target, "DiskID", "0")
+    _el(target, "PartitionID", "3")
+    data = _el(setup, "UserData")
+    _el(data, "AcceptEula", "true")
+    if plan.license_key:
+        _el(_el(data, "ProductKey"), "Key", plan.license_key)
+    spec = _el(root, "settings", **{"pass": "specialize"})
+    shell = _component(spec, "Microsoft-Windows-Shell-Setup")
+    _el(shell, "ComputerName", plan.hostname[:15] or "*")
+    oobe = _el(root, "settings", **{"pass": "oobeSystem"})
+    shell = _component(oobe, "Microsoft-Windows-Shell-Setup")
+    accounts = _el(shell, "UserAccounts")
+    admin = _el(accounts, "AdministratorPassword")
+    # Windows' own encoding of the password (base64 of the UTF-16 text and the field
+    # name): the file reaches only this deployment's host (docs/deployment.md)
+    encoded = base64.b64encode((plan.admin_password + "AdministratorPassword").encode("utf-16-le"))
+    _el(admin, "Value", encoded.decode("ascii"))
+    _el(admin, "PlainText", "false")
+    o = _el(shell, "OOBE")
+    for tag, value in (("HideEULAPage", "true"), ("ProtectYourPC", "3"),
+                       ("HideWirelessSetupInOOBE", "true")):  # fmt: skip
+        _el(o, tag, value)
+    commands = _el(shell, "FirstLogonCommands")
+    for step, state in enumerate((POST_INSTALL, COMPLETED), 1):
+        cmd = _el(commands, "SynchronousCommand", **{"wcm:action": "add"})
+        _el(cmd, "Order", str(step))
+        _el(cmd, "CommandLine", powershell_status(plan, state))
+        _el(cmd, "Description", f"osdepot: deployment state {state}")
+    auto = _el(shell, "AutoLogon")
+    _el(auto, "Enabled", "true")
+    _el(auto, "LogonCount", "1")
+    _el(auto, "Username", "Administrator")
+    pw = _el(auto, "Password")
+    _el(
+        pw,
+        "Value",
+        base64.b64encode((plan.admin_password + "Password").encode("utf-16-le")).decode("ascii"),
+    )
+    _el(pw, "PlainText", "false")
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
