@@ -1,7 +1,8 @@
 """Deployments end to end: a real `osdepot serve` over TLS, OpenStack's Redfish
 emulator as the BMC (its virtual media really download the images from the URLs
-osdepot gives them), pylxca's ``hostplatforms`` to deploy, and the installer played
-by running the rendered kickstart's own %pre and %post shell sections with curl."""
+osdepot gives them), pylxca's ``hostplatforms`` and the Ruby client's array to deploy,
+and the installer played by running the rendered kickstart's own %pre and %post shell
+sections with curl."""
 
 from __future__ import annotations
 
@@ -137,22 +138,24 @@ def section(script: str, header: str) -> str:
     return script[start : script.index("%end", start)]
 
 
-def test_pylxca_deploys_rhel_to_two_emulated_servers(
+def test_rhel_deployed_to_two_emulated_servers_at_once(
     server: Server, bmc: Emulator, tmp_path: Path
 ) -> None:
+    """One PUT /hostPlatforms for both systems, as the Ruby client's deploy_osimage
+    sends it (an array); each gets its job."""
     c, profile = prepared(server, bmc, tmp_path)
-    con = pylxca.connect(server.url, ADMIN, ADMIN_PW, noverify="True")
-    jobs = {}
-    for n, uuid in enumerate(UUIDS, 1):
-        entry = {
+    entries = [
+        {
             "uuid": uuid,
             "selectedImage": profile,
             "networkSettings": network(n),
             "storageSettings": {"targetDevice": "localdisk"},
         }
-        rep = pylxca.osimages(con, subcmd="hostplatforms", osimages_dict=json.dumps(entry))
-        assert rep["result"] == "success", rep
-        jobs[uuid] = rep["jobId"]
+        for n, uuid in enumerate(UUIDS, 1)
+    ]
+    rep = c.ok("PUT", "/hostPlatforms", json=entries)
+    assert [j["uuid"] for j in rep["jobs"]] == UUIDS and len(set(rep["jobIds"])) == 2
+    jobs = {j["uuid"]: j["jobId"] for j in rep["jobs"]}
 
     # a second deployment to a host that is deploying, and the medium's deletion: refused
     again = c.call(
@@ -251,16 +254,19 @@ def test_deployments_that_fail_or_are_cancelled_clean_up(
 ) -> None:
     c, profile = prepared(server, bmc, tmp_path, timeout=10)
 
+    con = pylxca.connect(server.url, ADMIN, ADMIN_PW, noverify="True")
+
     def deploy(uuid: str, n: int) -> str:
-        body = [
-            {
-                "uuid": uuid,
-                "selectedImage": profile,
-                "networkSettings": network(n),
-                "storageSettings": {"targetDevice": "localdisk"},
-            }
-        ]
-        return str(c.ok("PUT", "/hostPlatforms", json=body)["jobId"])
+        """With pylxca's hostplatforms (it sends one entry, as an array)."""
+        entry = {
+            "uuid": uuid,
+            "selectedImage": profile,
+            "networkSettings": network(n),
+            "storageSettings": {"targetDevice": "localdisk"},
+        }
+        rep = pylxca.osimages(con, subcmd="hostplatforms", osimages_dict=json.dumps(entry))
+        assert rep["result"] == "success", rep
+        return str(rep["jobId"])
 
     # no status from the installer within stateTransitionTimeout (10 s)
     job = deploy(UUIDS[0], 1)

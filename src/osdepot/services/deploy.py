@@ -122,6 +122,25 @@ class Deployments:
             started.append((order.host.uuid, await self._launch(order, user, base, settings)))
         return started
 
+    async def _free_host(self, raw_uuid: Any) -> Host:
+        """The host, if no deployment to it runs (one its job no longer runs is ended)."""
+        hosts = Hosts(self.ctx)
+        host = await hosts.host(raw_uuid)
+        if await hosts.deploying(host):
+            raise _refused(host.uuid, f"A deployment to it is running (job {host.deploy_job})")
+        if host.deploy_status in ACTIVE and host.deploy_job is not None:
+            # its job ended without it (the node running it stopped or died)
+            await self.ctx.run(
+                self.ctx.catalog.end_deploy,
+                host.uuid,
+                host.deploy_job,
+                FAILED,
+                "The server node running the deployment stopped",
+                self.ctx.clock(),
+            )
+            host = await hosts.host(host.uuid)
+        return host
+
     async def _check(self, i: int, entry: Any, settings: dict[str, Any]) -> Order:
         if not isinstance(entry, dict):
             raise invalid(f"[{i}]", "Each deployment must be a JSON object.")
@@ -139,9 +158,7 @@ class Deployments:
                     "osdepot does not deploy with custom unattend or configuration files "
                     "yet; deploy a profile without them (docs/deployment.md).",
                 )
-        host = await Hosts(self.ctx).host(entry["uuid"])
-        if host.deploy_status in ACTIVE:
-            raise _refused(host.uuid, f"A deployment to it is running (job {host.deploy_job})")
+        host = await self._free_host(entry["uuid"])
         if not host.virtual_cd:
             raise _refused(host.uuid, "Its BMC offers no virtual CD or DVD for it")
         profile_id = str(entry["selectedImage"])
@@ -487,8 +504,9 @@ class Deployments:
 
     async def report_by(self, raw_uuid: str, user: str, body: Any) -> Host:
         """The same, by an administrator, for a host whose deployment runs."""
-        host = await Hosts(self.ctx).host(raw_uuid)
-        if host.deploy_status not in ACTIVE:
+        hosts = Hosts(self.ctx)
+        host = await hosts.host(raw_uuid)
+        if not await hosts.deploying(host):
             raise _refused(host.uuid, "No deployment to it is running")
         return await self._record(host, body, user)
 

@@ -19,6 +19,7 @@ from osdepot.domain.deploy import (
     parse_network,
     parse_storage,
 )
+from osdepot.domain.jobs import JobStatus
 from osdepot.domain.records import Bmc, Host
 from osdepot.domain.text import has_control
 from osdepot.errors import BmcFailure, Duplicate, error
@@ -236,9 +237,18 @@ class Hosts:
             ) from None
         return Registered(await self.bmc(bmc_id), await self.hosts_of(bmc_id))
 
+    async def deploying(self, host: Host) -> bool:
+        """Whether a deployment to the host runs: its state says so and its job is
+        Running (a node that died, or stopped, with one leaves the state behind; its
+        job is Stopped by then — services/nodes.py, recovery)."""
+        if host.deploy_status not in DEPLOYING or host.deploy_job is None:
+            return False
+        jobs = await self.ctx.run(self.ctx.catalog.list_jobs, [host.deploy_job])
+        return bool(jobs) and jobs[0].status is JobStatus.RUNNING
+
     async def remove(self, bmc_id: int) -> None:
         b = await self.bmc(bmc_id)
-        busy = [h.uuid for h in await self.hosts_of(bmc_id) if h.deploy_status in DEPLOYING]
+        busy = [h.uuid for h in await self.hosts_of(bmc_id) if await self.deploying(h)]
         if busy:
             raise error(
                 Messages.IN_USE,
@@ -305,7 +315,7 @@ class Hosts:
 
     async def delete_settings(self, raw_uuid: Any) -> None:
         host = await self.host(raw_uuid)
-        if host.deploy_status in DEPLOYING:
+        if await self.deploying(host):
             raise error(
                 Messages.IN_USE,
                 what="Host",

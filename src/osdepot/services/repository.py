@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from osdepot.domain.deploy import ACTIVE
+from osdepot.domain.jobs import JobStatus
 from osdepot.domain.records import OsImage, StoredFile
 from osdepot.errors import HeldBy, Missing, error
 from osdepot.messages import Messages
@@ -134,6 +135,9 @@ class Repository:
         for host in hosts:
             if host.deploy_status not in ACTIVE or not host.deploy_profile:
                 continue
+            jobs = await self.ctx.run(self.ctx.catalog.list_jobs, [host.deploy_job or 0])
+            if not jobs or jobs[0].status is not JobStatus.RUNNING:
+                continue  # left behind by a node that stopped
             uses = {host.deploy_profile}
             for p in await self.ctx.run(self.ctx.catalog.find_profiles, [host.deploy_profile]):
                 uses.add(p.image_id)

@@ -1,0 +1,187 @@
+"""What the Redfish emulator cannot be made to do — refuse a boot override, refuse a
+power action, lose the connection in the middle of a deployment — played by a BMC
+reader that answers as told (the port's double; the emulator covers the rest in
+tests/e2e/test_deploy.py). Each failure ends the job Stopped with a message naming
+it, the host in state 20 with the same words, the media ejected."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from osdepot.domain.records import Bmc, Host
+from osdepot.errors import BmcFailure
+from osdepot.ports import BmcAccess
+from osdepot.services.context import Context
+from tests.conftest import Api
+from tests.media import medium_bytes
+
+UUID = "C" * 32
+
+
+class ScriptedBmc:
+    """A BmcReader whose every action succeeds, except the one told to fail."""
+
+    def __init__(self, fail: str = "", kind: str = "") -> None:
+        self.fail, self.kind = fail, kind
+        self.calls: list[str] = []
+
+    def _act(self, name: str) -> None:
+        self.calls.append(name)
+        if name == self.fail:
+            raise BmcFailure(self.kind, f"{name} refused by the scripted BMC")
+
+    def systems(self, access: BmcAccess, now: float) -> list[Host]:
+        self._act("systems")
+        return [Host(UUID, 0, "/redfish/v1/Systems/c", name="c", virtual_cd=True)]
+
+    def insert_media(self, access: BmcAccess, system: str, urls: Sequence[str]) -> None:
+        self._act("insert_media")
+
+    def eject_media(self, access: BmcAccess, system: str) -> None:
+        self._act("eject_media")
+
+    def boot_once_from_cd(self, access: BmcAccess, system: str) -> None:
+        self._act("boot_once_from_cd")
+
+    def restart(self, access: BmcAccess, system: str) -> str:
+        self._act("restart")
+        return "On"
+
+
+def _prepare(api: Api, ctx: Context) -> str:
+    api.import_file("OS", "rhel-9.4-x86_64-dvd.iso", medium_bytes("rhel", version="9.4"), os="rhel")
+    profile = next(p["id"] for i in api.listing()["items"] for p in i["profiles"])
+    host = Host(UUID, 0, "/redfish/v1/Systems/c", name="c", virtual_cd=True, refreshed_at=1.0)
+    ctx.catalog.add_bmc(
+        Bmc(0, "https://bmc.example", "u", created_by="admin", created_at=1.0, refreshed_at=1.0),
+        [host],
+    )
+    settings = {
+        "activeDirectory": {"allDomains": [], "defaultDomain": ""},
+        "credentials": [
+            {"type": "LINUX", "name": "root", "password": "pw", "passwordChanged": True}
+        ],
+        "ipAssignment": "dhcpv4",
+        "isVLANMode": False,
+        "licenseKeys": {},
+    }
+    assert api.c.put("/osdeployment/globalSettings", json=settings).status_code == 200
+    return str(profile)
+
+
+def _run(api: Api, profile: str) -> dict[str, Any]:
+    r = api.c.put("/hostPlatforms", json={"uuid": UUID, "selectedImage": profile})
+    assert r.status_code == 200, r.text
+    job = r.json()["jobId"]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        (task,) = api.c.get(f"/tasks/{job}").json()
+        if task["complete"]:
+            return dict(task)
+        time.sleep(0.1)
+    raise AssertionError("the deployment did not end")
+
+
+@pytest.mark.parametrize(
+    ("fail", "kind", "words"),
+    [
+        ("boot_once_from_cd", "boot", "boot_once_from_cd refused"),
+        ("restart", "power", "restart refused"),
+        ("insert_media", "media", "insert_media refused"),
+        ("systems", "unreachable", "systems refused"),
+    ],
+)
+def test_a_refused_step_fails_the_deployment_clearly(
+    api: Api, ctx: Context, fail: str, kind: str, words: str
+) -> None:
+    profile = _prepare(api, ctx)
+    bmc = ScriptedBmc(fail, kind)
+    ctx.bmc_reader = bmc
+    task = _run(api, profile)
+    assert task["status"] == "Stopped" and task["messages"][0]["id"] == "FQXHMFC9054M"
+    assert words in task["messages"][0]["explanation"]
+    host = api.c.get(f"/hostPlatforms/{UUID}").json()
+    assert host["deployStatus"]["id"] == "20" and words in host["deployStatus"]["message"]
+    if fail != "systems":  # once the BMC was reached, whatever it holds is ejected
+        assert bmc.calls[-1] == "eject_media"
+    # the host is free for the next deployment, which goes through to the installer
+    ctx.bmc_reader = ScriptedBmc()
+    r = api.c.put("/hostPlatforms", json={"uuid": UUID, "selectedImage": profile})
+    assert r.status_code == 200
+    deadline = time.monotonic() + 30
+    while api.c.get(f"/hostPlatforms/{UUID}").json()["deployStatus"]["id"] != "11":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    # an administrator may report a state the installer could not (with a login)
+    r = api.c.put(f"/hostPlatforms/{UUID}", json={"deployStatus": {"id": 17}})
+    assert r.status_code == 200 and r.json()["deployStatus"]["name"] == "OS Installation Completed"
+    job = r = api.c.get("/tasks").json()[-1]
+    deadline = time.monotonic() + 30
+    while not api.c.get(f"/tasks/{job['id']}").json()[0]["complete"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert api.c.get(f"/tasks/{job['id']}").json()[0]["status"] == "Complete"
+
+
+def test_status_calls_are_checked(api: Api, ctx: Context) -> None:
+    profile = _prepare(api, ctx)
+    ctx.bmc_reader = ScriptedBmc()
+    r = api.c.put("/hostPlatforms", json=[{"uuid": UUID, "selectedImage": profile}])
+    assert r.status_code == 200
+    deadline = time.monotonic() + 30
+    while api.c.get(f"/hostPlatforms/{UUID}").json()["deployStatus"]["id"] != "11":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    # another client, without a login (no `with`: its lifespan would stop the app's tasks)
+    anonymous = api.c.__class__(api.c.app, base_url="https://testserver")
+    for token in ("x" * 43, "short"):
+        r = anonymous.put(
+            f"/hostPlatforms/{UUID}",
+            json={"deployStatus": {"id": 14}},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert r.status_code == 404, r.text
+    r = anonymous.put(f"/hostPlatforms/{UUID}", json={"deployStatus": {"id": 14}})
+    assert r.status_code == 401
+    for body in ({"deployStatus": {"id": 99}}, {"deployStatus": {"id": "x"}}, {"deployStatus": 3},
+                 {"deployStatus": {"id": 21}}, {"deployStatus": {"id": True}}, {}):  # fmt: skip
+        r = api.c.put(f"/hostPlatforms/{UUID}", json=body)
+        assert r.status_code == 400 and "deployStatus.id" in r.text, (body, r.text)
+    r = api.c.put(f"/hostPlatforms/{UUID}", json={"deployStatus": {"id": 24, "message": "no SAN"}})
+    assert r.status_code == 200
+    (task,) = [t for t in api.c.get("/tasks").json() if t["typeId"] == "OSDeploy"]
+    deadline = time.monotonic() + 30
+    while not api.c.get(f"/tasks/{task['id']}").json()[0]["complete"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    done = api.c.get(f"/tasks/{task['id']}").json()[0]
+    assert done["status"] == "Stopped"
+    assert "unsupported SAN detected failure" in done["messages"][0]["explanation"]
+    r = api.c.put(f"/hostPlatforms/{UUID}", json={"deployStatus": {"id": 14}})
+    assert r.status_code == 409 and r.json()["messages"][0]["id"] == "FQXHMFC9055J"
+
+
+def test_a_deployment_left_behind_by_a_stopped_node_does_not_block_its_host(
+    api: Api, ctx: Context
+) -> None:
+    """A node that dies with a deployment leaves the host's state behind; its job is
+    Stopped by the survivors (services/nodes.py). The host is free again: a new
+    deployment starts."""
+    from osdepot.domain.images import ImageType
+    from osdepot.domain.jobs import JobStatus
+
+    profile = _prepare(api, ctx)
+    cat = ctx.catalog
+    job = cat.create_job(ImageType.OSPROFILE, "admin", 1.0, None, "Deployment of x")
+    assert cat.claim_job(job.id, JobStatus.PENDING, 0, 1.0, None, profile, "gone-node/1")
+    assert cat.begin_deploy(UUID, job.id, profile, "f" * 64, 1.0, list(range(4, 17)))
+    assert cat.deploy_state(UUID, job.id, 14, "", 2.0)
+    assert cat.finish_job(job.id, JobStatus.STOPPED, 3.0, {"id": "FQXHMFC9048M"})
+    ctx.bmc_reader = ScriptedBmc()
+    r = api.c.put("/hostPlatforms", json={"uuid": UUID, "selectedImage": profile})
+    assert r.status_code == 200, r.text
+    assert r.json()["jobId"] != str(job.id)

@@ -1,0 +1,191 @@
+"""The unattended files of deployments, their configuration volume and the password
+hash they carry: what each installer is given, quoted so that no value a user typed
+can become a line, a tag or a key of its own."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import xml.etree.ElementTree as ET
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from osdepot.content import config_volume, unattend
+from osdepot.content.sha512_crypt import sha512_crypt
+from osdepot.tlscert import ensure_self_signed
+
+HOSTILE_PW = "p'w\"$(reboot)`id`\n<x>&;"
+PLAN = unattend.Plan(
+    family="rhel",
+    profile="Minimal",
+    uuid="A" * 32,
+    hostname="web1.example.com",
+    ip_assignment="staticv4",
+    ip_address="10.0.0.5",
+    prefix=22,
+    gateway="10.0.0.1",
+    dns=("10.0.0.2", "10.0.0.3"),
+    mtu=9000,
+    vlan_id=0,
+    mac="",
+    admin_user="root",
+    admin_password=HOSTILE_PW,
+    license_key="",
+    callback_url="https://osdepot.example:8443/hostPlatforms/" + "A" * 32,
+    token="tok_en-123",
+)
+
+
+def test_sha512_crypt_matches_the_specifications_vectors() -> None:
+    assert sha512_crypt("Hello world!", "saltstring") == (
+        "$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEd"
+        "FCoEOfaS35inz1"
+    )
+    assert sha512_crypt("Hello world!", "saltstringsaltstring", 10000) == (
+        "$6$rounds=10000$saltstringsaltst$OW1/O6BYHV6BcXZu8QVeXbDWra3Oeqh0sbHbbMCVNSnCM/UrjmM0Dp8"
+        "vOuZeHBy/YTBmSK6H9qs/y3RnOaw5v."
+    )
+    assert sha512_crypt("we have a short salt string but not a short password", "short", 77777) == (
+        "$6$rounds=77777$short$WuQyW2YR.hBNpjjRhpYD/ifIw05xdfeEyQoMxIXbkvr0gge1a1x3yRULJ5CCaUeOxFmt"
+        "lcGZelFl5CxtgfiAc0"
+    )
+    one, two = sha512_crypt("x"), sha512_crypt("x")
+    assert one != two and one.startswith("$6$") and len(one.split("$")[2]) == 16  # salted
+
+
+def test_kickstart_static_and_dhcp() -> None:
+    ks = unattend.kickstart(PLAN)
+    net = next(line for line in ks.splitlines() if line.startswith("network "))
+    assert "--bootproto=static --ip=10.0.0.5 --netmask=255.255.252.0" in net
+    assert "--gateway=10.0.0.1 --nameserver=10.0.0.2,10.0.0.3" in net
+    assert "--mtu=9000" in net and "--hostname=web1.example.com" in net
+    assert "@^minimal-environment" in ks and "reboot --eject" in ks
+    assert HOSTILE_PW not in ks and "reboot)" not in ks  # only its hash is there
+    root = next(line for line in ks.splitlines() if line.startswith("rootpw"))
+    assert root.startswith("rootpw --iscrypted $6$") and len(root.split()) == 3
+    dhcp = unattend.kickstart(
+        replace(PLAN, ip_assignment="dhcpv4", vlan_id=12, mac="aa:bb:cc:dd:ee:ff")
+    )
+    net = next(line for line in dhcp.splitlines() if line.startswith("network "))
+    assert (
+        "--bootproto=dhcp" in net and "--vlanid=12" in net and "--device=aa:bb:cc:dd:ee:ff" in net
+    )
+    v6 = unattend.kickstart(
+        replace(PLAN, ip_assignment="staticv6", ip_address="fd00::5", prefix=64, gateway="fd00::1")
+    )
+    assert "--noipv4 --ipv6=fd00::5/64 --ipv6gateway=fd00::1" in v6
+
+
+def test_the_status_calls_are_valid_shell_that_reports_each_state(tmp_path: Path) -> None:
+    """The function the Linux files define, run by sh with curl replaced by a script
+    that records its arguments: each state goes to the callback URL with the token."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "curl").write_text('#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a"; done\necho --\n')
+    (fake / "curl").chmod(0o755)
+    cert, _ = ensure_self_signed(tmp_path / "tls")
+    plan = replace(PLAN, ca_pem=cert.read_text())
+    script = unattend.shell_status(plan) + "\nosdepot_status 13\nosdepot_status 17\n"
+    out = subprocess.run(
+        ["sh", "-ec", script],
+        capture_output=True,
+        text=True,
+        env={"PATH": f"{fake}:/usr/bin:/bin"},
+        check=True,
+    ).stdout
+    calls = [c.strip().splitlines() for c in out.split("--\n") if c.strip()]
+    assert len(calls) == 2
+    for args, state in zip(calls, (13, 17), strict=True):
+        assert args[args.index("-d") + 1] == json.dumps(
+            {"deployStatus": {"id": str(state)}}, separators=(",", ":")
+        )
+        assert "Authorization: Bearer tok_en-123" in args and args[-1] == PLAN.callback_url
+        assert args[args.index("--cacert") + 1] == "/tmp/osdepot-ca.pem"
+
+
+def test_autoyast_is_xml_with_the_settings() -> None:
+    doc = unattend.autoyast(replace(PLAN, family="sles"))
+    root = ET.fromstring(doc)
+    ns = {"y": "http://www.suse.com/1.0/yast2ns"}
+    assert root.find("y:networking/y:dns/y:hostname", ns).text == "web1.example.com"  # type: ignore[union-attr]
+    iface = root.find("y:networking/y:interfaces/y:interface", ns)
+    assert iface is not None and iface.find("y:ipaddr", ns).text == "10.0.0.5"  # type: ignore[union-attr]
+    assert iface.find("y:prefixlen", ns).text == "22"  # type: ignore[union-attr]
+    pw = root.find("y:users/y:user/y:user_password", ns)
+    assert pw is not None and pw.text is not None and pw.text.startswith("$6$")
+    assert HOSTILE_PW not in doc
+    scripts = root.findall("y:scripts/*/y:script/y:source", ns)
+    assert len(scripts) == 2 and "osdepot_status 17" in (scripts[1].text or "")
+
+
+def test_autoinstall_is_json_yaml_with_a_user_that_is_not_root() -> None:
+    text = unattend.autoinstall(replace(PLAN, family="ubuntu", vlan_id=7, mac="aa:bb:cc:dd:ee:ff"))
+    assert text.startswith("#cloud-config\n")
+    doc = json.loads(text.split("\n", 1)[1])["autoinstall"]
+    assert doc["identity"]["username"] == "ubuntu" and doc["identity"]["password"].startswith("$6$")
+    assert doc["identity"]["hostname"] == "web1.example.com"
+    vlan = doc["network"]["vlans"]["vlan7"]
+    assert vlan["id"] == 7 and vlan["addresses"] == ["10.0.0.5/22"]
+    assert vlan["routes"] == [{"to": "default", "via": "10.0.0.1"}]
+    assert doc["network"]["ethernets"]["nic0"]["match"] == {"macaddress": "aa:bb:cc:dd:ee:ff"}
+    assert "osdepot_status 17" in doc["late-commands"][0][2]
+    files = unattend.files(replace(PLAN, family="ubuntu"))
+    assert set(files) == {"user-data", "meta-data"}
+    assert b"local-hostname: web1.example.com" in files["meta-data"]
+
+
+def test_autounattend_sets_the_edition_key_and_password(tmp_path: Path) -> None:
+    cert, _ = ensure_self_signed(tmp_path / "tls")
+    plan = replace(
+        PLAN,
+        family="windows",
+        profile="Windows Server 2022 SERVERSTANDARD <&>",
+        hostname="a-very-long-windows-host-name",
+        license_key="AAAAA-BBBBB-CCCCC-DDDDD-EEEEE",
+        ca_pem=cert.read_text(),
+    )
+    doc = unattend.autounattend(plan)
+    root = ET.fromstring(doc)
+    u = {"u": "urn:schemas-microsoft-com:unattend"}
+    value = root.find(".//u:MetaData/u:Value", u)
+    assert value is not None and value.text == "Windows Server 2022 SERVERSTANDARD <&>"
+    key = root.find(".//u:ProductKey/u:Key", u)
+    assert key is not None and key.text == "AAAAA-BBBBB-CCCCC-DDDDD-EEEEE"
+    name = root.find(".//u:ComputerName", u)
+    assert name is not None and name.text == "a-very-long-win"  # NetBIOS: 15 characters
+    admin = root.find(".//u:AdministratorPassword/u:Value", u)
+    assert admin is not None and admin.text is not None
+    decoded = base64.b64decode(admin.text).decode("utf-16-le")
+    assert decoded == HOSTILE_PW + "AdministratorPassword"
+    commands = root.findall(".//u:SynchronousCommand/u:CommandLine", u)
+    assert len(commands) == 2
+    script = base64.b64decode(commands[1].text.split()[-1]).decode("utf-16-le")  # type: ignore[union-attr]
+    assert "GetCertHashString() -eq '" in script and "Bearer tok_en-123" in script
+    assert '"id":"17"' in script and PLAN.callback_url in script
+
+
+def test_families_volumes_and_labels(tmp_path: Path) -> None:
+    for family, label, name in (
+        ("rocky", "OEMDRV", "ks.cfg"),
+        ("sles", "OEMDRV", "autoinst.xml"),
+        ("ubuntu", "CIDATA", "user-data"),
+        ("windows", "OSDEPOT", "autounattend.xml"),
+    ):
+        plan = replace(PLAN, family=family)
+        files = unattend.files(plan)
+        assert unattend.main_file(plan) == name and unattend.LABELS[family] == label
+        image = config_volume.build(label, files)
+        assert config_volume.read(image) == files
+        path = tmp_path / f"{family}.iso"
+        path.write_bytes(image)
+        seen = subprocess.run(
+            ["blkid", "-p", "-o", "export", str(path)], capture_output=True, text=True, check=False
+        )
+        assert f"LABEL={label}" in seen.stdout, seen
+    with pytest.raises(ValueError, match="esxi"):
+        unattend.files(replace(PLAN, family="esxi"))
+    with pytest.raises(ValueError, match="larger"):
+        config_volume.build("OEMDRV", {"big": b"x" * (config_volume.MAX_BYTES + 1)})
