@@ -73,9 +73,10 @@ REDFISH_SYSTEMS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def bmc() -> Iterator[redfish.Emulator]:
-    """OpenStack's Redfish emulator over TLS with Basic credentials (tests/redfish.py)."""
+    """OpenStack's Redfish emulator over TLS with Basic credentials (tests/redfish.py),
+    one per test: deployments change its systems' power, boot and media."""
     binary = redfish.emulator_binary()
     if binary is None:
         missing("sushy-emulator (PyPI sushy-tools, a test dependency)")

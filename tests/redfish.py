@@ -86,3 +86,19 @@ class Emulator:
                 self.proc.wait(10)
         self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def read(bmc: Emulator, path: str) -> Any:
+    """A resource of the emulator's Redfish API, as its own clients read it."""
+    import requests
+
+    ca = bmc.dir / "ca.pem"
+    ca.write_text(bmc.ca)
+    r = requests.get(bmc.url + path, auth=(USER, PASSWORD), verify=str(ca), timeout=30)
+    r.raise_for_status()
+    return r.json()
+
+
+def power_of(bmc: Emulator, uuid: str) -> str:
+    """A system's power state now (the tests that deploy change it)."""
+    return str(read(bmc, f"/redfish/v1/Systems/{uuid}")["PowerState"])

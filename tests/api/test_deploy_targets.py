@@ -56,8 +56,8 @@ def test_a_registered_bmc_gives_its_systems_as_host_platforms(
     assert set(by_uuid) == {NODE_A, NODE_B}
     a = by_uuid[NODE_A]
     assert a["name"] == "node-a" and a["manufacturer"] == "Sushy Emulator"
-    assert a["macAddresses"] == ["00:5c:52:31:3a:9c"] and a["powerState"] == "Off"
-    assert by_uuid[NODE_B]["powerState"] == "On"
+    assert a["macAddresses"] == ["00:5c:52:31:3a:9c"]
+    assert a["powerState"] == "Off" and by_uuid[NODE_B]["powerState"] == "On"
     assert a["virtualMediaCD"] is True and a["redfishSystem"].startswith("/redfish/v1/Systems/")
     assert a["deployStatus"] == {"id": "0", "name": "Ready", "message": ""}
     assert a["deployStatusID"] == "0" and a["bmc"]["url"] == bmc.url

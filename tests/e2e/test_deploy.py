@@ -21,7 +21,7 @@ from osdepot.content import config_volume
 from tests.conftest import REDFISH_SYSTEMS
 from tests.e2e.conftest import ADMIN, ADMIN_PW, Server, start_server, stop_server
 from tests.media import medium
-from tests.redfish import PASSWORD, USER, Emulator, emulator_binary, system
+from tests.redfish import PASSWORD, USER, Emulator, emulator_binary, read, system
 
 ROOT_PW = "Root-pw-9!"
 UUIDS = [s["uuid"].replace("-", "").upper() for s in REDFISH_SYSTEMS]
@@ -46,11 +46,7 @@ class Client:
 
 
 def redfish(bmc: Emulator, path: str) -> Any:
-    ca = bmc.dir / "ca.pem"
-    ca.write_text(bmc.ca)
-    r = requests.get(bmc.url + path, auth=(USER, PASSWORD), verify=str(ca), timeout=30)
-    r.raise_for_status()
-    return r.json()
+    return read(bmc, path)
 
 
 def prepared(

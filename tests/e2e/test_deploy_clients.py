@@ -16,7 +16,7 @@ import requests
 
 from tests.conftest import REDFISH_SYSTEMS
 from tests.e2e.conftest import ADMIN, ADMIN_PW, Server
-from tests.redfish import PASSWORD, USER, Emulator
+from tests.redfish import PASSWORD, USER, Emulator, power_of
 
 UUIDS = sorted(s["uuid"].replace("-", "").upper() for s in REDFISH_SYSTEMS)
 
@@ -50,7 +50,9 @@ def test_hosts_cli_then_pylxca_and_the_ruby_client(
     assert "node-a" in out.stdout and "node-b" in out.stdout and PASSWORD not in out.stdout
     listed = cli("hosts", "list", home=home)
     assert listed.returncode == 0 and all(u in listed.stdout for u in UUIDS), listed.stdout
-    assert "Off" in listed.stdout and bmc.url in listed.stdout
+    for spec in REDFISH_SYSTEMS:
+        line = next(x for x in listed.stdout.splitlines() if spec["name"] in x)
+        assert power_of(bmc, spec["uuid"]) in line.split() and bmc.url in line
     as_json = json.loads(cli("hosts", "list", "--json", home=home).stdout)
     assert sorted(h["uuid"] for h in as_json) == UUIDS
 
