@@ -441,7 +441,7 @@ class Messages:
         "{profile} was deployed to {host}.",
         "The installer reported that the installation completed. The virtual media were "
         "ejected and the deployment's links revoked.",
-        "None.",
+        "No action is required.",
     )
     DEPLOY_FAILED = _m(
         "FQXHMFC9054M",

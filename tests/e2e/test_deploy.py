@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -382,3 +383,78 @@ def test_a_bmc_without_virtual_media_is_refused(
         assert r.status_code == 409 and "no virtual CD" in r.json()["messages"][0]["explanation"]
     finally:
         bare.stop()
+
+
+def test_the_cli_deploys_and_follows_the_job(server: Server, bmc: Emulator, tmp_path: Path) -> None:
+    c, profile = prepared(server, bmc, tmp_path)
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
+
+    def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "osdepot.cli.main", *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+
+    out = cli(
+        "login",
+        server.url,
+        "--user",
+        ADMIN,
+        "--password-stdin",
+        "--insecure",
+        stdin=ADMIN_PW + "\n",
+    )
+    assert out.returncode == 0, out.stderr
+    two = cli("deploy", profile, "--host", UUIDS[0], "--host", UUIDS[1], "--ip", "10.0.0.1")
+    assert two.returncode != 0 and "network options are for one server" in two.stderr
+    bad = cli("deploy", profile, "--host", UUIDS[0], "--ip", "10.0.0.300", "--mask", "255.0.0.0")
+    assert bad.returncode != 0 and "networkSettings.ipAddress" in bad.stderr, bad.stderr
+
+    args = [
+        "deploy",
+        profile,
+        "--host",
+        UUIDS[0],
+        "--hostname",
+        "cli9",
+        "--ip",
+        "10.20.0.9",
+        "--mask",
+        "255.255.255.0",
+        "--gateway",
+        "10.20.0.254",
+        "--dns",
+        "10.20.0.253",
+        "--watch",
+        "--interval",
+        "0.5",
+    ]
+    watching = subprocess.Popen(
+        [sys.executable, "-m", "osdepot.cli.main", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        wait_state(c, UUIDS[0], {11})
+        volume = media_of(bmc, REDFISH_SYSTEMS[0]["uuid"])["Floppy"]["Image"]
+        ks = config_volume.read(requests.get(volume, verify=False, timeout=30).content)["ks.cfg"]
+        assert b"--hostname=cli9" in ks and b"--ip=10.20.0.9" in ks
+        for header in ("%pre --erroronfail", "%post --nochroot"):
+            subprocess.run(
+                ["sh", "-ec", section(ks.decode(), header)],
+                check=True,
+                timeout=120,
+                capture_output=True,
+            )
+        stdout, stderr = watching.communicate(timeout=60)
+    finally:
+        if watching.poll() is None:
+            watching.kill()
+    assert watching.returncode == 0, stderr
+    assert "Deploying" in stdout and "Complete" in stdout

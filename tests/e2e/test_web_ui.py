@@ -430,3 +430,64 @@ def test_a_customised_profile_is_exported_from_the_page(
     shot(page, "13-profile-exported")
     data = s.get(server.url + str(link.get_attribute("href")), timeout=10).content
     assert data[:2] == b"\x1f\x8b"  # the gzip archive
+
+
+def test_servers_are_shown_and_a_profile_is_deployed_from_the_page(
+    page: Any, server: Server, bmc: Any, tmp_path: Path
+) -> None:
+    """The Deploy page: the emulated BMC's servers with their state, a profile
+    deployed to one with its network settings, the job followed to Complete once the
+    installer (played by the kickstart's own status calls) reports."""
+    import subprocess
+    import time
+
+    import requests
+
+    from osdepot.content import config_volume
+    from tests.conftest import REDFISH_SYSTEMS
+    from tests.e2e.test_deploy import UUIDS, media_of, prepared, section
+
+    _client, profile = prepared(server, bmc, tmp_path)
+    login(page)
+    page.click("nav >> text=Deploy")
+    page.wait_for_selector("text=Servers (2)")
+    text = page.inner_text("main")
+    assert "node-a" in text and "node-b" in text and UUIDS[0] in text and "Ready" in text
+    shot(page, "30-deploy")
+    page.check(f"input[value='{UUIDS[0]}']")
+    page.select_option("#dep-profile", profile)
+    page.fill("#dep-hostname", "ui1")
+    page.fill("#dep-ipAddress", "10.20.0.31")
+    page.fill("#dep-subnetMask", "255.255.255.0")
+    page.fill("#dep-gateway", "10.20.0.254")
+    page.click("form.card button[type=submit]")
+    page.wait_for_selector(".deploy-job >> text=Running")
+    # the installer's part, once the server was started
+    deadline = time.monotonic() + 60
+    while "/deployments/" not in (
+        media_of(bmc, REDFISH_SYSTEMS[0]["uuid"])["Floppy"].get("Image") or ""
+    ):
+        assert time.monotonic() < deadline
+        page.wait_for_timeout(300)
+    page.wait_for_timeout(500)
+    volume = media_of(bmc, REDFISH_SYSTEMS[0]["uuid"])["Floppy"]["Image"]
+    ks = config_volume.read(requests.get(volume, verify=False, timeout=30).content)[
+        "ks.cfg"
+    ].decode()
+    assert "--hostname=ui1" in ks and "--ip=10.20.0.31" in ks
+    for header in ("%pre --erroronfail", "%post --nochroot"):
+        subprocess.run(
+            ["sh", "-ec", section(ks, header)], check=True, timeout=120, capture_output=True
+        )
+    page.wait_for_selector(".deploy-job >> text=Complete", timeout=30_000)
+    assert "was deployed to node-a" in page.inner_text(".deploy-jobs")
+    shot(page, "31-deploy-complete")
+    # several servers with one set of network settings: refused on the page
+    page.click("nav >> text=Repository")
+    page.click("nav >> text=Deploy")
+    page.wait_for_selector("text=Servers (2)")
+    page.check(f"input[value='{UUIDS[0]}']")
+    page.check(f"input[value='{UUIDS[1]}']")
+    page.fill("#dep-ipAddress", "10.20.0.32")
+    page.click("form.card button[type=submit]")
+    page.wait_for_selector("#notice >> text=The network settings here are for one server")

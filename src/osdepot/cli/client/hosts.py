@@ -1,14 +1,16 @@
-"""``osdepot hosts``: the BMCs deployments go through and the servers they manage."""
+"""``osdepot hosts``: the BMCs deployments go through and the servers they manage;
+``osdepot deploy``: a profile installed on some of them."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 from typing import Any
 
-from osdepot.cli.client.commands import _api, _table
-from osdepot.cli.client.common import OK, CliError
+from osdepot.cli.client.commands import _api, _table, _task_rows
+from osdepot.cli.client.common import FAILED, OK, TERMINAL, CliError
 from osdepot.cli.client.http import _password
 
 
@@ -108,3 +110,80 @@ def add_hosts_parser(sub: Any, profile: Any) -> None:
     for sp in (ha, hl, hr, hd):
         profile(sp)
     hs.set_defaults(func=cmd_hosts)
+
+    dp = sub.add_parser("deploy", help="install a profile on servers (through their BMCs)")
+    # not "profile": --profile names the session profile
+    dp.add_argument("image", metavar="PROFILE", help="the profile's id (osdepot images lists them)")
+    dp.add_argument("--host", action="append", required=True, help="a server's UUID (repeat)")
+    dp.add_argument("--hostname")
+    dp.add_argument("--ip", help="its static address (the global settings say static)")
+    dp.add_argument("--mask", help="the IPv4 subnet mask")
+    dp.add_argument("--prefix", type=int, help="the IPv6 prefix length")
+    dp.add_argument("--gateway")
+    dp.add_argument("--dns", action="append", help="a DNS server (at most two)")
+    dp.add_argument("--mtu", type=int)
+    dp.add_argument("--vlan", type=int)
+    dp.add_argument("--mac", help="the interface to configure (default: the first with a link)")
+    dp.add_argument("--license-key", help="a Windows product key")
+    dp.add_argument("--watch", action="store_true", help="follow the jobs until they end")
+    dp.add_argument("--interval", type=float, default=2.0, help=argparse.SUPPRESS)
+    profile(dp)
+    dp.set_defaults(func=cmd_deploy)
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    """Deploy a profile to one or more servers, and follow the jobs with --watch."""
+    net: dict[str, Any] = {}
+    for opt, key in (("hostname", "hostname"), ("ip", "ipAddress"), ("mask", "subnetMask"),
+                     ("prefix", "prefixLength"), ("gateway", "gateway"), ("mtu", "mtu"),
+                     ("vlan", "vlanId"), ("mac", "selectedMAC")):  # fmt: skip
+        value = getattr(args, opt)
+        if value is not None:
+            net[key] = value
+    for i, dns in enumerate(args.dns or [], 1):
+        if i > 2:
+            raise CliError("osdepot: at most two --dns servers")
+        net[f"dns{i}"] = dns
+    if net and len(args.host) > 1:
+        raise CliError(
+            "osdepot: network options are for one server; deploy several with the settings "
+            "stored for each (PUT /osdeployment/hostSettings)"
+        )
+    body: list[dict[str, Any]] = []
+    for uuid in args.host:
+        entry: dict[str, Any] = {"uuid": uuid, "selectedImage": args.image}
+        if net:
+            entry["networkSettings"] = net
+            entry["storageSettings"] = {"targetDevice": "localdisk"}
+        if args.license_key:
+            entry["licenseKey"] = args.license_key
+        body.append(entry)
+    api = _api(args)
+    try:
+        answer = api.request("PUT", "/hostPlatforms", json=body)
+        jobs = [str(j["jobId"]) for j in answer.get("jobs", [])]
+        for j in answer.get("jobs", []):
+            print(f"Deploying {args.image} to {j['uuid']}: job {j['jobId']}")
+        if not args.watch:
+            print(f"Follow with `osdepot tasks --watch {' '.join(jobs)}`")
+            return OK
+    finally:
+        api.close()
+    return watch_jobs(args, jobs)
+
+
+def watch_jobs(args: argparse.Namespace, jobs: list[str]) -> int:
+    """Show the jobs until each has ended: OK when all completed."""
+    api = _api(args)
+    try:
+        while True:
+            found = api.request("GET", "/tasks/" + ",".join(jobs), params={"compact": "true"})
+            _table(_task_rows(found), ["JOB", "STATUS", "DONE", "TYPE", "FILE", "BY", "MESSAGE"])
+            if all(j.get("status") in TERMINAL for j in found):
+                return OK if all(j.get("status") == "Complete" for j in found) else FAILED
+            time.sleep(args.interval)
+            print()
+    except KeyboardInterrupt:
+        return OK
+    finally:
+        api.close()

@@ -195,7 +195,8 @@ function route() {
     if (a.dataset.view === view) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
-  const views = { repository: showRepository, import: showImport, tasks: showTasks, servers: showServers };
+  const views = { repository: showRepository, import: showImport, tasks: showTasks,
+    servers: showServers, deploy: showDeploy };
   (views[view] || showRepository)();
 }
 
@@ -792,6 +793,79 @@ async function showServers() {
     h("p", { class: "lead" }, "Servers osdepot pulls files from. Passwords and private keys are stored encrypted and never shown."),
     h("div", { class: "actions" }, h("button", { type: "button", onclick: () => open(serverForm(null, close)) }, "Add a server")),
     panel, h("h2", {}, `Servers (${servers.length})`), list);
+}
+
+// -- deployment ---------------------------------------------------------------------------
+
+// States during which a deployment to a server runs (LXCA's ids 4 to 16).
+const DEPLOYING = (s) => { const id = Number(s.deployStatusID); return id >= 4 && id <= 16; };
+
+async function showDeploy() {
+  const data = await load("/hostPlatforms", "The servers");
+  if (!data) return;
+  const hosts = data.items || [];
+  const images = data.availableImages || [];
+  const jobs = h("div", { class: "deploy-jobs", "aria-live": "polite" });
+  const picks = hosts.map((s) => h("input", { type: "checkbox", name: "host", value: s.uuid,
+    "aria-label": `Deploy to ${s.name || s.uuid}`, disabled: !s.virtualMediaCD || DEPLOYING(s) }));
+  const list = hosts.length
+    ? table(["", "Server", "Power", "Deployment", "Virtual CD", "BMC"], hosts.map((s, i) => h("tr", {},
+      h("td", {}, picks[i]),
+      h("td", {}, h("strong", {}, s.name || "(no name)"), h("div", { class: "hint mono" }, s.uuid),
+        s.machineType ? h("div", { class: "hint" }, s.machineType) : null),
+      h("td", {}, s.powerState || ""),
+      h("td", {}, h("span", { class: DEPLOYING(s) ? "status-Running" : "" }, s.deployStatus.name),
+        s.deployStatus.message ? h("div", { class: "hint" }, s.deployStatus.message) : null),
+      h("td", {}, s.virtualMediaCD ? "yes" : "no"),
+      h("td", { class: "mono" }, s.bmc.url))))
+    : h("div", { class: "empty" }, "No servers. Register a BMC with `osdepot hosts add https://BMC --user NAME` (or POST /bmcs).");
+  const profile = h("select", { name: "profile" },
+    images.length ? options(images.map((p) => [p, p]), images[0]) : h("option", { value: "" }, "(no profile: import an OS image first)"));
+  const inputs = {
+    hostname: h("input", { name: "hostname", autocomplete: "off" }),
+    ipAddress: h("input", { name: "ipAddress", autocomplete: "off" }),
+    subnetMask: h("input", { name: "subnetMask", autocomplete: "off", placeholder: "255.255.255.0" }),
+    gateway: h("input", { name: "gateway", autocomplete: "off" }),
+    dns1: h("input", { name: "dns1", autocomplete: "off" }),
+  };
+  const labels = { hostname: "Host name", ipAddress: "IP address", subnetMask: "Subnet mask",
+    gateway: "Gateway", dns1: "DNS server" };
+  const form = h("form", { class: "card", onsubmit: async (ev) => {
+    ev.preventDefault();
+    const chosen = picks.filter((c) => c.checked).map((c) => c.value);
+    if (!chosen.length) { say("Choose at least one server."); return; }
+    const net = {};
+    for (const [k, el] of Object.entries(inputs)) if (el.value.trim()) net[k] = el.value.trim();
+    const own = Object.keys(net).length > 0;
+    if (own && chosen.length > 1) {
+      say("The network settings here are for one server. Choose one, or deploy several with the settings stored for each.");
+      return;
+    }
+    const body = chosen.map((uuid) => ({ uuid, selectedImage: profile.value,
+      ...(own ? { networkSettings: net, storageSettings: { targetDevice: "localdisk" } } : {}) }));
+    try {
+      const rep = await api("PUT", "/hostPlatforms", body);
+      say(`Deploying to ${rep.jobs.length} server(s).`);
+      jobs.replaceChildren();
+      for (const j of rep.jobs) {
+        const box = h("div", { class: "deploy-job" });
+        jobs.append(box);
+        // A deployment waits for its installer for as long as the global state timeout:
+        // follow it for a day at most.
+        followJob(j.jobId, (job) => box.replaceChildren(h("p", { class: "hint mono" }, j.uuid), jobSummary(job)),
+          24 * 3600 * 1000).catch((e) => fail(e, `Job ${j.jobId} could not be followed.`));
+      }
+    } catch (e) { fail(e, "The deployment was not started."); }
+  } },
+  h("h2", {}, "Deploy a profile"),
+  field("dep-profile", "Profile", profile),
+  h("p", { class: "hint" }, "Network settings for one server (empty: the settings stored for each server, or DHCP)."),
+  ...Object.entries(inputs).map(([k, el]) => field(`dep-${k}`, labels[k], el)),
+  h("div", { class: "actions" }, h("button", { type: "submit", disabled: !images.length || !hosts.length }, "Deploy")),
+  jobs);
+  setView("Deploy",
+    h("p", { class: "lead" }, "Servers of the registered BMCs (Redfish). A deployment inserts the installation ISO and its unattended file as virtual media and starts the server; the installer reports its progress."),
+    h("h2", {}, `Servers (${hosts.length})`), list, form);
 }
 
 // -- start --------------------------------------------------------------------------------
