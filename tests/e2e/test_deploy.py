@@ -241,8 +241,12 @@ def test_rhel_deployed_to_two_emulated_servers_at_once(
         )
         assert late.status_code == 404
 
-    power = redfish(bmc, f"/redfish/v1/Systems/{REDFISH_SYSTEMS[0]['uuid']}")
-    assert power["PowerState"] in ("On", "Off")  # applied by the emulator in its own time
+    # node-a was off: osdepot powered it on (the emulator applies a power action 1 to 11
+    # seconds later); node-b was on: a forced restart leaves it on
+    deadline = time.monotonic() + 20
+    while redfish(bmc, f"/redfish/v1/Systems/{REDFISH_SYSTEMS[0]['uuid']}")["PowerState"] != "On":
+        assert time.monotonic() < deadline, "node-a was not powered on"
+        time.sleep(0.5)
     assert c.call("DELETE", f"/osImages/{image}").status_code == 200  # no longer in use
 
 
