@@ -21,6 +21,7 @@ import requests
 from osdepot.content import config_volume
 from tests.conftest import REDFISH_SYSTEMS
 from tests.e2e.conftest import ADMIN, ADMIN_PW, Server, start_server, stop_server
+from tests.e2e.test_deploy_clients import cli as run_cli
 from tests.media import medium
 from tests.redfish import PASSWORD, USER, Emulator, emulator_binary, read, system
 
@@ -391,17 +392,11 @@ def test_a_bmc_without_virtual_media_is_refused(
 
 def test_the_cli_deploys_and_follows_the_job(server: Server, bmc: Emulator, tmp_path: Path) -> None:
     c, profile = prepared(server, bmc, tmp_path)
-    env = {"XDG_CONFIG_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
+    home = tmp_path / "home"
+    env = {"XDG_CONFIG_HOME": str(home), "PATH": "/usr/bin:/bin"}
 
     def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "osdepot.cli.main", *args],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-        )
+        return run_cli(*args, stdin=stdin, home=home)
 
     out = cli(
         "login",
