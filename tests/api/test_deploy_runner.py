@@ -147,8 +147,14 @@ def test_status_calls_are_checked(api: Api, ctx: Context) -> None:
         assert r.status_code == 404, r.text
     r = anonymous.put(f"/hostPlatforms/{UUID}", json={"deployStatus": {"id": 14}})
     assert r.status_code == 401
-    for body in ({"deployStatus": {"id": 99}}, {"deployStatus": {"id": "x"}}, {"deployStatus": 3},
-                 {"deployStatus": {"id": 21}}, {"deployStatus": {"id": True}}, {}):  # fmt: skip
+    for body in (
+        {"deployStatus": {"id": 99}},
+        {"deployStatus": {"id": "x"}},
+        {"deployStatus": 3},
+        {"deployStatus": {"id": 21}},
+        {"deployStatus": {"id": True}},
+        {},
+    ):
         r = api.c.put(f"/hostPlatforms/{UUID}", json=body)
         assert r.status_code == 400 and "deployStatus.id" in r.text, (body, r.text)
     r = api.c.put(f"/hostPlatforms/{UUID}", json={"deployStatus": {"id": 24, "message": "no SAN"}})
@@ -185,3 +191,110 @@ def test_a_deployment_left_behind_by_a_stopped_node_does_not_block_its_host(
     r = api.c.put("/hostPlatforms", json={"uuid": UUID, "selectedImage": profile})
     assert r.status_code == 200, r.text
     assert r.json()["jobId"] != str(job.id)
+
+
+SETTINGS_DOC = {
+    "name": "server-settings",
+    "type": "assoc_array",
+    "content": [
+        {"name": "ntp", "type": "string", "value": "ntp.example.com"},
+        {
+            "name": "site",
+            "type": "assoc_array",
+            "content": [{"name": "rack", "type": "integer", "value": 7}],
+        },
+    ],
+}
+
+OWN_KICKSTART = """#version=RHEL9
+text
+network --hostname=#predefined.hostPlatforms.networkSettings.hostname# --bootproto=dhcp
+rootpw --iscrypted #predefined.globalSettings.credentials.passwordHash#
+timesource --ntp-server=#ntp#
+# rack #site.rack#; left alone: #not-a-macro# and #another.unknown#
+autopart
+%packages
+@^minimal-environment
+%end
+"""
+
+
+class RecordingBmc(ScriptedBmc):
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+
+    def insert_media(self, access: BmcAccess, system: str, urls: Sequence[str]) -> None:
+        self.urls = list(urls)
+        super().insert_media(access, system, urls)
+
+
+def test_a_profiles_own_unattend_file_gets_its_macros(api: Api, ctx: Context) -> None:
+    """A customised profile's kickstart and configuration settings: LXCA's predefined
+    macros and the settings' own replaced, osdepot's status calls added to a kickstart
+    that makes none; a macro osdepot does not define refuses the deployment first."""
+    import json
+
+    from osdepot.content import config_volume
+
+    base = _prepare(api, ctx)
+    ks = api.import_file("UNATTEND", "own.ks", OWN_KICKSTART.encode(), os="rhel")
+    cfg = api.import_file("CONFIG", "site.json", json.dumps(SETTINGS_DOC).encode(), os="rhel")
+    options = {
+        "unattendOptions": {"unattendFileIds": [ks]},
+        "customConfigOptions": {"customConfigFileIds": [cfg]},
+    }
+    r = api.c.post(
+        f"/osImages/{base.replace('|', '%7C')}",
+        json={"profile": {"name": "own", "customizationOptions": options}},
+    )
+    assert r.status_code == 201, r.text
+    own = r.json()["id"]
+    bmc = RecordingBmc()
+    ctx.bmc_reader = bmc
+    r = api.c.put(
+        "/hostPlatforms",
+        json=[{"uuid": UUID, "selectedImage": own, "unattendFileId": "nosuch"}],
+    )
+    assert r.status_code == 400 and "unattendFileId" in r.text
+    body = {
+        "uuid": UUID,
+        "selectedImage": own,
+        "networkSettings": {"hostname": "own1"},
+        "unattendFileId": ks,
+        "configFileId": cfg,
+    }
+    r = api.c.put("/hostPlatforms", json=[body])
+    assert r.status_code == 200, r.text
+    deadline = time.monotonic() + 30
+    while api.c.get(f"/hostPlatforms/{UUID}").json()["deployStatus"]["id"] != "11":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    volume_path = bmc.urls[1].split("://testserver", 1)[1]
+    made = config_volume.read(api.c.get(volume_path).content)["ks.cfg"].decode()
+    assert "network --hostname=own1 --bootproto=dhcp" in made
+    (root,) = [line for line in made.splitlines() if line.startswith("rootpw")]
+    assert root.startswith("rootpw --iscrypted $6$") and len(root.split()) == 3
+    assert "timesource --ntp-server=ntp.example.com" in made and "# rack 7;" in made
+    assert "#not-a-macro#" in made and "#another.unknown#" in made
+    assert made.count("%post --nochroot") == 1 and "osdepot_status 17" in made
+    api.c.put(f"/hostPlatforms/{UUID}", json={"deployStatus": {"id": 17}})
+
+    undefined = OWN_KICKSTART + "#predefined.hostPlatforms.nosuch#\n"
+    ks2 = api.import_file("UNATTEND", "own2.ks", undefined.encode(), os="rhel")
+    r = api.c.post(
+        f"/osImages/{base.replace('|', '%7C')}",
+        json={
+            "profile": {
+                "name": "own2",
+                "customizationOptions": {"unattendOptions": {"unattendFileIds": [ks2]}},
+            }
+        },
+    )
+    assert r.status_code == 201, r.text
+    deadline = time.monotonic() + 30
+    while api.c.get(f"/hostPlatforms/{UUID}").json()["deployStatus"]["id"] != "17":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    r = api.c.put("/hostPlatforms", json=[{"uuid": UUID, "selectedImage": r.json()["id"]}])
+    assert r.status_code == 412 and "#predefined.hostPlatforms.nosuch#" in r.text

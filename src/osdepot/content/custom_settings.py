@@ -215,5 +215,20 @@ def _leaf(node: dict[str, Any], where: str, path: list[str], report: Report) -> 
             "common": bool(node.get("common", False)),
             "category": node.get("category", "dynamic"),
             "repeated": False,
+            "value": node.get("value"),
         }
     )
+
+
+def macro_values(report: Report) -> dict[str, str]:
+    """The value each macro of a valid document has (its ``value``; booleans as
+    ``true``/``false``), for the files of a deployment."""
+    out: dict[str, str] = {}
+    for m in report.macros:
+        value = m.get("value")
+        if value is None:
+            continue
+        out[str(m["name"])] = (
+            ("true" if value else "false") if isinstance(value, bool) else str(value)
+        )
+    return out

@@ -20,6 +20,7 @@ import base64
 import hashlib
 import ipaddress
 import json
+import re
 import shlex
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -402,3 +403,85 @@ def autounattend(plan: Plan) -> str:
     _el(pw, "PlainText", "false")
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+# -- a profile's own unattended file, with macros -----------------------------------------
+
+#: ``#name#``: LXCA's macros (``#predefined.globalSettings.ipAssignment#``, and the
+#: custom configuration settings' ``#a.b.c#``)
+MACRO = re.compile(r"#([A-Za-z_][A-Za-z0-9_.-]*)#")
+MAIN_FILE = {**{f: "ks.cfg" for f in RED_HAT}, "sles": "autoinst.xml", "ubuntu": "user-data",
+             "windows": "autounattend.xml"}  # fmt: skip
+
+
+def predefined(plan: Plan, selected: str = "") -> dict[str, str]:
+    """LXCA's predefined macros (``predefined.…``) for this host, and osdepot's own
+    for the status calls and the password hash."""
+    values = {
+        "globalSettings.ipAssignment": plan.ip_assignment,
+        "globalSettings.isVLANMode": "true" if plan.vlan_id else "false",
+        "globalSettings.credentials.name": plan.admin_user,
+        "hostPlatforms.uuid": plan.uuid,
+        "hostPlatforms.selectedImage": selected,
+        "hostPlatforms.licenseKey": plan.license_key,
+        "hostPlatforms.networkSettings.hostname": plan.hostname,
+        "hostPlatforms.networkSettings.ipAddress": plan.ip_address,
+        "hostPlatforms.networkSettings.subnetMask": (
+            str(ipaddress.IPv4Network(f"0.0.0.0/{plan.prefix}").netmask)
+            if plan.prefix is not None and plan.prefix <= 32 and ":" not in plan.ip_address
+            else ""
+        ),
+        "hostPlatforms.networkSettings.prefixLength": ""
+        if plan.prefix is None
+        else str(plan.prefix),
+        "hostPlatforms.networkSettings.gateway": plan.gateway,
+        "hostPlatforms.networkSettings.dns1": plan.dns[0] if plan.dns else "",
+        "hostPlatforms.networkSettings.dns2": plan.dns[1] if len(plan.dns) > 1 else "",
+        "hostPlatforms.networkSettings.mtu": str(plan.mtu),
+        "hostPlatforms.networkSettings.vlanId": str(plan.vlan_id),
+        "hostPlatforms.networkSettings.selectedMAC": plan.mac or "AUTO",
+        "hostPlatforms.storageSettings.targetDevice": "localdisk",
+        "otherSettings.statusSettings.urlStatus": plan.callback_url,
+        "otherSettings.statusSettings.token": plan.token,
+        "otherSettings.statusSettings.shellFunction": shell_status(plan),
+    }
+    if plan.family != "windows":
+        values["globalSettings.credentials.passwordHash"] = sha512_crypt(plan.admin_password)
+    return {f"predefined.{k}": v for k, v in values.items()}
+
+
+def undefined(text: str, custom: dict[str, str]) -> list[str]:
+    """The ``predefined.…`` macros ``text`` uses that osdepot does not define (custom
+    macros osdepot does not know are left as they are written: they may be text)."""
+    known = _PREDEFINED_NAMES | set(custom)
+    return sorted(
+        {m for m in MACRO.findall(text) if m.startswith("predefined.") and m not in known}
+    )
+
+
+#: every predefined macro's name (Linux's set has the password hash too)
+_PREDEFINED_NAMES = frozenset(
+    predefined(
+        Plan("rhel", "", "", "", "dhcpv4", "", None, "", (), 1500, 0, "", "", "", "", "", "")
+    )
+)
+
+
+def custom_files(plan: Plan, text: str, custom: dict[str, str], selected: str) -> dict[str, bytes]:
+    """The configuration volume's files from the profile's own unattended file: every
+    macro it uses replaced by its value. A kickstart gets osdepot's status calls as a
+    last ``%post`` section when it makes none itself (other formats make their own,
+    with the ``predefined.otherSettings.statusSettings`` macros: docs/deployment.md)."""
+    values = {**custom, **predefined(plan, selected)}
+    out = MACRO.sub(lambda m: values.get(m.group(1), m.group(0)), text)
+    if plan.family in RED_HAT and "otherSettings.statusSettings" not in text:
+        out = (
+            out.rstrip("\n")
+            + "\n\n%post --nochroot\n"
+            + shell_status(plan)
+            + (f"\nosdepot_status {POST_INSTALL}\nosdepot_status {COMPLETED}\n%end\n")
+        )
+    found = {MAIN_FILE[plan.family]: out.encode()}
+    if plan.family == "ubuntu":
+        found["meta-data"] = files(plan)["meta-data"]
+    return found

@@ -24,10 +24,11 @@ import ipaddress
 import json
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from osdepot.content import config_volume, unattend
+from osdepot.content.custom_settings import check_settings, macro_values, parse_settings
 from osdepot.domain.deploy import (
     ACTIVE,
     BOOT_ORDER,
@@ -68,6 +69,8 @@ CREDENTIAL = {**{f: "LINUX" for f in unattend.RED_HAT}, "sles": "LINUX", "ubuntu
 POLL = 1.0
 #: the most hosts one PUT /hostPlatforms may deploy to
 MAX_HOSTS = 100
+#: the largest unattend or configuration file a deployment reads
+MAX_CUSTOM_BYTES = 1 << 20
 
 
 class DeployFailed(Exception):
@@ -83,6 +86,9 @@ class Order:
     image: OsImage
     iso: StoredFile
     plan: unattend.Plan  # without the token and callback URL yet
+    #: the profile's own unattend file, and its configuration settings' macro values
+    custom_text: str | None = None
+    custom_values: dict[str, str] = field(default_factory=dict)
 
 
 def _hash(token: str) -> str:
@@ -150,13 +156,6 @@ class Deployments:
                     Messages.MISSING_PARAMETER,
                     name=f"[{i}].{key}",
                     detail="A deployment names the host (uuid) and the profile (selectedImage).",
-                )
-        for key in ("unattendFileId", "configFileId"):
-            if entry.get(key):
-                raise invalid(
-                    f"[{i}].{key}",
-                    "osdepot does not deploy with custom unattend or configuration files "
-                    "yet; deploy a profile without them (docs/deployment.md).",
                 )
         host = await self._free_host(entry["uuid"])
         if not host.virtual_cd:
@@ -228,7 +227,85 @@ class Deployments:
             callback_url="",
             token="",
         )
-        return Order(host, profile, image, iso, plan)
+        text, values = await self._custom(i, entry, profile)
+        if text is not None:
+            missing = unattend.undefined(text, values)
+            if missing:
+                raise error(
+                    Messages.MISSING_PARAMETER,
+                    name=f"#{missing[0]}#",
+                    detail=f"The profile's unattend file uses the macro(s) "
+                    f"{', '.join('#' + m + '#' for m in missing)}, which osdepot does not "
+                    "define (docs/deployment.md lists the predefined macros).",
+                )
+        return Order(host, profile, image, iso, plan, text, values)
+
+    async def _custom(
+        self, i: int, entry: dict[str, Any], profile: Profile
+    ) -> tuple[str | None, dict[str, str]]:
+        """The profile's own unattend file (the one ``unattendFileId`` names) and the
+        values of its configuration settings' macros (``configFileId``'s file), as
+        LXCA requires them: a profile with such files needs them named when it holds
+        several, and a named one must be the profile's."""
+        held = [await self.ctx.run(self.ctx.catalog.get_file, f) for f in profile.file_ids]
+        chosen: dict[ImageType, StoredFile | None] = {}
+        for itype, key in (
+            (ImageType.UNATTEND, "unattendFileId"),
+            (ImageType.CONFIG, "configFileId"),
+        ):
+            mine = [f for f in held if f is not None and f.image_type is itype]
+            named = entry.get(key)
+            if named:
+                found = next((f for f in mine if f.id == named), None)
+                if found is None:
+                    raise invalid(
+                        f"[{i}].{key}",
+                        f"{str(named)[:200]!r} is not a {itype.value} file of profile "
+                        f"{profile.id}.",
+                    )
+                chosen[itype] = found
+            elif len(mine) > 1:
+                raise error(
+                    Messages.MISSING_PARAMETER,
+                    name=f"[{i}].{key}",
+                    detail=f"Profile {profile.id} holds {len(mine)} {itype.value} files; name one.",
+                )
+            else:
+                chosen[itype] = mine[0] if mine else None
+        values: dict[str, str] = {}
+        config = chosen[ImageType.CONFIG]
+        if config is not None:
+            try:
+                report = check_settings(parse_settings(await self._text(config)))
+            except ValueError as exc:
+                raise invalid(f"[{i}].configFileId", f"{config.id}: {exc}") from None
+            if report.errors:
+                raise invalid(
+                    f"[{i}].configFileId",
+                    f"The configuration settings {config.id} are not valid: "
+                    f"{report.errors[0]['location']}: {report.errors[0]['message']}",
+                )
+            values = macro_values(report)
+        own = chosen[ImageType.UNATTEND]
+        return (await self._text(own) if own is not None else None), values
+
+    async def _text(self, f: StoredFile) -> str:
+        """A small stored file's text (an unattend or configuration file)."""
+        if f.size > MAX_CUSTOM_BYTES:
+            raise invalid(f.id, f"{f.id} is larger than {MAX_CUSTOM_BYTES} bytes.")
+
+        def read() -> bytes:
+            reader = self.ctx.blobs.reader(f.blob_key)
+            try:
+                return reader.read_at(0, f.size)
+            finally:
+                reader.close()
+
+        data = await self.ctx.run(read)
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise invalid(f.id, f"{f.id} is not UTF-8 text.") from None
 
     @staticmethod
     def _static(i: int, net: NetworkSettings, assignment: str) -> int | None:
@@ -361,13 +438,18 @@ class Deployments:
                     "ca_pem": "" if ctx.settings.public_url else ctx.server_certificate,
                 }
             )
-            files = unattend.files(plan)
+            if order.custom_text is None:
+                files = unattend.files(plan)
+            else:
+                files = unattend.custom_files(
+                    plan, order.custom_text, order.custom_values, order.profile.id
+                )
             volume = config_volume.build(unattend.LABELS[plan.family], files)
             issued = await Links(ctx).issue(
                 user, order.iso, tree=False, lifetime=max(timeout * 20, 86_400), base=base
             )
             links.append((order.iso.id, issued.link.id))
-            main = unattend.main_file(plan)
+            main = unattend.MAIN_FILE[plan.family]
             await self._state(
                 order,
                 job,

@@ -69,6 +69,8 @@ _DEPLOYMENT = {
         "networkSettings": _NETWORK,
         "storageSettings": _STORAGE,
         "licenseKey": {"type": ["string", "null"]},
+        "unattendFileId": {"type": "string", "description": "One of the profile's files"},
+        "configFileId": {"type": "string", "description": "One of the profile's files"},
     },
 }
 _GLOBAL = {
