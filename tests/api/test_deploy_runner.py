@@ -298,3 +298,82 @@ def test_a_profiles_own_unattend_file_gets_its_macros(api: Api, ctx: Context) ->
         time.sleep(0.1)
     r = api.c.put("/hostPlatforms", json=[{"uuid": UUID, "selectedImage": r.json()["id"]}])
     assert r.status_code == 412 and "#predefined.hostPlatforms.nosuch#" in r.text
+
+
+def test_windows_with_an_active_directory_join(api: Api, ctx: Context) -> None:
+    """A Windows profile: autounattend.xml on a volume labelled OSDEPOT, the
+    Administrator password and the product key set, the domain joined with the
+    account the entry gives (its OU from the global settings); a join asked of a
+    Linux profile, for a domain the settings do not list or without the password is
+    refused before anything starts."""
+    import xml.etree.ElementTree as ET
+
+    from osdepot.content import config_volume
+
+    linux = _prepare(api, ctx)
+    api.import_file("OS", "w.iso", medium_bytes("windows"), os="windows")
+    windows = next(
+        p["id"] for i in api.listing()["items"] if i["os"] == "windows" for p in i["profiles"]
+    )
+    settings = {
+        "activeDirectory": {
+            "allDomains": [{"domainName": "corp.example.com", "OU": "OU=Servers,DC=corp"}],
+            "defaultDomain": "corp.example.com",
+        },
+        "credentials": [
+            {
+                "type": "WINDOWS",
+                "name": "Administrator",
+                "password": "Adm1n!",
+                "passwordChanged": True,
+            }
+        ],
+        "ipAssignment": "dhcpv4",
+        "isVLANMode": False,
+        "licenseKeys": {},
+    }
+    assert api.c.put("/osdeployment/globalSettings", json=settings).status_code == 200
+    join = {"windowsDomain": "CORP.example.com", "adusername": "joiner", "adpassword": "J0in!"}
+    bad = [
+        ({"selectedImage": linux, **join}, 400, "Only Windows servers join a domain"),
+        ({"selectedImage": windows, **join, "windowsDomain": "other.example"}, 400, "not one of"),
+        ({"selectedImage": windows, **join, "adpassword": ""}, 412, "adpassword"),
+        ({"selectedImage": windows, "windowsDomainBlob": "x"}, 400, "blob"),
+    ]
+    for entry, status, words in bad:
+        r = api.c.put("/hostPlatforms", json=[{"uuid": UUID, **entry}])
+        assert r.status_code == status and words in r.text, (entry, r.text)
+    bmc = RecordingBmc()
+    ctx.bmc_reader = bmc
+    entry = {
+        "uuid": UUID,
+        "selectedImage": windows,
+        "licenseKey": "AAAAA-BBBBB-CCCCC-DDDDD-EEEEE",
+        **join,
+    }
+    r = api.c.put("/hostPlatforms", json=[entry])
+    assert r.status_code == 200, r.text
+    deadline = time.monotonic() + 30
+    while api.c.get(f"/hostPlatforms/{UUID}").json()["deployStatus"]["id"] != "11":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    volume = api.c.get(bmc.urls[1].split("://testserver", 1)[1]).content
+    files = config_volume.read(volume)
+    assert set(files) == {"autounattend.xml"}
+    root = ET.fromstring(files["autounattend.xml"])
+    u = {"u": "urn:schemas-microsoft-com:unattend"}
+    assert root.findtext(".//u:JoinDomain", namespaces=u) == "corp.example.com"
+    assert root.findtext(".//u:MachineObjectOU", namespaces=u) == "OU=Servers,DC=corp"
+    assert root.findtext(".//u:ProductKey/u:Key", namespaces=u) == "AAAAA-BBBBB-CCCCC-DDDDD-EEEEE"
+    assert "J0in!" not in api.c.get("/hostPlatforms").text
+    assert "J0in!" not in str(api.c.get("/tasks").json())
+    # the installer reports a failed join: the deployment fails with LXCA's words
+    r = api.c.put(f"/hostPlatforms/{UUID}", json={"deployStatus": {"id": 26}})
+    assert r.status_code == 200
+    (task,) = [t for t in api.c.get("/tasks").json() if t["typeId"] == "OSDeploy"]
+    deadline = time.monotonic() + 30
+    while not api.c.get(f"/tasks/{task['id']}").json()[0]["complete"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    done = api.c.get(f"/tasks/{task['id']}").json()[0]
+    assert "Active directory join failed" in done["messages"][0]["explanation"]

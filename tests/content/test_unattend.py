@@ -189,3 +189,33 @@ def test_families_volumes_and_labels(tmp_path: Path) -> None:
         unattend.files(replace(PLAN, family="esxi"))
     with pytest.raises(ValueError, match="larger"):
         config_volume.build("OEMDRV", {"big": b"x" * (config_volume.MAX_BYTES + 1)})
+
+
+def test_a_windows_server_joins_its_domain_and_reports_it() -> None:
+    plan = replace(
+        PLAN,
+        family="windows",
+        profile="Windows Server 2022 SERVERSTANDARD",
+        ad_domain="corp.example.com",
+        ad_ou="OU=Servers,DC=corp,DC=example,DC=com",
+        ad_user="joiner",
+        ad_password="J<o>&in'er",
+    )
+    root = ET.fromstring(unattend.autounattend(plan))
+    u = {"u": "urn:schemas-microsoft-com:unattend"}
+    join = root.find(".//u:component[@name='Microsoft-Windows-UnattendedJoin']/u:Identification", u)
+    assert join is not None
+    assert join.findtext("u:JoinDomain", namespaces=u) == "corp.example.com"
+    assert (
+        join.findtext("u:MachineObjectOU", namespaces=u) == "OU=Servers,DC=corp,DC=example,DC=com"
+    )
+    assert join.findtext("u:Credentials/u:Password", namespaces=u) == "J<o>&in'er"
+    commands = [c.text or "" for c in root.findall(".//u:SynchronousCommand/u:CommandLine", u)]
+    assert len(commands) == 3 and commands[1].startswith("cmd /c powershell")
+    scripts = [
+        base64.b64decode(part).decode("utf-16-le") for part in commands[1].split() if len(part) > 40
+    ]
+    assert any("PartOfDomain" in x for x in scripts)
+    assert any('"id":"27"' in x for x in scripts) and any('"id":"26"' in x for x in scripts)
+    plain = ET.fromstring(unattend.autounattend(replace(plan, ad_domain="")))
+    assert plain.find(".//u:component[@name='Microsoft-Windows-UnattendedJoin']", u) is None

@@ -65,6 +65,11 @@ class Plan:
     callback_url: str
     token: str
     ca_pem: str = ""  # osdepot's certificate ("" : the system's CAs, or plain HTTP)
+    #: Windows: the Active Directory domain to join ("" none), its OU, and the account
+    ad_domain: str = ""
+    ad_ou: str = ""
+    ad_user: str = ""
+    ad_password: str = ""
 
     @property
     def static(self) -> bool:
@@ -137,6 +142,14 @@ def powershell_status(plan: Plan, state: int) -> str:
     )
     encoded = base64.b64encode(script.encode("utf-16-le")).decode("ascii")
     return f"powershell -NoProfile -ExecutionPolicy Bypass -EncodedCommand {encoded}"
+
+
+def powershell_joined(plan: Plan) -> str:
+    """Reports 27 when the server joined its domain, else 26."""
+    joined, failed = powershell_status(plan, 27), powershell_status(plan, 26)
+    check = "if ((Get-CimInstance Win32_ComputerSystem).PartOfDomain) { exit 0 } else { exit 1 }"
+    encoded = base64.b64encode(check.encode("utf-16-le")).decode("ascii")
+    return f"cmd /c powershell -NoProfile -EncodedCommand {encoded} && ({joined}) || ({failed})"
 
 
 # -- kickstart ----------------------------------------------------------------------------
@@ -371,6 +384,15 @@ def autounattend(plan: Plan) -> str:
     spec = _el(root, "settings", **{"pass": "specialize"})
     shell = _component(spec, "Microsoft-Windows-Shell-Setup")
     _el(shell, "ComputerName", plan.hostname[:15] or "*")
+    if plan.ad_domain:
+        join = _el(_component(spec, "Microsoft-Windows-UnattendedJoin"), "Identification")
+        creds = _el(join, "Credentials")
+        _el(creds, "Domain", plan.ad_domain)
+        _el(creds, "Username", plan.ad_user)
+        _el(creds, "Password", plan.ad_password)  # Windows takes it only in clear here
+        _el(join, "JoinDomain", plan.ad_domain)
+        if plan.ad_ou:
+            _el(join, "MachineObjectOU", plan.ad_ou)
     oobe = _el(root, "settings", **{"pass": "oobeSystem"})
     shell = _component(oobe, "Microsoft-Windows-Shell-Setup")
     accounts = _el(shell, "UserAccounts")
@@ -385,11 +407,15 @@ def autounattend(plan: Plan) -> str:
                        ("HideWirelessSetupInOOBE", "true")):  # fmt: skip
         _el(o, tag, value)
     commands = _el(shell, "FirstLogonCommands")
-    for step, state in enumerate((POST_INSTALL, COMPLETED), 1):
+    calls = [(powershell_status(plan, POST_INSTALL), f"deployment state {POST_INSTALL}")]
+    if plan.ad_domain:  # LXCA's 27 (joined) or 26 (failed: the deployment fails)
+        calls.append((powershell_joined(plan), "the Active Directory join"))
+    calls.append((powershell_status(plan, COMPLETED), f"deployment state {COMPLETED}"))
+    for step, (line, what) in enumerate(calls, 1):
         cmd = _el(commands, "SynchronousCommand", **{"wcm:action": "add"})
         _el(cmd, "Order", str(step))
-        _el(cmd, "CommandLine", powershell_status(plan, state))
-        _el(cmd, "Description", f"osdepot: deployment state {state}")
+        _el(cmd, "CommandLine", line)
+        _el(cmd, "Description", f"osdepot: {what}")
     auto = _el(shell, "AutoLogon")
     _el(auto, "Enabled", "true")
     _el(auto, "LogonCount", "1")

@@ -51,6 +51,7 @@ from osdepot.domain.deploy import (
 from osdepot.domain.images import FAMILIES, ImageType
 from osdepot.domain.jobs import DEPLOY_PREFIX, JobStatus
 from osdepot.domain.records import Host, OsImage, Profile, StoredFile, User
+from osdepot.domain.text import has_control
 from osdepot.errors import BmcFailure, error
 from osdepot.messages import Messages
 from osdepot.ports import BmcAccess
@@ -63,8 +64,12 @@ from osdepot.services.secrets import SecretBox
 log = logging.getLogger("osdepot.deploy")
 
 #: families osdepot deploys, and the credential type each takes
-CREDENTIAL = {**{f: "LINUX" for f in unattend.RED_HAT}, "sles": "LINUX", "ubuntu": "LINUX",
-              "windows": "WINDOWS"}  # fmt: skip
+CREDENTIAL = {
+    **{f: "LINUX" for f in unattend.RED_HAT},
+    "sles": "LINUX",
+    "ubuntu": "LINUX",
+    "windows": "WINDOWS",
+}
 #: seconds between the checks of a running deployment's state
 POLL = 1.0
 #: the most hosts one PUT /hostPlatforms may deploy to
@@ -208,6 +213,7 @@ class Deployments:
             raise invalid(f"[{i}].licenseKey", "licenseKey must be a product key.")
         if not key and family == "windows":
             key = self._global_key(settings, image)
+        ad = self._active_directory(i, entry, family, settings)
         plan = unattend.Plan(
             family=family,
             profile=profile.profile or profile.name,
@@ -226,6 +232,7 @@ class Deployments:
             license_key=key.upper(),
             callback_url="",
             token="",
+            **ad,
         )
         text, values = await self._custom(i, entry, profile)
         if text is not None:
@@ -306,6 +313,45 @@ class Deployments:
             return data.decode("utf-8")
         except UnicodeDecodeError:
             raise invalid(f.id, f"{f.id} is not UTF-8 text.") from None
+
+    @staticmethod
+    def _active_directory(
+        i: int, entry: dict[str, Any], family: str, settings: dict[str, Any]
+    ) -> dict[str, str]:
+        """LXCA's windowsDomain, adusername, adpassword: a Windows server joins the
+        domain (one of the global settings' allDomains; its OU from there)."""
+        domain = entry.get("windowsDomain") or ""
+        if entry.get("windowsDomainBlob"):
+            raise invalid(
+                f"[{i}].windowsDomainBlob",
+                "osdepot joins domains with an account "
+                "(windowsDomain, adusername, adpassword), not with a blob.",
+            )
+        if not domain:
+            return {}
+        if family != "windows" or not isinstance(domain, str):
+            raise invalid(f"[{i}].windowsDomain", "Only Windows servers join a domain.")
+        known = {d["domainName"].lower(): d for d in settings["activeDirectory"]["allDomains"]}
+        if domain.lower() not in known:
+            raise invalid(
+                f"[{i}].windowsDomain",
+                f"{domain[:100]!r} is not one of the global settings' Active Directory domains.",
+            )
+        user, password = entry.get("adusername"), entry.get("adpassword")
+        for key, value in (("adusername", user), ("adpassword", password)):
+            if not isinstance(value, str) or not value or len(value) > 256 or has_control(value):
+                raise error(
+                    Messages.MISSING_PARAMETER,
+                    name=f"[{i}].{key}",
+                    detail="Joining a domain takes the account's user name and password.",
+                )
+        d = known[domain.lower()]
+        return {
+            "ad_domain": d["domainName"],
+            "ad_ou": d.get("OU", ""),
+            "ad_user": str(user),
+            "ad_password": str(password),
+        }
 
     @staticmethod
     def _static(i: int, net: NetworkSettings, assignment: str) -> int | None:
@@ -401,9 +447,12 @@ class Deployments:
         bmc = await Hosts(self.ctx).bmc(host.bmc_id)
         verify: bool | str = bmc.ca_cert or bmc.verify_tls
         return BmcAccess(
-            bmc.url, bmc.username, self.secrets.open(bmc.password_enc), verify,
+            bmc.url,
+            bmc.username,
+            self.secrets.open(bmc.password_enc),
+            verify,
             self.ctx.settings.bmc_timeout,
-        )  # fmt: skip
+        )
 
     async def _bmc(self, fn: Any, *args: Any) -> Any:
         try:
