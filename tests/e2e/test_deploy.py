@@ -310,7 +310,15 @@ def test_deployments_that_fail_or_are_cancelled_clean_up(
             },
             400,
         ),
-        ({"uuid": UUIDS[0], "selectedImage": profile, "unattendFileId": "x"}, 400),
+        (
+            {
+                "uuid": UUIDS[0],
+                "selectedImage": profile,
+                "networkSettings": network(1),
+                "unattendFileId": "x",
+            },
+            400,
+        ),
     ]
     for entry, status in bad:
         r = c.call("PUT", "/hostPlatforms", json=[entry])

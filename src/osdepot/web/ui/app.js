@@ -818,7 +818,7 @@ async function showDeploy() {
         s.deployStatus.message ? h("div", { class: "hint" }, s.deployStatus.message) : null),
       h("td", {}, s.virtualMediaCD ? "yes" : "no"),
       h("td", { class: "mono" }, s.bmc.url))))
-    : h("div", { class: "empty" }, "No servers. Register a BMC with `osdepot hosts add https://BMC --user NAME` (or POST /bmcs).");
+    : h("div", { class: "empty" }, "No servers. Register a BMC with `osdepot hosts add URL --user NAME` (or POST /bmcs).");
   const profile = h("select", { name: "profile" },
     images.length ? options(images.map((p) => [p, p]), images[0]) : h("option", { value: "" }, "(no profile: import an OS image first)"));
   const inputs = {
