@@ -20,15 +20,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import ipaddress
 import json
 import logging
 import secrets
-from dataclasses import dataclass, field
 from typing import Any
 
 from osdepot.content import config_volume, unattend
-from osdepot.content.custom_settings import check_settings, macro_values, parse_settings
 from osdepot.domain.deploy import (
     ACTIVE,
     BOOT_ORDER,
@@ -43,19 +40,16 @@ from osdepot.domain.deploy import (
     STARTING,
     STOPPED,
     VALIDATING,
-    NetworkSettings,
     invalid,
-    parse_network,
-    parse_storage,
 )
-from osdepot.domain.images import FAMILIES, ImageType
+from osdepot.domain.images import ImageType
 from osdepot.domain.jobs import DEPLOY_PREFIX, JobStatus
-from osdepot.domain.records import Host, OsImage, Profile, StoredFile, User
-from osdepot.domain.text import has_control
+from osdepot.domain.records import Host, User
 from osdepot.errors import BmcFailure, error
 from osdepot.messages import Messages
 from osdepot.ports import BmcAccess
 from osdepot.services.context import Context
+from osdepot.services.deploy_orders import Order, OrderChecks, refused
 from osdepot.services.deploy_settings import DeploySettings
 from osdepot.services.hosts import Hosts, parse_host_uuid
 from osdepot.services.links import Links
@@ -63,45 +57,18 @@ from osdepot.services.secrets import SecretBox
 
 log = logging.getLogger("osdepot.deploy")
 
-#: families osdepot deploys, and the credential type each takes
-CREDENTIAL = {
-    **{f: "LINUX" for f in unattend.RED_HAT},
-    "sles": "LINUX",
-    "ubuntu": "LINUX",
-    "windows": "WINDOWS",
-}
 #: seconds between the checks of a running deployment's state
 POLL = 1.0
 #: the most hosts one PUT /hostPlatforms may deploy to
 MAX_HOSTS = 100
-#: the largest unattend or configuration file a deployment reads
-MAX_CUSTOM_BYTES = 1 << 20
 
 
 class DeployFailed(Exception):
     """A step of a deployment failed; the text says which and why."""
 
 
-@dataclass(frozen=True)
-class Order:
-    """One checked entry of PUT /hostPlatforms."""
-
-    host: Host
-    profile: Profile
-    image: OsImage
-    iso: StoredFile
-    plan: unattend.Plan  # without the token and callback URL yet
-    #: the profile's own unattend file, and its configuration settings' macro values
-    custom_text: str | None = None
-    custom_values: dict[str, str] = field(default_factory=dict)
-
-
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _refused(host: str, detail: str) -> Exception:
-    return error(Messages.DEPLOY_REFUSED, host=host, detail=detail)
 
 
 class Deployments:
@@ -122,9 +89,10 @@ class Deployments:
         if len(body) > MAX_HOSTS:
             raise invalid("request body", f"At most {MAX_HOSTS} hosts at once.")
         settings = await DeploySettings(self.ctx).stored()
+        checks = OrderChecks(self.ctx)
         orders: list[Order] = []
         for i, entry in enumerate(body):
-            order = await self._check(i, entry, settings)
+            order = await checks.check(i, entry, settings)
             if any(o.host.uuid == order.host.uuid for o in orders):
                 raise invalid(f"[{i}].uuid", f"The list names host {order.host.uuid} twice.")
             orders.append(order)
@@ -132,266 +100,6 @@ class Deployments:
         for order in orders:
             started.append((order.host.uuid, await self._launch(order, user, base, settings)))
         return started
-
-    async def _free_host(self, raw_uuid: Any) -> Host:
-        """The host, if no deployment to it runs (one its job no longer runs is ended)."""
-        hosts = Hosts(self.ctx)
-        host = await hosts.host(raw_uuid)
-        if await hosts.deploying(host):
-            raise _refused(host.uuid, f"A deployment to it is running (job {host.deploy_job})")
-        if host.deploy_status in ACTIVE and host.deploy_job is not None:
-            # its job ended without it (the node running it stopped or died)
-            await self.ctx.run(
-                self.ctx.catalog.end_deploy,
-                host.uuid,
-                host.deploy_job,
-                FAILED,
-                "The server node running the deployment stopped",
-                self.ctx.clock(),
-            )
-            host = await hosts.host(host.uuid)
-        return host
-
-    async def _check(self, i: int, entry: Any, settings: dict[str, Any]) -> Order:
-        if not isinstance(entry, dict):
-            raise invalid(f"[{i}]", "Each deployment must be a JSON object.")
-        for key in ("uuid", "selectedImage"):
-            if not entry.get(key):
-                raise error(
-                    Messages.MISSING_PARAMETER,
-                    name=f"[{i}].{key}",
-                    detail="A deployment names the host (uuid) and the profile (selectedImage).",
-                )
-        host = await self._free_host(entry["uuid"])
-        if not host.virtual_cd:
-            raise _refused(host.uuid, "Its BMC offers no virtual CD or DVD for it")
-        profile_id = str(entry["selectedImage"])
-        found = await self.ctx.run(self.ctx.catalog.find_profiles, [profile_id])
-        if not found:
-            raise error(
-                Messages.NOT_FOUND,
-                what="Profile",
-                name=profile_id[:200],
-                detail="GET /hostPlatforms lists the profiles available (availableImages).",
-            )
-        profile = found[0]
-        image = await self.ctx.run(self.ctx.catalog.get_image, profile.image_id)
-        iso = await self.ctx.run(self.ctx.catalog.get_file, image.file_id) if image else None
-        if image is None or iso is None:
-            raise error(Messages.NOT_FOUND, what="OS image", name=profile.image_id, detail="")
-        family = image.os or ""
-        if family not in CREDENTIAL:
-            fam = FAMILIES.get(family)
-            raise _refused(
-                host.uuid,
-                f"osdepot does not deploy {fam.display if fam else family or 'this OS'} yet: "
-                "its installer finds no unattended file without an edited ISO "
-                "(docs/deployment.md)",
-            )
-        raw_net = entry.get("networkSettings", host.network or {})
-        raw_storage = entry.get("storageSettings", host.storage or {"targetDevice": "localdisk"})
-        network = parse_network(raw_net, f"[{i}].networkSettings")
-        target = parse_storage(raw_storage, f"[{i}].storageSettings")["targetDevice"]
-        if target != "localdisk":
-            raise invalid(
-                f"[{i}].storageSettings.targetDevice",
-                "osdepot installs to the local disk (localdisk) only for now.",
-            )
-        assignment = str(settings["ipAssignment"])
-        prefix = self._static(i, network, assignment)
-        ctype = CREDENTIAL[family]
-        cred = next((c for c in settings["credentials"] if c["type"] == ctype), None)
-        if cred is None or not cred.get("password_enc"):
-            raise error(
-                Messages.MISSING_PARAMETER,
-                name=f"credentials ({ctype})",
-                detail=f"The global deployment settings hold no {ctype} password; set one "
-                "with PUT /osdeployment/globalSettings.",
-            )
-        key = entry.get("licenseKey") or ""
-        if not isinstance(key, str) or len(key) > 64:
-            raise invalid(f"[{i}].licenseKey", "licenseKey must be a product key.")
-        if not key and family == "windows":
-            key = self._global_key(settings, image)
-        ad = self._active_directory(i, entry, family, settings)
-        plan = unattend.Plan(
-            family=family,
-            profile=profile.profile or profile.name,
-            uuid=host.uuid,
-            hostname=network.hostname or f"node-{host.uuid[:8].lower()}",
-            ip_assignment=assignment,
-            ip_address=network.ip_address,
-            prefix=prefix,
-            gateway=network.gateway,
-            dns=tuple(d for d in (network.dns1, network.dns2) if d),
-            mtu=network.mtu,
-            vlan_id=network.vlan_id if settings.get("isVLANMode") else 0,
-            mac="" if network.selected_mac == "AUTO" else network.selected_mac,
-            admin_user=str(cred["name"]),
-            admin_password=self.secrets.open(str(cred["password_enc"])),
-            license_key=key.upper(),
-            callback_url="",
-            token="",
-            **ad,
-        )
-        text, values = await self._custom(i, entry, profile)
-        if text is not None:
-            missing = unattend.undefined(text, values)
-            if missing:
-                raise error(
-                    Messages.MISSING_PARAMETER,
-                    name=f"#{missing[0]}#",
-                    detail=f"The profile's unattend file uses the macro(s) "
-                    f"{', '.join('#' + m + '#' for m in missing)}, which osdepot does not "
-                    "define (docs/deployment.md lists the predefined macros).",
-                )
-        return Order(host, profile, image, iso, plan, text, values)
-
-    async def _custom(
-        self, i: int, entry: dict[str, Any], profile: Profile
-    ) -> tuple[str | None, dict[str, str]]:
-        """The profile's own unattend file (the one ``unattendFileId`` names) and the
-        values of its configuration settings' macros (``configFileId``'s file), as
-        LXCA requires them: a profile with such files needs them named when it holds
-        several, and a named one must be the profile's."""
-        held = [await self.ctx.run(self.ctx.catalog.get_file, f) for f in profile.file_ids]
-        chosen: dict[ImageType, StoredFile | None] = {}
-        for itype, key in (
-            (ImageType.UNATTEND, "unattendFileId"),
-            (ImageType.CONFIG, "configFileId"),
-        ):
-            mine = [f for f in held if f is not None and f.image_type is itype]
-            named = entry.get(key)
-            if named:
-                found = next((f for f in mine if f.id == named), None)
-                if found is None:
-                    raise invalid(
-                        f"[{i}].{key}",
-                        f"{str(named)[:200]!r} is not a {itype.value} file of profile "
-                        f"{profile.id}.",
-                    )
-                chosen[itype] = found
-            elif len(mine) > 1:
-                raise error(
-                    Messages.MISSING_PARAMETER,
-                    name=f"[{i}].{key}",
-                    detail=f"Profile {profile.id} holds {len(mine)} {itype.value} files; name one.",
-                )
-            else:
-                chosen[itype] = mine[0] if mine else None
-        values: dict[str, str] = {}
-        config = chosen[ImageType.CONFIG]
-        if config is not None:
-            try:
-                report = check_settings(parse_settings(await self._text(config)))
-            except ValueError as exc:
-                raise invalid(f"[{i}].configFileId", f"{config.id}: {exc}") from None
-            if report.errors:
-                raise invalid(
-                    f"[{i}].configFileId",
-                    f"The configuration settings {config.id} are not valid: "
-                    f"{report.errors[0]['location']}: {report.errors[0]['message']}",
-                )
-            values = macro_values(report)
-        own = chosen[ImageType.UNATTEND]
-        return (await self._text(own) if own is not None else None), values
-
-    async def _text(self, f: StoredFile) -> str:
-        """A small stored file's text (an unattend or configuration file)."""
-        if f.size > MAX_CUSTOM_BYTES:
-            raise invalid(f.id, f"{f.id} is larger than {MAX_CUSTOM_BYTES} bytes.")
-
-        def read() -> bytes:
-            reader = self.ctx.blobs.reader(f.blob_key)
-            try:
-                return reader.read_at(0, f.size)
-            finally:
-                reader.close()
-
-        data = await self.ctx.run(read)
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise invalid(f.id, f"{f.id} is not UTF-8 text.") from None
-
-    @staticmethod
-    def _active_directory(
-        i: int, entry: dict[str, Any], family: str, settings: dict[str, Any]
-    ) -> dict[str, str]:
-        """LXCA's windowsDomain, adusername, adpassword: a Windows server joins the
-        domain (one of the global settings' allDomains; its OU from there)."""
-        domain = entry.get("windowsDomain") or ""
-        if entry.get("windowsDomainBlob"):
-            raise invalid(
-                f"[{i}].windowsDomainBlob",
-                "osdepot joins domains with an account "
-                "(windowsDomain, adusername, adpassword), not with a blob.",
-            )
-        if not domain:
-            return {}
-        if family != "windows" or not isinstance(domain, str):
-            raise invalid(f"[{i}].windowsDomain", "Only Windows servers join a domain.")
-        known = {d["domainName"].lower(): d for d in settings["activeDirectory"]["allDomains"]}
-        if domain.lower() not in known:
-            raise invalid(
-                f"[{i}].windowsDomain",
-                f"{domain[:100]!r} is not one of the global settings' Active Directory domains.",
-            )
-        user, password = entry.get("adusername"), entry.get("adpassword")
-        for key, value in (("adusername", user), ("adpassword", password)):
-            if not isinstance(value, str) or not value or len(value) > 256 or has_control(value):
-                raise error(
-                    Messages.MISSING_PARAMETER,
-                    name=f"[{i}].{key}",
-                    detail="Joining a domain takes the account's user name and password.",
-                )
-        d = known[domain.lower()]
-        return {
-            "ad_domain": d["domainName"],
-            "ad_ou": d.get("OU", ""),
-            "ad_user": str(user),
-            "ad_password": str(password),
-        }
-
-    @staticmethod
-    def _static(i: int, net: NetworkSettings, assignment: str) -> int | None:
-        """The subnet's prefix length of a static assignment (its fields checked)."""
-        if assignment == "dhcpv4":
-            return None
-        name = f"[{i}].networkSettings"
-        if not net.ip_address:
-            raise error(
-                Messages.MISSING_PARAMETER,
-                name=f"{name}.ipAddress",
-                detail=f"The global settings assign addresses statically ({assignment}).",
-            )
-        version = ipaddress.ip_address(net.ip_address).version
-        if (assignment == "staticv6") != (version == 6):
-            raise invalid(
-                f"{name}.ipAddress", f"{assignment} takes an IPv{6 if version == 4 else 4} address."
-            )
-        if version == 4:
-            if net.subnet_mask:
-                return ipaddress.IPv4Network(f"0.0.0.0/{net.subnet_mask}").prefixlen
-            if net.prefix_length and net.prefix_length <= 32:
-                return net.prefix_length
-            raise error(Messages.MISSING_PARAMETER, name=f"{name}.subnetMask", detail="")
-        if not net.prefix_length:
-            raise error(Messages.MISSING_PARAMETER, name=f"{name}.prefixLength", detail="")
-        return net.prefix_length
-
-    def _global_key(self, settings: dict[str, Any], image: OsImage) -> str:
-        """The global license key of the image's Windows release, if there is one."""
-        release = {
-            "2012": "win2012r1",
-            "2012r2": "win2012r2",
-            "2016": "win2016r1",
-            "2019": "win2019r1",
-            "2022": "win2022r1",
-        }.get((image.osrelease or image.version or "").lower().replace(" ", ""))
-        keys = settings["licenseKeys"].get(release or "", {})
-        sealed = keys.get("standardLicenseKey") or keys.get("dataCenterLicenseKey") or ""
-        return self.secrets.open(sealed) if sealed else ""
 
     async def _launch(self, order: Order, user: User, base: str, settings: dict[str, Any]) -> int:
         ctx, now = self.ctx, self.ctx.clock()
@@ -419,7 +127,7 @@ class Deployments:
         )
         if not began:  # another request started one in the meantime
             await self._finish_job(job.id, FAILED, order, "A deployment to it is running")
-            raise _refused(host.uuid, "A deployment to it is running")
+            raise refused(host.uuid, "A deployment to it is running")
         log.info(
             "deployment of %s to %s started by %s (job %d)",
             profile.id,
@@ -638,7 +346,7 @@ class Deployments:
         hosts = Hosts(self.ctx)
         host = await hosts.host(raw_uuid)
         if not await hosts.deploying(host):
-            raise _refused(host.uuid, "No deployment to it is running")
+            raise refused(host.uuid, "No deployment to it is running")
         return await self._record(host, body, user)
 
     async def _record(self, host: Host, body: Any, who: str) -> Host:
