@@ -1,7 +1,11 @@
-"""A BMC's Redfish service read with OpenStack's ``sushy``: its computer systems with
+"""A BMC's Redfish service through OpenStack's ``sushy``: its computer systems with
 UUID, name, maker, model, serial number, MAC addresses, power state and whether a
-virtual CD can be inserted (on the system or on a manager of it). Every failure is an
-:class:`osdepot.errors.BmcFailure`: "unreachable", "auth" or "redfish"."""
+virtual CD can be inserted (on the system or on a manager of it); and the actions of a
+deployment — virtual media inserted and ejected, a one-time boot override, a power-on
+or restart. Every failure is an :class:`osdepot.errors.BmcFailure`: "unreachable",
+"auth", "redfish", "no-media", "media", "boot" or "power". One attempt per request,
+``BmcAccess.timeout`` to connect and for each answer; answers are read whole (sushy
+reads them with requests), at most MAX_SYSTEMS systems are taken."""
 
 from __future__ import annotations
 
