@@ -319,3 +319,32 @@ def test_a_role_without_the_deploy_privileges_reads_but_does_not_change(
     assert r.status_code == 403
     r = operator.c.put("/osdeployment/globalSettings", json=PYLXCA_GLOBAL)
     assert r.status_code == 403
+
+
+def test_a_bmc_that_reports_too_many_systems_is_refused_before_they_are_read(
+    api: Api, bmc: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bound on what one BMC can make osdepot read and keep (256 systems), here
+    lowered to 1 against the emulator's 2: refused from the collection's count."""
+    import osdepot.bmc.redfish as redfish
+
+    monkeypatch.setattr(redfish, "MAX_SYSTEMS", 1)
+    read: list[str] = []
+    real = redfish.RedfishReader._read
+
+    def counting(root: Any, now: float) -> Any:
+        collection_type = type(root.get_system_collection())
+        original = collection_type.get_member
+
+        def get_member(self: Any, path: str) -> Any:
+            read.append(path)
+            return original(self, path)
+
+        monkeypatch.setattr(collection_type, "get_member", get_member)
+        return real(root, now)
+
+    monkeypatch.setattr(redfish.RedfishReader, "_read", staticmethod(counting))
+    r = register(api, bmc)
+    assert r.status_code == 409 and message(r)["id"] == "FQXHMFC9052J"
+    assert "2 systems, more than 1" in message(r)["explanation"] and read == []
+    assert api.c.get("/bmcs").json()["bmcs"] == []

@@ -225,12 +225,13 @@ class RedfishReader:
     @staticmethod
     def _read(root: Any, now: float) -> list[Host]:
         hosts: list[Host] = []
-        members = root.get_system_collection().get_members()
-        if len(members) > MAX_SYSTEMS:
+        collection = root.get_system_collection()
+        paths = list(collection.members_identities)  # counted before any is read
+        if len(paths) > MAX_SYSTEMS:
             raise BmcFailure(
-                "redfish", f"It reports {len(members)} systems, more than {MAX_SYSTEMS}"
+                "redfish", f"It reports {len(paths)} systems, more than {MAX_SYSTEMS}"
             )
-        for system in members:
+        for system in (collection.get_member(p) for p in paths):
             uuid = normalise_uuid(system.uuid or "")
             if not uuid:
                 raise BmcFailure(
