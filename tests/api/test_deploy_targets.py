@@ -348,3 +348,17 @@ def test_a_bmc_that_reports_too_many_systems_is_refused_before_they_are_read(
     assert r.status_code == 409 and message(r)["id"] == "FQXHMFC9052J"
     assert "2 systems, more than 1" in message(r)["explanation"] and read == []
     assert api.c.get("/bmcs").json()["bmcs"] == []
+
+
+def test_the_lists_a_request_may_carry_are_bounded(api: Api) -> None:
+    """At most 100 deployments and 1,000 hosts' settings per request (and 1 MiB of JSON,
+    as every body): a longer list is refused before any entry is looked at."""
+    many = [{"uuid": "A" * 32, "selectedImage": "x"}] * 101
+    r = api.c.put("/hostPlatforms", json=many)
+    assert r.status_code == 400 and "At most 100 hosts" in r.text
+    settings = [{"uuid": "A" * 32, "networkSettings": {}, "storageSettings": {}}] * 1001
+    r = api.c.put("/osdeployment/hostSettings", json=settings)
+    assert r.status_code == 400 and "At most 1000" in r.text
+    for body, status in (([], 400), ({}, 412), ("x", 400), (None, 400), ([3], 400)):
+        r = api.c.put("/hostPlatforms", json=body)
+        assert r.status_code == status, (body, r.text)
