@@ -76,14 +76,22 @@ def _prepare(api: Api, ctx: Context) -> str:
 def _run(api: Api, profile: str) -> dict[str, Any]:
     r = api.c.put("/hostPlatforms", json={"uuid": UUID, "selectedImage": profile})
     assert r.status_code == 200, r.text
-    job = r.json()["jobId"]
+    return _ended(api, r.json()["jobId"])
+
+
+def _until_state(api: Api, state: str) -> None:
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        (task,) = api.c.get(f"/tasks/{job}").json()
-        if task["complete"]:
-            return dict(task)
+    while api.c.get(f"/hostPlatforms/{UUID}").json()["deployStatus"]["id"] != state:
+        assert time.monotonic() < deadline, f"the host did not reach state {state}"
         time.sleep(0.1)
-    raise AssertionError("the deployment did not end")
+
+
+def _ended(api: Api, job: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 30
+    while not api.c.get(f"/tasks/{job}").json()[0]["complete"]:
+        assert time.monotonic() < deadline, f"job {job} did not end"
+        time.sleep(0.1)
+    return dict(api.c.get(f"/tasks/{job}").json()[0])
 
 
 @pytest.mark.parametrize(
@@ -112,19 +120,12 @@ def test_a_refused_step_fails_the_deployment_clearly(
     ctx.bmc_reader = ScriptedBmc()
     r = api.c.put("/hostPlatforms", json={"uuid": UUID, "selectedImage": profile})
     assert r.status_code == 200
-    deadline = time.monotonic() + 30
-    while api.c.get(f"/hostPlatforms/{UUID}").json()["deployStatus"]["id"] != "11":
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    _until_state(api, "11")
     # an administrator may report a state the installer could not (with a login)
     r = api.c.put(f"/hostPlatforms/{UUID}", json={"deployStatus": {"id": 17}})
     assert r.status_code == 200 and r.json()["deployStatus"]["name"] == "OS Installation Completed"
-    job = r = api.c.get("/tasks").json()[-1]
-    deadline = time.monotonic() + 30
-    while not api.c.get(f"/tasks/{job['id']}").json()[0]["complete"]:
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
-    assert api.c.get(f"/tasks/{job['id']}").json()[0]["status"] == "Complete"
+    (job,) = [t for t in api.c.get("/tasks").json() if t["status"] == "Running"]
+    assert _ended(api, job["id"])["status"] == "Complete"
 
 
 def test_status_calls_are_checked(api: Api, ctx: Context) -> None:
@@ -132,10 +133,7 @@ def test_status_calls_are_checked(api: Api, ctx: Context) -> None:
     ctx.bmc_reader = ScriptedBmc()
     r = api.c.put("/hostPlatforms", json=[{"uuid": UUID, "selectedImage": profile}])
     assert r.status_code == 200
-    deadline = time.monotonic() + 30
-    while api.c.get(f"/hostPlatforms/{UUID}").json()["deployStatus"]["id"] != "11":
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    _until_state(api, "11")
     # another client, without a login (no `with`: its lifespan would stop the app's tasks)
     anonymous = api.c.__class__(api.c.app, base_url="https://testserver")
     for token in ("x" * 43, "short"):
@@ -160,11 +158,7 @@ def test_status_calls_are_checked(api: Api, ctx: Context) -> None:
     r = api.c.put(f"/hostPlatforms/{UUID}", json={"deployStatus": {"id": 24, "message": "no SAN"}})
     assert r.status_code == 200
     (task,) = [t for t in api.c.get("/tasks").json() if t["typeId"] == "OSDeploy"]
-    deadline = time.monotonic() + 30
-    while not api.c.get(f"/tasks/{task['id']}").json()[0]["complete"]:
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
-    done = api.c.get(f"/tasks/{task['id']}").json()[0]
+    done = _ended(api, task["id"])
     assert done["status"] == "Stopped"
     assert "unsupported SAN detected failure" in done["messages"][0]["explanation"]
     r = api.c.put(f"/hostPlatforms/{UUID}", json={"deployStatus": {"id": 14}})
@@ -266,10 +260,7 @@ def test_a_profiles_own_unattend_file_gets_its_macros(api: Api, ctx: Context) ->
     }
     r = api.c.put("/hostPlatforms", json=[body])
     assert r.status_code == 200, r.text
-    deadline = time.monotonic() + 30
-    while api.c.get(f"/hostPlatforms/{UUID}").json()["deployStatus"]["id"] != "11":
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    _until_state(api, "11")
     volume_path = bmc.urls[1].split("://testserver", 1)[1]
     made = config_volume.read(api.c.get(volume_path).content)["ks.cfg"].decode()
     assert "network --hostname=own1 --bootproto=dhcp" in made
@@ -292,10 +283,7 @@ def test_a_profiles_own_unattend_file_gets_its_macros(api: Api, ctx: Context) ->
         },
     )
     assert r.status_code == 201, r.text
-    deadline = time.monotonic() + 30
-    while api.c.get(f"/hostPlatforms/{UUID}").json()["deployStatus"]["id"] != "17":
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    _until_state(api, "17")
     r = api.c.put("/hostPlatforms", json=[{"uuid": UUID, "selectedImage": r.json()["id"]}])
     assert r.status_code == 412 and "#predefined.hostPlatforms.nosuch#" in r.text
 
@@ -353,10 +341,7 @@ def test_windows_with_an_active_directory_join(api: Api, ctx: Context) -> None:
     }
     r = api.c.put("/hostPlatforms", json=[entry])
     assert r.status_code == 200, r.text
-    deadline = time.monotonic() + 30
-    while api.c.get(f"/hostPlatforms/{UUID}").json()["deployStatus"]["id"] != "11":
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    _until_state(api, "11")
     volume = api.c.get(bmc.urls[1].split("://testserver", 1)[1]).content
     files = config_volume.read(volume)
     assert set(files) == {"autounattend.xml"}
@@ -371,9 +356,5 @@ def test_windows_with_an_active_directory_join(api: Api, ctx: Context) -> None:
     r = api.c.put(f"/hostPlatforms/{UUID}", json={"deployStatus": {"id": 26}})
     assert r.status_code == 200
     (task,) = [t for t in api.c.get("/tasks").json() if t["typeId"] == "OSDeploy"]
-    deadline = time.monotonic() + 30
-    while not api.c.get(f"/tasks/{task['id']}").json()[0]["complete"]:
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
-    done = api.c.get(f"/tasks/{task['id']}").json()[0]
+    done = _ended(api, task["id"])
     assert "Active directory join failed" in done["messages"][0]["explanation"]

@@ -228,9 +228,7 @@ class RedfishReader:
         collection = root.get_system_collection()
         paths = list(collection.members_identities)  # counted before any is read
         if len(paths) > MAX_SYSTEMS:
-            raise BmcFailure(
-                "redfish", f"It reports {len(paths)} systems, more than {MAX_SYSTEMS}"
-            )
+            raise BmcFailure("redfish", f"It reports {len(paths)} systems, more than {MAX_SYSTEMS}")
         for system in (collection.get_member(p) for p in paths):
             uuid = normalise_uuid(system.uuid or "")
             if not uuid:
