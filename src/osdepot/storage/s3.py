@@ -261,8 +261,9 @@ class S3BlobStore:
                     read_timeout=60,
                     # no CRC32 of every part unless an operation needs one: over HTTPS
                     # TLS guards the bytes, over HTTP SigV4 signs each part's SHA-256,
-                    # and osdepot checks the whole file's SHA-256 itself. It is also
-                    # what S3 servers other than AWS's (older MinIO, Ceph) accept.
+                    # and osdepot checks the whole file's SHA-256 itself. (It also
+                    # leaves out the checksum headers botocore 1.36 began to send,
+                    # which S3 servers other than AWS's have been reported to refuse.)
                     request_checksum_calculation="when_required",
                     response_checksum_validation="when_required",
                 ),
