@@ -39,6 +39,14 @@ LABELS = {
     "windows": "OSDEPOT",
 }
 
+#: the file each installer reads from its volume
+MAIN_FILE = {
+    **{f: "ks.cfg" for f in RED_HAT},
+    "sles": "autoinst.xml",
+    "ubuntu": "user-data",
+    "windows": "autounattend.xml",
+}
+
 #: the deployment states the installation reports (LXCA's ids)
 PREPARING, INSTALLING, POST_INSTALL, COMPLETED = 13, 14, 15, 17
 
@@ -91,7 +99,10 @@ def files(plan: Plan) -> dict[str, bytes]:
 
 
 def main_file(plan: Plan) -> str:
-    return next(iter(files(plan)))
+    """The name of the file the installer reads (ks.cfg, …)."""
+    if plan.family not in MAIN_FILE:
+        raise ValueError(f"no unattended file for {plan.family}")
+    return MAIN_FILE[plan.family]
 
 
 # -- the status calls -------------------------------------------------------------------
@@ -341,8 +352,12 @@ def autoinstall(plan: Plan) -> str:
 
 _U = "urn:schemas-microsoft-com:unattend"
 _WCM = "http://schemas.microsoft.com/WMIConfig/2002/State"
-_ARCH = {"processorArchitecture": "amd64", "publicKeyToken": "31bf3856ad364e35",
-         "language": "neutral", "versionScope": "nonSxS"}  # fmt: skip
+_ARCH = {
+    "processorArchitecture": "amd64",
+    "publicKeyToken": "31bf3856ad364e35",
+    "language": "neutral",
+    "versionScope": "nonSxS",
+}
 
 
 def _component(settings: ET.Element, name: str) -> ET.Element:
@@ -403,8 +418,11 @@ def autounattend(plan: Plan) -> str:
     _el(admin, "Value", encoded.decode("ascii"))
     _el(admin, "PlainText", "false")
     o = _el(shell, "OOBE")
-    for tag, value in (("HideEULAPage", "true"), ("ProtectYourPC", "3"),
-                       ("HideWirelessSetupInOOBE", "true")):  # fmt: skip
+    for tag, value in (
+        ("HideEULAPage", "true"),
+        ("ProtectYourPC", "3"),
+        ("HideWirelessSetupInOOBE", "true"),
+    ):
         _el(o, tag, value)
     commands = _el(shell, "FirstLogonCommands")
     calls = [(powershell_status(plan, POST_INSTALL), f"deployment state {POST_INSTALL}")]
@@ -436,8 +454,6 @@ def autounattend(plan: Plan) -> str:
 #: ``#name#``: LXCA's macros (``#predefined.globalSettings.ipAssignment#``, and the
 #: custom configuration settings' ``#a.b.c#``)
 MACRO = re.compile(r"#([A-Za-z_][A-Za-z0-9_.-]*)#")
-MAIN_FILE = {**{f: "ks.cfg" for f in RED_HAT}, "sles": "autoinst.xml", "ubuntu": "user-data",
-             "windows": "autounattend.xml"}  # fmt: skip
 
 
 def predefined(plan: Plan, selected: str = "") -> dict[str, str]:

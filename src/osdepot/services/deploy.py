@@ -206,7 +206,7 @@ class Deployments:
                 user, order.iso, tree=False, lifetime=max(timeout * 20, 86_400), base=base
             )
             links.append((order.iso.id, issued.link.id))
-            main = unattend.MAIN_FILE[plan.family]
+            main = unattend.main_file(plan)
             await self._state(
                 order,
                 job,
