@@ -76,6 +76,12 @@ class Settings:
     db_busy_timeout: float = 30.0
     #: Seconds between progress updates written to the catalog during an upload.
     progress_interval: float = 0.5
+    #: Resumable uploads (tus, IETF draft): seconds an upload may stay idle before it
+    #: is removed and its job Stopped; the most one user may have open; and how often
+    #: (seconds) a long request makes its bytes durable and records its offset.
+    upload_expiry: int = 24 * 3600
+    max_open_uploads_per_user: int = 20
+    upload_checkpoint_interval: float = 5.0
     log_level: str = "info"
     #: ``text`` (one readable line per event) or ``json`` (one JSON object per line).
     log_format: str = "text"

@@ -457,6 +457,59 @@ class Messages:
         "{detail}. No deployment was started.",
         "Correct the cause and deploy again.",
     )
+    UPLOAD_NOT_FOUND = _m(
+        "FQXHMFC9056J",
+        404,
+        "Resumable upload {upload_id} does not exist.",
+        "{detail}",
+        "Create a new upload with POST /files/osImages/uploads for an open import job.",
+    )
+    UPLOAD_OFFSET_MISMATCH = _m(
+        "FQXHMFC9057J",
+        409,
+        "The upload continues at byte {expected}, not at byte {provided}.",
+        "Resumable upload {upload_id} holds {expected} bytes of the file; a request must "
+        "send the bytes that follow them. Nothing was changed.",
+        "Ask for the offset (HEAD on the upload's URL) and send the file from there.",
+    )
+    UPLOAD_BAD_CHUNK = _m(
+        "FQXHMFC9058J",
+        460,
+        "The {algorithm} checksum of the bytes sent does not match Upload-Checksum.",
+        "The bytes of this request were discarded; the upload still holds {offset} bytes "
+        "and goes on from there.",
+        "Send the same bytes again from byte {offset}.",
+    )
+    UPLOAD_LENGTH = _m(
+        "FQXHMFC9059J",
+        400,
+        "The length of resumable upload {upload_id} does not allow this request.",
+        "{detail} Nothing was changed.",
+        "Send the file's exact length when creating the upload, and no byte past it.",
+    )
+    UPLOAD_BUSY = _m(
+        "FQXHMFC9060J",
+        423,
+        "Resumable upload {upload_id} is receiving bytes in another request.",
+        "{detail}",
+        "Wait a few seconds and ask for the offset again.",
+    )
+    UPLOAD_EXPIRED = _m(
+        "FQXHMFC9061J",
+        409,
+        "The resumable upload of import job {job_id} expired.",
+        "No bytes arrived for {seconds} seconds, so its {offset} bytes were removed. "
+        "Nothing was stored.",
+        "Create a new import job and upload the file again.",
+    )
+    UPLOAD_ELSEWHERE = _m(
+        "FQXHMFC9062J",
+        409,
+        "Resumable upload {upload_id} is held by the server node {node}.",
+        "Its bytes so far are on that node's own disk; other nodes cannot continue it.",
+        "Send the upload's requests to that node (or route them by the upload's URL), "
+        "or use an S3 blob store, whose uploads any node continues.",
+    )
     UNSUPPORTED_MEDIA_TYPE = _m(
         "FQXHMFC9033J",
         415,

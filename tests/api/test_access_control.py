@@ -57,6 +57,13 @@ MATRIX: list[tuple[str, str, str, Any, str]] = [
     ("POST", "/osImages/{ids:path}", "/osImages/nosuch", {}, EDIT),
     ("PUT", "/osImages/{ids:path}", "/osImages/nosuch", {}, EDIT),
     ("POST", "/files/osImages", "/files/osImages?jobId=999", {"serverId": "1", "path": "/a"}, EDIT),
+    ("OPTIONS", "/files/osImages/uploads", "/files/osImages/uploads", None, PUBLIC),
+    ("POST", "/files/osImages/uploads", "/files/osImages/uploads?jobId=999", None, EDIT),
+    ("OPTIONS", "/files/osImages/uploads/{upload_id}", "/files/osImages/uploads/a1", None, PUBLIC),
+    ("GET", "/files/osImages/uploads/{upload_id}", "/files/osImages/uploads/a1", None, EDIT),
+    ("PATCH", "/files/osImages/uploads/{upload_id}", "/files/osImages/uploads/a1", None, EDIT),
+    ("POST", "/files/osImages/uploads/{upload_id}", "/files/osImages/uploads/a1", None, EDIT),
+    ("DELETE", "/files/osImages/uploads/{upload_id}", "/files/osImages/uploads/a1", None, EDIT),
     ("GET", "/tasks", "/tasks", None, ANY),
     ("PUT", "/tasks", "/tasks", {"action": "cancel", "list": ["999"]}, EDIT),
     ("GET", "/tasks/{ids}", "/tasks/999", None, ANY),
@@ -99,7 +106,7 @@ MATRIX: list[tuple[str, str, str, Any, str]] = [
     ("GET", "/links/{token}", "/links/1.2.3", None, PUBLIC),
     ("GET", "/links/{token}/{path:path}", "/links/1.2.3/x", None, PUBLIC),
 ]
-STATE_CHANGING = {"POST", "PUT", "DELETE"}
+STATE_CHANGING = {"POST", "PUT", "DELETE", "PATCH"}
 
 
 def allowed(role: str, need: str) -> bool:

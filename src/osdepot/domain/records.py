@@ -72,6 +72,29 @@ class Job:
 
 
 @dataclass(frozen=True)
+class Upload:
+    """A resumable upload in progress (services/resumable.py)."""
+
+    id: str
+    job_id: int
+    created_by: str
+    length: int | None
+    offset: int
+    filename: str
+    #: the import's parameters (UploadParams' fields) and the whole file's checksum
+    params: dict[str, Any]
+    #: "tus" or "ietf"
+    protocol: str
+    staging: str
+    #: the node (its name, without the process id) whose store holds the staging area
+    node: str
+    created_at: float
+    expires_at: float
+    holder: str | None = None
+    held_until: float | None = None
+
+
+@dataclass(frozen=True)
 class StoredFile:
     """A file in the repository (any image type)."""
 

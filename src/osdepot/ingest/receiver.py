@@ -34,7 +34,18 @@ class Receiver:
     freed, buffers included, as soon as the owner is dropped, not at a later garbage
     collection."""
 
-    def __init__(self, capacity: int, pool: Executor, hashes: Iterable[str]) -> None:
+    def __init__(
+        self,
+        capacity: int,
+        pool: Executor,
+        hashes: Iterable[str],
+        seeded: dict[str, Any] | None = None,
+        at: int = 0,
+    ) -> None:
+        """``seeded``: hash objects that have taken the file's first ``at`` bytes already
+        (a resumable upload going on), used as they are; of ``hashes`` those not seeded
+        are new. With ``at`` and a hash missing from ``seeded``, that hash is unknown
+        until :meth:`digests` reads the staged file back."""
         self.capacity = capacity
         self._pool = pool
         # Anonymous maps: page-aligned memory, which a blob store may write in whatever
@@ -46,11 +57,23 @@ class Receiver:
         self._pending: list[asyncio.Future[None] | None] = [None] * BUFFERS
         #: the write and each hash, by name (made in start)
         self._lanes: dict[str, Lane] = {}
-        self._hashers: dict[str, Any] = {name: hashlib.new(name) for name in hashes}
+        seeded = dict(seeded or {})
+        self._hashers: dict[str, Any] = {}
+        #: hashes of the whole file that cannot be computed as the bytes arrive (they
+        #: lack the bytes before ``at``): read back by digests()
+        self.missing: set[str] = set()
+        for name in hashes:
+            if name in seeded:
+                self._hashers[name] = seeded.pop(name)
+            elif at:
+                self.missing.add(name)
+            else:
+                self._hashers[name] = hashlib.new(name)
+        self._hashers.update(seeded)
         self.staging: Staging | None = None
         #: bytes committed so far, and of those handed to the lanes
-        self.received = 0
-        self.dispatched = 0
+        self.received = at
+        self.dispatched = at
 
     def start(self, staging: Staging) -> None:
         """Write into ``staging`` from now on."""
@@ -116,13 +139,24 @@ class Receiver:
                     await pending
                 self._pending[i] = None
 
+    def hashers(self) -> dict[str, Any]:
+        """The hash objects, by name, after :meth:`drain` (a resumable upload keeps
+        them between its requests)."""
+        return dict(self._hashers)
+
     def digests(self, algo: str | None = None) -> dict[str, str]:
-        """Hex digests (blocking); an algorithm first named now is computed by reading
-        the staging area back once (the file is still written only once)."""
+        """Hex digests (blocking); an algorithm first named now, and those that missed
+        the first bytes, are computed by reading the staging area back once (the file
+        is still written only once)."""
+        later = set(self.missing)
         if algo and algo not in self._hashers:
+            later.add(algo)
+        if later:
             assert self.staging is not None
-            h = hashlib.new(algo)
+            new = {name: hashlib.new(name) for name in sorted(later)}
             for chunk in self.staging.read_chunks():
-                h.update(chunk)
-            self._hashers[algo] = h
+                for h in new.values():
+                    h.update(chunk)
+            self._hashers.update(new)
+            self.missing.clear()
         return {name: h.hexdigest() for name, h in self._hashers.items()}

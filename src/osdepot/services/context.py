@@ -43,6 +43,9 @@ class Context:
     #: Imports running in this process and the background tasks of remote pulls
     #: (services/running.py; what a cancel reaches at once).
     running: RunningImports = field(default_factory=RunningImports)
+    #: What this process keeps of resumable uploads between their requests, by upload
+    #: id (services/resumable.py).
+    resumable: dict[str, Any] = field(default_factory=dict)
     #: The rendered repository listing and the catalog generation it shows
     #: (services/repository.py, Repository.rendered_listing).
     listing_cache: RenderedListing | None = None

@@ -162,7 +162,10 @@ def fsck(  # noqa: C901 (one pass per kind of finding; to be split with the impo
     now = ctx.clock()
     live = {n[0] for n in cat.list_nodes() if n[3] >= now - ctx.settings.node_timeout}
     running = [j for j in cat.list_jobs() if j.status is JobStatus.RUNNING]
+    resumable = {up.job_id for up in cat.list_uploads()}
     owned = {j.staging for j in running if j.node in live and j.staging}
+    # a resumable upload's staging area is its job's whichever node ran its last request
+    owned |= {j.staging for j in running if j.id in resumable and j.staging}
     owned_keys = {name.partition("/")[0].removesuffix(".part") for name in owned}
     for key in keys:
         if key in referenced or key in owned_keys:
@@ -188,7 +191,7 @@ def fsck(  # noqa: C901 (one pass per kind of finding; to be split with the impo
     stale = [
         Finding("job", str(job.id), f"job {job.id} is Running but no server runs it")
         for job in running
-        if job.node not in live
+        if job.node not in live and job.id not in resumable
     ]
     if repair:
         for finding in stale:

@@ -44,6 +44,10 @@ from osdepot.services.profile_unpack import unpack_profile
 
 log = logging.getLogger("osdepot.uploads")
 
+#: the name of the hash of one request's bytes only (a resumable upload's chunk
+#: checksum), beside the whole file's
+CHUNK = "chunk"
+
 #: what an unexpected failure tells the client, by the import's source
 UNEXPECTED = {
     "upload": "The upload failed unexpectedly.",
@@ -160,6 +164,79 @@ class ImportRun:
         self._next_tick = self._opened_at + self.ctx.settings.progress_interval
         metrics.UPLOADS_IN_FLIGHT.labels(self.source).inc()
 
+    async def reopen(
+        self, name: str, at: int, hashers: dict[str, Any] | None, extra: dict[str, Any]
+    ) -> None:
+        """Take up a resumable upload's staging area after its first ``at`` bytes
+        (instead of :meth:`open`). ``hashers``: the whole file's hash objects at ``at``
+        (None when this process does not have them: they are computed by reading the
+        file back at the end); ``extra``: hash objects for this request's bytes only."""
+        size_hint = self.declared if self.declared is not None else None
+        try:
+            self._staging = await self.ctx.run(self.ctx.blobs.reopen_staging, name, at, size_hint)
+        except OSError as exc:
+            if isinstance(exc, FileNotFoundError):
+                raise
+            raise _os_error(exc) from exc
+        early = parse_checksum_type(self.params.checksum_type)
+        self._rx = Receiver(
+            self.capacity,
+            self.ctx.io_pool,
+            ["sha256", *([early] if early and early != "sha256" else [])],
+            seeded={**(hashers or {}), **extra},
+            at=at,
+        )
+        self._bytes_counted = at
+        self._rx.start(self._staging)
+        self._opened_at = time.monotonic()
+        self._next_tick = self._opened_at + self.ctx.settings.progress_interval
+        metrics.UPLOADS_IN_FLIGHT.labels(self.source).inc()
+
+    async def pause(self, durable: bool = True) -> int:
+        """Write out every byte received and (``durable``) make them durable (a
+        resumable upload's checkpoint); the offset. The staging area stays open (see
+        :meth:`rollback`, before which nothing is to be made durable)."""
+        await self._drain()
+        if durable:
+            await self.checkpoint()
+        return self.received
+
+    async def checkpoint(self) -> None:
+        """Make every byte written durable."""
+        try:
+            await self.ctx.run(self._staging.checkpoint)
+        except OSError as exc:
+            raise _os_error(exc) from exc
+
+    def hashers(self) -> dict[str, Any]:
+        """The hash objects after :meth:`pause` (the whole file's, and the extra ones)."""
+        return self._rx.hashers()
+
+    @property
+    def hashes_missing(self) -> bool:
+        return bool(self._rx.missing)
+
+    async def rollback(self, at: int) -> None:
+        """Drop the bytes after ``at`` (a checkpoint): this request's, refused."""
+        await self._rx.settle()
+        await self.ctx.run(self._staging.truncate, at)
+        await self.ctx.run(self._staging.checkpoint)
+
+    async def release(self) -> None:
+        """A resumable upload's request is over and the import goes on: close the
+        staging area in this process; no longer cancellable here."""
+        if self.done:
+            return
+        self.done = True
+        self.ctx.running.remove(self)
+        staging, self._staging = self._staging, None
+        if staging is not None:
+            await self._rx.settle()
+            await self.ctx.run(staging.close)
+        if self._opened_at is not None:
+            metrics.UPLOADS_IN_FLIGHT.labels(self.source).dec()
+            self._opened_at = None
+
     @property
     def received(self) -> int:
         """Bytes of the file received so far."""
@@ -266,7 +343,14 @@ class ImportRun:
         if self.declared is not None and self.received != self.declared:
             raise error(Messages.SIZE_MISMATCH, declared=self.declared, received=self.received)
         algo = check_checksum_pair(checksum_type, checksum_value, final=True)
+        try:
+            await self.ctx.run(self._staging.finish)
+        except OSError as exc:
+            raise _os_error(exc) from exc
+        # After finish: a hash read back (named late, or a resumed upload's) reads the
+        # whole staged file, which an object store has only once it is complete.
         checksums = await self.ctx.run(self._rx.digests, algo)
+        checksums.pop(CHUNK, None)
         if algo and checksum_value:
             actual = checksums[algo]
             if not hmac.compare_digest(actual, checksum_value.strip().lower()):
@@ -276,10 +360,6 @@ class ImportRun:
                     actual=actual,
                     expected=checksum_value.strip().lower(),
                 )
-        try:
-            await self.ctx.run(self._staging.finish)
-        except OSError as exc:
-            raise _os_error(exc) from exc
         await self._inspect()
         if self.itype is ImageType.OSPROFILE and not self.exporting:
             await self._unpack_profile()

@@ -10,6 +10,7 @@ from osdepot.errors import error
 from osdepot.messages import Messages
 from osdepot.services.auth import is_job_admin
 from osdepot.services.context import Context
+from osdepot.services.resumable import ResumableUploads
 
 log = logging.getLogger("osdepot.jobs")
 
@@ -77,6 +78,8 @@ class Jobs:
                 # An import running in this process stops at once; elsewhere at its
                 # next progress update, which finds the job Cancelled.
                 self.ctx.running.cancel(job.id, user.name)
+                # a resumable upload between its requests: its bytes are freed now
+                await ResumableUploads(self.ctx).cancelled(job.id)
                 log.info("job %s cancelled by %s", job.id, user.name)
         return await self.find(ids)
 
@@ -96,6 +99,7 @@ class Jobs:
             now,
             Messages.JOB_EXPIRED.render({"job_id": "", "seconds": s.job_expiry}),
         )
+        expired += ResumableUploads(self.ctx).sweep()
         purged = self.ctx.catalog.purge_jobs(now - s.job_retention)
         self.ctx.catalog.purge_sessions(now - s.session_timeout)
         # Counts of failed logins end with the lock they would lead to.

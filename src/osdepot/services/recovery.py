@@ -1,7 +1,8 @@
 """Start-up recovery: finish or roll back whatever a crash interrupted.
 
 Runs once, before the server accepts requests (never while uploads are running):
-staging files are removed, jobs that were Running are stopped with a message, and
+staging files are removed, jobs that were Running are stopped with a message (but
+those of resumable uploads, which outlive the process), and
 blobs the catalog does not reference (a crash between the rename and the catalog
 transaction) are removed.
 """
@@ -30,7 +31,9 @@ def recover(ctx: Context) -> RecoveryReport:
     # Only this node's jobs (its earlier processes', and those no node claimed): on a
     # shared catalog the other nodes' imports run on (services/nodes.py).
     prefix = ctx.node.rpartition("/")[0] + "/" if ctx.node else None
-    staging = ctx.blobs.clear_staging()  # a local store's: this node's own folder
+    # a local store's: this node's own folder (resumable uploads' staging areas stay:
+    # they go on where their last checkpoint left them)
+    staging = ctx.blobs.clear_staging(keep=ctx.catalog.upload_stagings())
     for name in ctx.catalog.open_staging(prefix):  # an object store's, by name
         try:
             ctx.blobs.remove_staging(name)

@@ -2,7 +2,8 @@
 
 Layout under the store root::
 
-    .staging/<key>.part     files being received (removed at start-up)
+    .staging/<key>.part     files being received (removed at start-up, but those of
+                            resumable uploads, which are reopened where they stopped)
     <k0k1>/<key>            committed blobs, fanned out by the key's first two characters
 
 Staging lives inside the root, so committing is a ``rename`` on one filesystem:
@@ -25,7 +26,7 @@ import fcntl
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -49,11 +50,22 @@ class LocalStaging:
     """A staging file written with plain ``os.write`` calls (no Python buffering),
     with ``O_DIRECT`` while the writes are aligned and the filesystem supports it."""
 
-    def __init__(self, root: Path, size_hint: int | None, direct: bool = True) -> None:
-        self._key = uuid.uuid4().hex
+    def __init__(
+        self,
+        root: Path,
+        size_hint: int | None,
+        direct: bool = True,
+        key: str | None = None,
+        at: int = 0,
+    ) -> None:
+        """A new staging file, or (``key``) the one of that key, reopened to write on
+        after its first ``at`` bytes (FileNotFoundError when it is gone)."""
+        self._key = key or uuid.uuid4().hex
         self.path = root / _STAGING / f"{self._key}.part"
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
-        self.direct = direct and hasattr(os, "O_DIRECT")
+        flags = os.O_WRONLY | os.O_CLOEXEC
+        flags |= os.O_CREAT | os.O_EXCL if key is None else 0
+        # O_DIRECT writes start at an aligned offset (a reopened file may not)
+        self.direct = direct and hasattr(os, "O_DIRECT") and at % DIRECT_ALIGN == 0
         fd = None
         if self.direct:
             try:
@@ -63,15 +75,25 @@ class LocalStaging:
                     raise
                 self.direct = False  # a filesystem without O_DIRECT
         self._fd: int | None = fd if fd is not None else os.open(self.path, flags, 0o640)
-        self._size = 0
+        self._size = at
         self._allocated = 0
-        if size_hint:
+        if key is not None:
             try:
-                os.posix_fallocate(self._fd, 0, size_hint)
+                os.ftruncate(self._fd, at)  # what followed the checkpoint is dropped
+                os.lseek(self._fd, at, os.SEEK_SET)
+            except OSError:
+                self.close()
+                raise
+        if size_hint and size_hint > at:
+            try:
+                os.posix_fallocate(self._fd, at, size_hint - at)
                 self._allocated = size_hint
             except OSError as exc:
                 if exc.errno == errno.ENOSPC:
-                    self.abort()
+                    if key is None:
+                        self.abort()
+                    else:
+                        self.close()
                     raise
                 # Filesystems without fallocate (e.g. some tmpfs setups): carry on.
 
@@ -136,16 +158,42 @@ class LocalStaging:
                 yield chunk
 
     def abort(self) -> None:
+        self.close()
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+    def checkpoint(self) -> None:
+        fd = self._fd
+        if fd is None:
+            raise ValueError("staging file is closed")
+        os.fdatasync(fd)
+
+    def truncate(self, size: int) -> None:
+        fd = self._fd
+        if fd is None:
+            raise ValueError("staging file is closed")
+        if size > self._size:
+            raise ValueError(f"cannot truncate {self._size} bytes to {size}")
+        if size % DIRECT_ALIGN and self.direct:
+            self._buffered()
+        os.ftruncate(fd, size)
+        os.lseek(fd, size, os.SEEK_SET)
+        self._size = size
+        if self._allocated > size:
+            with contextlib.suppress(OSError):  # keep the space reserved as before
+                os.posix_fallocate(fd, size, self._allocated - size)
+
+    def close(self) -> None:
         if self._fd is not None:
             with contextlib.suppress(OSError):
                 os.close(self._fd)
             self._fd = None
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
 
 
 class LocalBlobStore:
     """:class:`osdepot.ports.BlobStore` on a local folder."""
+
+    shared = False
 
     def __init__(self, root: str | os.PathLike[str], direct_io: bool = True) -> None:
         self.root = Path(root)
@@ -160,6 +208,13 @@ class LocalBlobStore:
 
     def create_staging(self, size_hint: int | None = None) -> LocalStaging:
         return LocalStaging(self.root, size_hint, self.direct_io)
+
+    def reopen_staging(self, name: str, size: int, size_hint: int | None = None) -> LocalStaging:
+        key = name.removesuffix(".part")
+        self._path(key)  # a key of this store, or ValueError
+        if not name.endswith(".part"):
+            raise ValueError(f"not a staging file: {name!r}")
+        return LocalStaging(self.root, size_hint, self.direct_io, key=key, at=size)
 
     def commit(self, staging: Staging) -> str:
         if not isinstance(staging, LocalStaging):
@@ -214,9 +269,12 @@ class LocalBlobStore:
         _fsync_dir(folder)
         return str(target)
 
-    def clear_staging(self) -> int:
+    def clear_staging(self, keep: Iterable[str] = ()) -> int:
+        kept = set(keep)
         n = 0
         for name, _size in self.staging_leftovers():
+            if name in kept:
+                continue
             self.remove_staging(name)
             n += 1
         return n

@@ -13,6 +13,11 @@ makes it part of the repository; ``abort`` aborts the upload or deletes the obje
 ``commit`` has nothing left to do. A staging area's ``name`` (``<key>/<upload id>``)
 is what the catalog records while the transfer runs and what ``remove_staging``
 aborts; ``staging_leftovers`` lists every multipart upload under the prefix.
+
+A resumable upload's staging area lasts across requests and restarts: at each
+``checkpoint`` the parts sent are complete and the bytes after the last whole part
+(less than a part) are written to the object ``PREFIX/staging/<key>.tail``;
+``reopen_staging`` lists the parts and reads that tail to go on where it stopped.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import math
 import os
 import uuid
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, BinaryIO
 from urllib.parse import parse_qs, urlparse
@@ -131,20 +136,76 @@ class S3Staging:
     """One multipart upload (see the module's docstring). ``write`` is called by one
     thread at a time, in order."""
 
-    def __init__(self, store: S3BlobStore, size_hint: int | None) -> None:
+    def __init__(
+        self,
+        store: S3BlobStore,
+        size_hint: int | None,
+        name: str | None = None,
+        at: int = 0,
+    ) -> None:
+        """A new multipart upload, or (``name``) the one of that name, taken up again
+        after its first ``at`` bytes: its parts as S3 lists them, and the bytes past
+        the last whole part from the tail object its last checkpoint wrote."""
         self._store = store
-        self._key = uuid.uuid4().hex
-        self._object = store.object_key(self._key)
         self.part_size = part_size(size_hint)
         self._depth = max(1, PART_MEMORY // self.part_size - 1)
-        self.upload_id: str | None = store.s3.create_multipart_upload(
-            Bucket=store.bucket, Key=self._object
-        )["UploadId"]
         self._buf = bytearray()
         self._parts: list[dict[str, Any]] = []
         self._inflight: deque[Future[dict[str, Any]]] = deque()
         self._size = 0
         self._finished = False
+        if name is None:
+            self._key = uuid.uuid4().hex
+            self._object = store.object_key(self._key)
+            self.upload_id: str | None = store.s3.create_multipart_upload(
+                Bucket=store.bucket, Key=self._object
+            )["UploadId"]
+        else:
+            self._key, _, upload = name.partition("/")
+            self._object = store.object_key(self._key)
+            if not upload:
+                raise ValueError(f"not a staging upload: {name!r}")
+            self.upload_id = upload
+            self._restore(at)
+        self._checkpointed = self._size
+
+    @property
+    def _tail(self) -> str:
+        """The object holding the bytes after the last whole part at a checkpoint."""
+        return f"{self._store.prefix}staging/{self._key}.tail"
+
+    def _restore(self, at: int) -> None:
+        """Back to offset ``at`` of a checkpoint (FileNotFoundError if the upload, a
+        part or the tail is gone)."""
+        from botocore.exceptions import ClientError
+
+        s = self._store
+        whole, rest = divmod(at, self.part_size)
+        parts: dict[int, dict[str, Any]] = {}
+        try:
+            pages = s.s3.get_paginator("list_parts").paginate(
+                Bucket=s.bucket, Key=self._object, UploadId=self.upload_id
+            )
+            for page in pages:
+                for p in page.get("Parts", []):
+                    parts[int(p["PartNumber"])] = p
+            tail = b""
+            if rest:
+                tail = s.s3.get_object(Bucket=s.bucket, Key=self._tail)["Body"].read()
+        except ClientError as exc:
+            raise FileNotFoundError(f"staging upload {self.name}: {exc}") from None
+        kept = []
+        for n in range(1, whole + 1):
+            p = parts.get(n)
+            if p is None or int(p["Size"]) != self.part_size:
+                raise FileNotFoundError(f"staging upload {self.name}: part {n} is missing")
+            kept.append({"PartNumber": n, "ETag": p["ETag"]})
+        if len(tail) < rest:
+            raise FileNotFoundError(f"staging upload {self.name}: its tail is missing")
+        self._parts = kept
+        self._inflight.clear()
+        self._buf = bytearray(tail[:rest])
+        self._size = at
 
     @property
     def key(self) -> str:
@@ -188,6 +249,35 @@ class S3Staging:
         while self._inflight:
             self._parts.append(self._inflight.popleft().result())
 
+    def checkpoint(self) -> None:
+        """The parts sent are complete and the bytes after them are in the tail object."""
+        if self._finished or self.upload_id is None:
+            raise ValueError("staging upload is closed")
+        self._drain()
+        s = self._store
+        if self._buf:
+            s.s3.put_object(Bucket=s.bucket, Key=self._tail, Body=bytes(self._buf))
+        self._checkpointed = self._size
+
+    def truncate(self, size: int) -> None:
+        if size < self._checkpointed or size > self._size:
+            raise ValueError(f"cannot truncate to {size} (checkpoint {self._checkpointed})")
+        for fut in self._inflight:
+            fut.cancel()
+        with contextlib.suppress(Exception):
+            self._drain()
+        self._restore(size)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._drain()
+        self._buf = bytearray()
+
+    def _drop_tail(self) -> None:
+        s = self._store
+        with contextlib.suppress(Exception):
+            s.s3.delete_object(Bucket=s.bucket, Key=self._tail)
+
     def finish(self) -> None:
         if self._buf or not (self._parts or self._inflight):
             self._send(bytes(self._buf))  # the last part (an empty file: one empty part)
@@ -201,6 +291,7 @@ class S3Staging:
             MultipartUpload={"Parts": sorted(self._parts, key=lambda p: p["PartNumber"])},
         )
         self._finished = True
+        self._drop_tail()
 
     def reader(self) -> S3Reader:
         return S3Reader(self._store, self._key, self._size)
@@ -230,10 +321,13 @@ class S3Staging:
                 )
         self.upload_id = None
         self._buf = bytearray()
+        self._drop_tail()
 
 
 class S3BlobStore:
     """:class:`osdepot.ports.BlobStore` on a bucket of S3-compatible storage."""
+
+    shared = True
 
     def __init__(self, url: str, client: Any = None) -> None:
         self.bucket, self.prefix, endpoint, region = parse_url(url)
@@ -292,6 +386,9 @@ class S3BlobStore:
     def create_staging(self, size_hint: int | None = None) -> S3Staging:
         return S3Staging(self, size_hint)
 
+    def reopen_staging(self, name: str, size: int, size_hint: int | None = None) -> S3Staging:
+        return S3Staging(self, size_hint, name=name, at=size)
+
     def commit(self, staging: Any) -> str:
         if not isinstance(staging, S3Staging):
             raise TypeError("not a staging upload of this store")
@@ -349,6 +446,8 @@ class S3BlobStore:
             self.s3.abort_multipart_upload(
                 Bucket=self.bucket, Key=self.object_key(key), UploadId=upload
             )
+        with contextlib.suppress(ClientError):
+            self.s3.delete_object(Bucket=self.bucket, Key=f"{self.prefix}staging/{key}.tail")
 
     def quarantine(self, key: str) -> str:
         """Into ``PREFIX/lost+found/<key>`` of the same bucket."""
@@ -357,7 +456,7 @@ class S3BlobStore:
         self.delete(key)
         return f"s3://{self.bucket}/{target}"
 
-    def clear_staging(self) -> int:
+    def clear_staging(self, keep: Iterable[str] = ()) -> int:
         """Nothing at start-up: other nodes' uploads to the same bucket are running.
         The uploads of this node's interrupted jobs are aborted by name (the catalog
         records them), and `osdepot fsck --repair` aborts those no job owns."""

@@ -89,6 +89,29 @@ jobs = Table(
     sqlite_autoincrement=True,
 )
 
+#: Resumable uploads in progress (services/resumable.py): the job each one feeds, its
+#: durable offset (every byte before it is on the store), its staging area, the node
+#: whose disk holds it, and the request appending to it now (``holder`` until
+#: ``held_until``: one at a time, across the server's processes).
+uploads = Table(
+    "uploads",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("job_id", Integer, nullable=False, unique=True),
+    Column("created_by", String(64), nullable=False, index=True),
+    Column("length", BigInteger),
+    Column("offset_bytes", BigInteger, nullable=False, server_default="0"),
+    Column("filename", String(300), nullable=False),
+    Column("params", Text, nullable=False, server_default="{}"),
+    Column("protocol", String(16), nullable=False),
+    Column("staging", String(300), nullable=False),
+    Column("node", String(200), nullable=False, server_default=""),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False, index=True),
+    Column("holder", String(64)),
+    Column("held_until", Float),
+)
+
 #: Server processes sharing the catalog, and their last heartbeat (services/nodes.py).
 nodes = Table(
     "nodes",

@@ -29,6 +29,10 @@ from osdepot.messages import Messages
 #: the application's buffers (web/protocol.py's DirectBody, under ``osdepot serve``).
 DIRECT_BODY = "osdepot.direct_body"
 
+#: The ASGI scope extension through which the server sends an informational (1xx)
+#: response before the final one (web/protocol.py's _Interim, under ``osdepot serve``).
+INTERIM = "osdepot.interim"
+
 #: A body must deliver at least this much per ``upload_stall_timeout`` seconds.
 MIN_PROGRESS_BYTES = 64 * 1024
 

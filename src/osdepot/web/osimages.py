@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -213,8 +214,13 @@ async def delete_nothing(request: Request) -> Response:
 # -- upload ---------------------------------------------------------------------------
 
 
-def _params(request: Request) -> UploadParams:
-    q = request.query_params
+def upload_params(request: Request, overrides: Mapping[str, str] | None = None) -> UploadParams:
+    """An upload's parameters from the query (``overrides``: the same names given
+    another way, such as a resumable upload's metadata, which take precedence)."""
+    q: Mapping[str, str] = request.query_params
+    if overrides:
+        known = ("checksumType", "checksumValue", "imageName", "os", "osrelease", "description")
+        q = {**dict(q), **{k: v for k, v in overrides.items() if k in known}}
     itype = q.get("imageType")
     return UploadParams(
         job_id=parse_job_id(q.get("jobId") or q.get("jobID")),
@@ -234,7 +240,7 @@ async def upload(request: Request) -> Response:
     user = await authenticate(request, Privilege.EDIT_FILES)
     ctx = ctx_of(request)
     ctype = request.headers.get("content-type", "")
-    params = _params(request)
+    params = upload_params(request)
     if not ctype.lower().startswith("multipart/"):
         # A remote import: {"serverId", "path"} as JSON (pylxca sends no content type).
         body = await json_body(request)

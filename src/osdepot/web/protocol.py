@@ -53,7 +53,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResp
 
 from osdepot.config import Settings
 from osdepot.errors import OsdepotException
-from osdepot.web.body import DIRECT_BODY
+from osdepot.web.body import DIRECT_BODY, INTERIM
 
 #: The largest request head (request line and header fields) accepted, in bytes.
 MAX_HEAD_BYTES = 64 * 1024
@@ -428,6 +428,7 @@ class BodyProtocol(HttpToolsProtocol):
         # A cut download drops what the transport still holds for its client and
         # closes at once (uvicorn's close would wait for a client that reads nothing).
         extensions[ABORT] = self.transport.abort
+        extensions[INTERIM] = _Interim(self.transport, self.cycle)
         if self.transport.get_extra_info("sslcontext") is None:
             extensions[SENDFILE] = SendFile(self, self.cycle)
         length = _content_length(self.headers)
@@ -466,6 +467,22 @@ class BodyProtocol(HttpToolsProtocol):
         cycle.more_body = False
         cycle.message_event.set()
         self._in_head, self._head_fed = True, 0
+
+
+class _Interim:
+    """``interim(status, reason, headers)``: an informational (1xx) response written
+    before the final one (the resumable-upload draft's 104); nothing once the final
+    response has begun."""
+
+    def __init__(self, transport: asyncio.Transport, cycle: RequestResponseCycle) -> None:
+        self._transport, self._cycle = transport, cycle
+
+    def __call__(self, status: int, reason: str, headers: list[tuple[str, str]]) -> bool:
+        if self._cycle.response_started or self._transport.is_closing():
+            return False
+        lines = [f"HTTP/1.1 {status} {reason}"] + [f"{k}: {v}" for k, v in headers]
+        self._transport.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        return True
 
 
 def _peer(client: tuple[str, int] | None) -> str:

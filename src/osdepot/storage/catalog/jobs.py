@@ -17,12 +17,17 @@ from osdepot.domain.records import (
     Job,
 )
 from osdepot.storage.catalog.base import Base, job_event, jobs_stopped
-from osdepot.storage.schema import jobs, nodes
+from osdepot.storage.schema import jobs, nodes, uploads
+
+#: Running jobs that a resumable upload feeds: they outlive the process that made them
+#: (restarts and node watches leave them to the upload's expiry).
+_RESUMABLE = jobs.c.id.in_(select(uploads.c.job_id))
 
 
 def _running_on(node_prefix: str | None) -> Any:
-    """Running jobs: all, or those of the nodes named ``node_prefix``… and of none."""
-    where = jobs.c.status == JobStatus.RUNNING.value
+    """Running jobs: all, or those of the nodes named ``node_prefix``… and of none;
+    those of resumable uploads never."""
+    where = and_(jobs.c.status == JobStatus.RUNNING.value, ~_RESUMABLE)
     if node_prefix is None:
         return where
     mine = or_(jobs.c.node.is_(None), jobs.c.node.startswith(node_prefix, autoescape=True))
@@ -322,7 +327,9 @@ class JobsCatalog(Base):
                 (int(r[0]), r[1])
                 for r in c.execute(
                     select(jobs.c.id, jobs.c.staging).where(
-                        jobs.c.node == node, jobs.c.status == JobStatus.RUNNING.value
+                        jobs.c.node == node,
+                        jobs.c.status == JobStatus.RUNNING.value,
+                        ~_RESUMABLE,
                     )
                 )
             ]

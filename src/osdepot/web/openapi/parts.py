@@ -35,6 +35,8 @@ def error_answers(*codes: int) -> dict[str, Any]:
         415: "The body is not sent as application/json (FQXHMFC9033J)",
         416: "The Range is malformed or outside the file (FQXHMFC9040J); Content-Range "
         "says the file's size",
+        423: "Another request is appending to the resumable upload (FQXHMFC9060J)",
+        460: "The bytes sent do not match Upload-Checksum; they were dropped (FQXHMFC9058J)",
         429: "Too many failed logins from this address (FQXHMSE9008J); see Retry-After",
         500: "Internal error (with a message)",
         503: "The catalog stayed busy (FQXHMFC9031M), or too many password checks are "

@@ -22,6 +22,7 @@ from osdepot.web.openapi.parts import (
     request_body,
 )
 from osdepot.web.openapi.profiles import profile_paths
+from osdepot.web.openapi.resumable import resumable_paths
 from osdepot.web.openapi.schemas import IMAGE_TYPES
 
 _JOBS = path_param("ids", "Comma-separated job ids")
@@ -271,5 +272,6 @@ def paths() -> dict[str, Any]:
             }
         },
         **download_paths(),
+        **resumable_paths(),
         **deploy_paths(),
     }

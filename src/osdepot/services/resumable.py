@@ -1,0 +1,674 @@
+"""Resumable uploads: one import fed by any number of requests, across broken
+connections and restarts (tus 1.0 and the IETF draft speak to it: web/resumable.py).
+
+An upload is made for an open import job (the job goes Running at once and shows the
+upload's progress in ``GET /tasks``). Each request that appends to it is an
+:class:`~osdepot.services.import_run.ImportRun` of its own, taken up where the last one
+stopped: the staging area reopened at the upload's offset, the whole file's hashes
+carried on from the last request in this process (or, when this process does not
+have them — after a restart, or a request to another worker — computed by reading
+the file back once at the end). When a request ends, however it ends, every byte it
+brought is written and made durable (``Staging.checkpoint``) and only then is the new
+offset recorded: the offset a client is told always has all its bytes on the store.
+The request that brings the last byte finishes the import exactly as a multipart
+upload does (verification, content checks, recognition, the atomic commit).
+
+A long request checkpoints every ``upload_checkpoint_interval`` seconds too, so that
+a server killed in the middle of a 10 GiB request loses seconds, not the request.
+
+One request appends at a time. In this process a new request (or an offset
+retrieval) stops the one still running, which a client whose connection broke
+leaves behind; the old one keeps what it received, and the new one is told the
+offset it must send from if it differs (409). Across processes a lease in the
+catalog keeps a second request out (423) until the first one ends or stalls. Bytes
+that fail a request's checksum (``Upload-Checksum``), or would go past the upload's
+length, are dropped and the upload goes on from where it was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import hashlib
+import hmac
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from osdepot.domain.images import ImageType, check_extension, resolve_os
+from osdepot.domain.jobs import JobStatus
+from osdepot.domain.names import clean_filename
+from osdepot.domain.records import Job, StoredFile, Upload, User
+from osdepot.errors import OsdepotError, error
+from osdepot.messages import Messages
+from osdepot.services.context import Context
+from osdepot.services.import_params import UploadParams
+from osdepot.services.import_run import CHUNK, ImportRun
+from osdepot.services.imports import Imports
+
+log = logging.getLogger("osdepot.uploads")
+
+#: hash algorithms a request's bytes may be checked with (tus ``Upload-Checksum``)
+CHUNK_ALGORITHMS = ("sha1", "sha256", "md5")
+#: seconds a request's lease outlives the stall rule (renewed while bytes arrive)
+LEASE_MARGIN = 60.0
+#: seconds a new request waits for an older one in this process to stop
+STOP_WAIT = 30.0
+
+
+@dataclass(frozen=True)
+class Append:
+    """What one request appending to an upload says."""
+
+    offset: int
+    #: the request body's length, when it has one
+    content_length: int | None = None
+    #: IETF ``Upload-Complete``: True, the body ends the file; None: a tus request,
+    #: complete when the offset reaches the length
+    complete: bool | None = None
+    #: ``Upload-Length`` sent with this request
+    length: int | None = None
+    #: a checksum of this request's bytes: algorithm and digest
+    chunk: tuple[str, bytes] | None = None
+
+
+@dataclass(frozen=True)
+class Appended:
+    """An upload after a request: its state, and the stored file when it completed."""
+
+    upload: Upload
+    stored: StoredFile | None = None
+    image_id: str | None = None
+
+
+class BodySource(Protocol):
+    """A request body read into the caller's buffers (web/body.py's BodyReader)."""
+
+    async def readinto(
+        self, view: memoryview, *, some: bool = False, waiting: Waiting | None = None
+    ) -> int: ...
+
+
+Waiting = Callable[[int], Awaitable[None]]
+
+
+class _Kept(Exception):
+    """A request refused after its bytes were dealt with: the upload goes on."""
+
+    def __init__(self, exc: OsdepotError) -> None:
+        super().__init__(str(exc))
+        self.error = exc
+
+
+class _Stopped(Exception):
+    """A newer request (or an offset retrieval) took over this request's upload."""
+
+
+@dataclass
+class _Active:
+    """The request appending to an upload in this process."""
+
+    start: int
+    stop: bool = False
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass
+class _Live:
+    """What this process keeps of an upload between its requests: the whole file's
+    hash objects at offset ``at`` (None: unknown here), and the running request."""
+
+    at: int = 0
+    hashers: dict[str, Any] | None = None
+    active: _Active | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+def params_json(p: UploadParams) -> dict[str, Any]:
+    d = dataclasses.asdict(p)
+    d["image_type"] = p.image_type.value if p.image_type else None
+    return d
+
+
+def params_of(d: dict[str, Any]) -> UploadParams:
+    d = dict(d)
+    d["image_type"] = ImageType(d["image_type"]) if d.get("image_type") else None
+    return UploadParams(**d)
+
+
+class ResumableUploads:
+    """Creating, continuing, ending and expiring resumable uploads (the module's
+    docstring). Blocking catalog and store calls go to threads."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    @property
+    def _live(self) -> dict[str, _Live]:
+        return self.ctx.resumable
+
+    @property
+    def _node(self) -> str:
+        """This server among the nodes (its name without the process id)."""
+        return self.ctx.node.rpartition("/")[0] or self.ctx.node
+
+    def _expires(self, now: float) -> float:
+        return now + self.ctx.settings.upload_expiry
+
+    # -- creation ------------------------------------------------------------------------
+
+    async def create(
+        self, user: User, params: UploadParams, length: int | None, raw_filename: str, protocol: str
+    ) -> Upload:
+        """A new upload for the open job ``params.job_id`` (claimed now: Running)."""
+        ctx = self.ctx
+        imports = Imports(ctx)
+        job, itype = await imports.check_upload(user, params)
+        if job.status is not JobStatus.PENDING or itype is ImageType.BUNDLESIG:
+            raise error(
+                Messages.NOT_SUPPORTED,
+                detail="A BUNDLESIG signature is sent with POST /files/osImages; resumable "
+                "uploads take an import job's first file.",
+            )
+        filename = clean_filename(raw_filename)
+        check_extension(itype, resolve_os(itype, params.os), filename)
+        if length is not None:
+            if job.declared_size is not None and job.declared_size != length:
+                raise error(
+                    Messages.UPLOAD_LENGTH,
+                    upload_id="(new)",
+                    detail=f"Import job {job.id} declared a file of {job.declared_size} "
+                    f"bytes; the upload says {length}.",
+                )
+            await ctx.run(imports.check_space, length, itype, job.declared_size or 0)
+            if job.declared_size is None:
+                await ctx.run(imports._check_user_reservations, user, length)
+        cap = ctx.settings.max_open_uploads_per_user
+        if cap and await ctx.run(ctx.catalog.count_uploads, user.name) >= cap:
+            raise error(
+                Messages.REPOSITORY_FULL,
+                detail=f"You have {cap} resumable uploads open, the most one user may have. "
+                "Finish or cancel one of them first.",
+            )
+        staging = await ctx.run(ctx.blobs.create_staging, length)
+        now = ctx.clock()
+        up = Upload(
+            id=secrets.token_hex(16),
+            job_id=job.id,
+            created_by=user.name,
+            length=length,
+            offset=0,
+            filename=filename,
+            params=params_json(params),
+            protocol=protocol,
+            staging=staging.name,
+            node=self._node,
+            created_at=now,
+            expires_at=self._expires(now),
+        )
+        try:
+            await ctx.run(staging.close)
+            opened = await ctx.run(ctx.catalog.open_upload, up, job.uploads, now)
+        except BaseException:
+            await ctx.run(staging.abort)
+            raise
+        if not opened:
+            await ctx.run(staging.abort)
+            raise error(Messages.JOB_ALREADY_USED, job_id=job.id, status="Running")
+        self._live[up.id] = _Live()
+        log.info(
+            "job %s: resumable upload %s of %s (%s bytes, %s) created by %s",
+            job.id,
+            up.id[:8],
+            filename,
+            length if length is not None else "unknown",
+            protocol,
+            user.name,
+        )
+        return up
+
+    # -- finding -------------------------------------------------------------------------
+
+    async def mine(self, user: User, upload_id: str) -> Upload:
+        """The upload, if ``user`` made it (404 otherwise: others' ids are not told)."""
+        up = None
+        if len(upload_id) == 32 and all(c in "0123456789abcdef" for c in upload_id):
+            up = await self.ctx.read(lambda c: c.get_upload(upload_id))
+        if up is None or up.created_by != user.name:
+            raise error(
+                Messages.UPLOAD_NOT_FOUND,
+                upload_id=upload_id[:40],
+                detail="No upload in progress has this id for your account: it finished, "
+                "was cancelled or expired, or never existed.",
+            )
+        if up.node != self._node and not self.ctx.blobs.shared:
+            raise error(Messages.UPLOAD_ELSEWHERE, upload_id=up.id, node=up.node)
+        return up
+
+    async def head(self, user: User, upload_id: str) -> Upload:
+        """The upload's state for an offset retrieval: a request still appending to it
+        in this process is stopped first (its client has given up on it), so that the
+        offset answered is the one the next request must send."""
+        up = await self.mine(user, upload_id)
+        live = self._live.get(up.id)
+        if live is not None and live.active is not None:
+            async with live.lock:
+                await _stop(live)
+        up = await self.mine(user, upload_id)
+        now = self.ctx.clock()
+        if up.holder is not None and (up.held_until or 0) > now:
+            raise error(
+                Messages.UPLOAD_BUSY,
+                upload_id=up.id,
+                detail="Another server process is receiving its bytes now; its offset is "
+                "not final yet.",
+            )
+        return up
+
+    # -- appending -----------------------------------------------------------------------
+
+    async def append(self, user: User, upload_id: str, req: Append, body: BodySource) -> Appended:
+        """Append the request's body at ``req.offset``; finish the import when it ends
+        the file. Raises the refusal (nothing changed), or the interruption after
+        keeping every byte that arrived."""
+        ctx = self.ctx
+        up = await self.mine(user, upload_id)
+        live = self._live.setdefault(up.id, _Live())
+        holder = secrets.token_hex(8)
+        async with live.lock:
+            await _stop(live)
+            now = ctx.clock()
+            if not await ctx.run(
+                ctx.catalog.lease_upload, up.id, holder, now, now + self._lease_seconds()
+            ):
+                raise error(
+                    Messages.UPLOAD_BUSY,
+                    upload_id=up.id,
+                    detail="Another request, in another server process, is appending to it.",
+                )
+            active = _Active(start=req.offset)
+            live.active = active
+        try:
+            return await self._append(user, up.id, req, body, live, active, holder)
+        finally:
+            active.done.set()
+            if live.active is active:
+                live.active = None
+            with contextlib.suppress(Exception):
+                await ctx.run(ctx.catalog.release_upload, up.id, holder)
+
+    def _lease_seconds(self) -> float:
+        return self.ctx.settings.upload_stall_timeout + LEASE_MARGIN
+
+    async def _append(
+        self,
+        user: User,
+        upload_id: str,
+        req: Append,
+        body: BodySource,
+        live: _Live,
+        active: _Active,
+        holder: str,
+    ) -> Appended:
+        ctx = self.ctx
+        up = await ctx.run(ctx.catalog.get_upload, upload_id)
+        job = await ctx.run(ctx.catalog.get_job, up.job_id) if up else None
+        if up is None or job is None or job.status is not JobStatus.RUNNING:
+            if up is not None:
+                await self.forget(up)
+            raise _ended(upload_id, job)
+        if req.offset != up.offset:
+            raise error(
+                Messages.UPLOAD_OFFSET_MISMATCH,
+                upload_id=up.id,
+                expected=up.offset,
+                provided=req.offset,
+            )
+        length, learnt = self._length(up, req)
+        params = params_of(up.params)
+        itype = params.image_type or job.image_type
+        if learnt is not None:
+            await ctx.run(Imports(ctx).check_space, learnt - up.offset, itype)
+        run = ImportRun(
+            ctx,
+            user,
+            job,
+            itype,
+            resolve_os(itype, params.os),
+            params,
+            up.filename,
+            length,
+            length,
+        )
+        extra = {CHUNK: hashlib.new(req.chunk[0])} if req.chunk else {}
+        carried = None
+        if live.hashers is not None and live.at == up.offset:
+            carried = {name: h.copy() for name, h in live.hashers.items()}
+        try:
+            await run.reopen(up.staging, up.offset, carried, extra)
+        except FileNotFoundError:
+            await self._lost(up)
+            raise _ended(upload_id, None) from None
+        ctx.running.add(run)
+        try:
+            return await self._feed(run, up, req, body, live, active, holder, learnt)
+        except _Kept as kept:  # a refusal: the upload goes on
+            raise kept.error from None
+        except asyncio.CancelledError:
+            # the server stops: the upload stays at its last checkpoint, to go on later
+            raise
+        except BaseException as exc:
+            if not run.done:
+                await run.fail(run.failure(exc))
+                await self.forget(up)
+            raise
+        finally:
+            await run.release()
+
+    def _length(self, up: Upload, req: Append) -> tuple[int | None, int | None]:
+        """The upload's length for this request, and the length learnt from it (None
+        when it was known already, or is not known yet)."""
+        known = up.length
+        said = []
+        if req.length is not None:
+            said.append(req.length)
+        if req.complete and req.content_length is not None:
+            said.append(up.offset + req.content_length)
+        for value in said:
+            if (known is not None and value != known) or value != said[0]:
+                raise error(
+                    Messages.UPLOAD_LENGTH,
+                    upload_id=up.id,
+                    detail=f"The upload's length is {known if known is not None else said[0]} "
+                    f"bytes; this request says {value}.",
+                )
+        length = known if known is not None else (said[0] if said else None)
+        if (
+            length is not None
+            and req.content_length is not None
+            and up.offset + req.content_length > length
+        ):
+            raise error(
+                Messages.UPLOAD_LENGTH,
+                upload_id=up.id,
+                detail=f"{req.content_length} bytes at byte {up.offset} go past the "
+                f"upload's length of {length} bytes.",
+            )
+        return length, (length if known is None else None)
+
+    async def _feed(
+        self,
+        run: ImportRun,
+        up: Upload,
+        req: Append,
+        body: BodySource,
+        live: _Live,
+        active: _Active,
+        holder: str,
+        learnt: int | None,
+    ) -> Appended:
+        ctx = self.ctx
+        lease = _Lease(ctx, up.id, holder, self._lease_seconds())
+        length = up.length if up.length is not None else learnt
+        recorded = up.offset  # the last offset recorded (what a refusal goes back to)
+
+        async def checkpoint() -> None:
+            """A long request's bytes so far made durable and their offset recorded
+            (not for a request with a checksum: its bytes count only once checked)."""
+            nonlocal recorded
+            if req.chunk:
+                return
+            offset = await run.pause()
+            pct = min(99, offset * 100 // length) if length else 0
+            recorded = offset
+            await ctx.run(
+                ctx.catalog.set_upload_offset,
+                up.id,
+                offset,
+                learnt,
+                self._expires(ctx.clock()),
+                pct,
+            )
+
+        interrupted: BaseException | None = None
+        overflow = False
+        try:
+            interval = ctx.settings.upload_checkpoint_interval
+            await _receive(run, body, active, lease, checkpoint, interval)
+        except _Stopped as exc:
+            interrupted = exc
+        except OsdepotError as exc:
+            if exc.message is Messages.SIZE_MISMATCH:
+                overflow = True
+            elif exc.message in (Messages.UPLOAD_INTERRUPTED, Messages.UPLOAD_TOO_SLOW):
+                interrupted = exc
+            else:
+                raise
+        offset = await run.pause(durable=False)
+        bad_chunk = _chunk_refusal(run, req, interrupted, recorded)
+        if overflow or bad_chunk is not None:
+            await run.rollback(recorded)
+            offset = recorded
+        else:
+            await run.checkpoint()
+            hashers = None if run.hashes_missing else run.hashers()
+            if hashers is not None:
+                hashers.pop(CHUNK, None)
+            live.at, live.hashers = offset, hashers
+        now = ctx.clock()
+        pct = min(99, offset * 100 // length) if length else 0
+        if not await ctx.run(
+            ctx.catalog.set_upload_offset, up.id, offset, learnt, self._expires(now), pct
+        ):
+            raise _ended(up.id, await ctx.run(ctx.catalog.get_job, up.job_id))
+        up = dataclasses.replace(up, offset=offset, length=length, expires_at=self._expires(now))
+        try:
+            _raise_refusal(up, overflow, bad_chunk, interrupted)
+        except OsdepotError as exc:
+            raise _Kept(exc) from None
+        complete = req.complete if req.complete is not None else offset == length
+        if not complete:
+            return Appended(up)
+        if length is None:
+            length = offset
+        run.declared = run.expected = length
+        params = params_of(up.params)
+        stored = await run.finish(params.checksum_type, params.checksum_value)
+        await self.forget(up)
+        log.info("job %s: resumable upload %s complete", up.job_id, up.id[:8])
+        return Appended(up, stored, run.image_id)
+
+    # -- ending --------------------------------------------------------------------------
+
+    async def terminate(self, user: User, upload_id: str) -> None:
+        """End the upload at its client's request (tus termination, IETF cancellation):
+        the job Cancelled, its bytes removed."""
+        ctx = self.ctx
+        up = await self.mine(user, upload_id)
+        msg = Messages.JOB_CANCELLED.render({"job_id": up.job_id, "user": user.name})
+        await ctx.run(
+            ctx.catalog.finish_job,
+            up.job_id,
+            JobStatus.CANCELLED,
+            ctx.clock(),
+            msg,
+            cancelled_by=user.name,
+        )
+        ctx.running.cancel(up.job_id, user.name)
+        await self.cancelled(up.job_id)
+
+    async def cancelled(self, job_id: int) -> None:
+        """The upload's job was cancelled: a request appending to it in this process
+        stops and removes its bytes itself; otherwise they are removed here (one
+        appending in another process stops at its next progress update)."""
+        up = await self.ctx.run(self.ctx.catalog.upload_of_job, job_id)
+        if up is None:
+            return
+        live = self._live.get(up.id)
+        if live is not None and live.active is not None:
+            return
+        await self.ctx.run(self._remove, up)
+
+    async def forget(self, up: Upload) -> None:
+        """The import ended (committed, or failed with its staging removed)."""
+        self._live.pop(up.id, None)
+        await self.ctx.run(self.ctx.catalog.delete_upload, up.id)
+
+    async def _lost(self, up: Upload) -> None:
+        """The staging area is gone (removed by hand, or a store that lost it)."""
+        ctx = self.ctx
+        await ctx.run(
+            ctx.catalog.finish_job,
+            up.job_id,
+            JobStatus.STOPPED,
+            ctx.clock(),
+            Messages.INTERNAL.render(
+                {"detail": "The bytes of the resumable upload were lost from the store."}
+            ),
+        )
+        await ctx.run(self._remove, up)
+
+    def _remove(self, up: Upload, remove_staging: bool = True) -> None:
+        """Forget the upload and remove its staging area (blocking)."""
+        self._live.pop(up.id, None)
+        if self.ctx.catalog.delete_upload(up.id) is None:
+            return  # another caller did it
+        if remove_staging:
+            try:
+                self.ctx.blobs.remove_staging(up.staging)
+            except (OSError, ValueError):
+                log.exception("could not remove the staging area of upload %s", up.id[:8])
+
+    def sweep(self) -> int:
+        """Housekeeping (blocking): uploads idle past their expiry are removed and
+        their jobs Stopped; uploads whose job ended elsewhere are forgotten."""
+        ctx = self.ctx
+        now = ctx.clock()
+        n = 0
+        for up in ctx.catalog.expired_uploads(now):
+            msg = Messages.UPLOAD_EXPIRED.render(
+                {"job_id": up.job_id, "seconds": ctx.settings.upload_expiry, "offset": up.offset}
+            )
+            ctx.catalog.finish_job(up.job_id, JobStatus.STOPPED, now, msg)
+            self._remove(up)
+            log.info("job %s: resumable upload %s expired", up.job_id, up.id[:8])
+            n += 1
+        for up in ctx.catalog.ended_uploads():
+            job = ctx.catalog.get_job(up.job_id)
+            self._remove(up, remove_staging=job is None or job.status is not JobStatus.COMPLETE)
+        return n
+
+
+class _Lease:
+    """Renews a request's lease on its upload while bytes arrive."""
+
+    def __init__(self, ctx: Context, upload_id: str, holder: str, seconds: float) -> None:
+        self.ctx, self.upload_id, self.holder, self.seconds = ctx, upload_id, holder, seconds
+        self._due = time.monotonic() + seconds / 3
+
+    async def renew(self) -> None:
+        if time.monotonic() < self._due:
+            return
+        self._due = time.monotonic() + self.seconds / 3
+        now = self.ctx.clock()
+        await self.ctx.run(
+            self.ctx.catalog.lease_upload, self.upload_id, self.holder, now, now + self.seconds
+        )
+
+
+async def _stop(live: _Live) -> None:
+    """Stop the request appending to the upload in this process, and wait for it to
+    have kept what it received."""
+    active = live.active
+    if active is None:
+        return
+    active.stop = True
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(STOP_WAIT):
+            await active.done.wait()
+
+
+async def _receive(
+    run: ImportRun,
+    body: BodySource,
+    active: _Active,
+    lease: _Lease,
+    checkpoint: Callable[[], Awaitable[None]],
+    interval: float,
+) -> None:
+    """The request body into the run's buffers, in place, to its end; a checkpoint
+    every ``interval`` seconds."""
+
+    async def waiting(pending: int) -> None:
+        if active.stop:
+            raise _Stopped()
+        await run.waiting(pending)
+        await lease.renew()
+
+    due = time.monotonic() + interval
+    while True:
+        buf, fill = run.buffer()
+        view = memoryview(buf)[fill : run.capacity]
+        n = await body.readinto(view, waiting=waiting)
+        if n:
+            await run.commit(n)
+        if n < len(view):
+            return
+        if active.stop:
+            raise _Stopped()
+        await lease.renew()
+        if interval and time.monotonic() >= due:
+            await checkpoint()
+            due = time.monotonic() + interval
+
+
+def _raise_refusal(
+    up: Upload,
+    overflow: bool,
+    bad_chunk: OsdepotError | None,
+    interrupted: BaseException | None,
+) -> None:
+    """A request that did not go through ends with why (its bytes kept or dropped)."""
+    if overflow:
+        raise error(
+            Messages.UPLOAD_LENGTH,
+            upload_id=up.id,
+            detail=f"The request sent bytes past the upload's length of {up.length} bytes; "
+            "its bytes were dropped.",
+        )
+    if bad_chunk is not None and interrupted is None:
+        raise bad_chunk
+    if isinstance(interrupted, _Stopped):
+        raise error(
+            Messages.UPLOAD_BUSY,
+            upload_id=up.id,
+            detail="A newer request for the same upload took over from this one.",
+        )
+    if interrupted is not None:
+        raise interrupted
+
+
+def _chunk_refusal(
+    run: ImportRun, req: Append, interrupted: BaseException | None, offset: int
+) -> OsdepotError | None:
+    """Why this request's bytes are dropped for their checksum (``Upload-Checksum``):
+    they do not match it, or only a part of them arrived (a part cannot be checked;
+    it is sent again whole). None when there is no checksum or it matches."""
+    if not req.chunk:
+        return None
+    algo, expected = req.chunk
+    if interrupted is None and hmac.compare_digest(run.hashers()[CHUNK].digest(), expected):
+        return None
+    return error(Messages.UPLOAD_BAD_CHUNK, algorithm=algo, offset=offset)
+
+
+def _ended(upload_id: str, job: Job | None) -> OsdepotError:
+    """The refusal for an upload whose import has ended."""
+    detail = "The upload's import ended."
+    if job is not None and job.message:
+        detail = f"Its import job {job.id} ended ({job.status.value}): {job.message.get('text')}"
+    return error(Messages.UPLOAD_NOT_FOUND, upload_id=upload_id, detail=detail)
