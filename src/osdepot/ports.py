@@ -317,6 +317,9 @@ class Catalog(Protocol):
 
     def release_upload(self, upload_id: str, holder: str) -> None: ...
 
+    def release_leases(self, holder_prefix: str) -> int:
+        """Free the leases held by requests of ended processes (``NODE/…``)."""
+
     def set_upload_offset(
         self, upload_id: str, offset: int, length: int | None, expires_at: float, percentage: int
     ) -> bool:

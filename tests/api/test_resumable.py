@@ -257,7 +257,7 @@ def test_an_idle_upload_expires(api: Api, ctx: Context) -> None:
     Jobs(ctx).housekeeping()
     assert api.task(job)["status"] == "Running"  # not idle for long enough
     now = ctx.clock()
-    ctx.clock = lambda: now + 61  # type: ignore[method-assign]
+    ctx.clock = lambda: now + 61
     Jobs(ctx).housekeeping()
     task = api.task(job)
     assert task["status"] == "Stopped"

@@ -43,6 +43,7 @@ class Nodes:
                 {"node": node, "seconds": f"{timeout:g}", "by": ctx.node}
             )
             found = ctx.catalog.fail_node_jobs(node, silent_since, now, message)
+            ctx.catalog.release_leases(node + "#")  # its requests on resumable uploads
             ids = [i for i, _ in found]
             log.warning(
                 "node %s sent no heartbeat for %g s; stopped its jobs %s",

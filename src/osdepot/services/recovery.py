@@ -39,6 +39,9 @@ def recover(ctx: Context) -> RecoveryReport:
             ctx.blobs.remove_staging(name)
         except (OSError, ValueError):
             log.exception("could not remove staging %s", name)
+    # the requests this node's earlier processes were serving are gone: their leases
+    # on resumable uploads go with them
+    ctx.catalog.release_leases(prefix or "")
     failed = ctx.catalog.fail_open_jobs(ctx.clock(), Messages.SERVER_INTERRUPTED.render({}), prefix)
     referenced = ctx.catalog.blob_keys()
     orphans = 0

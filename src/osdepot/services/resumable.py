@@ -278,7 +278,7 @@ class ResumableUploads:
         ctx = self.ctx
         up = await self.mine(user, upload_id)
         live = self._live.setdefault(up.id, _Live())
-        holder = secrets.token_hex(8)
+        holder = f"{ctx.node}#{secrets.token_hex(8)}"  # whose it is (restarts free them)
         async with live.lock:
             await _stop(live)
             now = ctx.clock()
@@ -295,11 +295,11 @@ class ResumableUploads:
         try:
             return await self._append(user, up.id, req, body, live, active, holder)
         finally:
-            active.done.set()
-            if live.active is active:
-                live.active = None
             with contextlib.suppress(Exception):
                 await ctx.run(ctx.catalog.release_upload, up.id, holder)
+            if live.active is active:
+                live.active = None
+            active.done.set()  # after the lease is released: a HEAD then sees it free
 
     def _lease_seconds(self) -> float:
         return self.ctx.settings.upload_stall_timeout + LEASE_MARGIN

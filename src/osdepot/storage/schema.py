@@ -108,7 +108,7 @@ uploads = Table(
     Column("node", String(200), nullable=False, server_default=""),
     Column("created_at", Float, nullable=False),
     Column("expires_at", Float, nullable=False, index=True),
-    Column("holder", String(64)),
+    Column("holder", String(240)),
     Column("held_until", Float),
 )
 

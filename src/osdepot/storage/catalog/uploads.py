@@ -124,6 +124,18 @@ class UploadsCatalog(Base):
                 .values(holder=None, held_until=None)
             )
 
+    def release_leases(self, holder_prefix: str) -> int:
+        """Free the leases of requests a process that ended held (``NODE/…``: a
+        restart or a dead node's): their requests are gone with it."""
+        with self._write() as c:
+            return int(
+                c.execute(
+                    update(uploads)
+                    .where(uploads.c.holder.startswith(holder_prefix, autoescape=True))
+                    .values(holder=None, held_until=None)
+                ).rowcount
+            )
+
     def set_upload_offset(
         self, upload_id: str, offset: int, length: int | None, expires_at: float, percentage: int
     ) -> bool:

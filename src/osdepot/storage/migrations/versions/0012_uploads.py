@@ -29,7 +29,7 @@ def upgrade() -> None:
         sa.Column("node", sa.String(200), nullable=False, server_default=""),
         sa.Column("created_at", sa.Float, nullable=False),
         sa.Column("expires_at", sa.Float, nullable=False, index=True),
-        sa.Column("holder", sa.String(64), nullable=True),
+        sa.Column("holder", sa.String(240), nullable=True),
         sa.Column("held_until", sa.Float, nullable=True),
     )
 
