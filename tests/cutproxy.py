@@ -17,13 +17,15 @@ import time
 
 
 class CutProxy:
-    def __init__(self, target: tuple[str, int], cut_after: int, rate: float = 0.0) -> None:
+    def __init__(
+        self, target: tuple[str, int], cut_after: int, rate: float = 0.0, port: int = 0
+    ) -> None:
         self.target, self.cut_after, self.rate = target, cut_after, rate
         self.sent = 0
         self.cuts = 0
         self.connections = 0
         self._lock = threading.Lock()
-        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener = socket.create_server(("127.0.0.1", port))
         self._listener.settimeout(0.2)
         self.port = self._listener.getsockname()[1]
         self._stop = threading.Event()

@@ -302,3 +302,21 @@ def test_open_uploads_per_user_are_bounded(api: Api, ctx: Context, monkeypatch: 
     assert r.status_code == 507 or r.status_code >= 400
     assert "resumable uploads open" in r.json()["messages"][0]["explanation"]
     assert api.task(job)["status"] == "Pending"
+
+
+def test_repr_digest_on_the_last_request_checks_the_whole_file(api: Api) -> None:
+    def digest(data: bytes) -> str:
+        return "sha-256=:" + base64.b64encode(hashlib.sha256(data).digest()).decode() + ":"
+
+    job = api.init("OS")
+    url = create(api, job, len(ISO)).headers["location"]
+    assert patch(api, url, 0, ISO[:4096]).status_code == 204
+    r = patch(api, url, 4096, ISO[4096:], **{"Repr-Digest": "sha-256=:not base64:"})
+    assert r.status_code == 400 and head(api, url).headers["upload-offset"] == "4096"
+    r = patch(api, url, 4096, ISO[4096:], **{"Repr-Digest": digest(b"other")})
+    assert r.status_code == 409 and r.json()["messages"][0]["id"] == "FQXHMFC0001M"
+    assert api.task(job)["status"] == "Stopped"
+    job = api.init("OS")
+    url = create(api, job, len(ISO)).headers["location"]
+    r = patch(api, url, 0, ISO, **{"Repr-Digest": digest(ISO)})
+    assert r.status_code == 200, r.text

@@ -236,3 +236,56 @@ def test_kill_9_mid_request_then_resume_to_the_right_sha256(
     file_id = r.headers["Osdepot-File-Id"]
     assert stored_sha256(server, file_id) == hashlib.sha256(data).hexdigest()
     assert not list((server.data_dir / "blobs" / ".staging").iterdir())
+
+
+def test_cli_rides_out_a_network_cut_and_resumes_after_giving_up(
+    server: Server, tmp_path: Path
+) -> None:
+    """`osdepot import` through a network that drops at 5 MiB retries by itself; when
+    the server stays unreachable it gives up with a hint, and `--resume` finishes."""
+    from dataclasses import replace
+
+    from tests.e2e.test_cli_client import Cli
+
+    data = archive(12 << 20, seed=11)
+    path = tmp_path / "agent.tar.gz"
+    path.write_bytes(data)
+    port = int(server.url.rpartition(":")[2])
+    proxy = CutProxy(("127.0.0.1", port), cut_after=5 << 20, rate=40 << 20)
+    cli = Cli(replace(server, url=proxy.url), tmp_path / "config")
+    try:
+        cli.login()
+        r = cli("import", str(path), "--type", "SOFTWARE", "--os", "rhel", "--retries", "3")
+        assert r.returncode == 0, r.stderr
+        assert "interrupted" in r.stderr and "retrying" in r.stderr
+        assert "SHA256 " + hashlib.sha256(data).hexdigest() in r.stdout, (r.stdout, r.stderr)
+    finally:
+        proxy.close()
+    assert proxy.cuts == 1
+    # cut again, and this time the server stays away: the command gives up
+    data2 = archive(12 << 20, seed=12)
+    path.write_bytes(data2)
+    proxy = CutProxy(("127.0.0.1", port), cut_after=5 << 20, rate=40 << 20, port=proxy.port)
+
+    def unplug() -> None:
+        while proxy.cuts == 0:
+            time.sleep(0.05)
+        proxy.close()
+
+    threading.Thread(target=unplug, daemon=True).start()
+    r = cli("import", str(path), "--type", "SOFTWARE", "--os", "rhel", "--retries", "2")
+    assert r.returncode != 0
+    assert "--resume" in r.stderr, r.stderr
+    # the network is back: --resume continues from what the server kept
+    proxy = CutProxy(("127.0.0.1", port), cut_after=1 << 40, port=proxy.port)
+    try:
+        r = cli("import", str(path), "--type", "SOFTWARE", "--os", "rhel", "--resume")
+    finally:
+        proxy.close()
+    assert r.returncode == 0, r.stderr
+    assert "resuming at byte" in r.stderr
+    resumed_at = int(r.stderr.split("resuming at byte ")[1].split()[0])
+    assert 0 < resumed_at < len(data2)
+    assert "SHA256 " + hashlib.sha256(data2).hexdigest() in r.stdout
+    r = cli("import", str(path), "--type", "SOFTWARE", "--os", "rhel", "--resume")
+    assert r.returncode != 0 and "no interrupted upload" in r.stderr

@@ -74,6 +74,9 @@ class Append:
     length: int | None = None
     #: a checksum of this request's bytes: algorithm and digest
     chunk: tuple[str, bytes] | None = None
+    #: the whole file's checksum sent with the request that completes it (RFC 9530
+    #: ``Repr-Digest``): checksumType and hex value, when the upload has none
+    digest: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -477,7 +480,10 @@ class ResumableUploads:
             length = offset
         run.declared = run.expected = length
         params = params_of(up.params)
-        stored = await run.finish(params.checksum_type, params.checksum_value)
+        ctype, cvalue = params.checksum_type, params.checksum_value
+        if cvalue is None and req.digest is not None:
+            ctype, cvalue = req.digest
+        stored = await run.finish(ctype, cvalue)
         await self.forget(up)
         log.info("job %s: resumable upload %s complete", up.job_id, up.id[:8])
         return Appended(up, stored, run.image_id)

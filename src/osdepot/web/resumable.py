@@ -176,6 +176,35 @@ def _chunk_checksum(request: Request) -> tuple[str, bytes] | None:
         ) from None
 
 
+#: RFC 9530's algorithm names, as checksumType values
+DIGESTS = {"sha-256": "sha256", "sha-512": "sha512", "md5": "md5", "sha": "sha1"}
+
+
+def repr_digest(request: Request) -> tuple[str, str] | None:
+    """RFC 9530 ``Repr-Digest: sha-256=:BASE64:`` (the whole file's checksum, on the
+    request that completes the upload) as a checksumType and hex value."""
+    raw = request.headers.get("repr-digest")
+    if raw is None:
+        return None
+    for member in raw.split(","):
+        name, _, value = member.strip().partition("=")
+        algo = DIGESTS.get(name.strip().lower())
+        value = value.strip()
+        if algo is None or not (value.startswith(":") and value.endswith(":")):
+            continue
+        try:
+            digest = base64.b64decode(value[1:-1], validate=True)
+        except (binascii.Error, ValueError):
+            break
+        return algo, digest.hex()
+    raise error(
+        Messages.INVALID_VALUE,
+        name="Repr-Digest",
+        detail="Repr-Digest must name sha-256, sha-512, md5 or sha with a base64 value "
+        "between colons.",
+    )
+
+
 def _limits(request: Request) -> str:
     s = ctx_of(request).settings
     parts = ["min-size=0"]
@@ -432,6 +461,7 @@ async def patch(request: Request) -> Response:
             complete=_bool_header(request, "upload-complete") if proto.ietf else None,
             length=_int_header(request, "upload-length"),
             chunk=_chunk_checksum(request),
+            digest=repr_digest(request),
         )
     except OsdepotError as exc:
         return _failure(request, proto, exc, up)

@@ -5,6 +5,7 @@ way the job is followed to its end."""
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import hashlib
 import os
@@ -20,6 +21,7 @@ from osdepot.cli.client.http import Api, _messages
 from osdepot.cli.client.multipart import MultipartUpload
 from osdepot.cli.client.profiles import Profile
 from osdepot.cli.client.progress import Progress
+from osdepot.cli.client.resumable import TUS, ResumableUpload, UploadState
 from osdepot.content.inspect import inspect_path, type_from_name
 from osdepot.domain.images import (
     LISTING_GROUPS,
@@ -209,6 +211,8 @@ def _import_file(api: Api, args: argparse.Namespace, algo: str | None) -> int:
         check_extension(itype, family, path.name)
     except OsdepotError as exc:
         raise local_refusal(exc) from None  # before any job exists
+    if not args.multipart:
+        return _import_resumable(api, args, algo, path, itype, family)
     sha = _stored_already(api, path, itype, family, args.force)
     value = args.checksum_value or (sha if algo == "sha256" and sha else None)
     upload = MultipartUpload(path, algo, args.checksum_first, value)
@@ -252,6 +256,95 @@ def _import_file(api: Api, args: argparse.Namespace, algo: str | None) -> int:
     if code == OK and isinstance(body, dict) and body.get("imageId"):
         print(f"OS image: {body['imageId']}")
     return code
+
+
+def _import_resumable(
+    api: Api, args: argparse.Namespace, algo: str | None, path: Path, itype: ImageType, family: Any
+) -> int:
+    """The file as a resumable upload (cli/client/resumable.py): a new one, or with
+    ``--resume`` the one an earlier command left."""
+    server = api.profile.url
+    state = UploadState.load(server, path) if args.resume else None
+    if args.resume and state is None:
+        raise CliError(f"osdepot: no interrupted upload of {path} to {server} to resume", USAGE)
+    value = args.checksum_value.strip().lower() if args.checksum_value else None
+    if state is None:
+        sha = _stored_already(api, path, itype, family, args.force)
+        value = value or (sha if algo == "sha256" and sha else None)
+        if args.checksum_first and algo and not value:
+            value = _digest_of(path, algo)
+        st = path.stat()
+        created = api.request(
+            "POST",
+            "/osImages",
+            params={"imageType": itype.value},
+            json={"Action": "Init", "fileSize": st.st_size},
+        )
+        job_id = str(created["jobId"])
+        meta = {"filename": path.name}
+        if algo and value:
+            meta |= {"checksumType": algo, "checksumValue": value}
+        headers = {
+            **TUS,
+            "Upload-Length": str(st.st_size),
+            "Upload-Metadata": ",".join(
+                f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in meta.items()
+            ),
+        }
+        try:
+            r = api.http.post(
+                "/files/osImages/uploads",
+                params=_upload_params(args, job_id, itype),
+                headers=headers,
+            )
+        except httpx.HTTPError as exc:
+            _drop_job(api, job_id)
+            raise CliError(f"osdepot: the upload of {path.name} failed: {exc}", FAILED) from None
+        if r.status_code != 201:
+            _drop_job(api, job_id)
+            api.answer(r)
+            raise CliError(f"osdepot: the upload could not be created (HTTP {r.status_code})")
+        state = UploadState(
+            server, r.headers["Location"], job_id, str(path.resolve()), st.st_size,
+            st.st_mtime, algo, value if algo else None,
+        )  # fmt: skip
+        state.save()
+        start = 0
+    value = value or state.value
+    bar = Progress(path.name, state.size, sys.stderr, enabled=not args.quiet)
+    upload = ResumableUpload(api, state, bar, value_known=bool(value), retries=args.retries)
+    if args.resume:
+        try:
+            start = upload.offset()
+        except CliError:
+            state.forget()  # finished, cancelled or expired: nothing left to resume
+            raise
+        bar.note(f"resuming at byte {start} of {state.size}")
+    try:
+        r = upload.run(start)
+    finally:
+        bar.finish()
+    job_id = state.job
+    try:
+        body = api.answer(r)
+    finally:
+        state.forget()  # the upload ended, either way
+    job = follow_job(api, job_id, path.name, True, sys.stderr)
+    if job.get("status") == "Complete" and algo:
+        digest = value or (upload.hasher.hexdigest() if upload.hasher is not None else "")
+        print(f"{algo.upper()} {digest}  {path.name} (verified by the server)")
+    code = report_job(job, f"import of {path.name}")
+    if code == OK and isinstance(body, dict) and body.get("imageId"):
+        print(f"OS image: {body['imageId']}")
+    return code
+
+
+def _digest_of(path: Path, algo: str) -> str:
+    h = hashlib.new(algo)
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def _import_remote(api: Api, args: argparse.Namespace, algo: str | None) -> int:

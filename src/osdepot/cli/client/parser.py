@@ -92,6 +92,25 @@ def add_commands(sub: Any) -> None:
         help="import even when the release or a file with the same SHA-256 is stored "
         "already, or when the local inspection refuses the file (the server decides)",
     )
+    ip.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the upload of FILE that an earlier `osdepot import` left unfinished "
+        "(an interruption it could not ride out; it resumes by itself otherwise)",
+    )
+    ip.add_argument(
+        "--retries",
+        type=int,
+        default=10,
+        help="attempts to ride out an interruption (with back-off, 1 s up to 30 s "
+        "between them) before the upload is left for --resume (default 10)",
+    )
+    ip.add_argument(
+        "--multipart",
+        action="store_true",
+        help="send the file in one multipart request (POST /files/osImages, as LXCA's "
+        "clients do) instead of a resumable upload",
+    )
     ip.add_argument("--server", help="remote file-server id to import from")
     ip.add_argument("--path", help="path of the file on the remote server")
     ip.add_argument("--quiet", action="store_true", help="no progress output")

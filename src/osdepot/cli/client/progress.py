@@ -64,6 +64,11 @@ class Progress:
             f"{human(rate)}/s {clock(left)} left"
         )
 
+    def note(self, text: str) -> None:
+        """A line about the transfer (an interruption and its retry), always shown."""
+        self.out.write(("\n" if self.enabled and self.tty else "") + f"{self.label}: {text}\n")
+        self.out.flush()
+
     def finish(self) -> None:
         if self.enabled and self.tty:
             self.out.write("\n")
