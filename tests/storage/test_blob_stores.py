@@ -94,3 +94,42 @@ def test_parts_fit_any_file_up_to_5_tib_in_10000_parts() -> None:
         p = part_size(size)
         assert p >= MIN_PART and p % MiB == 0 and -(-size // p) <= 9000
     assert part_size(None) == MIN_PART
+
+
+@pytest.mark.parametrize("hint", [None, MIN_PART * 3])
+def test_a_staging_area_taken_up_again_at_its_checkpoint(
+    store: BlobStore, hint: int | None
+) -> None:
+    """A resumable upload's staging area: checkpointed, closed, reopened at the offset
+    recorded (bytes written after it dropped), a refused piece truncated away, and the
+    whole committed as if written at once."""
+    data = os.urandom(MIN_PART * 2 + 5000)
+    first = MIN_PART + 1234  # a whole part and a tail past it
+    st = stage(store, data[:first], 1 * MiB, hint)
+    st.checkpoint()  # type: ignore[attr-defined]
+    st.write(b"x" * 100000)  # type: ignore[attr-defined]  # never checkpointed
+    st.close()  # type: ignore[attr-defined]
+    st = store.reopen_staging(st.name, first, hint)  # type: ignore[attr-defined]
+    assert st.size == first
+    st.write(b"bad" * 1000)
+    st.truncate(first)  # a refused request's bytes
+    st.write(data[first:])
+    st.finish()
+    assert st.reader().read_at(0, len(data)) == data
+    assert b"".join(st.read_chunks()) == data
+    key = store.commit(st)
+    with store.open(key) as f:
+        assert f.read() == data
+    assert store.staging_leftovers() == []
+    store.delete(key)
+
+
+def test_a_lost_staging_area_is_not_taken_up(store: BlobStore) -> None:
+    st = stage(store, os.urandom(MIN_PART + 10), 1 * MiB)
+    st.checkpoint()  # type: ignore[attr-defined]
+    st.close()  # type: ignore[attr-defined]
+    name = st.name  # type: ignore[attr-defined]
+    store.remove_staging(name)
+    with pytest.raises(FileNotFoundError):
+        store.reopen_staging(name, MIN_PART + 10)
+    assert store.staging_leftovers() == []
