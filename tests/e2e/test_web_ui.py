@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -491,3 +492,90 @@ def test_servers_are_shown_and_a_profile_is_deployed_from_the_page(
     page.fill("#dep-ipAddress", "10.20.0.32")
     page.click("form.card button[type=submit]")
     page.wait_for_selector("#notice >> text=The network settings here are for one server")
+
+
+def big_archive(path: Path, size: int) -> bytes:
+    """A .tar.gz of ``size`` random bytes (SOFTWARE)."""
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=1) as tar:
+        info = tarfile.TarInfo("agent/payload.bin")
+        info.size = size
+        tar.addfile(info, io.BytesIO(os.urandom(size)))
+    path.write_bytes(buf.getvalue())
+    return buf.getvalue()
+
+
+def stored_sha256(server: Server, name: str) -> str:
+    s = server.session()
+    listing = s.get(server.url + "/osImages", timeout=10).json()
+    found = [f for group in listing.values() if isinstance(group, list) for f in group]
+    (f,) = [f for f in found if isinstance(f, dict) and f.get("name") == name]
+    return str(f["sha256"])
+
+
+def test_an_upload_rides_out_a_network_cut(browser: Any, server: Server, tmp_path: Path) -> None:
+    """The page talks to the server through a network that drops at 6 MiB: the
+    upload goes on by itself from the offset the server kept."""
+    from tests.cutproxy import CutProxy
+
+    data = big_archive(tmp_path / "agent.tar.gz", 16 << 20)
+    port = int(server.url.rpartition(":")[2])
+    proxy = CutProxy(("127.0.0.1", port), cut_after=6 << 20, rate=20 << 20)
+    ctx = browser.new_context(ignore_https_errors=True, viewport={"width": 1280, "height": 800})
+    ctx.set_default_timeout(30_000)
+    try:
+        pg = ctx.new_page()
+        pg.goto(proxy.url + "/")
+        login(pg)
+        import_file(pg, tmp_path / "agent.tar.gz", "SOFTWARE", "rhel")
+        pg.wait_for_selector(".msg-ok >> text=Imported agent.tar.gz")
+        shot(pg, "16-import-after-a-network-cut")
+    finally:
+        ctx.close()
+        proxy.close()
+    assert proxy.cuts == 1 and proxy.connections >= 2
+    assert stored_sha256(server, "agent.tar.gz") == hashlib.sha256(data).hexdigest()
+
+
+def test_a_reload_mid_upload_resumes_the_same_job(
+    browser: Any, server: Server, tmp_path: Path
+) -> None:
+    """The page is reloaded while the file is sent; choosing the same file again
+    continues the same upload (the same job) from what the server holds."""
+    from tests.cutproxy import CutProxy
+
+    data = big_archive(tmp_path / "media.tar.gz", 24 << 20)
+    port = int(server.url.rpartition(":")[2])
+    proxy = CutProxy(("127.0.0.1", port), cut_after=1 << 40, rate=8 << 20)  # slow link
+    ctx = browser.new_context(ignore_https_errors=True, viewport={"width": 1280, "height": 800})
+    ctx.set_default_timeout(30_000)
+    try:
+        pg = ctx.new_page()
+        pg.goto(proxy.url + "/")
+        login(pg)
+        import_file(pg, tmp_path / "media.tar.gz", "SOFTWARE", "rhel")
+        s = server.session()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            jobs = s.get(server.url + "/tasks", timeout=10).json()
+            running = [j for j in jobs if j["status"] == "Running" and j["bytesReceived"] > 0]
+            if running and running[0]["bytesReceived"] >= 4 << 20:
+                break
+            time.sleep(0.2)
+        (job,) = running
+        pg.reload()
+        pg.wait_for_selector("#top:not([hidden])")
+        import_file(pg, tmp_path / "media.tar.gz", "SOFTWARE", "rhel")
+        pg.wait_for_selector(
+            f"#notice >> text=Resuming the upload of media.tar.gz (job {job['id']})"
+        )
+        pg.wait_for_selector(".msg-ok >> text=Imported media.tar.gz", timeout=60_000)
+    finally:
+        ctx.close()
+        proxy.close()
+    jobs = server.session().get(server.url + "/tasks", timeout=10).json()
+    assert [j["status"] for j in jobs] == ["Complete"]  # one job: the same one went on
+    assert stored_sha256(server, "media.tar.gz") == hashlib.sha256(data).hexdigest()

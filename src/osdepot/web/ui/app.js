@@ -494,25 +494,77 @@ async function createJob(type, size) {
   return r.jobId;
 }
 
-function upload(url, form, onProgress) {
+// Uploads go through tus-js-client (ui/tus.min.js, vendored): a resumable upload
+// (POST /files/osImages/uploads, then PATCH) that rides out a dropped connection by
+// itself (it asks the server for the offset and goes on from there), and that a page
+// reload continues: the upload's URL and job are kept in the browser's storage under
+// the file's name, size and date, and picking the same file again resumes it.
+const RETRY_MS = [0, 1000, 3000, 5000, 10000, 20000, 30000];
+
+function fingerprint(file) {
+  return Promise.resolve(["osdepot", file.name, file.type, file.size, file.lastModified].join("/"));
+}
+
+// A previous upload of this file that the server still holds: {upload, jobId}, or null
+// (stale entries are forgotten).
+async function previousUpload(file) {
+  const probe = new window.tus.Upload(file, { endpoint: "/files/osImages/uploads", fingerprint });
+  let found = [];
+  try { found = await probe.findPreviousUploads(); } catch { return null; }
+  for (const prev of found) {
+    const jobId = prev.metadata && prev.metadata.jobId;
+    if (!jobId || !prev.uploadUrl) continue;
+    try {
+      const r = await fetch(prev.uploadUrl, { method: "HEAD", headers: { "Tus-Resumable": "1.0.0" } });
+      if (r.ok) return { upload: prev, jobId, offset: Number(r.headers.get("Upload-Offset")) };
+    } catch { /* unreachable now: try a new upload */ }
+    try { await probe._urlStorage.removeUpload(prev.urlStorageKey); } catch { /* gone */ }
+  }
+  return null;
+}
+
+function parseBody(res) {
+  try { return JSON.parse(res.getBody()); } catch { return null; }
+}
+
+// Resolves {status, body} with the server's last answer (the import's outcome), or
+// {aborted: true}. onNote tells of a retry after a lost connection.
+function upload(file, { query, jobId, checksum, previous }, onProgress, onNote) {
   return new Promise((resolve) => {
-    const xhr = new XMLHttpRequest();
-    state.uploading = xhr;
-    xhr.open("POST", url);
-    xhr.setRequestHeader("X-Csrf-Token", cookie("csrf"));
-    xhr.setRequestHeader("Accept", "application/json");
-    xhr.setRequestHeader("X-Requested-With", "XMLHttpRequest");
-    xhr.upload.onprogress = (ev) => onProgress(ev.loaded, ev.total);
-    const done = (aborted) => {
-      state.uploading = null;
-      let body = null;
-      try { body = JSON.parse(xhr.responseText); } catch { body = null; }
-      resolve({ status: xhr.status, body, aborted });
-    };
-    xhr.onload = () => done(false);
-    xhr.onerror = () => done(false);
-    xhr.onabort = () => done(true);
-    xhr.send(form);
+    const metadata = { filename: file.name, jobId: String(jobId) };
+    if (checksum) { metadata.checksumType = checksum[0]; metadata.checksumValue = checksum[1]; }
+    let settled = false;
+    const end = (v) => { if (!settled) { settled = true; state.uploading = null; resolve(v); } };
+    const up = new window.tus.Upload(file, {
+      endpoint: `/files/osImages/uploads?${query}`,
+      fingerprint,
+      metadata,
+      retryDelays: RETRY_MS,
+      removeFingerprintOnSuccess: true,
+      headers: { "X-Csrf-Token": cookie("csrf"), Accept: "application/json", "X-Requested-With": "XMLHttpRequest" },
+      onProgress,
+      onShouldRetry(err, attempt) {
+        const res = err.originalResponse;
+        // The import itself ended (a refused file, a wrong checksum): told, not retried.
+        if (res && (res.getHeader("Osdepot-Job-Status") || res.getStatus() === 404)) return false;
+        const status = res ? res.getStatus() : 0;
+        const again = !res || status >= 500 || status === 409 || status === 423;
+        if (again) onNote(`Connection lost; trying again (${attempt + 1} of ${RETRY_MS.length})…`);
+        return again;
+      },
+      onSuccess(payload) {
+        const res = payload.lastResponse;
+        end({ status: res.getStatus(), body: parseBody(res) });
+      },
+      onError(err) {
+        const res = err.originalResponse;
+        end({ status: res ? res.getStatus() : 0, body: res ? parseBody(res) : null,
+          message: String(err.message || err) });
+      },
+    });
+    state.uploading = { abort: () => { up.abort(); end({ aborted: true }); } };
+    if (previous) up.resumeFromPreviousUpload(previous);
+    up.start();
   });
 }
 
@@ -568,24 +620,36 @@ function showImport() {
     bar.value = 0;
     text.textContent = "Creating the import job…";
     try {
-      jobId = await createJob(c.type.value, picked.size);
-      const fd = new FormData();
-      if (c.ctype.value && c.cvalue.value.trim()) {
-        fd.append("checksumType", c.ctype.value);
-        fd.append("checksumValue", c.cvalue.value.trim());
+      const previous = await previousUpload(picked);
+      let from = 0;
+      if (previous) {
+        jobId = previous.jobId;
+        from = previous.offset;
+        say(`Resuming the upload of ${picked.name} (job ${jobId}) from ${bytes(from)}.`);
+      } else {
+        jobId = await createJob(c.type.value, picked.size);
       }
-      fd.append("uploadedfile", picked, picked.name);
+      const checksum = c.ctype.value && c.cvalue.value.trim() ? [c.ctype.value, c.cvalue.value.trim()] : null;
       const started = performance.now();
-      const url = `/files/osImages?${query({ jobId, imageType: c.type.value, os: c.os.value, imageName: c.name.value.trim() })}`;
-      const r = await upload(url, fd, (loaded, total) => {
-        const secs = (performance.now() - started) / 1000;
-        const rate = secs > 0 ? loaded / secs : 0;
-        bar.value = total ? (loaded * 100) / total : 0;
-        text.textContent = `${bytes(loaded)} of ${bytes(total)} · ${bytes(rate)}/s · ` +
-          `${duration(rate ? (total - loaded) / rate : Infinity)} left`;
-      });
+      const q = query({ jobId, imageType: c.type.value, os: c.os.value, imageName: c.name.value.trim() });
+      const r = await upload(picked, { query: q, jobId, checksum, previous: previous && previous.upload },
+        (loaded, total) => {
+          const secs = (performance.now() - started) / 1000;
+          const rate = secs > 0 ? Math.max(loaded - from, 0) / secs : 0;
+          bar.value = total ? (loaded * 100) / total : 0;
+          text.textContent = `${bytes(loaded)} of ${bytes(total)} · ${bytes(rate)}/s · ` +
+            `${duration(rate ? (total - loaded) / rate : Infinity)} left`;
+        },
+        (note) => { text.textContent = note; });
       if (r.aborted) {
         text.textContent = "Upload stopped.";
+      } else if (r.status === 0) {
+        // The server stayed out of reach: the upload waits on the server for the same
+        // file to be chosen again (even after a reload), and goes on from where it was.
+        text.textContent = "";
+        fail({ messages: [], message: r.message || "no connection" },
+          `The connection was lost while ${picked.name} was sent. Choose the same file and import again to resume where it stopped.`);
+        return;
       } else if (r.status >= 400) {
         // Refused: shown once, at once. A job refused before it took the file (a
         // missing field, a wrong type) is dropped; the form keeps its values.
