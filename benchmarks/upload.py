@@ -50,6 +50,7 @@ from tests.media import medium_bytes
 
 MIB = 1 << 20
 BOUNDARY = "osdepotBenchBoundary7MA4YWxk"
+TAIL = f"\r\n--{BOUNDARY}--\r\n".encode()
 ADMIN, PASSWORD = "bench", "bench-password-1"
 AUTH = "Basic " + base64.b64encode(f"{ADMIN}:{PASSWORD}".encode()).decode()
 #: Four different releases, so that four concurrent imports do not collide.
@@ -117,7 +118,7 @@ def build_body(path: Path, size: int, kind: str, kw: dict[str, Any], algo: str) 
         f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="uploadedfile"; '
         f'filename="{kind}.iso"\r\nContent-Type: application/octet-stream\r\n\r\n'
     ).encode()
-    tail = f"\r\n--{BOUNDARY}--\r\n".encode()
+    tail = TAIL
     with open(path, "wb") as out, open(tmp, "rb") as src:
         out.write(fields)
         shutil.copyfileobj(src, out, 8 * MIB)
@@ -186,6 +187,226 @@ def post_body(
         conn.close()
     status = int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/") else 0
     return status, data.split(b"\r\n\r\n", 1)[-1]
+
+
+def send_slice(
+    port: int,
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    path: Path,
+    offset: int,
+    length: int,
+    tls: ssl.SSLContext | None,
+) -> tuple[int, bytes, bytes]:
+    """One request whose body is ``length`` bytes of ``path`` from ``offset`` (a
+    resumable upload's PATCH): status, response head and body."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    conn: socket.socket = tls.wrap_socket(sock, server_hostname="127.0.0.1") if tls else sock
+    try:
+        lines = [f"{method} {url} HTTP/1.1", "Host: 127.0.0.1", f"Authorization: {AUTH}"]
+        lines += [f"{k}: {v}" for k, v in headers.items()]
+        lines += [f"Content-Length: {length}", "Connection: close", "", ""]
+        conn.sendall("\r\n".join(lines).encode())
+        with open(path, "rb", buffering=0) as f:
+            if tls is None:
+                conn.sendfile(f, offset, length)
+            else:
+                f.seek(offset)
+                left = length
+                while left > 0:
+                    chunk = f.read(min(4 * MIB, left))
+                    conn.sendall(chunk)
+                    left -= len(chunk)
+        data = b""
+        while chunk := conn.recv(65536):
+            data += chunk
+    finally:
+        conn.close()
+    status = int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/") else 0
+    head, _, rest = data.partition(b"\r\n\r\n")
+    return status, head, rest
+
+
+def curl_send(
+    url: str, method: str, headers: dict[str, str], path: Path, cafile: Path, out: Path
+) -> tuple[int, dict[str, str], bytes]:
+    """One request with curl (the client of the HTTPS figures): ``path`` as the body,
+    streamed (``-T``), no ``Expect: 100-continue`` wait. Status, headers, body."""
+    args = ["curl", "-sS", "--cacert", str(cafile), "-X", method, "-T", str(path), "-H", "Expect:"]
+    for k, v in headers.items():
+        args += ["-H", f"{k}: {v}"]
+    head, answer = out.with_suffix(".head"), out.with_suffix(".body")
+    args += ["-D", str(head), "-o", str(answer), "-w", "%{http_code}", url]
+    r = subprocess.run(args, capture_output=True, text=True, check=False)
+    if r.returncode != 0:
+        raise RuntimeError(f"curl failed: {r.stderr.strip()}")
+    found: dict[str, str] = {}
+    for line in head.read_text(errors="replace").splitlines()[1:]:
+        k, sep, v = line.partition(":")
+        if sep:
+            found[k.strip().lower()] = v.strip()
+    return int(r.stdout.strip() or 0), found, answer.read_bytes()
+
+
+@dataclass
+class RawFile:
+    """The bytes of a body's file alone, and in pieces (curl sends whole files)."""
+
+    whole: Path
+    pieces: list[Path]
+
+
+def raw_file(body: Body, work: Path, piece: int) -> RawFile:
+    start = body.length - body.size - len(TAIL)
+    whole = work / f"{body.path.stem}.raw"
+    pieces = []
+    with open(body.path, "rb") as src, open(whole, "wb") as out:
+        src.seek(start)
+        left, n = body.size, 0
+        while left > 0:
+            data = src.read(min(piece, left))
+            out.write(data)
+            p = work / f"{body.path.stem}.piece{n:05d}"
+            p.write_bytes(data)
+            pieces.append(p)
+            left -= len(data)
+            n += 1
+    return RawFile(whole, pieces)
+
+
+def curl_import(port: int, body: Body, cafile: Path, work: Path) -> float:
+    """osdepot's multipart import with curl: seconds to its 201."""
+    api = Api(port, ssl.create_default_context(cafile=str(cafile)))
+    status, job = api.call(
+        "POST", "/osImages?imageType=OS", {"Action": "Init", "fileSize": body.size}
+    )
+    assert status == 201, job
+    url = f"https://127.0.0.1:{port}/files/osImages?jobId={job['jobId']}&imageType=OS&os="
+    headers = {
+        "Authorization": AUTH,
+        "Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
+    }
+    t = time.perf_counter()
+    status, _h, raw = curl_send(url, "POST", headers, body.path, cafile, work / "curl")
+    took = time.perf_counter() - t
+    assert status == 201, raw[:500]
+    assert api.call("DELETE", f"/osImages/{json.loads(raw)['imageId']}", {})[0] == 200
+    return took
+
+
+def curl_resumable(port: int, body: Body, cafile: Path, work: Path, files: list[Path]) -> float:
+    """osdepot's resumable upload with curl: one PATCH per file of ``files`` (the
+    whole file, or its pieces); seconds from the first byte to the last answer."""
+    api = Api(port, ssl.create_default_context(cafile=str(cafile)))
+    status, job = api.call(
+        "POST", "/osImages?imageType=OS", {"Action": "Init", "fileSize": body.size}
+    )
+    assert status == 201, job
+    meta = ",".join(
+        f"{k} {base64.b64encode(v.encode()).decode()}"
+        for k, v in (
+            ("filename", f"{body.kind}.iso"),
+            ("checksumType", "sha256"),
+            ("checksumValue", body.sha256),
+        )
+    )
+    api.conn.request(
+        "POST",
+        f"/files/osImages/uploads?jobId={job['jobId']}&imageType=OS",
+        headers={
+            "Authorization": AUTH,
+            "Tus-Resumable": "1.0.0",
+            "Upload-Length": str(body.size),
+            "Upload-Metadata": meta,
+        },
+    )
+    r = api.conn.getresponse()
+    r.read()
+    assert r.status == 201, r.status
+    url = f"https://127.0.0.1:{port}{r.getheader('Location')}"
+    # one curl process for every PATCH (--next), on one kept-alive connection, as a
+    # tus client sends its chunks
+    args, offset = ["curl", "-sS"], 0
+    answer = work / "curl.body"
+    for i, f in enumerate(files):
+        if i:
+            args.append("--next")  # (which resets every option)
+        args += ["--cacert", str(cafile), "-X", "PATCH", "-T", str(f), "-H", "Expect:"]
+        args += ["-w", "%{http_code}\n"]
+        for k, v in {
+            "Authorization": AUTH,
+            "Tus-Resumable": "1.0.0",
+            "Upload-Offset": str(offset),
+            "Content-Type": "application/offset+octet-stream",
+        }.items():
+            args += ["-H", f"{k}: {v}"]
+        args += ["-o", str(answer) if i == len(files) - 1 else "/dev/null", url]
+        offset += f.stat().st_size
+    t = time.perf_counter()
+    done = subprocess.run(args, capture_output=True, text=True, check=False)
+    took = time.perf_counter() - t
+    codes = done.stdout.split()
+    raw = answer.read_bytes()
+    assert codes == ["204"] * (len(files) - 1) + ["200"], (codes, done.stderr, raw[:300])
+    assert api.call("DELETE", f"/osImages/{json.loads(raw)['imageId']}", {})[0] == 200
+    return took
+
+
+def osdepot_resumable(
+    port: int, body: Body, tls: ssl.SSLContext | None, chunk: int | None
+) -> float:
+    """Seconds from the first byte of a tus upload (created before) to the answer of
+    its last PATCH (after fsync and commit): the file in one PATCH, or in ``chunk``
+    byte PATCHes, each on a new connection as tus clients send them."""
+    api = Api(port, tls)
+    status, job = api.call(
+        "POST", "/osImages?imageType=OS", {"Action": "Init", "fileSize": body.size}
+    )
+    assert status == 201, job
+    meta = ",".join(
+        f"{k} {base64.b64encode(v.encode()).decode()}"
+        for k, v in (
+            ("filename", f"{body.kind}.iso"),
+            ("checksumType", "sha256"),
+            ("checksumValue", body.sha256),
+        )
+    )
+    api.conn.request(
+        "POST",
+        f"/files/osImages/uploads?jobId={job['jobId']}&imageType=OS",
+        headers={
+            "Authorization": AUTH,
+            "Tus-Resumable": "1.0.0",
+            "Upload-Length": str(body.size),
+            "Upload-Metadata": meta,
+        },
+    )
+    r = api.conn.getresponse()
+    r.read()
+    assert r.status == 201, r.status
+    location = r.getheader("Location") or ""
+    start = body.length - body.size - len(TAIL)  # the file's bytes inside the body file
+    step = chunk or body.size
+    t = time.perf_counter()
+    offset = 0
+    while offset < body.size:
+        n = min(step, body.size - offset)
+        headers = {
+            "Tus-Resumable": "1.0.0",
+            "Upload-Offset": str(offset),
+            "Content-Type": "application/offset+octet-stream",
+        }
+        status, _head, raw = send_slice(
+            port, "PATCH", location, headers, body.path, start + offset, n, tls
+        )
+        offset += n
+        assert status == (200 if offset == body.size else 204), (status, raw[:300])
+    took = time.perf_counter() - t
+    image_id = json.loads(raw)["imageId"]
+    assert api.call("DELETE", f"/osImages/{image_id}", {})[0] == 200
+    return took
 
 
 class Api:
@@ -274,9 +495,13 @@ def find_nginx() -> str | None:
 
 
 @contextmanager
-def nginx_server(nginx: str, work: Path) -> Iterator[tuple[int, Path]]:
+def nginx_server(
+    nginx: str, work: Path, tls: tuple[Path, Path] | None = None
+) -> Iterator[tuple[int, Path]]:
+    """nginx storing request bodies to disk; with ``tls`` (certificate, key) over TLS
+    1.3 with them (osdepot's own, so that both sides do the same handshake)."""
     port, back = free_port(), free_port()
-    root = work / "nginx"
+    root = work / ("nginx-tls" if tls else "nginx")
     body_dir = root / "body"
     (root / "logs").mkdir(parents=True, exist_ok=True)
     body_dir.mkdir(exist_ok=True)
@@ -284,6 +509,10 @@ def nginx_server(nginx: str, work: Path) -> Iterator[tuple[int, Path]]:
         d.chmod(0o755)
     body_dir.chmod(0o1777)  # the worker runs unprivileged
     conf = root / "nginx.conf"
+    tls_lines = ""
+    if tls:
+        tls_lines = f"ssl_certificate {tls[0]}; ssl_certificate_key {tls[1]}; "
+        tls_lines += "ssl_protocols TLSv1.3;"
     conf.write_text(
         f"""daemon off;
 worker_processes 1;
@@ -296,7 +525,8 @@ http {{
   client_body_buffer_size 1m;
   client_body_temp_path {body_dir};
   server {{
-    listen 127.0.0.1:{port};
+    listen 127.0.0.1:{port}{" ssl" if tls else ""};
+    {tls_lines}
     location /upload {{
       # the whole body goes into a file on disk (kept, so that sync has to write it)
       client_body_in_file_only on;
@@ -383,6 +613,31 @@ def rss_mib(pid: int) -> float:
         return sum(p.memory_info().rss for p in procs) / MIB
     except psutil.Error:
         return 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user and system) of a process and its children, in seconds."""
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        total = 0.0
+        for p in [proc, *proc.children(recursive=True)]:
+            t = p.cpu_times()
+            total += t.user + t.system
+        return total
+    except psutil.Error:
+        return 0.0
+
+
+def pid_of(fragment: str) -> int | None:
+    """The process whose command line holds ``fragment`` (nginx's master: its -p)."""
+    import psutil
+
+    for p in psutil.process_iter(["cmdline"]):
+        if fragment in " ".join(p.info["cmdline"] or []):
+            return int(p.pid)
+    return None
 
 
 def fill_catalog(root: Path, entries: int) -> int:
@@ -503,6 +758,9 @@ def main() -> int:
     ap.add_argument("--scratch", default=os.environ.get("OSDEPOT_BENCH_DIR", "/var/tmp"))
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/upload.json"))
     ap.add_argument("--no-tls", action="store_true", help="skip the TLS figures")
+    ap.add_argument(
+        "--tls-only", action="store_true", help="only the HTTPS figures (nginx TLS, multipart, tus)"
+    )
     ap.add_argument("--workers", type=int, default=1, help="osdepot server processes")
     ap.add_argument("--catalog-only", action="store_true", help="only the listing and task figures")
     ap.add_argument(
@@ -532,9 +790,19 @@ def main() -> int:
     )
     with tempfile.TemporaryDirectory(prefix="osdepot-bench-", dir=a.scratch) as d:
         work = Path(d)
-        if not a.catalog_only:
-            uploads(a, res, work, size)
-        catalog(a, res, work)
+        if a.tls_only:
+            body = build_body(work / "body0.bin", size, "rhel", {}, "SHA256")
+            warm(body.path)
+            tls_uploads(a, res, work, size, body, find_nginx())
+            report_tls(res)
+        else:
+            if not a.catalog_only:
+                uploads(a, res, work, size)
+            catalog(a, res, work)
+    if a.tls_only:
+        a.out.parent.mkdir(parents=True, exist_ok=True)
+        a.out.write_text(json.dumps(res, indent=2))
+        return 0
     report(res)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(res, indent=2))
@@ -644,17 +912,90 @@ def uploads(a: argparse.Namespace, res: dict[str, Any], work: Path, size: int) -
             "upload_mib": a.big_mib,
         }
     if not a.no_tls:
-        tdata = work / "osdepot-tls"
-        tdata.mkdir()
-        with osdepot_server(tdata, tls=True, workers=a.workers) as (port, _proc):
-            ctx = ssl.create_default_context(cafile=str(tdata / "tls" / "cert.pem"))
-            tls_sha = []
-            for _ in runs:
+        tls_uploads(a, res, work, size, bodies[0], nginx)
+
+
+def tls_uploads(
+    a: argparse.Namespace, res: dict[str, Any], work: Path, size: int, body: Body, nginx: str | None
+) -> None:
+    """Over HTTPS, as ``./scripts/serve`` runs: nginx over TLS 1.3 with osdepot's own
+    certificate and key (the ceiling, + sync), osdepot's multipart upload, and its
+    resumable upload (tus) in one PATCH and in 64 MiB PATCHes, interleaved."""
+    tdata = work / "osdepot-tls"
+    tdata.mkdir()
+    times: dict[str, list[float]] = {k: [] for k in ("n", "o", "r1", "r64")}
+    curl = shutil.which("curl")
+    raw = raw_file(body, work, 64 * MIB) if curl else None
+    with contextlib.ExitStack() as stack:
+        port, _proc = stack.enter_context(osdepot_server(tdata, tls=True, workers=a.workers))
+        cert, key = tdata / "tls" / "cert.pem", tdata / "tls" / "key.pem"
+        ctx = ssl.create_default_context(cafile=str(cert))
+        nport = body_dir = None
+        if nginx:
+            nport, body_dir = stack.enter_context(nginx_server(nginx, work, (cert, key)))
+        warmup = build_body(work / "warm-tls.bin", 4 * MIB, "rhel", {}, "SHA256")
+        osdepot_import(port, warmup, ctx)
+
+        def nginx_tls() -> float:
+            assert nport is not None and body_dir is not None
+            t = time.perf_counter()
+            if curl:
+                url = f"https://127.0.0.1:{nport}/upload"
+                headers = {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}
+                st, _h, _b = curl_send(url, "POST", headers, body.path, cert, work / "curl")
+            else:
+                st, _ = post_body(nport, "/upload", body, tls=ctx, auth=False)
+            assert st == 201, st
+            return time.perf_counter() - t + sync_clear(body_dir)
+
+        # curl as the client where it is installed (as users send files), else this
+        # module's own client; the same one for every figure of the section
+        plans: list[tuple[str, Callable[[], float] | None]] = [("n", nginx_tls if nginx else None)]
+        if raw is not None:
+            plans += [
+                ("o", lambda: curl_import(port, body, cert, work)),
+                ("r1", lambda: curl_resumable(port, body, cert, work, [raw.whole])),
+                ("r64", lambda: curl_resumable(port, body, cert, work, raw.pieces)),
+            ]
+        else:
+            plans += [
+                ("o", lambda: osdepot_import(port, body, ctx)),
+                ("r1", lambda: osdepot_resumable(port, body, ctx, None)),
+                ("r64", lambda: osdepot_resumable(port, body, ctx, 64 * MIB)),
+            ]
+        res["tlsClient"] = "curl" if raw is not None else "python"
+        nginx_pid = pid_of(str(work / "nginx-tls")) if nginx else None
+        cpu: dict[str, list[float]] = {k: [] for k in times}
+        for _ in range(a.runs):
+            for key_, fn in plans:
+                if fn is None:
+                    continue
                 if not a.cold:
                     warm_pages(work, size + 256 * MIB)
                 os.sync()
-                tls_sha.append(osdepot_import(port, bodies[0], ctx))
-            res["osdepot"]["tls_single_sha256"] = size / min(tls_sha)
+                server = nginx_pid if key_ == "n" else _proc.pid
+                before = cpu_seconds(server) if server else 0.0
+                times[key_].append(fn())
+                if server:
+                    cpu[key_].append((cpu_seconds(server) - before) / (size / (1 << 30)))
+    best = {k: size / min(v) if v else None for k, v in times.items()}
+    res["tlsServerCpuSecondsPerGiB"] = {k: min(v) for k, v in cpu.items() if v}
+    log(
+        "server CPU-seconds per GiB over TLS: "
+        + ", ".join(f"{k} {min(v):.2f}" for k, v in cpu.items() if v)
+        + " (n nginx, o multipart, r1 one PATCH, r64 64 MiB PATCHes)"
+    )
+    res.setdefault("osdepot", {})
+    res["osdepot"]["tls_single_sha256"] = best["o"]
+    res["osdepot"]["tls_resumable_one_patch"] = best["r1"]
+    res["osdepot"]["tls_resumable_64mib"] = best["r64"]
+    res.setdefault("nginx", {})["tls_single"] = best["n"]
+    log(
+        "over TLS: nginx "
+        + (f"{best['n'] / 1e6:.0f}" if best["n"] else "n/a")
+        + f" MB/s, osdepot multipart {best['o'] / 1e6:.0f} MB/s, resumable one PATCH "
+        f"{best['r1'] / 1e6:.0f} MB/s, in 64 MiB PATCHes {best['r64'] / 1e6:.0f} MB/s"
+    )
 
 
 def catalog(a: argparse.Namespace, res: dict[str, Any], work: Path) -> None:
@@ -683,6 +1024,21 @@ def report(res: dict[str, Any]) -> None:
     )
 
 
+def report_tls(res: dict[str, Any]) -> None:
+    o, base = res["osdepot"], res["nginx"].get("tls_single")
+    for name, key, target in (
+        ("multipart", "tls_single_sha256", 0.9),
+        ("resumable, one PATCH", "tls_resumable_one_patch", 0.8),
+        ("resumable, 64 MiB PATCHes", "tls_resumable_64mib", 0.8),
+    ):
+        ratio = o[key] / base if base else None
+        verdict = "" if ratio is None else ("met" if ratio >= target else "MISSED")
+        log(
+            f"TLS {name:28} {o[key] / 1e6:6.0f} MB/s  "
+            f"{(f'{ratio:.2f}' if ratio is not None else 'n/a'):>5} × nginx (≥ {target}) {verdict}"
+        )
+
+
 def report_uploads(res: dict[str, Any]) -> None:
     o, n, h = res["osdepot"], res["nginx"], res["hashlib"]
     mb = 1e6
@@ -700,8 +1056,20 @@ def report_uploads(res: dict[str, Any]) -> None:
         rows.append(
             ("osdepot TLS 1 stream / no TLS", o["tls_single_sha256"], o["single_sha256"], 0)
         )
+        tls_ceiling = n.get("tls_single")
+        rows.append(
+            ("TLS: osdepot multipart / nginx TLS", o["tls_single_sha256"], tls_ceiling, 0.9)
+        )
+        rows.append(
+            ("TLS: resumable, 1 PATCH / nginx TLS", o["tls_resumable_one_patch"], tls_ceiling, 0.8)
+        )
+        rows.append(
+            ("TLS: resumable, 64 MiB / nginx TLS", o["tls_resumable_64mib"], tls_ceiling, 0.8)
+        )
     verdicts = {}
     for name, value, base, target in rows:
+        if value is None:
+            continue
         ratio = value / base if base else None
         ok = "" if not target or ratio is None else ("met" if ratio >= target else "MISSED")
         verdicts[name] = {"value": value, "baseline": base, "ratio": ratio, "target": target}

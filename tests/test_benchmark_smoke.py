@@ -38,6 +38,11 @@ def test_upload_benchmark_smoke(tmp_path: Path) -> None:
     assert res["smoke"] is True
     for key in ("single_sha256", "single_md5", "concurrent_sha256", "tls_single_sha256"):
         assert res["osdepot"][key] > 0
+    # resumable uploads over TLS, against nginx over TLS
+    assert res["osdepot"]["tls_resumable_one_patch"] > 0
+    assert res["osdepot"]["tls_resumable_64mib"] > 0
+    assert res["nginx"]["tls_single"] > 0
+    assert "TLS: resumable, 64 MiB / nginx TLS" in res["ratios"]
     assert res["hashlib"]["sha256"] > 0 and res["hashlib"]["md5"] > 0
     assert res["memory"]["peak_mib"] >= res["memory"]["idle_mib"] > 0
     assert res["list"]["entries"] == 500 and res["list"]["p99_ms"] > 0

@@ -320,3 +320,24 @@ def test_repr_digest_on_the_last_request_checks_the_whole_file(api: Api) -> None
     url = create(api, job, len(ISO)).headers["location"]
     r = patch(api, url, 0, ISO, **{"Repr-Digest": digest(ISO)})
     assert r.status_code == 200, r.text
+
+
+def test_a_request_in_another_process_keeps_others_out(api: Api, ctx: Context) -> None:
+    """With several worker processes (or nodes on one object store) one request at a
+    time holds a lease in the catalog: another process's request is told 423, and a
+    restart frees the leases of the requests it cut."""
+    from dataclasses import replace
+
+    ctx.settings = replace(ctx.settings, workers=2)
+    job = api.init("OS")
+    url = create(api, job, len(ISO)).headers["location"]
+    uid = url.rpartition("/")[2]
+    now = ctx.clock()
+    assert ctx.catalog.lease_upload(uid, "other-node/99#x", now, now + 600)
+    r = patch(api, url, 0, ISO[:4096])
+    assert r.status_code == 423 and r.json()["messages"][0]["id"] == "FQXHMFC9060J"
+    assert head(api, url).status_code == 423
+    assert ctx.catalog.release_leases("other-node/") == 1
+    assert patch(api, url, 0, ISO[:4096]).status_code == 204
+    assert ctx.catalog.get_upload(uid).holder is None  # type: ignore[union-attr]
+    assert patch(api, url, 4096, ISO[4096:]).status_code == 200

@@ -281,11 +281,12 @@ class ResumableUploads:
         ctx = self.ctx
         up = await self.mine(user, upload_id)
         live = self._live.setdefault(up.id, _Live())
-        holder = f"{ctx.node}#{secrets.token_hex(8)}"  # whose it is (restarts free them)
+        # whose it is (restarts free them); "" when no other process can append to it
+        holder = f"{ctx.node}#{secrets.token_hex(8)}" if self._shared else ""
         async with live.lock:
             await _stop(live)
             now = ctx.clock()
-            if not await ctx.run(
+            if holder and not await ctx.run(
                 ctx.catalog.lease_upload, up.id, holder, now, now + self._lease_seconds()
             ):
                 raise error(
@@ -298,11 +299,20 @@ class ResumableUploads:
         try:
             return await self._append(user, up.id, req, body, live, active, holder)
         finally:
-            with contextlib.suppress(Exception):
-                await ctx.run(ctx.catalog.release_upload, up.id, holder)
+            if holder:
+                with contextlib.suppress(Exception):
+                    await ctx.run(ctx.catalog.release_upload, up.id, holder)
             if live.active is active:
                 live.active = None
             active.done.set()  # after the lease is released: a HEAD then sees it free
+
+    @property
+    def _shared(self) -> bool:
+        """Whether another process may append to this server's uploads (several
+        workers, or nodes on one object store): then one request at a time is kept
+        by a lease in the catalog, and in one process by the in-process lock alone
+        (which saves two catalog writes, with their fsyncs, per request)."""
+        return self.ctx.settings.workers > 1 or self.ctx.blobs.shared
 
     def _lease_seconds(self) -> float:
         return self.ctx.settings.upload_stall_timeout + LEASE_MARGIN
@@ -577,7 +587,7 @@ class _Lease:
         self._due = time.monotonic() + seconds / 3
 
     async def renew(self) -> None:
-        if time.monotonic() < self._due:
+        if not self.holder or time.monotonic() < self._due:
             return
         self._due = time.monotonic() + self.seconds / 3
         now = self.ctx.clock()
