@@ -966,6 +966,7 @@ def tls_uploads(
         res["tlsClient"] = "curl" if raw is not None else "python"
         nginx_pid = pid_of(str(work / "nginx-tls")) if nginx else None
         cpu: dict[str, list[float]] = {k: [] for k in times}
+        growth: dict[str, list[float]] = {k: [] for k in times}
         for _ in range(a.runs):
             for key_, fn in plans:
                 if fn is None:
@@ -975,11 +976,33 @@ def tls_uploads(
                 os.sync()
                 server = nginx_pid if key_ == "n" else _proc.pid
                 before = cpu_seconds(server) if server else 0.0
-                times[key_].append(fn())
+                idle = rss_mib(_proc.pid)
+                peak = [idle]
+                stop = threading.Event()
+
+                def sample(peak: list[float] = peak, stop: threading.Event = stop) -> None:
+                    while not stop.is_set():
+                        peak[0] = max(peak[0], rss_mib(_proc.pid))
+                        time.sleep(0.05)
+
+                sampler = threading.Thread(target=sample)
+                sampler.start()
+                try:
+                    times[key_].append(fn())
+                finally:
+                    stop.set()
+                    sampler.join()
+                if key_ != "n":
+                    growth[key_].append(peak[0] - idle)
                 if server:
                     cpu[key_].append((cpu_seconds(server) - before) / (size / (1 << 30)))
     best = {k: size / min(v) if v else None for k, v in times.items()}
     res["tlsServerCpuSecondsPerGiB"] = {k: min(v) for k, v in cpu.items() if v}
+    res["tlsRssGrowthMiB"] = {k: max(v) for k, v in growth.items() if v}
+    log(
+        "osdepot's RSS above idle during each upload (most): "
+        + ", ".join(f"{k} {max(v):.1f} MiB" for k, v in growth.items() if v)
+    )
     log(
         "server CPU-seconds per GiB over TLS: "
         + ", ".join(f"{k} {min(v):.2f}" for k, v in cpu.items() if v)
