@@ -289,3 +289,114 @@ def test_cli_rides_out_a_network_cut_and_resumes_after_giving_up(
     assert "SHA256 " + hashlib.sha256(data2).hexdigest() in r.stdout
     r = cli("import", str(path), "--type", "SOFTWARE", "--os", "rhel", "--resume")
     assert r.returncode != 0 and "no interrupted upload" in r.stderr
+
+
+def raw_request(server: Server, head: str, body: bytes = b"") -> bytes:
+    """One request over TLS on its own socket; everything the server answered."""
+    import socket
+    import ssl
+
+    ctx = ssl.create_default_context(cafile=str(server.data_dir / "tls" / "cert.pem"))
+    port = int(server.url.rpartition(":")[2])
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=30) as sock,
+        ctx.wrap_socket(sock, server_hostname="127.0.0.1") as tls,
+    ):
+        tls.sendall(head.encode() + body)
+        data = b""
+        while chunk := tls.recv(65536):
+            data += chunk
+    return data
+
+
+def test_the_draft_104_interim_answer_before_the_final_one(server: Server) -> None:
+    """A draft client naming its interop version learns the upload's URL from a 104
+    before its body is read; one naming none gets no 1xx."""
+    data = archive(1 << 20, seed=3)
+    job = new_job(server)
+    head = (
+        f"POST /files/osImages/uploads?jobId={job}&imageType=SOFTWARE&os=rhel HTTP/1.1\r\n"
+        f"Host: 127.0.0.1\r\nAuthorization: {BASIC}\r\nUpload-Draft-Interop-Version: 8\r\n"
+        'Upload-Complete: ?1\r\nContent-Disposition: inline; filename="a.tar.gz"\r\n'
+        f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n"
+    )
+    answer = raw_request(server, head, data)
+    interim, _, final = answer.partition(b"\r\n\r\n")
+    assert interim.startswith(b"HTTP/1.1 104 Upload Resumption Supported"), answer[:300]
+    assert b"\r\nLocation: /files/osImages/uploads/" in interim
+    assert b"Upload-Draft-Interop-Version: 8" in interim and b"Upload-Limit:" in interim
+    assert final.startswith(b"HTTP/1.1 200"), final[:300]
+    assert b"upload-complete: ?1" in final.lower()
+    assert task(server, job)["status"] == "Complete"
+    # no interop version: no 104 (Python's http.client would take it for the answer)
+    job = new_job(server)
+    head = head.replace(f"jobId={int(job) - 1}", f"jobId={job}").replace(
+        "Upload-Draft-Interop-Version: 8\r\n", ""
+    )
+    answer = raw_request(server, head, data)
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
+
+
+def test_a_second_request_stops_the_one_left_behind(server: Server) -> None:
+    """A PATCH whose client went silent (its connection still open) is stopped by the
+    next request for the same upload, and keeps what it received: the new request is
+    told that offset, and the upload goes on from it."""
+    data = archive(8 << 20, seed=5)
+    job = new_job(server)
+    s = requests.Session()
+    s.trust_env = False
+    s.verify = str(server.data_dir / "tls" / "cert.pem")
+    s.headers.update({**TUS, "Authorization": BASIC})
+    meta = "filename " + base64.b64encode(b"two.tar.gz").decode()
+    r = s.post(
+        f"{server.url}/files/osImages/uploads?jobId={job}&imageType=SOFTWARE&os=rhel",
+        headers={"Upload-Length": str(len(data)), "Upload-Metadata": meta},
+        timeout=10,
+    )
+    url = server.url + r.headers["Location"]
+    release = threading.Event()
+    first: dict[str, int] = {}
+
+    def stalled_body() -> Iterator[bytes]:
+        yield data[: 3 << 20]
+        release.wait(30)  # the client goes silent, its connection open
+
+    def old_patch() -> None:
+        with contextlib.suppress(requests.RequestException):
+            r = s.patch(
+                url,
+                data=stalled_body(),
+                headers={"Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"},
+                timeout=60,
+            )
+            first["status"] = r.status_code
+
+    t = threading.Thread(target=old_patch, daemon=True)
+    t.start()
+    time.sleep(1.5)  # the first 3 MiB arrived
+    other = requests.Session()
+    other.trust_env = False
+    other.verify = s.verify
+    other.headers.update(s.headers)
+    h = other.head(url, timeout=30)  # stops the old request, then answers
+    assert h.status_code == 200, h.text
+    kept = int(h.headers["Upload-Offset"])
+    assert 0 < kept <= 3 << 20
+    r = other.patch(
+        url,
+        data=b"",
+        headers={"Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"},
+        timeout=10,
+    )
+    assert r.status_code == 409 and r.headers["Upload-Offset"] == str(kept)
+    r = other.patch(
+        url,
+        data=data[kept:],
+        headers={"Upload-Offset": str(kept), "Content-Type": "application/offset+octet-stream"},
+        timeout=60,
+    )
+    assert r.status_code == 200, r.text
+    release.set()
+    t.join(30)
+    assert first.get("status") in (None, 423)  # the old one was told it was taken over
+    assert stored_sha256(server, r.headers["Osdepot-File-Id"]) == hashlib.sha256(data).hexdigest()

@@ -93,7 +93,9 @@ class BodySource(Protocol):
 
     async def readinto(
         self, view: memoryview, *, some: bool = False, waiting: Waiting | None = None
-    ) -> int: ...
+    ) -> int:
+        """The next bytes into ``view`` (0 at the end). An exception that stops it may
+        carry ``received``: the bytes it had placed in ``view`` before."""
 
 
 Waiting = Callable[[int], Awaitable[None]]
@@ -629,7 +631,15 @@ async def _receive(
     while True:
         buf, fill = run.buffer()
         view = memoryview(buf)[fill : run.capacity]
-        n = await body.readinto(view, waiting=waiting)
+        try:
+            n = await body.readinto(view, waiting=waiting)
+        except Exception as exc:
+            # the bytes the read placed before it was stopped (the client gone, or
+            # stalled, or a newer request) are the file's: kept
+            got = getattr(exc, "received", 0)
+            if isinstance(got, int) and 0 < got <= len(view):
+                await run.commit(got)
+            raise
         if n:
             await run.commit(n)
         if n < len(view):

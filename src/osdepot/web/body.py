@@ -15,6 +15,7 @@ loop thread (by the kernel) instead of three or four times.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import mmap
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -113,6 +114,7 @@ class BodyReader:
         self._pace = Pace(window)  # for direct reads; paced() keeps its own
         self._chunks = paced(request.stream(), window).__aiter__()
         self._chunk = memoryview(b"")
+        self._pending: asyncio.Future[bytes] | None = None
 
     @property
     def direct(self) -> bool:
@@ -124,11 +126,13 @@ class BodyReader:
     ) -> int:
         try:
             return await self._readinto(view, some, waiting)
-        except ClientDisconnect:
-            raise error(
+        except ClientDisconnect as exc:
+            cut = error(
                 Messages.UPLOAD_INTERRUPTED,
                 detail="The client closed the connection before the whole file was received.",
-            ) from None
+            )
+            cut.received = getattr(exc, "received", 0)  # type: ignore[attr-defined]
+            raise cut from None
 
     async def _readinto(self, view: memoryview, some: bool, waiting: Waiting | None) -> int:
         if self._direct is not None:
@@ -138,17 +142,37 @@ class BodyReader:
             if not self._chunk:
                 if some and n:
                     break
-                if waiting is not None and n:
-                    await waiting(n)
                 try:
-                    self._chunk = memoryview(await self._chunks.__anext__())
+                    self._chunk = memoryview(await self._next_chunk(n, waiting))
                 except StopAsyncIteration:
                     break
+                except Exception as exc:
+                    _placed(exc, n)
+                    raise
             take = min(len(view) - n, len(self._chunk))
             view[n : n + take] = self._chunk[:take]
             self._chunk = self._chunk[take:]
             n += take
         return n
+
+    async def _next_chunk(self, n: int, waiting: Waiting | None) -> bytes:
+        """The next chunk of ``receive()``; while it is awaited, ``waiting(n)`` every
+        ``tick`` seconds (a cancel, or a newer request, stops a read that waits for a
+        client gone silent). Should ``waiting`` raise, the read is abandoned."""
+        if self._pending is None:
+            self._pending = asyncio.ensure_future(self._chunks.__anext__())
+        while waiting is not None:
+            done, _ = await asyncio.wait((self._pending,), timeout=self.tick)
+            if done:
+                break
+            try:
+                await waiting(n)
+            except BaseException:
+                self._pending.cancel()
+                self._pending = None
+                raise
+        pending, self._pending = self._pending, None
+        return await pending
 
     async def _read_direct(
         self, body: DirectBody, view: memoryview, some: bool, waiting: Waiting | None
@@ -168,8 +192,19 @@ class BodyReader:
                     raise self._pace.stalled()
                 if waiting is not None:
                     await waiting(body.filled)
+        except Exception as exc:
+            _placed(exc, body.filled)
+            raise
         finally:
             fut.cancel()  # (nothing when it is done) the buffer is not to be filled later
+
+
+def _placed(exc: BaseException, n: int) -> None:
+    """Tell, on the exception that stopped a read, how many bytes it had placed in the
+    caller's buffer (a resumable upload keeps them)."""
+    if not hasattr(exc, "received"):
+        with contextlib.suppress(AttributeError):
+            exc.received = n  # type: ignore[attr-defined]
 
 
 class FileSink(Protocol):

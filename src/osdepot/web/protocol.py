@@ -160,7 +160,9 @@ class DirectBody:
         if self._future is not None:
             fut = self._future
             self._target, self._future = None, None
-            fut.set_exception(ClientDisconnect())
+            exc = ClientDisconnect()
+            exc.received = self._filled  # type: ignore[attr-defined]  # placed before
+            fut.set_exception(exc)
 
 
 #: downloads sent with os.sendfile at once (each takes a thread while it runs); more
