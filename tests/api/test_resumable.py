@@ -341,3 +341,19 @@ def test_a_request_in_another_process_keeps_others_out(api: Api, ctx: Context) -
     assert patch(api, url, 0, ISO[:4096]).status_code == 204
     assert ctx.catalog.get_upload(uid).holder is None  # type: ignore[union-attr]
     assert patch(api, url, 4096, ISO[4096:]).status_code == 200
+
+
+def test_an_upload_whose_job_ended_elsewhere_is_removed_at_its_next_request(
+    api: Api, ctx: Context
+) -> None:
+    from osdepot.domain.jobs import JobStatus
+
+    job = api.init("OS")
+    url = create(api, job, len(ISO)).headers["location"]
+    assert patch(api, url, 0, ISO[:4096]).status_code == 204
+    # cancelled by another node (no registry of this process told)
+    ctx.catalog.finish_job(int(job), JobStatus.CANCELLED, ctx.clock(), {"id": "x", "text": "t"})
+    r = patch(api, url, 4096, ISO[4096:])
+    assert r.status_code == 404 and "Cancelled" in r.json()["messages"][0]["explanation"]
+    assert not staging_files(ctx.settings)
+    assert ctx.catalog.get_upload(url.rpartition("/")[2]) is None

@@ -333,8 +333,9 @@ class ResumableUploads:
         up = await ctx.run(ctx.catalog.get_upload, upload_id)
         job = await ctx.run(ctx.catalog.get_job, up.job_id) if up else None
         if up is None or job is None or job.status is not JobStatus.RUNNING:
-            if up is not None:
-                await self.forget(up)
+            if up is not None:  # its job ended elsewhere: its bytes go with it
+                keep = job is not None and job.status is JobStatus.COMPLETE
+                await ctx.run(self._remove, up, not keep)
             raise _ended(upload_id, job)
         if req.offset != up.offset:
             raise error(

@@ -483,9 +483,10 @@ async def _append(
     except OsdepotError as exc:
         now = await ctx.read(lambda c: c.get_upload(up.id))
         response = _failure(request, proto, exc, now or up)
-        if now is None:  # the import ended with this request
+        if now is None:  # the import ended with this request (failed, or cancelled)
+            job = await ctx.read(lambda c: c.get_job(up.job_id))
             response.headers["Osdepot-Job-Id"] = str(up.job_id)
-            response.headers["Osdepot-Job-Status"] = "Stopped"
+            response.headers["Osdepot-Job-Status"] = job.status.value if job else "Stopped"
             if proto.ietf:
                 response.headers["Upload-Complete"] = "?1"
         return response

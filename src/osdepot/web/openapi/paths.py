@@ -181,7 +181,7 @@ def paths() -> dict[str, Any]:
             "get": op(
                 "Some jobs, a bare JSON array",
                 {"200": json_body(ref("Tasks"), "Jobs")},
-                (400, 401, 403, 404),
+                (400, 401, 403, 404, 412),
                 privilege=_ANY,
                 params=[query("compact", "true drops children")],
                 tag="Tasks",
