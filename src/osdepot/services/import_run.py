@@ -165,13 +165,19 @@ class ImportRun:
         metrics.UPLOADS_IN_FLIGHT.labels(self.source).inc()
 
     async def reopen(
-        self, name: str, at: int, hashers: dict[str, Any] | None, extra: dict[str, Any]
+        self,
+        name: str,
+        at: int,
+        hashers: dict[str, Any] | None,
+        extra: dict[str, Any],
+        size_hint: int | None = None,
     ) -> None:
         """Take up a resumable upload's staging area after its first ``at`` bytes
         (instead of :meth:`open`). ``hashers``: the whole file's hash objects at ``at``
         (None when this process does not have them: they are computed by reading the
-        file back at the end); ``extra``: hash objects for this request's bytes only."""
-        size_hint = self.declared if self.declared is not None else None
+        file back at the end); ``extra``: hash objects for this request's bytes only;
+        ``size_hint``: the one the staging area was created with (an object store's
+        parts are sized by it)."""
         try:
             self._staging = await self.ctx.run(self.ctx.blobs.reopen_staging, name, at, size_hint)
         except OSError as exc:

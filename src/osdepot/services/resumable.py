@@ -139,8 +139,14 @@ def params_json(p: UploadParams) -> dict[str, Any]:
     return d
 
 
+#: the key of an upload's parameters that keeps the size its staging area was created
+#: for (an object store sizes its parts by it; a length learnt later must not change it)
+SIZE_HINT = "stagingSizeHint"
+
+
 def params_of(d: dict[str, Any]) -> UploadParams:
     d = dict(d)
+    d.pop(SIZE_HINT, None)
     d["image_type"] = ImageType(d["image_type"]) if d.get("image_type") else None
     return UploadParams(**d)
 
@@ -208,7 +214,7 @@ class ResumableUploads:
             length=length,
             offset=0,
             filename=filename,
-            params=params_json(params),
+            params={**params_json(params), SIZE_HINT: length},
             protocol=protocol,
             staging=staging.name,
             node=self._node,
@@ -365,7 +371,7 @@ class ResumableUploads:
         if live.hashers is not None and live.at == up.offset:
             carried = {name: h.copy() for name, h in live.hashers.items()}
         try:
-            await run.reopen(up.staging, up.offset, carried, extra)
+            await run.reopen(up.staging, up.offset, carried, extra, up.params.get(SIZE_HINT))
         except FileNotFoundError:
             await self._lost(up)
             raise _ended(upload_id, None) from None
