@@ -31,126 +31,43 @@ import asyncio
 import contextlib
 import dataclasses
 import hashlib
-import hmac
 import logging
 import secrets
-import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
 
 from osdepot.domain.images import ImageType, check_extension, resolve_os
 from osdepot.domain.jobs import JobStatus
 from osdepot.domain.names import clean_filename
-from osdepot.domain.records import Job, StoredFile, Upload, User
+from osdepot.domain.records import Upload, User
 from osdepot.errors import OsdepotError, error
 from osdepot.messages import Messages
 from osdepot.services.context import Context
 from osdepot.services.import_params import UploadParams
 from osdepot.services.import_run import CHUNK, ImportRun
 from osdepot.services.imports import Imports
+from osdepot.services.upload_request import (
+    LEASE_MARGIN,
+    SIZE_HINT,
+    Active,
+    Append,
+    Appended,
+    BodySource,
+    Kept,
+    Lease,
+    Live,
+    Stopped,
+    chunk_refusal,
+    ended,
+    params_json,
+    params_of,
+    raise_refusal,
+    receive,
+    stop_request,
+)
 
 log = logging.getLogger("osdepot.uploads")
 
+
 #: hash algorithms a request's bytes may be checked with (tus ``Upload-Checksum``)
-CHUNK_ALGORITHMS = ("sha1", "sha256", "md5")
-#: seconds a request's lease outlives the stall rule (renewed while bytes arrive)
-LEASE_MARGIN = 60.0
-#: seconds a new request waits for an older one in this process to stop
-STOP_WAIT = 30.0
-
-
-@dataclass(frozen=True)
-class Append:
-    """What one request appending to an upload says."""
-
-    offset: int
-    #: the request body's length, when it has one
-    content_length: int | None = None
-    #: IETF ``Upload-Complete``: True, the body ends the file; None: a tus request,
-    #: complete when the offset reaches the length
-    complete: bool | None = None
-    #: ``Upload-Length`` sent with this request
-    length: int | None = None
-    #: a checksum of this request's bytes: algorithm and digest
-    chunk: tuple[str, bytes] | None = None
-    #: the whole file's checksum sent with the request that completes it (RFC 9530
-    #: ``Repr-Digest``): checksumType and hex value, when the upload has none
-    digest: tuple[str, str] | None = None
-
-
-@dataclass(frozen=True)
-class Appended:
-    """An upload after a request: its state, and the stored file when it completed."""
-
-    upload: Upload
-    stored: StoredFile | None = None
-    image_id: str | None = None
-
-
-class BodySource(Protocol):
-    """A request body read into the caller's buffers (web/body.py's BodyReader)."""
-
-    async def readinto(
-        self, view: memoryview, *, some: bool = False, waiting: Waiting | None = None
-    ) -> int:
-        """The next bytes into ``view`` (0 at the end). An exception that stops it may
-        carry ``received``: the bytes it had placed in ``view`` before."""
-
-
-Waiting = Callable[[int], Awaitable[None]]
-
-
-class _Kept(Exception):
-    """A request refused after its bytes were dealt with: the upload goes on."""
-
-    def __init__(self, exc: OsdepotError) -> None:
-        super().__init__(str(exc))
-        self.error = exc
-
-
-class _Stopped(Exception):
-    """A newer request (or an offset retrieval) took over this request's upload."""
-
-
-@dataclass
-class _Active:
-    """The request appending to an upload in this process."""
-
-    start: int
-    stop: bool = False
-    done: asyncio.Event = field(default_factory=asyncio.Event)
-
-
-@dataclass
-class _Live:
-    """What this process keeps of an upload between its requests: the whole file's
-    hash objects at offset ``at`` (None: unknown here), and the running request."""
-
-    at: int = 0
-    hashers: dict[str, Any] | None = None
-    active: _Active | None = None
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-
-def params_json(p: UploadParams) -> dict[str, Any]:
-    d = dataclasses.asdict(p)
-    d["image_type"] = p.image_type.value if p.image_type else None
-    return d
-
-
-#: the key of an upload's parameters that keeps the size its staging area was created
-#: for (an object store sizes its parts by it; a length learnt later must not change it)
-SIZE_HINT = "stagingSizeHint"
-
-
-def params_of(d: dict[str, Any]) -> UploadParams:
-    d = dict(d)
-    d.pop(SIZE_HINT, None)
-    d["image_type"] = ImageType(d["image_type"]) if d.get("image_type") else None
-    return UploadParams(**d)
-
-
 class ResumableUploads:
     """Creating, continuing, ending and expiring resumable uploads (the module's
     docstring). Blocking catalog and store calls go to threads."""
@@ -159,7 +76,7 @@ class ResumableUploads:
         self.ctx = ctx
 
     @property
-    def _live(self) -> dict[str, _Live]:
+    def _live(self) -> dict[str, Live]:
         return self.ctx.resumable
 
     @property
@@ -230,7 +147,7 @@ class ResumableUploads:
         if not opened:
             await ctx.run(staging.abort)
             raise error(Messages.JOB_ALREADY_USED, job_id=job.id, status="Running")
-        self._live[up.id] = _Live()
+        self._live[up.id] = Live()
         log.info(
             "job %s: resumable upload %s of %s (%s bytes, %s) created by %s",
             job.id,
@@ -268,7 +185,7 @@ class ResumableUploads:
         live = self._live.get(up.id)
         if live is not None and live.active is not None:
             async with live.lock:
-                await _stop(live)
+                await stop_request(live)
         up = await self.mine(user, upload_id)
         now = self.ctx.clock()
         if up.holder is not None and (up.held_until or 0) > now:
@@ -288,11 +205,11 @@ class ResumableUploads:
         keeping every byte that arrived."""
         ctx = self.ctx
         up = await self.mine(user, upload_id)
-        live = self._live.setdefault(up.id, _Live())
+        live = self._live.setdefault(up.id, Live())
         # whose it is (restarts free them); "" when no other process can append to it
         holder = f"{ctx.node}#{secrets.token_hex(8)}" if self._shared else ""
         async with live.lock:
-            await _stop(live)
+            await stop_request(live)
             now = ctx.clock()
             if holder and not await ctx.run(
                 ctx.catalog.lease_upload, up.id, holder, now, now + self._lease_seconds()
@@ -302,7 +219,7 @@ class ResumableUploads:
                     upload_id=up.id,
                     detail="Another request, in another server process, is appending to it.",
                 )
-            active = _Active(start=req.offset)
+            active = Active(start=req.offset)
             live.active = active
         try:
             return await self._append(user, up.id, req, body, live, active, holder)
@@ -331,8 +248,8 @@ class ResumableUploads:
         upload_id: str,
         req: Append,
         body: BodySource,
-        live: _Live,
-        active: _Active,
+        live: Live,
+        active: Active,
         holder: str,
     ) -> Appended:
         ctx = self.ctx
@@ -342,7 +259,7 @@ class ResumableUploads:
             if up is not None:  # its job ended elsewhere: its bytes go with it
                 keep = job is not None and job.status is JobStatus.COMPLETE
                 await ctx.run(self._remove, up, not keep)
-            raise _ended(upload_id, job)
+            raise ended(upload_id, job)
         if req.offset != up.offset:
             raise error(
                 Messages.UPLOAD_OFFSET_MISMATCH,
@@ -374,11 +291,11 @@ class ResumableUploads:
             await run.reopen(up.staging, up.offset, carried, extra, up.params.get(SIZE_HINT))
         except FileNotFoundError:
             await self._lost(up)
-            raise _ended(upload_id, None) from None
+            raise ended(upload_id, None) from None
         ctx.running.add(run)
         try:
             return await self._feed(run, up, req, body, live, active, holder, learnt)
-        except _Kept as kept:  # a refusal: the upload goes on
+        except Kept as kept:  # a refusal: the upload goes on
             raise kept.error from None
         except asyncio.CancelledError:
             # the server stops: the upload stays at its last checkpoint, to go on later
@@ -428,13 +345,13 @@ class ResumableUploads:
         up: Upload,
         req: Append,
         body: BodySource,
-        live: _Live,
-        active: _Active,
+        live: Live,
+        active: Active,
         holder: str,
         learnt: int | None,
     ) -> Appended:
         ctx = self.ctx
-        lease = _Lease(ctx, up.id, holder, self._lease_seconds())
+        lease = Lease(ctx, up.id, holder, self._lease_seconds())
         length = up.length if up.length is not None else learnt
         recorded = up.offset  # the last offset recorded (what a refusal goes back to)
 
@@ -460,8 +377,8 @@ class ResumableUploads:
         overflow = False
         try:
             interval = ctx.settings.upload_checkpoint_interval
-            await _receive(run, body, active, lease, checkpoint, interval)
-        except _Stopped as exc:
+            await receive(run, body, active, lease, checkpoint, interval)
+        except Stopped as exc:
             interrupted = exc
         except OsdepotError as exc:
             if exc.message is Messages.SIZE_MISMATCH:
@@ -471,7 +388,7 @@ class ResumableUploads:
             else:
                 raise
         offset = await run.pause(durable=False)
-        bad_chunk = _chunk_refusal(run, req, interrupted, recorded)
+        bad_chunk = chunk_refusal(run, req, interrupted, recorded)
         if overflow or bad_chunk is not None:
             await run.rollback(recorded)
             offset = recorded
@@ -486,12 +403,12 @@ class ResumableUploads:
         if not await ctx.run(
             ctx.catalog.set_upload_offset, up.id, offset, learnt, self._expires(now), pct
         ):
-            raise _ended(up.id, await ctx.run(ctx.catalog.get_job, up.job_id))
+            raise ended(up.id, await ctx.run(ctx.catalog.get_job, up.job_id))
         up = dataclasses.replace(up, offset=offset, length=length, expires_at=self._expires(now))
         try:
-            _raise_refusal(up, overflow, bad_chunk, interrupted)
+            raise_refusal(up, overflow, bad_chunk, interrupted)
         except OsdepotError as exc:
-            raise _Kept(exc) from None
+            raise Kept(exc) from None
         complete = req.complete if req.complete is not None else offset == length
         if not complete:
             return Appended(up)
@@ -586,122 +503,3 @@ class ResumableUploads:
             job = ctx.catalog.get_job(up.job_id)
             self._remove(up, remove_staging=job is None or job.status is not JobStatus.COMPLETE)
         return n
-
-
-class _Lease:
-    """Renews a request's lease on its upload while bytes arrive."""
-
-    def __init__(self, ctx: Context, upload_id: str, holder: str, seconds: float) -> None:
-        self.ctx, self.upload_id, self.holder, self.seconds = ctx, upload_id, holder, seconds
-        self._due = time.monotonic() + seconds / 3
-
-    async def renew(self) -> None:
-        if not self.holder or time.monotonic() < self._due:
-            return
-        self._due = time.monotonic() + self.seconds / 3
-        now = self.ctx.clock()
-        await self.ctx.run(
-            self.ctx.catalog.lease_upload, self.upload_id, self.holder, now, now + self.seconds
-        )
-
-
-async def _stop(live: _Live) -> None:
-    """Stop the request appending to the upload in this process, and wait for it to
-    have kept what it received."""
-    active = live.active
-    if active is None:
-        return
-    active.stop = True
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(STOP_WAIT):
-            await active.done.wait()
-
-
-async def _receive(
-    run: ImportRun,
-    body: BodySource,
-    active: _Active,
-    lease: _Lease,
-    checkpoint: Callable[[], Awaitable[None]],
-    interval: float,
-) -> None:
-    """The request body into the run's buffers, in place, to its end; a checkpoint
-    every ``interval`` seconds."""
-
-    async def waiting(pending: int) -> None:
-        if active.stop:
-            raise _Stopped()
-        await run.waiting(pending)
-        await lease.renew()
-
-    due = time.monotonic() + interval
-    while True:
-        buf, fill = run.buffer()
-        view = memoryview(buf)[fill : run.capacity]
-        try:
-            n = await body.readinto(view, waiting=waiting)
-        except Exception as exc:
-            # the bytes the read placed before it was stopped (the client gone, or
-            # stalled, or a newer request) are the file's: kept
-            got = getattr(exc, "received", 0)
-            if isinstance(got, int) and 0 < got <= len(view):
-                await run.commit(got)
-            raise
-        if n:
-            await run.commit(n)
-        if n < len(view):
-            return
-        if active.stop:
-            raise _Stopped()
-        await lease.renew()
-        if interval and time.monotonic() >= due:
-            await checkpoint()
-            due = time.monotonic() + interval
-
-
-def _raise_refusal(
-    up: Upload,
-    overflow: bool,
-    bad_chunk: OsdepotError | None,
-    interrupted: BaseException | None,
-) -> None:
-    """A request that did not go through ends with why (its bytes kept or dropped)."""
-    if overflow:
-        raise error(
-            Messages.UPLOAD_LENGTH,
-            upload_id=up.id,
-            detail=f"The request sent bytes past the upload's length of {up.length} bytes; "
-            "its bytes were dropped.",
-        )
-    if bad_chunk is not None and interrupted is None:
-        raise bad_chunk
-    if isinstance(interrupted, _Stopped):
-        raise error(
-            Messages.UPLOAD_BUSY,
-            upload_id=up.id,
-            detail="A newer request for the same upload took over from this one.",
-        )
-    if interrupted is not None:
-        raise interrupted
-
-
-def _chunk_refusal(
-    run: ImportRun, req: Append, interrupted: BaseException | None, offset: int
-) -> OsdepotError | None:
-    """Why this request's bytes are dropped for their checksum (``Upload-Checksum``):
-    they do not match it, or only a part of them arrived (a part cannot be checked;
-    it is sent again whole). None when there is no checksum or it matches."""
-    if not req.chunk:
-        return None
-    algo, expected = req.chunk
-    if interrupted is None and hmac.compare_digest(run.hashers()[CHUNK].digest(), expected):
-        return None
-    return error(Messages.UPLOAD_BAD_CHUNK, algorithm=algo, offset=offset)
-
-
-def _ended(upload_id: str, job: Job | None) -> OsdepotError:
-    """The refusal for an upload whose import has ended."""
-    detail = "The upload's import ended."
-    if job is not None and job.message:
-        detail = f"Its import job {job.id} ended ({job.status.value}): {job.message.get('text')}"
-    return error(Messages.UPLOAD_NOT_FOUND, upload_id=upload_id, detail=detail)
