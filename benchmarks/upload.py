@@ -296,10 +296,8 @@ def curl_import(port: int, body: Body, cafile: Path, work: Path) -> float:
     return took
 
 
-def curl_resumable(port: int, body: Body, cafile: Path, work: Path, files: list[Path]) -> float:
-    """osdepot's resumable upload with curl: one PATCH per file of ``files`` (the
-    whole file, or its pieces); seconds from the first byte to the last answer."""
-    api = Api(port, ssl.create_default_context(cafile=str(cafile)))
+def new_upload(api: Api, body: Body) -> str:
+    """A job and a tus upload for ``body``'s file (with its SHA-256); its URL's path."""
     status, job = api.call(
         "POST", "/osImages?imageType=OS", {"Action": "Init", "fileSize": body.size}
     )
@@ -325,7 +323,14 @@ def curl_resumable(port: int, body: Body, cafile: Path, work: Path, files: list[
     r = api.conn.getresponse()
     r.read()
     assert r.status == 201, r.status
-    url = f"https://127.0.0.1:{port}{r.getheader('Location')}"
+    return r.getheader("Location") or ""
+
+
+def curl_resumable(port: int, body: Body, cafile: Path, work: Path, files: list[Path]) -> float:
+    """osdepot's resumable upload with curl: one PATCH per file of ``files`` (the
+    whole file, or its pieces); seconds from the first byte to the last answer."""
+    api = Api(port, ssl.create_default_context(cafile=str(cafile)))
+    url = f"https://127.0.0.1:{port}{new_upload(api, body)}"
     # one curl process for every PATCH (--next), on one kept-alive connection, as a
     # tus client sends its chunks
     args, offset = ["curl", "-sS"], 0
@@ -361,32 +366,7 @@ def osdepot_resumable(
     its last PATCH (after fsync and commit): the file in one PATCH, or in ``chunk``
     byte PATCHes, each on a new connection as tus clients send them."""
     api = Api(port, tls)
-    status, job = api.call(
-        "POST", "/osImages?imageType=OS", {"Action": "Init", "fileSize": body.size}
-    )
-    assert status == 201, job
-    meta = ",".join(
-        f"{k} {base64.b64encode(v.encode()).decode()}"
-        for k, v in (
-            ("filename", f"{body.kind}.iso"),
-            ("checksumType", "sha256"),
-            ("checksumValue", body.sha256),
-        )
-    )
-    api.conn.request(
-        "POST",
-        f"/files/osImages/uploads?jobId={job['jobId']}&imageType=OS",
-        headers={
-            "Authorization": AUTH,
-            "Tus-Resumable": "1.0.0",
-            "Upload-Length": str(body.size),
-            "Upload-Metadata": meta,
-        },
-    )
-    r = api.conn.getresponse()
-    r.read()
-    assert r.status == 201, r.status
-    location = r.getheader("Location") or ""
+    location = new_upload(api, body)
     start = body.length - body.size - len(TAIL)  # the file's bytes inside the body file
     step = chunk or body.size
     t = time.perf_counter()
