@@ -400,3 +400,51 @@ def test_a_second_request_stops_the_one_left_behind(server: Server) -> None:
     t.join(30)
     assert first.get("status") in (None, 423)  # the old one was told it was taken over
     assert stored_sha256(server, r.headers["Osdepot-File-Id"]) == hashlib.sha256(data).hexdigest()
+
+
+def test_the_draft_104_progress_answers_while_bytes_arrive(restartable: list[Server]) -> None:
+    """A long draft request is told each offset recorded while it sends (104 with
+    Upload-Offset, never a Location), then its final answer."""
+    server = restartable[0]  # checkpoints every 0.2 s
+    data = archive(24 << 20, seed=4)
+    job = new_job(server)
+    r = raw_request(
+        server,
+        f"POST /files/osImages/uploads?jobId={job}&imageType=SOFTWARE&os=rhel HTTP/1.1\r\n"
+        f"Host: 127.0.0.1\r\nAuthorization: {BASIC}\r\nUpload-Draft-Interop-Version: 6\r\n"
+        'Upload-Complete: ?0\r\nContent-Disposition: inline; filename="p.tar.gz"\r\n'
+        "Content-Length: 0\r\nConnection: close\r\n\r\n",
+    )
+    location = r.split(b"\r\nLocation: ", 1)[1].split(b"\r\n", 1)[0].decode()
+    import socket
+    import ssl
+
+    ctx = ssl.create_default_context(cafile=str(server.data_dir / "tls" / "cert.pem"))
+    port = int(server.url.rpartition(":")[2])
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=30) as sock,
+        ctx.wrap_socket(sock, server_hostname="127.0.0.1") as tls,
+    ):
+        tls.sendall(
+            (
+                f"PATCH {location} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {BASIC}\r\n"
+                "Upload-Draft-Interop-Version: 6\r\nUpload-Offset: 0\r\nUpload-Complete: ?1\r\n"
+                "Content-Type: application/partial-upload\r\n"
+                f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n"
+            ).encode()
+        )
+        for at in range(0, len(data), 1 << 20):  # 1 MiB every 50 ms: about 1.2 s
+            tls.sendall(data[at : at + (1 << 20)])
+            time.sleep(0.05)
+        answer = b""
+        while chunk := tls.recv(65536):
+            answer += chunk
+    parts = answer.split(b"\r\n\r\n")
+    interims = [p for p in parts if p.startswith(b"HTTP/1.1 104")]
+    assert interims, answer[:500]
+    offsets = [int(p.split(b"Upload-Offset: ")[1].split(b"\r\n")[0]) for p in interims]
+    assert offsets == sorted(offsets) and 0 < offsets[0] < len(data)
+    assert not any(b"Location" in p for p in interims)
+    final = [p for p in parts if p.startswith(b"HTTP/1.1 200")]
+    assert final and b"upload-complete: ?1" in final[0].lower()
+    assert task(server, job)["status"] == "Complete"

@@ -372,6 +372,8 @@ class ResumableUploads:
                 self._expires(ctx.clock()),
                 pct,
             )
+            if req.on_checkpoint is not None:
+                req.on_checkpoint(offset)
 
         interrupted: BaseException | None = None
         overflow = False

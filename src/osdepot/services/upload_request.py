@@ -46,6 +46,9 @@ class Append:
     #: the whole file's checksum sent with the request that completes it (RFC 9530
     #: ``Repr-Digest``): checksumType and hex value, when the upload has none
     digest: tuple[str, str] | None = None
+    #: told each offset a long request records before it ends (the draft's 104
+    #: progress answers)
+    on_checkpoint: Callable[[int], object] | None = None
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ tus-js-client's ``ietf-draft-03`` and ``ietf-draft-05`` — up to the current 8)
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
 from dataclasses import dataclass
 from typing import Any
@@ -351,6 +352,18 @@ async def _append(
 ) -> Response:
     ctx = ctx_of(request)
     reader = BodyReader(request, ctx.settings.upload_stall_timeout, ctx.settings.progress_interval)
+    send = request.scope.get("extensions", {}).get(INTERIM)
+    if send is not None and proto.ietf and proto.interop in INTEROP_VERSIONS:
+        # the draft's progress answers: a 104 with each offset recorded while the
+        # request's bytes arrive (never a Location)
+        def progress(offset: int) -> None:
+            send(
+                104,
+                "Upload Resumption Supported",
+                [("Upload-Offset", str(offset)), ("Upload-Draft-Interop-Version", proto.interop)],
+            )
+
+        req = dataclasses.replace(req, on_checkpoint=progress)
     try:
         done: Appended = await service.append(user, up.id, req, reader)
     except OsdepotError as exc:
