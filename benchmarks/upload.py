@@ -595,6 +595,28 @@ def rss_mib(pid: int) -> float:
         return 0.0
 
 
+@contextmanager
+def peak_rss(pid: int) -> Iterator[tuple[float, list[float]]]:
+    """The server's RSS now (idle) and, once the block has ended, its highest during
+    the block (``peak[0]``), sampled every 50 ms, in MiB."""
+    idle = rss_mib(pid)
+    peak = [idle]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            peak[0] = max(peak[0], rss_mib(pid))
+            time.sleep(0.05)
+
+    th = threading.Thread(target=sample)
+    th.start()
+    try:
+        yield idle, peak
+    finally:
+        stop.set()
+        th.join()
+
+
 def cpu_seconds(pid: int) -> float:
     """CPU time (user and system) of a process and its children, in seconds."""
     import psutil
@@ -790,7 +812,7 @@ def main() -> int:
     return 0
 
 
-def uploads(a: argparse.Namespace, res: dict[str, Any], work: Path, size: int) -> None:  # noqa: C901 (one run of every upload figure, in order)
+def uploads(a: argparse.Namespace, res: dict[str, Any], work: Path, size: int) -> None:
     runs = range(a.runs)
     bodies = [
         build_body(work / f"body{i}.bin", size, kind, kw, "SHA256")
@@ -868,22 +890,8 @@ def uploads(a: argparse.Namespace, res: dict[str, Any], work: Path, size: int) -
         big = build_body(work / "big.bin", a.big_mib * MIB, "alma", {}, "SHA256")
         os.sync()
         time.sleep(1)
-        idle = rss_mib(proc.pid)  # the idle server, right before the upload
-        peak = [idle]
-        stop = threading.Event()
-
-        def sample() -> None:
-            while not stop.is_set():
-                peak[0] = max(peak[0], rss_mib(proc.pid))
-                time.sleep(0.05)
-
-        th = threading.Thread(target=sample)
-        th.start()
-        try:
+        with peak_rss(proc.pid) as (idle, peak):  # idle: right before the upload
             osdepot_import(port, big, None)
-        finally:
-            stop.set()
-            th.join()
         big.path.unlink()
         res["memory"] = {
             "idle_mib": idle,
@@ -956,22 +964,8 @@ def tls_uploads(
                 os.sync()
                 server = nginx_pid if key_ == "n" else _proc.pid
                 before = cpu_seconds(server) if server else 0.0
-                idle = rss_mib(_proc.pid)
-                peak = [idle]
-                stop = threading.Event()
-
-                def sample(peak: list[float] = peak, stop: threading.Event = stop) -> None:
-                    while not stop.is_set():
-                        peak[0] = max(peak[0], rss_mib(_proc.pid))
-                        time.sleep(0.05)
-
-                sampler = threading.Thread(target=sample)
-                sampler.start()
-                try:
+                with peak_rss(_proc.pid) as (idle, peak):
                     times[key_].append(fn())
-                finally:
-                    stop.set()
-                    sampler.join()
                 if key_ != "n":
                     growth[key_].append(peak[0] - idle)
                 if server:

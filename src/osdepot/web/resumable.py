@@ -162,6 +162,14 @@ async def options(request: Request) -> Response:
     return Response(status_code=204, headers=headers)
 
 
+def _protocol(request: Request) -> _Protocol | Response:
+    """The request's protocol, or the answer to a tus version other than 1.0.0."""
+    try:
+        return _Protocol(request)
+    except _TusVersion:
+        return _tus_version_refused()
+
+
 def _tus_version_refused() -> Response:
     return Response(
         status_code=412,
@@ -235,10 +243,9 @@ def _creation(request: Request, proto: _Protocol) -> _Creation:
 async def create(request: Request) -> Response:
     """POST /files/osImages/uploads?jobId=…: a new upload (with the first bytes, when
     the request carries them)."""
-    try:
-        proto = _Protocol(request)
-    except _TusVersion:
-        return _tus_version_refused()
+    proto = _protocol(request)
+    if isinstance(proto, Response):
+        return proto
     service = ResumableUploads(ctx_of(request))
     try:
         user = await authenticate(request, Privilege.EDIT_FILES)
@@ -293,10 +300,9 @@ def _check_type(request: Request, proto: _Protocol) -> None:
 
 async def head(request: Request) -> Response:
     """HEAD (or GET) on an upload: its offset (and length, and expiry)."""
-    try:
-        proto = _Protocol(request)
-    except _TusVersion:
-        return _tus_version_refused()
+    proto = _protocol(request)
+    if isinstance(proto, Response):
+        return proto
     try:
         user = await authenticate(request, Privilege.EDIT_FILES)
         up = await ResumableUploads(ctx_of(request)).head(user, request.path_params["upload_id"])
@@ -309,10 +315,9 @@ async def patch(request: Request) -> Response:
     """PATCH an upload: the body appended at ``Upload-Offset``. POST with
     ``X-HTTP-Method-Override: PATCH`` does the same (tus clients behind proxies that
     refuse PATCH)."""
-    try:
-        proto = _Protocol(request)
-    except _TusVersion:
-        return _tus_version_refused()
+    proto = _protocol(request)
+    if isinstance(proto, Response):
+        return proto
     service = ResumableUploads(ctx_of(request))
     up: Upload | None = None
     try:
@@ -399,10 +404,9 @@ async def _append(
 
 async def delete(request: Request) -> Response:
     """DELETE an upload: its job Cancelled, its bytes removed (tus termination)."""
-    try:
-        proto = _Protocol(request)
-    except _TusVersion:
-        return _tus_version_refused()
+    proto = _protocol(request)
+    if isinstance(proto, Response):
+        return proto
     try:
         user = await authenticate(request, Privilege.EDIT_FILES)
         await ResumableUploads(ctx_of(request)).terminate(user, request.path_params["upload_id"])
