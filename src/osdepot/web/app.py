@@ -215,18 +215,16 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         memory.tune_malloc()  # each serving process (see osdepot/memory.py)
-        task = asyncio.create_task(_housekeeping(the_ctx))
-        watch = asyncio.create_task(_nodes(the_ctx))
+        stop = asyncio.Event()
+        rounds = [
+            asyncio.create_task(_housekeeping(the_ctx, stop)),
+            asyncio.create_task(_nodes(the_ctx, stop)),
+        ]
         preload = asyncio.create_task(preload_media_database(the_ctx))
         try:
             yield
         finally:
-            task.cancel()
-            watch.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            with contextlib.suppress(asyncio.CancelledError):
-                await watch
+            await _stop_rounds(stop, rounds)
             with contextlib.suppress(Exception):
                 await preload
             # Remote imports still running end as interrupted, their staging removed.
@@ -252,25 +250,49 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
     return app
 
 
-async def _nodes(ctx: Context) -> None:
+#: How long the shutdown waits for a round of the background work to end.
+ROUND_STOP_TIMEOUT = 30.0
+
+
+async def _stop_rounds(stop: asyncio.Event, rounds: list[asyncio.Task[None]]) -> None:
+    """End the background rounds between two calls, never during one: a task cancelled
+    while its call runs in a worker thread leaves that thread going (asyncio's
+    cancellation does not stop a thread), still holding a catalog connection when the
+    context closes its engines. Cancelled only if a round outlasts the timeout."""
+    stop.set()
+    _done, late = await asyncio.wait(rounds, timeout=ROUND_STOP_TIMEOUT)
+    for t in late:
+        log.warning("a background round did not end within %.0f s", ROUND_STOP_TIMEOUT)
+        t.cancel()
+    for t in rounds:
+        with contextlib.suppress(asyncio.CancelledError):
+            await t
+
+
+async def _pause(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+
+
+async def _nodes(ctx: Context, stop: asyncio.Event) -> None:
     """This process's heartbeat, and the watch over the other nodes of the catalog."""
     nodes = Nodes(ctx)
-    while True:
+    while not stop.is_set():
         try:
             await ctx.run(nodes.beat)
             await ctx.run(nodes.sweep)
         except Exception:
             log.exception("node heartbeat failed")
-        await asyncio.sleep(max(ctx.settings.node_timeout / 3, 0.1))
+        await _pause(stop, max(ctx.settings.node_timeout / 3, 0.1))
 
 
-async def _housekeeping(ctx: Context) -> None:
+async def _housekeeping(ctx: Context, stop: asyncio.Event) -> None:
     jobs = Jobs(ctx)
-    while True:
+    while not stop.is_set():
         try:
             expired, purged = await ctx.run(jobs.housekeeping)
             if expired or purged:
                 log.info("housekeeping: %d jobs expired, %d old jobs removed", expired, purged)
         except Exception:
             log.exception("housekeeping failed")
-        await asyncio.sleep(ctx.settings.housekeeping_interval)
+        await _pause(stop, ctx.settings.housekeeping_interval)
