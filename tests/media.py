@@ -288,12 +288,15 @@ def ubuntu_files(version: str = "22.04.3", server: bool = True) -> dict[str, byt
 
 
 def esxi_files(version: str = "8.0.2", build: str = "22380479") -> dict[str, bytes]:
+    boot_cfg = (
+        f"bootstate=0\ntitle=Loading ESXi installer\ntimeout=5\nkernel=/b.b00\n"
+        f"kernelopt=runweasel cdromBoot\nmodules=/jumpstrt.gz --- /useropts.gz\n"
+        f"build={version}-0.0.{build}\nupdated=0\n"
+    )
     return {
-        "boot.cfg": (
-            f"bootstate=0\ntitle=Loading ESXi installer\ntimeout=5\nkernel=/b.b00\n"
-            f"kernelopt=runweasel cdromBoot\nmodules=/jumpstrt.gz --- /useropts.gz\n"
-            f"build={version}-0.0.{build}\nupdated=0\n"
-        ).encode(),
+        "boot.cfg": boot_cfg.encode(),
+        # the UEFI loader's (mboot.efi) copy, as on VMware's media
+        "efi/boot/boot.cfg": boot_cfg.replace("title=", "title=UEFI ").encode(),
         "upgrade/metadata.xml": (
             f"<metadata><esxVersion>{version}</esxVersion><build>{build}</build></metadata>"
         ).encode(),

@@ -362,3 +362,44 @@ def test_the_lists_a_request_may_carry_are_bounded(api: Api) -> None:
     for body, status in (([], 400), ({}, 412), ("x", 400), (None, 400), ([3], 400)):
         r = api.c.put("/hostPlatforms", json=body)
         assert r.status_code == status, (body, r.text)
+
+
+def test_an_esxi_medium_the_view_cannot_be_made_for_is_refused_at_once(
+    api: Api, bmc: Emulator, tmp_path: Path
+) -> None:
+    """ESXi's view of its ISO is made when the deployment is checked: a boot.cfg with
+    no room for the option refuses it before anything starts (no job, nothing on the
+    BMC), as does what ESXi's kickstart cannot say (an IPv6 address)."""
+    from tests.media import esxi_files, make_iso
+
+    files = esxi_files()
+    full = files["boot.cfg"] + b"#" * (2048 - len(files["boot.cfg"]) - 1) + b"\n"
+    iso = make_iso(tmp_path / "esxi.iso", {**files, "boot.cfg": full}, volume_id="ESXI-8.0U2")
+    api.import_file("OS", "esxi.iso", iso.read_bytes())
+    profiles = [p["id"] for i in api.listing()["items"] for p in i["profiles"]]
+    (profile,) = [p for p in profiles if p.startswith("esxi")]
+    assert register(api, bmc).status_code == 201
+    settings = {
+        "activeDirectory": {"allDomains": [], "defaultDomain": ""},
+        "credentials": [
+            {"type": "RHEL/ESXi", "name": "root", "password": "Pw-1!", "passwordChanged": True}
+        ],
+        "ipAssignment": "staticv4",
+        "isVLANMode": False,
+        "licenseKeys": {},
+        "deploySettings": {"stateTransitionTimeout": 600},
+    }
+    assert api.c.put("/osdeployment/globalSettings", json=settings).status_code == 200
+    net = {"hostname": "esx1", "ipAddress": "10.0.0.9", "subnetMask": "255.255.255.0"}
+    body = [{"uuid": NODE_A, "selectedImage": profile, "networkSettings": net}]
+    r = api.c.put("/hostPlatforms", json=body)
+    m = message(r)
+    assert r.status_code == 409 and m["id"] == "FQXHMFC9055J", r.text
+    assert "boot.cfg" in m["explanation"] and "no room" in m["explanation"], m
+    v6 = {"hostname": "esx1", "ipAddress": "fd00::9", "prefixLength": 64}
+    settings["ipAssignment"] = "staticv6"
+    assert api.c.put("/osdeployment/globalSettings", json=settings).status_code == 200
+    r = api.c.put("/hostPlatforms", json=[{**body[0], "networkSettings": v6}])
+    assert r.status_code == 400 and "networkSettings.ipAddress" in r.text, r.text
+    tasks = api.c.get("/tasks").json()
+    assert tasks and not [t for t in tasks if t["typeId"] == "OSDeploy"], tasks  # none began

@@ -173,6 +173,7 @@ def test_families_volumes_and_labels(tmp_path: Path) -> None:
         ("sles", "OEMDRV", "autoinst.xml"),
         ("ubuntu", "CIDATA", "user-data"),
         ("windows", "OSDEPOT", "autounattend.xml"),
+        ("esxi", "OSDEPOT", "KS.CFG"),
     ):
         plan = replace(PLAN, family=family)
         files = unattend.files(plan)
@@ -185,8 +186,8 @@ def test_families_volumes_and_labels(tmp_path: Path) -> None:
             ["blkid", "-p", "-o", "export", str(path)], capture_output=True, text=True, check=False
         )
         assert f"LABEL={label}" in seen.stdout, seen
-    with pytest.raises(ValueError, match="esxi"):
-        unattend.files(replace(PLAN, family="esxi"))
+    with pytest.raises(ValueError, match="debian"):
+        unattend.files(replace(PLAN, family="debian"))
     with pytest.raises(ValueError, match="larger"):
         config_volume.build("OEMDRV", {"big": b"x" * (config_volume.MAX_BYTES + 1)})
 
@@ -219,3 +220,40 @@ def test_a_windows_server_joins_its_domain_and_reports_it() -> None:
     assert any('"id":"27"' in x for x in scripts) and any('"id":"26"' in x for x in scripts)
     plain = ET.fromstring(unattend.autounattend(replace(plan, ad_domain="")))
     assert plain.find(".//u:component[@name='Microsoft-Windows-UnattendedJoin']", u) is None
+
+
+def test_the_esxi_kickstart_quotes_every_value_in_its_python() -> None:
+    """ESXi's status calls are Python: the URL, token and certificate are JSON string
+    literals, so no value can become code; a key of another form is refused."""
+    hostile = replace(
+        PLAN,
+        family="esxi",
+        profile="Virtualization",
+        callback_url="https://h/x\"); import os; os.system('reboot') #",
+        token="t'o\"k\nen",
+        mac="00:5c:52:31:3a:9f",
+        vlan_id=7,
+        license_key="AB12C-3DE4F-5GH6I-7JK8L-9MN0P",
+    )
+    ks = unattend.files(hostile)["KS.CFG"].decode()
+    assert HOSTILE_PW not in ks and "rootpw --iscrypted $6$" in ks
+    assert "network --bootproto=static --ip=10.0.0.5 --netmask=255.255.252.0" in ks
+    assert "--device=00:5c:52:31:3a:9f --vlanid=7 --hostname=web1.example.com" in ks
+    assert "serialnum --esx=AB12C-3DE4F-5GH6I-7JK8L-9MN0P" in ks
+    for header in ("%pre --interpreter=python", "%firstboot --interpreter=python"):
+        start = ks.index(header + "\n") + len(header) + 1
+        end = ks.find("\n%", start)
+        script = ks[start : end if end >= 0 else len(ks)]
+        names: dict[str, object] = {}
+        defs = [line for line in script.splitlines() if not line.startswith("osdepot_status(")]
+        exec(compile("\n".join(defs), "ks", "exec"), names)  # the definitions, no call
+        assert callable(names["osdepot_status"])
+        assert names["OSDEPOT_URL"] == hostile.callback_url
+        assert names["OSDEPOT_AUTH"] == "Bearer " + hostile.token
+    dhcp = unattend.esxi_kickstart(replace(hostile, ip_assignment="dhcpv4", license_key=""))
+    assert "network --bootproto=dhcp" in dhcp and "serialnum" not in dhcp
+    with pytest.raises(ValueError, match="five groups"):
+        unattend.esxi_kickstart(replace(hostile, license_key="AB12C\nreboot"))
+    # a profile's own ESXi kickstart gets the status calls as a last %firstboot
+    own = unattend.custom_files(hostile, "vmaccepteula\n", {}, "esxi8.0u2|x")["KS.CFG"]
+    assert own.decode().startswith("vmaccepteula\n\n%firstboot --interpreter=python\n")

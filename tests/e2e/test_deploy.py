@@ -465,3 +465,114 @@ def test_the_cli_deploys_and_follows_the_job(server: Server, bmc: Emulator, tmp_
             watching.kill()
     assert watching.returncode == 0, stderr
     assert "Deploying" in stdout and "Complete" in stdout
+
+
+def _pycdlib_file(image: bytes, **path: str) -> bytes:
+    import io
+
+    import pycdlib
+
+    iso = pycdlib.PyCdlib()
+    iso.open_fp(io.BytesIO(image))
+    try:
+        buf = io.BytesIO()
+        iso.get_file_from_iso_fp(buf, **path)
+        return buf.getvalue()
+    finally:
+        iso.close()
+
+
+def test_esxi_deployed_through_a_view_of_its_iso(
+    server: Server, bmc: Emulator, tmp_path: Path
+) -> None:
+    """ESXi reads its kickstart only from a ks= boot option: the BMC is given a view of
+    the ISO whose boot.cfg files name KS.CFG on the configuration volume (every other
+    byte the stored ISO's); the installer is played by running the kickstart's own
+    %pre and %firstboot Python sections."""
+    c = Client(server)
+    iso = medium(tmp_path / "VMware-VMvisor-Installer-8.0U2.iso", "esxi")
+    job = c.ok("POST", "/osImages?imageType=OS", json={"Action": "Init"})["jobId"]
+    with iso.open("rb") as f:
+        r = c.call(
+            "POST",
+            f"/files/osImages?jobId={job}&imageType=OS",
+            files={"uploadedfile": (iso.name, f)},
+        )
+    assert r.status_code == 201, r.text
+    profiles = [p["id"] for i in c.ok("GET", "/osImages")["items"] for p in i["profiles"]]
+    (profile,) = [p for p in profiles if p.startswith("esxi")]
+    settings = {
+        "activeDirectory": {"allDomains": [], "defaultDomain": ""},
+        "credentials": [
+            {"type": "ESXi", "name": "root", "password": ROOT_PW, "passwordChanged": True}
+        ],
+        "ipAssignment": "staticv4",
+        "isVLANMode": True,
+        "licenseKeys": {},
+        "deploySettings": {"stateTransitionTimeout": 3600},
+    }
+    c.ok("PUT", "/osdeployment/globalSettings", json=settings)
+    c.ok(
+        "POST",
+        "/bmcs",
+        json={"url": bmc.url, "username": USER, "password": PASSWORD, "caCertificate": bmc.ca},
+    )
+    uuid, spec = UUIDS[1], REDFISH_SYSTEMS[1]
+    entry = {
+        "uuid": uuid,
+        "selectedImage": profile,
+        "networkSettings": {**network(7), "vlanId": 42},
+        "storageSettings": {"targetDevice": "localdisk"},
+        "licenseKey": "ab12c-3de4f-5gh6i-7jk8l-9mn0p",
+    }
+    # what ESXi's kickstart cannot say is refused first, naming the field
+    bad = c.call("PUT", "/hostPlatforms", json=[{**entry, "licenseKey": "AB12C\nreboot"}])
+    assert bad.status_code == 400 and "licenseKey" in bad.text, bad.text
+    job = str(c.ok("PUT", "/hostPlatforms", json=[entry])["jobId"])
+    assert wait_state(c, uuid, {11}) == 11
+
+    media = media_of(bmc, spec["uuid"])
+    view_url, volume_url = media["Cd"]["Image"], media["Floppy"]["Image"]
+    assert re.search(r"/deployments/[A-Za-z0-9_-]{43}/install\.iso$", view_url), view_url
+    # the view the BMC fetched: the ISO's bytes but for the two boot.cfg files
+    view = requests.get(view_url, verify=False, timeout=60)
+    assert view.status_code == 200 and len(view.content) == iso.stat().st_size
+    original = iso.read_bytes()
+    assert sum(a != b for a, b in zip(original, view.content, strict=True)) < 200
+    for name in ("boot.cfg", "efi/boot/boot.cfg"):
+        cfg = _pycdlib_file(view.content, rr_path="/" + name).decode()
+        assert "kernelopt=runweasel cdromBoot ks=cdrom:/KS.CFG\n" in cfg, cfg
+        assert _pycdlib_file(view.content, joliet_path="/" + name).decode() == cfg
+    ranged = requests.get(
+        view_url, headers={"Range": "bytes=32768-32773"}, verify=False, timeout=30
+    )
+    assert ranged.status_code == 206 and ranged.content == b"\x01CD001"
+
+    # the configuration volume holds KS.CFG under its ISO 9660 name, as the option says
+    volume = requests.get(volume_url, verify=False, timeout=30).content
+    ks = _pycdlib_file(volume, iso_path="/KS.CFG;1").decode()
+    assert "install --firstdisk --overwritevmfs" in ks and "rootpw --iscrypted $6$" in ks
+    assert "--ip=10.20.0.7 --netmask=255.255.255.0 --gateway=10.20.0.254" in ks
+    assert "--vlanid=42" in ks and "--hostname=web7" in ks
+    assert "serialnum --esx=AB12C-3DE4F-5GH6I-7JK8L-9MN0P" in ks and ROOT_PW not in ks
+
+    # the installer: %pre (13, 14), then the installed system's %firstboot (15, 17),
+    # Python against the server, verified with the certificate the file carries
+    for header, last in (
+        ("%pre --interpreter=python", 14),
+        ("%firstboot --interpreter=python", 17),
+    ):
+        start = ks.index(header + "\n") + len(header) + 1
+        end = ks.find("\n%", start)
+        script = ks[start : end if end >= 0 else len(ks)]
+        out = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+        )
+        assert out.returncode == 0 and not out.stderr, out.stderr
+        if last != 17:
+            assert state_of(c, uuid) == last
+    task = wait_job(c, job)
+    assert task["status"] == "Complete" and task["percentage"] == 100, task
+    ejected = media_of(bmc, spec["uuid"])
+    assert not ejected["Cd"]["Inserted"] and not ejected["Floppy"]["Inserted"]
+    assert requests.get(view_url, verify=False, timeout=30).status_code == 404

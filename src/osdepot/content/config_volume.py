@@ -6,8 +6,12 @@ their names on Linux and Windows) labelled as the installer expects (``OEMDRV``,
 from __future__ import annotations
 
 import io
+import re
 
 import pycdlib
+
+#: a name ISO 9660 level 1 keeps as it is (ESXi's ``ks=cdrom:/KS.CFG`` reads that name)
+_ISO_NAME = re.compile(r"[A-Z0-9_]{1,8}\.[A-Z0-9_]{1,3}")
 
 #: the most a configuration volume may hold (its files are a few kilobytes)
 MAX_BYTES = 4 << 20
@@ -20,7 +24,7 @@ def build(label: str, files: dict[str, bytes]) -> bytes:
     for n, (name, data) in enumerate(sorted(files.items())):
         if len(data) > MAX_BYTES:
             raise ValueError(f"{name} is larger than {MAX_BYTES} bytes")
-        short = f"/F{n:07d}.;1"
+        short = f"/{name};1" if _ISO_NAME.fullmatch(name) else f"/F{n:07d}.;1"
         iso.add_fp(
             io.BytesIO(data),
             len(data),

@@ -47,6 +47,8 @@ class Entry:
     extents: list[Extent] = field(default_factory=list)
     size: int = 0
     more: bool = False  # ISO 9660 multi-extent: the next record continues this file
+    #: where in the image the directory record (the first, for a multi-extent file) is
+    record: int = -1
 
 
 @dataclass
@@ -170,6 +172,7 @@ class IsoImage:
                     "a directory record is damaged", found="a damaged ISO 9660 image"
                 )
             rec = data[pos : pos + n]
+            at = ext.offset + pos
             pos += n
             name_len = rec[32]
             raw = rec[33 : 33 + name_len]
@@ -188,7 +191,9 @@ class IsoImage:
                 prev.size += size
                 prev.more = bool(flags & 0x80)
                 continue
-            entries.append(Entry(name, bool(flags & 2), [extent], size, bool(flags & 0x80)))
+            entries.append(
+                Entry(name, bool(flags & 2), [extent], size, bool(flags & 0x80), record=at)
+            )
         self._dirs[key] = entries
         return entries
 
@@ -235,6 +240,11 @@ class IsoImage:
             if e is not None:
                 return e
         return None
+
+    def every_record(self, path: str) -> list[Entry]:
+        """``path`` as each directory tree names it (Joliet's, then ISO 9660's with
+        its Rock Ridge names): the records a change of the file's length must change."""
+        return [e for tree in self._trees if (e := self._walk(tree, path)) is not None]
 
     def _walk(self, tree: _Tree, path: str) -> Entry | None:
         cur = tree.root

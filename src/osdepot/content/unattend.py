@@ -1,7 +1,7 @@
 """The unattended-installation files of deployments, rendered per host: kickstart for
 the Red Hat family, AutoYaST for SLES, autoinstall (cloud-init user-data) for Ubuntu,
-``autounattend.xml`` for Windows Server. Each sets the host name, network, disk,
-administrator account and (Windows) product key, and reports the installation's
+``autounattend.xml`` for Windows Server, ``ks.cfg`` for ESXi. Each sets the host name,
+network, disk, administrator account and (Windows) product key, and reports the installation's
 progress to osdepot (LXCA's ``PUT /hostPlatforms/{uuid}`` with ``deployStatus.id``),
 authenticated by the deployment's token, over TLS checked against osdepot's own
 certificate when one is given (embedded in the file; Windows pins its SHA-1
@@ -12,7 +12,9 @@ Where each installer finds its file without an edited ISO (docs/deployment.md):
 anaconda and AutoYaST read ``ks.cfg``/``autoinst.xml`` from a volume labelled
 ``OEMDRV``; cloud-init's NoCloud source reads ``user-data``/``meta-data`` from one
 labelled ``CIDATA``; Windows Setup searches every drive's root for
-``autounattend.xml``."""
+``autounattend.xml``; ESXi's installer searches every CD for the file its boot option
+``ks=cdrom:/KS.CFG`` names (the option is in the view of the ISO the deployment
+serves: content/esxi_boot.py)."""
 
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ LABELS = {
     "sles": "OEMDRV",
     "ubuntu": "CIDATA",
     "windows": "OSDEPOT",
+    "esxi": "OSDEPOT",
 }
 
 #: the file each installer reads from its volume
@@ -45,6 +48,7 @@ MAIN_FILE = {
     "sles": "autoinst.xml",
     "ubuntu": "user-data",
     "windows": "autounattend.xml",
+    "esxi": "KS.CFG",  # the ISO 9660 name the boot option names (esxi_boot.py)
 }
 
 #: the deployment states the installation reports (LXCA's ids)
@@ -95,6 +99,8 @@ def files(plan: Plan) -> dict[str, bytes]:
         return {"user-data": autoinstall(plan).encode(), "meta-data": meta.encode()}
     if plan.family == "windows":
         return {"autounattend.xml": autounattend(plan).encode()}
+    if plan.family == "esxi":
+        return {"KS.CFG": esxi_kickstart(plan).encode()}
     raise ValueError(f"no unattended file for {plan.family}")
 
 
@@ -225,6 +231,88 @@ def kickstart(plan: Plan) -> str:
             f"osdepot_status {POST_INSTALL}",
             f"osdepot_status {COMPLETED}",
             "%end",
+            "",
+        ]
+    )
+
+
+# -- ESXi kickstart -----------------------------------------------------------------------
+
+
+def python_status(plan: Plan) -> str:
+    """Python (3, as ESXi's installer and first boot run it) defining
+    ``osdepot_status(state)``: every value a JSON string, which Python reads as is."""
+    return "\n".join(
+        [
+            "import json, ssl, time, urllib.request",
+            f"OSDEPOT_URL = {json.dumps(plan.callback_url)}",
+            f"OSDEPOT_AUTH = {json.dumps('Bearer ' + plan.token)}",
+            f"OSDEPOT_CA = {json.dumps(plan.ca_pem.strip())}",
+            "def osdepot_status(state):",
+            "    context = ssl.create_default_context(cadata=OSDEPOT_CA or None)",
+            "    body = json.dumps({'deployStatus': {'id': str(state)}}).encode()",
+            "    headers = {'Authorization': OSDEPOT_AUTH, 'Content-Type': 'application/json'}",
+            "    for _attempt in range(5):",
+            "        try:",
+            "            request = urllib.request.Request(",
+            "                OSDEPOT_URL, data=body, headers=headers, method='PUT')",
+            "            urllib.request.urlopen(request, context=context, timeout=60).close()",
+            "            return",
+            "        except Exception:",
+            "            time.sleep(5)",
+        ]
+    )
+
+
+_ESXI_KEY = re.compile(r"[A-Z0-9]{5}(?:-[A-Z0-9]{5}){4}")
+
+
+def esxi_kickstart(plan: Plan) -> str:
+    """ESXi's ks.cfg: the whole first disk, root's password (SHA-512-crypt), the
+    license key, the management network (IPv4: ESXi's kickstart has no IPv6 static
+    address nor MTU), and the status calls — 13 and 14 from the installer (``%pre``),
+    15 and 17 from the installed system's first boot (``%firstboot``)."""
+    net = ["network"]
+    if plan.static:
+        mask = ipaddress.IPv4Network(f"0.0.0.0/{plan.prefix or 24}").netmask
+        net += ["--bootproto=static", f"--ip={plan.ip_address}", f"--netmask={mask}"]
+        if plan.gateway:
+            net.append(f"--gateway={plan.gateway}")
+        if plan.dns:
+            net.append(f"--nameserver={','.join(plan.dns)}")
+    else:
+        net.append("--bootproto=dhcp")
+    if plan.mac:
+        net.append(f"--device={plan.mac}")
+    if plan.vlan_id:
+        net.append(f"--vlanid={plan.vlan_id}")
+    net.append(f"--hostname={plan.hostname}")
+    status = python_status(plan)
+    lines = [
+        f"# osdepot: esxi {plan.profile} for system {plan.uuid}",
+        "vmaccepteula",
+        "install --firstdisk --overwritevmfs",
+        f"rootpw --iscrypted {sha512_crypt(plan.admin_password)}",
+        " ".join(net),
+    ]
+    if plan.license_key:
+        if not _ESXI_KEY.fullmatch(plan.license_key):
+            raise ValueError("an ESXi license key is five groups of five letters or digits")
+        lines.append(f"serialnum --esx={plan.license_key}")
+    return "\n".join(
+        [
+            *lines,
+            "reboot",
+            "",
+            "%pre --interpreter=python",
+            status,
+            f"osdepot_status({PREPARING})",
+            f"osdepot_status({INSTALLING})",
+            "",
+            "%firstboot --interpreter=python",
+            status,
+            f"osdepot_status({POST_INSTALL})",
+            f"osdepot_status({COMPLETED})",
             "",
         ]
     )
@@ -486,6 +574,7 @@ def predefined(plan: Plan, selected: str = "") -> dict[str, str]:
         "otherSettings.statusSettings.urlStatus": plan.callback_url,
         "otherSettings.statusSettings.token": plan.token,
         "otherSettings.statusSettings.shellFunction": shell_status(plan),
+        "otherSettings.statusSettings.pythonFunction": python_status(plan),
     }
     if plan.family != "windows":
         values["globalSettings.credentials.passwordHash"] = sha512_crypt(plan.admin_password)
@@ -512,8 +601,9 @@ _PREDEFINED_NAMES = frozenset(
 def custom_files(plan: Plan, text: str, custom: dict[str, str], selected: str) -> dict[str, bytes]:
     """The configuration volume's files from the profile's own unattended file: every
     macro it uses replaced by its value. A kickstart gets osdepot's status calls as a
-    last ``%post`` section when it makes none itself (other formats make their own,
-    with the ``predefined.otherSettings.statusSettings`` macros: docs/deployment.md)."""
+    last ``%post`` section (ESXi's: ``%firstboot``) when it makes none itself (other
+    formats make their own, with the ``predefined.otherSettings.statusSettings``
+    macros: docs/deployment.md)."""
     values = {**custom, **predefined(plan, selected)}
     out = MACRO.sub(lambda m: values.get(m.group(1), m.group(0)), text)
     if plan.family in RED_HAT and "otherSettings.statusSettings" not in text:
@@ -522,6 +612,13 @@ def custom_files(plan: Plan, text: str, custom: dict[str, str], selected: str) -
             + "\n\n%post --nochroot\n"
             + shell_status(plan)
             + (f"\nosdepot_status {POST_INSTALL}\nosdepot_status {COMPLETED}\n%end\n")
+        )
+    if plan.family == "esxi" and "otherSettings.statusSettings" not in text:
+        out = (
+            out.rstrip("\n")
+            + "\n\n%firstboot --interpreter=python\n"
+            + python_status(plan)
+            + f"\nosdepot_status({POST_INSTALL})\nosdepot_status({COMPLETED})\n"
         )
     found = {MAIN_FILE[plan.family]: out.encode()}
     if plan.family == "ubuntu":

@@ -26,6 +26,7 @@ import secrets
 from typing import Any
 
 from osdepot.content import config_volume, unattend
+from osdepot.content.esxi_boot import Patch, PatchedReader
 from osdepot.domain.deploy import (
     ACTIVE,
     BOOT_ORDER,
@@ -51,6 +52,7 @@ from osdepot.ports import BmcAccess
 from osdepot.services.context import Context
 from osdepot.services.deploy_orders import Order, OrderChecks, refused
 from osdepot.services.deploy_settings import DeploySettings
+from osdepot.services.downloads import Downloads, Opened
 from osdepot.services.hosts import Hosts, parse_host_uuid
 from osdepot.services.links import Links
 from osdepot.services.secrets import SecretBox
@@ -61,6 +63,8 @@ log = logging.getLogger("osdepot.deploy")
 POLL = 1.0
 #: the most hosts one PUT /hostPlatforms may deploy to
 MAX_HOSTS = 100
+#: the name of an ESXi deployment's view of its ISO (content/esxi_boot.py)
+INSTALL_VIEW = "install.iso"
 
 
 class DeployFailed(Exception):
@@ -202,10 +206,23 @@ class Deployments:
                     plan, order.custom_text, order.custom_values, order.profile.id
                 )
             volume = config_volume.build(unattend.LABELS[plan.family], files)
-            issued = await Links(ctx).issue(
-                user, order.iso, tree=False, lifetime=max(timeout * 20, 86_400), base=base
-            )
-            links.append((order.iso.id, issued.link.id))
+            here = f"{base.rstrip('/')}/deployments/{token}"
+            served: dict[str, Any] = {}
+            if order.boot_patches:  # ESXi: the view of its ISO that names the kickstart
+                install = f"{here}/{INSTALL_VIEW}"
+                served = {
+                    "iso": order.iso.id,
+                    "patches": [
+                        [p.offset, base64.b64encode(p.data).decode("ascii")]
+                        for p in order.boot_patches
+                    ],
+                }
+            else:
+                issued = await Links(ctx).issue(
+                    user, order.iso, tree=False, lifetime=max(timeout * 20, 86_400), base=base
+                )
+                links.append((order.iso.id, issued.link.id))
+                install = issued.url
             main = unattend.main_file(plan)
             await self._state(
                 order,
@@ -213,12 +230,12 @@ class Deployments:
                 ISO_CREATED,
                 deploy_media=self.secrets.seal(base64.b64encode(volume).decode("ascii")),
                 deploy_unattend=self.secrets.seal(
-                    json.dumps({"name": main, "text": files[main].decode()})
+                    json.dumps({"name": main, "text": files[main].decode(), **served})
                 ),
                 deploy_links=json.dumps(links),
             )
-            media = f"{base.rstrip('/')}/deployments/{token}/config.iso"
-            await self._bmc(reader.insert_media, access, host.system_path, [issued.url, media])
+            media = f"{here}/config.iso"
+            await self._bmc(reader.insert_media, access, host.system_path, [install, media])
             await self._state(order, job, ISO_MOUNTED)
             await self._bmc(reader.boot_once_from_cd, access, host.system_path)
             await self._state(order, job, BOOT_ORDER)
@@ -389,3 +406,25 @@ class Deployments:
             if name == doc["name"]:
                 return doc["text"].encode(), "text/plain; charset=utf-8"
         raise error(Messages.NOT_FOUND, what="File", name=name[:100], detail="")
+
+    async def install_view(self, token: str) -> Opened:
+        """A running ESXi deployment's view of its ISO: the ISO's bytes but for its
+        boot.cfg files, which name the kickstart (content/esxi_boot.py)."""
+        host = await self.host_of(token)
+        files = await self.ctx.run(self.ctx.catalog.deploy_files, host.uuid)
+        sealed = files.get("deploy_unattend")
+        doc = json.loads(self.secrets.open(str(sealed))) if sealed else {}
+        if not doc.get("patches"):
+            raise error(Messages.NOT_FOUND, what="File", name=INSTALL_VIEW, detail="")
+        downloads = Downloads(self.ctx)
+        f = await downloads.stored_file(str(doc["iso"]))
+        patches = [Patch(int(o), base64.b64decode(d)) for o, d in doc["patches"]]
+        inner = await self.ctx.run(self.ctx.blobs.reader, f.blob_key)
+        try:
+            view = PatchedReader(inner, patches)
+        except ValueError:
+            inner.close()
+            raise
+        # its own validator: the ISO's bytes (SHA-256) and what is laid over them
+        over = hashlib.sha256(json.dumps(doc["patches"]).encode()).hexdigest()[:16]
+        return Opened(view, f.name, f.size, "", f'"{f.sha256[:32]}-{over}"', f.imported_at)

@@ -12,6 +12,8 @@ from typing import Any
 
 from osdepot.content import unattend
 from osdepot.content.custom_settings import check_settings, macro_values, parse_settings
+from osdepot.content.esxi_boot import Patch, boot_patches
+from osdepot.content.source import ContentError, Source
 from osdepot.domain.deploy import (
     ACTIVE,
     FAILED,
@@ -35,6 +37,7 @@ CREDENTIAL = {
     "sles": "LINUX",
     "ubuntu": "LINUX",
     "windows": "WINDOWS",
+    "esxi": "ESXi",
 }
 #: the largest unattend or configuration file a deployment reads
 MAX_CUSTOM_BYTES = 1 << 20
@@ -52,6 +55,18 @@ class Order:
     #: the profile's own unattend file, and its configuration settings' macro values
     custom_text: str | None = None
     custom_values: dict[str, str] = field(default_factory=dict)
+    #: ESXi: the bytes of the view of its ISO whose boot.cfg names the kickstart
+    boot_patches: tuple[Patch, ...] = ()
+
+
+def _credential(settings: dict[str, Any], ctype: str) -> dict[str, Any] | None:
+    """The global credential of ``ctype`` (ESXi's may be LXCA's older RHEL/ESXi)."""
+    creds = settings["credentials"]
+    found = next((c for c in creds if c["type"] == ctype), None)
+    if ctype == "ESXi" and not (found and found.get("password_enc")):
+        older = next((c for c in creds if c["type"] == "RHEL/ESXi"), None)
+        found = older if older and older.get("password_enc") else found
+    return found
 
 
 def refused(host: str, detail: str) -> Exception:
@@ -132,7 +147,7 @@ class OrderChecks:
         assignment = str(settings["ipAssignment"])
         prefix = self._static(i, network, assignment)
         ctype = CREDENTIAL[family]
-        cred = next((c for c in settings["credentials"] if c["type"] == ctype), None)
+        cred = _credential(settings, ctype)
         if cred is None or not cred.get("password_enc"):
             raise error(
                 Messages.MISSING_PARAMETER,
@@ -177,7 +192,43 @@ class OrderChecks:
                     f"{', '.join('#' + m + '#' for m in missing)}, which osdepot does not "
                     "define (docs/deployment.md lists the predefined macros).",
                 )
-        return Order(host, profile, image, iso, plan, text, values)
+        boot: tuple[Patch, ...] = ()
+        if family == "esxi":
+            self._esxi_settings(i, plan)
+            boot = await self._esxi_boot(host, iso)
+        return Order(host, profile, image, iso, plan, text, values, boot)
+
+    @staticmethod
+    def _esxi_settings(i: int, plan: unattend.Plan) -> None:
+        """What ESXi's kickstart cannot say: an IPv6 address; a key of another form."""
+        if plan.static and ":" in plan.ip_address:
+            raise invalid(
+                f"[{i}].networkSettings.ipAddress",
+                "ESXi's kickstart sets an IPv4 management address only; use an IPv4 "
+                "address or DHCP.",
+            )
+        if plan.license_key:
+            try:
+                unattend.esxi_kickstart(plan)
+            except ValueError as exc:
+                raise invalid(f"[{i}].licenseKey", str(exc)) from None
+
+    async def _esxi_boot(self, host: Host, iso: StoredFile) -> tuple[Patch, ...]:
+        """The view of the ESXi medium whose boot.cfg files name the kickstart (read
+        from the medium now: a medium that cannot take it is refused at once)."""
+
+        def read() -> tuple[Patch, ...]:
+            with Source(self.ctx.blobs.reader(iso.blob_key)) as src:
+                return tuple(boot_patches(src))
+
+        try:
+            return await self.ctx.run(read)
+        except ContentError as exc:
+            raise refused(
+                host.uuid,
+                f"Its ESXi medium {iso.name} cannot be given the kickstart's boot option: "
+                f"{exc.detail}",
+            ) from None
 
     async def _custom(
         self, i: int, entry: dict[str, Any], profile: Profile

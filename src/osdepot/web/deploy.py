@@ -13,7 +13,7 @@ from osdepot.domain.records import Host
 from osdepot.domain.roles import Privilege, has_privilege
 from osdepot.errors import error
 from osdepot.messages import Messages
-from osdepot.services.deploy import Deployments
+from osdepot.services.deploy import INSTALL_VIEW, Deployments
 from osdepot.services.deploy_settings import DeploySettings, global_json
 from osdepot.services.hosts import (
     Hosts,
@@ -25,6 +25,7 @@ from osdepot.services.hosts import (
 )
 from osdepot.services.repository import Repository
 from osdepot.web.common import authenticate, ctx_of, envelope, json_body
+from osdepot.web.downloads import send
 from osdepot.web.ranges import BadRange, parse_range
 
 
@@ -221,7 +222,11 @@ async def report_status(request: Request) -> Response:
 
 async def deployment_file(request: Request) -> Response:
     """GET /deployments/{token}/{name}: the configuration volume (config.iso) or the
-    unattended file of a running deployment; Range and HEAD as BMCs use them."""
+    unattended file of a running deployment, or an ESXi deployment's view of its ISO
+    (install.iso); Range and HEAD as BMCs use them."""
+    if request.path_params["name"] == INSTALL_VIEW:
+        view = await Deployments(ctx_of(request)).install_view(request.path_params["token"])
+        return await send(request, view, disposition=False)
     data, ctype = await Deployments(ctx_of(request)).media(
         request.path_params["token"], request.path_params["name"]
     )

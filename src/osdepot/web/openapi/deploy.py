@@ -171,11 +171,16 @@ def deploy_paths() -> dict[str, Any]:
         "/deployments/{token}/{name}": {
             "parameters": [
                 path_param("token", "A running deployment's token"),
-                path_param("name", "config.iso, or the unattended file's name (ks.cfg, …)"),
+                path_param(
+                    "name",
+                    "config.iso, the unattended file's name (ks.cfg, …), or install.iso "
+                    "(ESXi: the view of its ISO whose boot.cfg names the kickstart)",
+                ),
             ],
             "get": op(
-                "A running deployment's configuration volume or unattended file (no "
-                "login: the token is the credential; Range and HEAD work)",
+                "A running deployment's configuration volume, unattended file or (ESXi) "
+                "view of its ISO (no login: the token is the credential; Range and HEAD "
+                "work)",
                 {
                     "200": {
                         "description": "The bytes",
@@ -185,6 +190,7 @@ def deploy_paths() -> dict[str, Any]:
                         },
                     },
                     "206": {"description": "A Range of the volume"},
+                    "304": {"description": "install.iso: not modified (If-None-Match)"},
                 },
                 (404, 416),
                 tag=_TAG,
