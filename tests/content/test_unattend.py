@@ -257,3 +257,141 @@ def test_the_esxi_kickstart_quotes_every_value_in_its_python() -> None:
     # a profile's own ESXi kickstart gets the status calls as a last %firstboot
     own = unattend.custom_files(hostile, "vmaccepteula\n", {}, "esxi8.0u2|x")["KS.CFG"]
     assert own.decode().startswith("vmaccepteula\n\n%firstboot --interpreter=python\n")
+
+
+def fake_sys(root: Path, disks: dict[str, tuple[str, int, int, str]]) -> Path:
+    """A sysfs tree: name -> (device path under devices/, size in sectors, ro, model)."""
+    block = root / "sys" / "block"
+    block.mkdir(parents=True)
+    for name, (where, size, ro, model) in disks.items():
+        real = root / "sys" / "devices" / where / name
+        (real / "device").mkdir(parents=True)
+        (real / "size").write_text(f"{size}\n")
+        (real / "ro").write_text(f"{ro}\n")
+        (real / "device" / "model").write_text(model + "\n")
+        (block / name).symlink_to(real)
+    return root / "sys"
+
+
+GIB = 2 * 1024 * 1024  # sectors
+SERVER_DISKS = {
+    "sda": ("pci0000:00/0000:00:17.0/ata1/host0/target0:0:0/0:0:0:0/block", 480 * GIB, 0, "SSD"),
+    "sdb": ("pci0000:00/0000:00:14.0/usb2/2-1/2-1:1.0/host6/t/6:0:0:0/block", 32 * GIB, 0, "Key"),
+    # the BMC's virtual media: a read-only CD and a small read-only stick, both USB
+    "sr0": ("pci0000:00/0000:00:14.0/usb1/1-1/1-1:1.0/host7/t/7:0:0:0/block", 9 * GIB, 1, "CD"),
+    "sdc": ("pci0000:00/0000:00:14.0/usb1/1-2/1-2:1.0/host8/t/8:0:0:0/block", 800, 1, "Virt"),
+    "sdd": (
+        "pci0000:00/0000:3b:00.0/host3/rport-3:0-0/target3:0:0/3:0:0:1/block",
+        2048 * GIB,
+        0,
+        "LUN",
+    ),
+    "nvme0n1": ("pci0000:00/0000:01:00.0/nvme/nvme0", 240 * GIB, 0, "ThinkSystem NVMe"),
+}
+
+
+@pytest.mark.parametrize(
+    ("target", "disk"),
+    [("usbdisk", "/dev/sdb"), ("sandisk", "/dev/sdd"), ("m2disk", "/dev/nvme0n1")],
+)
+def test_the_disk_picker_finds_each_kind_and_never_the_virtual_media(
+    tmp_path: Path, target: str, disk: str
+) -> None:
+    sys_root = fake_sys(tmp_path, SERVER_DISKS)
+    env = {"OSDEPOT_SYS": str(sys_root), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run(
+        ["sh", "-c", unattend.DISK_PICKER + f"\nosdepot_disk {target}"],
+        capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0 and out.stdout == disk + "\n", out
+    # a server without such a disk: none, not another kind, not a virtual medium
+    bare = fake_sys(tmp_path / "bare", {k: SERVER_DISKS[k] for k in ("sda", "sr0", "sdc")})
+    out = subprocess.run(
+        ["sh", "-c", unattend.DISK_PICKER + f"\nosdepot_disk {target}"],
+        capture_output=True, text=True, env={**env, "OSDEPOT_SYS": str(bare)}, check=False,
+    )  # fmt: skip
+    assert out.returncode == 1 and out.stdout == ""
+
+
+def test_each_installer_is_told_the_target_disk(tmp_path: Path) -> None:
+    """The kickstart's %pre writes the disk lines it %includes; AutoYaST's pre-script
+    and Ubuntu's early command write the disk into the profile they read again; ESXi
+    filters by kind. Played here with a fake sysfs and a curl that records the calls."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls"
+    (bin_dir / "curl").write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
+    (bin_dir / "curl").chmod(0o755)
+    env = {
+        "OSDEPOT_SYS": str(fake_sys(tmp_path, SERVER_DISKS)),
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+    }
+    plan = replace(PLAN, target="usbdisk")
+    ks = unattend.kickstart(plan)
+    assert "%include /tmp/osdepot-disk.ks" in ks and "clearpart --all --initlabel\n" not in ks
+    out_ks = tmp_path / "disk.ks"
+    start = ks.index("%pre --erroronfail\n") + 19
+    pre = ks[start : ks.index("%end", start)]
+    run = subprocess.run(
+        ["sh", "-ec", pre.replace("/tmp/osdepot-disk.ks", str(out_ks))],
+        capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert out_ks.read_text() == (
+        "ignoredisk --only-use=sdb\nzerombr\nclearpart --all --initlabel --drives=sdb\n"
+        "autopart\nbootloader --boot-drive=sdb\n"
+    )
+    assert [json.loads(line.split(" -d ")[1].split(" ")[0])["deployStatus"]["id"]
+            for line in calls.read_text().splitlines()] == ["13", "14"]  # fmt: skip
+
+    # no such disk: the installation stops, reporting LXCA's 24 (SAN) before it does
+    calls.unlink()
+    bare = {"OSDEPOT_SYS": str(fake_sys(tmp_path / "bare", {"sda": SERVER_DISKS["sda"]}))}
+    san = unattend.kickstart(replace(PLAN, target="sandisk"))
+    start = san.index("%pre --erroronfail\n") + 19
+    pre = san[start : san.index("%end", start)]
+    run = subprocess.run(
+        ["sh", "-ec", pre.replace("/tmp/osdepot-disk.ks", str(out_ks))],
+        capture_output=True, text=True, env={**env, **bare}, check=False,
+    )  # fmt: skip
+    assert run.returncode == 1 and "this server has no SAN disk" in run.stderr, run.stderr
+    assert '"id":"24"' in calls.read_text()
+
+    # AutoYaST: a drive named by the pre-script, which rewrites the profile
+    xml = unattend.autoyast(replace(PLAN, family="sles", target="m2disk"))
+    tree = ET.fromstring(xml.split("\n", 2)[2])
+    ns = {"y": "http://www.suse.com/1.0/yast2ns"}
+    assert tree.find("y:partitioning/y:drive/y:device", ns).text == "/dev/osdepot-disk"  # type: ignore[union-attr]
+    source = tree.find("y:scripts/y:pre-scripts/y:script/y:source", ns).text  # type: ignore[union-attr]
+    profile_dir = tmp_path / "profile"
+    profile_dir.mkdir()
+    (profile_dir / "autoinst.xml").write_text(xml)
+    run = subprocess.run(
+        ["sh", "-ec", source.replace("/tmp/profile", str(profile_dir))],  # type: ignore[union-attr]
+        capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    modified = (profile_dir / "modified.xml").read_text()
+    assert "<device>/dev/nvme0n1</device>" in modified and "osdepot-disk" not in modified
+
+    # Ubuntu: the layout matches the path the early command writes in
+    doc = json.loads(unattend.autoinstall(replace(PLAN, family="ubuntu", target="sandisk"))[14:])
+    assert doc["autoinstall"]["storage"]["layout"] == {
+        "name": "lvm", "match": {"path": "/dev/osdepot-disk"}
+    }  # fmt: skip
+    early = doc["autoinstall"]["early-commands"][0][2]
+    conf = tmp_path / "autoinstall.yaml"
+    conf.write_text("storage:\n  layout:\n    match:\n      path: /dev/osdepot-disk\n")
+    run = subprocess.run(
+        ["sh", "-ec", early.replace("/autoinstall.yaml", str(conf))],
+        capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0 and "path: /dev/sdd\n" in conf.read_text(), run.stderr
+
+    # ESXi chooses by kind; the local disk stays the installers' own choice
+    esxi = replace(PLAN, family="esxi")
+    assert "install --firstdisk=usb --overwritevmfs" in unattend.esxi_kickstart(
+        replace(esxi, target="usbdisk")
+    )
+    assert "install --firstdisk --overwritevmfs" in unattend.esxi_kickstart(esxi)
+    assert "clearpart --all --initlabel\nautopart\nbootloader\n" in unattend.kickstart(PLAN)

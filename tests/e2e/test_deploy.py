@@ -7,6 +7,7 @@ sections with curl."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -20,6 +21,7 @@ import requests
 
 from osdepot.content import config_volume
 from tests.conftest import REDFISH_SYSTEMS
+from tests.content.test_unattend import SERVER_DISKS, fake_sys
 from tests.e2e.conftest import ADMIN, ADMIN_PW, Server, start_server, stop_server
 from tests.e2e.test_deploy_clients import cli as run_cli
 from tests.media import medium
@@ -306,7 +308,7 @@ def test_deployments_that_fail_or_are_cancelled_clean_up(
                 "uuid": UUIDS[0],
                 "selectedImage": profile,
                 "networkSettings": network(1),
-                "storageSettings": {"targetDevice": "usbdisk"},
+                "storageSettings": {"targetDevice": "tapedrive"},
             },
             400,
         ),
@@ -436,6 +438,8 @@ def test_the_cli_deploys_and_follows_the_job(server: Server, bmc: Emulator, tmp_
         "10.20.0.254",
         "--dns",
         "10.20.0.253",
+        "--target",
+        "usbdisk",
         "--watch",
         "--interval",
         "0.5",
@@ -452,12 +456,17 @@ def test_the_cli_deploys_and_follows_the_job(server: Server, bmc: Emulator, tmp_
         volume = media_of(bmc, REDFISH_SYSTEMS[0]["uuid"])["Floppy"]["Image"]
         ks = config_volume.read(requests.get(volume, verify=False, timeout=30).content)["ks.cfg"]
         assert b"--hostname=cli9" in ks and b"--ip=10.20.0.9" in ks
+        assert b"%include /tmp/osdepot-disk.ks" in ks  # --target usbdisk
+        # the installer on a server with a USB disk (sysfs played by a tree)
+        sys_tree = {"OSDEPOT_SYS": str(fake_sys(tmp_path / "server", SERVER_DISKS))}
         for header in ("%pre --erroronfail", "%post --nochroot"):
+            script = section(ks.decode(), header).replace("/tmp/osdepot-disk.ks", "/dev/null")
             subprocess.run(
-                ["sh", "-ec", section(ks.decode(), header)],
+                ["sh", "-ec", script],
                 check=True,
                 timeout=120,
                 capture_output=True,
+                env={**os.environ, **sys_tree},
             )
         stdout, stderr = watching.communicate(timeout=60)
     finally:

@@ -82,6 +82,9 @@ class Plan:
     ad_ou: str = ""
     ad_user: str = ""
     ad_password: str = ""
+    #: storageSettings.targetDevice: localdisk (the installer's own choice), usbdisk,
+    #: m2disk, sandisk (a disk of that kind, found on the host at installation time)
+    target: str = "localdisk"
 
     @property
     def static(self) -> bool:
@@ -169,6 +172,58 @@ def powershell_joined(plan: Plan) -> str:
     return f"cmd /c powershell -NoProfile -EncodedCommand {encoded} && ({joined}) || ({failed})"
 
 
+# -- the disk of a storage target ----------------------------------------------------------
+
+#: the targets found by the disk picker, what each is, and the LXCA state reported
+#: when the host has none (22 storage, 23 USB storage, 24 SAN failure)
+PICKED_TARGETS = {
+    "usbdisk": ("USB disk", 23),
+    "m2disk": ("M.2 disk (NVMe, or a model naming M.2)", 22),
+    "sandisk": ("SAN disk (Fibre Channel or iSCSI)", 24),
+}
+
+#: ``osdepot_disk KIND``: the first whole, writable disk of 4 GiB or more of that kind,
+#: read from sysfs (the installer's environment has it; lsblk's columns would shift
+#: when a field is empty): a USB disk lies under a USB device; a SAN disk under a Fibre
+#: Channel remote port or an iSCSI session; an M.2 disk is NVMe or names M.2. The
+#: virtual media are read-only or small, so neither is ever picked.
+DISK_PICKER = r"""osdepot_disk() {
+  for dev in "${OSDEPOT_SYS:-/sys}"/block/*; do
+    [ -e "$dev/device" ] || continue
+    name=${dev##*/}
+    case "$name" in sr*|fd*|loop*|ram*|zram*) continue ;; esac
+    [ "$(cat "$dev/ro" 2>/dev/null)" = 0 ] || continue
+    [ "$(cat "$dev/size" 2>/dev/null || echo 0)" -ge 8388608 ] || continue
+    where=$(readlink -f "$dev")
+    model=$(cat "$dev/device/model" 2>/dev/null)
+    case "$1" in
+      usbdisk) case "$where" in */usb*) ;; *) continue ;; esac ;;
+      sandisk) case "$where" in */rport-*|*/session*) ;; *) continue ;; esac ;;
+      m2disk) case "$name:$model" in nvme*|*M.2*) ;; *) continue ;; esac ;;
+      *) continue ;;
+    esac
+    echo "/dev/$name"
+    return 0
+  done
+  return 1
+}"""
+
+
+#: the device a profile names until the installer's script has found the disk
+_PICKED_DISK = "/dev/osdepot-disk"
+
+
+def disk_pick(plan: Plan) -> str:
+    """Shell that sets ``OSDEPOT_DISK`` to the target's disk, or reports the LXCA
+    failure state and stops the installation (``osdepot_status`` defined before)."""
+    what, state = PICKED_TARGETS[plan.target]
+    return (
+        f"{DISK_PICKER}\n"
+        f"OSDEPOT_DISK=$(osdepot_disk {plan.target}) || {{ osdepot_status {state}; "
+        f'echo "osdepot: this server has no {what} to install on" >&2; exit 1; }}'
+    )
+
+
 # -- kickstart ----------------------------------------------------------------------------
 
 _KS_ENVIRONMENTS = {
@@ -200,6 +255,21 @@ def kickstart(plan: Plan) -> str:
         net.append(f"--vlanid={plan.vlan_id}")
     net.append(f"--hostname={plan.hostname}")
     status = shell_status(plan)
+    disks = ["zerombr", "clearpart --all --initlabel", "autopart", "bootloader"]
+    picking: list[str] = []
+    if plan.target != "localdisk":  # the %pre finds the disk and writes these lines
+        disks = ["%include /tmp/osdepot-disk.ks"]
+        picking = [
+            disk_pick(plan),
+            "name=${OSDEPOT_DISK#/dev/}",
+            "cat > /tmp/osdepot-disk.ks <<OSDEPOT_DISK_KS",
+            "ignoredisk --only-use=$name",
+            "zerombr",
+            "clearpart --all --initlabel --drives=$name",
+            "autopart",
+            "bootloader --boot-drive=$name",
+            "OSDEPOT_DISK_KS",
+        ]
     return "\n".join(
         [
             f"# osdepot: {plan.family} {plan.profile} for system {plan.uuid}",
@@ -209,10 +279,7 @@ def kickstart(plan: Plan) -> str:
             "timezone UTC --utc",
             " ".join(net),
             f"rootpw --iscrypted {sha512_crypt(plan.admin_password)}",
-            "zerombr",
-            "clearpart --all --initlabel",
-            "autopart",
-            "bootloader",
+            *disks,
             "reboot --eject",
             "",
             "%packages",
@@ -223,6 +290,7 @@ def kickstart(plan: Plan) -> str:
             "%pre --erroronfail",
             status,
             f"osdepot_status {PREPARING}",
+            *picking,
             f"osdepot_status {INSTALLING}",
             "%end",
             "",
@@ -264,6 +332,9 @@ def python_status(plan: Plan) -> str:
     )
 
 
+#: ESXi's own choice of disk by kind (its kickstart's ``--firstdisk`` filters): USB,
+#: remote (SAN), and for M.2 the drivers of NVMe and of the SATA (AHCI) M.2 kits
+_ESXI_DISKS = {"usbdisk": "=usb", "sandisk": "=remote", "m2disk": "=nvme_pcie,vmw_ahci"}
 _ESXI_KEY = re.compile(r"[A-Z0-9]{5}(?:-[A-Z0-9]{5}){4}")
 
 
@@ -291,7 +362,7 @@ def esxi_kickstart(plan: Plan) -> str:
     lines = [
         f"# osdepot: esxi {plan.profile} for system {plan.uuid}",
         "vmaccepteula",
-        "install --firstdisk --overwritevmfs",
+        f"install --firstdisk{_ESXI_DISKS.get(plan.target, '')} --overwritevmfs",
         f"rootpw --iscrypted {sha512_crypt(plan.admin_password)}",
         " ".join(net),
     ]
@@ -368,16 +439,30 @@ def autoyast(plan: Plan) -> str:
     _el(user, "username", "root")
     _el(user, "user_password", sha512_crypt(plan.admin_password))
     _el(user, "encrypted", "true", **{_TYPE: "boolean"})
+    picking = ""
+    if plan.target != "localdisk":
+        # the pre-script finds the disk and writes it into the profile AutoYaST
+        # reads again (/tmp/profile/modified.xml)
+        parts = _el(root, "partitioning", **{_TYPE: "list"})
+        drive = _el(parts, "drive")
+        _el(drive, "device", _PICKED_DISK)
+        _el(drive, "initialize", "true", **{_TYPE: "boolean"})
+        _el(drive, "use", "all")
+        picking = (
+            disk_pick(plan) + f'\nsed "s|{_PICKED_DISK}|$OSDEPOT_DISK|" /tmp/profile/autoinst.xml'
+            " > /tmp/profile/modified.xml\n"
+        )
     scripts = _el(root, "scripts")
     status = shell_status(plan)
-    for section, states in (
-        ("pre-scripts", (PREPARING, INSTALLING)),
-        ("init-scripts", (POST_INSTALL, COMPLETED)),
+    for section, first, then in (
+        ("pre-scripts", PREPARING, INSTALLING),
+        ("init-scripts", POST_INSTALL, COMPLETED),
     ):
         lst = _el(scripts, section, **{_TYPE: "list"})
         script = _el(lst, "script")
         _el(script, "filename", f"osdepot-{section}.sh")
-        body = "#!/bin/sh\n" + status + "\n" + "".join(f"osdepot_status {s}\n" for s in states)
+        body = f"#!/bin/sh\n{status}\nosdepot_status {first}\n"
+        body += (picking if section == "pre-scripts" else "") + f"osdepot_status {then}\n"
         _el(script, "source", body)
     ET.indent(root)
     comment = f"<!-- osdepot: sles {plan.profile} for system {plan.uuid} -->\n"
@@ -413,6 +498,15 @@ def autoinstall(plan: Plan) -> str:
         }
     user = plan.admin_user if plan.admin_user not in ("", "root") else "ubuntu"
     status = shell_status(plan)
+    layout: dict[str, object] = {"name": "lvm"}
+    picking = ""
+    if plan.target != "localdisk":
+        # an early command finds the disk and writes it into the configuration,
+        # which subiquity reads again after the early commands (/autoinstall.yaml)
+        layout["match"] = {"path": _PICKED_DISK}
+        picking = (
+            disk_pick(plan) + f'\nsed -i "s|{_PICKED_DISK}|$OSDEPOT_DISK|" /autoinstall.yaml\n'
+        )
     doc = {
         "autoinstall": {
             "version": 1,
@@ -423,10 +517,14 @@ def autoinstall(plan: Plan) -> str:
                 "password": sha512_crypt(plan.admin_password),
             },
             "network": network,
-            "storage": {"layout": {"name": "lvm"}},
+            "storage": {"layout": layout},
             "ssh": {"install-server": True, "allow-pw": True},
             "early-commands": [
-                ["sh", "-c", f"{status}\nosdepot_status {PREPARING}; osdepot_status {INSTALLING}"]
+                [
+                    "sh",
+                    "-c",
+                    f"{status}\nosdepot_status {PREPARING}\n{picking}osdepot_status {INSTALLING}",
+                ]
             ],
             "late-commands": [
                 ["sh", "-c", f"{status}\nosdepot_status {POST_INSTALL}; osdepot_status {COMPLETED}"]
@@ -570,7 +668,7 @@ def predefined(plan: Plan, selected: str = "") -> dict[str, str]:
         "hostPlatforms.networkSettings.mtu": str(plan.mtu),
         "hostPlatforms.networkSettings.vlanId": str(plan.vlan_id),
         "hostPlatforms.networkSettings.selectedMAC": plan.mac or "AUTO",
-        "hostPlatforms.storageSettings.targetDevice": "localdisk",
+        "hostPlatforms.storageSettings.targetDevice": plan.target,
         "otherSettings.statusSettings.urlStatus": plan.callback_url,
         "otherSettings.statusSettings.token": plan.token,
         "otherSettings.statusSettings.shellFunction": shell_status(plan),

@@ -139,10 +139,10 @@ class OrderChecks:
         raw_storage = entry.get("storageSettings", host.storage or {"targetDevice": "localdisk"})
         network = parse_network(raw_net, f"[{i}].networkSettings")
         target = parse_storage(raw_storage, f"[{i}].storageSettings")["targetDevice"]
-        if target != "localdisk":
+        if target != "localdisk" and family == "windows":
             raise invalid(
                 f"[{i}].storageSettings.targetDevice",
-                "osdepot installs to the local disk (localdisk) only for now.",
+                "Windows Setup is told to install on disk 0: deploy Windows with localdisk.",
             )
         assignment = str(settings["ipAssignment"])
         prefix = self._static(i, network, assignment)
@@ -179,6 +179,7 @@ class OrderChecks:
             license_key=key.upper(),
             callback_url="",
             token="",
+            target=target,
             **ad,
         )
         text, values = await self._custom(i, entry, profile)

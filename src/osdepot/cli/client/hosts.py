@@ -124,7 +124,12 @@ def add_hosts_parser(sub: Any, profile: Any) -> None:
     dp.add_argument("--mtu", type=int)
     dp.add_argument("--vlan", type=int)
     dp.add_argument("--mac", help="the interface to configure (default: the first with a link)")
-    dp.add_argument("--license-key", help="a Windows product key")
+    dp.add_argument(
+        "--target",
+        choices=("localdisk", "usbdisk", "m2disk", "sandisk"),
+        help="the disk to install on (default: the host settings', else localdisk)",
+    )
+    dp.add_argument("--license-key", help="a Windows or ESXi license key")
     dp.add_argument("--watch", action="store_true", help="follow the jobs until they end")
     dp.add_argument("--interval", type=float, default=2.0, help=argparse.SUPPRESS)
     profile(dp)
@@ -154,7 +159,9 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         entry: dict[str, Any] = {"uuid": uuid, "selectedImage": args.image}
         if net:
             entry["networkSettings"] = net
-            entry["storageSettings"] = {"targetDevice": "localdisk"}
+            entry["storageSettings"] = {"targetDevice": args.target or "localdisk"}
+        elif args.target:
+            entry["storageSettings"] = {"targetDevice": args.target}
         if args.license_key:
             entry["licenseKey"] = args.license_key
         body.append(entry)
