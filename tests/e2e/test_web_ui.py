@@ -461,6 +461,7 @@ def test_servers_are_shown_and_a_profile_is_deployed_from_the_page(
     page.fill("#dep-ipAddress", "10.20.0.31")
     page.fill("#dep-subnetMask", "255.255.255.0")
     page.fill("#dep-gateway", "10.20.0.254")
+    page.select_option("#dep-target", "sandisk")
     page.click("form.card button[type=submit]")
     page.wait_for_selector(".deploy-job >> text=Running")
     # the installer's part, once the server was started
@@ -476,10 +477,14 @@ def test_servers_are_shown_and_a_profile_is_deployed_from_the_page(
         "ks.cfg"
     ].decode()
     assert "--hostname=ui1" in ks and "--ip=10.20.0.31" in ks
+    assert "osdepot_disk sandisk" in ks  # the form's storage target
+    # the installer, on a server with a SAN disk (its sysfs played by a tree)
+    from tests.content.test_unattend import SERVER_DISKS, fake_sys
+
+    env = {**os.environ, "OSDEPOT_SYS": str(fake_sys(tmp_path / "server", SERVER_DISKS))}
     for header in ("%pre --erroronfail", "%post --nochroot"):
-        subprocess.run(
-            ["sh", "-ec", section(ks, header)], check=True, timeout=120, capture_output=True
-        )
+        script = section(ks, header).replace("/tmp/osdepot-disk.ks", "/dev/null")
+        subprocess.run(["sh", "-ec", script], check=True, timeout=120, capture_output=True, env=env)
     page.wait_for_selector(".deploy-job >> text=Complete", timeout=30_000)
     assert "was deployed to node-a" in page.inner_text(".deploy-jobs")
     shot(page, "31-deploy-complete")

@@ -894,6 +894,9 @@ async function showDeploy() {
   };
   const labels = { hostname: "Host name", ipAddress: "IP address", subnetMask: "Subnet mask",
     gateway: "Gateway", dns1: "DNS server" };
+  // LXCA's storage targets; "" keeps each server's stored storage settings
+  const target = h("select", { name: "targetDevice" }, options([["", "Each server's stored setting (else local disk)"],
+    ["localdisk", "Local disk"], ["usbdisk", "USB disk"], ["m2disk", "M.2 disk"], ["sandisk", "SAN disk"]], ""));
   const form = h("form", { class: "card", onsubmit: async (ev) => {
     ev.preventDefault();
     const chosen = picks.filter((c) => c.checked).map((c) => c.value);
@@ -905,8 +908,10 @@ async function showDeploy() {
       say("The network settings here are for one server. Choose one, or deploy several with the settings stored for each.");
       return;
     }
+    const disk = target.value || (own ? "localdisk" : "");
     const body = chosen.map((uuid) => ({ uuid, selectedImage: profile.value,
-      ...(own ? { networkSettings: net, storageSettings: { targetDevice: "localdisk" } } : {}) }));
+      ...(own ? { networkSettings: net } : {}),
+      ...(disk ? { storageSettings: { targetDevice: disk } } : {}) }));
     try {
       const rep = await api("PUT", "/hostPlatforms", body);
       say(`Deploying to ${rep.jobs.length} server(s).`);
@@ -925,6 +930,7 @@ async function showDeploy() {
   field("dep-profile", "Profile", profile),
   h("p", { class: "hint" }, "Network settings for one server (empty: the settings stored for each server, or DHCP)."),
   ...Object.entries(inputs).map(([k, el]) => field(`dep-${k}`, labels[k], el)),
+  field("dep-target", "Install on", target),
   h("div", { class: "actions" }, h("button", { type: "submit", disabled: !images.length || !hosts.length }, "Deploy")),
   jobs);
   setView("Deploy",
