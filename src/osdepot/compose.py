@@ -13,6 +13,7 @@ import os
 from starlette.applications import Starlette
 
 from osdepot.bmc import RedfishReader
+from osdepot.bmc.probe import addresses_in_use
 from osdepot.config import Settings
 from osdepot.remote import open_fetcher
 from osdepot.services.context import Context
@@ -54,6 +55,7 @@ def open_context(settings: Settings) -> Context:
         blobs=open_blob_store(settings.effective_blob_url, settings.direct_io),
         fetchers=open_fetcher,
         bmc_reader=RedfishReader(),
+        address_probe=addresses_in_use,
         server_certificate=_certificate(settings),
         loop_catalog=(
             SqlCatalog(make_engine(url, 0, pool_size=2))

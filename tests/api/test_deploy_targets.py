@@ -403,3 +403,65 @@ def test_an_esxi_medium_the_view_cannot_be_made_for_is_refused_at_once(
     assert r.status_code == 400 and "networkSettings.ipAddress" in r.text, r.text
     tasks = api.c.get("/tasks").json()
     assert tasks and not [t for t in tasks if t["typeId"] == "OSDeploy"], tasks  # none began
+
+
+def test_the_duplicate_ip_check_refuses_an_address_in_use(
+    api: Api, bmc: Emulator, tmp_path: Path
+) -> None:
+    """deploySettings.ipDuplicationCheckEnabled (on by default): two entries with one
+    address, an address in another host's stored settings, an address that answers
+    pings — each refused before anything starts, naming what is in the way."""
+    from tests.media import medium_bytes
+
+    api.import_file("OS", "rhel.iso", medium_bytes("rhel", version="9.4"))
+    profiles = [p["id"] for i in api.listing()["items"] for p in i["profiles"]]
+    profile = next(p for p in profiles if p.endswith("Basic"))
+    assert register(api, bmc).status_code == 201
+    settings = {
+        "activeDirectory": {"allDomains": [], "defaultDomain": ""},
+        "credentials": [
+            {"type": "LINUX", "name": "root", "password": "Pw-1!", "passwordChanged": True}
+        ],
+        "ipAssignment": "staticv4",
+        "isVLANMode": False,
+        "licenseKeys": {},
+        "deploySettings": {"stateTransitionTimeout": 600},
+    }
+    assert api.c.put("/osdeployment/globalSettings", json=settings).status_code == 200
+
+    def net(ip: str) -> dict[str, Any]:
+        return {"hostname": "h1", "ipAddress": ip, "subnetMask": "255.0.0.0"}
+
+    two = [
+        {"uuid": NODE_A, "selectedImage": profile, "networkSettings": net("10.7.0.1")},
+        {"uuid": NODE_B, "selectedImage": profile, "networkSettings": net("10.7.0.1")},
+    ]
+    r = api.c.put("/hostPlatforms", json=two)
+    assert r.status_code == 400 and "[1].networkSettings.ipAddress" in r.text, r.text
+    assert "10.7.0.1 is given to host" in message(r)["explanation"]
+
+    local = {"targetDevice": "localdisk"}
+    stored = {"uuid": NODE_B, "networkSettings": net("10.7.0.2"), "storageSettings": local}
+    assert api.c.put("/osdeployment/hostSettings", json=[stored]).status_code == 200
+    r = api.c.put("/hostPlatforms", json=[{**two[0], "networkSettings": net("10.7.0.2")}])
+    assert r.status_code == 409 and message(r)["id"] == "FQXHMFC9055J", r.text
+    assert "stored settings of host" in message(r)["explanation"] and NODE_B in r.text
+
+    # 127.0.0.0/8 answers pings on Linux: an address something answers at
+    r = api.c.put("/hostPlatforms", json=[{**two[0], "networkSettings": net("127.0.0.9")}])
+    assert r.status_code == 409 and "answers pings at its address 127.0.0.9" in r.text, r.text
+    tasks = api.c.get("/tasks").json()
+    assert not [t for t in tasks if t["typeId"] == "OSDeploy"], tasks  # none began
+
+
+def test_the_ping_finds_who_answers_and_says_nothing_without_a_socket(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from osdepot.bmc import probe
+
+    found = probe.addresses_in_use(["127.0.0.1", "::1", "127.0.0.2", "203.0.113.77"], 1.0)
+    assert {"127.0.0.1", "::1", "127.0.0.2"} <= found and "203.0.113.77" not in found
+    monkeypatch.setattr(probe, "_open", lambda _family: None)
+    monkeypatch.setattr(probe, "_warned", False)
+    assert probe.addresses_in_use(["127.0.0.1"], 0.2) == set()
+    assert "cannot ping" in caplog.text

@@ -53,6 +53,9 @@ class Context:
     fetchers: FetcherFactory | None = None
     #: Reads BMCs' Redfish services (osdepot.bmc).
     bmc_reader: BmcReader | None = None
+    #: The addresses of a list that answer on the network (osdepot.bmc.probe: a ping;
+    #: blocking): the deployments' duplicate-IP check; None: the catalog's check only.
+    address_probe: Callable[[list[str]], set[str]] | None = None
     #: The PEM certificate this server answers TLS with ("" without TLS): deployed
     #: hosts check osdepot with it when they report their installation's progress.
     server_certificate: str = ""

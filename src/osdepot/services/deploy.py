@@ -100,6 +100,7 @@ class Deployments:
             if any(o.host.uuid == order.host.uuid for o in orders):
                 raise invalid(f"[{i}].uuid", f"The list names host {order.host.uuid} twice.")
             orders.append(order)
+        await checks.addresses(orders, settings)
         started: list[tuple[str, int]] = []
         for order in orders:
             started.append((order.host.uuid, await self._launch(order, user, base, settings)))

@@ -69,6 +69,14 @@ def _credential(settings: dict[str, Any], ctype: str) -> dict[str, Any] | None:
     return found
 
 
+def _normal(address: str) -> str:
+    """An address in one spelling (``fd00:0::9`` is ``fd00::9``); "" if it is none."""
+    try:
+        return ipaddress.ip_address(address.strip()).compressed
+    except ValueError:
+        return ""
+
+
 def refused(host: str, detail: str) -> Exception:
     return error(Messages.DEPLOY_REFUSED, host=host, detail=detail)
 
@@ -198,6 +206,45 @@ class OrderChecks:
             self._esxi_settings(i, plan)
             boot = await self._esxi_boot(host, iso)
         return Order(host, profile, image, iso, plan, text, values, boot)
+
+    async def addresses(self, orders: list[Order], settings: dict[str, Any]) -> None:
+        """The duplicate-IP check (``deploySettings.ipDuplicationCheckEnabled``): no two
+        entries, nor another host's stored settings, name the same static address, and
+        nothing answers a ping at it (osdepot.bmc.probe)."""
+        if not settings.get("deploySettings", {}).get("ipDuplicationCheckEnabled", True):
+            return
+        seen: dict[str, int] = {}
+        for i, o in enumerate(orders):
+            if not o.plan.static:
+                continue
+            ip = _normal(o.plan.ip_address)
+            if ip in seen:
+                raise invalid(
+                    f"[{i}].networkSettings.ipAddress",
+                    f"{ip} is given to host {orders[seen[ip]].host.uuid} too.",
+                )
+            seen[ip] = i
+        if not seen:
+            return
+        mine = {o.host.uuid for o in orders}
+        for h in await self.ctx.run(self.ctx.catalog.list_hosts):
+            theirs = _normal(str((h.network or {}).get("ipAddress") or ""))
+            if h.uuid not in mine and theirs in seen:
+                raise refused(
+                    orders[seen[theirs]].host.uuid,
+                    f"Its address {theirs} is in the stored settings of host "
+                    f"{h.name or h.uuid} ({h.uuid}); change one of them, or turn the check "
+                    "off (deploySettings.ipDuplicationCheckEnabled)",
+                )
+        if self.ctx.address_probe is not None:
+            used = await self.ctx.run(self.ctx.address_probe, sorted(seen))
+            if used:
+                ip = sorted(used)[0]
+                raise refused(
+                    orders[seen[ip]].host.uuid,
+                    f"Something on the network answers pings at its address {ip}; choose a free "
+                    "address, or turn the check off (deploySettings.ipDuplicationCheckEnabled)",
+                )
 
     @staticmethod
     def _esxi_settings(i: int, plan: unattend.Plan) -> None:
