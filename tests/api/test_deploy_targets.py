@@ -453,6 +453,12 @@ def test_the_duplicate_ip_check_refuses_an_address_in_use(
     tasks = api.c.get("/tasks").json()
     assert not [t for t in tasks if t["typeId"] == "OSDeploy"], tasks  # none began
 
+    # a server installed again answers at its own (stored) address: not held against it
+    again = {"uuid": NODE_A, "networkSettings": net("127.0.0.9"), "storageSettings": local}
+    assert api.c.put("/osdeployment/hostSettings", json=[again]).status_code == 200
+    r = api.c.put("/hostPlatforms", json=[{"uuid": NODE_A, "selectedImage": profile}])
+    assert r.status_code == 200 and r.json()["jobs"][0]["uuid"] == NODE_A, r.text
+
 
 def test_the_ping_finds_who_answers_and_says_nothing_without_a_socket(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture

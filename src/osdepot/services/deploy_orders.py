@@ -236,8 +236,12 @@ class OrderChecks:
                     f"{h.name or h.uuid} ({h.uuid}); change one of them, or turn the check "
                     "off (deploySettings.ipDuplicationCheckEnabled)",
                 )
-        if self.ctx.address_probe is not None:
-            used = await self.ctx.run(self.ctx.address_probe, sorted(seen))
+        # a host's own address (its stored settings'): the answer may be its running
+        # OS, about to be replaced — a re-installation is not refused for it
+        own = {_normal(str((o.host.network or {}).get("ipAddress") or "")) for o in orders}
+        probed = sorted(set(seen) - own)
+        if self.ctx.address_probe is not None and probed:
+            used = await self.ctx.run(self.ctx.address_probe, probed)
             if used:
                 ip = sorted(used)[0]
                 raise refused(
