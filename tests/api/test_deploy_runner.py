@@ -6,6 +6,7 @@ it, the host in state 20 with the same words, the media ejected."""
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -326,7 +327,9 @@ def test_windows_with_an_active_directory_join(api: Api, ctx: Context) -> None:
         ({"selectedImage": linux, **join}, 400, "Only Windows servers join a domain"),
         ({"selectedImage": windows, **join, "windowsDomain": "other.example"}, 400, "not one of"),
         ({"selectedImage": windows, **join, "adpassword": ""}, 412, "adpassword"),
-        ({"selectedImage": windows, "windowsDomainBlob": "x"}, 400, "blob"),
+        ({"selectedImage": windows, "windowsDomainBlob": "x"}, 400, "printblob"),
+        ({"selectedImage": windows, "windowsDomainBlob": "QUJD" * 20_000}, 400, "at most"),
+        ({"selectedImage": linux, "windowsDomainBlob": "QUJD"}, 400, "Only Windows"),
     ]
     for entry, status, words in bad:
         r = api.c.put("/hostPlatforms", json=[{"uuid": UUID, **entry}])
@@ -358,3 +361,24 @@ def test_windows_with_an_active_directory_join(api: Api, ctx: Context) -> None:
     (task,) = [t for t in api.c.get("/tasks").json() if t["typeId"] == "OSDeploy"]
     done = _ended(api, task["id"])
     assert "Active directory join failed" in done["messages"][0]["explanation"]
+
+    # an offline join (windowsDomainBlob): the blob goes into the file, and nowhere else
+    blob = base64.b64encode(b"offline domain join provisioning data " * 8).decode()
+    r = api.c.put(
+        "/hostPlatforms",
+        json=[
+            {
+                "uuid": UUID,
+                "selectedImage": windows,
+                "windowsDomainBlob": blob[:60] + "\n" + blob[60:],
+            }
+        ],
+    )
+    assert r.status_code == 200, r.text
+    _until_state(api, "11")
+    volume = api.c.get(bmc.urls[-1].split("://testserver", 1)[1]).content
+    root = ET.fromstring(config_volume.read(volume)["autounattend.xml"])
+    path = ".//u:OfflineIdentification/u:Provisioning/u:AccountData"
+    assert root.findtext(path, namespaces=u) == blob
+    assert blob[:60] not in api.c.get("/hostPlatforms").text
+    assert blob[:60] not in str(api.c.get("/tasks").json())

@@ -220,6 +220,14 @@ def test_a_windows_server_joins_its_domain_and_reports_it() -> None:
     assert any('"id":"27"' in x for x in scripts) and any('"id":"26"' in x for x in scripts)
     plain = ET.fromstring(unattend.autounattend(replace(plan, ad_domain="")))
     assert plain.find(".//u:component[@name='Microsoft-Windows-UnattendedJoin']", u) is None
+    # an offline join (LXCA's windowsDomainBlob): the blob, no account; the join reported
+    blob = base64.b64encode(b"djoin provisioning data").decode()
+    offline = ET.fromstring(unattend.autounattend(replace(plan, ad_domain="", ad_blob=blob)))
+    path = ".//u:OfflineIdentification/u:Provisioning/u:AccountData"
+    assert offline.findtext(path, namespaces=u) == blob
+    assert offline.find(".//u:Identification", u) is None
+    commands = [c.text or "" for c in offline.findall(".//u:SynchronousCommand/u:CommandLine", u)]
+    assert len(commands) == 3 and commands[1].startswith("cmd /c powershell")
 
 
 def test_the_esxi_kickstart_quotes_every_value_in_its_python() -> None:

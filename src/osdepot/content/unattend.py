@@ -82,6 +82,9 @@ class Plan:
     ad_ou: str = ""
     ad_user: str = ""
     ad_password: str = ""
+    #: Windows: an offline domain join's provisioning blob (``djoin /provision
+    #: /printblob``, base64), instead of an account ("" none)
+    ad_blob: str = ""
     #: storageSettings.targetDevice: localdisk (the installer's own choice), usbdisk,
     #: m2disk, sandisk (a disk of that kind, found on the host at installation time)
     target: str = "localdisk"
@@ -585,7 +588,10 @@ def autounattend(plan: Plan) -> str:
     spec = _el(root, "settings", **{"pass": "specialize"})
     shell = _component(spec, "Microsoft-Windows-Shell-Setup")
     _el(shell, "ComputerName", plan.hostname[:15] or "*")
-    if plan.ad_domain:
+    if plan.ad_blob:  # offline domain join: the blob holds the domain and the account
+        offline = _el(_component(spec, "Microsoft-Windows-UnattendedJoin"), "OfflineIdentification")
+        _el(_el(offline, "Provisioning"), "AccountData", plan.ad_blob)
+    elif plan.ad_domain:
         join = _el(_component(spec, "Microsoft-Windows-UnattendedJoin"), "Identification")
         creds = _el(join, "Credentials")
         _el(creds, "Domain", plan.ad_domain)
@@ -612,7 +618,7 @@ def autounattend(plan: Plan) -> str:
         _el(o, tag, value)
     commands = _el(shell, "FirstLogonCommands")
     calls = [(powershell_status(plan, POST_INSTALL), f"deployment state {POST_INSTALL}")]
-    if plan.ad_domain:  # LXCA's 27 (joined) or 26 (failed: the deployment fails)
+    if plan.ad_domain or plan.ad_blob:  # LXCA's 27 (joined) or 26 (failed: it fails)
         calls.append((powershell_joined(plan), "the Active Directory join"))
     calls.append((powershell_status(plan, COMPLETED), f"deployment state {COMPLETED}"))
     for step, (line, what) in enumerate(calls, 1):

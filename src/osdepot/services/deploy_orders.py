@@ -6,6 +6,8 @@ the macros the unattend file uses). Each becomes an :class:`Order`."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,6 +77,30 @@ def _normal(address: str) -> str:
         return ipaddress.ip_address(address.strip()).compressed
     except ValueError:
         return ""
+
+
+#: the largest offline domain join blob taken (djoin's are a few kilobytes)
+MAX_DOMAIN_BLOB = 64 * 1024
+
+
+def _offline_join(i: int, blob: Any, family: str) -> str:
+    """LXCA's windowsDomainBlob: the provisioning data of an offline domain join
+    (``djoin /provision … /printblob``: base64), for a Windows server."""
+    name = f"[{i}].windowsDomainBlob"
+    if family != "windows":
+        raise invalid(name, "Only Windows servers join a domain.")
+    text = "".join(blob.split()) if isinstance(blob, str) else ""
+    try:
+        ok = 0 < len(text) <= MAX_DOMAIN_BLOB and bool(base64.b64decode(text, validate=True))
+    except (ValueError, binascii.Error):
+        ok = False
+    if not ok:
+        raise invalid(
+            name,
+            "windowsDomainBlob must be the base64 provisioning data of an offline domain "
+            f"join (djoin /provision … /printblob), at most {MAX_DOMAIN_BLOB} characters.",
+        )
+    return text
 
 
 def refused(host: str, detail: str) -> Exception:
@@ -356,12 +382,9 @@ class OrderChecks:
         """LXCA's windowsDomain, adusername, adpassword: a Windows server joins the
         domain (one of the global settings' allDomains; its OU from there)."""
         domain = entry.get("windowsDomain") or ""
-        if entry.get("windowsDomainBlob"):
-            raise invalid(
-                f"[{i}].windowsDomainBlob",
-                "osdepot joins domains with an account "
-                "(windowsDomain, adusername, adpassword), not with a blob.",
-            )
+        blob = entry.get("windowsDomainBlob") or ""
+        if blob:
+            return {"ad_blob": _offline_join(i, blob, family)}
         if not domain:
             return {}
         if family != "windows" or not isinstance(domain, str):
