@@ -71,6 +71,13 @@ _DEPLOYMENT = {
         "licenseKey": {"type": ["string", "null"]},
         "unattendFileId": {"type": "string", "description": "One of the profile's files"},
         "configFileId": {"type": "string", "description": "One of the profile's files"},
+        "windowsDomain": {"type": "string", "description": "Windows: the domain to join"},
+        "adusername": {"type": "string", "description": "Windows: the joining account"},
+        "adpassword": {"type": "string", "description": "Windows: its password"},
+        "windowsDomainBlob": {
+            "type": "string",
+            "description": "Windows: an offline join's provisioning data (base64, djoin)",
+        },
     },
 }
 _GLOBAL = {
