@@ -392,3 +392,16 @@ def medium_bytes(kind: str = "rhel", **kw: object) -> bytes:
             p = medium(Path(d) / "m.iso", kind, **kw)
             _cache[key] = p.read_bytes()
     return _cache[key]
+
+
+def iso_file(image: bytes, **path: str) -> bytes:
+    """A file of the ISO image ``image`` read with pycdlib, by ``iso_path``,
+    ``rr_path`` or ``joliet_path``."""
+    iso = pycdlib.PyCdlib()
+    iso.open_fp(io.BytesIO(image))
+    try:
+        buf = io.BytesIO()
+        iso.get_file_from_iso_fp(buf, **path)
+        return buf.getvalue()
+    finally:
+        iso.close()

@@ -26,6 +26,19 @@ def register(api: Api, bmc: Emulator, **extra: Any) -> Any:
     return api.c.post("/bmcs", json={**body, **extra})
 
 
+def static_settings(credential_type: str) -> dict[str, Any]:
+    """Global settings: static IPv4, a root password of ``credential_type``."""
+    cred = {"type": credential_type, "name": "root", "password": "Pw-1!", "passwordChanged": True}
+    return {
+        "activeDirectory": {"allDomains": [], "defaultDomain": ""},
+        "credentials": [cred],
+        "ipAssignment": "staticv4",
+        "isVLANMode": False,
+        "licenseKeys": {},
+        "deploySettings": {"stateTransitionTimeout": 600},
+    }
+
+
 def message(r: Any) -> dict[str, Any]:
     assert r.json()["result"] == "failed", r.text
     return dict(r.json()["messages"][0])
@@ -379,16 +392,7 @@ def test_an_esxi_medium_the_view_cannot_be_made_for_is_refused_at_once(
     profiles = [p["id"] for i in api.listing()["items"] for p in i["profiles"]]
     (profile,) = [p for p in profiles if p.startswith("esxi")]
     assert register(api, bmc).status_code == 201
-    settings = {
-        "activeDirectory": {"allDomains": [], "defaultDomain": ""},
-        "credentials": [
-            {"type": "RHEL/ESXi", "name": "root", "password": "Pw-1!", "passwordChanged": True}
-        ],
-        "ipAssignment": "staticv4",
-        "isVLANMode": False,
-        "licenseKeys": {},
-        "deploySettings": {"stateTransitionTimeout": 600},
-    }
+    settings = static_settings("RHEL/ESXi")
     assert api.c.put("/osdeployment/globalSettings", json=settings).status_code == 200
     net = {"hostname": "esx1", "ipAddress": "10.0.0.9", "subnetMask": "255.255.255.0"}
     body = [{"uuid": NODE_A, "selectedImage": profile, "networkSettings": net}]
@@ -417,16 +421,7 @@ def test_the_duplicate_ip_check_refuses_an_address_in_use(
     profiles = [p["id"] for i in api.listing()["items"] for p in i["profiles"]]
     profile = next(p for p in profiles if p.endswith("Basic"))
     assert register(api, bmc).status_code == 201
-    settings = {
-        "activeDirectory": {"allDomains": [], "defaultDomain": ""},
-        "credentials": [
-            {"type": "LINUX", "name": "root", "password": "Pw-1!", "passwordChanged": True}
-        ],
-        "ipAssignment": "staticv4",
-        "isVLANMode": False,
-        "licenseKeys": {},
-        "deploySettings": {"stateTransitionTimeout": 600},
-    }
+    settings = static_settings("LINUX")
     assert api.c.put("/osdeployment/globalSettings", json=settings).status_code == 200
 
     def net(ip: str) -> dict[str, Any]:

@@ -5,11 +5,9 @@ directory trees."""
 
 from __future__ import annotations
 
-import io
 import random
 from pathlib import Path
 
-import pycdlib
 import pytest
 
 from osdepot.content.esxi_boot import (
@@ -21,7 +19,7 @@ from osdepot.content.esxi_boot import (
 )
 from osdepot.content.source import ContentError, Source
 from osdepot.files import FileReader
-from tests.media import esxi_files, make_iso, medium
+from tests.media import esxi_files, iso_file, make_iso, medium
 
 
 def _apply(data: bytes, patches: list[Patch]) -> bytes:
@@ -29,17 +27,6 @@ def _apply(data: bytes, patches: list[Patch]) -> bytes:
     for p in patches:
         out[p.offset : p.offset + len(p.data)] = p.data
     return bytes(out)
-
-
-def _read(image: bytes, **path: str) -> bytes:
-    iso = pycdlib.PyCdlib()
-    iso.open_fp(io.BytesIO(image))
-    try:
-        buf = io.BytesIO()
-        iso.get_file_from_iso_fp(buf, **path)
-        return buf.getvalue()
-    finally:
-        iso.close()
 
 
 def test_both_boot_cfgs_name_the_kickstart_in_every_tree(tmp_path: Path) -> None:
@@ -56,13 +43,13 @@ def test_both_boot_cfgs_name_the_kickstart_in_every_tree(tmp_path: Path) -> None
         want = files[name].replace(
             b"kernelopt=runweasel cdromBoot", b"kernelopt=runweasel cdromBoot ks=cdrom:/KS.CFG"
         )
-        assert _read(view, iso_path=iso_path) == want
-        assert _read(view, rr_path="/" + name) == want
-        assert _read(view, joliet_path="/" + name) == want
-        assert _read(original, rr_path="/" + name) == files[name]  # the ISO is untouched
+        assert iso_file(view, iso_path=iso_path) == want
+        assert iso_file(view, rr_path="/" + name) == want
+        assert iso_file(view, joliet_path="/" + name) == want
+        assert iso_file(original, rr_path="/" + name) == files[name]  # the ISO is untouched
     # every other file reads as before
     for name in ("b.b00", "jumpstrt.gz", "useropts.gz", "upgrade/metadata.xml"):
-        assert _read(view, rr_path="/" + name) == files[name]
+        assert iso_file(view, rr_path="/" + name) == files[name]
     # few bytes differ: two files' data, and a length field per record (two trees)
     assert len(patches) == 2 + 4
     changed = sum(a != b for a, b in zip(original, view, strict=True))

@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from tests.conftest import REDFISH_SYSTEMS
 from tests.content.test_unattend import SERVER_DISKS, fake_sys
 from tests.e2e.conftest import ADMIN, ADMIN_PW, Server, start_server, stop_server
 from tests.e2e.test_deploy_clients import cli as run_cli
-from tests.media import medium
+from tests.media import iso_file, medium
 from tests.redfish import PASSWORD, USER, Emulator, emulator_binary, read, system
 
 ROOT_PW = "Root-pw-9!"
@@ -53,30 +54,48 @@ def redfish(bmc: Emulator, path: str) -> Any:
     return read(bmc, path)
 
 
+#: the media prepared() imports, by kind: file name, profile filter, credential type
+MEDIA: dict[str, tuple[str, Callable[[str], bool], str]] = {
+    "rhel": ("rhel-9.4-x86_64-dvd.iso", lambda p: p.endswith("Basic"), "LINUX"),
+    "esxi": ("VMware-VMvisor-Installer-8.0U2.iso", lambda p: p.startswith("esxi"), "ESXi"),
+}
+
+
 def prepared(
-    server: Server, bmc: Emulator, tmp_path: Path, timeout: int = 3600
+    server: Server,
+    bmc: Emulator,
+    tmp_path: Path,
+    timeout: int = 3600,
+    kind: str = "rhel",
+    vlans: bool = False,
 ) -> tuple[Client, str]:
-    """The repository with a RHEL medium, global settings with a root password and the
-    state timeout, the emulator's BMC registered: (client, a RHEL profile id)."""
+    """The repository with a medium of ``kind`` (tmp_path / its MEDIA name), global
+    settings with a root password and the state timeout, the emulator's BMC
+    registered: (client, a profile id of the medium)."""
+    name, wanted, credential = MEDIA[kind]
     c = Client(server)
-    iso = medium(tmp_path / "rhel-9.4-x86_64-dvd.iso", "rhel", version="9.4")
+    iso = (
+        medium(tmp_path / name, kind, version="9.4")
+        if kind == "rhel"
+        else medium(tmp_path / name, kind)
+    )
     job = c.ok("POST", "/osImages?imageType=OS", json={"Action": "Init"})["jobId"]
     with iso.open("rb") as f:
         r = c.call(
             "POST",
-            f"/files/osImages?jobId={job}&imageType=OS&os=rhel",
+            f"/files/osImages?jobId={job}&imageType=OS&os={kind}",
             files={"uploadedfile": (iso.name, f)},
         )
     assert r.status_code == 201, r.text
     profiles = [p["id"] for i in c.ok("GET", "/osImages")["items"] for p in i["profiles"]]
-    profile = next(p for p in profiles if p.endswith("Basic"))
+    profile = next(p for p in profiles if wanted(p))
     settings = {
         "activeDirectory": {"allDomains": [], "defaultDomain": ""},
         "credentials": [
-            {"type": "LINUX", "name": "root", "password": ROOT_PW, "passwordChanged": True}
+            {"type": credential, "name": "root", "password": ROOT_PW, "passwordChanged": True}
         ],
         "ipAssignment": "staticv4",
-        "isVLANMode": False,
+        "isVLANMode": vlans,
         "licenseKeys": {},
         "deploySettings": {"stateTransitionTimeout": timeout},
     }
@@ -476,21 +495,6 @@ def test_the_cli_deploys_and_follows_the_job(server: Server, bmc: Emulator, tmp_
     assert "Deploying" in stdout and "Complete" in stdout
 
 
-def _pycdlib_file(image: bytes, **path: str) -> bytes:
-    import io
-
-    import pycdlib
-
-    iso = pycdlib.PyCdlib()
-    iso.open_fp(io.BytesIO(image))
-    try:
-        buf = io.BytesIO()
-        iso.get_file_from_iso_fp(buf, **path)
-        return buf.getvalue()
-    finally:
-        iso.close()
-
-
 def test_esxi_deployed_through_a_view_of_its_iso(
     server: Server, bmc: Emulator, tmp_path: Path
 ) -> None:
@@ -498,34 +502,8 @@ def test_esxi_deployed_through_a_view_of_its_iso(
     the ISO whose boot.cfg files name KS.CFG on the configuration volume (every other
     byte the stored ISO's); the installer is played by running the kickstart's own
     %pre and %firstboot Python sections."""
-    c = Client(server)
-    iso = medium(tmp_path / "VMware-VMvisor-Installer-8.0U2.iso", "esxi")
-    job = c.ok("POST", "/osImages?imageType=OS", json={"Action": "Init"})["jobId"]
-    with iso.open("rb") as f:
-        r = c.call(
-            "POST",
-            f"/files/osImages?jobId={job}&imageType=OS",
-            files={"uploadedfile": (iso.name, f)},
-        )
-    assert r.status_code == 201, r.text
-    profiles = [p["id"] for i in c.ok("GET", "/osImages")["items"] for p in i["profiles"]]
-    (profile,) = [p for p in profiles if p.startswith("esxi")]
-    settings = {
-        "activeDirectory": {"allDomains": [], "defaultDomain": ""},
-        "credentials": [
-            {"type": "ESXi", "name": "root", "password": ROOT_PW, "passwordChanged": True}
-        ],
-        "ipAssignment": "staticv4",
-        "isVLANMode": True,
-        "licenseKeys": {},
-        "deploySettings": {"stateTransitionTimeout": 3600},
-    }
-    c.ok("PUT", "/osdeployment/globalSettings", json=settings)
-    c.ok(
-        "POST",
-        "/bmcs",
-        json={"url": bmc.url, "username": USER, "password": PASSWORD, "caCertificate": bmc.ca},
-    )
+    c, profile = prepared(server, bmc, tmp_path, kind="esxi", vlans=True)
+    iso = tmp_path / MEDIA["esxi"][0]
     uuid, spec = UUIDS[1], REDFISH_SYSTEMS[1]
     entry = {
         "uuid": uuid,
@@ -549,9 +527,9 @@ def test_esxi_deployed_through_a_view_of_its_iso(
     original = iso.read_bytes()
     assert sum(a != b for a, b in zip(original, view.content, strict=True)) < 200
     for name in ("boot.cfg", "efi/boot/boot.cfg"):
-        cfg = _pycdlib_file(view.content, rr_path="/" + name).decode()
+        cfg = iso_file(view.content, rr_path="/" + name).decode()
         assert "kernelopt=runweasel cdromBoot ks=cdrom:/KS.CFG\n" in cfg, cfg
-        assert _pycdlib_file(view.content, joliet_path="/" + name).decode() == cfg
+        assert iso_file(view.content, joliet_path="/" + name).decode() == cfg
     ranged = requests.get(
         view_url, headers={"Range": "bytes=32768-32773"}, verify=False, timeout=30
     )
@@ -559,7 +537,7 @@ def test_esxi_deployed_through_a_view_of_its_iso(
 
     # the configuration volume holds KS.CFG under its ISO 9660 name, as the option says
     volume = requests.get(volume_url, verify=False, timeout=30).content
-    ks = _pycdlib_file(volume, iso_path="/KS.CFG;1").decode()
+    ks = iso_file(volume, iso_path="/KS.CFG;1").decode()
     assert "install --firstdisk --overwritevmfs" in ks and "rootpw --iscrypted $6$" in ks
     assert "--ip=10.20.0.7 --netmask=255.255.255.0 --gateway=10.20.0.254" in ks
     assert "--vlanid=42" in ks and "--hostname=web7" in ks
