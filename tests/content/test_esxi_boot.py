@@ -12,6 +12,7 @@ import pytest
 
 from osdepot.content.esxi_boot import (
     KICKSTART_OPTION,
+    MAX_BOOT_CFG,
     Patch,
     PatchedReader,
     boot_patches,
@@ -98,6 +99,11 @@ def test_media_that_cannot_be_changed_in_place_are_refused(tmp_path: Path) -> No
     assert len(full) == 2048
     tight = make_iso(tmp_path / "tight.iso", {**files, "boot.cfg": full})
     with Source(FileReader(tight)) as src, pytest.raises(ContentError, match="no room"):
+        boot_patches(src)
+    # a boot.cfg too large to be a loader's is not read whole (MAX_BOOT_CFG)
+    huge = files["boot.cfg"] + b"#" * MAX_BOOT_CFG
+    big = make_iso(tmp_path / "big.iso", {**files, "boot.cfg": huge})
+    with Source(FileReader(big)) as src, pytest.raises(ContentError, match="not a boot loader"):
         boot_patches(src)
     udf = make_iso(tmp_path / "udf.iso", files, udf=True)
     with Source(FileReader(udf)) as src, pytest.raises(ContentError, match="UDF"):
