@@ -460,8 +460,9 @@ def test_the_ping_finds_who_answers_and_says_nothing_without_a_socket(
 ) -> None:
     from osdepot.bmc import probe
 
-    found = probe.addresses_in_use(["127.0.0.1", "::1", "127.0.0.2", "203.0.113.77"], 1.0)
-    assert {"127.0.0.1", "::1", "127.0.0.2"} <= found and "203.0.113.77" not in found
+    # 100::1: IPv6's discard-only prefix (RFC 6666), which nothing answers anywhere
+    found = probe.addresses_in_use(["127.0.0.1", "::1", "127.0.0.2", "100::1"], 1.0)
+    assert found == {"127.0.0.1", "::1", "127.0.0.2"}
     monkeypatch.setattr(probe, "_open", lambda _family: None)
     monkeypatch.setattr(probe, "_warned", False)
     assert probe.addresses_in_use(["127.0.0.1"], 0.2) == set()
