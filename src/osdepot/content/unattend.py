@@ -1,12 +1,14 @@
 """The unattended-installation files of deployments, rendered per host: kickstart for
 the Red Hat family, AutoYaST for SLES, autoinstall (cloud-init user-data) for Ubuntu,
-``autounattend.xml`` for Windows Server, ``ks.cfg`` for ESXi. Each sets the host name,
-network, disk, administrator account and (Windows) product key, and reports the installation's
-progress to osdepot (LXCA's ``PUT /hostPlatforms/{uuid}`` with ``deployStatus.id``),
-authenticated by the deployment's token, over TLS checked against osdepot's own
-certificate when one is given (embedded in the file; Windows pins its SHA-1
-thumbprint). Values are quoted for the file's language (shell, XML, JSON-as-YAML):
-nothing a user typed can add a line of its own.
+``autounattend.xml`` for Windows Server (content/unattend_windows.py), ``ks.cfg``
+for ESXi. Each sets the host name, network, disk, administrator account and license
+key, and reports the installation's progress to osdepot (LXCA's ``PUT
+/hostPlatforms/{uuid}`` with ``deployStatus.id``), authenticated by the deployment's
+token, over TLS checked against osdepot's own certificate when one is given
+(embedded in the file; Windows pins its SHA-1 thumbprint). What the files share (the
+plan, the status calls, the disk picker): content/unattend_base.py. Values are
+quoted for the file's language (shell, XML, JSON-as-YAML, Python): nothing a user
+typed can add a line of its own.
 
 Where each installer finds its file without an edited ISO (docs/deployment.md):
 anaconda and AutoYaST read ``ks.cfg``/``autoinst.xml`` from a volume labelled
@@ -18,19 +20,24 @@ serves: content/esxi_boot.py)."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import ipaddress
 import json
 import re
-import shlex
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
-
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from osdepot.content.sha512_crypt import sha512_crypt
+from osdepot.content.unattend_base import COMPLETED as COMPLETED
+from osdepot.content.unattend_base import DISK_PICKER as DISK_PICKER
+from osdepot.content.unattend_base import INSTALLING as INSTALLING
+from osdepot.content.unattend_base import PICKED_DISK, disk_pick
+from osdepot.content.unattend_base import PICKED_TARGETS as PICKED_TARGETS
+from osdepot.content.unattend_base import POST_INSTALL as POST_INSTALL
+from osdepot.content.unattend_base import PREPARING as PREPARING
+from osdepot.content.unattend_base import Plan as Plan
+from osdepot.content.unattend_base import el as _el
+from osdepot.content.unattend_base import python_status as python_status
+from osdepot.content.unattend_base import shell_status as shell_status
+from osdepot.content.unattend_windows import autounattend as autounattend
 
 #: families osdepot renders files for, and the volume label each installer looks for
 RED_HAT = ("rhel", "centos", "rocky", "alma", "oracle")
@@ -50,48 +57,6 @@ MAIN_FILE = {
     "windows": "autounattend.xml",
     "esxi": "KS.CFG",  # the ISO 9660 name the boot option names (esxi_boot.py)
 }
-
-#: the deployment states the installation reports (LXCA's ids)
-PREPARING, INSTALLING, POST_INSTALL, COMPLETED = 13, 14, 15, 17
-
-
-@dataclass(frozen=True)
-class Plan:
-    """What one host's installation needs, checked already (domain/deploy.py)."""
-
-    family: str
-    profile: str  # Basic, Minimal, Virtualization, or a Windows edition's name
-    uuid: str
-    hostname: str
-    ip_assignment: str  # dhcpv4, staticv4, staticv6
-    ip_address: str
-    prefix: int | None  # the subnet's length (from the mask for IPv4)
-    gateway: str
-    dns: tuple[str, ...]
-    mtu: int
-    vlan_id: int  # 0: none
-    mac: str  # "" (AUTO): the first interface with a link
-    admin_user: str
-    admin_password: str
-    license_key: str
-    callback_url: str
-    token: str
-    ca_pem: str = ""  # osdepot's certificate ("" : the system's CAs, or plain HTTP)
-    #: Windows: the Active Directory domain to join ("" none), its OU, and the account
-    ad_domain: str = ""
-    ad_ou: str = ""
-    ad_user: str = ""
-    ad_password: str = ""
-    #: Windows: an offline domain join's provisioning blob (``djoin /provision
-    #: /printblob``, base64), instead of an account ("" none)
-    ad_blob: str = ""
-    #: storageSettings.targetDevice: localdisk (the installer's own choice), usbdisk,
-    #: m2disk, sandisk (a disk of that kind, found on the host at installation time)
-    target: str = "localdisk"
-
-    @property
-    def static(self) -> bool:
-        return self.ip_assignment != "dhcpv4" and bool(self.ip_address)
 
 
 def files(plan: Plan) -> dict[str, bytes]:
@@ -115,116 +80,6 @@ def main_file(plan: Plan) -> str:
     if plan.family not in MAIN_FILE:
         raise ValueError(f"no unattended file for {plan.family}")
     return MAIN_FILE[plan.family]
-
-
-# -- the status calls -------------------------------------------------------------------
-
-
-def _status_body(state: int) -> str:
-    return json.dumps({"deployStatus": {"id": str(state)}}, separators=(",", ":"))
-
-
-def shell_status(plan: Plan) -> str:
-    """A POSIX shell function ``osdepot_status ID`` (and the CA file it uses)."""
-    lines = []
-    cacert = ""
-    if plan.ca_pem:
-        lines.append(
-            "cat > /tmp/osdepot-ca.pem <<'OSDEPOT_CA'\n" + plan.ca_pem.strip() + "\nOSDEPOT_CA"
-        )
-        cacert = " --cacert /tmp/osdepot-ca.pem"
-    auth = shlex.quote(f"Authorization: Bearer {plan.token}")
-    url = shlex.quote(plan.callback_url)
-    lines.append(
-        "osdepot_status() { curl -sS --retry 5 --retry-delay 5 --max-time 60"
-        f"{cacert} -X PUT -H {auth} -H 'Content-Type: application/json' "
-        f'-d \'{{"deployStatus":{{"id":"\'"$1"\'"}}}}\' {url} || true; }}'
-    )
-    return "\n".join(lines)
-
-
-def _thumbprint(pem: str) -> str:
-    cert = x509.load_pem_x509_certificate(pem.encode())
-    der = cert.public_bytes(Encoding.DER)
-    return hashlib.sha1(der).hexdigest().upper()  # Windows names certificates so
-
-
-def powershell_status(plan: Plan, state: int) -> str:
-    """A PowerShell command that reports ``state`` (pinning osdepot's certificate)."""
-    pin = ""
-    if plan.ca_pem:
-        pin = (
-            "[System.Net.ServicePointManager]::ServerCertificateValidationCallback = "
-            f"{{param($s,$c) $c.GetCertHashString() -eq '{_thumbprint(plan.ca_pem)}'}}; "
-        )
-    body = _status_body(state).replace("'", "''")
-    script = (
-        "[Net.ServicePointManager]::SecurityProtocol = 'Tls12'; " + pin + "Invoke-RestMethod "
-        f"-Method Put -Uri '{plan.callback_url}' -ContentType 'application/json' "
-        f"-Headers @{{Authorization='Bearer {plan.token}'}} -Body '{body}'"
-    )
-    encoded = base64.b64encode(script.encode("utf-16-le")).decode("ascii")
-    return f"powershell -NoProfile -ExecutionPolicy Bypass -EncodedCommand {encoded}"
-
-
-def powershell_joined(plan: Plan) -> str:
-    """Reports 27 when the server joined its domain, else 26."""
-    joined, failed = powershell_status(plan, 27), powershell_status(plan, 26)
-    check = "if ((Get-CimInstance Win32_ComputerSystem).PartOfDomain) { exit 0 } else { exit 1 }"
-    encoded = base64.b64encode(check.encode("utf-16-le")).decode("ascii")
-    return f"cmd /c powershell -NoProfile -EncodedCommand {encoded} && ({joined}) || ({failed})"
-
-
-# -- the disk of a storage target ----------------------------------------------------------
-
-#: the targets found by the disk picker, what each is, and the LXCA state reported
-#: when the host has none (22 storage, 23 USB storage, 24 SAN failure)
-PICKED_TARGETS = {
-    "usbdisk": ("USB disk", 23),
-    "m2disk": ("M.2 disk (NVMe, or a model naming M.2)", 22),
-    "sandisk": ("SAN disk (Fibre Channel or iSCSI)", 24),
-}
-
-#: ``osdepot_disk KIND``: the first whole, writable disk of 4 GiB or more of that kind,
-#: read from sysfs (the installer's environment has it; lsblk's columns would shift
-#: when a field is empty): a USB disk lies under a USB device; a SAN disk under a Fibre
-#: Channel remote port or an iSCSI session; an M.2 disk is NVMe or names M.2. The
-#: virtual media are read-only or small, so neither is ever picked.
-DISK_PICKER = r"""osdepot_disk() {
-  for dev in "${OSDEPOT_SYS:-/sys}"/block/*; do
-    [ -e "$dev/device" ] || continue
-    name=${dev##*/}
-    case "$name" in sr*|fd*|loop*|ram*|zram*) continue ;; esac
-    [ "$(cat "$dev/ro" 2>/dev/null)" = 0 ] || continue
-    [ "$(cat "$dev/size" 2>/dev/null || echo 0)" -ge 8388608 ] || continue
-    where=$(readlink -f "$dev")
-    model=$(cat "$dev/device/model" 2>/dev/null)
-    case "$1" in
-      usbdisk) case "$where" in */usb*) ;; *) continue ;; esac ;;
-      sandisk) case "$where" in */rport-*|*/session*) ;; *) continue ;; esac ;;
-      m2disk) case "$name:$model" in nvme*|*M.2*) ;; *) continue ;; esac ;;
-      *) continue ;;
-    esac
-    echo "/dev/$name"
-    return 0
-  done
-  return 1
-}"""
-
-
-#: the device a profile names until the installer's script has found the disk
-_PICKED_DISK = "/dev/osdepot-disk"
-
-
-def disk_pick(plan: Plan) -> str:
-    """Shell that sets ``OSDEPOT_DISK`` to the target's disk, or reports the LXCA
-    failure state and stops the installation (``osdepot_status`` defined before)."""
-    what, state = PICKED_TARGETS[plan.target]
-    return (
-        f"{DISK_PICKER}\n"
-        f"OSDEPOT_DISK=$(osdepot_disk {plan.target}) || {{ osdepot_status {state}; "
-        f'echo "osdepot: this server has no {what} to install on" >&2; exit 1; }}'
-    )
 
 
 # -- kickstart ----------------------------------------------------------------------------
@@ -310,31 +165,6 @@ def kickstart(plan: Plan) -> str:
 # -- ESXi kickstart -----------------------------------------------------------------------
 
 
-def python_status(plan: Plan) -> str:
-    """Python (3, as ESXi's installer and first boot run it) defining
-    ``osdepot_status(state)``: every value a JSON string, which Python reads as is."""
-    return "\n".join(
-        [
-            "import json, ssl, time, urllib.request",
-            f"OSDEPOT_URL = {json.dumps(plan.callback_url)}",
-            f"OSDEPOT_AUTH = {json.dumps('Bearer ' + plan.token)}",
-            f"OSDEPOT_CA = {json.dumps(plan.ca_pem.strip())}",
-            "def osdepot_status(state):",
-            "    context = ssl.create_default_context(cadata=OSDEPOT_CA or None)",
-            "    body = json.dumps({'deployStatus': {'id': str(state)}}).encode()",
-            "    headers = {'Authorization': OSDEPOT_AUTH, 'Content-Type': 'application/json'}",
-            "    for _attempt in range(5):",
-            "        try:",
-            "            request = urllib.request.Request(",
-            "                OSDEPOT_URL, data=body, headers=headers, method='PUT')",
-            "            urllib.request.urlopen(request, context=context, timeout=60).close()",
-            "            return",
-            "        except Exception:",
-            "            time.sleep(5)",
-        ]
-    )
-
-
 #: ESXi's own choice of disk by kind (its kickstart's ``--firstdisk`` filters): USB,
 #: remote (SAN), and for M.2 the drivers of NVMe and of the SATA (AHCI) M.2 kits
 _ESXI_DISKS = {"usbdisk": "=usb", "sandisk": "=remote", "m2disk": "=nvme_pcie,vmw_ahci"}
@@ -398,13 +228,6 @@ _NS = "http://www.suse.com/1.0/yast2ns"
 _CFG = "http://www.suse.com/1.0/configns"
 
 
-def _el(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
-    e = ET.SubElement(parent, tag, attrs)
-    if text is not None:
-        e.text = text
-    return e
-
-
 _TYPE = "config:type"
 
 
@@ -448,11 +271,11 @@ def autoyast(plan: Plan) -> str:
         # reads again (/tmp/profile/modified.xml)
         parts = _el(root, "partitioning", **{_TYPE: "list"})
         drive = _el(parts, "drive")
-        _el(drive, "device", _PICKED_DISK)
+        _el(drive, "device", PICKED_DISK)
         _el(drive, "initialize", "true", **{_TYPE: "boolean"})
         _el(drive, "use", "all")
         picking = (
-            disk_pick(plan) + f'\nsed "s|{_PICKED_DISK}|$OSDEPOT_DISK|" /tmp/profile/autoinst.xml'
+            disk_pick(plan) + f'\nsed "s|{PICKED_DISK}|$OSDEPOT_DISK|" /tmp/profile/autoinst.xml'
             " > /tmp/profile/modified.xml\n"
         )
     scripts = _el(root, "scripts")
@@ -506,10 +329,8 @@ def autoinstall(plan: Plan) -> str:
     if plan.target != "localdisk":
         # an early command finds the disk and writes it into the configuration,
         # which subiquity reads again after the early commands (/autoinstall.yaml)
-        layout["match"] = {"path": _PICKED_DISK}
-        picking = (
-            disk_pick(plan) + f'\nsed -i "s|{_PICKED_DISK}|$OSDEPOT_DISK|" /autoinstall.yaml\n'
-        )
+        layout["match"] = {"path": PICKED_DISK}
+        picking = disk_pick(plan) + f'\nsed -i "s|{PICKED_DISK}|$OSDEPOT_DISK|" /autoinstall.yaml\n'
     doc = {
         "autoinstall": {
             "version": 1,
@@ -535,110 +356,6 @@ def autoinstall(plan: Plan) -> str:
         }
     }
     return "#cloud-config\n" + json.dumps(doc, indent=2) + "\n"
-
-
-# -- autounattend.xml (Windows Server) ----------------------------------------------------
-
-_U = "urn:schemas-microsoft-com:unattend"
-_WCM = "http://schemas.microsoft.com/WMIConfig/2002/State"
-_ARCH = {
-    "processorArchitecture": "amd64",
-    "publicKeyToken": "31bf3856ad364e35",
-    "language": "neutral",
-    "versionScope": "nonSxS",
-}
-
-
-def _component(settings: ET.Element, name: str) -> ET.Element:
-    return _el(settings, "component", name=name, **_ARCH)
-
-
-def autounattend(plan: Plan) -> str:
-    root = ET.Element("unattend", {"xmlns": _U, "xmlns:wcm": _WCM})
-    pe = _el(root, "settings", **{"pass": "windowsPE"})
-    intl = _component(pe, "Microsoft-Windows-International-Core-WinPE")
-    for tag in ("InputLocale", "SystemLocale", "UILanguage", "UserLocale"):
-        _el(intl, tag, "en-US")
-    setup = _component(pe, "Microsoft-Windows-Setup")
-    disk = _el(_el(setup, "DiskConfiguration"), "Disk", **{"wcm:action": "add"})
-    _el(disk, "DiskID", "0")
-    _el(disk, "WillWipeDisk", "true")
-    parts = _el(disk, "CreatePartitions")
-    for order, kind, size in (("1", "EFI", "260"), ("2", "MSR", "16"), ("3", "Primary", None)):
-        p = _el(parts, "CreatePartition", **{"wcm:action": "add"})
-        _el(p, "Order", order)
-        _el(p, "Type", kind)
-        if size:
-            _el(p, "Size", size)
-        else:
-            _el(p, "Extend", "true")
-    image = _el(setup, "ImageInstall")
-    os_image = _el(image, "OSImage")
-    if plan.profile:
-        meta = _el(_el(os_image, "InstallFrom"), "MetaData", **{"wcm:action": "add"})
-        _el(meta, "Key", "/IMAGE/NAME")
-        _el(meta, "Value", plan.profile)
-    target = _el(os_image, "InstallTo")
-    _el(target, "DiskID", "0")
-    _el(target, "PartitionID", "3")
-    data = _el(setup, "UserData")
-    _el(data, "AcceptEula", "true")
-    if plan.license_key:
-        _el(_el(data, "ProductKey"), "Key", plan.license_key)
-    spec = _el(root, "settings", **{"pass": "specialize"})
-    shell = _component(spec, "Microsoft-Windows-Shell-Setup")
-    _el(shell, "ComputerName", plan.hostname[:15] or "*")
-    if plan.ad_blob:  # offline domain join: the blob holds the domain and the account
-        offline = _el(_component(spec, "Microsoft-Windows-UnattendedJoin"), "OfflineIdentification")
-        _el(_el(offline, "Provisioning"), "AccountData", plan.ad_blob)
-    elif plan.ad_domain:
-        join = _el(_component(spec, "Microsoft-Windows-UnattendedJoin"), "Identification")
-        creds = _el(join, "Credentials")
-        _el(creds, "Domain", plan.ad_domain)
-        _el(creds, "Username", plan.ad_user)
-        _el(creds, "Password", plan.ad_password)  # Windows takes it only in clear here
-        _el(join, "JoinDomain", plan.ad_domain)
-        if plan.ad_ou:
-            _el(join, "MachineObjectOU", plan.ad_ou)
-    oobe = _el(root, "settings", **{"pass": "oobeSystem"})
-    shell = _component(oobe, "Microsoft-Windows-Shell-Setup")
-    accounts = _el(shell, "UserAccounts")
-    admin = _el(accounts, "AdministratorPassword")
-    # Windows' own encoding of the password (base64 of the UTF-16 text and the field
-    # name): the file reaches only this deployment's host (docs/deployment.md)
-    encoded = base64.b64encode((plan.admin_password + "AdministratorPassword").encode("utf-16-le"))
-    _el(admin, "Value", encoded.decode("ascii"))
-    _el(admin, "PlainText", "false")
-    o = _el(shell, "OOBE")
-    for tag, value in (
-        ("HideEULAPage", "true"),
-        ("ProtectYourPC", "3"),
-        ("HideWirelessSetupInOOBE", "true"),
-    ):
-        _el(o, tag, value)
-    commands = _el(shell, "FirstLogonCommands")
-    calls = [(powershell_status(plan, POST_INSTALL), f"deployment state {POST_INSTALL}")]
-    if plan.ad_domain or plan.ad_blob:  # LXCA's 27 (joined) or 26 (failed: it fails)
-        calls.append((powershell_joined(plan), "the Active Directory join"))
-    calls.append((powershell_status(plan, COMPLETED), f"deployment state {COMPLETED}"))
-    for step, (line, what) in enumerate(calls, 1):
-        cmd = _el(commands, "SynchronousCommand", **{"wcm:action": "add"})
-        _el(cmd, "Order", str(step))
-        _el(cmd, "CommandLine", line)
-        _el(cmd, "Description", f"osdepot: {what}")
-    auto = _el(shell, "AutoLogon")
-    _el(auto, "Enabled", "true")
-    _el(auto, "LogonCount", "1")
-    _el(auto, "Username", "Administrator")
-    pw = _el(auto, "Password")
-    _el(
-        pw,
-        "Value",
-        base64.b64encode((plan.admin_password + "Password").encode("utf-16-le")).decode("ascii"),
-    )
-    _el(pw, "PlainText", "false")
-    ET.indent(root)
-    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
 # -- a profile's own unattended file, with macros -----------------------------------------
