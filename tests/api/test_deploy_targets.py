@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from osdepot.services.context import Context
 from tests.conftest import REDFISH_SYSTEMS, Api
 from tests.redfish import PASSWORD, USER, Emulator, emulator_binary, system
 from tests.remote.servers import HttpServer
+from tests.shared import missing
 
 NODE_A = "27946B599E444FA78E91F3527A1EF094"
 NODE_B = "37946B599E444FA78E91F3527A1EF095"
@@ -37,6 +39,18 @@ def static_settings(credential_type: str) -> dict[str, Any]:
         "licenseKeys": {},
         "deploySettings": {"stateTransitionTimeout": 600},
     }
+
+
+def need_ping() -> None:
+    """The duplicate-IP check pings: skip (strict mode: fail) where this process may
+    open no ICMP socket (not root, no CAP_NET_RAW, no ping_group_range)."""
+    from osdepot.bmc import probe
+
+    opened = probe._open(socket.AF_INET)
+    if opened is None:
+        missing("an ICMP socket (root, CAP_NET_RAW or net.ipv4.ping_group_range)")
+    else:
+        opened[0].close()
 
 
 def message(r: Any) -> dict[str, Any]:
@@ -443,6 +457,7 @@ def test_the_duplicate_ip_check_refuses_an_address_in_use(
     assert "stored settings of host" in message(r)["explanation"] and NODE_B in r.text
 
     # 127.0.0.0/8 answers pings on Linux: an address something answers at
+    need_ping()
     r = api.c.put("/hostPlatforms", json=[{**two[0], "networkSettings": net("127.0.0.9")}])
     assert r.status_code == 409 and "answers pings at its address 127.0.0.9" in r.text, r.text
     tasks = api.c.get("/tasks").json()
@@ -460,6 +475,7 @@ def test_the_ping_finds_who_answers_and_says_nothing_without_a_socket(
 ) -> None:
     from osdepot.bmc import probe
 
+    need_ping()
     # 100::1: IPv6's discard-only prefix (RFC 6666), which nothing answers anywhere
     found = probe.addresses_in_use(["127.0.0.1", "::1", "127.0.0.2", "100::1"], 1.0)
     assert found == {"127.0.0.1", "::1", "127.0.0.2"}
