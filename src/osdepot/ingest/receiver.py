@@ -26,6 +26,23 @@ LOOKAHEAD = 4096
 BUFFERS = 3
 
 
+def new_buffer(size: int) -> mmap.mmap:
+    """Page-aligned memory for one buffer (a blob store may write it in whatever way
+    suits it best, ``O_DIRECT`` included): a private anonymous map, backed by huge
+    pages where the kernel has them to give (transparent huge pages in ``madvise``
+    mode). A 4 MiB buffer is then two page faults instead of 1,024 when a request
+    first fills it, and two pages to pin for each ``O_DIRECT`` write."""
+    try:
+        buf = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return mmap.mmap(-1, size)
+    advice = getattr(mmap, "MADV_HUGEPAGE", None)
+    if advice is not None:
+        with contextlib.suppress(OSError):  # a kernel without transparent huge pages
+            buf.madvise(advice)
+    return buf
+
+
 class Receiver:
     """Receives one file's bytes into its buffers; writes and hashes them off the event
     loop. ``hashes`` names the hashlib algorithms computed while the bytes arrive.
@@ -48,9 +65,8 @@ class Receiver:
         until :meth:`digests` reads the staged file back."""
         self.capacity = capacity
         self._pool = pool
-        # Anonymous maps: page-aligned memory, which a blob store may write in whatever
-        # way suits it best.
-        self._bufs = [mmap.mmap(-1, capacity + LOOKAHEAD) for _ in range(BUFFERS)]
+        #: made by start(): a receiver replaced before it starts costs no memory
+        self._bufs: list[mmap.mmap] = []
         self._cur = 0
         self._fill = 0
         #: each buffer's write and hashes, until they are done
@@ -78,6 +94,8 @@ class Receiver:
     def start(self, staging: Staging) -> None:
         """Write into ``staging`` from now on."""
         self.staging = staging
+        if not self._bufs:
+            self._bufs = [new_buffer(self.capacity + LOOKAHEAD) for _ in range(BUFFERS)]
         self._lanes["write"] = Lane(self._pool, staging.write)
         for name, h in self._hashers.items():
             self._lanes[name] = Lane(self._pool, h.update)

@@ -25,6 +25,7 @@ from starlette.requests import ClientDisconnect, Request
 
 from osdepot.errors import error
 from osdepot.messages import Messages
+from osdepot.web import memsearch
 
 #: The ASGI scope extension through which the server offers a body to be read into
 #: the application's buffers (web/protocol.py's DirectBody, under ``osdepot serve``).
@@ -245,7 +246,7 @@ async def receive_file(reader: BodyReader, sink: FileSink, delimiter: bytes) -> 
 
         n = await reader.readinto(memoryview(buf)[fill + have : end], waiting=waiting)
         stop = fill + have + n
-        at = buf.find(delimiter, fill, stop)
+        at = memsearch.find(buf, delimiter, fill, stop)
         if at >= 0:
             await sink.commit(at - fill)
             return bytes(buf[at:stop])
