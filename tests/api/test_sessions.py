@@ -187,3 +187,34 @@ def test_basic_credentials_answered_from_memory_are_checked_alike(
     assert auth.cached_basic_user(ADMIN, ADMIN_PW) is None
     assert app_client.get("/tasks", headers=basic(ADMIN_PW)).status_code == 401
     assert app_client.get("/tasks", headers=basic("a-new-password-1")).status_code == 200
+
+
+def test_basic_credentials_in_use_stay_remembered_up_to_an_hour(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Remembered for 60 s after their last use (a client that keeps sending them does
+    not meet an argon2 check, 64 MiB, in the middle of an upload), never longer than an
+    hour after the password was checked; a changed password is never remembered."""
+    import osdepot.services.auth as auth_mod
+    from osdepot.domain.records import User
+
+    now = [1000.0]
+    monkeypatch.setattr(auth_mod.time, "monotonic", lambda: now[0])
+    cache = auth_mod.BasicCache()
+    user = User(name="ops", role="lxc-os-admin", password_hash="$argon2id$one", created_at=0.0)
+    cache.add(user, "pw")
+    for _ in range(40):  # used every 50 s: more than the 60 s since the check
+        now[0] += 50
+        assert cache.check(user, "pw")
+    assert not cache.check(user, "other")
+    assert not cache.check(replace(user, password_hash="$argon2id$two"), "pw")
+    now[0] += 61  # unused for longer than 60 s
+    assert not cache.check(user, "pw")
+
+    cache.add(user, "pw")  # checked again
+    checked = now[0]
+    while now[0] + 50 < checked + 3600:
+        now[0] += 50
+        assert cache.check(user, "pw")
+    now[0] = checked + 3600  # an hour after the check, however often used
+    assert not cache.check(user, "pw")

@@ -75,15 +75,19 @@ def verify_password(user: User | None, password: str) -> bool:
 
 
 class BasicCache:
-    """Remembers recently verified Basic credentials for a short time, so that a script
-    sending Basic auth on every request does not pay for an argon2 hash each time.
-    Keys are keyed hashes of the credentials and the stored password hash, so a
-    password change invalidates them."""
+    """Remembers verified Basic credentials, so that a script sending Basic auth on
+    every request does not pay for an argon2 hash (64 MiB, tens of milliseconds) each
+    time: for ``ttl`` seconds after their last use, and never longer than ``most``
+    seconds after the password was checked. Keys are keyed hashes of the credentials
+    and the stored password hash, so a password change invalidates them; a deleted
+    user or a lock-out is seen through the user record (``USER_CACHE_SECONDS``) and
+    the lock checks, not through this cache."""
 
-    def __init__(self, ttl: float = 60.0, size: int = 1024) -> None:
-        self._ttl, self._size = ttl, size
+    def __init__(self, ttl: float = 60.0, size: int = 1024, most: float = 3600.0) -> None:
+        self._ttl, self._size, self._most = ttl, size, most
         self._key = secrets.token_bytes(32)
-        self._seen: dict[bytes, float] = {}
+        #: digest -> (remembered until, checked at the latest until)
+        self._seen: dict[bytes, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
     def _digest(self, user: User, password: str) -> bytes:
@@ -92,16 +96,23 @@ class BasicCache:
 
     def check(self, user: User, password: str) -> bool:
         d = self._digest(user, password)
+        now = time.monotonic()
         with self._lock:
-            t = self._seen.get(d)
-            return t is not None and t > time.monotonic()
+            hit = self._seen.get(d)
+            if hit is None or hit[0] <= now:
+                return False
+            # used: remembered for another ttl (a client that keeps sending them is
+            # not made to wait for an argon2 check in the middle of its work)
+            self._seen[d] = (min(now + self._ttl, hit[1]), hit[1])
+            return True
 
     def add(self, user: User, password: str) -> None:
         d = self._digest(user, password)
+        now = time.monotonic()
         with self._lock:
             if len(self._seen) >= self._size:
                 self._seen.clear()
-            self._seen[d] = time.monotonic() + self._ttl
+            self._seen[d] = (now + self._ttl, now + self._most)
 
 
 #: Seconds a user record read for authenticating a request is reused: a deleted user,
