@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import replace
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -199,7 +200,7 @@ def test_basic_credentials_in_use_stay_remembered_up_to_an_hour(
     from osdepot.domain.records import User
 
     now = [1000.0]
-    monkeypatch.setattr(auth_mod.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(auth_mod, "time", SimpleNamespace(monotonic=lambda: now[0]))
     cache = auth_mod.BasicCache()
     user = User(name="ops", role="lxc-os-admin", password_hash="$argon2id$one", created_at=0.0)
     cache.add(user, "pw")
