@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import threading
+import time
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -357,3 +360,60 @@ def test_an_upload_whose_job_ended_elsewhere_is_removed_at_its_next_request(
     assert r.status_code == 404 and "Cancelled" in r.json()["messages"][0]["explanation"]
     assert not staging_files(ctx.settings)
     assert ctx.catalog.get_upload(url.rpartition("/")[2]) is None
+
+
+class _HeldSha:
+    """SHA-256 whose updates wait for ``go`` (at most 10 s), or fail when ``fail``."""
+
+    def __init__(self, go: threading.Event, fail: bool, h: Any = None) -> None:
+        self._go, self._fail = go, fail
+        self._h = h or hashlib.sha256()
+        self.name = "sha256"
+
+    def update(self, data: Any) -> None:
+        self._go.wait(10)
+        if self._fail:
+            raise MemoryError("a hash that fails")
+        self._h.update(data)
+
+    def copy(self) -> _HeldSha:
+        return _HeldSha(self._go, self._fail, self._h.copy())
+
+    def digest(self) -> bytes:
+        return bytes(self._h.digest())
+
+    def hexdigest(self) -> str:
+        return str(self._h.hexdigest())
+
+
+@pytest.mark.parametrize("fail", [False, True], ids=["held", "failing"])
+def test_a_request_is_answered_before_its_hashes_end(
+    api: Api, ctx: Context, monkeypatch: pytest.MonkeyPatch, fail: bool
+) -> None:
+    """A request that is not the last is answered once its bytes are durable; its
+    hashes finish afterwards and the next request waits for them. Should they fail,
+    the file is read back at the end: the import still gets the right SHA-256."""
+    import osdepot.ingest.receiver as receiver
+
+    go = threading.Event()
+
+    def new(name: str, data: bytes = b"") -> Any:
+        return _HeldSha(go, fail) if name == "sha256" else hashlib.new(name, data)
+
+    monkeypatch.setattr(receiver, "hashlib", SimpleNamespace(new=new))
+    job = api.init("OS")
+    url = create(api, job, len(ISO)).headers["location"]
+    half = len(ISO) // 2
+    t = time.monotonic()
+    r = patch(api, url, 0, ISO[:half])
+    assert r.status_code == 204, r.text
+    assert time.monotonic() - t < 8  # not held back by the hash (10 s)
+    assert int(head(api, url).headers["upload-offset"]) == half
+    go.set()
+    if fail:  # the hashes failed: the rest is hashed by reading the file back
+        monkeypatch.setattr(receiver, "hashlib", hashlib)
+    r = patch(api, url, half, ISO[half:])
+    assert r.status_code == 200, r.text
+    f = ctx.catalog.get_file(r.json()["fileid"])
+    assert f is not None and f.sha256 == sha256(ISO)
+    assert api.task(job)["status"] == "Complete"

@@ -3,7 +3,11 @@ pages where the kernel gives them."""
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
+import hashlib
+import random
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -66,3 +70,48 @@ def test_a_buffer_is_private_and_backed_by_huge_pages() -> None:
     # at least one whole 2 MiB page (the map's start need not be aligned to one)
     assert _anon_huge_kib(address) >= 2048
     buf.close()
+
+
+class _HeldHash:
+    """A SHA-256 whose updates wait until ``go`` is set (a hash lane that lags)."""
+
+    def __init__(self, go: threading.Event) -> None:
+        self._h, self._go = hashlib.sha256(), go
+        self.updates = 0
+
+    def update(self, data: memoryview) -> None:
+        assert self._go.wait(10)
+        self._h.update(data)
+        self.updates += 1
+
+    def hexdigest(self) -> str:
+        return self._h.hexdigest()
+
+
+def test_writes_done_does_not_wait_for_the_hashes() -> None:
+    """A resumable request is answered once its bytes are written (writes_done); its
+    last buffers' hashes finish afterwards, in order, over every byte (drain)."""
+    data = random.Random(4).randbytes(2 * MIB + 1000)
+    go = threading.Event()
+    held = _HeldHash(go)
+
+    async def main() -> None:
+        with ThreadPoolExecutor(4) as pool:
+            rx = Receiver(MIB, pool, ["sha256"], seeded={"sha256": held})
+            staging = _Staging()
+            rx.start(staging)  # type: ignore[arg-type]
+            pos = 0
+            while pos < len(data):
+                buf, fill = rx.buffer()
+                n = min(rx.capacity - fill, len(data) - pos)
+                buf[fill : fill + n] = data[pos : pos + n]
+                pos += n
+                await rx.commit(n)
+            await asyncio.wait_for(rx.writes_done(), 10)  # the hashes are held back
+            assert bytes(staging.written) == data and held.updates == 0
+            go.set()
+            await asyncio.wait_for(rx.drain(), 10)
+            assert held.updates == 3
+            assert rx.digests()["sha256"] == hashlib.sha256(data).hexdigest()
+
+    asyncio.run(main())

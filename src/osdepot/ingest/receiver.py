@@ -71,6 +71,8 @@ class Receiver:
         self._fill = 0
         #: each buffer's write and hashes, until they are done
         self._pending: list[asyncio.Future[None] | None] = [None] * BUFFERS
+        #: each buffer's write alone (see writes_done)
+        self._written: list[asyncio.Future[Any] | None] = [None] * BUFFERS
         #: the write and each hash, by name (made in start)
         self._lanes: dict[str, Lane] = {}
         seeded = dict(seeded or {})
@@ -125,23 +127,40 @@ class Receiver:
 
     async def _await_buffer(self, i: int) -> None:
         pending, self._pending[i] = self._pending[i], None
+        self._written[i] = None
         if pending is not None:
             await pending
 
+    def _hand_over(self) -> None:
+        """Give the buffer being filled, if it holds bytes, to the lanes."""
+        if not self._fill:
+            return
+        chunk = memoryview(self._bufs[self._cur])[: self._fill]
+        self.dispatched += self._fill
+        # The write and each hash have a lane of their own, which takes the buffers
+        # in order in a worker thread (hashlib and os.write release the GIL): the
+        # slowest lane sets the pace, not their sum, and with buffers queued a lane
+        # goes from one to the next without waiting for the event loop.
+        futures = [asyncio.wrap_future(lane.submit(chunk)) for lane in self._lanes.values()]
+        self._written[self._cur] = futures[0]  # the write lane, made first in start()
+        self._pending[self._cur] = asyncio.ensure_future(gather_all(futures))
+        self._cur = (self._cur + 1) % len(self._bufs)
+        self._fill = 0
+
     async def dispatch(self) -> None:
         """Hand the buffer being filled to the lanes; make the next one ready to fill."""
-        if self._fill:
-            chunk = memoryview(self._bufs[self._cur])[: self._fill]
-            self.dispatched += self._fill
-            # The write and each hash have a lane of their own, which takes the buffers
-            # in order in a worker thread (hashlib and os.write release the GIL): the
-            # slowest lane sets the pace, not their sum, and with buffers queued a lane
-            # goes from one to the next without waiting for the event loop.
-            futures = [asyncio.wrap_future(lane.submit(chunk)) for lane in self._lanes.values()]
-            self._pending[self._cur] = asyncio.ensure_future(gather_all(futures))
-            self._cur = (self._cur + 1) % len(self._bufs)
-            self._fill = 0
+        self._hand_over()
         await self._await_buffer(self._cur)
+
+    async def writes_done(self) -> None:
+        """Every committed byte is written (or the write's error raised); the hashes of
+        the last buffers may still be running (:meth:`drain` waits for them). No more
+        bytes are to be committed after it."""
+        self._hand_over()
+        for i, written in enumerate(self._written):
+            self._written[i] = None
+            if written is not None:
+                await written
 
     async def drain(self) -> None:
         """Everything committed is written and hashed (or the write's error raised)."""
@@ -149,13 +168,17 @@ class Receiver:
         for i in range(len(self._bufs)):
             await self._await_buffer(i)
 
-    async def settle(self) -> None:
-        """Wait for whatever is in flight, ignoring its errors (before an abort)."""
-        for i, pending in enumerate(self._pending):
+    async def settle(self, writes_only: bool = False) -> None:
+        """Wait for whatever is in flight, ignoring its errors (before an abort, or
+        before the staging area is closed); with ``writes_only`` for the writes
+        alone (the hashes read nothing but the buffers)."""
+        for i, pending in enumerate(self._written if writes_only else self._pending):
             if pending is not None:
                 with contextlib.suppress(Exception):
                     await pending
-                self._pending[i] = None
+                if not writes_only:
+                    self._pending[i] = None
+            self._written[i] = None
 
     def hashers(self) -> dict[str, Any]:
         """The hash objects, by name, after :meth:`drain` (a resumable upload keeps

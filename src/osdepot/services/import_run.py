@@ -207,6 +207,24 @@ class ImportRun:
             await self.checkpoint()
         return self.received
 
+    async def pause_writes(self) -> int:
+        """Like ``pause(durable=False)`` at the end of a request, without waiting for
+        the hashes of its last buffers (:meth:`hashes_done`): the offset, whose bytes
+        are all written."""
+        try:
+            await self._rx.writes_done()
+        except OSError as exc:
+            raise _os_error(exc) from exc
+        finally:
+            self._count_bytes()
+        return self.received
+
+    async def hashes_done(self) -> dict[str, Any] | None:
+        """After :meth:`pause_writes`: the hash objects once every byte is hashed
+        (None when they lack the bytes before this request: :attr:`hashes_missing`)."""
+        await self._rx.drain()
+        return None if self.hashes_missing else self.hashers()
+
     async def checkpoint(self) -> None:
         """Make every byte written durable."""
         try:
@@ -237,7 +255,8 @@ class ImportRun:
         self.ctx.running.remove(self)
         staging, self._staging = self._staging, None
         if staging is not None:
-            await self._rx.settle()
+            # the writes, not the hashes, which may go on (pause_writes)
+            await self._rx.settle(writes_only=True)
             await self.ctx.run(staging.close)
         if self._opened_at is not None:
             metrics.UPLOADS_IN_FLIGHT.labels(self.source).dec()

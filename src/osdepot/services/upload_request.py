@@ -97,10 +97,13 @@ class Active:
 @dataclass
 class Live:
     """What this process keeps of an upload between its requests: the whole file's
-    hash objects at offset ``at`` (None: unknown here), and the running request."""
+    hash objects at offset ``at`` (None: unknown here), and the running request.
+    ``hashing``: the last request's hashes still finishing after its answer; they
+    become ``hashers`` when it ends (the next request waits for it)."""
 
     at: int = 0
     hashers: dict[str, Any] | None = None
+    hashing: asyncio.Future[None] | None = None
     active: Active | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
