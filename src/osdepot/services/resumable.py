@@ -199,12 +199,12 @@ class ResumableUploads:
 
     # -- appending -----------------------------------------------------------------------
 
-    async def append(self, user: User, upload_id: str, req: Append, body: BodySource) -> Appended:
+    async def append(self, user: User, up: Upload, req: Append, body: BodySource) -> Appended:
         """Append the request's body at ``req.offset``; finish the import when it ends
-        the file. Raises the refusal (nothing changed), or the interruption after
-        keeping every byte that arrived."""
+        the file. ``up``: the upload as :meth:`mine` answered it for ``user`` (read
+        again once the request has its turn). Raises the refusal (nothing changed), or
+        the interruption after keeping every byte that arrived."""
         ctx = self.ctx
-        up = await self.mine(user, upload_id)
         live = self._live.setdefault(up.id, Live())
         # whose it is (restarts free them); "" when no other process can append to it
         holder = f"{ctx.node}#{secrets.token_hex(8)}" if self._shared else ""

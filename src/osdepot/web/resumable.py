@@ -370,7 +370,7 @@ async def _append(
 
         req = dataclasses.replace(req, on_checkpoint=progress)
     try:
-        done: Appended = await service.append(user, up.id, req, reader)
+        done: Appended = await service.append(user, up, req, reader)
     except OsdepotError as exc:
         now = await ctx.read(lambda c: c.get_upload(up.id))
         response = _failure(request, proto, exc, now or up)
