@@ -573,11 +573,22 @@ def test_a_reload_mid_upload_resumes_the_same_job(
         (job,) = running
         pg.reload()
         pg.wait_for_selector("#top:not([hidden])")
-        import_file(pg, tmp_path / "media.tar.gz", "SOFTWARE", "rhel")
-        pg.wait_for_selector(
-            f"#notice >> text=Resuming the upload of media.tar.gz (job {job['id']})"
+        # every notice shown from now on, however briefly (the rest of the file may
+        # take a moment only, and "Imported" then replaces "Resuming" at once)
+        pg.evaluate(
+            """() => {
+              const box = document.querySelector("#notice");
+              window.notices = [];
+              new MutationObserver(() => window.notices.push(box.textContent))
+                .observe(box, { childList: true, subtree: true, characterData: true });
+            }"""
         )
+        import_file(pg, tmp_path / "media.tar.gz", "SOFTWARE", "rhel")
         pg.wait_for_selector(".msg-ok >> text=Imported media.tar.gz", timeout=60_000)
+        resuming = f"Resuming the upload of media.tar.gz (job {job['id']})"
+        assert any(resuming in n for n in pg.evaluate("window.notices")), pg.evaluate(
+            "window.notices"
+        )
     finally:
         ctx.close()
         proxy.close()
