@@ -211,12 +211,7 @@ class ImportRun:
         """Like ``pause(durable=False)`` at the end of a request, without waiting for
         the hashes of its last buffers (:meth:`hashes_done`): the offset, whose bytes
         are all written."""
-        try:
-            await self._rx.writes_done()
-        except OSError as exc:
-            raise _os_error(exc) from exc
-        finally:
-            self._count_bytes()
+        await self._drain(writes_only=True)
         return self.received
 
     async def hashes_done(self) -> dict[str, Any] | None:
@@ -335,9 +330,9 @@ class ImportRun:
         if self.cancelled_by is not None:
             raise error(Messages.JOB_CANCELLED, job_id=self.job.id, user=self.cancelled_by)
 
-    async def _drain(self) -> None:
+    async def _drain(self, writes_only: bool = False) -> None:
         try:
-            await self._rx.drain()
+            await (self._rx.writes_done() if writes_only else self._rx.drain())
         except OSError as exc:
             raise _os_error(exc) from exc
         finally:

@@ -55,8 +55,8 @@ from osdepot.services.upload_request import (
     Lease,
     Live,
     Stopped,
-    chunk_refusal,
     ended,
+    keep_bytes,
     params_json,
     params_of,
     raise_refusal,
@@ -392,7 +392,9 @@ class ResumableUploads:
                 interrupted = exc
             else:
                 raise
-        offset, bad_chunk = await _keep(run, up, req, live, length, interrupted, overflow, recorded)
+        offset, bad_chunk = await keep_bytes(
+            run, up, req, live, length, interrupted, overflow, recorded
+        )
         now = ctx.clock()
         pct = min(99, offset * 100 // length) if length else 0
         if not await ctx.run(
@@ -498,57 +500,3 @@ class ResumableUploads:
             job = ctx.catalog.get_job(up.job_id)
             self._remove(up, remove_staging=job is None or job.status is not JobStatus.COMPLETE)
         return n
-
-
-async def _keep(
-    run: ImportRun,
-    up: Upload,
-    req: Append,
-    live: Live,
-    length: int | None,
-    interrupted: BaseException | None,
-    overflow: bool,
-    recorded: int,
-) -> tuple[int, OsdepotError | None]:
-    """The end of a request's bytes: kept and made durable (the new offset), or, for
-    bytes past the length or a chunk that fails its checksum, dropped back to the
-    offset ``recorded`` (and the refusal). The whole file's hashes are kept in
-    ``live`` for the next request.
-
-    A request that goes on to another one (no checksum of its own to check, not the
-    last) is answered once its bytes are written and durable: its last buffers'
-    hashes finish meanwhile (about 3 ms of a 64 MiB request here), and the next
-    request waits for them."""
-    ends = req.complete if req.complete is not None else run.received == length
-    later = interrupted is None and not overflow and not req.chunk and not ends
-    offset = await (run.pause_writes() if later else run.pause(durable=False))
-    bad_chunk = chunk_refusal(run, req, interrupted, recorded)
-    if overflow or bad_chunk is not None:
-        await run.rollback(recorded)
-        return recorded, bad_chunk
-    await run.checkpoint()
-    if later:
-        live.at, live.hashers = offset, None
-        live.hashing = asyncio.ensure_future(_hashed(run, live, offset, up.id))
-    else:
-        hashers = None if run.hashes_missing else run.hashers()
-        if hashers is not None:
-            hashers.pop(CHUNK, None)
-        live.at, live.hashers = offset, hashers
-    return offset, bad_chunk
-
-
-async def _hashed(run: ImportRun, live: Live, offset: int, upload_id: str) -> None:
-    """The hashes of a request answered before they were done (see ``_feed``): kept
-    for the next request when they end, unless another offset has been recorded
-    since. Should they fail, the next requests do without them (the digests are then
-    computed by reading the staged file back at the end)."""
-    try:
-        hashers = await run.hashes_done()
-    except Exception:  # the import goes on without them
-        log.warning("upload %s: hashing failed; the file is read back at its end", upload_id[:8])
-        hashers = None
-    if hashers is not None:
-        hashers.pop(CHUNK, None)
-    if live.at == offset:
-        live.hashers = hashers

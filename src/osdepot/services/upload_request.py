@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import dataclasses
 import hmac
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ from osdepot.messages import Messages
 from osdepot.services.context import Context
 from osdepot.services.import_params import UploadParams
 from osdepot.services.import_run import CHUNK, ImportRun
+
+log = logging.getLogger("osdepot.uploads")
 
 #: hash algorithms a request's bytes may be checked with (tus ``Upload-Checksum``)
 CHUNK_ALGORITHMS = ("sha1", "sha256", "md5")
@@ -243,3 +246,57 @@ def ended(upload_id: str, job: Job | None) -> OsdepotError:
     if job is not None and job.message:
         detail = f"Its import job {job.id} ended ({job.status.value}): {job.message.get('text')}"
     return error(Messages.UPLOAD_NOT_FOUND, upload_id=upload_id, detail=detail)
+
+
+async def keep_bytes(
+    run: ImportRun,
+    up: Upload,
+    req: Append,
+    live: Live,
+    length: int | None,
+    interrupted: BaseException | None,
+    overflow: bool,
+    recorded: int,
+) -> tuple[int, OsdepotError | None]:
+    """The end of a request's bytes: kept and made durable (the new offset), or, for
+    bytes past the length or a chunk that fails its checksum, dropped back to the
+    offset ``recorded`` (and the refusal). The whole file's hashes are kept in
+    ``live`` for the next request.
+
+    A request that goes on to another one (no checksum of its own to check, not the
+    last) is answered once its bytes are written and durable: its last buffers'
+    hashes finish meanwhile (about 3 ms of a 64 MiB request here), and the next
+    request waits for them."""
+    ends = req.complete if req.complete is not None else run.received == length
+    later = interrupted is None and not overflow and not req.chunk and not ends
+    offset = await (run.pause_writes() if later else run.pause(durable=False))
+    bad_chunk = chunk_refusal(run, req, interrupted, recorded)
+    if overflow or bad_chunk is not None:
+        await run.rollback(recorded)
+        return recorded, bad_chunk
+    await run.checkpoint()
+    if later:
+        live.at, live.hashers = offset, None
+        live.hashing = asyncio.ensure_future(hashed_later(run, live, offset, up.id))
+    else:
+        hashers = None if run.hashes_missing else run.hashers()
+        if hashers is not None:
+            hashers.pop(CHUNK, None)
+        live.at, live.hashers = offset, hashers
+    return offset, bad_chunk
+
+
+async def hashed_later(run: ImportRun, live: Live, offset: int, upload_id: str) -> None:
+    """The hashes of a request answered before they were done (see
+    :func:`keep_bytes`): kept for the next request when they end, unless another
+    offset has been recorded since. Should they fail, the next requests do without
+    them (the digests are then computed by reading the staged file back at the end)."""
+    try:
+        hashers = await run.hashes_done()
+    except Exception:  # the import goes on without them
+        log.warning("upload %s: hashing failed; the file is read back at its end", upload_id[:8])
+        hashers = None
+    if hashers is not None:
+        hashers.pop(CHUNK, None)
+    if live.at == offset:
+        live.hashers = hashers
