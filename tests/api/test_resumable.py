@@ -156,8 +156,16 @@ def test_chunk_checksum_drops_a_bad_chunk_and_goes_on(api: Api) -> None:
     good = "sha256 " + base64.b64encode(hashlib.sha256(part).digest()).decode()
     r = patch(api, url, 0, part, **{"Upload-Checksum": good})
     assert r.status_code == 204 and r.headers["upload-offset"] == str(len(part))
-    r = patch(api, url, len(part), ISO[len(part) :], **{"Upload-Checksum": "crc32 AAAA"})
-    assert r.status_code == 400
+    for malformed in (
+        "crc32 AAAA",  # an algorithm tus names but osdepot does not offer
+        "sha256",  # no value
+        "sha256 " + base64.b64encode(hashlib.sha1(part).digest()).decode(),  # a sha1's length
+        "md5 !!!!",  # not base64
+    ):
+        r = patch(api, url, len(part), ISO[len(part) :], **{"Upload-Checksum": malformed})
+        assert r.status_code == 400, (malformed, r.text)
+        assert "Upload-Checksum" in r.json()["messages"][0]["text"]
+        assert head(api, url).headers["upload-offset"] == str(len(part))
     r = patch(api, url, len(part), ISO[len(part) :])
     assert r.status_code == 200, r.text
 
@@ -314,8 +322,11 @@ def test_repr_digest_on_the_last_request_checks_the_whole_file(api: Api) -> None
     job = api.init("OS")
     url = create(api, job, len(ISO)).headers["location"]
     assert patch(api, url, 0, ISO[:4096]).status_code == 204
-    r = patch(api, url, 4096, ISO[4096:], **{"Repr-Digest": "sha-256=:not base64:"})
-    assert r.status_code == 400 and head(api, url).headers["upload-offset"] == "4096"
+    short = "sha-256=:" + base64.b64encode(hashlib.sha1(ISO).digest()).decode() + ":"
+    for malformed in ("sha-256=:not base64:", short, "crc32c=:AAAAAA==:"):
+        r = patch(api, url, 4096, ISO[4096:], **{"Repr-Digest": malformed})
+        assert r.status_code == 400 and head(api, url).headers["upload-offset"] == "4096"
+        assert api.task(job)["status"] == "Running"
     r = patch(api, url, 4096, ISO[4096:], **{"Repr-Digest": digest(b"other")})
     assert r.status_code == 409 and r.json()["messages"][0]["id"] == "FQXHMFC0001M"
     assert api.task(job)["status"] == "Stopped"

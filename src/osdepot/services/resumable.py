@@ -67,7 +67,6 @@ from osdepot.services.upload_request import (
 log = logging.getLogger("osdepot.uploads")
 
 
-#: hash algorithms a request's bytes may be checked with (tus ``Upload-Checksum``)
 class ResumableUploads:
     """Creating, continuing, ending and expiring resumable uploads (the module's
     docstring). Blocking catalog and store calls go to threads."""

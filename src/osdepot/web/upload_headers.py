@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import re
 from urllib.parse import unquote
 
@@ -113,11 +114,18 @@ def chunk_checksum(request: Request) -> tuple[str, bytes] | None:
             detail=f"{algo[:20]!r} is not a supported algorithm ({', '.join(CHUNK_ALGORITHMS)}).",
         )
     try:
-        return algo, base64.b64decode(value.strip(), validate=True)
+        digest = base64.b64decode(value.strip(), validate=True)
     except (binascii.Error, ValueError):
+        digest = b""
+    size = hashlib.new(algo).digest_size
+    if len(digest) != size:  # malformed, not a mismatch: refused before a byte is read
         raise error(
-            Messages.INVALID_VALUE, name="Upload-Checksum", detail="The checksum is not base64."
-        ) from None
+            Messages.INVALID_VALUE,
+            name="Upload-Checksum",
+            detail=f"A {algo} checksum is {size} bytes in base64 ({(size + 2) // 3 * 4} "
+            f"characters) after the algorithm's name, not {value.strip()[:60]!r}.",
+        )
+    return algo, digest
 
 
 #: RFC 9530's algorithm names, as checksumType values
@@ -140,10 +148,12 @@ def repr_digest(request: Request) -> tuple[str, str] | None:
             digest = base64.b64decode(value[1:-1], validate=True)
         except (binascii.Error, ValueError):
             break
+        if len(digest) != hashlib.new(algo).digest_size:
+            break  # refused here, before the body: a malformed digest does not end the upload
         return algo, digest.hex()
     raise error(
         Messages.INVALID_VALUE,
         name="Repr-Digest",
-        detail="Repr-Digest must name sha-256, sha-512, md5 or sha with a base64 value "
-        "between colons.",
+        detail="Repr-Digest must name sha-256, sha-512, md5 or sha with the base64 of a "
+        "digest of that algorithm's length between colons.",
     )
