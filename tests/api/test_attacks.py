@@ -344,3 +344,116 @@ def test_one_user_cannot_reserve_all_free_space(
         a.login(ADMIN, ADMIN_PW)
         r = a.c.post("/osImages?imageType=SCRIPT", json={"Action": "Init", "fileSize": 10_001})
         assert r.status_code == 409
+
+
+# -- a file of unannounced size growing past the limits --------------------------------------
+
+
+def _software(size: int) -> bytes:
+    """A .tar.gz of about ``size`` bytes (random data does not compress)."""
+    import io
+    import random
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=1) as tar:
+        info = tarfile.TarInfo("payload/data.bin")
+        info.size = size
+        tar.addfile(info, io.BytesIO(random.Random(size).randbytes(size)))
+    return buf.getvalue()
+
+
+def _chunked_upload(api: Api, job: str, data: bytes) -> Any:
+    """A multipart upload sent chunked: no Content-Length, so no size to check first."""
+    boundary = "growth-boundary-0123456789"
+
+    def body() -> Any:
+        yield (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="uploadedfile"; '
+            'filename="grows.tar.gz"\r\nContent-Type: application/octet-stream\r\n\r\n'
+        ).encode()
+        for i in range(0, len(data), 65536):
+            yield data[i : i + 65536]
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    return api.c.post(
+        f"/files/osImages?jobId={job}&imageType=SOFTWARE&os=rhel",
+        content=body(),
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+
+
+def _refused_for_room(api: Api, ctx: Context, r: Any, job: str, why: str) -> None:
+    from tests.conftest import staging_files, stored_blobs
+
+    assert r.status_code == 409, r.text
+    msg = r.json()["messages"][0]
+    assert msg["id"] == "FQXHMFC9004M" and why in msg["explanation"], msg
+    task = api.c.get(f"/tasks/{job}").json()[0]
+    assert task["status"] == "Stopped"
+    assert not staging_files(ctx.settings) and not stored_blobs(ctx.settings)
+
+
+@pytest.fixture
+def small_growth_step(monkeypatch: Any) -> None:
+    """Rooms re-checked every 64 KiB, so that a refusal comes after several checks."""
+    from osdepot.services import space
+
+    monkeypatch.setattr(space, "GROWTH_STEP", 65536)
+
+
+def test_a_chunked_body_cannot_pass_the_repository_limit(
+    api: Api, ctx: Context, small_growth_step: None
+) -> None:
+    data = _software(3 << 20)
+    ctx.settings = replace(ctx.settings, max_repository_bytes=2 << 20)
+    job = api.init("SOFTWARE")
+    _refused_for_room(api, ctx, _chunked_upload(api, job, data), job, "does not fit")
+    assert api.c.get("/aicc").json()["storage"]["usedBytes"] == 0
+    # Within the limit the same body is stored, checked every 64 KiB on the way.
+    ctx.settings = replace(ctx.settings, max_repository_bytes=4 << 20)
+    r = _chunked_upload(api, api.init("SOFTWARE"), data)
+    assert r.status_code == 201, r.text
+    assert api.c.get("/aicc").json()["storage"]["usedBytes"] == len(data)
+
+
+def test_a_chunked_body_cannot_take_space_others_reserved(
+    api: Api, make_api: Any, ctx: Context, monkeypatch: Any, small_growth_step: None
+) -> None:
+    data = _software(3 << 20)
+    free = 64 << 20
+    blobs = ctx.settings.data_dir / "blobs"
+
+    def disk_free() -> int:  # a 64 MiB disk: what the blob store holds is not free
+        return free - sum(p.stat().st_size for p in blobs.rglob("*") if p.is_file())
+
+    monkeypatch.setattr(ctx.blobs, "free_bytes", disk_free)
+    ctx.settings = replace(ctx.settings, max_reserved_bytes_per_user=1 << 40)
+    other = make_api("lxc-os-admin")
+    other.init("SOFTWARE", fileSize=free - (2 << 20))  # all but 2 MiB reserved
+    job = api.init("SOFTWARE")
+    _refused_for_room(api, ctx, _chunked_upload(api, job, data), job, "reserved by imports")
+
+
+def test_a_resumable_upload_without_a_length_cannot_pass_the_limit(
+    api: Api, ctx: Context, small_growth_step: None
+) -> None:
+    data = _software(3 << 20)
+    ctx.settings = replace(ctx.settings, max_repository_bytes=2 << 20)
+    job = api.init("SOFTWARE")
+    draft = {"Upload-Draft-Interop-Version": "6"}
+    r = api.c.post(
+        f"/files/osImages/uploads?jobId={job}&imageType=SOFTWARE&os=rhel",
+        headers={
+            **draft,
+            "Upload-Complete": "?0",
+            "Content-Disposition": 'attachment; filename="grows.tar.gz"',
+        },
+    )
+    assert r.status_code == 201, r.text
+    url = r.headers["location"]
+    head = {**draft, "Content-Type": "application/partial-upload", "Upload-Complete": "?0"}
+    r = api.c.patch(url, content=data[: 1 << 20], headers={**head, "Upload-Offset": "0"})
+    assert r.status_code == 204, r.text  # 1 MiB fits
+    r = api.c.patch(url, content=data[1 << 20 :], headers={**head, "Upload-Offset": str(1 << 20)})
+    _refused_for_room(api, ctx, r, job, "does not fit")

@@ -41,6 +41,7 @@ from osdepot.services.context import Context
 from osdepot.services.import_params import UploadParams, check_checksum_pair, parse_checksum_type
 from osdepot.services.import_record import record_import
 from osdepot.services.profile_unpack import unpack_profile
+from osdepot.services.space import check_growth
 
 log = logging.getLogger("osdepot.uploads")
 
@@ -91,6 +92,9 @@ class ImportRun:
             ["sha256", *([early] if early and early != "sha256" else [])],
         )
         self._bytes_counted = 0  # of the receiver's dispatched bytes, in the metrics
+        #: a file of unannounced size may reach this many bytes before its room is
+        #: checked again (:meth:`_check_growth`)
+        self._room_until = 0
         self._staging: Any = None
         self._next_tick = 0.0
         self.cancelled_by: str | None = None
@@ -310,6 +314,8 @@ class ImportRun:
                 declared=self.declared,
                 received=f"more than {self.declared}",
             )
+        if self.expected is None and self.received + n > self._room_until:
+            await self._check_growth(n)
         try:
             await self._rx.commit(n)
         except OSError as exc:
@@ -317,6 +323,16 @@ class ImportRun:
         self._count_bytes()
         if time.monotonic() >= self._next_tick:
             await self._progress()
+
+    async def _check_growth(self, n: int) -> None:
+        """A file of unannounced size (neither a declared size nor a body length was
+        checked for it) grows: its next ``n`` bytes must fit, as a declared size would
+        have had to (services/space.py); checked again every 256 MiB or so."""
+        own = self.job.declared_size or 0
+        room = await self.ctx.run(
+            check_growth, self.ctx, self.received, n, max(own - self.received, 0)
+        )
+        self._room_until = self.received + room
 
     async def waiting(self, pending: int) -> None:
         """A reader is filling :meth:`buffer` in place and has ``pending`` bytes past

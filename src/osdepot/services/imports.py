@@ -30,6 +30,7 @@ from osdepot.services.import_params import (
     parse_size,
 )
 from osdepot.services.import_run import ImportRun
+from osdepot.services.space import check_space, check_user_reservations
 
 
 class Imports:
@@ -70,51 +71,13 @@ class Imports:
         )
 
     def _check_user_reservations(self, user: User, size: int) -> None:
-        """One user's open jobs may hold at most ``max_reserved_bytes_per_user`` of free
-        space with their declared sizes (0: half of the free space), so that no single
-        account can keep everyone else from importing for a day."""
-        cap = self.ctx.settings.max_reserved_bytes_per_user
-        if not cap:
-            free = self.ctx.blobs.free_bytes()
-            if free is None:
-                return
-            cap = free // 2
-        held = self.ctx.catalog.reserved_bytes(user.name)
-        if held + size > cap:
-            raise error(
-                Messages.REPOSITORY_FULL,
-                detail=f"Your open import jobs already reserve {held} bytes; with {size} more "
-                f"they would reserve more than the {cap} bytes one user may hold. Upload "
-                "the files of your open jobs, or cancel the ones you no longer need.",
-            )
+        """:func:`osdepot.services.space.check_user_reservations`."""
+        check_user_reservations(self.ctx, user, size)
 
     def check_space(self, size: int, itype: ImageType, exclude_own: int = 0) -> None:
-        """Refuse a file of ``size`` bytes that the repository cannot hold."""
-        s = self.ctx.settings
-        usage = self.ctx.catalog.usage()
-        reserved = max(usage.bytes_reserved - exclude_own, 0)
-        free = self.ctx.blobs.free_bytes()
-        if free is not None and size > free - reserved:
-            raise error(
-                Messages.REPOSITORY_FULL,
-                detail=f"The file needs {size} bytes; the repository storage has {free} bytes "
-                f"free, of which {reserved} are reserved by imports in progress.",
-            )
-        if s.max_repository_bytes and (
-            usage.bytes_stored + reserved + size > s.max_repository_bytes
-        ):
-            raise error(
-                Messages.REPOSITORY_FULL,
-                detail=f"The repository is limited to {s.max_repository_bytes} bytes; it holds "
-                f"{usage.bytes_stored} bytes and {reserved} are reserved by imports in "
-                f"progress, so {size} more bytes do not fit.",
-            )
-        if itype is ImageType.OS and s.max_images and usage.images >= s.max_images:
-            raise error(
-                Messages.REPOSITORY_FULL,
-                detail=f"The repository is limited to {s.max_images} OS images and holds "
-                f"{usage.images}.",
-            )
+        """Refuse a file of ``size`` bytes that the repository cannot hold
+        (:func:`osdepot.services.space.check_space`)."""
+        check_space(self.ctx, size, itype, exclude_own)
 
     # -- POST /files/osImages ----------------------------------------------------------
 
