@@ -81,6 +81,11 @@ class Settings:
     #: (seconds) a long request makes its bytes durable and records its offset.
     upload_expiry: int = 24 * 3600
     max_open_uploads_per_user: int = 20
+    #: Jobs one user may have open (Pending or Running) at once: imports, exports and
+    #: deployments (0: no limit); and finished jobs kept per user before retention
+    #: removes them (the oldest go first when a new job is made; 0: no limit).
+    max_open_jobs_per_user: int = 1000
+    max_finished_jobs_per_user: int = 1000
     upload_checkpoint_interval: float = 5.0
     log_level: str = "info"
     #: ``text`` (one readable line per event) or ``json`` (one JSON object per line).

@@ -510,6 +510,14 @@ class Messages:
         "Send the upload's requests to that node (or route them by the upload's URL), "
         "or use an S3 blob store, whose uploads any node continues.",
     )
+    TOO_MANY_JOBS = _m(
+        "FQXHMFC9063J",
+        409,
+        "User {user} has too many open jobs.",
+        "{detail}",
+        "Finish or cancel open jobs, or ask an administrator to raise the limit, and "
+        "attempt the operation again.",
+    )
     UNSUPPORTED_MEDIA_TYPE = _m(
         "FQXHMFC9033J",
         415,

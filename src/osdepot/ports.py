@@ -268,6 +268,12 @@ class Catalog(Protocol):
     def purge_jobs(self, ended_before: float) -> int:
         """Remove finished jobs that ended before ``ended_before``."""
 
+    def job_counts_of(self, user_name: str) -> tuple[int, int]:
+        """How many open and how many finished jobs ``user_name`` has."""
+
+    def trim_finished_jobs(self, user_name: str, keep: int) -> int:
+        """Remove ``user_name``'s finished jobs but the ``keep`` that ended last."""
+
     def fail_open_jobs(
         self, now: float, message: dict[str, object], node_prefix: str | None = None
     ) -> int:

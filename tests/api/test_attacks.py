@@ -457,3 +457,26 @@ def test_a_resumable_upload_without_a_length_cannot_pass_the_limit(
     assert r.status_code == 204, r.text  # 1 MiB fits
     r = api.c.patch(url, content=data[1 << 20 :], headers={**head, "Upload-Offset": str(1 << 20)})
     _refused_for_room(api, ctx, r, job, "does not fit")
+
+
+# -- one user making jobs in a loop ----------------------------------------------------------
+
+
+def test_one_user_cannot_make_jobs_without_end(api: Api, make_api: Any, ctx: Context) -> None:
+    ctx.settings = replace(ctx.settings, max_open_jobs_per_user=5, max_finished_jobs_per_user=3)
+    made = [api.init("SCRIPT") for _ in range(5)]
+    r = api.c.post("/osImages?imageType=SCRIPT", json={"Action": "Init"})
+    assert r.status_code == 409, r.text
+    msg = r.json()["messages"][0]
+    assert msg["id"] == "FQXHMFC9063J" and "5 open jobs" in msg["explanation"]
+    assert len(api.c.get("/tasks").json()) == 5  # the refused one left nothing behind
+    # The limit is one user's: another user goes on.
+    other = make_api("lxc-os-admin")
+    other.init("SCRIPT")
+    # Finished jobs are history: the newest three are kept when more jobs are made.
+    for job in made:
+        r = api.c.put("/tasks", json={"action": "cancel", "list": [job]})
+        assert r.status_code == 200, r.text
+    newest = api.init("SCRIPT")
+    mine = {t["id"]: t["status"] for t in api.c.get("/tasks").json() if t["createdBy"] == ADMIN}
+    assert mine == {made[3]: "Cancelled", made[4]: "Cancelled", newest: "Pending"}, mine

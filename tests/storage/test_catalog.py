@@ -106,6 +106,25 @@ def test_reservations_count_open_jobs_only(ctx: Context) -> None:
     assert cat.usage().bytes_reserved == 500
 
 
+def test_job_counts_and_trimming_are_per_user(ctx: Context) -> None:
+    cat = ctx.catalog
+    ended = []
+    for i in range(4):
+        job = cat.create_job(ImageType.SCRIPT, "ann", 1.0, None, "")
+        # ended in the order 3, 2, 1, 0: the trim keeps the last ended, not the newest ids
+        cat.finish_job(job.id, JobStatus.STOPPED, 10.0 - i, {}, only_if=(JobStatus.PENDING,))
+        ended.append(job.id)
+    still = cat.create_job(ImageType.SCRIPT, "ann", 1.0, None, "")
+    theirs = cat.create_job(ImageType.SCRIPT, "bob", 1.0, None, "")
+    cat.finish_job(theirs.id, JobStatus.STOPPED, 1.0, {}, only_if=(JobStatus.PENDING,))
+    assert cat.job_counts_of("ann") == (1, 4)
+    assert cat.job_counts_of("bob") == (0, 1)
+    assert cat.job_counts_of("nobody") == (0, 0)
+    assert cat.trim_finished_jobs("ann", 2) == 2
+    assert {j.id for j in cat.list_jobs(None)} == {ended[0], ended[1], still.id, theirs.id}
+    assert cat.trim_finished_jobs("ann", 2) == 0
+
+
 def test_jobs_by_id_read_on_the_driver_matches_the_portable_query(
     ctx: Context, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -54,6 +54,7 @@ from osdepot.services.deploy_orders import Order, OrderChecks, refused
 from osdepot.services.deploy_settings import DeploySettings
 from osdepot.services.downloads import Downloads, Opened
 from osdepot.services.hosts import Hosts, parse_host_uuid
+from osdepot.services.job_quota import make_room_for_jobs
 from osdepot.services.links import Links
 from osdepot.services.secrets import SecretBox
 
@@ -101,6 +102,7 @@ class Deployments:
                 raise invalid(f"[{i}].uuid", f"The list names host {order.host.uuid} twice.")
             orders.append(order)
         await checks.addresses(orders, settings)
+        await self.ctx.run(make_room_for_jobs, self.ctx, user.name, len(orders))
         started: list[tuple[str, int]] = []
         for order in orders:
             started.append((order.host.uuid, await self._launch(order, user, base, settings)))

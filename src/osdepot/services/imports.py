@@ -30,6 +30,7 @@ from osdepot.services.import_params import (
     parse_size,
 )
 from osdepot.services.import_run import ImportRun
+from osdepot.services.job_quota import make_room_for_jobs
 from osdepot.services.space import check_space, check_user_reservations
 
 
@@ -61,6 +62,7 @@ class Imports:
         if size is not None:
             await self.ctx.run(self.check_space, size, itype)
             await self.ctx.run(self._check_user_reservations, user, size)
+        await self.ctx.run(make_room_for_jobs, self.ctx, user.name)
         return await self.ctx.run(
             self.ctx.catalog.create_job,
             itype,

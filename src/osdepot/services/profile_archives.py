@@ -44,6 +44,7 @@ from osdepot.services.context import Context
 from osdepot.services.import_params import UploadParams
 from osdepot.services.import_run import ImportRun
 from osdepot.services.imports import Imports
+from osdepot.services.job_quota import make_room_for_jobs
 from osdepot.services.profiles import Profiles
 from osdepot.services.remote_import import RemoteImports, check_remote_path
 from osdepot.services.remote_servers import parse_server_id
@@ -111,6 +112,7 @@ class ProfileExports:
         await self.ctx.run(
             imports.check_space, sum(f.size for f in stored) + (1 << 20), ImageType.OSPROFILE
         )
+        await self.ctx.run(make_room_for_jobs, self.ctx, user.name)
         job = await self.ctx.run(
             self.ctx.catalog.create_job,
             ImageType.OSPROFILE,

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError
 
 from osdepot.domain.images import ImageType
@@ -244,6 +244,40 @@ class JobsCatalog(Base):
             )
         jobs_stopped(n, message)
         return n
+
+    def job_counts_of(self, user_name: str) -> tuple[int, int]:
+        """How many open and how many finished jobs ``user_name`` has."""
+        with self._read_statement() as c:
+            rows = c.execute(
+                select(jobs.c.status, func.count())
+                .where(jobs.c.created_by == user_name)
+                .group_by(jobs.c.status)
+            ).all()
+        finished = {s.value for s in FINISHED}
+        done = sum(int(n) for status, n in rows if status in finished)
+        return sum(int(n) for _s, n in rows) - done, done
+
+    def trim_finished_jobs(self, user_name: str, keep: int) -> int:
+        """Remove ``user_name``'s finished jobs but the ``keep`` that ended last."""
+        with self._write() as c:
+            newest = (
+                select(jobs.c.id)
+                .where(
+                    jobs.c.created_by == user_name,
+                    jobs.c.status.in_([s.value for s in FINISHED]),
+                )
+                .order_by(jobs.c.end_time.desc(), jobs.c.id.desc())
+                .limit(keep)
+            )
+            return int(
+                c.execute(
+                    delete(jobs).where(
+                        jobs.c.created_by == user_name,
+                        jobs.c.status.in_([s.value for s in FINISHED]),
+                        jobs.c.id.not_in(newest.scalar_subquery()),
+                    )
+                ).rowcount
+            )
 
     def purge_jobs(self, ended_before: float) -> int:
         with self._write() as c:
