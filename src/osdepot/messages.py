@@ -518,6 +518,14 @@ class Messages:
         "Finish or cancel open jobs, or ask an administrator to raise the limit, and "
         "attempt the operation again.",
     )
+    TOO_MANY_LINKS = _m(
+        "FQXHMFC9064J",
+        409,
+        "File {file_id} has {count} valid links, the most one file may have.",
+        "Links that expired or were revoked make room for new ones; these have not.",
+        "Revoke links that are no longer needed (DELETE /files/osImages/{{fileId}}/links/"
+        "{{linkId}}), or wait for some to expire.",
+    )
     UNSUPPORTED_MEDIA_TYPE = _m(
         "FQXHMFC9033J",
         415,

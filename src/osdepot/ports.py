@@ -434,9 +434,17 @@ class Catalog(Protocol):
 
     # signed links (services/links.py); they go with their file
     def add_link(
-        self, file_id: str, tree: bool, created_by: str, now: float, expires_at: float
-    ) -> Link:
-        """A new link (its id never used before; its expiry in whole seconds)."""
+        self,
+        file_id: str,
+        tree: bool,
+        created_by: str,
+        now: float,
+        expires_at: float,
+        max_links: int = 0,
+    ) -> Link | None:
+        """A new link (its id never used before; its expiry in whole seconds). With
+        ``max_links``: None when the file has that many links that have not ended, after
+        those that ended longest ago were removed to make room."""
 
     def get_link(self, link_id: int) -> Link | None: ...
 

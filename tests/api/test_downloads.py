@@ -242,3 +242,31 @@ def test_any_token_and_tree_path_gets_a_message_never_a_500(
         r = app_client.get(url)
         assert r.status_code in (404, 405), (url, r.status_code, r.text)
         assert r.json()["result"] == "failed"
+
+
+def test_a_file_keeps_a_bounded_number_of_links(
+    api: Api, software: str, ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from osdepot.services import links
+
+    monkeypatch.setattr(links, "MAX_LINKS", 3)
+    url = f"/files/osImages/{software}/links"
+    made = [_link(api, url, {"expiresIn": 3600}) for _ in range(2)]
+    short = _link(api, url, {"expiresIn": 1})
+    r = api.c.post(url, json={})
+    assert r.status_code == 409, r.text  # three links, all still valid
+    assert r.json()["messages"][0]["id"] == "FQXHMFC9064J"
+    # A link that ended makes room: the one revoked, then the one expired.
+    assert api.c.delete(f"{url}/{made[0]['id']}").status_code == 200
+    newer = _link(api, url, {"expiresIn": 3600})
+    listed = [x["id"] for x in api.c.get(url).json()["links"]]
+    assert listed == [made[1]["id"], short["id"], newer["id"]]
+    now = time.time()
+    ctx.clock = lambda: now + 5
+    try:
+        last = _link(api, url, {"expiresIn": 3600})
+    finally:
+        ctx.clock = time.time
+    listed = [x["id"] for x in api.c.get(url).json()["links"]]
+    assert listed == [made[1]["id"], newer["id"], last["id"]]
+    assert api.c.post(url, json={}).status_code == 409

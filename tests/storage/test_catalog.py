@@ -125,6 +125,25 @@ def test_job_counts_and_trimming_are_per_user(ctx: Context) -> None:
     assert cat.trim_finished_jobs("ann", 2) == 0
 
 
+def test_a_file_keeps_at_most_max_links_links(ctx: Context) -> None:
+    cat = ctx.catalog
+    job = cat.create_job(ImageType.SCRIPT, "admin", 1.0, None, "")
+    cat.claim_job(job.id, JobStatus.PENDING, 0, 1.0, None, "f")
+    cat.commit_import(job.id, _file("f", "d" * 32), None, 2.0, {})
+    a = cat.add_link("f", False, "admin", 10.0, 100.0, 3)
+    b = cat.add_link("f", False, "admin", 10.0, 20.0, 3)  # ends at 20
+    c = cat.add_link("f", False, "admin", 10.0, 100.0, 3)
+    assert a and b and c
+    assert cat.add_link("f", False, "admin", 15.0, 100.0, 3) is None  # all valid at 15
+    assert cat.revoke_link("f", c.id, 16.0)  # ended at 16, before b
+    d = cat.add_link("f", False, "admin", 30.0, 100.0, 3)  # b and c ended: c went first
+    assert d and [x.id for x in cat.list_links("f")] == [a.id, b.id, d.id]
+    e = cat.add_link("f", False, "admin", 30.0, 100.0, 3)
+    assert e and [x.id for x in cat.list_links("f")] == [a.id, d.id, e.id]
+    assert cat.add_link("f", False, "admin", 30.0, 100.0, 3) is None
+    assert cat.add_link("f", False, "admin", 30.0, 100.0) is not None  # no limit
+
+
 def test_jobs_by_id_read_on_the_driver_matches_the_portable_query(
     ctx: Context, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -31,6 +31,9 @@ from osdepot.services.secrets import SecretBox
 
 log = logging.getLogger("osdepot.links")
 
+#: Links one file keeps: a new one beyond removes the links that ended (expired or
+#: revoked) longest ago, and is refused when all of them are still valid.
+MAX_LINKS = 1000
 #: Uses of a link are written to the catalog at most this often (seconds) per
 #: process: an iPXE boot reads an ISO in thousands of small ranges.
 USE_RECORD_INTERVAL = 10.0
@@ -107,8 +110,14 @@ class Links:
     ) -> Issued:
         now = self.ctx.clock()
         link = await self.ctx.run(
-            self.ctx.catalog.add_link, f.id, tree, user.name, now, now + lifetime
+            self.ctx.catalog.add_link, f.id, tree, user.name, now, now + lifetime, MAX_LINKS
         )
+        if link is None:
+            raise error(
+                Messages.TOO_MANY_LINKS,
+                file_id=f.id,
+                count=MAX_LINKS,
+            )
         log.info(
             "link %d to %s%s made by %s, valid until %s",
             link.id,

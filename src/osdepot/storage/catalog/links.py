@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 
 from osdepot.domain.records import Link, TreeEntry
 from osdepot.storage.catalog.base import Base
@@ -25,9 +25,17 @@ class LinksCatalog(Base):
         return Link(**d)
 
     def add_link(
-        self, file_id: str, tree: bool, created_by: str, now: float, expires_at: float
-    ) -> Link:
+        self,
+        file_id: str,
+        tree: bool,
+        created_by: str,
+        now: float,
+        expires_at: float,
+        max_links: int = 0,
+    ) -> Link | None:
         with self._write() as c:
+            if max_links and not self._room_for_link(c, file_id, now, max_links):
+                return None
             new_id = c.execute(
                 insert(links).values(
                     file_id=file_id,
@@ -41,6 +49,32 @@ class LinksCatalog(Base):
         found = self.get_link(int(new_id[0]))
         assert found is not None
         return found
+
+    @staticmethod
+    def _room_for_link(c: Any, file_id: str, now: float, max_links: int) -> bool:
+        """Whether the file may have one more link: below ``max_links``, after its
+        links that ended (expired or revoked) longest ago are removed to make room."""
+        held = int(
+            c.execute(
+                select(func.count()).select_from(links).where(links.c.file_id == file_id)
+            ).scalar_one()
+        )
+        if held < max_links:
+            return True
+        ended = func.coalesce(links.c.revoked_at, links.c.expires_at)
+        dead = c.execute(
+            select(links.c.id)
+            .where(
+                links.c.file_id == file_id,
+                or_(links.c.revoked_at.is_not(None), links.c.expires_at <= now),
+            )
+            .order_by(ended, links.c.id)
+            .limit(held - max_links + 1)
+        ).all()
+        if len(dead) < held - max_links + 1:
+            return False
+        c.execute(delete(links).where(links.c.id.in_([int(r[0]) for r in dead])))
+        return True
 
     def get_link(self, link_id: int) -> Link | None:
         with self._read_statement() as c:
