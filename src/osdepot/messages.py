@@ -526,6 +526,13 @@ class Messages:
         "Revoke links that are no longer needed (DELETE /files/osImages/{{fileId}}/links/"
         "{{linkId}}), or wait for some to expire.",
     )
+    LIMIT_REACHED = _m(
+        "FQXHMFC9065J",
+        409,
+        "{where} holds {count} {what}, the most it may hold.",
+        "{detail}",
+        "Delete the ones no longer needed and attempt the operation again.",
+    )
     UNSUPPORTED_MEDIA_TYPE = _m(
         "FQXHMFC9033J",
         415,

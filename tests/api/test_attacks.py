@@ -480,3 +480,23 @@ def test_one_user_cannot_make_jobs_without_end(api: Api, make_api: Any, ctx: Con
     newest = api.init("SCRIPT")
     mine = {t["id"]: t["status"] for t in api.c.get("/tasks").json() if t["createdBy"] == ADMIN}
     assert mine == {made[3]: "Cancelled", made[4]: "Cancelled", newest: "Pending"}, mine
+
+
+def test_remote_server_profiles_are_bounded(api: Api, monkeypatch: Any) -> None:
+    from osdepot.services import remote_servers
+
+    monkeypatch.setattr(remote_servers, "MAX_SERVERS", 2)
+
+    def server(name: str, **more: Any) -> Any:
+        body = {"displayName": name, "address": "127.0.0.1", "protocol": "FTP", **more}
+        return api.c.post("/osImages/remoteFileServers", json=body)
+
+    first = server("one").json()["serverId"]
+    assert server("two").status_code == 200
+    r = server("three")
+    assert r.status_code == 409, r.text
+    assert r.json()["messages"][0]["id"] == "FQXHMFC9065J"
+    assert server("one, moved", serverId=first, port=2121).status_code == 200  # a change
+    assert api.c.delete(f"/osImages/remoteFileServers/{first}").status_code == 200
+    assert server("three").status_code == 200
+    assert len(api.c.get("/osImages/remoteFileServers").json()["serverList"]) == 2

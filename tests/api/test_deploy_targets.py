@@ -483,3 +483,13 @@ def test_the_ping_finds_who_answers_and_says_nothing_without_a_socket(
     monkeypatch.setattr(probe, "_warned", False)
     assert probe.addresses_in_use(["127.0.0.1"], 0.2) == set()
     assert "cannot ping" in caplog.text
+
+
+def test_the_number_of_bmcs_is_bounded(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    from osdepot.services import hosts
+
+    monkeypatch.setattr(hosts, "MAX_BMCS", 0)  # full: refused before the BMC is asked
+    r = api.c.post("/bmcs", json={"url": "https://127.0.0.1:1", "username": "u", "password": "p"})
+    assert r.status_code == 409, r.text
+    assert r.json()["messages"][0]["id"] == "FQXHMFC9065J"
+    assert api.c.get("/bmcs").json()["bmcs"] == []

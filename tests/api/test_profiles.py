@@ -531,3 +531,22 @@ def test_files_the_repository_holds_are_not_stored_twice(api: Api, ctx: Context)
         "customScriptIds": [script]
     }
     assert len(api.listing()["installScriptFiles"]) == 1
+
+
+def test_an_image_holds_a_bounded_number_of_customised_profiles(
+    api: Api, stocked: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from osdepot.services import profiles
+
+    monkeypatch.setattr(profiles, "MAX_CUSTOM_PROFILES", 2)
+    assert customise(api, stocked, "one").status_code == 201
+    assert customise(api, stocked, "two").status_code == 201
+    r = customise(api, stocked, "three")
+    assert r.status_code == 409, r.text
+    msg = r.json()["messages"][0]
+    assert msg["id"] == "FQXHMFC9065J" and "2 customised profiles" in msg["text"]
+    (image,) = [i for i in api.listing()["items"] if i["id"] == IMAGE]
+    assert sorted(p["name"] for p in image["profiles"] if p["type"] == "custom") == [
+        "one",
+        "two",
+    ]

@@ -151,7 +151,13 @@ class Hosts:
             )
         verify: bool | str = ca or (not insecure)
         if len(await self.ctx.run(self.ctx.catalog.list_bmcs)) >= MAX_BMCS:
-            raise invalid("url", f"osdepot holds at most {MAX_BMCS} BMCs.")
+            raise error(
+                Messages.LIMIT_REACHED,
+                where="The repository",
+                count=MAX_BMCS,
+                what="BMCs",
+                detail="Each BMC's systems are host platforms; forget BMCs no longer used.",
+            )
         access = BmcAccess(url, username, password, verify, self.ctx.settings.bmc_timeout)
         try:
             systems = await self.ctx.run(self._read, access)

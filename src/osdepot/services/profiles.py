@@ -45,6 +45,8 @@ FILE_OBJECTS = {
 #: the file types whose text PUT may replace (``content``)
 TEXT_TYPES = frozenset({ImageType.CONFIG, ImageType.UNATTEND, ImageType.SCRIPT})
 MAX_TEXT = 1 << 20
+#: customised profiles one OS image may have (each is listed by GET /osImages)
+MAX_CUSTOM_PROFILES = 1000
 
 
 def _object(body: Any, name: str) -> dict[str, Any]:
@@ -92,6 +94,14 @@ class Profiles:
                 name="profile.customizationOptions",
                 detail="customizationOptions names the files of the profile "
                 "(an empty object for none).",
+            )
+        if sum(1 for p in image.profiles if p.type == "custom") >= MAX_CUSTOM_PROFILES:
+            raise error(
+                Messages.LIMIT_REACHED,
+                where=f"OS image {image.id}",
+                count=MAX_CUSTOM_PROFILES,
+                what="customised profiles",
+                detail="Each is listed by GET /osImages for every user.",
             )
         file_ids = await self._files(image, kind, parse_options(spec["customizationOptions"]))
         profile = Profile(

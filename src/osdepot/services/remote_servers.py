@@ -22,6 +22,8 @@ from osdepot.services.secrets import SecretBox
 log = logging.getLogger("osdepot.remote")
 
 PROTOCOLS = {"HTTP": 80, "HTTPS": 443, "FTP": 21, "SFTP": 22}
+#: remote file server profiles the repository holds
+MAX_SERVERS = 1000
 KEY_TYPES = ("RSA-2048", "RSA-4096", "ECDSA-521-secp521r1")
 _ADDRESS = re.compile(
     r"^(?:\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f:]+:[0-9A-Fa-f:.]*|[A-Za-z0-9_][A-Za-z0-9._-]*)$"
@@ -256,6 +258,14 @@ class RemoteServers:
         catalog = self.ctx.catalog
         try:
             if old is None:
+                if len(catalog.list_servers()) >= MAX_SERVERS:
+                    raise error(
+                        Messages.LIMIT_REACHED,
+                        where="The repository",
+                        count=MAX_SERVERS,
+                        what="remote file server profiles",
+                        detail="Profiles are shared by every user; one is enough per server.",
+                    )
                 return Saved(catalog.add_server(server), [])
             catalog.update_server(server)
         except Duplicate:
