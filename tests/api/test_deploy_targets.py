@@ -493,3 +493,74 @@ def test_the_number_of_bmcs_is_bounded(api: Api, monkeypatch: pytest.MonkeyPatch
     assert r.status_code == 409, r.text
     assert r.json()["messages"][0]["id"] == "FQXHMFC9065J"
     assert api.c.get("/bmcs").json()["bmcs"] == []
+
+
+class _HostileBmc:
+    """A plain-HTTP 'BMC' on 127.0.0.1 whose every answer is out of bounds: ``huge``
+    sends 6 MiB of JSON without a length, ``announced`` declares 1 GiB and sends 1 KiB,
+    ``trickle`` sends a byte every 50 ms without end."""
+
+    def __init__(self, mode: str) -> None:
+        import http.server
+        import threading
+        import time
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *_a: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                if mode == "announced":
+                    self.send_header("Content-Length", str(1 << 30))
+                    self.end_headers()
+                    self.wfile.write(b'{"x": "' + b"a" * 1024)
+                    return
+                self.send_header("Connection", "close")
+                self.end_headers()
+                try:
+                    if mode == "huge":
+                        self.wfile.write(b'{"x": "' + b"a" * (6 << 20) + b'"}')
+                        return
+                    for _ in range(400):  # 20 s at most, then the test server stops
+                        self.wfile.write(b" ")
+                        self.wfile.flush()
+                        time.sleep(0.05)
+                except OSError:
+                    pass  # osdepot hung up: what it should do
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.mark.parametrize(
+    ("mode", "said"),
+    [
+        ("huge", "larger than 4194304 bytes"),
+        ("announced", "announced an answer of 1073741824 bytes"),
+        ("trickle", "took more than 2 s"),
+    ],
+)
+def test_a_bmc_whose_answers_are_out_of_bounds_is_refused(
+    api: Api, ctx: Context, mode: str, said: str
+) -> None:
+    from dataclasses import replace
+
+    ctx.settings = replace(ctx.settings, bmc_timeout=0.5)  # an answer may take 2 s
+    bmc = _HostileBmc(mode)
+    try:
+        r = api.c.post("/bmcs", json={"url": bmc.url, "username": "u", "password": "p"})
+    finally:
+        bmc.close()
+    assert r.status_code == 409, r.text
+    assert said in r.json()["messages"][0]["explanation"], r.text
+    assert api.c.get("/bmcs").json()["bmcs"] == []

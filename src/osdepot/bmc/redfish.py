@@ -13,7 +13,8 @@ import contextlib
 import logging
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import requests
@@ -31,6 +32,40 @@ log = logging.getLogger("osdepot.bmc")
 
 #: most systems one BMC may report (an enclosure manager: dozens; a bound on a hostile one)
 MAX_SYSTEMS = 256
+#: most bytes of one Redfish answer (after decompression) read from a BMC: its JSON
+#: documents are a few KiB; a hostile or broken BMC must not fill the server's memory
+MAX_ANSWER = 4 * 1024 * 1024
+
+
+class AnswerOutOfBounds(requests.RequestException):
+    """A BMC's answer is larger than :data:`MAX_ANSWER`, or takes too long."""
+
+
+def _bounded(seconds: float) -> Callable[..., requests.Response]:
+    """A response hook: read the body — at most :data:`MAX_ANSWER` bytes, decompressed,
+    within ``seconds`` — before requests would read all of it, however long."""
+
+    def hook(response: requests.Response, *_args: Any, **_kwargs: Any) -> requests.Response:
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > MAX_ANSWER:
+            response.close()
+            raise AnswerOutOfBounds(f"It announced an answer of {declared} bytes")
+        raw = response.raw
+        read = getattr(raw, "read1", None) or raw.read
+        deadline = time.monotonic() + seconds
+        data = bytearray()
+        while piece := read(65536, decode_content=True):
+            data += piece
+            if len(data) > MAX_ANSWER:
+                response.close()
+                raise AnswerOutOfBounds(f"It sent an answer larger than {MAX_ANSWER} bytes")
+            if time.monotonic() > deadline:
+                response.close()
+                raise AnswerOutOfBounds(f"It took more than {seconds:.0f} s to send one answer")
+        response._content = bytes(data)  # what requests reads the body into
+        return response
+
+    return hook
 
 
 @contextlib.contextmanager
@@ -49,6 +84,9 @@ def _verify(verify: bool | str) -> Iterator[bool | str]:
 
 
 def _failure(exc: BaseException, url: str) -> BmcFailure:
+    for found in (exc, exc.__cause__, exc.__context__):
+        if isinstance(found, AnswerOutOfBounds):
+            return BmcFailure("redfish", str(found))
     if isinstance(exc, sushy_exc.AccessError):
         return BmcFailure("auth", f"Its Redfish service answered HTTP {exc.status_code}")
     if isinstance(exc, sushy_exc.ConnectionError | requests.RequestException):
@@ -143,6 +181,8 @@ class RedfishReader:
                 default_request_timeout=access.timeout,
                 connect_timeout=access.timeout,
             )
+            # sushy keeps its requests session private; the hook bounds every answer
+            conn._session.hooks["response"].append(_bounded(4 * access.timeout))
             auth = sushy_auth.SessionOrBasicAuth(username=access.username, password=access.password)
             try:
                 yield sushy.Sushy(url, auth=auth, connector=conn)
