@@ -349,18 +349,13 @@ def test_one_user_cannot_reserve_all_free_space(
 # -- a file of unannounced size growing past the limits --------------------------------------
 
 
-def _software(size: int) -> bytes:
-    """A .tar.gz of about ``size`` bytes (random data does not compress)."""
-    import io
+def _growing() -> bytes:
+    """A .tar.gz of a little over 3 MiB (random data does not compress)."""
     import random
-    import tarfile
 
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=1) as tar:
-        info = tarfile.TarInfo("payload/data.bin")
-        info.size = size
-        tar.addfile(info, io.BytesIO(random.Random(size).randbytes(size)))
-    return buf.getvalue()
+    from tests.samples import tar_gz_bytes
+
+    return tar_gz_bytes({"payload/data.bin": random.Random(3).randbytes(3 << 20)})
 
 
 def _chunked_upload(api: Api, job: str, data: bytes) -> Any:
@@ -405,7 +400,7 @@ def small_growth_step(monkeypatch: Any) -> None:
 def test_a_chunked_body_cannot_pass_the_repository_limit(
     api: Api, ctx: Context, small_growth_step: None
 ) -> None:
-    data = _software(3 << 20)
+    data = _growing()
     ctx.settings = replace(ctx.settings, max_repository_bytes=2 << 20)
     job = api.init("SOFTWARE")
     _refused_for_room(api, ctx, _chunked_upload(api, job, data), job, "does not fit")
@@ -420,7 +415,7 @@ def test_a_chunked_body_cannot_pass_the_repository_limit(
 def test_a_chunked_body_cannot_take_space_others_reserved(
     api: Api, make_api: Any, ctx: Context, monkeypatch: Any, small_growth_step: None
 ) -> None:
-    data = _software(3 << 20)
+    data = _growing()
     free = 64 << 20
     blobs = ctx.settings.data_dir / "blobs"
 
@@ -438,7 +433,7 @@ def test_a_chunked_body_cannot_take_space_others_reserved(
 def test_a_resumable_upload_without_a_length_cannot_pass_the_limit(
     api: Api, ctx: Context, small_growth_step: None
 ) -> None:
-    data = _software(3 << 20)
+    data = _growing()
     ctx.settings = replace(ctx.settings, max_repository_bytes=2 << 20)
     job = api.init("SOFTWARE")
     draft = {"Upload-Draft-Interop-Version": "6"}
