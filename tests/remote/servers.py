@@ -31,6 +31,7 @@ class Behaviour:
     truncate_once: int | None = None  # the first transfer ends after this many bytes
     stall_after: int | None = None  # every transfer stops sending after this many bytes
     announce_delta: int = 0  # HTTP: Content-Length = real size + delta
+    no_length: bool = False  # HTTP: no Content-Length (the body ends with the connection)
     no_range: bool = False  # HTTP: ignore Range requests
     redirect: str | None = None  # HTTP: answer every GET with a redirect here
     transfers: int = 0
@@ -86,7 +87,8 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self.send_response(200)
         body = data[start:]
-        self.send_header("Content-Length", str(len(body) + b.announce_delta))
+        if not b.no_length:
+            self.send_header("Content-Length", str(len(body) + b.announce_delta))
         self.send_header("Connection", "close")
         self.end_headers()
         b.transfers += 1

@@ -231,3 +231,19 @@ def test_only_registered_servers_and_plain_paths(api: Api) -> None:
         assert api.task(job)["status"] == "Pending"
     job, r = remote_import(api, "999", ISO)
     assert r.status_code == 412 and r.json()["messages"][0]["id"] == "FQXHMFC9029J"
+
+
+def test_a_file_of_unannounced_size_is_held_to_the_repository_limit(
+    api: Api, ctx: Context, http: HttpServer, files: Path
+) -> None:
+    from dataclasses import replace
+
+    http.behaviour.no_length = True  # no size announced: checked as it grows
+    size = (files / ISO.lstrip("/")).stat().st_size
+    srv = register(api, protocol="HTTP", port=http.port, username=USER, password=PASSWORD)
+    ctx.settings = replace(ctx.settings, max_repository_bytes=size // 2)
+    job, _r = remote_import(api, srv["serverId"], ISO)
+    failed(api, ctx, job, "FQXHMFC9004M", "does not fit")
+    ctx.settings = replace(ctx.settings, max_repository_bytes=size + 1)
+    job, _r = remote_import(api, srv["serverId"], ISO)
+    assert wait_done(api, job)["status"] == "Complete"

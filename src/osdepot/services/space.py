@@ -91,7 +91,8 @@ def check_growth(ctx: Context, received: int, n: int, exclude_own: int = 0) -> i
                 Messages.REPOSITORY_FULL,
                 detail=f"The file, whose size was not announced, has reached {received} "
                 f"bytes; the repository storage has {free} bytes free, of which {reserved} "
-                "are reserved by imports in progress, so it cannot grow further.",
+                "are reserved by imports in progress, so it cannot grow further. Nothing "
+                "was stored.",
             )
         rooms.append(free - reserved)
     if s.max_repository_bytes:
@@ -101,7 +102,8 @@ def check_growth(ctx: Context, received: int, n: int, exclude_own: int = 0) -> i
                 Messages.REPOSITORY_FULL,
                 detail=f"The repository is limited to {s.max_repository_bytes} bytes; it "
                 f"holds {usage.bytes_stored} bytes and {reserved} are reserved by imports "
-                f"in progress, so a file of {received + n} bytes or more does not fit.",
+                f"in progress, so a file of {received + n} bytes or more does not fit. "
+                "Nothing was stored.",
             )
         rooms.append(room)
     return max(min(rooms), n)
