@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from osdepot.content.inspect import inspect_path
 from osdepot.domain.images import FAMILIES, ImageType
+from osdepot.errors import ContentError
 from tests.media import make_iso, medium_bytes
 from tests.samples import (
     AUTOYAST,
@@ -160,6 +161,39 @@ def test_device_files_in_tar_are_refused(tmp_path: Path) -> None:
         ti.type = tarfile.BLKTYPE
         tf.addfile(ti)
     refused(check(tmp_path, "OSPROFILE", "p.tar.gz", buf.getvalue()), "device")
+
+
+def test_a_tar_gz_is_read_in_large_pieces_and_whole() -> None:
+    """gzip asks for 8 KiB at a time; on a store where every read is a request (S3)
+    the check reads ahead 1 MiB, and still reads every byte of the file."""
+    import random
+
+    from osdepot.content.source import Source
+    from osdepot.content.validators.archives import check_tar_gz
+
+    data = tar_gz_bytes({"p/data.bin": random.Random(5).randbytes(5 << 20)})
+
+    class Counted:
+        size = len(data)
+        reads: list[int] = []
+
+        def read_at(self, offset: int, n: int) -> bytes:
+            self.reads.append(n)
+            return data[offset : offset + n]
+
+        def close(self) -> None:
+            pass
+
+    store = Counted()
+    with Source(store) as src:
+        found = check_tar_gz(src)
+    assert found.details["bytes"] == 5 << 20
+    assert len(store.reads) <= len(data) // (1 << 20) + 3, len(store.reads)
+    # a truncated archive is still refused through the read-ahead
+    cut = Counted()
+    cut.size, cut.reads = len(data) - 1000, []
+    with Source(cut) as src, pytest.raises(ContentError, match="not a complete"):
+        check_tar_gz(src)
 
 
 # -- property-based: damaged input is refused with a message, never a crash ----------
