@@ -137,6 +137,50 @@ def test_known_and_unknown_names_answer_alike_and_a_lock_stops_only_the_guesser(
     assert victim.locked_until and victim.locked_until > time.time()
 
 
+def test_credentials_no_user_can_have_are_refused_and_nothing_of_them_kept(
+    lockable: Context, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before: each failed login stored its name in the catalog whole (12 logins with
+    900 KB names: 5.6 MB of rows, kept 15 minutes), a lock kept it in memory and wrote
+    it to the log, and Basic credentials kept it in the user cache (4,096 names of
+    48 KB: 192 MiB), all before any login."""
+    app = create_app(ctx=lockable)
+    auth: Auth = app.state.auth
+    long_names = [f"{i}" + "x" * 900_000 for i in range(4)]
+    odd = ["with space", "semi;colon", "ünïcode", "x" * 65]
+    caplog.set_level(logging.INFO)
+    with TestClient(app, base_url="https://testserver") as c:
+        for name in long_names + odd:
+            for _ in range(4):  # past login_max_failures (3): no lock either
+                r = c.post("/sessions", json={"UserId": name, "password": "wrong-guess-1"})
+                assert r.status_code == 401, r.text
+                assert r.json()["messages"][0]["id"] == "FQXHMSE9002J"
+        for i in range(20):
+            r = c.get("/aicc", headers=basic(f"{i}" + "y" * 40_000, "wrong-guess-1"))
+            assert r.status_code == 401 and r.json()["messages"][0]["id"] == "FQXHMSE9002J"
+        # A password longer than any user can have: refused, never counted against the
+        # account (four tries, the lock is at three) — the right one still opens it.
+        for _ in range(4):
+            r = c.post("/sessions", json={"UserId": "victim", "password": "p" * 1025})
+            assert r.status_code == 401 and r.json()["messages"][0]["id"] == "FQXHMSE9002J"
+            r = c.get("/aicc", headers=basic("victim", "p" * 40_000))
+            assert r.status_code == 401
+        r = c.post("/sessions", json={"UserId": "victim", "password": "victim-password"})
+        assert r.status_code == 200, r.text
+        # A name of the right form is still counted and locked as before.
+        for _ in range(3):
+            c.post("/sessions", json={"UserId": "no-such-user", "password": "wrong-guess-1"})
+        r = c.post("/sessions", json={"UserId": "no-such-user", "password": "wrong-guess-1"})
+        assert r.json()["messages"][0]["id"] == "FQXHMSE9006J"
+    for name in long_names + odd:
+        assert lockable.catalog.login_failures("testclient", name).failures == 0
+        assert not lockable.catalog.login_failures("testclient", name).locked_until
+    assert lockable.catalog.login_failures("testclient", "victim").failures == 0
+    assert all(len(name) <= 64 for name in auth._users)
+    assert all(len(name) <= 64 for _, name in auth._locks)
+    assert max(len(r.getMessage()) for r in caplog.records) < 1000
+
+
 # -- #3 the password gate, unit by unit -----------------------------------------------------
 
 

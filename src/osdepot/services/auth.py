@@ -45,8 +45,12 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _name_ok(name: str) -> bool:
+    return 1 <= len(name) <= 64 and set(name) <= _USER_NAME_OK
+
+
 def check_user_name(name: str) -> str:
-    if not (1 <= len(name) <= 64) or not set(name) <= _USER_NAME_OK:
+    if not _name_ok(name):
         raise error(
             Messages.INVALID_VALUE,
             name="user name",
@@ -55,8 +59,22 @@ def check_user_name(name: str) -> str:
     return name
 
 
+#: The longest password a user can have (check_password).
+MAX_PASSWORD = 1024
+
+
+def possible_credentials(name: str, password: str) -> bool:
+    """Whether ``name`` and ``password`` could belong to a user at all: a name that
+    follows the user-name rule (check_user_name) and a password no longer than any user
+    can have. Others are refused without a password check, a catalog row, a log line or
+    a cache entry: unauthenticated clients would otherwise make the server store and
+    hold what they sent (a failed login's name is counted in the catalog and a lock
+    remembered in memory and logged; 900 KB names were stored whole)."""
+    return len(password) <= MAX_PASSWORD and _name_ok(name)
+
+
 def check_password(password: str) -> str:
-    if len(password) < 8 or len(password) > 1024:
+    if len(password) < 8 or len(password) > MAX_PASSWORD:
         raise error(
             Messages.INVALID_VALUE,
             name="password",
@@ -290,8 +308,17 @@ class Auth:
         exc.delay = min(self.ctx.settings.login_failure_delay, 5.0)
         raise exc
 
+    def _impossible(self) -> OsdepotError:
+        """The answer to credentials no user can have (possible_credentials): the
+        answer and the first delay of any failed login, nothing counted or kept."""
+        failed = error(Messages.LOGIN_FAILED)
+        failed.delay = min(self.ctx.settings.login_failure_delay, 5.0)
+        return failed
+
     async def open_session(self, name: str, password: str, address: str) -> tuple[str, Session]:
         """POST /sessions: :meth:`login` through the gate, off the event loop."""
+        if not possible_credentials(name, password):
+            raise self._impossible()
         await self._known_lock(address, name)
         async with self.gate.check(address):
             return await self.ctx.run(self.login, name, password, address)
@@ -368,6 +395,8 @@ class Auth:
     async def basic_user(self, name: str, password: str, address: str) -> User:
         """The user of Basic credentials: remembered ones at once, others through the
         gate (a password check)."""
+        if not possible_credentials(name, password):
+            raise self._impossible()
         user = self.cached_basic_user(name, password, address)
         if user is not None:
             return user
