@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+import resource
 import socket
 import ssl
 import stat
@@ -228,6 +229,79 @@ def test_request_heads_are_bounded_in_size_and_time(tmp_path: Path) -> None:
         assert grown < 50 * MiB, f"the server grew by {grown / MiB:.0f} MiB"
         r = server.session().get(server.url + "/aicc", timeout=10)
         assert r.status_code == 200
+    finally:
+        stop_server(server)
+
+
+def _held(server: Server, source: str) -> ssl.SSLSocket:
+    """A TLS connection from ``source`` (any 127/8 address reaches the server) whose
+    request head never ends: what a client holds a connection open with."""
+    host, port, ctx = tls(server)
+    raw = socket.create_connection((host, port), timeout=10, source_address=(source, 0))
+    sock = ctx.wrap_socket(raw, server_hostname=host)
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+    return sock
+
+
+def _get_from(server: Server, source: str) -> bytes:
+    host, port, ctx = tls(server)
+    raw = socket.create_connection((host, port), timeout=10, source_address=(source, 0))
+    with ctx.wrap_socket(raw, server_hostname=host) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        return answer(sock)
+
+
+def test_connections_are_bounded_in_all_and_per_address(tmp_path: Path) -> None:
+    """Before: one client holding 1,000 TLS connections (heads never finished, each
+    dropped after 5 s and opened again) left a server started with systemd's 1,024
+    open files unable to accept anyone, and each held connection took about 48 KB."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(1024, hard), hard))  # systemd's soft
+    try:
+        server = start_server(
+            tmp_path / "data",
+            {
+                "OSDEPOT_HEADER_TIMEOUT": "30",
+                "OSDEPOT_MAX_CONNECTIONS": "40",
+                "OSDEPOT_MAX_CONNECTIONS_PER_ADDRESS": "16",
+            },
+        )
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    held: list[ssl.SSLSocket] = []
+    try:
+        # The server raised its own soft limit to the hard one (at most 2**20).
+        limit = psutil.Process(server.proc.pid).rlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY or hard > 1024:
+            assert limit[0] == min(hard if hard != resource.RLIM_INFINITY else 1 << 20, 1 << 20)
+        # One address: 16 connections held, the 17th refused with a reason …
+        held += [_held(server, "127.0.0.1") for _ in range(16)]
+        got = _get_from(server, "127.0.0.1")
+        assert got.startswith(b"HTTP/1.1 503"), got[:200]
+        assert b"retry-after: 1" in got.lower() and b"127.0.0.1 has 16 connections" in got
+        # … while another address is served.
+        assert _get_from(server, "127.0.0.2").startswith(b"HTTP/1.1 200")
+        # In all: 40 held from three addresses, then every address is refused.
+        held += [_held(server, "127.0.0.2") for _ in range(16)]
+        held += [_held(server, "127.0.0.3") for _ in range(8)]
+        got = _get_from(server, "127.0.0.4")
+        assert got.startswith(b"HTTP/1.1 503") and b"holds 40 connections" in got, got[:200]
+        # The held connections are still the server's: one of them finishes its head.
+        held[0].sendall(b"Connection: close\r\n\r\n")
+        assert answer(held[0]).startswith(b"HTTP/1.1 200")
+    finally:
+        for sock in held:
+            sock.close()
+    try:
+        # Closed connections are no longer counted: every address is served again.
+        deadline = time.monotonic() + 10
+        while not _get_from(server, "127.0.0.1").startswith(b"HTTP/1.1 200"):
+            assert time.monotonic() < deadline, "closed connections are still counted"
+            time.sleep(0.2)
+        for source in ("127.0.0.2", "127.0.0.4"):
+            assert _get_from(server, source).startswith(b"HTTP/1.1 200")
+        log = server.log.read_text()
+        assert "127.0.0.1 has 16 connections open" in log and "holds 40 connections" in log
     finally:
         stop_server(server)
 

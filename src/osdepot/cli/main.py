@@ -57,6 +57,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
         return 2
     logsetup.configure(settings.log_level, settings.log_format)
+    # Connections and open files share the file descriptors (web/connections.py); done
+    # before osdepot.web.protocol is imported, which reads the limit.
+    from osdepot.web.connections import raise_open_files_limit
+
+    raise_open_files_limit()
     from osdepot.services.networks import NetworkPolicy
 
     try:

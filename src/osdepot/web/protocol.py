@@ -54,6 +54,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResp
 from osdepot.config import Settings
 from osdepot.errors import OsdepotException
 from osdepot.web.body import DIRECT_BODY, INTERIM
+from osdepot.web.connections import ConnectionLimits
 
 #: The largest request head (request line and header fields) accepted, in bytes.
 MAX_HEAD_BYTES = 64 * 1024
@@ -62,7 +63,14 @@ MAX_HEADERS = 100
 #: Seconds a request head may take from its first byte (or from the connection, for the
 #: first request) to its end. Read once from ``OSDEPOT_HEADER_TIMEOUT`` (a worker
 #: process of ``--workers N`` reads the variables its parent set).
-HEADER_TIMEOUT = Settings.from_env().header_timeout
+_SETTINGS = Settings.from_env()
+HEADER_TIMEOUT = _SETTINGS.header_timeout
+#: The connections this process holds at once, in all and per address (web/connections.py).
+LIMITS = ConnectionLimits(
+    _SETTINGS.max_connections,
+    _SETTINGS.max_connections_per_address,
+    _SETTINGS.forwarded_allow_ips,
+)
 
 #: Socket reads that are not read into an application's buffer land here. One per
 #: process is enough: each read is handed on (parsed or copied) before the next.
@@ -297,11 +305,11 @@ class _HeadTooLarge(OsdepotException):
     """Raised in a parser callback: the head is over the limits."""
 
 
-def _refusal(status: int, reason: str, text: str) -> bytes:
+def _refusal(status: int, reason: str, text: str, extra: str = "") -> bytes:
     body = text.encode()
     return (
         f"HTTP/1.1 {status} {reason}\r\ncontent-type: text/plain; charset=utf-8\r\n"
-        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+        f"content-length: {len(body)}\r\n{extra}connection: close\r\n\r\n"
     ).encode() + body
 
 
@@ -329,14 +337,24 @@ class BodyProtocol(HttpToolsProtocol):
         self._head_fields = 0
         self._head_size = 0
         self._head_timer: asyncio.TimerHandle | None = None
+        self._counted: str | None = None  # the address this connection is counted under
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         transport.set_protocol(_Reads(self))
+        host = self.client[0] if self.client else ""
+        why = LIMITS.admit(host)
+        if why is not None:
+            self._refuse(_refusal(503, "Service Unavailable", why + ".", "retry-after: 1\r\n"), why)
+            return
+        self._counted = host
         self._start_head_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_head_timer()
+        if self._counted is not None:
+            LIMITS.release(self._counted)
+            self._counted = None
         super().connection_lost(exc)
 
     def _start_head_timer(self) -> None:
