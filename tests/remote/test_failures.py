@@ -3,8 +3,12 @@ to fix, and stores nothing; interruptions resume where the protocol allows it.""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import socket
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -247,3 +251,64 @@ def test_a_file_of_unannounced_size_is_held_to_the_repository_limit(
     ctx.settings = replace(ctx.settings, max_repository_bytes=size + 1)
     job, _r = remote_import(api, srv["serverId"], ISO)
     assert wait_done(api, job)["status"] == "Complete"
+
+
+@contextlib.contextmanager
+def hostile_ftp(greeting: bytes, repeat: int = 128) -> Iterator[dict[str, int]]:
+    """A server on 127.0.0.1 that answers each connection with ``greeting`` sent
+    ``repeat`` times over (again while the client reads, up to 8 MiB in all), then
+    closes; ``sent`` counts what the client took before it closed its end."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    seen = {"port": listener.getsockname()[1], "sent": 0, "connections": 0}
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            seen["connections"] += 1
+            with conn:
+                block = greeting * repeat
+                with contextlib.suppress(OSError):
+                    while seen["sent"] < (8 << 20):
+                        conn.sendall(block)
+                        seen["sent"] += len(block)
+                        if repeat == 1:
+                            break
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield seen
+    finally:
+        listener.close()
+        thread.join(5)
+
+
+def test_an_ftp_reply_without_end_is_refused_at_64_kib(api: Api, ctx: Context) -> None:
+    """Before: ftplib gathered a multi-line reply without end; a server that never
+    ended its greeting grew the process by about 250 MB a second."""
+    with hostile_ftp(b"220-" + b"x" * 8000 + b"\r\n") as seen:
+        srv = register(api, protocol="FTP", port=seen["port"])
+        job, r = remote_import(api, srv["serverId"], ISO)
+        assert r.status_code == 201, r.text
+        failed(api, ctx, job, "FQXHMFC9028J", "reply 220 went on past 65536 bytes")
+        # Not retried (the server misbehaves), and taken only as far as the bound
+        # (plus what the sockets buffer: a few MiB at most on loopback).
+        assert seen["connections"] == 1
+        assert seen["sent"] < (8 << 20), seen
+
+
+def test_an_ftp_greeting_cut_short_or_not_ftp_is_a_clear_failure(api: Api, ctx: Context) -> None:
+    # Before, both ended the job with no word of what the server did.
+    cases = (
+        (b"220-welcome\r\n", "The server's greeting broke off: the connection closed"),
+        (b"HTTP/1.1 400 Bad Request\r\n", "does not greet as FTP servers do: HTTP/1.1 400"),
+    )
+    for greeting, words in cases:
+        with hostile_ftp(greeting, repeat=1) as seen:
+            srv = register(api, protocol="FTP", port=seen["port"])
+            job, _r = remote_import(api, srv["serverId"], ISO)
+            failed(api, ctx, job, "FQXHMFC9028J", words)
+            api.c.delete(f"/osImages/remoteFileServers/{srv['serverId']}")
