@@ -162,6 +162,38 @@ def test_the_listing_is_gzip_encoded_for_clients_that_take_it(api: Api) -> None:
         assert sorted(f["name"] for f in listed) == ["post.sh", "second.sh"]
 
 
+def test_an_unchanged_listing_is_answered_304_to_a_client_that_has_it(api: Api) -> None:
+    """A client that sends back the ETag of its copy (a browser does by itself) gets
+    304 and no body while the repository has not changed — a 10,000-entry listing is
+    3.4 MB each time otherwise — and the new listing once it has."""
+    api.import_file("SCRIPT", "post.sh", b"#!/bin/sh\necho hi\n", os="rhel")
+
+    def get(accept: str = "identity", **headers: str) -> Any:
+        return api.c.get("/osImages", headers={"Accept-Encoding": accept, **headers})
+
+    plain, packed = get(), get("gzip")
+    tag, gz_tag = plain.headers["etag"], packed.headers["etag"]
+    assert tag.startswith('"') and tag.endswith('"') and gz_tag != tag
+    assert "no-cache" in plain.headers["cache-control"]
+    for asked in (tag, f"W/{tag}", f'"other", {tag}', "*"):
+        r = get(**{"If-None-Match": asked})
+        assert r.status_code == 304 and r.content == b"", asked
+        assert r.headers["etag"] == tag and "accept-encoding" in r.headers["vary"].lower()
+    assert get("gzip", **{"If-None-Match": gz_tag}).status_code == 304
+    # Another representation's tag, or one of another listing: the whole listing.
+    r = get(**{"If-None-Match": gz_tag})
+    assert r.status_code == 200 and r.content == plain.content
+    assert get(**{"If-None-Match": '"0123"'}).status_code == 200
+    # A job made changes nothing listed: the tag holds. An import changes it.
+    api.init("SCRIPT")
+    assert get(**{"If-None-Match": tag}).status_code == 304
+    api.import_file("SCRIPT", "second.sh", b"#!/bin/sh\necho two\n", os="rhel")
+    r = get(**{"If-None-Match": tag})
+    assert r.status_code == 200 and r.headers["etag"] != tag
+    assert sorted(f["name"] for f in r.json()["installScriptFiles"]) == ["post.sh", "second.sh"]
+    assert get(**{"If-None-Match": r.headers["etag"]}).status_code == 304
+
+
 def test_clients_that_miss_the_listing_cache_together_wait_for_one_rendering(
     ctx: Context, monkeypatch: pytest.MonkeyPatch
 ) -> None:

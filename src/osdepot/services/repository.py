@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import logging
 import threading
 from collections.abc import Callable
@@ -47,6 +48,8 @@ class RenderedListing:
 
     generation: int
     body: bytes
+    #: a digest of ``body``: the entity tag clients revalidate their copy with
+    tag: str = ""
     gzipped: bytes | None = None
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -93,16 +96,24 @@ class Repository:
         until the repository's generation changes: a listing of 10,000 entries then
         costs one small query instead of a full read and rendering. One cache per
         process (in the context); rendering and compressing run on a thread."""
+        return await self.encoded(await self.current_listing(render), compressed)
+
+    async def current_listing(self, render: Callable[[Listing], bytes]) -> RenderedListing:
+        """The listing of the repository's current generation (see rendered_listing)."""
         ctx = self.ctx
         generation = await ctx.read(lambda c: c.generation())
         cached = ctx.listing_cache
         if cached is None or cached.generation != generation:
             cached = await ctx.run(self._render, render, generation)
+        return cached
+
+    async def encoded(self, listing: RenderedListing, compressed: bool) -> bytes:
+        """A rendered listing's body, gzip-compressed (once) if ``compressed``."""
         if not compressed:
-            return cached.body
-        if cached.gzipped is not None:
-            return cached.gzipped
-        return await ctx.run(cached.compressed)
+            return listing.body
+        if listing.gzipped is not None:
+            return listing.gzipped
+        return await self.ctx.run(listing.compressed)
 
     def _render(self, render: Callable[[Listing], bytes], generation: int) -> RenderedListing:
         with _RENDERING:
@@ -110,7 +121,8 @@ class Repository:
             if cached is not None and cached.generation == generation:
                 return cached  # rendered by the request this one waited for
             listing = Listing(self.ctx.catalog.list_images(), self.ctx.catalog.list_files())
-            cached = RenderedListing(generation, render(listing))
+            body = render(listing)
+            cached = RenderedListing(generation, body, hashlib.sha256(body).hexdigest()[:32])
             self.ctx.listing_cache = cached
             return cached
 

@@ -30,6 +30,7 @@ from osdepot.services.repository import Listing, Repository, parse_id_list
 from osdepot.web.body import BodyReader
 from osdepot.web.common import authenticate, ctx_of, envelope, iso, json_body
 from osdepot.web.multipart import boundary_from_content_type
+from osdepot.web.ranges import etag_matches
 from osdepot.web.upload_form import UploadForm
 
 # -- listing ---------------------------------------------------------------------------
@@ -132,8 +133,17 @@ async def list_images(request: Request) -> Response:
         types = {f.id: f.image_type for f in (await repo.listing()).files}
         return envelope(items=[image_json(i, None, types) for i in images])
     gz = accepts_gzip(request.headers.get("accept-encoding", ""))
-    body = await repo.rendered_listing(_render_listing, compressed=gz)
-    headers = {"Vary": "Accept-Encoding"}
+    listing = await repo.current_listing(_render_listing)
+    # A client that sends back the entity tag of its copy (a browser does by itself)
+    # is told 304 while the repository has not changed, instead of the whole listing.
+    headers = {
+        "Vary": "Accept-Encoding",
+        "ETag": f'"{listing.tag}-gzip"' if gz else f'"{listing.tag}"',
+        "Cache-Control": "private, no-cache",
+    }
+    if etag_matches(request.headers.get("if-none-match", ""), headers["ETag"]):
+        return Response(status_code=304, headers=headers)
+    body = await repo.encoded(listing, gz)
     if gz:
         headers["Content-Encoding"] = "gzip"
     return Response(body, media_type="application/json", headers=headers)

@@ -57,7 +57,13 @@ def paths() -> dict[str, Any]:
         "/osImages": {
             "get": op(
                 "List the repository: OS images with profiles, and each group of files",
-                {"200": json_body({"anyOf": [ref("Listing"), ref("ProfileListing")]}, "Listing")},
+                {
+                    "200": json_body(
+                        {"anyOf": [ref("Listing"), ref("ProfileListing")]},
+                        "Listing (with an ETag; gzip-encoded for clients that take it)",
+                    ),
+                    "304": {"description": "If-None-Match names the listing's ETag: unchanged"},
+                },
                 (400, 401, 403),
                 privilege=_ANY,
                 params=[
