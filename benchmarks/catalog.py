@@ -1,6 +1,7 @@
 """The catalog under the polling load clients make, on PostgreSQL and on SQLite in the
 same run: ``GET /tasks/{id}`` per second (8 clients, wrk) and ``GET /osImages`` with
-10,000 entries (p50/p99; as is, and gzip-encoded as clients that accept it get it),
+10,000 entries (p50/p99; as is, gzip-encoded as clients that accept it get it, and
+revalidated with its ETag as a browser does),
 each against one ``osdepot serve --no-tls`` node; and the catalog statements one
 import and one poll cost (counted in-process), for the capacity model of
 docs/scale-out.md.
@@ -11,6 +12,7 @@ docs/scale-out.md.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import shutil
@@ -21,7 +23,14 @@ from unittest import mock
 
 from cluster.postgres import Postgres, pg_bin
 
-from benchmarks.upload import fill_catalog, latency, log, osdepot_server, requests_per_second
+from benchmarks.upload import (
+    AUTH,
+    fill_catalog,
+    latency,
+    log,
+    osdepot_server,
+    requests_per_second,
+)
 
 
 def statements(url: str) -> dict[str, int]:
@@ -102,6 +111,10 @@ def measure(work: Path, name: str, url: str, entries: int, seconds: float) -> di
         gz = {"Accept-Encoding": "gzip, deflate"}
         listing_gz = latency(port, "/osImages", 200, gz)
         list_gz_rps = requests_per_second(port, "/osImages", seconds, 8, gz)
+        # what a browser sends once it holds the listing: answered 304 while unchanged
+        again = {**gz, "If-None-Match": etag_of(port, gz)}
+        listing_304 = latency(port, "/osImages", 200, again, status=304)
+        list_304_rps = requests_per_second(port, "/osImages", seconds, 8, again)
     return {
         "tasks_rps": round(rps),
         "tasks_p50_ms": round(tasks["p50_ms"], 2),
@@ -112,7 +125,19 @@ def measure(work: Path, name: str, url: str, entries: int, seconds: float) -> di
         "list_gzip_rps": round(list_gz_rps),
         "list_gzip_p50_ms": round(listing_gz["p50_ms"], 2),
         "list_gzip_p99_ms": round(listing_gz["p99_ms"], 2),
+        "list_304_rps": round(list_304_rps),
+        "list_304_p50_ms": round(listing_304["p50_ms"], 2),
+        "list_304_p99_ms": round(listing_304["p99_ms"], 2),
     }
+
+
+def etag_of(port: int, headers: dict[str, str]) -> str:
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    conn.request("GET", "/osImages", headers={"Authorization": AUTH, **headers})
+    r = conn.getresponse()
+    r.read()
+    conn.close()
+    return str(r.getheader("ETag"))
 
 
 def main() -> int:
@@ -136,7 +161,8 @@ def main() -> int:
                 f"GET /osImages ({a.entries} entries) {r['list_rps']} req/s "
                 f"(p50 {r['list_p50_ms']} ms, p99 {r['list_p99_ms']} ms); gzip-encoded "
                 f"{r['list_gzip_rps']} req/s (p50 {r['list_gzip_p50_ms']} ms, "
-                f"p99 {r['list_gzip_p99_ms']} ms)")  # fmt: skip
+                f"p99 {r['list_gzip_p99_ms']} ms); revalidated (If-None-Match, 304) "
+                f"{r['list_304_rps']} req/s (p50 {r['list_304_p50_ms']} ms)")  # fmt: skip
         res["statements"] = statements(pg.fresh_database())
         log(f"catalog statements: {res['statements']['import']} per import, "
             f"{res['statements']['poll']} per poll")  # fmt: skip

@@ -687,7 +687,9 @@ def fill_catalog(root: Path, entries: int) -> int:
     return job.id
 
 
-def latency(port: int, url: str, n: int, headers: dict[str, str] | None = None) -> dict[str, float]:
+def latency(
+    port: int, url: str, n: int, headers: dict[str, str] | None = None, status: int = 200
+) -> dict[str, float]:
     """Time to the last byte of the answer (the client does not parse or inflate it)."""
     conn = http.client.HTTPConnection("127.0.0.1", port)
     times = []
@@ -698,7 +700,7 @@ def latency(port: int, url: str, n: int, headers: dict[str, str] | None = None) 
         r.read()
         if i:  # the first request warms the server's cache
             times.append(time.perf_counter() - t)
-        assert r.status == 200
+        assert r.status == status, r.status
     times.sort()
     return {
         "p50_ms": statistics.median(times) * 1000,
