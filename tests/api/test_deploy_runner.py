@@ -152,6 +152,8 @@ def test_status_calls_are_checked(api: Api, ctx: Context) -> None:
         {"deployStatus": 3},
         {"deployStatus": {"id": 21}},
         {"deployStatus": {"id": True}},
+        {"deployStatus": {"id": "1" * 5000}},  # int() refuses it: it was a 500
+        {"deployStatus": {"id": "1\u00b2"}},
         {},
     ):
         r = api.c.put(f"/hostPlatforms/{UUID}", json=body)

@@ -497,7 +497,8 @@ def test_the_number_of_bmcs_is_bounded(api: Api, monkeypatch: pytest.MonkeyPatch
 
 class _HostileBmc:
     """A plain-HTTP 'BMC' on 127.0.0.1 whose every answer is out of bounds: ``huge``
-    sends 6 MiB of JSON without a length, ``announced`` declares 1 GiB and sends 1 KiB,
+    sends 6 MiB of JSON without a length, ``announced`` declares 1 GiB and sends 1 KiB
+    (``announced-digits`` a length of 5,000 digits),
     ``trickle`` sends a byte every 50 ms without end."""
 
     def __init__(self, mode: str) -> None:
@@ -514,8 +515,10 @@ class _HostileBmc:
             def do_GET(self) -> None:
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
-                if mode == "announced":
-                    self.send_header("Content-Length", str(1 << 30))
+                if mode.startswith("announced"):
+                    # 5,000 digits: more than int() takes (it raised where it was read)
+                    length = str(1 << 30) if mode == "announced" else "9" * 5000
+                    self.send_header("Content-Length", length)
                     self.end_headers()
                     self.wfile.write(b'{"x": "' + b"a" * 1024)
                     return
@@ -547,6 +550,7 @@ class _HostileBmc:
     [
         ("huge", "larger than 4194304 bytes"),
         ("announced", "announced an answer of 1073741824 bytes"),
+        ("announced-digits", "announced an answer of 999999999999999999… (5000 digits)"),
         ("trickle", "took more than 2 s"),
     ],
 )

@@ -65,6 +65,16 @@ def test_windows_build_numbers(tmp_path: Path, build: int, year: str) -> None:
     assert r.valid and r.os is not None and r.os.image_id == f"win{year}"
 
 
+def test_a_windows_architecture_number_past_any_int_is_not_an_error(tmp_path: Path) -> None:
+    """The image list's ARCH is read as a number: 5,000 digits made int() raise in the
+    middle of the content check (before); now it is an unknown architecture. 0 is x86."""
+    for arch, image_id in (("9" * 5000, "win2022"), ("²", "win2022"), (0, "win2022-x86")):
+        eds = [{"name": "S", "edition": "ServerDatacenter", "install": "Server",
+                "build": 20348, "arch": arch}]  # fmt: skip
+        r = run(medium(tmp_path / f"a{len(str(arch))}.iso", "windows", editions=eds))
+        assert r.valid and r.os is not None and r.os.image_id == image_id, arch
+
+
 def test_windows_client_and_unknown_builds_are_refused(tmp_path: Path) -> None:
     client = [{"name": "Windows 11 Pro", "edition": "Professional", "install": "Client",
                "build": 22621, "product": "WinNT"}]  # fmt: skip

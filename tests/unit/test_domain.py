@@ -136,3 +136,12 @@ def test_job_transitions() -> None:
     assert can_transition(JobStatus.PENDING, JobStatus.RUNNING)
     assert not can_transition(JobStatus.STOPPED, JobStatus.RUNNING)
     assert can_transition(JobStatus.COMPLETE, JobStatus.RUNNING)  # BUNDLESIG
+
+
+def test_decimal_reads_ascii_digits_only_and_not_too_many() -> None:
+    from osdepot.domain.text import decimal
+
+    assert decimal("0") == 0 and decimal("014") == 14 and decimal("9" * 18) == 10**18 - 1
+    for text in ("", " 1", "1 ", "-1", "+1", "1.0", "²", "١٢", "1_000", "9" * 19, "9" * 5000):
+        assert decimal(text) is None, text
+    assert decimal("123", 2) is None and decimal("12", 2) == 12

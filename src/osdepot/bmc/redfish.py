@@ -46,10 +46,15 @@ def _bounded(seconds: float) -> Callable[..., requests.Response]:
     within ``seconds`` — before requests would read all of it, however long."""
 
     def hook(response: requests.Response, *_args: Any, **_kwargs: Any) -> requests.Response:
-        declared = response.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > MAX_ANSWER:
+        declared = response.headers.get("Content-Length", "").strip()
+        # (ASCII digits only, and no int() of thousands of them: both would raise here)
+        digits = declared.isascii() and declared.isdigit()
+        if digits and (len(declared) > 18 or int(declared) > MAX_ANSWER):
             response.close()
-            raise AnswerOutOfBounds(f"It announced an answer of {declared} bytes")
+            shown = (
+                declared if len(declared) <= 18 else f"{declared[:18]}… ({len(declared)} digits)"
+            )
+            raise AnswerOutOfBounds(f"It announced an answer of {shown} bytes")
         raw = response.raw
         read = getattr(raw, "read1", None) or raw.read
         deadline = time.monotonic() + seconds

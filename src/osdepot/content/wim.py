@@ -14,6 +14,7 @@ from xml.etree.ElementTree import Element
 import defusedxml.ElementTree as SafeET
 
 from osdepot.content.source import ContentError, FileData
+from osdepot.domain.text import decimal
 
 _MAGIC = b"MSWIM\x00\x00\x00"
 _MAX_XML = 16 << 20
@@ -83,9 +84,7 @@ def read_wim_images(f: FileData) -> list[WimImage]:
                 build=num(win, "VERSION/BUILD"),
                 major=num(win, "VERSION/MAJOR"),
                 minor=num(win, "VERSION/MINOR"),
-                arch=_ARCH.get(int(arch_raw))
-                if arch_raw.isascii() and arch_raw.isdigit()
-                else None,
+                arch=None if (code := decimal(arch_raw)) is None else _ARCH.get(code),
             )
         )
     if not images:

@@ -1,4 +1,5 @@
-"""Control characters: what a name or a label may not hold, and how a log shows them."""
+"""Text from outside: the control characters a name or a label may not hold, how a log
+shows them, and the numbers written in it."""
 
 from __future__ import annotations
 
@@ -26,3 +27,15 @@ def escape_controls(text: str) -> str:
 def _escaped(m: re.Match[str]) -> str:
     code = ord(m.group())
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def decimal(text: str, digits: int = 18) -> int | None:
+    """The number ``text`` writes in ASCII digits (at most ``digits`` of them), or None.
+
+    ``str.isdigit()`` also takes "²" and digits of other scripts, which ``int()``
+    refuses, and ``int()`` refuses more than 4,300 digits (Python's guard against
+    quadratic conversions): a check of ``isdigit()`` alone let both raise where a
+    number from a request, a medium or a remote server was read."""
+    if not (0 < len(text) <= digits and text.isascii() and text.isdigit()):
+        return None
+    return int(text)

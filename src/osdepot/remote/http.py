@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import httpx
 
 from osdepot.domain.records import RemoteServer
+from osdepot.domain.text import decimal
 from osdepot.remote.base import Failure, Opened, RemoteCredentials, RemoteFailure
 
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
@@ -111,7 +112,7 @@ class HttpFetcher:
                     "resuming (it ignores HTTP Range requests).",
                 )
             length = response.headers.get("content-length")
-            size = int(length) if length and length.isascii() and length.isdigit() else None
+            size = decimal(length or "")
         return Opened(size, self._chunks(response))
 
     async def _chunks(self, response: httpx.Response) -> AsyncIterator[bytes]:

@@ -46,6 +46,7 @@ from osdepot.domain.deploy import (
 from osdepot.domain.images import ImageType
 from osdepot.domain.jobs import DEPLOY_PREFIX, JobStatus
 from osdepot.domain.records import Host, User
+from osdepot.domain.text import decimal
 from osdepot.errors import BmcFailure, error
 from osdepot.messages import Messages
 from osdepot.ports import BmcAccess
@@ -373,11 +374,11 @@ class Deployments:
         status = body.get("deployStatus") if isinstance(body, dict) else None
         raw = status.get("id") if isinstance(status, dict) else None
         text = str(raw).strip() if isinstance(raw, int | str) and not isinstance(raw, bool) else ""
-        if not (text.isascii() and text.isdigit() and int(text) in DEPLOY_STATES):
+        state = decimal(text, 3)
+        if state is None or state not in DEPLOY_STATES:
             raise invalid(
                 "deployStatus.id", "deployStatus.id must be one of LXCA's states, 0 to 27."
             )
-        state = int(text)
         if state < STARTING + 1 or state == STOPPED:
             raise invalid("deployStatus.id", f"An installer cannot report state {state}.")
         message = status.get("message", "") if isinstance(status, dict) else ""

@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse
 from osdepot import metrics
 from osdepot.domain.records import User
 from osdepot.domain.roles import Privilege
+from osdepot.domain.text import decimal
 from osdepot.errors import OsdepotError, error
 from osdepot.messages import Messages
 from osdepot.services.auth import Auth, require, token_hash
@@ -141,15 +142,16 @@ async def read_body(request: Request, limit: int, what: str) -> bytes:
     (413). All bodies read at once hold at most :data:`JSON_BYTES_IN_FLIGHT` (503
     beyond), and each must arrive within ``OSDEPOT_JSON_BODY_TIMEOUT`` seconds (408)."""
     seconds = ctx_of(request).settings.json_body_timeout
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not (declared.isascii() and declared.isdigit()):
+    raw = request.headers.get("content-length")
+    declared = None if raw is None else decimal(raw, 30)
+    if raw is not None:
+        if declared is None:
             raise error(
                 Messages.INVALID_VALUE, name="Content-Length", detail="It must be a number."
             )
-        if int(declared) > limit:
+        if declared > limit:
             raise too_large(what, limit)
-    share = int(declared) if declared is not None else limit
+    share = declared if declared is not None else limit
     if _InFlight.held + share > JSON_BYTES_IN_FLIGHT:
         busy = error(Messages.BODIES_BUSY, limit=JSON_BYTES_IN_FLIGHT)
         busy.headers.update({"Retry-After": "1", "Connection": "close"})
