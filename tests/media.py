@@ -127,7 +127,7 @@ def wim(images: list[dict[str, object]]) -> bytes:
     parts = []
     for i, im in enumerate(images, 1):
         parts.append(
-            f'<IMAGE INDEX="{i}"><NAME>{im["name"]}</NAME><WINDOWS>'
+            f'<IMAGE INDEX="{im.get("index", i)}"><NAME>{im["name"]}</NAME><WINDOWS>'
             f"<ARCH>{im.get('arch', 9)}</ARCH><PRODUCTTYPE>{im.get('product', 'ServerNT')}"
             f"</PRODUCTTYPE><EDITIONID>{im['edition']}</EDITIONID>"
             f"<INSTALLATIONTYPE>{im['install']}</INSTALLATIONTYPE>"

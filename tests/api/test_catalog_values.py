@@ -67,3 +67,27 @@ def test_nul_in_credentials_is_a_failed_login(api: Api) -> None:
     with TestClient(api.c.app, base_url="https://testserver") as fresh:
         r = fresh.get("/osImages", headers={"Authorization": f"Basic {token}"})
     assert r.status_code in (400, 401), r.text
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/sessions", b'{"UserId": "admin", "password": NaN}'),
+        ("POST", "/osImages?imageType=SCRIPT", b'{"Action": "Init", "fileSize": Infinity}'),
+        ("POST", "/files/osImages/{fid}/links", b'{"expiresIn": NaN}'),
+        ("POST", "/files/osImages/{fid}/links", b'{"expiresIn": Infinity}'),
+        ("PUT", "/osdeployment/globalSettings", b'{"deploySettings": {"x": -Infinity}}'),
+    ],
+)
+def test_nan_and_infinity_are_not_json(api: Api, method: str, path: str, body: bytes) -> None:
+    """Python's json reads NaN and Infinity, which JSON does not have: a link's
+    expiresIn of NaN passed every check, was stored, and its listing was a 500."""
+    fid = api.import_file("SCRIPT", "p.sh", b"#!/bin/sh\necho\n", os="rhel")
+    before = api.listing()
+    r = api.c.request(
+        method, path.format(fid=fid), content=body, headers={"Content-Type": "application/json"}
+    )
+    assert r.status_code == 400, r.text
+    assert "is not a JSON value" in r.json()["messages"][0]["explanation"], r.text
+    assert api.listing() == before
+    assert api.c.get(f"/files/osImages/{fid}/links").status_code == 200

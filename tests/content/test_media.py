@@ -66,11 +66,13 @@ def test_windows_build_numbers(tmp_path: Path, build: int, year: str) -> None:
 
 
 def test_a_windows_architecture_number_past_any_int_is_not_an_error(tmp_path: Path) -> None:
-    """The image list's ARCH is read as a number: 5,000 digits made int() raise in the
-    middle of the content check (before); now it is an unknown architecture. 0 is x86."""
+    """The image list's ARCH and INDEX are read as numbers: 5,000 digits, or an INDEX
+    that is no number, made int() raise in the middle of the content check (before);
+    now they are an unknown architecture and index. 0 is x86."""
     for arch, image_id in (("9" * 5000, "win2022"), ("²", "win2022"), (0, "win2022-x86")):
+        index = "one" if arch == 0 else "9" * 5000
         eds = [{"name": "S", "edition": "ServerDatacenter", "install": "Server",
-                "build": 20348, "arch": arch}]  # fmt: skip
+                "build": 20348, "arch": arch, "index": index}]  # fmt: skip
         r = run(medium(tmp_path / f"a{len(str(arch))}.iso", "windows", editions=eds))
         assert r.valid and r.os is not None and r.os.image_id == image_id, arch
 

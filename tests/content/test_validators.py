@@ -72,6 +72,8 @@ def test_valid_samples_pass(tmp_path: Path, itype: str) -> None:
         ("DUD", "d.iso", medium_bytes("rhel"), ["rhdd3"]),
         ("CONFIG", "c.json", b"[1, 2]", ["list", "not an object"]),
         ("CONFIG", "c.json", b'{"a": ', ["does not parse"]),
+        ("CONFIG", "c.json", b'{"a": NaN}', ["does not parse", "NaN is not a JSON value"]),
+        ("CONFIG", "c.json", b'{"a": [-Infinity]}', ["-Infinity is not a JSON value"]),
         ("UNATTEND", "a.xml", UNATTEND, ["<unattend>", "<profile>"]),
         ("UNATTEND", "a.xml", b"<profile><unclosed></profile>", ["well-formed"]),
         ("UNATTEND", "ks.ks", b"hello world\n", ["kickstart command"]),

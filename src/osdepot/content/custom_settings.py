@@ -12,11 +12,12 @@ osdepot's reading of LXCA's description; docs/profiles.md lists them.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from osdepot.domain.text import strict_json
 
 #: value types of leaves, and of containers
 LEAF_TYPES = frozenset({"string", "integer", "number", "boolean", "password"})
@@ -68,7 +69,7 @@ def parse_settings(raw: Any) -> Any:
         raw = raw["customConfigValues"]
     if isinstance(raw, str):
         try:
-            raw = json.loads(raw)
+            raw = strict_json(raw)
         except ValueError as exc:
             raise ValueError(f"customConfigValues is not valid JSON: {exc}") from None
     return raw

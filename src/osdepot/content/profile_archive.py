@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
+from osdepot.domain.text import strict_json
 from osdepot.errors import ContentError
 from osdepot.ports import RandomAccess
 
@@ -196,7 +197,7 @@ def _check(member: Member, actual: str) -> None:
 
 def _json(data: bytes, what: str) -> dict[str, Any]:
     try:
-        doc = json.loads(data)
+        doc = strict_json(data)
     except ValueError as exc:
         raise ContentError(f"{what} is not valid JSON ({exc})") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:

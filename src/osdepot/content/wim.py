@@ -76,7 +76,7 @@ def read_wim_images(f: FileData) -> list[WimImage]:
         arch_raw = t(win, "ARCH")
         images.append(
             WimImage(
-                index=int(img.get("INDEX", "0") or 0),
+                index=decimal(img.get("INDEX", "") or "") or 0,
                 name=t(img, "NAME") or t(img, "DISPLAYNAME"),
                 edition_id=t(win, "EDITIONID"),
                 installation_type=t(win, "INSTALLATIONTYPE"),

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from osdepot.domain.text import has_control
+from osdepot.domain.text import has_control, strict_json
 from osdepot.errors import error
 from osdepot.messages import Messages
 
@@ -83,7 +82,7 @@ def invalid(name: str, detail: str) -> Exception:
 def _object(value: Any, name: str) -> dict[str, Any]:
     if isinstance(value, str) and value.strip().startswith("{"):
         with contextlib.suppress(ValueError):  # the Ruby client's schema: some as strings
-            value = json.loads(value)
+            value = strict_json(value)
     if not isinstance(value, dict):
         raise invalid(name, f"{name} must be a JSON object.")
     return value

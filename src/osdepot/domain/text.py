@@ -1,9 +1,11 @@
 """Text from outside: the control characters a name or a label may not hold, how a log
-shows them, and the numbers written in it."""
+shows them, and the numbers and JSON written in it."""
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
 #: C0 controls, DEL, C1 controls (NEL among them) and the Unicode line and paragraph
 #: separators: everything that can end a line, move the cursor or hide text.
@@ -39,3 +41,15 @@ def decimal(text: str, digits: int = 18) -> int | None:
     if not (0 < len(text) <= digits and text.isascii() and text.isdigit()):
         return None
     return int(text)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def strict_json(text: str | bytes) -> Any:
+    """``json.loads`` without Python's extensions ``NaN``, ``Infinity`` and
+    ``-Infinity``, which RFC 8259 does not have: every other parser refuses them
+    (PostgreSQL's JSON columns among them), and a NaN passes every comparison (a link's
+    ``expiresIn`` of NaN was stored and made a 500). Raises ValueError as json.loads."""
+    return json.loads(text, parse_constant=_no_constant)

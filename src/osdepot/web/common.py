@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import json
 import time
 from typing import Any
 
@@ -15,7 +14,7 @@ from starlette.responses import JSONResponse
 from osdepot import metrics
 from osdepot.domain.records import User
 from osdepot.domain.roles import Privilege
-from osdepot.domain.text import decimal
+from osdepot.domain.text import decimal, strict_json
 from osdepot.errors import OsdepotError, error
 from osdepot.messages import Messages
 from osdepot.services.auth import Auth, require, token_hash
@@ -196,10 +195,11 @@ async def json_body(request: Request, *, required: bool = True) -> Any:
     if not is_json(ctype):
         raise error(Messages.UNSUPPORTED_MEDIA_TYPE, expected="application/json", actual=ctype)
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError):
+        return strict_json(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        why = f" ({exc})" if str(exc).endswith("is not a JSON value") else ""
         raise error(
             Messages.INVALID_VALUE,
             name="request body",
-            detail="The request body is not valid JSON.",
+            detail=f"The request body is not valid JSON{why}.",
         ) from None

@@ -14,6 +14,7 @@ from defusedxml import DefusedXmlException
 
 from osdepot.content.source import ContentError, Source
 from osdepot.content.validators.findings import Findings, sniff
+from osdepot.domain.text import strict_json
 
 MAX_TEXT = 64 << 20  # JSON, XML, kickstart, scripts, signatures
 
@@ -35,7 +36,7 @@ def _read_text_bytes(src: Source, what: str) -> bytes:
 def check_json(src: Source) -> Findings:
     raw = _read_text_bytes(src, "JSON document")
     try:
-        value = json.loads(raw.decode("utf-8-sig"))
+        value = strict_json(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise ContentError("it is not UTF-8 text", found=sniff(src)) from None
     except RecursionError:
@@ -48,6 +49,8 @@ def check_json(src: Source) -> Findings:
             f"it does not parse as JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
             found="malformed JSON" if sniff(src) == "JSON-like text" else sniff(src),
         ) from None
+    except ValueError as exc:  # NaN, Infinity: Python's, not JSON's
+        raise ContentError(f"it does not parse as JSON: {exc}", found="malformed JSON") from None
     if not isinstance(value, dict):
         raise ContentError(
             f"its top level is a JSON {type(value).__name__}, not an object",
