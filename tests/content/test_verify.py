@@ -169,3 +169,61 @@ def test_real_treeinfo_checksums_are_read_and_checked(tmp_path: Path, treeinfo: 
     _c, refusal = verify(make_iso(tmp_path / "m.iso", files, volume_id="TREE"))
     first = next(p for p in listed if p != "images/boot.iso")
     assert f"{first}: SHA-256 does not match the medium's .treeinfo" in refusal, refusal
+
+
+def test_crafted_metadata_lines_cost_no_more_than_their_length(tmp_path: Path) -> None:
+    """Python's regular expressions and configparser hold the GIL while they work, and
+    some took the square of a crafted line's length: one upload froze every request
+    of the server (before: a 40,000-space checksum line 8 s, a 16,000-character
+    .treeinfo line 2.8 s, growing fourfold with each doubling — minutes to hours at
+    the sizes below). Each medium here is read in well under a second now."""
+    import time
+
+    from osdepot.content.inspect import inspect_path
+    from osdepot.domain.images import ImageType
+
+    spaces = " " * 300_000
+    started = time.thread_time()
+    # A checksum list line with a long run of spaces before its last character.
+    files = ubuntu_files()
+    files["md5sum.txt"] += f"{'a' * 32}  ./x{spaces}y\n".encode()
+    checked, refusal = verify(make_iso(tmp_path / "u.iso", files, volume_id="Ubuntu-Server"))
+    assert refusal == "" and checked["listedNotFound"] == 1
+    # A .treeinfo line that is no option: refused with what is wrong, by both readers.
+    files = rhel_like_files()
+    files[".treeinfo"] += f"a{spaces}b\n".encode()
+    iso = make_iso(tmp_path / "r.iso", files, volume_id=RHEL_VID)
+    result = inspect_path(iso, ImageType.OS, None, "r.iso", None)
+    why = result.messages[0]["explanation"]  # (recognition reads the first 256 KiB)
+    assert not result.valid and "has a line of" in why and "at most 4096" in why, why
+    _c, refusal = verify(iso)
+    assert "a line of 300002 characters" in refusal
+    # An ESXi boot.cfg whose first build= line is a long run of digits: the medium is
+    # still recognised from its other files.
+    files = esxi_files()
+    files["boot.cfg"] = b"build=8.0.2-" + b"1" * 200_000 + b"x\n" + files["boot.cfg"]
+    result = inspect_path(
+        make_iso(tmp_path / "e.iso", files, volume_id="ESXI-8.0U2-22380479-STANDARD"),
+        ImageType.OS, None, "e.iso", None,
+    )  # fmt: skip
+    assert (
+        result.valid and result.os is not None and (result.os.image_id or "").startswith("esxi8.0")
+    )
+    # A .discinfo product and an old SUSE LABEL of 60,000 digits.
+    files = rhel_like_files()
+    del files[".treeinfo"]
+    files[".discinfo"] = b"1700000000.0\nRed Hat Enterprise Linux " + b"1" * 4000 + b"x\nx86_64\n"
+    inspect_path(make_iso(tmp_path / "d.iso", files, volume_id=RHEL_VID),
+                 ImageType.OS, None, "d.iso", None)  # fmt: skip
+    legacy = {"content": b"LABEL SLES " + b"1" * 60_000 + b"\nVERSION 12\n", "boot/x": b"x"}
+    inspect_path(make_iso(tmp_path / "s.iso", legacy, volume_id="SLES"),
+                 ImageType.OS, None, "s.iso", None)  # fmt: skip
+    # A script whose interpreter line ends in a long run of digits.
+    for name, first in (("a.py", "#!/usr/bin/python"), ("b.sh", "#!/bin/sh")):
+        script = tmp_path / name
+        script.write_bytes((first + "1" * 300_000 + "x\nprint()\n").encode())
+        result = inspect_path(script, ImageType.SCRIPT, None, name, None)
+        why = result.messages[0]["explanation"]
+        assert not result.valid and "…, but a" in why and len(why) < 500, why
+    took = time.thread_time() - started
+    assert took < 20, f"{took:.1f} CPU-s"

@@ -6,11 +6,14 @@ import re
 
 from osdepot.content.iso9660 import VolumeHeader
 from osdepot.content.media.model import (
+    MAX_LABEL,
     MediaInfo,
     Medium,
     _finish,
 )
 from osdepot.content.source import ContentError
+
+_BUILD = re.compile(r"build\s*=\s*(\d+)\.(\d+)\.(\d+)-[\d.]*?(\d{5,})\s*")
 
 
 def _recognise_esxi(m: Medium, header: VolumeHeader | None) -> MediaInfo | None:
@@ -25,7 +28,10 @@ def _recognise_esxi(m: Medium, header: VolumeHeader | None) -> MediaInfo | None:
     hv = re.match(r"^ESXI-(\d+\.\d+(?:U\d+[a-z]?)?)-(\d+)", vid, re.I)
     if hv:
         version, build = hv.group(1).upper(), hv.group(2)
-    mb = re.search(r"^build\s*=\s*(\d+)\.(\d+)\.(\d+)-[\d.]*?(\d{5,})\s*$", boot, re.M)
+    # The build= line alone, and no more than a real one's length, is matched: the
+    # pattern takes the square of a crafted line's length (boot.cfg may be 256 KiB).
+    line = re.search(r"^build\s*=[^\n]*", boot, re.M)
+    mb = _BUILD.fullmatch(line.group(0)[:MAX_LABEL].rstrip()) if line else None
     if mb:
         major, minor, upd, b = mb.groups()
         fv = f"{major}.{minor}" + (f"U{upd}" if upd != "0" else "")

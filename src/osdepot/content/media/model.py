@@ -125,7 +125,33 @@ class Medium:
         return f.text(limit) if f is not None else None
 
 
+#: The longest line of installer metadata read as INI (.treeinfo): real ones are under
+#: 200 characters (the corpus of real .treeinfo files: 100 at most). configparser, like
+#: several of Python's regular expressions, takes the square of a line's length on some
+#: crafted lines and holds the GIL meanwhile: a .treeinfo line of 256 KiB froze the whole
+#: server for about twelve minutes.
+MAX_LINE = 4096
+#: The longest label a version is looked for in (.discinfo's product, a SUSE LABEL).
+MAX_LABEL = 256
+
+
+def check_lines(text: str, what: str, limit: int = MAX_LINE) -> None:
+    """Refuse ``text`` (the medium's ``what``) when a line is longer than ``limit``."""
+    start, size = 0, len(text)
+    while start < size:
+        end = text.find("\n", start)
+        end = size if end < 0 else end
+        if end - start > limit:
+            raise ContentError(
+                f"its {what} has a line of {end - start} characters; installer metadata "
+                f"has lines of at most {limit}",
+                found="a damaged installation tree",
+            )
+        start = end + 1
+
+
 def _ini(text: str) -> configparser.RawConfigParser:
+    check_lines(text, ".treeinfo")
     cp = configparser.RawConfigParser(strict=False, interpolation=None)
     try:
         cp.read_string(text)

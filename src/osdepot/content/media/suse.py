@@ -6,6 +6,7 @@ import re
 
 from osdepot.content.media.model import (
     _FOREIGN_NAMES,
+    MAX_LABEL,
     MediaInfo,
     Medium,
     _finish,
@@ -43,6 +44,7 @@ def _recognise_suse_legacy(m: Medium) -> MediaInfo | None:
             label = parts[1]
         if len(parts) >= 3 and not version:
             version = parts[2].split("-")[0]
+    label = label[:MAX_LABEL]  # a version is looked for in it (model.MAX_LABEL)
     fam = _product_family(label) or ("sles" if re.match(r"^SLES?[-_ ]?\d", label, re.I) else None)
     if fam is None:
         return None

@@ -6,6 +6,7 @@ import re
 
 from osdepot.content.media.model import (
     _FOREIGN_NAMES,
+    MAX_LABEL,
     MediaInfo,
     Medium,
     _finish,
@@ -45,7 +46,7 @@ def _recognise_treeinfo(m: Medium) -> MediaInfo | None:
         lines = discinfo.splitlines()
         evidence.append(".discinfo")
         if not fam and len(lines) > 1:
-            product = lines[1].strip()
+            product = lines[1].strip()[:MAX_LABEL]
             fam = _product_family(product)
             mv = re.search(r"(\d+(?:\.\d+)*)\s*$", product)
             version = version or (mv.group(1) if mv else "")
@@ -55,7 +56,7 @@ def _recognise_treeinfo(m: Medium) -> MediaInfo | None:
         evidence.append("media.repo")
         mn = re.search(r"^name\s*=\s*(.+)$", media_repo, re.M)
         if mn and not fam:
-            product = mn.group(1).strip()
+            product = mn.group(1).strip()[:MAX_LABEL]
             fam = _product_family(product)
             mv = re.search(r"(\d+(?:\.\d+)*)\s*$", product)
             version = version or (mv.group(1) if mv else "")

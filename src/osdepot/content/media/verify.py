@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
-from osdepot.content.media.model import Medium
+from osdepot.content.media.model import Medium, check_lines
 from osdepot.content.source import ContentError, FileData
 
 #: bytes hashed per read
@@ -153,6 +153,7 @@ def _treeinfo(m: Medium, decl: _Declarations) -> list[str]:
     if got is None:
         return [""]
     decl.sources.append(".treeinfo")
+    check_lines(got[1], ".treeinfo")
     cp = configparser.RawConfigParser(strict=False, interpolation=None)
     try:
         cp.read_string(got[1])
@@ -223,7 +224,10 @@ def _repomd(m: Medium, decl: _Declarations, repo: str) -> None:
             decl.require(path, where)
 
 
-_SUM_LINE = re.compile(r"^([0-9a-fA-F]{32,128})\s+\*?(.+?)\s*$")
+#: ``<hex> [*]<path>``, matched against a stripped line (fullmatch): no lazy part
+#: before an optional tail, which took the square of a crafted line's length with the GIL
+#: held (a line of 40,000 spaces: 8 s; checksum lists may be 64 MiB).
+_SUM_LINE = re.compile(r"([0-9a-fA-F]{32,128})\s+\*?(.+)")
 
 
 def _sum_list(m: Medium, decl: _Declarations, path: str, algorithm: str | None) -> None:
@@ -234,7 +238,7 @@ def _sum_list(m: Medium, decl: _Declarations, path: str, algorithm: str | None) 
     decl.sources.append(path)
     base = path.rsplit("/", 1)[0] + "/" if "/" in path else ""
     for line in got[1].splitlines():
-        match = _SUM_LINE.match(line)
+        match = _SUM_LINE.fullmatch(line.strip())
         if match is None:
             continue
         value, name = match.group(1), match.group(2)

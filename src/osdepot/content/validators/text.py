@@ -287,12 +287,14 @@ def check_script(src: Source, filename: str) -> Findings:
             if interpreter == "env" and len(parts) > 1:
                 interpreter = next((p for p in parts[1:] if not p.startswith("-")), "env")
             allowed = _SHEBANG[ext]
-            base = re.sub(r"[\d.]+$", "", interpreter)
-            if interpreter not in allowed and base not in allowed:
+            # (not re.sub(r"[\d.]+$", …): that took the square of a long run of digits)
+            base = interpreter.rstrip("0123456789.")
+            if len(interpreter) > 64 or (interpreter not in allowed and base not in allowed):
                 wanted = " or ".join(allowed) if allowed else "no interpreter line at all"
+                shown = interpreter if len(interpreter) <= 64 else interpreter[:64] + "…"
                 raise ContentError(
-                    f"its first line runs {interpreter}, but a {ext} script expects {wanted}",
-                    found=f"a {interpreter} script",
+                    f"its first line runs {shown}, but a {ext} script expects {wanted}",
+                    found=f"a {shown} script",
                 )
     return Findings("script", {"interpreter": interpreter, "lines": text.count("\n") + 1})
 
