@@ -58,15 +58,51 @@ def boundary_from_content_type(content_type: str | None) -> bytes:
     return b.encode("ascii")
 
 
-_TOKEN = re.compile(r'\s*;\s*([^=;\s]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
+def _skip_space(text: str, i: int) -> int:
+    while i < len(text) and text[i].isspace():
+        i += 1
+    return i
+
+
+def _param_items(text: str) -> list[tuple[str, str]]:
+    """The ``key=value`` items of ``; a=b; c="d"`` in one pass (a quoted value may hold
+    ``;`` and backslash escapes; items that are not ``key=value`` are skipped). A regular
+    expression did this before, and ``finditer`` took the square of a long run of spaces
+    with the GIL held (a 16 KiB part header: 0.9 s, 64 of them in one upload)."""
+    items: list[tuple[str, str]] = []
+    i = 0
+    while (semi := text.find(";", i)) >= 0:
+        i = _skip_space(text, semi + 1)
+        start = i
+        while i < len(text) and text[i] not in "=;" and not text[i].isspace():
+            i += 1
+        key = text[start:i]
+        i = _skip_space(text, i)
+        if not key or i >= len(text) or text[i] != "=":
+            continue
+        i = _skip_space(text, i + 1)
+        start = i
+        if i < len(text) and text[i] == '"':
+            j = i + 1
+            while j < len(text) and text[j] != '"':
+                j += 2 if text[j] == "\\" else 1
+            if j < len(text):
+                items.append((key, text[start : j + 1]))
+                i = j + 1
+                continue
+        end = text.find(";", i)
+        end = len(text) if end < 0 else end
+        items.append((key, text[start:end]))
+        i = end
+    return items
 
 
 def _parse_header_value(value: str) -> tuple[str, dict[str, str]]:
     """Split ``type; a=b; c="d"`` into the value and its parameters."""
     head, _, rest = value.partition(";")
     params: dict[str, str] = {}
-    for m in _TOKEN.finditer(";" + rest):
-        key, val = m.group(1).lower(), m.group(2).strip()
+    for raw_key, raw_val in _param_items(";" + rest):
+        key, val = raw_key.lower(), raw_val.strip()
         if len(val) >= 2 and val[0] == '"' and val[-1] == '"':
             val = re.sub(r"\\(.)", r"\1", val[1:-1])
         if key.endswith("*"):  # RFC 5987: charset'lang'percent-encoded

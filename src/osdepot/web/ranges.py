@@ -12,12 +12,19 @@ the server send the same bytes many times over.
 
 from __future__ import annotations
 
-import re
-
 #: The most pieces one request may ask for (after merging).
 MAX_RANGES = 32
 
-_SPEC = re.compile(r"^\s*(\d*)\s*-\s*(\d*)\s*$")
+
+def _bounds(part: str) -> tuple[str, str] | None:
+    """``first``, ``last`` of one range-spec ``first-last`` (either may be empty; spaces
+    around them are allowed), or None. (A pattern, ``\\s*(\\d*)\\s*-…``, took the square
+    of a run of spaces with the GIL held: a 64 KiB Range header, 25 s.)"""
+    first, sep, last = part.partition("-")
+    first, last = first.strip(), last.strip()
+    if not sep or not all(not b or (b.isascii() and b.isdigit()) for b in (first, last)):
+        return None
+    return first, last
 
 
 class BadRange(Exception):
@@ -39,10 +46,10 @@ def parse_range(header: str, size: int) -> list[tuple[int, int]]:
     if len(parts) > 4 * MAX_RANGES:
         raise BadRange(f"the Range asks for {len(parts)} pieces; at most {MAX_RANGES} are served")
     for part in parts:
-        m = _SPEC.match(part)
-        if m is None or (not m.group(1) and not m.group(2)):
+        bounds = _bounds(part)
+        if bounds is None or bounds == ("", ""):
             raise BadRange(f"{part.strip()[:40]!r} is not a byte range (first-last, first-, -last)")
-        first, last = m.group(1), m.group(2)
+        first, last = bounds
         if len(first) > 20 or len(last) > 20:
             raise BadRange("a range bound has more digits than any file has bytes")
         if not first:  # the last N bytes
@@ -54,7 +61,7 @@ def parse_range(header: str, size: int) -> list[tuple[int, int]]:
         start = int(first)
         end = int(last) if last else size - 1
         if last and end < start:
-            raise BadRange(f"{part.strip()!r} ends before it starts")
+            raise BadRange(f"{part.strip()[:40]!r} ends before it starts")
         if start >= size:
             continue  # unsatisfiable piece; others may still be served
         pieces.append((start, min(end, size - 1)))
