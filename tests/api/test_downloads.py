@@ -217,6 +217,25 @@ def test_the_installation_tree_is_served_out_of_the_iso(api: Api) -> None:
     assert anonymous.get(root.rstrip("/")).status_code == 404  # a tree link is not a file link
 
 
+def test_a_tree_listing_shows_a_bounded_number_of_entries(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An ISO folder may hold some 250,000 entries (20 MB of HTML for each request):
+    a listing shows the first MAX_LISTED (10,000; 2 here) and says how many more."""
+    import osdepot.web.downloads as web_downloads
+
+    data = medium_bytes("rhel")
+    job = api.init("OS", fileSize=len(data))
+    image = api.upload(job, "rhel.iso", data, imageType="OS", os="rhel").json()["imageId"]
+    whole = api.c.get(f"/osImages/{image}/tree/").text
+    shown = whole.count("<li>")
+    assert shown > 3 and "more, not listed" not in whole
+    monkeypatch.setattr(web_downloads, "MAX_LISTED", 2)
+    cut = api.c.get(f"/osImages/{image}/tree/").text
+    assert cut.count('<li><a href="') == 2
+    assert f"… and {shown - 2} more, not listed" in cut
+
+
 def test_udf_files_of_windows_media(api: Api) -> None:
     data = medium_bytes("windows")
     job = api.init("OS", fileSize=len(data))

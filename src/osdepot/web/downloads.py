@@ -250,6 +250,12 @@ def _respond(
     )
 
 
+#: The most entries one HTML listing of a tree folder shows: an ISO folder may hold some
+#: 250,000 (8 MiB of records), 20 MB of HTML built for each request; installers ask for
+#: files by path and never read the listing.
+MAX_LISTED = 10_000
+
+
 def _listing(request: Request, listing: Listing) -> Response:
     """A small HTML listing of a tree directory (links relative to it)."""
     if not request.url.path.endswith("/"):
@@ -257,10 +263,14 @@ def _listing(request: Request, listing: Listing) -> Response:
     rows = []
     if listing.path:
         rows.append('<li><a href="../">../</a></li>')
-    for e in sorted(listing.entries, key=lambda e: (not e.is_dir, e.name.lower())):
+    entries = sorted(listing.entries, key=lambda e: (not e.is_dir, e.name.lower()))
+    for e in entries[:MAX_LISTED]:
         name = e.name + ("/" if e.is_dir else "")
         size = "" if e.is_dir else f" ({e.size} bytes)"
         rows.append(f'<li><a href="{quote(name)}">{html.escape(name)}</a>{size}</li>')
+    if len(entries) > MAX_LISTED:
+        more = len(entries) - MAX_LISTED
+        rows.append(f"<li>… and {more} more, not listed (ask for a file by its path)</li>")
     title = html.escape("/" + listing.path)
     return HTMLResponse(
         f"<!doctype html><title>{title}</title><h1>{title}</h1><ul>{''.join(rows)}</ul>",
