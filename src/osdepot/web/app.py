@@ -32,6 +32,7 @@ from osdepot.web import (
     observe,
     openapi,
     osimages,
+    pieces,
     profiles,
     remote,
     resumable,
@@ -234,7 +235,11 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
 
     app = Starlette(
         routes=ROUTES,
-        middleware=[Middleware(observe.Observe), Middleware(guard.Guard)],
+        middleware=[
+            Middleware(pieces.Pieces, stall=float(ctx.settings.download_stall_timeout)),
+            Middleware(observe.Observe),
+            Middleware(guard.Guard),
+        ],
         lifespan=lifespan,
         exception_handlers={
             OsdepotError: _osdepot_error,
