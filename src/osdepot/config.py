@@ -125,7 +125,7 @@ class Settings:
     #: Connections held at once, in all and from one address (after the TLS handshake;
     #: beyond, 503 and closed; 0: no limit but the open-files limit less 256). The
     #: addresses of ``forwarded_allow_ips`` have no per-address limit.
-    max_connections: int = 10000
+    max_connections: int = 4096
     max_connections_per_address: int = 256
     #: Seconds a JSON request body may take to arrive (408 after; uploads have their own
     #: rule, ``upload_stall_timeout``).

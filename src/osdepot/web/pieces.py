@@ -22,7 +22,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from osdepot.errors import DownloadCut
 
-#: The size of the pieces a whole answer is sent in.
+#: The size of the pieces a whole answer is sent in. Each is a write of its own: to fast
+#: clients over plain HTTP the uncompressed 3.4 MB listing went at 262–461 req/s against
+#: 463–732 whole (alternating runs; 256 KiB pieces: no difference), but a client that
+#: does not read then holds +19 MiB per 100 connections against +52 with 256 KiB, and
+#: smaller answers (/openapi.json, 217 KB) are pieced too.
 PIECE = 64 * 1024
 
 
@@ -49,15 +53,16 @@ class Pieces:
             if message.get("more_body", False) or len(body) <= PIECE:
                 await send(message)
                 return
-            view = memoryview(body)
+            view = memoryview(body)  # pieces are views of it: nothing is copied here
             for at in range(0, len(body), PIECE):
                 piece: Message = {
                     "type": "http.response.body",
-                    "body": bytes(view[at : at + PIECE]),
+                    "body": view[at : at + PIECE],
                     "more_body": at + PIECE < len(body),
                 }
                 try:
-                    await asyncio.wait_for(send(piece), self.stall)
+                    async with asyncio.timeout(self.stall):
+                        await send(piece)
                 except TimeoutError:
                     raise DownloadCut(
                         f"{scope.get('path', '')}: the client took nothing of the answer for "
