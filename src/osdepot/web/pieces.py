@@ -16,11 +16,9 @@ as they are.
 
 from __future__ import annotations
 
-import asyncio
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from osdepot.errors import DownloadCut
+from osdepot.web.sending import send_within
 
 #: The size of the pieces a whole answer is sent in. Each is a write of its own: to fast
 #: clients over plain HTTP the uncompressed 3.4 MB listing went at 262–461 req/s against
@@ -60,13 +58,12 @@ class Pieces:
                     "body": view[at : at + PIECE],
                     "more_body": at + PIECE < len(body),
                 }
-                try:
-                    async with asyncio.timeout(self.stall):
-                        await send(piece)
-                except TimeoutError:
-                    raise DownloadCut(
-                        f"{scope.get('path', '')}: the client took nothing of the answer for "
-                        f"{self.stall:g} s"
-                    ) from None
+                await send_within(
+                    send,
+                    piece,
+                    self.stall,
+                    f"{scope.get('path', '')}: the client took nothing of the answer for "
+                    f"{self.stall:g} s",
+                )
 
         await self.app(scope, receive, send_in_pieces)

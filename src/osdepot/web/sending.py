@@ -111,15 +111,24 @@ class PacedResponse(StreamingResponse):
 
     async def stream_response(self, send: Send) -> None:
         async def paced(message: Any) -> None:
-            try:
-                async with asyncio.timeout(self.stall):
-                    await send(message)
-            except TimeoutError:
-                raise DownloadCut(
-                    f"the client took no bytes for {self.stall:g} s; the download was cut"
-                ) from None
+            await send_within(
+                send,
+                message,
+                self.stall,
+                f"the client took no bytes for {self.stall:g} s; the download was cut",
+            )
 
         await super().stream_response(paced)
+
+
+async def send_within(send: Send, message: Any, stall: float, cut: str) -> None:
+    """``send(message)``, or DownloadCut(``cut``) when the client takes nothing of it
+    for ``stall`` seconds (the connection's buffer stays full)."""
+    try:
+        async with asyncio.timeout(stall):
+            await send(message)
+    except TimeoutError:
+        raise DownloadCut(cut) from None
 
 
 class ZeroCopyResponse(Response):
