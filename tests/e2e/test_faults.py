@@ -284,3 +284,34 @@ def test_oversized_request_heads_are_refused(server: Server) -> None:
             assert answer == b"" or answer.startswith((b"HTTP/1.1 4", b"HTTP/1.0 4")), answer[:80]
     s = server.session()
     assert s.get(server.url + "/osImages", timeout=10).status_code == 200
+
+
+def test_a_stop_is_not_held_by_idle_connections(tmp_path: Path) -> None:
+    """Clients keep idle connections in their pools and send no close_notify of their
+    own until they next read: a stopping server closes them at once, with a clean TLS
+    close, instead of waiting for each client's answer."""
+    server = start_server(tmp_path / "data", {"OSDEPOT_SHUTDOWN_TIMEOUT": "30"})
+    with contextlib.ExitStack() as stack:
+        stack.callback(stop_server, server)
+        pooled = server.session()  # logged in, its connection left idle in the pool
+        assert pooled.get(server.url + "/osImages", timeout=10).status_code == 200
+        port = int(server.url.rsplit(":", 1)[1])
+        tls = ssl.create_default_context(cafile=str(server.data_dir / "tls" / "cert.pem"))
+        raw = tls.wrap_socket(
+            socket.create_connection(("127.0.0.1", port), timeout=10),
+            server_hostname="127.0.0.1",
+        )
+        stack.callback(raw.close)
+        stack.callback(pooled.close)
+        raw.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        got = b""
+        while not got.endswith(b'{"status":"ok"}'):
+            got += raw.recv(65536)
+        server.proc.terminate()
+        server.proc.wait(timeout=20)  # uvicorn ends by raising SIGTERM again
+        # close_notify arrived (an unclean close raises SSLEOFError here) ...
+        assert raw.recv(100) == b""
+        log = server.log.read_text()
+        # ... and no connection was waited for.
+        assert "Waiting for connections to close" not in log, log
+        assert "graceful shutdown exceeded" not in log, log

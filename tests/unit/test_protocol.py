@@ -38,6 +38,8 @@ class Transport(asyncio.Transport):
         self.read_size = read_size
         self.protocol: Any = None
         self.into: list[int] = []  # id() of the object behind each buffer read into
+        self.aborted = False
+        self.buffered = 0  # bytes written and not yet sent, as the transport reports
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 50000)}.get(
@@ -79,6 +81,12 @@ class Transport(asyncio.Transport):
 
     def close(self) -> None:
         self.closed = True
+
+    def abort(self) -> None:
+        self.closed = self.aborted = True
+
+    def get_write_buffer_size(self) -> int:
+        return self.buffered
 
     def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
         pass
@@ -378,3 +386,57 @@ def test_no_direct_body_without_a_declared_length(head: bytes) -> None:
 
     asyncio.run(main())
     assert seen == [None]
+
+
+@pytest.mark.parametrize("how", ["shutdown", "keep-alive expired"])
+@pytest.mark.parametrize("buffered", [0, 1])
+def test_an_idle_connection_is_closed_without_waiting_for_the_client(
+    how: str, buffered: int
+) -> None:
+    """Between requests, a stop or an expired keep-alive writes the close (TLS:
+    close_notify) and drops the connection at once (web/protocol.py, _close_idle);
+    while an answer is still buffered for the client, the close waits for it."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await answer(send)
+
+    async def main() -> Transport:
+        proto, transport = connect(app)
+        transport.send(request(b"x"))
+        await settle(transport)
+        transport.buffered = buffered
+        if how == "shutdown":
+            proto.shutdown()
+        else:
+            proto.timeout_keep_alive_handler()
+        return transport
+
+    transport = asyncio.run(main())
+    assert transport.closed
+    assert transport.aborted is (buffered == 0)
+
+
+def test_a_stop_lets_the_answer_in_progress_finish() -> None:
+    started = asyncio.Event()
+    finish = asyncio.Event()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        started.set()
+        await finish.wait()
+        await answer(send)
+
+    async def main() -> Transport:
+        proto, transport = connect(app)
+        transport.send(request(b"x"))
+        await started.wait()
+        proto.shutdown()
+        assert not transport.closed
+        finish.set()
+        await settle(transport)
+        return transport
+
+    transport = asyncio.run(main())
+    assert b"HTTP/1.1 201" in transport.written
+    assert transport.closed and not transport.aborted  # closed once the answer is written

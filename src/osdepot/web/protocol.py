@@ -374,6 +374,34 @@ class BodyProtocol(HttpToolsProtocol):
         if self._in_head and not self.transport.is_closing():
             self._refuse(TOO_SLOW, f"request head not complete in {HEADER_TIMEOUT:g} s")
 
+    def shutdown(self) -> None:
+        """uvicorn's, except that an idle connection is closed at once (below)."""
+        if self.cycle is None or self.cycle.response_complete:
+            self._close_idle()
+        else:
+            self.cycle.keep_alive = False
+
+    def timeout_keep_alive_handler(self) -> None:
+        if not self.transport.is_closing():
+            self._close_idle()
+
+    def _close_idle(self) -> None:
+        """Close a connection between requests without waiting for the client.
+
+        A TLS close sends close_notify and then waits for the client's own, up to the
+        TLS shutdown timeout; a client that keeps the connection idle in its pool (as
+        requests, browsers and pylxca do) never sends it until it next reads. Each
+        such connection held a stopping server for ``OSDEPOT_HEADER_TIMEOUT`` seconds
+        ("timeout graceful shutdown exceeded" when that is over
+        ``OSDEPOT_SHUTDOWN_TIMEOUT``) and an expired one stayed counted as long.
+        Waiting is not required (RFC 8446, 6.1): close_notify is written, then the
+        connection is dropped. What is still buffered for the client is not dropped:
+        such a close waits as before.
+        """
+        self.transport.close()
+        if self.transport.get_write_buffer_size() == 0:
+            self.transport.abort()
+
     def _refuse(self, answer: bytes, why: str) -> None:
         self.logger.warning("refused a request from %s: %s", _peer(self.client), why)
         self.transport.write(answer)
