@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
@@ -30,9 +31,15 @@ from osdepot.services.gate import PasswordGate
 log = logging.getLogger("osdepot.auth")
 
 _hasher = PasswordHasher()
-# A hash to verify against when the user does not exist, so that the time taken does
-# not tell whether a user name exists.
-_DUMMY_HASH = _hasher.hash("osdepot-no-such-user")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to verify against when the user does not exist, so that the time taken
+    does not tell whether a user name exists. Made on first use: at import it cost
+    every process (the server, each CLI command) one hash, ~0.2 s."""
+    return _hasher.hash("osdepot-no-such-user")
+
 
 _USER_NAME_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@")
 
@@ -85,7 +92,7 @@ def check_password(password: str) -> str:
 
 def verify_password(user: User | None, password: str) -> bool:
     try:
-        return _hasher.verify(user.password_hash if user else _DUMMY_HASH, password) and (
+        return _hasher.verify(user.password_hash if user else _dummy_hash(), password) and (
             user is not None
         )
     except (VerificationError, InvalidHashError):
