@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from collections.abc import Iterator
@@ -10,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from starlette.testclient import TestClient
 
+import osdepot.services.auth as auth_module
 from osdepot.compose import open_context
 from osdepot.config import Settings
 from osdepot.services.auth import Auth
@@ -33,6 +36,26 @@ def pytest_configure(config: pytest.Config) -> None:
     db = osinfo_db_dir()
     if db is not None:
         os.environ["OSDEPOT_OSINFO_PATH"] = str(db)
+
+
+#: argon2id at its lowest cost, for the passwords of in-process tests (below).
+_CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hashes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process tests hash and check passwords with argon2id at its lowest cost: at
+    the server's own (64 MiB, three passes, ~0.2 s here) the hash of each test's users
+    and each login were half the time of tests/api. A hash records its parameters, so
+    hashes of either cost are checked alike. Servers the tests start as processes
+    (tests/e2e) keep the real cost, and so does a test marked ``real_password_hashes``
+    (one that compares the time of password checks)."""
+    if request.node.get_closest_marker("real_password_hashes"):
+        return
+    monkeypatch.setattr(auth_module, "_hasher", _CHEAP_HASHER)
+    monkeypatch.setattr(
+        auth_module, "_dummy_hash", functools.cache(lambda: _CHEAP_HASHER.hash("no-such-user"))
+    )
 
 
 @pytest.fixture(autouse=True)

@@ -111,6 +111,7 @@ def _answers(c: TestClient, name: str, n: int) -> list[tuple[int, str, str, floa
     return out
 
 
+@pytest.mark.real_password_hashes
 def test_known_and_unknown_names_answer_alike_and_a_lock_stops_only_the_guesser(
     lockable: Context,
 ) -> None:
