@@ -9,8 +9,7 @@ below imports this module (checked by import-linter in ``scripts/test``).
 from __future__ import annotations
 
 import os
-
-from starlette.applications import Starlette
+from typing import TYPE_CHECKING
 
 from osdepot.bmc import RedfishReader
 from osdepot.bmc.probe import addresses_in_use
@@ -28,7 +27,9 @@ from osdepot.storage.db import (
     sqlite_file,
     upgrade,
 )
-from osdepot.web import app
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 
 def _certificate(settings: Settings) -> str:
@@ -71,5 +72,9 @@ def open_context(settings: Settings) -> Context:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     """The application on a context opened from ``settings`` (or the environment): the
-    factory each worker process of ``osdepot serve --workers N`` calls."""
+    factory each worker process of ``osdepot serve --workers N`` calls. (The web layer
+    is imported here, not above: the commands that only open a context — ``users``,
+    ``fsck`` — start without it.)"""
+    from osdepot.web import app
+
     return app.create_app(ctx=open_context(settings or Settings.from_env()))
