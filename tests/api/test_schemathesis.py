@@ -21,8 +21,8 @@ from starlette.testclient import TestClient
 
 from tests.conftest import ADMIN, ADMIN_PW
 
-#: generated requests per operation (OSDEPOT_SCHEMATHESIS_EXAMPLES for more)
-EXAMPLES = int(os.environ.get("OSDEPOT_SCHEMATHESIS_EXAMPLES", "30"))
+#: generated requests per operation (OSDEPOT_SCHEMATHESIS_EXAMPLES for more: the long form)
+EXAMPLES = int(os.environ.get("OSDEPOT_SCHEMATHESIS_EXAMPLES", "15"))
 AUTH = {"Authorization": "Basic " + base64.b64encode(f"{ADMIN}:{ADMIN_PW}".encode()).decode()}
 
 
