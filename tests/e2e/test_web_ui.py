@@ -552,9 +552,12 @@ def test_a_reload_mid_upload_resumes_the_same_job(
     continues the same upload (the same job) from what the server holds."""
     from tests.cutproxy import CutProxy
 
-    data = big_archive(tmp_path / "media.tar.gz", 24 << 20)
+    # A slow link: the reload must come while the first page is still sending. At
+    # 8 MiB/s and 24 MiB the upload once finished before a slow host's reload (the
+    # socket buffers alone hold a few MiB more than the server has seen).
+    data = big_archive(tmp_path / "media.tar.gz", 32 << 20)
     port = int(server.url.rpartition(":")[2])
-    proxy = CutProxy(("127.0.0.1", port), cut_after=1 << 40, rate=8 << 20)  # slow link
+    proxy = CutProxy(("127.0.0.1", port), cut_after=1 << 40, rate=3 << 20)
     ctx = browser.new_context(ignore_https_errors=True, viewport={"width": 1280, "height": 800})
     ctx.set_default_timeout(30_000)
     try:
