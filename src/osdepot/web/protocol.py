@@ -375,11 +375,12 @@ class BodyProtocol(HttpToolsProtocol):
             self._refuse(TOO_SLOW, f"request head not complete in {HEADER_TIMEOUT:g} s")
 
     def shutdown(self) -> None:
-        """uvicorn's, except that an idle connection is closed at once (below)."""
+        """uvicorn's, except that an idle connection is closed at once (below); one
+        with an answer in progress is left to uvicorn (closed after the answer)."""
         if self.cycle is None or self.cycle.response_complete:
             self._close_idle()
         else:
-            self.cycle.keep_alive = False
+            super().shutdown()
 
     def timeout_keep_alive_handler(self) -> None:
         if not self.transport.is_closing():
