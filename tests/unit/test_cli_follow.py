@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from osdepot.cli.client import CliError, follow_job
+from osdepot.cli.client import CliError
+from osdepot.cli.client.imports import follow_job
 
 
 class FakeApi:

@@ -90,52 +90,6 @@ def cmd_hosts(args: argparse.Namespace) -> int:
     return OK
 
 
-def add_hosts_parser(sub: Any, profile: Any) -> None:
-    hs = sub.add_parser("hosts", help="BMCs (Redfish) and the servers deployments go to")
-    hsub = hs.add_subparsers(dest="action", required=True)
-    ha = hsub.add_parser("add", help="register a BMC: its Redfish service is read now")
-    ha.add_argument("url", help="https://BMC[:port]")
-    ha.add_argument("--user", help="the BMC account's user name")
-    ha.add_argument(
-        "--password-stdin", action="store_true", help="read the BMC password from standard input"
-    )
-    ha.add_argument("--ca-cert", help="CA certificate (PEM) to verify the BMC with")
-    ha.add_argument("--insecure", action="store_true", help="do not verify the BMC's certificate")
-    hl = hsub.add_parser("list", help="the servers of the registered BMCs")
-    hl.add_argument("--json", action="store_true")
-    hr = hsub.add_parser("refresh", help="read a BMC again")
-    hr.add_argument("bmc", help="the BMC's id (osdepot hosts list shows it)")
-    hd = hsub.add_parser("remove", help="forget a BMC and its servers")
-    hd.add_argument("bmc", help="the BMC's id")
-    for sp in (ha, hl, hr, hd):
-        profile(sp)
-    hs.set_defaults(func=cmd_hosts)
-
-    dp = sub.add_parser("deploy", help="install a profile on servers (through their BMCs)")
-    # not "profile": --profile names the session profile
-    dp.add_argument("image", metavar="PROFILE", help="the profile's id (osdepot images lists them)")
-    dp.add_argument("--host", action="append", required=True, help="a server's UUID (repeat)")
-    dp.add_argument("--hostname")
-    dp.add_argument("--ip", help="its static address (the global settings say static)")
-    dp.add_argument("--mask", help="the IPv4 subnet mask")
-    dp.add_argument("--prefix", type=int, help="the IPv6 prefix length")
-    dp.add_argument("--gateway")
-    dp.add_argument("--dns", action="append", help="a DNS server (at most two)")
-    dp.add_argument("--mtu", type=int)
-    dp.add_argument("--vlan", type=int)
-    dp.add_argument("--mac", help="the interface to configure (default: the first with a link)")
-    dp.add_argument(
-        "--target",
-        choices=("localdisk", "usbdisk", "m2disk", "sandisk"),
-        help="the disk to install on (default: the host settings', else localdisk)",
-    )
-    dp.add_argument("--license-key", help="a Windows or ESXi license key")
-    dp.add_argument("--watch", action="store_true", help="follow the jobs until they end")
-    dp.add_argument("--interval", type=float, default=2.0, help=argparse.SUPPRESS)
-    profile(dp)
-    dp.set_defaults(func=cmd_deploy)
-
-
 def cmd_deploy(args: argparse.Namespace) -> int:
     """Deploy a profile to one or more servers, and follow the jobs with --watch."""
     net: dict[str, Any] = {}
