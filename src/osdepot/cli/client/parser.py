@@ -12,7 +12,7 @@ from typing import Any
 def _command(module: str, name: str) -> Callable[[argparse.Namespace], int]:
     """The command ``name`` of ``osdepot.cli.client.<module>``, imported when it runs:
     the client's modules bring httpx, which ``osdepot serve`` and the other server-side
-    commands do not need (about 0.3 s of every start)."""
+    commands do not need (about 0.2 s of every start)."""
 
     def run(args: argparse.Namespace) -> int:
         func = getattr(importlib.import_module(f"osdepot.cli.client.{module}"), name)
