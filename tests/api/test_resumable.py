@@ -135,6 +135,51 @@ def test_creation_with_upload_and_whole_file_checksum(api: Api) -> None:
     assert api.task(job)["status"] == "Complete"
 
 
+def test_creation_with_upload_checks_the_bodys_checksums(api: Api, ctx: Context) -> None:
+    """A creation that carries bytes treats them as a PATCH would: a bad
+    Upload-Checksum drops them (460) and the upload goes on from byte 0; a malformed
+    one is refused before any upload is made; Repr-Digest checks the whole file."""
+
+    def creation(job: str, data: bytes, **headers: str) -> Any:
+        return api.c.post(
+            f"/files/osImages/uploads?jobId={job}&imageType=OS",
+            content=data,
+            headers={
+                **TUS,
+                "Upload-Length": str(len(ISO)),
+                "Content-Type": "application/offset+octet-stream",
+                "Upload-Metadata": meta(filename="rhel.iso"),
+                **headers,
+            },
+        )
+
+    part = ISO[:32768]
+    bad = "sha1 " + base64.b64encode(hashlib.sha1(b"other").digest()).decode()
+    job = api.init("OS")
+    r = creation(job, part, **{"Upload-Checksum": bad})
+    assert r.status_code == 460 and r.json()["messages"][0]["id"] == "FQXHMFC9058J", r.text
+    url = r.headers["location"]
+    assert head(api, url).headers["upload-offset"] == "0"
+    assert api.task(job)["status"] == "Running"
+    assert patch(api, url, 0, ISO).status_code == 200
+    assert api.task(job)["status"] == "Complete"
+
+    job = api.init("OS")
+    r = creation(job, part, **{"Upload-Checksum": "sha256 !!!!"})
+    assert r.status_code == 400 and "Upload-Checksum" in r.json()["messages"][0]["text"]
+    assert api.task(job)["status"] == "Pending"  # no upload was made for it
+
+    good = "sha256 " + base64.b64encode(hashlib.sha256(part).digest()).decode()
+    r = creation(job, part, **{"Upload-Checksum": good})
+    assert r.status_code == 201 and r.headers["upload-offset"] == str(len(part)), r.text
+
+    other = "sha-256=:" + base64.b64encode(hashlib.sha256(b"other").digest()).decode() + ":"
+    job = api.init("OS")
+    r = creation(job, ISO, **{"Repr-Digest": other})
+    assert r.status_code == 409 and r.json()["messages"][0]["id"] == "FQXHMFC0001M", r.text
+    assert api.task(job)["status"] == "Stopped"
+
+
 def test_whole_file_checksum_mismatch_stops_the_job(api: Api, ctx: Context) -> None:
     job = api.init("OS")
     r = create(api, job, len(ISO), checksumType="SHA256", checksumValue="0" * 64)

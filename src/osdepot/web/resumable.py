@@ -188,6 +188,10 @@ class _Creation:
     complete: bool | None
     content_length: int | None
     has_body: bool
+    #: the body's own checksum (tus ``Upload-Checksum``) and the whole file's
+    #: (``Repr-Digest``): checked as a PATCH's are (creation-with-upload)
+    chunk: tuple[str, bytes] | None = None
+    digest: tuple[str, str] | None = None
 
 
 def _creation(request: Request, proto: _Protocol) -> _Creation:
@@ -237,7 +241,16 @@ def _creation(request: Request, proto: _Protocol) -> _Creation:
         length = content_length
     if has_body:
         _check_type(request, proto)
-    return _Creation(params, filename, length, complete, content_length, has_body)
+    return _Creation(
+        params,
+        filename,
+        length,
+        complete,
+        content_length,
+        has_body,
+        chunk_checksum(request),
+        repr_digest(request),
+    )
 
 
 async def create(request: Request) -> Response:
@@ -261,7 +274,13 @@ async def create(request: Request) -> Response:
         headers = _state_headers(request, proto, up)
         headers["Location"] = location
         return Response(status_code=201, headers=headers)
-    req = Append(offset=0, content_length=c.content_length, complete=c.complete)
+    req = Append(
+        offset=0,
+        content_length=c.content_length,
+        complete=c.complete,
+        chunk=c.chunk,
+        digest=c.digest,
+    )
     response = await _append(request, proto, up, req, service, user)
     response.headers["Location"] = location
     if response.status_code == 204:
