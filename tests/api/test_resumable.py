@@ -9,6 +9,7 @@ import threading
 import time
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -178,6 +179,59 @@ def test_creation_with_upload_checks_the_bodys_checksums(api: Api, ctx: Context)
     r = creation(job, ISO, **{"Repr-Digest": other})
     assert r.status_code == 409 and r.json()["messages"][0]["id"] == "FQXHMFC0001M", r.text
     assert api.task(job)["status"] == "Stopped"
+
+
+def test_headers_given_twice_and_names_in_any_script(api: Api, ctx: Context) -> None:
+    """A header that has one value, given twice, is refused (which one counts would be
+    a guess); a Content-Disposition file name that is not UTF-8 is refused; a file
+    whose name is not ISO-8859-1 is answered with its id percent-encoded in the
+    Osdepot-File-Id header (its JSON as it is) — it was a 500 after the commit."""
+    script = b"#!/bin/sh\necho hi\n"
+    job = api.init("SCRIPT")
+    r = create(api, job, len(script), "a.sh", imageType="SCRIPT", os="rhel")
+    url = r.headers["location"]
+    octets = {**TUS, "Content-Type": "application/offset+octet-stream"}
+    for twice in ("Upload-Offset", "Upload-Length", "Upload-Checksum"):
+        value = {
+            "Upload-Offset": ("0", "5"),
+            "Upload-Length": (str(len(script)), "99"),
+            "Upload-Checksum": ("sha1 " + base64.b64encode(hashlib.sha1(script).digest()).decode(),)
+            * 2,
+        }[twice]
+        headers = [*octets.items(), ("Upload-Offset", "0")]
+        headers = [h for h in headers if h[0] != twice] + [(twice, v) for v in value]
+        r = api.c.patch(url, content=script, headers=headers)
+        explanation = r.json()["messages"][0]["explanation"].lower()
+        assert r.status_code == 400 and f"{twice.lower()} 2 times" in explanation, r.text
+        assert head(api, url).headers["upload-offset"] == "0"
+    job2 = api.init("SCRIPT")
+    r = api.c.post(
+        f"/files/osImages/uploads?jobId={job2}&imageType=SCRIPT&os=rhel",
+        content=script,
+        headers=[
+            ("Upload-Draft-Interop-Version", "6"),
+            ("Upload-Complete", "?1"),
+            ("Content-Disposition", "attachment; filename*=UTF-8''%ff%fe.sh"),
+        ],
+    )
+    assert r.status_code == 400 and "Content-Disposition" in r.text, r.text
+    assert api.task(job2)["status"] == "Pending"
+    r = api.c.post(
+        f"/files/osImages/uploads?jobId={job2}&imageType=SCRIPT&os=rhel",
+        content=script,
+        headers=[
+            ("Upload-Draft-Interop-Version", "6"),
+            ("Upload-Complete", "?1"),
+            ("Content-Disposition", "attachment; filename*=UTF-8''%E6%97%A5%E6%9C%AC%20a.sh"),
+        ],
+    )
+    assert r.status_code == 200, r.text
+    fid = r.json()["fileid"]
+    assert fid.endswith("_日本 a.sh")
+    assert r.headers["osdepot-file-id"] == quote(fid, safe="!$&'()*+,;=:@~")
+    assert api.c.get(f"/files/osImages/{r.headers['osdepot-file-id']}").content == script
+    r = patch(api, url, 0, script)
+    assert r.status_code == 200 and r.headers["osdepot-file-id"] == r.json()["fileid"]
 
 
 def test_whole_file_checksum_mismatch_stops_the_job(api: Api, ctx: Context) -> None:

@@ -18,6 +18,7 @@ import dataclasses
 import email.utils
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -39,6 +40,7 @@ from osdepot.web.upload_headers import (
     int_header,
     parse_metadata,
     repr_digest,
+    single_header,
 )
 
 TUS_VERSION = "1.0.0"
@@ -202,12 +204,12 @@ def _creation(request: Request, proto: _Protocol) -> _Creation:
             detail="A resumable upload is made with the header Tus-Resumable: 1.0.0 (tus) "
             "or Upload-Complete (draft-ietf-httpbis-resumable-upload).",
         )
-    meta = parse_metadata(request.headers.get("upload-metadata"))
+    meta = parse_metadata(single_header(request, "Upload-Metadata"))
     params = upload_params(request, meta)
     filename = (
         meta.get("filename")
         or meta.get("name")
-        or disposition_filename(request.headers.get("content-disposition"))
+        or disposition_filename(single_header(request, "Content-Disposition"))
         or request.query_params.get("fileName")
     )
     if not filename:
@@ -408,7 +410,9 @@ async def _append(
     headers["Upload-Offset"] = str(done.stored.size)
     headers["Osdepot-Job-Id"] = str(up.job_id)
     headers["Osdepot-Job-Status"] = "Complete"
-    headers["Osdepot-File-Id"] = done.stored.id
+    # as in the file's URL (/files/osImages/{id}): an id is its file's name, any
+    # Unicode, and a header value is bytes of ISO-8859-1 at most
+    headers["Osdepot-File-Id"] = quote(done.stored.id, safe="!$&'()*+,;=:@~")
     body: dict[str, Any] = {"jobId": str(up.job_id), "fileid": done.stored.id}
     if done.image_id:
         headers["Osdepot-Image-Id"] = done.image_id

@@ -21,8 +21,22 @@ from osdepot.services.upload_request import CHUNK_ALGORITHMS
 MAX_METADATA = 8192
 
 
+def single_header(request: Request, name: str) -> str | None:
+    """The value of a header that has one (None when absent); refused when the request
+    carries it more than once: which one counts would be a guess, and a proxy in front
+    may have guessed otherwise (two ``Upload-Offset``, two ``Upload-Length``)."""
+    values = request.headers.getlist(name)
+    if len(values) > 1:
+        raise error(
+            Messages.INVALID_VALUE,
+            name=name,
+            detail=f"The request carries {name} {len(values)} times; it may carry it once.",
+        )
+    return values[0] if values else None
+
+
 def int_header(request: Request, name: str, required: bool = False) -> int | None:
-    raw = request.headers.get(name)
+    raw = single_header(request, name)
     if raw is None:
         if required:  # 400, as tus and the draft answer a malformed request
             raise error(
@@ -43,7 +57,7 @@ def int_header(request: Request, name: str, required: bool = False) -> int | Non
 
 def bool_header(request: Request, name: str) -> bool | None:
     """A structured-field Boolean (``?1``/``?0``); None when absent."""
-    raw = request.headers.get(name)
+    raw = single_header(request, name)
     if raw is None:
         return None
     value = raw.strip()
@@ -93,7 +107,14 @@ def disposition_filename(raw: str | None) -> str | None:
         return None
     m = re.search(r"filename\*\s*=\s*UTF-8''([^;]+)", raw, re.IGNORECASE)
     if m:
-        return unquote(m.group(1).strip())
+        try:
+            return unquote(m.group(1).strip(), errors="strict")
+        except UnicodeDecodeError:
+            raise error(
+                Messages.INVALID_VALUE,
+                name="Content-Disposition",
+                detail="Its filename* is not percent-encoded UTF-8.",
+            ) from None
     m = re.search(r'filename\s*=\s*"((?:[^"\\]|\\.)*)"|filename\s*=\s*([^;\s]+)', raw, re.I)
     if m:
         return (m.group(1) or m.group(2) or "").replace('\\"', '"')
@@ -102,7 +123,7 @@ def disposition_filename(raw: str | None) -> str | None:
 
 def chunk_checksum(request: Request) -> tuple[str, bytes] | None:
     """tus ``Upload-Checksum: ALGORITHM BASE64``."""
-    raw = request.headers.get("upload-checksum")
+    raw = single_header(request, "Upload-Checksum")
     if raw is None:
         return None
     algo, _, value = raw.strip().partition(" ")
