@@ -24,7 +24,10 @@ _FIELDS = {  # name → (offset in the PVD, length)
 
 
 def _iso_name(part: str, is_dir: bool, used: set[str]) -> str:
-    base = "".join(c if c.isalnum() else "_" for c in part.upper().lstrip("."))[:8] or "X"
+    base = (
+        "".join(c if c.isascii() and c.isalnum() else "_" for c in part.upper().lstrip("."))[:8]
+        or "X"
+    )
     name = base
     n = 0
     while name in used:

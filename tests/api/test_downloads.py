@@ -217,6 +217,26 @@ def test_the_installation_tree_is_served_out_of_the_iso(api: Api) -> None:
     assert anonymous.get(root.rstrip("/")).status_code == 404  # a tree link is not a file link
 
 
+def test_folders_named_in_any_script(api: Api, tmp_path: Any) -> None:
+    """A tree folder whose name is not ISO-8859-1, asked for without its slash: the
+    redirect's Location is percent-encoded (it was a 500: the decoded path went into
+    the header as it was)."""
+    from tests.media import make_iso
+
+    files = {**rhel_like_files("rhel", "9.4", "x86_64"), "文档/说明 1.txt": b"read me\n"}
+    data = make_iso(tmp_path / "m.iso", files, volume_id="RHEL-9-4-0-BaseOS-x86_64").read_bytes()
+    job = api.init("OS", fileSize=len(data))
+    r = api.upload(job, "rhel.iso", data, imageType="OS", os="rhel")
+    assert r.status_code == 201, r.text
+    image = r.json()["imageId"]
+    r = api.c.get(f"/osImages/{image}/tree/{quote('文档')}", follow_redirects=False)
+    assert r.status_code == 301, r.text
+    assert r.headers["location"] == f"/osImages/{image}/tree/{quote('文档')}/"
+    listing = api.c.get(r.headers["location"])
+    assert listing.status_code == 200 and "说明 1.txt" in listing.text
+    assert api.c.get(f"/osImages/{image}/tree/{quote('文档/说明 1.txt')}").content == b"read me\n"
+
+
 def test_a_tree_listing_shows_a_bounded_number_of_entries(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -259,7 +259,10 @@ MAX_LISTED = 10_000
 def _listing(request: Request, listing: Listing) -> Response:
     """A small HTML listing of a tree directory (links relative to it)."""
     if not request.url.path.endswith("/"):
-        return Response(status_code=301, headers={"Location": request.url.path + "/"})
+        # the path percent-encoded again: a folder's name may be in any script, and a
+        # header value is bytes of ISO-8859-1 at most
+        location = quote(request.url.path, safe="/!$&'()*+,;=:@~") + "/"
+        return Response(status_code=301, headers={"Location": location})
     rows = []
     if listing.path:
         rows.append('<li><a href="../">../</a></li>')
