@@ -205,26 +205,22 @@ def test_headers_given_twice_and_names_in_any_script(api: Api, ctx: Context) -> 
         assert r.status_code == 400 and f"{twice.lower()} 2 times" in explanation, r.text
         assert head(api, url).headers["upload-offset"] == "0"
     job2 = api.init("SCRIPT")
-    r = api.c.post(
-        f"/files/osImages/uploads?jobId={job2}&imageType=SCRIPT&os=rhel",
-        content=script,
-        headers=[
-            ("Upload-Draft-Interop-Version", "6"),
-            ("Upload-Complete", "?1"),
-            ("Content-Disposition", "attachment; filename*=UTF-8''%ff%fe.sh"),
-        ],
-    )
+
+    def named(encoded: str) -> Any:  # a whole file in one draft creation
+        return api.c.post(
+            f"/files/osImages/uploads?jobId={job2}&imageType=SCRIPT&os=rhel",
+            content=script,
+            headers={
+                "Upload-Draft-Interop-Version": "6",
+                "Upload-Complete": "?1",
+                "Content-Disposition": f"attachment; filename*=UTF-8''{encoded}",
+            },
+        )
+
+    r = named("%ff%fe.sh")
     assert r.status_code == 400 and "Content-Disposition" in r.text, r.text
     assert api.task(job2)["status"] == "Pending"
-    r = api.c.post(
-        f"/files/osImages/uploads?jobId={job2}&imageType=SCRIPT&os=rhel",
-        content=script,
-        headers=[
-            ("Upload-Draft-Interop-Version", "6"),
-            ("Upload-Complete", "?1"),
-            ("Content-Disposition", "attachment; filename*=UTF-8''%E6%97%A5%E6%9C%AC%20a.sh"),
-        ],
-    )
+    r = named("%E6%97%A5%E6%9C%AC%20a.sh")
     assert r.status_code == 200, r.text
     fid = r.json()["fileid"]
     assert fid.endswith("_日本 a.sh")
