@@ -224,6 +224,17 @@ def test_headers_given_twice_and_names_in_any_script(api: Api, ctx: Context) -> 
     assert r.status_code == 200, r.text
     fid = r.json()["fileid"]
     assert fid.endswith("_日本 a.sh")
+    job3 = api.init("SCRIPT")  # the name as raw UTF-8 bytes, as curl sends it
+    raw = api.c.post(
+        f"/files/osImages/uploads?jobId={job3}&imageType=SCRIPT&os=rhel",
+        content=script,
+        headers=[
+            (b"Upload-Draft-Interop-Version", b"6"),
+            (b"Upload-Complete", b"?1"),
+            (b"Content-Disposition", 'attachment; filename="日本 b.sh"'.encode()),
+        ],
+    )
+    assert raw.status_code == 200 and raw.json()["fileid"].endswith("_日本 b.sh"), raw.text
     assert r.headers["osdepot-file-id"] == quote(fid, safe="!$&'()*+,;=:@~")
     assert api.c.get(f"/files/osImages/{r.headers['osdepot-file-id']}").content == script
     r = patch(api, url, 0, script)

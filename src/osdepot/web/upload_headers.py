@@ -117,7 +117,13 @@ def disposition_filename(raw: str | None) -> str | None:
             ) from None
     m = re.search(r'filename\s*=\s*"((?:[^"\\]|\\.)*)"|filename\s*=\s*([^;\s]+)', raw, re.I)
     if m:
-        return (m.group(1) or m.group(2) or "").replace('\\"', '"')
+        name = (m.group(1) or m.group(2) or "").replace('\\"', '"')
+        # header values arrive decoded as ISO-8859-1; a name sent as raw UTF-8 bytes (as
+        # curl and browsers send it, and as a multipart part header is read) is UTF-8
+        try:
+            return name.encode("latin-1").decode("utf-8")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            return name
     return None
 
 
