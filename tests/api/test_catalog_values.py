@@ -1,11 +1,12 @@
 """Values no catalog stores: PostgreSQL refuses NUL (U+0000) in text, which SQLite
-keeps. Whatever part of a request carries one — a path, a query, a JSON body, the
-credentials — the answer is a 4xx with a message, never a 500, and nothing changes,
-on either catalog."""
+keeps, and neither driver can encode half a UTF-16 surrogate pair. Whatever part of a
+request carries one — a path, a query, a JSON body, the credentials — the answer is a
+4xx with a message, never a 500, and nothing changes, on either catalog."""
 
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
 from starlette.testclient import TestClient
@@ -91,3 +92,56 @@ def test_nan_and_infinity_are_not_json(api: Api, method: str, path: str, body: b
     assert "is not a JSON value" in r.json()["messages"][0]["explanation"], r.text
     assert api.listing() == before
     assert api.c.get(f"/files/osImages/{fid}/links").status_code == 200
+
+
+def _server(name: str, **more: object) -> dict[str, object]:
+    return {"displayName": name, "address": "127.0.0.1", "protocol": "FTP", **more}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        # the escape of half a UTF-16 pair, in a value and in a key
+        ("POST", "/osImages/remoteFileServers", json.dumps(_server("\ud800")).encode()),
+        ("POST", "/sessions", b'{"UserId": "admin", "password": "x\\udfffy"}'),
+        (
+            "PUT",
+            "/osdeployment/globalSettings",
+            b'{"licenseKeys": {"win2019r1": {"\\uDC00": "AAAAA"}}}',
+        ),
+        # the same as bytes: UTF-8's form of a surrogate (which json.loads lets through),
+        # and a UTF-16 body
+        (
+            "POST",
+            "/osImages/remoteFileServers",
+            b'{"displayName": "x", "address": "127.0.0.1", "protocol": "SFTP", '
+            b'"username": "\xed\xa0\x80"}',
+        ),
+        (
+            "POST",
+            "/osImages/remoteFileServers",
+            '{"displayName": "\ud83d", "address": "127.0.0.1", "protocol": "FTP"}'.encode(
+                "utf-16-le", "surrogatepass"
+            ),
+        ),
+    ],
+)
+def test_unpaired_surrogates_are_not_text(api: Api, method: str, path: str, body: bytes) -> None:
+    """A JSON string may escape half of a UTF-16 surrogate pair on its own, which is no
+    character: a remote server named so, or a login with such a password, was a 500
+    (the catalog's driver cannot encode it). Refused as JSON that is not text."""
+    servers = api.c.get("/osImages/remoteFileServers").json()
+    before = api.listing()
+    r = api.c.request(method, path, content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert "unpaired UTF-16 surrogate" in r.json()["messages"][0]["explanation"], r.text
+    assert api.c.get("/osImages/remoteFileServers").json() == servers
+    assert api.listing() == before
+    # a whole pair, escaped, is one character and is kept
+    r = api.c.post(
+        "/osImages/remoteFileServers",
+        content=json.dumps(_server("rocket \U0001f680")).encode(),  # "\ud83d\ude80"
+        headers={"Content-Type": "application/json"},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["displayName"] == "rocket \U0001f680"

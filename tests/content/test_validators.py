@@ -74,6 +74,7 @@ def test_valid_samples_pass(tmp_path: Path, itype: str) -> None:
         ("CONFIG", "c.json", b'{"a": ', ["does not parse"]),
         ("CONFIG", "c.json", b'{"a": NaN}', ["does not parse", "NaN is not a JSON value"]),
         ("CONFIG", "c.json", b'{"a": [-Infinity]}', ["-Infinity is not a JSON value"]),
+        ("CONFIG", "c.json", b'{"a": "\\ud800"}', ["does not parse", "unpaired UTF-16 surrogate"]),
         ("UNATTEND", "a.xml", UNATTEND, ["<unattend>", "<profile>"]),
         ("UNATTEND", "a.xml", b"<profile><unclosed></profile>", ["well-formed"]),
         ("UNATTEND", "ks.ks", b"hello world\n", ["kickstart command"]),

@@ -47,9 +47,46 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
 
 
+#: A ``\\uD800``–``\\uDFFF`` escape (half of a UTF-16 pair, or one on its own).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+#: A surrogate code point in decoded text.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def strict_json(text: str | bytes) -> Any:
     """``json.loads`` without Python's extensions ``NaN``, ``Infinity`` and
     ``-Infinity``, which RFC 8259 does not have: every other parser refuses them
     (PostgreSQL's JSON columns among them), and a NaN passes every comparison (a link's
-    ``expiresIn`` of NaN was stored and made a 500). Raises ValueError as json.loads."""
-    return json.loads(text, parse_constant=_no_constant)
+    ``expiresIn`` of NaN was stored and made a 500). Nor strings holding a UTF-16
+    surrogate that is not half of a pair (``"\\ud800"``, or the bytes ED A0 80, which
+    ``json.loads`` lets through): such a string is no Unicode text (I-JSON, RFC 7493,
+    refuses it), cannot be encoded as UTF-8 and made a 500 wherever it was stored or
+    written. Raises ValueError as json.loads."""
+    if isinstance(text, bytes):
+        # as json.loads decodes bytes (UTF-8, -16 or -32; surrogates let through)
+        text = text.decode(json.detect_encoding(text), "surrogatepass")
+    if _SURROGATE.search(text):
+        raise ValueError("text with an unpaired UTF-16 surrogate is not a JSON value")
+    value = json.loads(text, parse_constant=_no_constant)
+    if _SURROGATE_ESCAPE.search(text) and _holds_surrogate(value):
+        raise ValueError(
+            "a string with an unpaired UTF-16 surrogate (\\ud800–\\udfff) is not a JSON value"
+        )
+    return value
+
+
+def _holds_surrogate(value: Any) -> bool:
+    """Whether a string of ``value`` (a key or a value, at any depth) holds a surrogate
+    (without recursion: the depth is the client's)."""
+    todo = [value]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            todo.extend(item)
+            todo.extend(item.values())
+        elif isinstance(item, list):
+            todo.extend(item)
+    return False
