@@ -145,6 +145,52 @@ def test_bodies_sent_without_logging_in_are_not_held(server: Server) -> None:
     assert s.get(server.url + "/osImages", timeout=10).status_code == 200
 
 
+def _exchange(server: Server, head: str, body: bytes = b"") -> tuple[int, bytes]:
+    """Status and whole answer of one request sent as written (``Connection: close``)."""
+    with connect(server) as sock:
+        sock.sendall(head.encode("latin-1") + b"Connection: close\r\n\r\n" + body)
+        data = b""
+        with contextlib.suppress(OSError):
+            while got := sock.recv(65536):
+                data += got
+    return int(data.split(b" ", 2)[1]), data
+
+
+def test_host_and_site_marks_are_read_once(server: Server) -> None:
+    """The cross-site guard read the last of two ``Origin`` (or ``Sec-Fetch-Site``)
+    lines while the rest of the server reads the first, and ``Host`` (which makes the
+    URLs of links and deployments) could be sent twice or not at all: each is a 400
+    now, and nothing is created."""
+    own = server.url  # https://127.0.0.1:port
+    host = own.removeprefix("https://")
+    body = b'{"displayName": "guard", "address": "127.0.0.1", "protocol": "FTP"}'
+    post = (
+        f"POST /osImages/remoteFileServers HTTP/1.1\r\nAuthorization: {basic()}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+    )
+    cases = {
+        "no Host": post,
+        "two Hosts": post + f"Host: evil.example\r\nHost: {host}\r\n",
+        "two Origins": post + f"Host: {host}\r\nOrigin: https://evil.example\r\nOrigin: {own}\r\n",
+        "two Sec-Fetch-Site": post
+        + f"Host: {host}\r\nSec-Fetch-Site: cross-site\r\nSec-Fetch-Site: same-origin\r\n",
+    }
+    for name, head in cases.items():
+        status, got = _exchange(server, head, body)
+        assert status == 400, (name, got[:300])
+        assert b"FQXHMFC9010J" in got and b"request head" in got, (name, got)
+    status, got = _exchange(
+        server,
+        f"GET /osImages/remoteFileServers HTTP/1.1\r\nHost: {host}\r\nAuthorization: {basic()}\r\n",
+    )
+    assert status == 200 and b'"serverList":[]' in got, got
+    # once each, the same request passes; HTTP/1.0 may leave Host out
+    status, got = _exchange(server, post + f"Host: {host}\r\nOrigin: {own}\r\n", body)
+    assert status == 200, got
+    status, _ = _exchange(server, "GET /healthz HTTP/1.0\r\n")
+    assert status == 200
+
+
 def test_many_slow_bodies_hold_a_bounded_amount_for_a_bounded_time(tmp_path: Path) -> None:
     server = start_server(tmp_path / "data", {"OSDEPOT_JSON_BODY_TIMEOUT": "2"})
     socks: list[ssl.SSLSocket] = []

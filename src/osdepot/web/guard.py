@@ -14,6 +14,12 @@ authentication:
 Navigations (a link followed to the web UI: ``GET``/``HEAD`` with ``Sec-Fetch-Mode:
 navigate``) stay allowed; they change nothing and carry no body. Clients that are not
 browsers send neither header and are not affected.
+
+The headers this judges by, and ``Host`` (which also makes the URLs that links and
+deployments give out), are read once: a request that carries one of them twice is
+refused 400, as is an HTTP/1.1 request without ``Host`` (RFC 9112, 3.2). Read as a
+mapping, the last of two ``Origin`` or ``Sec-Fetch-Site`` lines was judged while
+Starlette, and the URLs built from ``Host``, read the first.
 """
 
 from __future__ import annotations
@@ -27,6 +33,19 @@ from osdepot.web.common import failed
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _ALLOWED_SITES = frozenset({"", "same-origin", "none"})
+#: Header fields a request may carry once at most.
+_SINGLE = (b"host", b"origin", b"sec-fetch-site", b"sec-fetch-mode")
+
+
+def ambiguous(scope: Scope) -> str | None:
+    """Why the request's ``Host`` or site marks cannot be read as one value, or None."""
+    names = [name for name, _ in scope.get("headers") or []]
+    for single in _SINGLE:
+        if names.count(single) > 1:
+            return f"The request carries the {single.decode().title()} header field more than once."
+    if b"host" not in names and scope.get("http_version") == "1.1":
+        return "An HTTP/1.1 request must carry a Host header field."
+    return None
 
 
 def _origin(scheme: str, host: str) -> tuple[str, str, int] | None:
@@ -67,6 +86,11 @@ class Guard:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            why = ambiguous(scope)
+            if why is not None:
+                message = Messages.INVALID_VALUE.render({"name": "request head", "detail": why})
+                await failed(400, message)(scope, receive, send)
+                return
             found = cross_site(scope)
             if found is not None:
                 origin, site = found
