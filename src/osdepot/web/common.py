@@ -7,6 +7,7 @@ import base64
 import binascii
 import time
 from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -46,6 +47,18 @@ def error_response(exc: OsdepotError, challenge: str = SESSION_CHALLENGE) -> JSO
     if exc.status == 401:
         headers["WWW-Authenticate"] = challenge
     return failed(exc.status, exc.render(), headers or None)
+
+
+#: What a URL path keeps unencoded besides letters, digits and ``-._`` (RFC 3986's
+#: sub-delims, ``:`` and ``@``; ``~`` is unreserved).
+_PATH_SAFE = "!$&'()*+,;=:@~"
+
+
+def url_path(text: str, *, slashes: bool = False) -> str:
+    """``text`` percent-encoded for a URL path (a segment unless ``slashes``): file ids
+    and folder names are any Unicode, and a header value such as ``Location`` holds
+    bytes of ISO-8859-1 at most."""
+    return quote(text, safe=_PATH_SAFE + ("/" if slashes else ""))
 
 
 def failed(

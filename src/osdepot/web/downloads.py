@@ -31,7 +31,7 @@ from osdepot.messages import Messages
 from osdepot.ports import FileSpan
 from osdepot.services.downloads import Downloads, Listing, Opened
 from osdepot.services.links import Links
-from osdepot.web.common import authenticate, ctx_of, envelope, iso, json_body
+from osdepot.web.common import authenticate, ctx_of, envelope, iso, json_body, url_path
 from osdepot.web.protocol import SENDFILE
 from osdepot.web.ranges import BadRange, etag_matches, if_range_holds, parse_range
 from osdepot.web.sending import PacedResponse, ZeroCopyResponse, budget_for, busy
@@ -261,7 +261,7 @@ def _listing(request: Request, listing: Listing) -> Response:
     if not request.url.path.endswith("/"):
         # the path percent-encoded again: a folder's name may be in any script, and a
         # header value is bytes of ISO-8859-1 at most
-        location = quote(request.url.path, safe="/!$&'()*+,;=:@~") + "/"
+        location = url_path(request.url.path, slashes=True) + "/"
         return Response(status_code=301, headers={"Location": location})
     rows = []
     if listing.path:

@@ -18,7 +18,6 @@ import dataclasses
 import email.utils
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -31,7 +30,7 @@ from osdepot.services.import_params import UploadParams, check_checksum_pair
 from osdepot.services.resumable import ResumableUploads
 from osdepot.services.upload_request import CHUNK_ALGORITHMS, Append, Appended
 from osdepot.web.body import INTERIM, BodyReader
-from osdepot.web.common import authenticate, ctx_of, error_response
+from osdepot.web.common import authenticate, ctx_of, error_response, url_path
 from osdepot.web.osimages import upload_params
 from osdepot.web.upload_headers import (
     bool_header,
@@ -412,7 +411,7 @@ async def _append(
     headers["Osdepot-Job-Status"] = "Complete"
     # as in the file's URL (/files/osImages/{id}): an id is its file's name, any
     # Unicode, and a header value is bytes of ISO-8859-1 at most
-    headers["Osdepot-File-Id"] = quote(done.stored.id, safe="!$&'()*+,;=:@~")
+    headers["Osdepot-File-Id"] = url_path(done.stored.id)
     body: dict[str, Any] = {"jobId": str(up.job_id), "fileid": done.stored.id}
     if done.image_id:
         headers["Osdepot-Image-Id"] = done.image_id
