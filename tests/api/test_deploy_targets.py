@@ -568,3 +568,25 @@ def test_a_bmc_whose_answers_are_out_of_bounds_is_refused(
     assert r.status_code == 409, r.text
     assert said in r.json()["messages"][0]["explanation"], r.text
     assert api.c.get("/bmcs").json()["bmcs"] == []
+
+
+def test_what_a_bmc_names_is_kept_printable(api: Api) -> None:
+    """A BMC's system names are kept as text a catalog can store and a terminal can
+    show: a name holding half a UTF-16 surrogate pair (which no catalog driver can
+    encode) made the registration a 500; control characters reached every client as
+    they were. A MAC address that is none is left out."""
+    binary = emulator_binary()
+    if binary is None:
+        missing("sushy-emulator (PyPI sushy-tools, a test dependency)")
+    assert binary is not None
+    odd = system(NODE_A, "a\ud800b \x1b[2J\r\nX: 1", "00:5c:52:31:3a:9c")
+    odd["nics"].append({"mac": "not a mac\x00"})
+    emulator = Emulator(binary, [odd])
+    try:
+        r = register(api, emulator)
+    finally:
+        emulator.stop()
+    assert r.status_code == 201, r.text
+    (host,) = api.c.get("/hostPlatforms").json()["items"]
+    assert host["name"] == "a\ufffdb \\x1b[2J\\x0d\\x0aX: 1"
+    assert host["macAddresses"] == ["00:5c:52:31:3a:9c"]

@@ -145,3 +145,33 @@ def test_decimal_reads_ascii_digits_only_and_not_too_many() -> None:
     for text in ("", " 1", "1 ", "-1", "+1", "1.0", "²", "١٢", "1_000", "9" * 19, "9" * 5000):
         assert decimal(text) is None, text
     assert decimal("123", 2) is None and decimal("12", 2) == 12
+
+
+def test_text_from_another_system_is_shown_printable() -> None:
+    from osdepot.domain.text import shown
+
+    assert shown("node-a \U0001f680 é", 255) == "node-a \U0001f680 é"
+    assert shown("a\ud800b\udfff", 255) == "a\ufffdb\ufffd"  # halves of a pair
+    assert shown("\ud83d\ude80", 255) == "\U0001f680"  # a whole pair as two code points
+    assert shown("\x1b[2J\r\n\x00\\", 255) == "\\x1b[2J\\x0d\\x0a\\x00\\\\"
+    assert shown("x" * 600, 500) == "x" * 500
+    shown("a\ud800", 10).encode("utf-8")  # what a catalog stores
+
+
+def test_a_bmc_failure_keeps_no_control_characters_or_surrogates(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A BMC's refusal (a Redfish message, a slot's name) is quoted in a failure that
+    becomes a job's message: made printable on its way out of the adapter."""
+    import sushy
+
+    from osdepot.bmc.redfish import RedfishReader
+    from osdepot.errors import BmcFailure
+    from osdepot.ports import BmcAccess
+
+    monkeypatch.setattr(sushy, "Sushy", lambda *_a, **_k: object())  # no BMC asked
+    access = BmcAccess(url="https://127.0.0.1:1", username="u", password="p", verify=False)
+    with pytest.raises(BmcFailure) as caught, RedfishReader()._root(access):
+        raise BmcFailure("power", "The BMC refused the power action: \ud800\x1b[2J")
+    assert caught.value.kind == "power"
+    assert caught.value.detail == "The BMC refused the power action: \ufffd\\x1b[2J"

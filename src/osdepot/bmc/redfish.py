@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -25,6 +26,7 @@ from sushy import exceptions as sushy_exc
 
 from osdepot.domain.deploy import base_url, normalise_uuid
 from osdepot.domain.records import Host
+from osdepot.domain.text import shown
 from osdepot.errors import BmcFailure
 from osdepot.ports import BmcAccess
 
@@ -35,6 +37,10 @@ MAX_SYSTEMS = 256
 #: most bytes of one Redfish answer (after decompression) read from a BMC: its JSON
 #: documents are a few KiB; a hostile or broken BMC must not fill the server's memory
 MAX_ANSWER = 4 * 1024 * 1024
+#: most characters of a failure's text, which may quote what the BMC said
+MAX_DETAIL = 500
+#: a MAC address as Redfish writes one (``MACAddress``), lower-cased
+_MAC = re.compile(r"[0-9a-f]{2}([:-][0-9a-f]{2}){5}")
 
 
 class AnswerOutOfBounds(requests.RequestException):
@@ -111,7 +117,8 @@ def _failure(exc: BaseException, url: str) -> BmcFailure:
 
 
 def _text(value: Any, limit: int = 255) -> str:
-    return str(value)[:limit] if value not in (None, "") else ""
+    """A name the BMC gives, as it is kept: printable (domain/text.py: shown)."""
+    return shown(str(value), limit) if value not in (None, "") else ""
 
 
 def _has_cd(collection: Any) -> bool:
@@ -140,8 +147,8 @@ def _macs(system: Any) -> tuple[str, ...]:
     found: list[str] = []
     with contextlib.suppress(sushy_exc.SushyError):
         for nic in system.ethernet_interfaces.get_members():
-            mac = (nic.mac_address or nic.permanent_mac_address or "").lower()
-            if mac and mac not in found:
+            mac = str(nic.mac_address or nic.permanent_mac_address or "").lower()
+            if _MAC.fullmatch(mac) and mac not in found:
                 found.append(mac)
     return tuple(found[:64])
 
@@ -191,10 +198,12 @@ class RedfishReader:
             auth = sushy_auth.SessionOrBasicAuth(username=access.username, password=access.password)
             try:
                 yield sushy.Sushy(url, auth=auth, connector=conn)
-            except BmcFailure:
-                raise
+            except BmcFailure as exc:
+                # its text may quote the BMC (a refusal, a slot's or system's name)
+                raise BmcFailure(exc.kind, shown(exc.detail, MAX_DETAIL)) from None
             except Exception as exc:  # every sushy/requests failure: classified
                 failure = _failure(exc, url)
+                failure = BmcFailure(failure.kind, shown(failure.detail, MAX_DETAIL))
                 log.info("BMC %s: %s", url, failure.detail)
                 raise failure from None
             finally:
@@ -280,12 +289,15 @@ class RedfishReader:
                 raise BmcFailure(
                     "redfish", f"Its system {system.path} has no UUID ({system.uuid!r})"
                 )
+            path = str(system.path)
+            if shown(path, 512) != path:  # the actions of a deployment are sent to it
+                raise BmcFailure("redfish", f"Its system {shown(path, 200)} has no usable path")
             power = system.power_state
             hosts.append(
                 Host(
                     uuid=uuid,
                     bmc_id=0,
-                    system_path=_text(system.path, 512),
+                    system_path=path,
                     name=_text(system.name),
                     manufacturer=_text(system.manufacturer),
                     model=_text(system.model),

@@ -10,6 +10,8 @@ from typing import Any
 #: C0 controls, DEL, C1 controls (NEL among them) and the Unicode line and paragraph
 #: separators: everything that can end a line, move the cursor or hide text.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+#: A UTF-16 surrogate code point (half of a pair; no character on its own).
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def has_control(text: str, allowed: str = "") -> bool:
@@ -31,6 +33,16 @@ def _escaped(m: re.Match[str]) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
+def shown(text: str, limit: int) -> str:
+    """Text another system sent (a BMC's names and messages), as osdepot keeps and
+    shows it: half a UTF-16 surrogate pair, which is no character and which no
+    catalog can store, as U+FFFD; control characters as ``\\xNN`` (escape_controls);
+    at most ``limit`` characters."""
+    if _SURROGATE.search(text):
+        text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return escape_controls(text)[:limit]
+
+
 def decimal(text: str, digits: int = 18) -> int | None:
     """The number ``text`` writes in ASCII digits (at most ``digits`` of them), or None.
 
@@ -49,8 +61,6 @@ def _no_constant(name: str) -> Any:
 
 #: A ``\\uD800``–``\\uDFFF`` escape (half of a UTF-16 pair, or one on its own).
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-#: A surrogate code point in decoded text.
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def strict_json(text: str | bytes) -> Any:
