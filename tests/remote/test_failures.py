@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import socket
 import threading
 import time
@@ -282,6 +283,8 @@ def hostile_ftp(greeting: bytes, repeat: int = 128) -> Iterator[dict[str, int]]:
     try:
         yield seen
     finally:
+        with contextlib.suppress(OSError):  # (close alone does not end a waiting accept)
+            listener.shutdown(socket.SHUT_RDWR)
         listener.close()
         thread.join(5)
 
@@ -312,3 +315,24 @@ def test_an_ftp_greeting_cut_short_or_not_ftp_is_a_clear_failure(api: Api, ctx: 
             job, _r = remote_import(api, srv["serverId"], ISO)
             failed(api, ctx, job, "FQXHMFC9028J", words)
             api.c.delete(f"/osImages/remoteFileServers/{srv['serverId']}")
+
+
+def test_what_an_ftp_server_says_is_quoted_printable(api: Api, ctx: Context) -> None:
+    """A reply that is not UTF-8 (a greeting in CP1252, a localised "Willkommen")
+    made the import an internal error and left the control connection open; a reply
+    with terminal escape sequences was quoted in the job's message as it was, and
+    `osdepot import` prints that message to the administrator's terminal."""
+    cases = (
+        (
+            b"421 Gr\xfc\xdfe, besch\xe4ftigt\r\n",
+            "greeting broke off: 421 Gr\ufffd\ufffde, besch\ufffdftigt.",
+        ),
+        (b"HTTP/1.1 \x1b[2J\x1b]0;owned\x07 400\r\n", "HTTP/1.1 \\x1b[2J\\x1b]0;owned\\x07 400"),
+    )
+    for greeting, words in cases:
+        with hostile_ftp(greeting, repeat=1) as seen:
+            srv = register(api, protocol="FTP", port=seen["port"])
+            job, _r = remote_import(api, srv["serverId"], ISO)
+            failed(api, ctx, job, "FQXHMFC9028J", words)
+            api.c.delete(f"/osImages/remoteFileServers/{srv['serverId']}")
+        assert "\x1b" not in json.dumps(api.c.get("/tasks").json(), ensure_ascii=False)

@@ -4,6 +4,7 @@ each blocking call in a worker thread."""
 from __future__ import annotations
 
 import ftplib
+import io
 import socket
 from collections.abc import AsyncIterator
 
@@ -41,7 +42,16 @@ def _too_long(exc: _ReplyTooLong) -> RemoteFailure:
 
 class _BoundedFTP(ftplib.FTP):
     """ftplib's client, with a multi-line reply held to MAX_REPLY_BYTES (each line is
-    already held to ftplib's 8 KiB)."""
+    already held to ftplib's 8 KiB), and replies that are not UTF-8 read with U+FFFD
+    for what is not: ftplib decodes them strictly, and a server greeting in ISO-8859-1
+    or CP1252 (a localised "Willkommen") made the import an internal error and left
+    the connection open."""
+
+    def getline(self) -> str:
+        reader = self.file
+        if isinstance(reader, io.TextIOWrapper) and reader.errors != "replace":
+            reader.reconfigure(errors="replace")  # (the encoding stays UTF-8)
+        return super().getline()
 
     def getmultiline(self) -> str:
         line = self.getline()
@@ -111,7 +121,10 @@ class FtpFetcher:
             raise _too_long(exc) from None
         except (OSError, EOFError, ftplib.Error) as exc:
             ftp.close()
-            raise RemoteFailure(Failure.INTERRUPTED, f"The login broke off: {exc}.") from None
+            raise RemoteFailure(
+                Failure.INTERRUPTED,
+                f"The login broke off: {_said(exc) or 'the connection closed'}.",
+            ) from None
         ftp.set_pasv(True)
         if ftp.sock is not None:
             ftp.sock.settimeout(self.stall_timeout)

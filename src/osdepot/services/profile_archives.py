@@ -37,6 +37,7 @@ from osdepot.domain.records import (
     StoredFile,
     User,
 )
+from osdepot.domain.text import shown
 from osdepot.errors import OsdepotError, RemoteFailure, error
 from osdepot.messages import Messages
 from osdepot.ports import RandomAccess
@@ -46,7 +47,7 @@ from osdepot.services.import_run import ImportRun
 from osdepot.services.imports import Imports
 from osdepot.services.job_quota import make_room_for_jobs
 from osdepot.services.profiles import Profiles
-from osdepot.services.remote_import import RemoteImports, check_remote_path
+from osdepot.services.remote_import import MAX_DETAIL, RemoteImports, check_remote_path
 from osdepot.services.remote_servers import parse_server_id
 
 log = logging.getLogger("osdepot.profiles")
@@ -238,7 +239,7 @@ class ProfileExports:
                     Messages.REMOTE_PUSH_FAILED,
                     server=f"{name}{server.port})",
                     path=path,
-                    detail=exc.detail,
+                    detail=shown(exc.detail, MAX_DETAIL),  # it may quote the server
                 ) from None
             finally:
                 await fetcher.close()

@@ -19,6 +19,7 @@ from typing import Any
 from osdepot.domain.images import check_extension, resolve_os
 from osdepot.domain.names import clean_filename
 from osdepot.domain.records import Job, RemoteServer, User
+from osdepot.domain.text import shown
 from osdepot.errors import ConfigError, Failure, NotAllowed, OsdepotError, RemoteFailure, error
 from osdepot.messages import Messages
 from osdepot.ports import Fetcher, RemoteCredentials
@@ -29,6 +30,9 @@ from osdepot.services.imports import Imports
 from osdepot.services.networks import NetworkPolicy
 from osdepot.services.remote_servers import fingerprint, parse_server_id
 from osdepot.services.secrets import SecretBox
+
+#: most characters of a failure's detail, which may quote the remote server
+MAX_DETAIL = 1000
 
 log = logging.getLogger("osdepot.remote")
 
@@ -262,10 +266,13 @@ class RemoteImports:
 
     def _message(self, exc: RemoteFailure, server: RemoteServer, path: str) -> OsdepotError:
         name = f"{server.display_name} ({server.protocol.lower()}://{server.address}:{server.port})"
+        # What the server said, quoted in the detail, is kept printable: a hostile
+        # server's escape sequences would reach the terminal of `osdepot import`.
+        detail = shown(exc.detail, MAX_DETAIL)
         if exc.kind is Failure.UNREACHABLE:
-            return error(Messages.REMOTE_UNREACHABLE, server=name, detail=exc.detail)
+            return error(Messages.REMOTE_UNREACHABLE, server=name, detail=detail)
         if exc.kind is Failure.AUTH:
-            return error(Messages.REMOTE_AUTH_FAILED, server=name, detail=exc.detail)
+            return error(Messages.REMOTE_AUTH_FAILED, server=name, detail=detail)
         if exc.kind is Failure.HOST_KEY:
             return error(
                 Messages.REMOTE_HOST_KEY,
@@ -274,8 +281,8 @@ class RemoteImports:
                 expected=exc.extra.get("expected", "?"),
             )
         if exc.kind is Failure.PATH:
-            return error(Messages.REMOTE_PATH, server=name, path=path, detail=exc.detail)
-        return error(Messages.REMOTE_TRANSFER, server=name, path=path, detail=exc.detail)
+            return error(Messages.REMOTE_PATH, server=name, path=path, detail=detail)
+        return error(Messages.REMOTE_TRANSFER, server=name, path=path, detail=detail)
 
 
 async def _guard(chunks: AsyncIterator[bytes], stall: float) -> AsyncIterator[bytes]:
