@@ -158,6 +158,11 @@ def test_status_calls_are_checked(api: Api, ctx: Context) -> None:
     ):
         r = api.c.put(f"/hostPlatforms/{UUID}", json=body)
         assert r.status_code == 400 and "deployStatus.id" in r.text, (body, r.text)
+    # what the host says is kept printable (shown on terminals), on either catalog
+    said = {"id": 14, "message": "a\x00b \x1b[2J"}
+    r = api.c.put(f"/hostPlatforms/{UUID}", json={"deployStatus": said})
+    assert r.status_code == 200, r.text
+    assert r.json()["deployStatus"]["message"] == "a\\x00b \\x1b[2J"
     r = api.c.put(f"/hostPlatforms/{UUID}", json={"deployStatus": {"id": 24, "message": "no SAN"}})
     assert r.status_code == 200
     (task,) = [t for t in api.c.get("/tasks").json() if t["typeId"] == "OSDeploy"]

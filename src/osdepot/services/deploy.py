@@ -46,7 +46,7 @@ from osdepot.domain.deploy import (
 from osdepot.domain.images import ImageType
 from osdepot.domain.jobs import DEPLOY_PREFIX, JobStatus
 from osdepot.domain.records import Host, User
-from osdepot.domain.text import decimal
+from osdepot.domain.text import decimal, shown
 from osdepot.errors import BmcFailure, error
 from osdepot.messages import Messages
 from osdepot.ports import BmcAccess
@@ -382,7 +382,8 @@ class Deployments:
         if state < STARTING + 1 or state == STOPPED:
             raise invalid("deployStatus.id", f"An installer cannot report state {state}.")
         message = status.get("message", "") if isinstance(status, dict) else ""
-        message = message[:500] if isinstance(message, str) else ""
+        # written by the host being installed: kept printable (shown to the CLI's terminal)
+        message = shown(message, 500) if isinstance(message, str) else ""
         assert host.deploy_job is not None
         await self.ctx.run(
             self.ctx.catalog.deploy_state,
