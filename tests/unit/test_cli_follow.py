@@ -52,3 +52,31 @@ def test_progress_keeps_the_wait_going() -> None:
     states.append({"status": "Complete", "bytesReceived": 100, "percentage": 100})
     job = follow_job(FakeApi(states), "7", "x", True, io.StringIO(), stall=0.05, interval=0.01)  # type: ignore[arg-type]
     assert job["status"] == "Complete"
+
+
+def test_what_the_server_relays_reaches_the_terminal_printable(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A job's message may quote another system (an FTP server's reply, a BMC's
+    refusal) and a listing may hold names another system gave: printed with their
+    control characters written out, never as escape sequences."""
+    from osdepot.cli.client.commands import _table
+    from osdepot.cli.client.imports import report_job
+
+    job = {
+        "id": "7",
+        "status": "Stopped",
+        "messages": [
+            {
+                "id": "FQXHMFC9028J",
+                "text": "The transfer failed.",
+                "explanation": "The server said: 500 \x1b]0;owned\x07\x1b[2J C:\\isos",
+            }
+        ],
+    }
+    assert report_job(job, "a.iso") == 1
+    _table([["node-\x1b[31ma", "On"]], ["NAME", "POWER"])
+    out, err = capsys.readouterr()
+    assert "\x1b" not in out + err and "\x07" not in out + err
+    assert "500 \\x1b]0;owned\\x07\\x1b[2J C:\\isos" in err
+    assert out.splitlines() == ["NAME            POWER", "node-\\x1b[31ma  On"]

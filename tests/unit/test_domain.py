@@ -153,7 +153,7 @@ def test_text_from_another_system_is_shown_printable() -> None:
     assert shown("node-a \U0001f680 é", 255) == "node-a \U0001f680 é"
     assert shown("a\ud800b\udfff", 255) == "a\ufffdb\ufffd"  # halves of a pair
     assert shown("\ud83d\ude80", 255) == "\U0001f680"  # a whole pair as two code points
-    assert shown("\x1b[2J\r\n\x00\\", 255) == "\\x1b[2J\\x0d\\x0a\\x00\\\\"
+    assert shown("\x1b[2J\r\n\x00 C:\\x", 255) == "\\x1b[2J\\x0d\\x0a\\x00 C:\\x"
     assert shown("x" * 600, 500) == "x" * 500
     shown("a\ud800", 10).encode("utf-8")  # what a catalog stores
 

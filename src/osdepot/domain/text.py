@@ -28,6 +28,13 @@ def escape_controls(text: str) -> str:
     return _CONTROL.sub(_escaped, text.replace("\\", "\\\\"))
 
 
+def printable(text: str) -> str:
+    """``text`` with every control character written as ``\\xNN`` or ``\\uNNNN``, for a
+    reader rather than a parser (backslashes are left as they are: a Windows path
+    stays legible)."""
+    return _CONTROL.sub(_escaped, text) if _CONTROL.search(text) else text
+
+
 def _escaped(m: re.Match[str]) -> str:
     code = ord(m.group())
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
@@ -36,11 +43,11 @@ def _escaped(m: re.Match[str]) -> str:
 def shown(text: str, limit: int) -> str:
     """Text another system sent (a BMC's names and messages), as osdepot keeps and
     shows it: half a UTF-16 surrogate pair, which is no character and which no
-    catalog can store, as U+FFFD; control characters as ``\\xNN`` (escape_controls);
-    at most ``limit`` characters."""
+    catalog can store, as U+FFFD; control characters as ``\\xNN`` (printable); at most
+    ``limit`` characters."""
     if _SURROGATE.search(text):
         text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
-    return escape_controls(text)[:limit]
+    return printable(text)[:limit]
 
 
 def decimal(text: str, digits: int = 18) -> int | None:

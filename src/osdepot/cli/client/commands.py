@@ -19,6 +19,7 @@ from osdepot.cli.client.progress import human
 from osdepot.domain.images import (
     LISTING_GROUPS,
 )
+from osdepot.domain.text import printable
 
 
 def cmd_login(args: argparse.Namespace) -> int:
@@ -70,9 +71,12 @@ def cmd_logout(args: argparse.Namespace) -> int:
 
 
 def _table(rows: list[list[str]], head: list[str]) -> None:
-    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
-    for r in [head, *rows]:
-        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    """Columns, each cell with its control characters written as ``\\xNN`` (a name
+    may come from another system, and the table goes to a terminal)."""
+    cells = [[printable(str(c)) for c in r] for r in [head, *rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(head))]
+    for r in cells:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
 
 
 def cmd_images(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ import httpx
 from osdepot.cli.client.common import FAILED, CliError
 from osdepot.cli.client.profiles import Profile
 from osdepot.cli.client.wording import for_cli
+from osdepot.domain.text import printable
 
 
 class Api:
@@ -61,18 +62,24 @@ class Api:
 
 def _messages(body: Any) -> str:
     """The server's messages, one per line: id, text, explanation, recovery, in the
-    command line's words (cli/client/wording.py)."""
+    command line's words (cli/client/wording.py), with control characters written as
+    ``\\xNN``: a message may quote what another system said (a remote server, a BMC),
+    and it is printed to a terminal."""
     msgs = body.get("messages") if isinstance(body, dict) else None
     lines = []
     for m in msgs or []:
         if isinstance(m, dict):
-            lines.append(for_cli(f"{m.get('id', '')} {m.get('text', '')}".strip()))
+            lines.append(_said(f"{m.get('id', '')} {m.get('text', '')}".strip()))
             if m.get("explanation"):
-                lines.append(f"  {for_cli(str(m['explanation']))}")
+                lines.append(f"  {_said(str(m['explanation']))}")
             rec = m.get("recovery")
             if isinstance(rec, dict) and rec.get("text"):
-                lines.append(f"  {for_cli(str(rec['text']))}")
+                lines.append(f"  {_said(str(rec['text']))}")
     return "\n".join(lines)
+
+
+def _said(text: str) -> str:
+    return printable(for_cli(text))
 
 
 def unreachable(url: str, exc: BaseException) -> CliError:
