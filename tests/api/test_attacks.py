@@ -306,6 +306,38 @@ def test_a_deeply_nested_config_file_is_invalid_content(api: Api) -> None:
     assert r.status_code == 400, r.text
 
 
+_SETTINGS = {
+    "activeDirectory": {"allDomains": [], "defaultDomain": ""},
+    "credentials": [],
+    "ipAssignment": "dhcpv4",
+    "isVLANMode": False,
+    "licenseKeys": {},
+}
+
+
+@pytest.mark.parametrize(
+    ("path", "key"),
+    [
+        ("/osImages/customSettings", "customConfigValues"),
+        ("/osdeployment/globalSettings", "licenseKeys"),
+        ("/osdeployment/globalSettings", "activeDirectory"),
+    ],
+)
+def test_deeply_nested_json_given_as_text_is_a_clear_refusal(api: Api, path: str, key: str) -> None:
+    """Objects the API takes as JSON or as a JSON text (the Ruby client's schema sends
+    some as strings): a text nested deeper than the parser follows raised a
+    RecursionError where a ValueError was caught, a 500."""
+    before = api.c.get("/osdeployment/globalSettings").json()
+    deep = '{"a":' * 5000 + "1" + "}" * 5000
+    if path == "/osImages/customSettings":
+        r = api.c.post(path, json={key: deep})
+    else:
+        r = api.c.put(path, json={**_SETTINGS, key: deep})
+    assert r.status_code == 400, r.text
+    assert "nested more deeply" in r.text, r.text
+    assert api.c.get("/osdeployment/globalSettings").json() == before
+
+
 ODD = st.text(
     alphabet=st.characters(codec="utf-8", exclude_characters="/?#%"), min_size=1, max_size=20
 )

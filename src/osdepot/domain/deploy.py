@@ -5,7 +5,6 @@ the global settings). Pure functions: a value that is not valid raises
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -81,8 +80,10 @@ def invalid(name: str, detail: str) -> Exception:
 
 def _object(value: Any, name: str) -> dict[str, Any]:
     if isinstance(value, str) and value.strip().startswith("{"):
-        with contextlib.suppress(ValueError):  # the Ruby client's schema: some as strings
+        try:  # the Ruby client's schema: some as strings
             value = strict_json(value)
+        except ValueError as exc:
+            raise invalid(name, f"{name} is a text that is no JSON object ({exc}).") from None
     if not isinstance(value, dict):
         raise invalid(name, f"{name} must be a JSON object.")
     return value

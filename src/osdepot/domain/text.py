@@ -62,6 +62,10 @@ def decimal(text: str, digits: int = 18) -> int | None:
     return int(text)
 
 
+class NestedTooDeeply(ValueError):
+    """JSON whose arrays and objects nest deeper than the parser follows."""
+
+
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
 
@@ -78,13 +82,19 @@ def strict_json(text: str | bytes) -> Any:
     surrogate that is not half of a pair (``"\\ud800"``, or the bytes ED A0 80, which
     ``json.loads`` lets through): such a string is no Unicode text (I-JSON, RFC 7493,
     refuses it), cannot be encoded as UTF-8 and made a 500 wherever it was stored or
-    written. Raises ValueError as json.loads."""
+    written. Raises ValueError as json.loads, also for values nested too deeply (a
+    RecursionError, which a caller catching ValueError let through as a 500)."""
     if isinstance(text, bytes):
         # as json.loads decodes bytes (UTF-8, -16 or -32; surrogates let through)
         text = text.decode(json.detect_encoding(text), "surrogatepass")
     if _SURROGATE.search(text):
         raise ValueError("text with an unpaired UTF-16 surrogate is not a JSON value")
-    value = json.loads(text, parse_constant=_no_constant)
+    try:
+        value = json.loads(text, parse_constant=_no_constant)
+    except RecursionError:  # a ValueError like every other refusal, for every caller
+        raise NestedTooDeeply(
+            "values nested more deeply than a JSON parser can follow are not a JSON value"
+        ) from None
     if _SURROGATE_ESCAPE.search(text) and _holds_surrogate(value):
         raise ValueError(
             "a string with an unpaired UTF-16 surrogate (\\ud800–\\udfff) is not a JSON value"

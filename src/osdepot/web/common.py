@@ -209,7 +209,7 @@ async def json_body(request: Request, *, required: bool = True) -> Any:
         raise error(Messages.UNSUPPORTED_MEDIA_TYPE, expected="application/json", actual=ctype)
     try:
         return strict_json(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+    except (ValueError, UnicodeDecodeError) as exc:  # (NestedTooDeeply among them)
         why = f" ({exc})" if str(exc).endswith("is not a JSON value") else ""
         raise error(
             Messages.INVALID_VALUE,

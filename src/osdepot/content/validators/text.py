@@ -14,7 +14,7 @@ from defusedxml import DefusedXmlException
 
 from osdepot.content.source import ContentError, Source
 from osdepot.content.validators.findings import Findings, sniff
-from osdepot.domain.text import strict_json
+from osdepot.domain.text import NestedTooDeeply, strict_json
 
 MAX_TEXT = 64 << 20  # JSON, XML, kickstart, scripts, signatures
 
@@ -39,7 +39,7 @@ def check_json(src: Source) -> Findings:
         value = strict_json(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise ContentError("it is not UTF-8 text", found=sniff(src)) from None
-    except RecursionError:
+    except NestedTooDeeply:
         raise ContentError(
             "its values are nested more deeply than a JSON parser can follow",
             found="JSON nested too deeply",
