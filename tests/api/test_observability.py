@@ -80,6 +80,21 @@ def test_metrics_count_imports_failures_and_bytes(api: Api) -> None:
     assert "_created" not in after
 
 
+def test_methods_of_any_name_make_no_new_series(api: Api) -> None:
+    """A request method is any token the client sends; each became a label value of
+    two metrics, series the process keeps for ever."""
+
+    def others(text: str) -> float:
+        return sample(text, "osdepot_http_requests_total", method="other", status="405")
+
+    before = others(api.c.get("/metrics").text)
+    for i in range(40):
+        assert api.c.request(f"PROBE{i}", "/osImages").status_code == 405
+    text = api.c.get("/metrics").text
+    assert "PROBE" not in text
+    assert others(text) - before == 40
+
+
 def test_health_needs_no_login_and_tells_strangers_nothing_more(
     app_client: TestClient, ctx: Context
 ) -> None:

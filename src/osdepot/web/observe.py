@@ -17,6 +17,11 @@ from osdepot.web.common import SESSION_COOKIE, authenticate, ctx_of
 
 log = logging.getLogger("osdepot.request")
 
+#: The methods a metric names; any other is counted as "other". A method is any token
+#: the client sends (llhttp takes some 40, another ASGI server any), and each label
+#: value is a series the process keeps for ever.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
 
 class Observe:
     """One log line and two metric updates per HTTP request.
@@ -47,8 +52,9 @@ class Observe:
         finally:
             elapsed = time.perf_counter() - start
             method = str(scope.get("method", ""))
-            metrics.REQUESTS.labels(method, str(status)).inc()
-            metrics.REQUEST_DURATION.labels(method).observe(elapsed)
+            label = method if method in _METHODS else "other"
+            metrics.REQUESTS.labels(label, str(status)).inc()
+            metrics.REQUEST_DURATION.labels(label).observe(elapsed)
             user = scope.get("state", {}).get("user")
             name = getattr(user, "name", "") or "-"
             client = scope.get("client")
