@@ -303,36 +303,28 @@ def test_an_ftp_reply_without_end_is_refused_at_64_kib(api: Api, ctx: Context) -
         assert seen["sent"] < (8 << 20), seen
 
 
-def test_an_ftp_greeting_cut_short_or_not_ftp_is_a_clear_failure(api: Api, ctx: Context) -> None:
-    # Before, both ended the job with no word of what the server did.
-    cases = (
+@pytest.mark.parametrize(
+    ("greeting", "words"),
+    [
+        # Before, these two ended the job with no word of what the server did.
         (b"220-welcome\r\n", "The server's greeting broke off: the connection closed"),
         (b"HTTP/1.1 400 Bad Request\r\n", "does not greet as FTP servers do: HTTP/1.1 400"),
-    )
-    for greeting, words in cases:
-        with hostile_ftp(greeting, repeat=1) as seen:
-            srv = register(api, protocol="FTP", port=seen["port"])
-            job, _r = remote_import(api, srv["serverId"], ISO)
-            failed(api, ctx, job, "FQXHMFC9028J", words)
-            api.c.delete(f"/osImages/remoteFileServers/{srv['serverId']}")
-
-
-def test_what_an_ftp_server_says_is_quoted_printable(api: Api, ctx: Context) -> None:
-    """A reply that is not UTF-8 (a greeting in CP1252, a localised "Willkommen")
-    made the import an internal error and left the control connection open; a reply
-    with terminal escape sequences was quoted in the job's message as it was, and
-    `osdepot import` prints that message to the administrator's terminal."""
-    cases = (
+        # A reply that is not UTF-8 (a greeting in CP1252, a localised "Willkommen")
+        # made the import an internal error and left the control connection open.
         (
             b"421 Gr\xfc\xdfe, besch\xe4ftigt\r\n",
             "greeting broke off: 421 Gr\ufffd\ufffde, besch\ufffdftigt.",
         ),
+        # Terminal escape sequences were quoted in the job's message as they were, and
+        # `osdepot import` prints that message to the administrator's terminal.
         (b"HTTP/1.1 \x1b[2J\x1b]0;owned\x07 400\r\n", "HTTP/1.1 \\x1b[2J\\x1b]0;owned\\x07 400"),
-    )
-    for greeting, words in cases:
-        with hostile_ftp(greeting, repeat=1) as seen:
-            srv = register(api, protocol="FTP", port=seen["port"])
-            job, _r = remote_import(api, srv["serverId"], ISO)
-            failed(api, ctx, job, "FQXHMFC9028J", words)
-            api.c.delete(f"/osImages/remoteFileServers/{srv['serverId']}")
-        assert "\x1b" not in json.dumps(api.c.get("/tasks").json(), ensure_ascii=False)
+    ],
+)
+def test_what_an_ftp_server_greets_with_is_quoted_as_a_clear_failure(
+    api: Api, ctx: Context, greeting: bytes, words: str
+) -> None:
+    with hostile_ftp(greeting, repeat=1) as seen:
+        srv = register(api, protocol="FTP", port=seen["port"])
+        job, _r = remote_import(api, srv["serverId"], ISO)
+        failed(api, ctx, job, "FQXHMFC9028J", words)
+    assert "\x1b" not in json.dumps(api.c.get("/tasks").json(), ensure_ascii=False)
