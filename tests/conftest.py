@@ -154,6 +154,7 @@ def settings(tmp_path: Path, backend: str, blobs: str, request: pytest.FixtureRe
         admin_user=ADMIN,
         admin_password=ADMIN_PW,
         upload_buffer_bytes=64 * 1024,
+        catalog_reserve_bytes=64 * 1024,  # (8 MiB in every test's folder adds up)
         progress_interval=0.0,
         osinfo_path=os.environ.get("OSDEPOT_OSINFO_PATH", ""),
     )

@@ -21,12 +21,15 @@ from osdepot.storage.catalog import SqlCatalog
 from osdepot.storage.db import (
     CATALOG_ERRORS,
     is_busy,
+    is_full,
     is_unstorable,
     make_engine,
     private_folder,
     sqlite_file,
+    sqlite_path,
     upgrade,
 )
+from osdepot.storage.reserve import SpaceReserve
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -50,6 +53,13 @@ def open_context(settings: Settings) -> Context:
     url = settings.effective_database_url
     engine = make_engine(url, settings.db_busy_timeout)
     upgrade(engine)
+    catalog_file = sqlite_path(url)
+    size = settings.catalog_reserve_bytes
+    reserve = None
+    if catalog_file is not None and size > 0:
+        reserve = SpaceReserve(catalog_file.with_suffix(".reserve"), size)
+    if reserve is not None:
+        reserve.keep()
     return Context(
         settings=settings,
         catalog=SqlCatalog(engine),
@@ -66,6 +76,9 @@ def open_context(settings: Settings) -> Context:
         catalog_errors=CATALOG_ERRORS,
         busy=is_busy,
         unstorable=is_unstorable,
+        full=is_full,
+        keep_reserve=reserve.keep if reserve is not None else lambda: None,
+        release_reserve=reserve.release if reserve is not None else lambda: 0,
         node=f"{settings.effective_node_name}/{os.getpid()}",
     )
 

@@ -74,6 +74,9 @@ class Settings:
     #: Seconds a catalog write waits for a lock held by other work (SQLite busy timeout)
     #: before the request is answered 503 FQXHMFC9031M.
     db_busy_timeout: float = 30.0
+    #: Room kept on the disk of an SQLite catalog, given back when that disk is full so
+    #: that deletions still work (storage/reserve.py); 0 keeps none.
+    catalog_reserve_bytes: int = 8 * 1024 * 1024
     #: Seconds between progress updates written to the catalog during an upload.
     progress_interval: float = 0.5
     #: Resumable uploads (tus, IETF draft): seconds an upload may stay idle before it

@@ -298,6 +298,16 @@ class Messages:
         "Nothing was changed by this request.",
         "Attempt the operation again in a moment.",
     )
+    CATALOG_FULL = _m(
+        "FQXHMFC9066M",
+        507,
+        "The repository catalog cannot be written: its disk is full.",
+        "The catalog database refused the change ({reason}). Nothing was changed by "
+        "this request.{reserve}",
+        "Free space on the disk that holds the catalog (the data folder, or the "
+        "PostgreSQL server's), for instance by deleting files from the repository, then "
+        "attempt the operation again.",
+    )
     BODY_TOO_LARGE = _m(
         "FQXHMFC9032J",
         413,

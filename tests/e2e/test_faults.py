@@ -141,6 +141,56 @@ def test_a_full_disk_refuses_the_upload_and_keeps_serving(tmp_path: Path, small_
     )
 
 
+def test_a_full_catalog_disk_is_a_clear_refusal_and_deleting_still_works(small_fs: Path) -> None:
+    """The data folder's disk filled by something else: every write was a 500 ("An
+    internal error occurred", OperationalError), the deletion that would free space
+    among them. Now a 507 that says so, and the room osdepot keeps beside the catalog
+    is given back, so that the deletion goes through; the room is kept again once the
+    disk has space."""
+    data = small_fs / "data"
+    server = start_server(data, {"OSDEPOT_HOUSEKEEPING_INTERVAL": "1"})
+    reserve = data / "catalog.reserve"
+    filler = small_fs / "filler"
+    try:
+        assert reserve.stat().st_size == 8 * 1024 * 1024
+        s = server.session()
+        name, _q, content = VALID["SCRIPT"]
+        job = s.post(
+            server.url + "/osImages?imageType=SCRIPT", json={"Action": "Init"}, timeout=30
+        ).json()["jobId"]
+        r = s.post(
+            server.url + f"/files/osImages?jobId={job}&os=rhel",
+            files={"uploadedfile": (name, content)},
+            timeout=30,
+        )
+        assert r.status_code == 201, r.text
+        file_id = r.json()["fileid"]
+        with open(filler, "wb") as f, contextlib.suppress(OSError):
+            while True:  # until the disk is full (ENOSPC)
+                f.write(bytes(1 << 20))
+        server_body = {"displayName": "after", "address": "127.0.0.1", "protocol": "FTP"}
+        r = s.post(server.url + "/osImages/remoteFileServers", json=server_body, timeout=30)
+        assert r.status_code == 507, r.text
+        msg = r.json()["messages"][0]
+        assert msg["id"] == "FQXHMFC9066M" and "disk is full" in msg["text"], msg
+        assert "deleting files from the repository works now" in msg["explanation"], msg
+        assert not reserve.exists()
+        assert s.get(server.url + "/osImages", timeout=10).status_code == 200  # reads go on
+        r = s.delete(server.url + f"/osImages/{file_id}", timeout=30)
+        assert r.status_code == 200, r.text
+        filler.unlink()
+        deadline = time.monotonic() + 20
+        while not reserve.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert reserve.stat().st_size == 8 * 1024 * 1024  # kept again
+        r = s.post(server.url + "/osImages/remoteFileServers", json=server_body, timeout=30)
+        assert r.status_code == 200, r.text
+    finally:
+        stop_server(server)
+        with contextlib.suppress(FileNotFoundError):
+            filler.unlink()
+
+
 def _raw_upload_start(server: Server, job: str, size: int) -> ssl.SSLSocket:
     """Open a TLS connection and send the headers of a multipart upload of ``size``."""
     host, port = server.url.removeprefix("https://").split(":")

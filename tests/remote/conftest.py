@@ -22,6 +22,7 @@ def settings(tmp_path: Path) -> Settings:
         admin_user="admin",
         admin_password="admin-password-1",
         upload_buffer_bytes=64 * 1024,
+        catalog_reserve_bytes=64 * 1024,  # (8 MiB in every test's folder adds up)
         progress_interval=0.0,
         osinfo_path=os.environ.get("OSDEPOT_OSINFO_PATH", ""),
         remote_connect_timeout=3.0,

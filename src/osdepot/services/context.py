@@ -65,6 +65,12 @@ class Context:
     busy: Callable[[BaseException], bool] = field(default=lambda _exc: False)
     #: which of its errors mean "a value it does not store" (PostgreSQL: NUL): 400
     unstorable: Callable[[BaseException], bool] = field(default=lambda _exc: False)
+    #: which of its errors mean "its disk is full": 507
+    full: Callable[[BaseException], bool] = field(default=lambda _exc: False)
+    #: The room kept on the catalog's disk (storage/reserve.py; blocking calls): made
+    #: while there is space, given back (bytes freed) when the disk refuses a write.
+    keep_reserve: Callable[[], object] = field(default=lambda: None)
+    release_reserve: Callable[[], int] = field(default=lambda: 0)
     #: The catalog again, on connections that never wait long (SQLite: for a lock;
     #: PostgreSQL: for a connection or a statement): for reads run on the event loop
     #: thread. See ``read``.

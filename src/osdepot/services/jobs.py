@@ -104,4 +104,6 @@ class Jobs:
         self.ctx.catalog.purge_sessions(now - s.session_timeout)
         # Counts of failed logins end with the lock they would lead to.
         self.ctx.catalog.purge_login_failures(now - s.login_lockout_seconds)
+        # the room kept on the catalog's disk, again once a full disk has room
+        self.ctx.keep_reserve()
         return expired, purged

@@ -37,6 +37,21 @@ def is_busy(exc: BaseException) -> bool:
     return "locked" in text or "busy" in text or code in ("40001", "40P01", "55P03")
 
 
+def is_full(exc: BaseException) -> bool:
+    """A catalog whose disk is full: SQLite's SQLITE_FULL ("database or disk is full"),
+    PostgreSQL's disk_full (53100) or a write it could not extend a file for."""
+    if not isinstance(exc, OperationalError):
+        return False
+    text = str(exc.orig).lower()
+    code = getattr(exc.orig, "pgcode", None) or getattr(exc.orig, "sqlstate", None)
+    return "database or disk is full" in text or "no space left" in text or code == "53100"
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of an SQLite catalog, or None (another database, or one in memory)."""
+    return Path(url.split("///", 1)[1].split("?", 1)[0]) if sqlite_file(url) else None
+
+
 def sqlite_file(url: str) -> bool:
     """Whether ``url`` is an SQLite database in a file (which a second engine can open;
     an in-memory database would be another, empty one)."""

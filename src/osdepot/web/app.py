@@ -168,11 +168,29 @@ async def _catalog_busy(request: Request, exc: Exception) -> Response:
     return resp
 
 
+async def _catalog_full(request: Request, exc: Exception) -> Response:
+    """A catalog whose disk is full is answered 507 with a message; the room osdepot
+    keeps on that disk (storage/reserve.py) is given back, so that deletions work."""
+    ctx = ctx_of(request)
+    reason = str(getattr(exc, "orig", exc)).splitlines()[0][:200]
+    freed = await ctx.run(ctx.release_reserve)
+    reserve = ""
+    if freed:
+        reserve = (
+            f" osdepot gave back the {freed // (1024 * 1024)} MiB it keeps on that disk for "
+            "this case: deleting files from the repository works now."
+        )
+    log.error("catalog disk full: %s (reserve released: %d bytes)", reason, freed)
+    return error_response(error(Messages.CATALOG_FULL, reason=reason, reserve=reserve))
+
+
 async def _catalog_error(request: Request, exc: Exception) -> Response:
     """An error of the catalog's driver (whose types the context names): 503 with a
     message when the catalog stayed busy, an internal error otherwise."""
     if ctx_of(request).busy(exc):
         return await _catalog_busy(request, exc)
+    if ctx_of(request).full(exc):
+        return await _catalog_full(request, exc)
     if ctx_of(request).unstorable(exc):
         log.info("refused a value the catalog does not store: %s", str(exc).splitlines()[0])
         return error_response(
