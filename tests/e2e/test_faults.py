@@ -59,6 +59,19 @@ def tar_gz(size: int) -> bytes:
     return buf.getvalue()
 
 
+def _import_script(server: Server, s: requests.Session) -> requests.Response:
+    """A small script imported through LXCA's two requests."""
+    name, _q, content = VALID["SCRIPT"]
+    job = s.post(
+        server.url + "/osImages?imageType=SCRIPT", json={"Action": "Init"}, timeout=30
+    ).json()["jobId"]
+    return s.post(
+        server.url + f"/files/osImages?jobId={job}&os=rhel",
+        files={"uploadedfile": (name, content)},
+        timeout=30,
+    )
+
+
 def test_a_full_disk_refuses_the_upload_and_keeps_serving(tmp_path: Path, small_fs: Path) -> None:
     server = start_server(tmp_path / "data", {"OSDEPOT_BLOB_URL": f"file://{small_fs}/blobs"})
     try:
@@ -114,15 +127,7 @@ def test_a_full_disk_refuses_the_upload_and_keeps_serving(tmp_path: Path, small_
         assert list((small_fs / "blobs" / ".staging").iterdir()) == []
         assert [p for p in (small_fs / "blobs").rglob("*") if p.is_file()] == []
         assert s.get(server.url + "/osImages", timeout=10).status_code == 200
-        name, _q, content = VALID["SCRIPT"]
-        job = s.post(
-            server.url + "/osImages?imageType=SCRIPT", json={"Action": "Init"}, timeout=30
-        ).json()["jobId"]
-        r = s.post(
-            server.url + f"/files/osImages?jobId={job}&os=rhel",
-            files={"uploadedfile": (name, content)},
-            timeout=30,
-        )
+        r = _import_script(server, s)
         assert r.status_code == 201, r.text
     finally:
         stop_server(server)
@@ -154,15 +159,7 @@ def test_a_full_catalog_disk_is_a_clear_refusal_and_deleting_still_works(small_f
     try:
         assert reserve.stat().st_size == 8 * 1024 * 1024
         s = server.session()
-        name, _q, content = VALID["SCRIPT"]
-        job = s.post(
-            server.url + "/osImages?imageType=SCRIPT", json={"Action": "Init"}, timeout=30
-        ).json()["jobId"]
-        r = s.post(
-            server.url + f"/files/osImages?jobId={job}&os=rhel",
-            files={"uploadedfile": (name, content)},
-            timeout=30,
-        )
+        r = _import_script(server, s)
         assert r.status_code == 201, r.text
         file_id = r.json()["fileid"]
         with open(filler, "wb") as f, contextlib.suppress(OSError):
