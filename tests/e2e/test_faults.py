@@ -153,7 +153,10 @@ def test_a_full_catalog_disk_is_a_clear_refusal_and_deleting_still_works(small_f
     is given back, so that the deletion goes through; the room is kept again once the
     disk has space."""
     data = small_fs / "data"
-    server = start_server(data, {"OSDEPOT_HOUSEKEEPING_INTERVAL": "1"})
+    # (no heartbeat in the test's few seconds but the first: one would meet the full
+    # disk first and give the room back before the request this test makes)
+    env = {"OSDEPOT_HOUSEKEEPING_INTERVAL": "1", "OSDEPOT_NODE_TIMEOUT": "600"}
+    server = start_server(data, env)
     reserve = data / "catalog.reserve"
     filler = small_fs / "filler"
     try:

@@ -169,19 +169,27 @@ async def _catalog_busy(request: Request, exc: Exception) -> Response:
 
 
 async def _catalog_full(request: Request, exc: Exception) -> Response:
-    """A catalog whose disk is full is answered 507 with a message; the room osdepot
-    keeps on that disk (storage/reserve.py) is given back, so that deletions work."""
-    ctx = ctx_of(request)
-    reason = str(getattr(exc, "orig", exc)).splitlines()[0][:200]
-    freed = await ctx.run(ctx.release_reserve)
+    """A catalog whose disk is full is answered 507 with a message."""
+    reason, freed = await _full_disk(ctx_of(request), exc, "a request")
     reserve = ""
     if freed:
         reserve = (
             f" osdepot gave back the {freed // (1024 * 1024)} MiB it keeps on that disk for "
             "this case: deleting files from the repository works now."
         )
-    log.error("catalog disk full: %s (reserve released: %d bytes)", reason, freed)
     return error_response(error(Messages.CATALOG_FULL, reason=reason, reserve=reserve))
+
+
+async def _full_disk(ctx: Context, exc: Exception, what: str) -> tuple[str, int]:
+    """The database's words for a full disk, and the bytes of the room osdepot keeps on
+    that disk (storage/reserve.py), given back so that deletions work; logged in one
+    line (every write fails the same way until space is freed)."""
+    reason = str(getattr(exc, "orig", exc)).splitlines()[0][:200]
+    freed = await ctx.run(ctx.release_reserve)
+    log.error(
+        "%s: the catalog's disk is full (%s; reserve released: %d bytes)", what, reason, freed
+    )
+    return reason, freed
 
 
 async def _catalog_error(request: Request, exc: Exception) -> Response:
@@ -297,6 +305,15 @@ async def _pause(stop: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stop.wait(), seconds)
 
 
+async def _round_failed(ctx: Context, what: str, exc: Exception) -> None:
+    """A background round failed: logged with its traceback, a full catalog disk in one
+    line (and the room kept on it given back)."""
+    if ctx.full(exc):
+        await _full_disk(ctx, exc, what)
+    else:
+        log.error("%s failed", what, exc_info=exc)
+
+
 async def _nodes(ctx: Context, stop: asyncio.Event) -> None:
     """This process's heartbeat, and the watch over the other nodes of the catalog."""
     nodes = Nodes(ctx)
@@ -304,8 +321,8 @@ async def _nodes(ctx: Context, stop: asyncio.Event) -> None:
         try:
             await ctx.run(nodes.beat)
             await ctx.run(nodes.sweep)
-        except Exception:
-            log.exception("node heartbeat failed")
+        except Exception as exc:
+            await _round_failed(ctx, "node heartbeat", exc)
         await _pause(stop, max(ctx.settings.node_timeout / 3, 0.1))
 
 
@@ -316,6 +333,6 @@ async def _housekeeping(ctx: Context, stop: asyncio.Event) -> None:
             expired, purged = await ctx.run(jobs.housekeeping)
             if expired or purged:
                 log.info("housekeeping: %d jobs expired, %d old jobs removed", expired, purged)
-        except Exception:
-            log.exception("housekeeping failed")
+        except Exception as exc:
+            await _round_failed(ctx, "housekeeping", exc)
         await _pause(stop, ctx.settings.housekeeping_interval)
