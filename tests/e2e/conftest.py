@@ -55,9 +55,11 @@ class Server:
         return s
 
 
-def start_server(data_dir: Path, extra_env: dict[str, str] | None = None) -> Server:
+def start_server(
+    data_dir: Path, extra_env: dict[str, str] | None = None, log_dir: Path | None = None
+) -> Server:
     port = free_port()
-    log = data_dir.parent / f"server-{port}.log"
+    log = (log_dir or data_dir.parent) / f"server-{port}.log"
     env = {
         **os.environ,
         "OSDEPOT_DATA_DIR": str(data_dir),

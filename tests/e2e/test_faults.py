@@ -191,6 +191,50 @@ def test_a_full_catalog_disk_is_a_clear_refusal_and_deleting_still_works(small_f
             filler.unlink()
 
 
+def test_a_server_killed_with_a_full_catalog_disk_starts_again(
+    tmp_path: Path, small_fs: Path
+) -> None:
+    """A server killed mid-upload must mark the job interrupted when it starts again: a
+    catalog write. With the disk full it did not start ("unexpected error
+    (OperationalError … database or disk is full)"), and nothing could be deleted
+    through it. The room kept beside the catalog lets it start, and deletions work."""
+    data = small_fs / "data"
+    env = {"OSDEPOT_NODE_TIMEOUT": "600"}  # (no heartbeat meets the full disk first)
+    server = start_server(data, env, log_dir=tmp_path)
+    filler = small_fs / "filler"
+    try:
+        s = server.session()
+        r = _import_script(server, s)
+        assert r.status_code == 201, r.text
+        file_id = r.json()["fileid"]
+        job = s.post(
+            server.url + "/osImages?imageType=SOFTWARE", json={"Action": "Init"}, timeout=30
+        ).json()["jobId"]
+        sock = _raw_upload_start(server, job, 3_000_000)
+        sock.sendall(bytes(1_000_000))
+        deadline = time.monotonic() + 10
+        while s.get(server.url + f"/tasks/{job}", timeout=10).json()[0]["status"] != "Running":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        with open(filler, "wb") as f, contextlib.suppress(OSError):
+            while True:  # until the disk is full (ENOSPC)
+                f.write(bytes(1 << 20))
+        server.proc.kill()
+        server.proc.wait()
+        sock.close()
+        server = start_server(data, env, log_dir=tmp_path)
+        assert "gave back the room kept on it" in server.log.read_text()
+        s = server.session()
+        task = s.get(server.url + f"/tasks/{job}", timeout=10).json()[0]
+        assert task["status"] == "Stopped" and task["messageID"] == "FQXHMFC9015M", task
+        r = s.delete(server.url + f"/osImages/{file_id}", timeout=30)
+        assert r.status_code == 200, r.text
+    finally:
+        stop_server(server)
+        with contextlib.suppress(FileNotFoundError):
+            filler.unlink()
+
+
 def _raw_upload_start(server: Server, job: str, size: int) -> ssl.SSLSocket:
     """Open a TLS connection and send the headers of a multipart upload of ``size``."""
     host, port = server.url.removeprefix("https://").split(":")

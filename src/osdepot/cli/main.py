@@ -85,7 +85,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
         return 2
     ctx = open_context(settings)
-    recover(ctx)
+    try:
+        recover(ctx)
+    except ctx.catalog_errors as exc:
+        # the disk of the catalog full (and a job to mark interrupted): the room kept
+        # for this case (storage/reserve.py) lets the server start and take deletions
+        if not ctx.full(exc):
+            raise
+        if not ctx.release_reserve():
+            print(
+                f"osdepot: the disk of the catalog ({settings.effective_database_url}) "
+                "is full; free space on it and start again",
+                file=sys.stderr,
+            )
+            return 1
+        print(
+            "osdepot: the disk of the catalog is full: gave back the room kept on it for "
+            "this case (catalog.reserve), so that files can be deleted; free space on it",
+            file=sys.stderr,
+        )
+        recover(ctx)
     password = Auth(ctx).bootstrap_admin()
     if password is not None:
         name = settings.admin_user or "admin"
