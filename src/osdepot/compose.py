@@ -53,12 +53,10 @@ def open_context(settings: Settings) -> Context:
     url = settings.effective_database_url
     engine = make_engine(url, settings.db_busy_timeout)
     upgrade(engine)
-    catalog_file = sqlite_path(url)
-    size = settings.catalog_reserve_bytes
+    catalog_file, size = sqlite_path(url), settings.catalog_reserve_bytes
     reserve = None
-    if catalog_file is not None and size > 0:
+    if catalog_file is not None and size > 0:  # (a PostgreSQL server's disk is its own)
         reserve = SpaceReserve(catalog_file.with_suffix(".reserve"), size)
-    if reserve is not None:
         reserve.keep()
     return Context(
         settings=settings,

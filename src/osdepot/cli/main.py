@@ -94,8 +94,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             raise
         if not ctx.release_reserve():
             print(
-                f"osdepot: the disk of the catalog ({settings.effective_database_url}) "
-                "is full; free space on it and start again",
+                "osdepot: the disk of the catalog (the data folder's, or the PostgreSQL "
+                "server's) is full; free space on it and start again",
                 file=sys.stderr,
             )
             return 1

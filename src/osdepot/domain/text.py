@@ -25,7 +25,7 @@ def escape_controls(text: str) -> str:
     own in a log or reach a terminal as a control sequence."""
     if "\\" not in text and not _CONTROL.search(text):
         return text
-    return _CONTROL.sub(_escaped, text.replace("\\", "\\\\"))
+    return printable(text.replace("\\", "\\\\"))
 
 
 def printable(text: str) -> str:

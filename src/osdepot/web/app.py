@@ -194,7 +194,8 @@ async def _full_disk(ctx: Context, exc: Exception, what: str) -> tuple[str, int]
 
 async def _catalog_error(request: Request, exc: Exception) -> Response:
     """An error of the catalog's driver (whose types the context names): 503 with a
-    message when the catalog stayed busy, an internal error otherwise."""
+    message when the catalog stayed busy, 507 when its disk is full, 400 for a value it
+    does not store, an internal error otherwise."""
     if ctx_of(request).busy(exc):
         return await _catalog_busy(request, exc)
     if ctx_of(request).full(exc):
