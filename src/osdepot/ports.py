@@ -484,7 +484,8 @@ class Catalog(Protocol):
     def list_bmcs(self) -> list[Bmc]: ...
 
     def delete_bmc(self, bmc_id: int) -> bool:
-        """Remove a BMC with its systems and their settings."""
+        """Remove a BMC with its systems and their settings: False when it is gone;
+        InUse when a deployment to one of its systems runs (nothing removed)."""
 
     def list_hosts(self) -> list[Host]: ...
 

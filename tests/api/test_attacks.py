@@ -554,6 +554,20 @@ def test_one_user_cannot_make_jobs_without_end(api: Api, make_api: Any, ctx: Con
     assert mine == {made[3]: "Cancelled", made[4]: "Cancelled", newest: "Pending"}, mine
 
 
+def test_a_remote_server_deleted_twice_at_once_is_deleted_once(
+    api: Api, ctx: Context, monkeypatch: Any
+) -> None:
+    """Twelve concurrent DELETEs of one profile were answered 200 eight times: each
+    found it before one of them removed it. The one whose deletion finds it gone
+    (another request's) is a 404."""
+    body = {"displayName": "once", "address": "127.0.0.1", "protocol": "FTP"}
+    sid = api.c.post("/osImages/remoteFileServers", json=body).json()["serverId"]
+    monkeypatch.setattr(ctx.catalog, "delete_server", lambda _sid: False)
+    r = api.c.delete(f"/osImages/remoteFileServers/{sid}")
+    assert r.status_code == 404, r.text
+    assert r.json()["messages"][0]["id"] == "FQXHMFC9016J"
+
+
 def test_remote_server_profiles_are_bounded(api: Api, monkeypatch: Any) -> None:
     from osdepot.services import remote_servers
 

@@ -389,3 +389,33 @@ def test_windows_with_an_active_directory_join(api: Api, ctx: Context) -> None:
     assert root.findtext(path, namespaces=u) == blob
     assert blob[:60] not in api.c.get("/hostPlatforms").text
     assert blob[:60] not in str(api.c.get("/tasks").json())
+
+
+def test_a_bmc_is_not_removed_under_a_deployment_that_began_after_the_check(
+    api: Api, ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Removing a BMC checked its systems' deployments, then deleted in another
+    transaction: a deployment that began between the two lost its host and BMC. The
+    deletion itself refuses now, and a BMC another request removed meanwhile is a 404."""
+    from osdepot.services.hosts import Hosts
+
+    profile = _prepare(api, ctx)
+    ctx.bmc_reader = ScriptedBmc()
+    r = api.c.put("/hostPlatforms", json=[{"uuid": UUID, "selectedImage": profile}])
+    assert r.status_code == 200
+    _until_state(api, "11")
+    (bmc,) = api.c.get("/bmcs").json()["bmcs"]
+
+    async def not_yet(_self: Hosts, _host: Any) -> bool:
+        return False  # the check saw no deployment: it began right after
+
+    monkeypatch.setattr(Hosts, "deploying", not_yet)
+    r = api.c.delete(f"/bmcs/{bmc['id']}")
+    assert r.status_code == 409, r.text
+    assert "runs on one of its systems" in r.json()["messages"][0]["explanation"]
+    assert api.c.get(f"/hostPlatforms/{UUID}").json()["deployStatus"]["id"] == "11"
+    # removed by another request between the check and the deletion: a 404, not a
+    # second success
+    monkeypatch.setattr(ctx.catalog, "delete_bmc", lambda _bmc_id: False)
+    r = api.c.delete(f"/bmcs/{bmc['id']}")
+    assert r.status_code == 404, r.text

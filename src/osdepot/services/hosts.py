@@ -22,7 +22,7 @@ from osdepot.domain.deploy import (
 from osdepot.domain.jobs import JobStatus
 from osdepot.domain.records import Bmc, Host
 from osdepot.domain.text import has_control
-from osdepot.errors import BmcFailure, Duplicate, error
+from osdepot.errors import BmcFailure, Duplicate, InUse, error
 from osdepot.messages import Messages
 from osdepot.ports import BmcAccess
 from osdepot.services.context import Context
@@ -89,6 +89,10 @@ def parse_host_uuid(raw: Any) -> str:
             "without dashes); GET /hostPlatforms lists them.",
         )
     return uuid
+
+
+def _no_bmc(bmc_id: int) -> Exception:
+    return error(Messages.NOT_FOUND, what="BMC", name=str(bmc_id), detail="GET /bmcs lists them.")
 
 
 class Hosts:
@@ -201,9 +205,7 @@ class Hosts:
     async def bmc(self, bmc_id: int) -> Bmc:
         found = await self.ctx.run(self.ctx.catalog.get_bmc, bmc_id)
         if found is None:
-            raise error(
-                Messages.NOT_FOUND, what="BMC", name=str(bmc_id), detail="GET /bmcs lists them."
-            )
+            raise _no_bmc(bmc_id)
         return found
 
     async def bmcs(self) -> list[Bmc]:
@@ -262,7 +264,17 @@ class Hosts:
                 name=b.url,
                 detail=f"Its systems {', '.join(busy)} are being deployed.",
             )
-        await self.ctx.run(self.ctx.catalog.delete_bmc, bmc_id)
+        try:
+            removed = await self.ctx.run(self.ctx.catalog.delete_bmc, bmc_id)
+        except InUse as exc:  # a deployment began after the check above
+            raise error(
+                Messages.IN_USE,
+                what="BMC",
+                name=b.url,
+                detail=f"Deployment job {exc.job_id} runs on one of its systems.",
+            ) from None
+        if not removed:  # removed by another request after the check above
+            raise _no_bmc(bmc_id)
         log.info("BMC %s removed", b.url, extra={"event": "bmc", "bmc": b.url})
 
     # -- hosts and their settings --------------------------------------------------------

@@ -121,6 +121,15 @@ def parse_server_id(raw: Any) -> int:
     return int(text)
 
 
+def _not_found(server_id: int) -> Exception:
+    return error(
+        Messages.NOT_FOUND,
+        what="Remote file server",
+        name=str(server_id),
+        detail="GET /osImages/remoteFileServers lists the registered servers.",
+    )
+
+
 class RemoteServers:
     """Remote file-server profiles: validation, secrets sealed at rest, SSH key pairs,
     and the rule that stored secrets follow their target."""
@@ -135,12 +144,7 @@ class RemoteServers:
     async def get(self, server_id: int) -> RemoteServer:
         found = await self.ctx.run(self.ctx.catalog.get_server, server_id)
         if found is None:
-            raise error(
-                Messages.NOT_FOUND,
-                what="Remote file server",
-                name=str(server_id),
-                detail="GET /osImages/remoteFileServers lists the registered servers.",
-            )
+            raise _not_found(server_id)
         return found
 
     async def save(self, body: Any, server_id: int | None) -> Saved:
@@ -292,7 +296,7 @@ class RemoteServers:
     async def delete(self, server_id: int) -> None:
         await self.get(server_id)
         try:
-            await self.ctx.run(self.ctx.catalog.delete_server, server_id)
+            removed = await self.ctx.run(self.ctx.catalog.delete_server, server_id)
         except InUse as exc:
             raise error(
                 Messages.IN_USE,
@@ -300,3 +304,5 @@ class RemoteServers:
                 name=str(server_id),
                 detail=f"Import job {exc.job_id} is transferring a file from it.",
             ) from None
+        if not removed:  # removed by another request after the check above
+            raise _not_found(server_id)

@@ -10,10 +10,11 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from osdepot.domain.jobs import JobStatus
 from osdepot.domain.records import Bmc, Host
-from osdepot.errors import Duplicate
+from osdepot.errors import Duplicate, InUse
 from osdepot.storage.catalog.base import Base
-from osdepot.storage.schema import bmcs, hosts, settings
+from osdepot.storage.schema import bmcs, hosts, jobs, settings
 
 #: the hosts' columns a Host holds (not the running deployment's token and files)
 _HOST = [hosts.c[f.name] for f in dataclasses.fields(Host)]
@@ -108,8 +109,17 @@ class HostsCatalog(Base):
             return [self._bmc(r) for r in c.execute(select(bmcs).order_by(bmcs.c.id)).mappings()]
 
     def delete_bmc(self, bmc_id: int) -> bool:
-        """Remove a BMC and its systems (with their settings)."""
+        """Remove a BMC and its systems (with their settings), unless a deployment to one
+        of them runs (its job Running): then raise InUse, in the same transaction as
+        the deletion (a check before it could be overtaken by a deployment starting)."""
         with self._write() as c:
+            running = c.execute(
+                select(jobs.c.id)
+                .select_from(hosts.join(jobs, jobs.c.id == hosts.c.deploy_job))
+                .where(hosts.c.bmc_id == bmc_id, jobs.c.status == JobStatus.RUNNING.value)
+            ).first()
+            if running is not None:
+                raise InUse(int(running[0]))
             c.execute(delete(hosts).where(hosts.c.bmc_id == bmc_id))
             return bool(c.execute(delete(bmcs).where(bmcs.c.id == bmc_id)).rowcount)
 
