@@ -260,7 +260,8 @@ class Catalog(Protocol):
         """End a job with ``message`` if it is in one of ``only_if``; False otherwise."""
 
     def delete_jobs(self, ids: Sequence[int]) -> int:
-        """Remove jobs; returns how many."""
+        """Remove finished jobs, all or none: Missing names those that are gone or not
+        finished (nothing removed); returns how many."""
 
     def expire_jobs(self, created_before: float, now: float, message: dict[str, object]) -> int:
         """Stop Pending jobs created before ``created_before``."""

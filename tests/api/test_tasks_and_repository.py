@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -56,6 +57,31 @@ def test_cancel_and_delete(api: Api, make_api) -> None:  # type: ignore[no-untyp
     r = api.c.request("DELETE", f"/tasks/{job}", content=b"{}")
     assert r.status_code == 200 and r.json()["result"] == "success"
     assert api.c.get(f"/tasks/{job}").status_code == 404
+
+
+def test_jobs_removed_meanwhile_make_the_deletion_remove_nothing(
+    api: Api, ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DELETE /tasks/a,b checked the jobs, then removed what was left: with b removed
+    by another request in between, a went and the answer was 200. All or nothing now."""
+    from osdepot.services.jobs import Jobs
+
+    a, b = api.init("SCRIPT"), api.init("SCRIPT")
+    assert api.c.put("/tasks", json={"action": "cancel", "list": [a, b]}).status_code == 200
+    seen = asyncio.run(Jobs(ctx).find([int(a), int(b)]))
+    assert api.c.request("DELETE", f"/tasks/{b}", content=b"{}").status_code == 200
+    real, calls = Jobs.find, []
+
+    async def stale(self: Jobs, ids: list[int] | None) -> list[Any]:
+        """The first look (the check) as it was before b went; then the catalog."""
+        calls.append(ids)
+        return seen if len(calls) == 1 else await real(self, ids)
+
+    monkeypatch.setattr(Jobs, "find", stale)
+    r = api.c.request("DELETE", f"/tasks/{a},{b}", content=b"{}")
+    assert r.status_code == 404, r.text
+    assert r.json()["messages"][0]["id"] == "FQXHMJM9001J" and b in r.text
+    assert api.task(a)["status"] == "Cancelled"  # nothing removed
 
 
 def test_ruby_client_cancel(api: Api) -> None:

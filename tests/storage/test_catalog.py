@@ -77,6 +77,22 @@ def test_delete_is_all_or_nothing(ctx: Context) -> None:
     assert [f.id for f in cat.list_files()] == ["f2"]
 
 
+def test_jobs_are_deleted_all_or_nothing_and_only_when_ended(ctx: Context) -> None:
+    """The service checks that the jobs exist and have ended; the deletion checks again
+    in its own transaction (another request may have removed one, a BUNDLESIG job may
+    run again), and removes nothing when one does not qualify."""
+    cat = ctx.catalog
+    ended, running = (cat.create_job(ImageType.SCRIPT, "admin", 1.0, None, "") for _ in "ab")
+    assert cat.finish_job(ended.id, JobStatus.CANCELLED, 2.0, {}, only_if=[JobStatus.PENDING])
+    for ids, left in (([ended.id, running.id], [running.id]), ([ended.id, 999], [999])):
+        with pytest.raises(Missing) as exc:
+            cat.delete_jobs(ids)
+        assert exc.value.keys == [str(i) for i in left]
+        assert {j.id for j in cat.list_jobs()} == {ended.id, running.id}
+    assert cat.delete_jobs([ended.id, ended.id]) == 1
+    assert [j.id for j in cat.list_jobs()] == [running.id]
+
+
 def test_image_with_profiles(ctx: Context) -> None:
     cat = ctx.catalog
     job = cat.create_job(ImageType.OS, "admin", 1.0, None, "")

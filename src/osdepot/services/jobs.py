@@ -6,7 +6,7 @@ import logging
 
 from osdepot.domain.jobs import FINISHED, OPEN, JobStatus
 from osdepot.domain.records import Job, User
-from osdepot.errors import error
+from osdepot.errors import Missing, error
 from osdepot.messages import Messages
 from osdepot.services.auth import is_job_admin
 from osdepot.services.context import Context
@@ -86,10 +86,14 @@ class Jobs:
     async def delete(self, user: User, ids: list[int]) -> None:
         jobs = await self.find(ids)
         _check_owner(user, jobs, "remove")
-        for job in jobs:
-            if job.status not in FINISHED:
-                raise error(Messages.JOB_RUNNING, job_id=job.id)
-        await self.ctx.run(self.ctx.catalog.delete_jobs, ids)
+        _finished(jobs)
+        try:
+            await self.ctx.run(self.ctx.catalog.delete_jobs, ids)
+        except Missing as exc:
+            # changed since the check above (removed by another request, or running
+            # again); nothing was removed: the checks say which
+            _finished(await self.find(ids))
+            raise error(Messages.JOB_NOT_FOUND, job_id=",".join(exc.keys)) from None
 
     def housekeeping(self) -> tuple[int, int]:
         """Expire unused jobs and remove old finished ones (blocking; run in a thread)."""
@@ -107,3 +111,10 @@ class Jobs:
         # the room kept on the catalog's disk, again once a full disk has room
         self.ctx.keep_reserve()
         return expired, purged
+
+
+def _finished(jobs: list[Job]) -> None:
+    """FQXHMJM9002J for the first job of ``jobs`` that has not ended."""
+    for job in jobs:
+        if job.status not in FINISHED:
+            raise error(Messages.JOB_RUNNING, job_id=job.id)

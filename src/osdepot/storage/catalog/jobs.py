@@ -16,6 +16,7 @@ from osdepot.domain.jobs import FINISHED, JobStatus
 from osdepot.domain.records import (
     Job,
 )
+from osdepot.errors import Missing
 from osdepot.storage.catalog.base import Base, job_event, jobs_stopped
 from osdepot.storage.schema import jobs, nodes, uploads
 
@@ -226,8 +227,19 @@ class JobsCatalog(Base):
         return n == 1
 
     def delete_jobs(self, ids: Sequence[int]) -> int:
+        wanted = set(ids)
         with self._write() as c:
-            return int(c.execute(delete(jobs).where(jobs.c.id.in_(list(ids)))).rowcount)
+            removed = c.execute(
+                delete(jobs)
+                .where(
+                    jobs.c.id.in_(sorted(wanted)), jobs.c.status.in_([s.value for s in FINISHED])
+                )
+                .returning(jobs.c.id)
+            ).scalars()
+            left = wanted - set(removed)
+            if left:  # removed meanwhile, or running again: all or nothing
+                raise Missing([str(i) for i in sorted(left)])
+        return len(wanted)
 
     def expire_jobs(self, created_before: float, now: float, message: dict[str, object]) -> int:
         with self._write() as c:
