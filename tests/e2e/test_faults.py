@@ -165,7 +165,7 @@ def test_a_full_catalog_disk_is_a_clear_refusal_and_deleting_still_works(small_f
         r = _import_script(server, s)
         assert r.status_code == 201, r.text
         file_id = r.json()["fileid"]
-        with open(filler, "wb") as f, contextlib.suppress(OSError):
+        with open(filler, "wb", buffering=0) as f, contextlib.suppress(OSError):
             while True:  # until the disk is full (ENOSPC)
                 f.write(bytes(1 << 20))
         server_body = {"displayName": "after", "address": "127.0.0.1", "protocol": "FTP"}
@@ -216,7 +216,7 @@ def test_a_server_killed_with_a_full_catalog_disk_starts_again(
         while s.get(server.url + f"/tasks/{job}", timeout=10).json()[0]["status"] != "Running":
             assert time.monotonic() < deadline
             time.sleep(0.1)
-        with open(filler, "wb") as f, contextlib.suppress(OSError):
+        with open(filler, "wb", buffering=0) as f, contextlib.suppress(OSError):
             while True:  # until the disk is full (ENOSPC)
                 f.write(bytes(1 << 20))
         server.proc.kill()
