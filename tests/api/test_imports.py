@@ -194,6 +194,33 @@ def test_upload_refusals(
     assert stored_blobs(ctx.settings) == [] and staging_files(ctx.settings) == []
 
 
+def test_import_parameters_are_given_once(api: Api, ctx: Context) -> None:
+    """Starlette reads the last of two query parameters; a proxy or a log in front of
+    osdepot may read the first (and jobId/jobID are one parameter spelt two ways): an
+    import named ambiguously is refused, and nothing changes."""
+    job, other = api.init("SCRIPT"), api.init("SCRIPT")
+    tus = {"Tus-Resumable": "1.0.0", "Upload-Length": "5", "Upload-Metadata": "filename YS5zaA=="}
+    for query, headers in (
+        (f"/files/osImages?jobId={job}&jobId={other}&os=rhel", None),
+        (f"/files/osImages?jobId={job}&jobID={other}&os=rhel", None),
+        (f"/files/osImages?jobId={job}&os=rhel&checksumValue=a&checksumValue=b", None),
+        (f"/files/osImages?jobId={job}&os=rhel&os=windows", None),
+        ("/osImages?imageType=OS&imageType=SCRIPT", None),
+        (f"/files/osImages/uploads?jobId={job}&os=rhel&os=sles", tus),
+    ):
+        if headers is None and "/files/" in query:
+            r = api.c.post(query, files={"uploadedfile": ("a.sh", b"#!/bin/sh\n")})
+        elif headers is None:
+            r = api.c.post(query, json={"Action": "Init"})
+        else:
+            r = api.c.post(query, headers=headers)
+        assert r.status_code == 400, (query, r.text)
+        assert "more than once" in r.text or "two jobs" in r.text, r.text
+    assert api.task(job)["status"] == api.task(other)["status"] == "Pending"
+    assert len(api.c.get("/tasks").json()) == 2
+    assert stored_blobs(ctx.settings) == [] and staging_files(ctx.settings) == []
+
+
 def test_unknown_and_missing_job(api: Api) -> None:
     r = api.upload("99999", "a.sh", b"x", os="rhel")
     assert r.status_code == 404 and r.json()["messages"][0]["id"] == "FQXHMJM9001J"

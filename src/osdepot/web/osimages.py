@@ -197,6 +197,7 @@ async def create_job(request: Request) -> Response:
         # The Ruby client posts remote imports here (contract §2.4).
         return await upload(request)
     user = await authenticate(request, Privilege.EDIT_FILES)
+    single_params(request)
     body = await json_body(request)
     job = await Imports(ctx_of(request)).create_job(user, q.get("imageType"), body)
     return envelope(201, jobId=str(job.id))
@@ -224,9 +225,44 @@ async def delete_nothing(request: Request) -> Response:
 # -- upload ---------------------------------------------------------------------------
 
 
+#: The query parameters of an import, each read once.
+_IMPORT_PARAMS = (
+    "jobId",
+    "jobID",
+    "imageType",
+    "imageName",
+    "os",
+    "osrelease",
+    "description",
+    "checksumType",
+    "checksumValue",
+    "fileName",
+)
+
+
+def single_params(request: Request) -> None:
+    """400 for an import parameter given twice (Starlette reads the last of two, a
+    proxy or a log in front of osdepot may read the first), or a job named twice
+    (``jobId`` and LXCA's other spelling ``jobID``) as two jobs."""
+    q = request.query_params
+    for key in _IMPORT_PARAMS:
+        if len(q.getlist(key)) > 1:
+            raise error(
+                Messages.INVALID_VALUE,
+                name=key,
+                detail=f"{key} is given more than once in the query; give it once.",
+            )
+    one, other = q.get("jobId"), q.get("jobID")
+    if one and other and one != other:
+        raise error(
+            Messages.INVALID_VALUE, name="jobId", detail="jobId and jobID name two jobs; give one."
+        )
+
+
 def upload_params(request: Request, overrides: Mapping[str, str] | None = None) -> UploadParams:
     """An upload's parameters from the query (``overrides``: the same names given
     another way, such as a resumable upload's metadata, which take precedence)."""
+    single_params(request)
     q: Mapping[str, str] = request.query_params
     if overrides:
         known = ("checksumType", "checksumValue", "imageName", "os", "osrelease", "description")
