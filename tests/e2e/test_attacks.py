@@ -159,8 +159,9 @@ def _exchange(server: Server, head: str, body: bytes = b"") -> tuple[int, bytes]
 def test_host_and_site_marks_are_read_once(server: Server) -> None:
     """The cross-site guard read the last of two ``Origin`` (or ``Sec-Fetch-Site``)
     lines while the rest of the server reads the first, and ``Host`` (which makes the
-    URLs of links and deployments) could be sent twice or not at all: each is a 400
-    now, and nothing is created."""
+    URLs of links and deployments) could be sent twice or not at all; two credentials
+    or two body types were read as the first, where a proxy may read the second: each
+    is a 400 now, and nothing is created."""
     own = server.url  # https://127.0.0.1:port
     host = own.removeprefix("https://")
     body = b'{"displayName": "guard", "address": "127.0.0.1", "protocol": "FTP"}'
@@ -174,6 +175,8 @@ def test_host_and_site_marks_are_read_once(server: Server) -> None:
         "two Origins": post + f"Host: {host}\r\nOrigin: https://evil.example\r\nOrigin: {own}\r\n",
         "two Sec-Fetch-Site": post
         + f"Host: {host}\r\nSec-Fetch-Site: cross-site\r\nSec-Fetch-Site: same-origin\r\n",
+        "two Authorizations": post + f"Host: {host}\r\nAuthorization: Basic Og==\r\n",
+        "two Content-Types": post + f"Host: {host}\r\nContent-Type: text/plain\r\n",
     }
     for name, head in cases.items():
         status, got = _exchange(server, head, body)

@@ -15,9 +15,10 @@ Navigations (a link followed to the web UI: ``GET``/``HEAD`` with ``Sec-Fetch-Mo
 navigate``) stay allowed; they change nothing and carry no body. Clients that are not
 browsers send neither header and are not affected.
 
-The headers this judges by, and ``Host`` (which also makes the URLs that links and
-deployments give out), are read once: a request that carries one of them twice is
-refused 400, as is an HTTP/1.1 request without ``Host`` (RFC 9112, 3.2). Read as a
+The headers this judges by, ``Host`` (which also makes the URLs that links and
+deployments give out), ``Authorization`` and ``Content-Type`` are read once: a request
+that carries one of them twice is refused 400, as is an HTTP/1.1 request without
+``Host`` (RFC 9112, 3.2). Read as a
 mapping, the last of two ``Origin`` or ``Sec-Fetch-Site`` lines was judged while
 Starlette, and the URLs built from ``Host``, read the first.
 """
@@ -33,8 +34,17 @@ from osdepot.web.common import failed
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _ALLOWED_SITES = frozenset({"", "same-origin", "none"})
-#: Header fields a request may carry once at most.
-_SINGLE = (b"host", b"origin", b"sec-fetch-site", b"sec-fetch-mode")
+#: Header fields a request may carry once at most: those judged here, and those whose
+#: second line a proxy in front could read instead of the first (the credentials, the
+#: body's type and multipart boundary).
+_SINGLE = (
+    b"host",
+    b"origin",
+    b"sec-fetch-site",
+    b"sec-fetch-mode",
+    b"authorization",
+    b"content-type",
+)
 
 
 def ambiguous(scope: Scope) -> str | None:
