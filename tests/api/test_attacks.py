@@ -398,7 +398,10 @@ def test_one_user_cannot_reserve_all_free_space(
 ) -> None:
     free = ctx.blobs.free_bytes()
     assert free is not None
-    r = api.c.post("/osImages?imageType=OS", json={"Action": "Init", "fileSize": free - 4096})
+    # Three quarters of the free space: more than one user's half, and far enough below
+    # the whole that other writers on a shared disk (the rest of the suite) cannot turn
+    # the refusal into the repository-full one between this read and the server's.
+    r = api.c.post("/osImages?imageType=OS", json={"Action": "Init", "fileSize": free * 3 // 4})
     assert r.status_code == 409, r.text
     assert "one user may hold" in r.json()["messages"][0]["explanation"]
     # Up to half of it is fine; then this user's next reservation is refused …

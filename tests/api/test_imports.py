@@ -69,7 +69,7 @@ def test_init_refused_when_space_is_short(api: Api, ctx: Context) -> None:
     assert "600 are reserved" in msg["explanation"]
     free = ctx.blobs.free_bytes() or 0
     ctx.settings = replace(ctx.settings, max_repository_bytes=0)
-    r = api.c.post("/osImages?imageType=OS", json={"Action": "Init", "fileSize": free + 1})
+    r = api.c.post("/osImages?imageType=OS", json={"Action": "Init", "fileSize": 2 * free + 1})
     assert r.status_code == 409 and "bytes free" in r.json()["messages"][0]["explanation"]
 
 
