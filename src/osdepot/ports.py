@@ -6,7 +6,7 @@ are synchronous and may block; the services call them from worker threads.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol, runtime_checkable
 
@@ -14,6 +14,7 @@ from osdepot.domain.images import ImageType
 from osdepot.domain.jobs import JobStatus
 from osdepot.domain.records import (
     Bmc,
+    Holdings,
     Host,
     Job,
     Link,
@@ -29,6 +30,11 @@ from osdepot.domain.records import (
     Usage,
     User,
 )
+
+#: A check of what a job or an upload would add against what is held (raises the
+#: refusal): run by the catalog inside the transaction that adds it, after every other
+#: admission before it committed and before any after it reads (services/admission.py).
+Admit = Callable[[Holdings], None]
 
 
 class RandomAccess(Protocol):
@@ -220,8 +226,10 @@ class Catalog(Protocol):
         now: float,
         declared_size: int | None,
         description: str,
+        admit: Admit | None = None,
     ) -> Job:
-        """Create a Pending import job."""
+        """Create a Pending import job; ``admit``, when given, checks the holdings of
+        ``created_by`` in the same transaction (its exception: nothing created)."""
 
     def get_job(self, job_id: int) -> Job | None:
         """The job, or None."""
@@ -305,8 +313,11 @@ class Catalog(Protocol):
         """Record the staging area of a Running job (its transfer's)."""
 
     # resumable uploads (services/resumable.py)
-    def open_upload(self, up: Upload, uploads_before: int, now: float) -> bool:
-        """Claim the upload's Pending job and record the upload in one transaction."""
+    def open_upload(
+        self, up: Upload, uploads_before: int, now: float, admit: Admit | None = None
+    ) -> bool:
+        """Claim the upload's Pending job and record the upload in one transaction
+        (``admit`` as for :meth:`create_job`, for ``up.created_by``)."""
 
     def get_upload(self, upload_id: str) -> Upload | None: ...
 

@@ -1,14 +1,20 @@
 """The catalog's resumable uploads, on every catalog backend: opened with their job's
 claim in one transaction, one lease at a time, offsets recorded with the job's
-progress, expiry, the uploads whose job ended, and start-up keeping them."""
+progress, expiry, the uploads whose job ended, and start-up keeping them; and the
+admission of jobs and uploads (what is held, read in the transaction that adds)."""
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+
+import pytest
 
 from osdepot.domain.images import ImageType
 from osdepot.domain.jobs import JobStatus
-from osdepot.domain.records import Upload
+from osdepot.domain.records import Holdings, Upload
 from osdepot.services.context import Context
 
 
@@ -83,3 +89,71 @@ def test_expired_and_ended_uploads(ctx: Context) -> None:
     assert cat.delete_upload(ups[1].id) == replace(ups[1], offset=10, expires_at=500.0)
     assert cat.delete_upload(ups[1].id) is None
     assert len(cat.list_uploads()) == 2
+
+
+# -- admissions: what is held, read in the transaction that adds to it ----------------------
+
+
+class Refused(Exception):
+    pass
+
+
+def test_an_admission_sees_what_is_held_and_its_refusal_adds_nothing(ctx: Context) -> None:
+    cat = ctx.catalog
+    cat.create_job(ImageType.OS, "admin", 1.0, 700, "")
+    cat.create_job(ImageType.OS, "other", 1.0, 50, "")
+    job = cat.create_job(ImageType.SOFTWARE, "admin", 1.0, None, "")
+    assert cat.open_upload(_upload(ctx, job.id), 0, 2.0)  # reserves its length, 1000
+    seen: list[Holdings] = []
+
+    def refuse(held: Holdings) -> None:
+        seen.append(held)
+        raise Refused
+
+    with pytest.raises(Refused):
+        cat.create_job(ImageType.OS, "admin", 3.0, 10, "", refuse)
+    (held,) = seen
+    assert held.usage.bytes_reserved == 1750 and held.user_reserved == 1700
+    assert (held.user_open_jobs, held.user_uploads) == (2, 1)
+    assert len(cat.list_jobs()) == 3 and cat.usage().bytes_reserved == 1750
+    # a refused upload leaves its job Pending and records nothing
+    pending = cat.create_job(ImageType.SOFTWARE, "other", 1.0, None, "")
+    up = replace(_upload(ctx, pending.id, "c" * 32), created_by="other")
+    with pytest.raises(Refused):
+        cat.open_upload(up, 0, 4.0, refuse)
+    assert seen[1].user_open_jobs == 2 and seen[1].user_reserved == 50
+    assert seen[1].user_uploads == 0
+    j = cat.get_job(pending.id)
+    assert j is not None and j.status is JobStatus.PENDING and j.declared_size is None
+    assert cat.get_upload(up.id) is None and cat.count_uploads("other") == 0
+    # and one that passes adds
+    assert cat.open_upload(up, 0, 4.0, lambda held: None)
+    assert cat.count_uploads("other") == 1
+
+
+def test_admissions_take_turns(ctx: Context) -> None:
+    """Eight threads at once, each admitting a job while its user has fewer than three
+    open: exactly three are made, each admission seeing the ones before it."""
+    cat = ctx.catalog
+    barrier = threading.Barrier(8)
+    seen: list[int] = []
+
+    def below_three(held: Holdings) -> None:
+        seen.append(held.user_open_jobs)
+        time.sleep(0.02)  # a check that takes a while: the window others would use
+        if held.user_open_jobs >= 3:
+            raise Refused
+
+    def make() -> str:
+        barrier.wait()
+        try:
+            cat.create_job(ImageType.SCRIPT, "admin", 1.0, None, "", below_three)
+        except Refused:
+            return "refused"
+        return "made"
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(lambda _i: make(), range(8)))
+    assert sorted(outcomes) == ["made"] * 3 + ["refused"] * 5
+    assert sorted(seen) == [0, 1, 2, 3, 3, 3, 3, 3]
+    assert cat.job_counts_of("admin") == (3, 0)

@@ -172,6 +172,22 @@ class Usage:
 
 
 @dataclass(frozen=True)
+class Holdings:
+    """What the repository holds and one user has open, read inside the transaction
+    that adds a job or an upload (``Catalog.create_job``/``open_upload`` with an
+    ``admit`` check): no other admission runs between this reading and the addition,
+    so that limits checked on it hold however many requests arrive at once."""
+
+    usage: Usage
+    #: bytes the user's open jobs declared and have not received
+    user_reserved: int
+    #: the user's Pending and Running jobs
+    user_open_jobs: int
+    #: the user's resumable uploads in progress
+    user_uploads: int
+
+
+@dataclass(frozen=True)
 class RemoteServer:
     """A remote file-server profile. Secrets are Fernet tokens, never plain text."""
 

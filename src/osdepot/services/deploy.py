@@ -50,6 +50,7 @@ from osdepot.domain.text import decimal, shown
 from osdepot.errors import BmcFailure, error
 from osdepot.messages import Messages
 from osdepot.ports import BmcAccess
+from osdepot.services.admission import admission
 from osdepot.services.context import Context
 from osdepot.services.deploy_orders import Order, OrderChecks, refused
 from osdepot.services.deploy_settings import DeploySettings
@@ -119,6 +120,7 @@ class Deployments:
             now,
             None,
             f"{DEPLOY_PREFIX}{profile.id} to {host.name or host.uuid} ({host.uuid})",
+            admission(ctx, user, ImageType.OSPROFILE, jobs=1),
         )
         await ctx.run(
             ctx.catalog.claim_job, job.id, JobStatus.PENDING, 0, now, None, profile.id, ctx.node

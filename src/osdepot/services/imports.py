@@ -22,6 +22,7 @@ from osdepot.domain.names import check_image_id, clean_filename
 from osdepot.domain.records import Job, User
 from osdepot.errors import error
 from osdepot.messages import Messages
+from osdepot.services.admission import admission
 from osdepot.services.context import Context
 from osdepot.services.import_params import (
     UploadParams,
@@ -59,10 +60,12 @@ class Imports:
                 detail='The body must contain "Action": "Init".',
             )
         size = parse_size(body.get("fileSize"))
-        if size is not None:
+        if size is not None:  # before make_room_for_jobs trims the user's old jobs
             await self.ctx.run(self.check_space, size, itype)
             await self.ctx.run(self._check_user_reservations, user, size)
         await self.ctx.run(make_room_for_jobs, self.ctx, user.name)
+        # … and again in the job's own transaction, after every job admitted before it
+        # (admission.py): requests at once cannot together pass a limit.
         return await self.ctx.run(
             self.ctx.catalog.create_job,
             itype,
@@ -70,6 +73,7 @@ class Imports:
             self.ctx.clock(),
             size,
             _job_name(itype),
+            admission(self.ctx, user, itype, size=size, reserve=size, jobs=1),
         )
 
     def _check_user_reservations(self, user: User, size: int) -> None:

@@ -22,7 +22,17 @@ def make_room_for_jobs(ctx: Context, user_name: str, new: int = 1) -> None:
     the number kept."""
     s = ctx.settings
     opened, finished = ctx.catalog.job_counts_of(user_name)
-    cap = s.max_open_jobs_per_user
+    check_open_jobs(ctx, user_name, opened, new)
+    keep = s.max_finished_jobs_per_user
+    if keep and finished >= keep:
+        ctx.catalog.trim_finished_jobs(user_name, keep - 1)
+
+
+def check_open_jobs(ctx: Context, user_name: str, opened: int, new: int = 1) -> None:
+    """Refuse ``new`` jobs more for ``user_name``, who has ``opened`` open jobs, past
+    ``max_open_jobs_per_user`` (checked again on each job's admission:
+    services/admission.py)."""
+    cap = ctx.settings.max_open_jobs_per_user
     if cap and opened + new > cap:
         raise error(
             Messages.TOO_MANY_JOBS,
@@ -32,6 +42,3 @@ def make_room_for_jobs(ctx: Context, user_name: str, new: int = 1) -> None:
             "Pending import jobs, or cancel the ones no longer needed "
             "(PUT /tasks with the cancel action).",
         )
-    keep = s.max_finished_jobs_per_user
-    if keep and finished >= keep:
-        ctx.catalog.trim_finished_jobs(user_name, keep - 1)

@@ -41,6 +41,7 @@ from osdepot.domain.text import shown
 from osdepot.errors import OsdepotError, RemoteFailure, error
 from osdepot.messages import Messages
 from osdepot.ports import RandomAccess
+from osdepot.services.admission import admission
 from osdepot.services.context import Context
 from osdepot.services.import_params import UploadParams
 from osdepot.services.import_run import ImportRun
@@ -121,6 +122,7 @@ class ProfileExports:
             self.ctx.clock(),
             None,
             EXPORT_PREFIX + profile.id,
+            admission(self.ctx, user, ImageType.OSPROFILE, jobs=1),
         )
         params = UploadParams(
             job_id=job.id,

@@ -40,6 +40,7 @@ from osdepot.domain.names import clean_filename
 from osdepot.domain.records import Upload, User
 from osdepot.errors import OsdepotError, error
 from osdepot.messages import Messages
+from osdepot.services.admission import admission, check_open_uploads
 from osdepot.services.context import Context
 from osdepot.services.import_params import UploadParams
 from osdepot.services.import_run import CHUNK, ImportRun
@@ -114,13 +115,19 @@ class ResumableUploads:
             await ctx.run(imports.check_space, length, itype, job.declared_size or 0)
             if job.declared_size is None:
                 await ctx.run(imports._check_user_reservations, user, length)
-        cap = ctx.settings.max_open_uploads_per_user
-        if cap and await ctx.run(ctx.catalog.count_uploads, user.name) >= cap:
-            raise error(
-                Messages.REPOSITORY_FULL,
-                detail=f"You have {cap} resumable uploads open, the most one user may have. "
-                "Finish or cancel one of them first.",
-            )
+        await ctx.run(check_open_uploads, ctx, await ctx.run(ctx.catalog.count_uploads, user.name))
+        # The same checks once more in the transaction that opens the upload, after
+        # every admission before it (admission.py): creations at once cannot together
+        # pass the free space, the user's share or the number of uploads.
+        admit = admission(
+            ctx,
+            user,
+            itype,
+            size=length,
+            own=job.declared_size or 0,
+            reserve=length if length is not None and job.declared_size is None else None,
+            uploads=1,
+        )
         staging = await ctx.run(ctx.blobs.create_staging, length)
         now = ctx.clock()
         up = Upload(
@@ -139,7 +146,7 @@ class ResumableUploads:
         )
         try:
             await ctx.run(staging.close)
-            opened = await ctx.run(ctx.catalog.open_upload, up, job.uploads, now)
+            opened = await ctx.run(ctx.catalog.open_upload, up, job.uploads, now, admit)
         except BaseException:
             await ctx.run(staging.abort)
             raise

@@ -3,7 +3,9 @@ imports reserve (a job's declared ``fileSize`` less what it received), the repos
 byte and image limits, and one user's share of the reservations.
 
 A file whose size is known before its bytes arrive is checked once, for that size
-(:func:`check_space`, :func:`check_user_reservations`). A file whose size is not known
+(:func:`check_space`, :func:`check_user_reservations`); when that size is reserved —
+declared by an import job, or by a resumable upload — the check is part of the
+reservation's own transaction (services/admission.py). A file whose size is not known
 — a chunked request body, a resumable upload created without a length, a remote file
 whose server announces none — is checked as it grows (:func:`check_growth`), so that
 it cannot take the space other imports reserved or pass
@@ -14,7 +16,7 @@ size could not; it is stopped with the repository-full message.
 from __future__ import annotations
 
 from osdepot.domain.images import ImageType
-from osdepot.domain.records import User
+from osdepot.domain.records import Usage, User
 from osdepot.errors import error
 from osdepot.messages import Messages
 from osdepot.services.context import Context
@@ -23,11 +25,15 @@ from osdepot.services.context import Context
 GROWTH_STEP = 256 * 1024 * 1024
 
 
-def check_space(ctx: Context, size: int, itype: ImageType, exclude_own: int = 0) -> None:
+def check_space(
+    ctx: Context, size: int, itype: ImageType, exclude_own: int = 0, usage: Usage | None = None
+) -> None:
     """Refuse a file of ``size`` bytes that the repository cannot hold
-    (``exclude_own``: the reservation of the file's own job, counted in ``size``)."""
+    (``exclude_own``: the reservation of the file's own job, counted in ``size``;
+    ``usage``: what is held, read by an admission — else read now)."""
     s = ctx.settings
-    usage = ctx.catalog.usage()
+    if usage is None:
+        usage = ctx.catalog.usage()
     reserved = max(usage.bytes_reserved - exclude_own, 0)
     free = ctx.blobs.free_bytes()
     if free is not None and size > free - reserved:
@@ -51,17 +57,19 @@ def check_space(ctx: Context, size: int, itype: ImageType, exclude_own: int = 0)
         )
 
 
-def check_user_reservations(ctx: Context, user: User, size: int) -> None:
+def check_user_reservations(ctx: Context, user: User, size: int, held: int | None = None) -> None:
     """One user's open jobs may hold at most ``max_reserved_bytes_per_user`` of free
     space with their declared sizes (0: half of the free space), so that no single
-    account can keep everyone else from importing for a day."""
+    account can keep everyone else from importing for a day (``held``: what the user's
+    jobs reserve, read by an admission — else read now)."""
     cap = ctx.settings.max_reserved_bytes_per_user
     if not cap:
         free = ctx.blobs.free_bytes()
         if free is None:
             return
         cap = free // 2
-    held = ctx.catalog.reserved_bytes(user.name)
+    if held is None:
+        held = ctx.catalog.reserved_bytes(user.name)
     if held + size > cap:
         raise error(
             Messages.REPOSITORY_FULL,

@@ -18,6 +18,9 @@ CATALOG_ERRORS: tuple[type[BaseException], ...] = (OperationalError, DataError, 
 #: The PostgreSQL advisory lock that serialises schema migrations between nodes
 #: starting at once ("osdp" in ASCII).
 MIGRATION_LOCK = 0x6F736470
+#: The PostgreSQL advisory lock admissions of jobs and uploads take turns on
+#: (storage/catalog/base.py: admit_in), "osda".
+ADMISSION_LOCK = 0x6F736461
 
 
 def is_unstorable(exc: BaseException) -> bool:

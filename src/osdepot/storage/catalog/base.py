@@ -1,5 +1,6 @@
 """What every part of the SQL catalog shares: the engine, its three kinds of
-transaction, the job log lines and the repository's generation counter."""
+transaction, the job log lines, the repository's generation counter and the admission
+of jobs and uploads (what is held, read in the transaction that adds to it)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Connection, Engine, update
+from sqlalchemy import Connection, Engine, func, select, text, update
 
-from osdepot.domain.jobs import JobStatus
-from osdepot.storage.schema import repo_state
+from osdepot.domain.jobs import OPEN, JobStatus
+from osdepot.domain.records import Holdings, Usage
+from osdepot.ports import Admit
+from osdepot.storage.db import ADMISSION_LOCK
+from osdepot.storage.schema import files, jobs, os_images, repo_state, uploads
 
 log = logging.getLogger("osdepot.jobs")
 
@@ -41,6 +45,54 @@ def jobs_stopped(n: int, message: dict[str, object]) -> None:
 
 def bump(c: Connection) -> None:
     c.execute(update(repo_state).values(generation=repo_state.c.generation + 1))
+
+
+def usage_in(c: Connection) -> Usage:
+    """What the repository holds and what open jobs reserve (a job's declared size less
+    what it received), read on ``c``."""
+    images = int(c.execute(select(func.count()).select_from(os_images)).scalar_one())
+    nfiles = int(c.execute(select(func.count()).select_from(files)).scalar_one())
+    stored = int(c.execute(select(func.coalesce(func.sum(files.c.size), 0))).scalar_one())
+    return Usage(images=images, bytes_stored=stored, bytes_reserved=reserved_in(c), files=nfiles)
+
+
+def reserved_in(c: Connection, user_name: str | None = None) -> int:
+    """Bytes that open jobs (``user_name``'s, or everyone's) declared and have not
+    received."""
+    q = select(jobs.c.declared_size, jobs.c.bytes_received).where(
+        jobs.c.status.in_([s.value for s in OPEN]), jobs.c.declared_size.is_not(None)
+    )
+    if user_name is not None:
+        q = q.where(jobs.c.created_by == user_name)
+    return sum(max(int(r[0]) - int(r[1]), 0) for r in c.execute(q))
+
+
+def admit_in(c: Connection, user_name: str, admit: Admit | None) -> None:
+    """Run ``admit`` on what is held, in the transaction ``c`` that is about to add a job
+    or an upload of ``user_name``. Admissions take turns: on SQLite every writing
+    transaction holds the database's write lock from its start (``BEGIN IMMEDIATE``);
+    on PostgreSQL they take one transaction-scoped advisory lock first, and each
+    statement after it sees what the admissions before committed (READ COMMITTED)."""
+    if admit is None:
+        return
+    if c.dialect.name == "postgresql":
+        c.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ADMISSION_LOCK})
+    open_jobs = c.execute(
+        select(func.count())
+        .select_from(jobs)
+        .where(jobs.c.created_by == user_name, jobs.c.status.in_([s.value for s in OPEN]))
+    ).scalar_one()
+    n_uploads = c.execute(
+        select(func.count()).select_from(uploads).where(uploads.c.created_by == user_name)
+    ).scalar_one()
+    admit(
+        Holdings(
+            usage=usage_in(c),
+            user_reserved=reserved_in(c, user_name),
+            user_open_jobs=int(open_jobs),
+            user_uploads=int(n_uploads),
+        )
+    )
 
 
 class Base:

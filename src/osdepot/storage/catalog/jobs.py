@@ -17,7 +17,8 @@ from osdepot.domain.records import (
     Job,
 )
 from osdepot.errors import Missing
-from osdepot.storage.catalog.base import Base, job_event, jobs_stopped
+from osdepot.ports import Admit
+from osdepot.storage.catalog.base import Base, admit_in, job_event, jobs_stopped
 from osdepot.storage.schema import jobs, nodes, uploads
 
 #: Running jobs that a resumable upload feeds: they outlive the process that made them
@@ -55,8 +56,10 @@ class JobsCatalog(Base):
         now: float,
         declared_size: int | None,
         description: str,
+        admit: Admit | None = None,
     ) -> Job:
         with self._write() as c:
+            admit_in(c, created_by, admit)
             job_id = c.execute(
                 insert(jobs).values(
                     uuid=uuid.uuid4().hex,

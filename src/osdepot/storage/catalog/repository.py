@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from osdepot.domain.jobs import OPEN, JobStatus
+from osdepot.domain.jobs import JobStatus
 from osdepot.domain.records import (
     OsImage,
     Profile,
@@ -18,7 +18,7 @@ from osdepot.domain.records import (
     Usage,
 )
 from osdepot.errors import Duplicate, HeldBy, Missing, NotRunning, OsdepotException
-from osdepot.storage.catalog.base import bump, job_event
+from osdepot.storage.catalog.base import bump, job_event, reserved_in, usage_in
 from osdepot.storage.catalog.jobs import JobsCatalog
 from osdepot.storage.catalog.profiles import (
     file_record,
@@ -228,27 +228,11 @@ class RepositoryCatalog(JobsCatalog):
 
     def usage(self) -> Usage:
         with self._read() as c:
-            images = int(c.execute(select(func.count()).select_from(os_images)).scalar_one())
-            nfiles = int(c.execute(select(func.count()).select_from(files)).scalar_one())
-            stored = int(c.execute(select(func.coalesce(func.sum(files.c.size), 0))).scalar_one())
-            rows = c.execute(
-                select(jobs.c.declared_size, jobs.c.bytes_received).where(
-                    jobs.c.status.in_([s.value for s in OPEN]), jobs.c.declared_size.is_not(None)
-                )
-            ).all()
-        reserved = sum(max(int(r[0]) - int(r[1]), 0) for r in rows)
-        return Usage(images=images, bytes_stored=stored, bytes_reserved=reserved, files=nfiles)
+            return usage_in(c)
 
     def reserved_bytes(self, user_name: str) -> int:
         with self._read_statement() as c:
-            rows = c.execute(
-                select(jobs.c.declared_size, jobs.c.bytes_received).where(
-                    jobs.c.status.in_([s.value for s in OPEN]),
-                    jobs.c.declared_size.is_not(None),
-                    jobs.c.created_by == user_name,
-                )
-            ).all()
-        return sum(max(int(r[0]) - int(r[1]), 0) for r in rows)
+            return reserved_in(c, user_name)
 
     def job_counts(self) -> dict[str, int]:
         with self._read_statement() as c:

@@ -10,7 +10,8 @@ from sqlalchemy import and_, delete, func, insert, or_, select, update
 
 from osdepot.domain.jobs import JobStatus
 from osdepot.domain.records import Upload
-from osdepot.storage.catalog.base import Base
+from osdepot.ports import Admit
+from osdepot.storage.catalog.base import Base, admit_in
 from osdepot.storage.schema import jobs, uploads
 
 
@@ -24,12 +25,16 @@ class UploadsCatalog(Base):
         d["params"] = json.loads(d["params"] or "{}")
         return Upload(**d)
 
-    def open_upload(self, up: Upload, uploads_before: int, now: float) -> bool:
+    def open_upload(
+        self, up: Upload, uploads_before: int, now: float, admit: Admit | None = None
+    ) -> bool:
         """Claim the Pending job ``up.job_id`` (``uploads_before`` files received) for
-        the upload and record the upload, in one transaction; False when another
-        request claimed the job first. The job's declared size becomes the upload's
-        length when it had none (it reserves the space)."""
+        the upload and record the upload, in one transaction, after ``admit`` passed
+        (:func:`osdepot.storage.catalog.base.admit_in`); False when another request
+        claimed the job first. The job's declared size becomes the upload's length when
+        it had none (it reserves the space)."""
         with self._write() as c:
+            admit_in(c, up.created_by, admit)
             values: dict[str, Any] = {
                 "status": JobStatus.RUNNING.value,
                 "uploads": uploads_before + 1,
