@@ -359,11 +359,14 @@ class Catalog(Protocol):
         now: float,
         message: dict[str, object],
         profile: ProfileImport | None = None,
+        admit: Admit | None = None,
     ) -> None:
         """In one transaction: insert the file (and image with profiles, or a
-        re-imported profile with the files it brought) and complete the job. Raises
-        errors.NotRunning if the job is no longer Running, errors.Duplicate if an id
-        exists, errors.Missing if a profile's OS image is gone."""
+        re-imported profile with the files it brought) and complete the job, after
+        ``admit`` passed on what is held (as for :meth:`create_job`, for the file's
+        importer). Raises errors.NotRunning if the job is no longer Running,
+        errors.Duplicate if an id exists, errors.Missing if a profile's OS image is
+        gone."""
 
     def generation(self) -> int:
         """A number raised by every import and delete (equal numbers: equal contents)."""

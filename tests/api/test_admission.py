@@ -11,6 +11,7 @@ what happens by chance when requests arrive together."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -23,6 +24,7 @@ import pytest
 from osdepot.services.context import Context
 from tests.api.test_resumable import ISO, create
 from tests.conftest import Api
+from tests.media import medium_bytes
 
 
 def at_once(calls: list[Callable[[], Any]]) -> list[Any]:
@@ -106,7 +108,11 @@ def test_open_uploads_per_user_hold_for_creations_at_once(
     ctx.settings = replace(ctx.settings, max_open_uploads_per_user=2)
     jobs = [api.init("OS") for _ in range(6)]
     count_uploads = read_first(monkeypatch, ctx, "count_uploads", 6)
-    answers = at_once([lambda job=job: create(api, job, len(ISO)) for job in jobs])
+
+    def creation(job: str) -> Callable[[], Any]:
+        return lambda: create(api, job, len(ISO))
+
+    answers = at_once([creation(job) for job in jobs])
     assert statuses(answers) == {201: 2, 409: 4}, [r.text for r in answers]
     for r in answers:
         if r.status_code == 409:
@@ -117,3 +123,48 @@ def test_open_uploads_per_user_hold_for_creations_at_once(
     assert len(pending) == 4
     stagings = {name for name, _size in ctx.blobs.staging_leftovers()}
     assert stagings == set(ctx.catalog.upload_stagings()) and len(stagings) == 2
+
+
+def test_the_repositorys_limits_hold_for_imports_ending_at_once(
+    api: Api, ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two media of two releases with room for one OS image: both were committed when
+    they ended together (each checked the count, then each added its image)."""
+    ctx.settings = replace(ctx.settings, max_images=1)
+    media = [("rhel-9.4.iso", ISO), ("rhel-9.3.iso", medium_bytes("rhel", version="9.3"))]
+    jobs = [api.init("OS") for _ in media]
+    # each upload reads usage() twice before its commit: the space for its body, and
+    # the image count; both meet the other upload's there
+    read_first(monkeypatch, ctx, "usage", 2)
+
+    def upload(job: str, name: str, content: bytes) -> Callable[[], Any]:
+        return lambda: api.upload(job, name, content, imageType="OS")
+
+    answers = at_once([upload(job, *m) for job, m in zip(jobs, media, strict=True)])
+    assert statuses(answers) == {201: 1, 409: 1}, [r.text for r in answers]
+    (refused,) = [r.json() for r in answers if r.status_code == 409]
+    assert "limited to 1 OS images" in json.dumps(refused)
+    assert len(api.listing()["items"]) == 1
+    tasks = {t["id"]: t["status"] for t in api.c.get("/tasks").json()}
+    assert sorted(tasks.values()) == ["Complete", "Stopped"]
+    # the refused file's bytes are not kept: one blob, the stored image's
+    assert len(list(ctx.blobs.keys())) == 1
+
+
+def test_the_repositorys_byte_limit_holds_for_imports_ending_at_once(
+    api: Api, ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two files of 1,000 bytes under a limit of 1,500: each fitted when its body was
+    checked, before either was stored; only one may be committed."""
+    ctx.settings = replace(ctx.settings, max_repository_bytes=1500)
+    jobs = [api.init("SCRIPT") for _ in range(2)]
+    read_first(monkeypatch, ctx, "usage", 2)  # the check of each body's length
+
+    def upload(job: str, name: str) -> Callable[[], Any]:
+        return lambda: api.upload(job, name, b"#!/bin/sh\n" + b"#" * 990, os="rhel")
+
+    answers = at_once([upload(job, f"{job}.sh") for job in jobs])
+    assert statuses(answers) == {201: 1, 409: 1}, [r.text for r in answers]
+    (refused,) = [r.json() for r in answers if r.status_code == 409]
+    assert "limited to 1500 bytes" in json.dumps(refused)
+    assert len(api.listing()["installScriptFiles"]) == 1 and len(list(ctx.blobs.keys())) == 1

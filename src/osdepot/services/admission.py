@@ -6,7 +6,9 @@ the job or the upload* (``Catalog.create_job``/``open_upload`` with an ``admit``
 check). Admissions take turns there (storage/catalog/base.py: ``admit_in``), so that
 requests arriving at once — from one client's threads, several workers or several
 nodes — are checked one after the other and cannot together pass a limit that each of
-them, checked alone against the same reading, would have kept.
+them, checked alone against the same reading, would have kept. An import's commit is
+admitted the same way against the repository's own limits (``OSDEPOT_MAX_IMAGES``,
+``OSDEPOT_MAX_REPOSITORY_BYTES``): imports that end at once cannot together pass them.
 """
 
 from __future__ import annotations
@@ -60,3 +62,26 @@ def check_open_uploads(ctx: Context, opened: int, new: int = 1) -> None:
             detail=f"You have {opened} resumable uploads open; one user may have {cap} "
             "(OSDEPOT_MAX_OPEN_UPLOADS_PER_USER). Finish or cancel one of them first.",
         )
+
+
+def commit_admission(ctx: Context, itype: ImageType, size: int) -> Admit:
+    """The check of an import's commit, which adds ``size`` bytes (and, for an OS
+    medium, an OS image): the repository's limits on stored bytes and OS images."""
+
+    def admit(held: Holdings) -> None:
+        s = ctx.settings
+        usage = held.usage
+        if itype is ImageType.OS and s.max_images and usage.images >= s.max_images:
+            raise error(
+                Messages.REPOSITORY_FULL,
+                detail=f"The repository is limited to {s.max_images} OS images and holds "
+                f"{usage.images}.",
+            )
+        if s.max_repository_bytes and usage.bytes_stored + size > s.max_repository_bytes:
+            raise error(
+                Messages.REPOSITORY_FULL,
+                detail=f"The repository is limited to {s.max_repository_bytes} bytes and "
+                f"holds {usage.bytes_stored}; the {size} bytes of this import do not fit.",
+            )
+
+    return admit

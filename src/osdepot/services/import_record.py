@@ -13,6 +13,7 @@ from osdepot.domain.names import make_file_id
 from osdepot.domain.records import StoredFile
 from osdepot.errors import Duplicate, Missing, NotRunning, error
 from osdepot.messages import Messages
+from osdepot.services.admission import commit_admission
 from osdepot.services.image_entry import build_image
 
 if TYPE_CHECKING:
@@ -95,8 +96,19 @@ def _record(
                 f" {run.verified.get('files', 0)} of its files were checked against "
                 f"its {', '.join(sources)}."
             )
+    added = stored.size  # the bytes the commit adds to the repository
+    if run.profile_import is not None:
+        added += sum(f.size for f in run.profile_import.files)
     try:
-        catalog.commit_import(run.job.id, stored, image, now, message, run.profile_import)
+        catalog.commit_import(
+            run.job.id,
+            stored,
+            image,
+            now,
+            message,
+            run.profile_import,
+            commit_admission(run.ctx, run.itype, added),
+        )
     except Missing as exc:
         raise error(
             Messages.BASE_IMAGE_MISSING,

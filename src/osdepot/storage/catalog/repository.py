@@ -18,7 +18,8 @@ from osdepot.domain.records import (
     Usage,
 )
 from osdepot.errors import Duplicate, HeldBy, Missing, NotRunning, OsdepotException
-from osdepot.storage.catalog.base import bump, job_event, reserved_in, usage_in
+from osdepot.ports import Admit
+from osdepot.storage.catalog.base import admit_in, bump, job_event, reserved_in, usage_in
 from osdepot.storage.catalog.jobs import JobsCatalog
 from osdepot.storage.catalog.profiles import (
     file_record,
@@ -51,9 +52,11 @@ class RepositoryCatalog(JobsCatalog):
         now: float,
         message: dict[str, object],
         profile: ProfileImport | None = None,
+        admit: Admit | None = None,
     ) -> None:
         try:
             with self._write() as c:
+                admit_in(c, file.imported_by, admit)
                 insert_file(c, file)
                 bump(c)
                 if image is not None:
