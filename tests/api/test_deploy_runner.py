@@ -419,3 +419,52 @@ def test_a_bmc_is_not_removed_under_a_deployment_that_began_after_the_check(
     monkeypatch.setattr(ctx.catalog, "delete_bmc", lambda _bmc_id: False)
     r = api.c.delete(f"/bmcs/{bmc['id']}")
     assert r.status_code == 404, r.text
+
+
+def test_a_profile_is_not_deleted_under_a_deployment_that_began_after_the_check(
+    api: Api, ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deleting an OS image checked the running deployments, then deleted in another
+    transaction: a deployment that began between the two installed from a medium that
+    was gone. The deletion itself refuses now; and a deployment whose profile was
+    deleted after its checks is refused, its job Stopped, nothing sent to the BMC."""
+    from osdepot.services.repository import Repository
+
+    profile = _prepare(api, ctx)
+    image = profile.split("|")[0]
+    ctx.bmc_reader = ScriptedBmc()
+    r = api.c.put("/hostPlatforms", json=[{"uuid": UUID, "selectedImage": profile}])
+    assert r.status_code == 200
+    _until_state(api, "11")
+
+    async def not_yet(_self: Repository, _ids: list[str]) -> None:
+        return None  # the check saw no deployment: it began right after
+
+    monkeypatch.setattr(Repository, "_not_deploying", not_yet)
+    for going in (profile, image):
+        r = api.c.delete(f"/osImages/{going}")
+        assert r.status_code == 409, r.text
+        assert "installs from it" in r.json()["messages"][0]["explanation"], r.text
+    assert [i["id"] for i in api.listing()["items"]] == [image]
+    # the deployment ends; another begins, and the image goes after its checks
+    api.c.put(f"/hostPlatforms/{UUID}", json={"deployStatus": {"id": 24, "message": "x"}})
+    (task,) = [t for t in api.c.get("/tasks").json() if t["typeId"] == "OSDeploy"]
+    _ended(api, task["id"])
+    real_claim = ctx.catalog.claim_job
+
+    def claim_then_delete(*args: Any) -> bool:
+        claimed = real_claim(*args)
+        ctx.catalog.delete_objects([image])  # another request's deletion, just now
+        return claimed
+
+    monkeypatch.setattr(ctx.catalog, "claim_job", claim_then_delete)
+    bmc = ScriptedBmc()
+    ctx.bmc_reader = bmc
+    r = api.c.put("/hostPlatforms", json=[{"uuid": UUID, "selectedImage": profile}])
+    assert r.status_code == 404, r.text
+    assert "deleted just now" in r.json()["messages"][0]["explanation"]
+    deploys = [t for t in api.c.get("/tasks").json() if t["typeId"] == "OSDeploy"]
+    assert len(deploys) == 2 and deploys[-1]["status"] == "Stopped", deploys
+    assert "The profile was deleted" in deploys[-1]["messages"][0]["explanation"]
+    assert api.c.get(f"/hostPlatforms/{UUID}").json()["deployStatus"]["id"] != "4"
+    assert bmc.calls == []

@@ -1,11 +1,16 @@
-"""The catalog's BMCs, hosts and settings documents, on every catalog backend."""
+"""The catalog's BMCs, hosts and settings documents, and deployments against the
+deletion of what they install, on every catalog backend."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
-from osdepot.domain.records import Bmc, Host
-from osdepot.errors import Duplicate
+from osdepot.domain.images import ImageType
+from osdepot.domain.jobs import JobStatus
+from osdepot.domain.records import Bmc, Host, OsImage, Profile, StoredFile
+from osdepot.errors import Duplicate, InUse, Missing
 from osdepot.services.context import Context
 
 A, B, C = "A" * 32, "B" * 32, "C" * 32
@@ -75,3 +80,82 @@ def test_settings_documents(ctx: Context) -> None:
     cat.put_setting("globalSettings", {"ipAssignment": "staticv4"}, 2.0)
     assert cat.get_setting("globalSettings") == {"ipAssignment": "staticv4"}
     assert cat.get_setting("other") is None
+
+
+def _image_with_profile(ctx: Context, n: int) -> tuple[str, str]:
+    """An OS image r{n} (file f{n}) with one profile; its id and the profile's."""
+    cat = ctx.catalog
+    job = cat.create_job(ImageType.OS, "admin", 1.0, None, "")
+    assert cat.claim_job(job.id, JobStatus.PENDING, 0, 1.0, None, f"r{n}.iso")
+    prof = Profile(id=f"r{n}|r{n}-x86_64-install-Basic", image_id=f"r{n}", name="B", profile="B")
+    img = OsImage(id=f"r{n}", name=f"r{n}", file_id=f"f{n}", created_at=1.0, profiles=(prof,))
+    stored = StoredFile(id=f"f{n}", image_type=ImageType.OS, name=f"r{n}.iso", size=3,
+                        sha256="0" * 64, blob_key=f"{n:032d}", imported_by="admin",
+                        imported_at=1.0, job_id=job.id)  # fmt: skip
+    cat.commit_import(job.id, stored, img, 2.0, {})
+    return img.id, prof.id
+
+
+def _deployment(ctx: Context, profile: str) -> int:
+    job = ctx.catalog.create_job(ImageType.OSPROFILE, "admin", 1.0, None, "Deployment")
+    assert ctx.catalog.claim_job(job.id, JobStatus.PENDING, 0, 1.0, None, profile)
+    return job.id
+
+
+def test_a_deployment_and_the_deletion_of_its_profile_exclude_each_other(ctx: Context) -> None:
+    """Deleting a profile (its image, its medium) while a deployment from it begins:
+    whichever commits first wins, the other is refused — never both."""
+    cat = ctx.catalog
+    cat.add_bmc(bmc("https://bmc1"), [host(A, "a")])
+    image, profile = _image_with_profile(ctx, 1)
+    job = _deployment(ctx, profile)
+    assert cat.begin_deploy(A, job, profile, "f" * 64, 2.0, [4])
+    for going in ([profile], [image], ["f1"]):
+        with pytest.raises(InUse) as exc:
+            cat.delete_objects(going)
+        assert exc.value.job_id == job
+    assert cat.get_image(image) is not None and cat.find_profiles([profile])
+    # the deployment over, the profile goes; a deployment that begins after it is told
+    cat.finish_job(job, JobStatus.COMPLETE, 3.0, {})
+    assert cat.delete_objects([image]) == [f"{1:032d}"]
+    later = _deployment(ctx, profile)
+    with pytest.raises(Missing):
+        cat.begin_deploy(A, later, profile, "f" * 64, 4.0, [4])
+    assert cat.get_host(A) is not None and cat.get_host(A).deploy_job == job  # type: ignore[union-attr]
+
+
+def test_a_deployment_racing_the_deletion_of_its_profile(ctx: Context) -> None:
+    """The two at once, in threads, a few rounds: one of the two outcomes each time."""
+    cat = ctx.catalog
+    cat.add_bmc(bmc("https://bmc1"), [host(A, "a")])
+    for n in range(2, 10):
+        image, profile = _image_with_profile(ctx, n)
+        job = _deployment(ctx, profile)
+        barrier = threading.Barrier(2)
+        result: dict[str, object] = {}
+
+        def deploy(job: int = job, profile: str = profile, barrier: threading.Barrier = barrier,
+                   result: dict[str, object] = result) -> None:  # fmt: skip
+            barrier.wait()
+            try:
+                result["deploy"] = cat.begin_deploy(A, job, profile, "f" * 64, 2.0, [4])
+            except Missing:
+                result["deploy"] = "missing"
+
+        def remove(image: str = image, barrier: threading.Barrier = barrier,
+                   result: dict[str, object] = result) -> None:  # fmt: skip
+            barrier.wait()
+            try:
+                result["delete"] = bool(cat.delete_objects([image]))
+            except InUse:
+                result["delete"] = "in use"
+
+        threads = [threading.Thread(target=deploy), threading.Thread(target=remove)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+        outcome = (result["deploy"], result["delete"])
+        assert outcome in {(True, "in use"), ("missing", True)}, outcome
+        cat.finish_job(job, JobStatus.COMPLETE, 3.0, {})
+        cat.deploy_state(A, job, 0, "", 3.0)  # the host free for the next round

@@ -47,7 +47,7 @@ from osdepot.domain.images import ImageType
 from osdepot.domain.jobs import DEPLOY_PREFIX, JobStatus
 from osdepot.domain.records import Host, User
 from osdepot.domain.text import decimal, shown
-from osdepot.errors import BmcFailure, error
+from osdepot.errors import BmcFailure, Missing, error
 from osdepot.messages import Messages
 from osdepot.ports import BmcAccess
 from osdepot.services.admission import admission
@@ -126,15 +126,24 @@ class Deployments:
             ctx.catalog.claim_job, job.id, JobStatus.PENDING, 0, now, None, profile.id, ctx.node
         )
         token = secrets.token_urlsafe(32)
-        began = await ctx.run(
-            ctx.catalog.begin_deploy,
-            host.uuid,
-            job.id,
-            profile.id,
-            _hash(token),
-            now,
-            sorted(ACTIVE),
-        )
+        try:
+            began = await ctx.run(
+                ctx.catalog.begin_deploy,
+                host.uuid,
+                job.id,
+                profile.id,
+                _hash(token),
+                now,
+                sorted(ACTIVE),
+            )
+        except Missing:  # deleted after the order's checks
+            await self._finish_job(job.id, FAILED, order, "The profile was deleted")
+            raise error(
+                Messages.NOT_FOUND,
+                what="Profile",
+                name=profile.id,
+                detail="It was deleted just now; nothing was deployed.",
+            ) from None
         if not began:  # another request started one in the meantime
             await self._finish_job(job.id, FAILED, order, "A deployment to it is running")
             raise refused(host.uuid, "A deployment to it is running")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from osdepot.domain.deploy import ACTIVE
 from osdepot.domain.jobs import JobStatus
 from osdepot.domain.records import OsImage, StoredFile
-from osdepot.errors import HeldBy, Missing, error
+from osdepot.errors import HeldBy, InUse, Missing, error
 from osdepot.messages import Messages
 from osdepot.services.context import Context
 
@@ -194,6 +194,13 @@ class Repository:
         except HeldBy as exc:
             file_id, holders = next(iter(exc.holders.items()))
             raise error(Messages.FILE_HELD, file_id=file_id, profiles=", ".join(holders)) from None
+        except InUse as exc:  # a deployment began after the check above
+            raise error(
+                Messages.IN_USE,
+                what="Object",
+                name=", ".join(ids),
+                detail=f"Deployment job {exc.job_id} installs from it. Nothing was deleted.",
+            ) from None
         for key in keys:
             # The catalog no longer references the blob; if this fails the blob is an
             # orphan that the start-up sweep (and fsck) removes.

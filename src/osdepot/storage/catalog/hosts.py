@@ -12,9 +12,9 @@ from sqlalchemy.exc import IntegrityError
 
 from osdepot.domain.jobs import JobStatus
 from osdepot.domain.records import Bmc, Host
-from osdepot.errors import Duplicate, InUse
+from osdepot.errors import Duplicate, InUse, Missing
 from osdepot.storage.catalog.base import Base
-from osdepot.storage.schema import bmcs, hosts, jobs, settings
+from osdepot.storage.schema import bmcs, hosts, jobs, profiles, settings
 
 #: the hosts' columns a Host holds (not the running deployment's token and files)
 _HOST = [hosts.c[f.name] for f in dataclasses.fields(Host)]
@@ -160,8 +160,16 @@ class HostsCatalog(Base):
         busy: Sequence[int],
     ) -> bool:
         """Mark the host as deploying (state 4) for ``job_id``, unless its state is one
-        of ``busy`` (a deployment runs): whether it was."""
+        of ``busy`` (a deployment runs): whether it was. Raises Missing when the
+        profile is gone: its row is read FOR SHARE (on PostgreSQL), so that a deletion
+        of it either waits for this transaction and then sees the deployment
+        (``delete_objects`` refuses), or has deleted it first."""
         with self._write() as c:
+            there = c.execute(
+                select(profiles.c.id).where(profiles.c.id == profile).with_for_update(read=True)
+            ).first()
+            if there is None:
+                raise Missing([profile])
             n = c.execute(
                 update(hosts)
                 .where(hosts.c.uuid == uuid, hosts.c.deploy_status.not_in(list(busy)))

@@ -17,7 +17,7 @@ from osdepot.domain.records import (
     StoredFile,
     Usage,
 )
-from osdepot.errors import Duplicate, HeldBy, Missing, NotRunning, OsdepotException
+from osdepot.errors import Duplicate, HeldBy, InUse, Missing, NotRunning, OsdepotException
 from osdepot.ports import Admit
 from osdepot.storage.catalog.base import admit_in, bump, job_event, reserved_in, usage_in
 from osdepot.storage.catalog.jobs import JobsCatalog
@@ -31,6 +31,7 @@ from osdepot.storage.catalog.profiles import (
 )
 from osdepot.storage.schema import (
     files,
+    hosts,
     jobs,
     os_images,
     profiles,
@@ -170,7 +171,8 @@ class RepositoryCatalog(JobsCatalog):
     def delete_objects(self, ids: Sequence[str]) -> list[str]:
         """Delete OS images (with their profiles and file), profiles and files in one
         transaction; the blob keys to remove. Raises Missing (and deletes nothing)
-        when an id names nothing."""
+        when an id names nothing, HeldBy when a customised profile that stays holds a
+        file, InUse when a deployment runs from a profile that would go."""
         wanted = list(dict.fromkeys(ids))
         with self._write() as c:
             img_rows = {
@@ -209,8 +211,6 @@ class RepositoryCatalog(JobsCatalog):
             held = holders(c, sorted(file_ids), sorted(going))
             if held:
                 raise HeldBy(held)
-            c.execute(delete(profiles).where(profiles.c.id.in_(list(prof_rows))))
-            c.execute(delete(profiles).where(profiles.c.image_id.in_(list(img_rows))))
             # An OS image's own file goes with the image; deleting that file directly
             # deletes the image too.
             img_of_files = [
@@ -219,7 +219,23 @@ class RepositoryCatalog(JobsCatalog):
                     select(os_images.c.id).where(os_images.c.file_id.in_(list(file_ids)))
                 )
             ]
-            c.execute(delete(profiles).where(profiles.c.image_id.in_(img_of_files)))
+            of_images = select(profiles.c.id).where(profiles.c.image_id.in_(img_of_files))
+            profiles_going = list(prof_rows) + [r.id for r in c.execute(of_images)]
+            c.execute(delete(profiles).where(profiles.c.id.in_(profiles_going)))
+            # A deployment from a profile that goes (or from its image or medium): after
+            # the rows are deleted, so that one whose start (begin_deploy, which reads
+            # its profile's row FOR SHARE) committed meanwhile is seen here, and one
+            # that starts later finds its profile gone.
+            deploying = c.execute(
+                select(jobs.c.id)
+                .select_from(hosts.join(jobs, jobs.c.id == hosts.c.deploy_job))
+                .where(
+                    hosts.c.deploy_profile.in_(profiles_going),
+                    jobs.c.status == JobStatus.RUNNING.value,
+                )
+            ).first()
+            if deploying is not None:
+                raise InUse(int(deploying[0]))
             c.execute(delete(os_images).where(os_images.c.id.in_(img_of_files)))
             keys = [
                 r.blob_key
