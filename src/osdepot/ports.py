@@ -128,7 +128,8 @@ class BlobStore(Protocol):
         """Make a finished staging file a blob, atomically; return its key."""
 
     def reader(self, key: str) -> RandomAccess:
-        """The blob for reads at any offset (downloads, trees inside ISOs)."""
+        """The blob for reads at any offset (downloads, trees inside ISOs);
+        FileNotFoundError if absent."""
 
     def open(self, key: str) -> BinaryIO:
         """Open a committed blob for reading."""
@@ -459,7 +460,8 @@ class Catalog(Protocol):
     ) -> Link | None:
         """A new link (its id never used before; its expiry in whole seconds). With
         ``max_links``: None when the file has that many links that have not ended, after
-        those that ended longest ago were removed to make room."""
+        those that ended longest ago were removed to make room. errors.Missing when the
+        file is gone."""
 
     def get_link(self, link_id: int) -> Link | None: ...
 
@@ -475,7 +477,8 @@ class Catalog(Protocol):
     def has_tree(self, file_id: str) -> bool: ...
 
     def add_tree(self, file_id: str, entries: Sequence[TreeEntry]) -> None:
-        """Keep the file's tree index (nothing when one is kept already)."""
+        """Keep the file's tree index (nothing when one is kept already);
+        errors.Missing when the file is gone."""
 
     def tree_entry(self, file_id: str, path: str) -> TreeEntry | None: ...
 

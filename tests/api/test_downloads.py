@@ -309,3 +309,57 @@ def test_a_file_keeps_a_bounded_number_of_links(
     listed = [x["id"] for x in api.c.get(url).json()["links"]]
     assert listed == [made[1]["id"], newer["id"], last["id"]]
     assert api.c.post(url, json={}).status_code == 409
+
+
+def test_a_file_deleted_while_a_request_reads_it_is_a_404(
+    api: Api, ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deletion between a request's catalog read and what it does next: the download,
+    the tree, a new link and the tree's first index each answered 500
+    (FileNotFoundError from the store, IntegrityError from the catalog)."""
+    from osdepot.services.downloads import Downloads
+
+    def delete(ids: list[str]) -> None:
+        for key in ctx.catalog.delete_objects(ids):
+            ctx.blobs.delete(key)
+
+    found_file, found_image = Downloads.stored_file, Downloads.image_file
+
+    async def file_then_gone(self: Downloads, file_id: str) -> Any:
+        f = await found_file(self, file_id)
+        delete([file_id])
+        return f
+
+    async def image_then_gone(self: Downloads, image_id: str) -> Any:
+        f = await found_image(self, image_id)
+        delete([image_id])
+        return f
+
+    def expect_gone(r: Any) -> None:
+        assert r.status_code == 404, r.text
+        assert "deleted just now" in r.json()["messages"][0]["explanation"], r.text
+
+    monkeypatch.setattr(Downloads, "stored_file", file_then_gone)
+    for ask in (lambda fid: api.c.get(f"/files/osImages/{fid}"),
+                lambda fid: api.c.post(f"/files/osImages/{fid}/links", json={})):  # fmt: skip
+        expect_gone(ask(api.import_file("SCRIPT", "a.sh", b"#!/bin/sh\n", os="rhel")))
+    monkeypatch.setattr(Downloads, "stored_file", found_file)  # image_file reads through it
+    monkeypatch.setattr(Downloads, "image_file", image_then_gone)
+    iso = medium_bytes("rhel", version="9.4")
+    api.import_file("OS", "rhel.iso", iso, os="rhel")
+    expect_gone(api.c.get("/osImages/rhels9.4/tree/.treeinfo"))
+    # a medium whose index is made on first use, the medium deleted while it is made
+    monkeypatch.setattr(Downloads, "image_file", found_image)
+    api.import_file("OS", "rhel.iso", iso, os="rhel")
+    (image,) = api.listing()["items"]
+    with ctx.catalog.engine.begin() as c:
+        c.exec_driver_sql("DELETE FROM tree_entries")
+    add_tree = ctx.catalog.add_tree
+
+    def gone_then_add(file_id: str, entries: Any) -> None:
+        delete([image["id"]])
+        add_tree(file_id, entries)
+
+    monkeypatch.setattr(ctx.catalog, "add_tree", gone_then_add)
+    expect_gone(api.c.get(f"/osImages/{image['id']}/tree/"))
+    assert api.listing()["items"] == []

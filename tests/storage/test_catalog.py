@@ -10,7 +10,7 @@ from sqlalchemy.exc import OperationalError
 
 from osdepot.domain.images import ImageType
 from osdepot.domain.jobs import JobStatus
-from osdepot.domain.records import OsImage, Profile, StoredFile
+from osdepot.domain.records import OsImage, Profile, StoredFile, TreeEntry
 from osdepot.errors import Duplicate, InUse, Missing, NotRunning, OsdepotError
 from osdepot.services.context import Context
 from osdepot.services.repository import Repository
@@ -158,6 +158,20 @@ def test_a_file_keeps_at_most_max_links_links(ctx: Context) -> None:
     assert e and [x.id for x in cat.list_links("f")] == [a.id, d.id, e.id]
     assert cat.add_link("f", False, "admin", 30.0, 100.0, 3) is None
     assert cat.add_link("f", False, "admin", 30.0, 100.0) is not None  # no limit
+
+
+def test_links_and_tree_indexes_of_a_file_gone_are_refused(ctx: Context) -> None:
+    """A file deleted after the request found it: Missing, never an IntegrityError."""
+    cat = ctx.catalog
+    job = cat.create_job(ImageType.SCRIPT, "admin", 1.0, None, "")
+    cat.claim_job(job.id, JobStatus.PENDING, 0, 1.0, None, "f")
+    cat.commit_import(job.id, _file("f", "d" * 32), None, 2.0, {})
+    assert cat.delete_objects(["f"]) == ["d" * 32]
+    with pytest.raises(Missing):
+        cat.add_link("f", False, "admin", 10.0, 100.0, 3)
+    with pytest.raises(Missing):
+        cat.add_tree("f", [TreeEntry("", True)])
+    assert cat.list_links("f") == [] and not cat.has_tree("f")
 
 
 def test_jobs_by_id_read_on_the_driver_matches_the_portable_query(

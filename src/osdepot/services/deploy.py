@@ -54,7 +54,7 @@ from osdepot.services.admission import admission
 from osdepot.services.context import Context
 from osdepot.services.deploy_orders import Order, OrderChecks, refused
 from osdepot.services.deploy_settings import DeploySettings
-from osdepot.services.downloads import Downloads, Opened
+from osdepot.services.downloads import Downloads, Opened, open_blob
 from osdepot.services.hosts import Hosts, parse_host_uuid
 from osdepot.services.job_quota import make_room_for_jobs
 from osdepot.services.links import Links
@@ -435,7 +435,7 @@ class Deployments:
         downloads = Downloads(self.ctx)
         f = await downloads.stored_file(str(doc["iso"]))
         patches = [Patch(int(o), base64.b64decode(d)) for o, d in doc["patches"]]
-        inner = await self.ctx.run(self.ctx.blobs.reader, f.blob_key)
+        inner = await open_blob(self.ctx, f)
         try:
             view = PatchedReader(inner, patches)
         except ValueError:

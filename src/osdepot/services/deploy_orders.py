@@ -30,6 +30,7 @@ from osdepot.domain.text import has_control
 from osdepot.errors import error
 from osdepot.messages import Messages
 from osdepot.services.context import Context
+from osdepot.services.downloads import deleted_meanwhile
 from osdepot.services.hosts import Hosts
 from osdepot.services.secrets import SecretBox
 
@@ -301,6 +302,8 @@ class OrderChecks:
 
         try:
             return await self.ctx.run(read)
+        except FileNotFoundError:
+            raise deleted_meanwhile(iso) from None
         except ContentError as exc:
             raise refused(
                 host.uuid,
@@ -369,7 +372,10 @@ class OrderChecks:
             finally:
                 reader.close()
 
-        data = await self.ctx.run(read)
+        try:
+            data = await self.ctx.run(read)
+        except FileNotFoundError:
+            raise deleted_meanwhile(f) from None
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from osdepot.content.media.tree import ExtentReader, index_tree
 from osdepot.domain.images import ImageType
 from osdepot.domain.records import StoredFile, TreeEntry
-from osdepot.errors import ContentError, error
+from osdepot.errors import ContentError, Missing, error
 from osdepot.messages import Messages
 from osdepot.ports import RandomAccess
 from osdepot.services.context import Context
@@ -67,6 +67,25 @@ def _no_such_path(path: str) -> Exception:
     )
 
 
+def deleted_meanwhile(f: StoredFile) -> Exception:
+    """The 404 of a file that a deletion removed after the request found it."""
+    return error(
+        Messages.NOT_FOUND,
+        what="File",
+        name=f.id[:200],
+        detail="It was deleted just now (GET /osImages lists the repository).",
+    )
+
+
+async def open_blob(ctx: Context, f: StoredFile) -> RandomAccess:
+    """The bytes of ``f`` for ranged reads; the 404 of :func:`deleted_meanwhile` when
+    its blob is gone (removed by a deletion after the catalog read that found it)."""
+    try:
+        return await ctx.run(ctx.blobs.reader, f.blob_key)
+    except FileNotFoundError:
+        raise deleted_meanwhile(f) from None
+
+
 class Downloads:
     """Stored files and the trees inside stored ISOs, opened for reading."""
 
@@ -97,7 +116,7 @@ class Downloads:
         return await self.stored_file(image.file_id)
 
     async def open_file(self, f: StoredFile) -> Opened:
-        reader = await self.ctx.run(self.ctx.blobs.reader, f.blob_key)
+        reader = await open_blob(self.ctx, f)
         return Opened(reader, f.name, f.size, f.sha256, f'"{f.sha256}"', f.imported_at)
 
     async def tree(self, f: StoredFile, path: str) -> Opened | Listing:
@@ -117,7 +136,7 @@ class Downloads:
         if entry.is_dir:
             children = await self.ctx.run(self.ctx.catalog.tree_children, f.id, path)
             return Listing(path, children)
-        image = await self.ctx.run(self.ctx.blobs.reader, f.blob_key)
+        image = await open_blob(self.ctx, f)
         # A file in the tree changes only with the ISO: its ETag is the ISO's SHA-256
         # and the file's extents, strong (the bytes are fixed by both).
         where = ",".join(f"{o}+{n}" for o, n in entry.extents) or "inline"
@@ -127,7 +146,7 @@ class Downloads:
     async def _ensure_index(self, f: StoredFile) -> None:
         if await self.ctx.read(lambda c: c.has_tree(f.id)):
             return
-        reader = await self.ctx.run(self.ctx.blobs.reader, f.blob_key)
+        reader = await open_blob(self.ctx, f)
         try:
             entries = await self.ctx.run(index_tree, reader)
         except ContentError as exc:
@@ -138,7 +157,10 @@ class Downloads:
                 detail=f"The tree of this medium cannot be served: {exc}. The file itself "
                 "can be downloaded.",
             ) from None
-        await self.ctx.run(self.ctx.catalog.add_tree, f.id, entries)
+        try:
+            await self.ctx.run(self.ctx.catalog.add_tree, f.id, entries)
+        except Missing:
+            raise deleted_meanwhile(f) from None
         log.info("indexed the installation tree of %s: %d entries", f.id, len(entries))
 
 

@@ -24,9 +24,10 @@ from hashlib import sha256
 from typing import Any
 
 from osdepot.domain.records import Link, StoredFile, User
-from osdepot.errors import error
+from osdepot.errors import Missing, error
 from osdepot.messages import Messages
 from osdepot.services.context import Context
+from osdepot.services.downloads import deleted_meanwhile
 from osdepot.services.secrets import SecretBox
 
 log = logging.getLogger("osdepot.links")
@@ -109,9 +110,12 @@ class Links:
         self, user: User, f: StoredFile, *, tree: bool, lifetime: float, base: str
     ) -> Issued:
         now = self.ctx.clock()
-        link = await self.ctx.run(
-            self.ctx.catalog.add_link, f.id, tree, user.name, now, now + lifetime, MAX_LINKS
-        )
+        try:
+            link = await self.ctx.run(
+                self.ctx.catalog.add_link, f.id, tree, user.name, now, now + lifetime, MAX_LINKS
+            )
+        except Missing:
+            raise deleted_meanwhile(f) from None
         if link is None:
             raise error(
                 Messages.TOO_MANY_LINKS,

@@ -6,10 +6,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from osdepot.domain.records import Link, TreeEntry
+from osdepot.errors import Missing
 from osdepot.storage.catalog.base import Base
-from osdepot.storage.schema import links, tree_entries
+from osdepot.storage.schema import files, links, tree_entries
 
 #: rows inserted per statement when a tree is indexed
 _BATCH = 2000
@@ -33,22 +35,27 @@ class LinksCatalog(Base):
         expires_at: float,
         max_links: int = 0,
     ) -> Link | None:
-        with self._write() as c:
-            if max_links and not self._room_for_link(c, file_id, now, max_links):
-                return None
-            new_id = c.execute(
-                insert(links).values(
-                    file_id=file_id,
-                    tree=tree,
-                    created_by=created_by,
-                    created_at=now,
-                    expires_at=float(int(expires_at)),
-                )
-            ).inserted_primary_key
-        assert new_id is not None
-        found = self.get_link(int(new_id[0]))
-        assert found is not None
-        return found
+        try:
+            with self._write() as c:
+                there = c.execute(select(files.c.id).where(files.c.id == file_id)).first()
+                if there is None:
+                    raise Missing([file_id])
+                if max_links and not self._room_for_link(c, file_id, now, max_links):
+                    return None
+                new_id = c.execute(
+                    insert(links).values(
+                        file_id=file_id,
+                        tree=tree,
+                        created_by=created_by,
+                        created_at=now,
+                        expires_at=float(int(expires_at)),
+                    )
+                ).inserted_primary_key
+                assert new_id is not None
+                row = c.execute(select(links).where(links.c.id == new_id[0])).mappings().one()
+        except IntegrityError:  # PostgreSQL: the file's row deleted after the read above
+            raise Missing([file_id]) from None
+        return self._link(row)
 
     @staticmethod
     def _room_for_link(c: Any, file_id: str, now: float, max_links: int) -> bool:
@@ -134,16 +141,21 @@ class LinksCatalog(Base):
             }
             for e in entries
         ]
-        with self._write() as c:
-            exists = c.execute(
-                select(tree_entries.c.path).where(
-                    tree_entries.c.file_id == file_id, tree_entries.c.path == ""
-                )
-            ).first()
-            if exists is not None:
-                return  # another request indexed it meanwhile
-            for i in range(0, len(rows), _BATCH):
-                c.execute(insert(tree_entries), rows[i : i + _BATCH])
+        try:
+            with self._write() as c:
+                if c.execute(select(files.c.id).where(files.c.id == file_id)).first() is None:
+                    raise Missing([file_id])
+                exists = c.execute(
+                    select(tree_entries.c.path).where(
+                        tree_entries.c.file_id == file_id, tree_entries.c.path == ""
+                    )
+                ).first()
+                if exists is not None:
+                    return  # another request indexed it meanwhile
+                for i in range(0, len(rows), _BATCH):
+                    c.execute(insert(tree_entries), rows[i : i + _BATCH])
+        except IntegrityError:  # PostgreSQL: the file's row deleted after the read above
+            raise Missing([file_id]) from None
 
     @staticmethod
     def _entry(row: Any) -> TreeEntry:
