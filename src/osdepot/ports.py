@@ -132,7 +132,7 @@ class BlobStore(Protocol):
         FileNotFoundError if absent."""
 
     def open(self, key: str) -> BinaryIO:
-        """Open a committed blob for reading."""
+        """Open a committed blob for reading (FileNotFoundError if absent)."""
 
     def size(self, key: str) -> int:
         """Size in bytes of a committed blob (FileNotFoundError if absent)."""

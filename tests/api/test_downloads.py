@@ -340,9 +340,10 @@ def test_a_file_deleted_while_a_request_reads_it_is_a_404(
         assert "deleted just now" in r.json()["messages"][0]["explanation"], r.text
 
     monkeypatch.setattr(Downloads, "stored_file", file_then_gone)
-    for ask in (lambda fid: api.c.get(f"/files/osImages/{fid}"),
-                lambda fid: api.c.post(f"/files/osImages/{fid}/links", json={})):  # fmt: skip
-        expect_gone(ask(api.import_file("SCRIPT", "a.sh", b"#!/bin/sh\n", os="rhel")))
+    fid = api.import_file("SCRIPT", "a.sh", b"#!/bin/sh\n", os="rhel")
+    expect_gone(api.c.get(f"/files/osImages/{fid}"))
+    fid = api.import_file("SCRIPT", "a.sh", b"#!/bin/sh\n", os="rhel")
+    expect_gone(api.c.post(f"/files/osImages/{fid}/links", json={}))
     monkeypatch.setattr(Downloads, "stored_file", found_file)  # image_file reads through it
     monkeypatch.setattr(Downloads, "image_file", image_then_gone)
     iso = medium_bytes("rhel", version="9.4")
@@ -352,7 +353,7 @@ def test_a_file_deleted_while_a_request_reads_it_is_a_404(
     monkeypatch.setattr(Downloads, "image_file", found_image)
     api.import_file("OS", "rhel.iso", iso, os="rhel")
     (image,) = api.listing()["items"]
-    with ctx.catalog.engine.begin() as c:
+    with ctx.catalog.engine.begin() as c:  # type: ignore[attr-defined]
         c.exec_driver_sql("DELETE FROM tree_entries")
     add_tree = ctx.catalog.add_tree
 

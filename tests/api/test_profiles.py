@@ -550,3 +550,22 @@ def test_an_image_holds_a_bounded_number_of_customised_profiles(
         "one",
         "two",
     ]
+
+
+def test_an_export_whose_file_is_deleted_meanwhile_says_so(
+    api: Api, stocked: dict[str, str], ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file of the profile gone by the time the archive reaches it: the job was
+    Stopped "internal error" (the store's FileNotFoundError in the writer's thread)."""
+    assert customise(api, stocked).status_code == 201
+
+    def gone(key: str) -> Any:
+        raise FileNotFoundError(key)
+
+    monkeypatch.setattr(ctx.blobs, "open", gone)
+    r = api.c.get(f"/osImages/{q(CUSTOM)}")
+    assert r.status_code == 200, r.text
+    task = wait(api, r.json()["jobId"])
+    assert task["status"] == "Stopped", task
+    assert "deleted just now" in task["messages"][0]["explanation"], task
+    assert api.listing()["osProfileFiles"] == []

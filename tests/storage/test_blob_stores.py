@@ -124,6 +124,8 @@ def test_a_staging_area_taken_up_again_at_its_checkpoint(
     store.delete(key)
     with pytest.raises(FileNotFoundError):  # what downloads answer 404 for
         store.reader(key)
+    with pytest.raises(FileNotFoundError):
+        store.open(key)
 
 
 def test_a_lost_staging_area_is_not_taken_up(store: BlobStore) -> None:

@@ -43,6 +43,7 @@ from osdepot.messages import Messages
 from osdepot.ports import RandomAccess
 from osdepot.services.admission import admission
 from osdepot.services.context import Context
+from osdepot.services.downloads import deleted_meanwhile
 from osdepot.services.import_params import UploadParams
 from osdepot.services.import_run import ImportRun
 from osdepot.services.imports import Imports
@@ -187,7 +188,13 @@ class ProfileExports:
         stop = threading.Event()
 
         def opener(f: StoredFile) -> Callable[[], IO[bytes]]:
-            return lambda: self.ctx.blobs.open(f.blob_key)
+            def open_blob() -> IO[bytes]:
+                try:
+                    return self.ctx.blobs.open(f.blob_key)
+                except FileNotFoundError:  # the job ends Stopped, saying so
+                    raise deleted_meanwhile(f) from None
+
+            return open_blob
 
         def produce() -> None:
             sink: Any = _QueueSink(queue, loop, stop)

@@ -398,7 +398,15 @@ class S3BlobStore:
         return S3Reader(self, key)
 
     def open(self, key: str) -> BinaryIO:
-        body: BinaryIO = self.s3.get_object(Bucket=self.bucket, Key=self.object_key(key))["Body"]
+        from botocore.exceptions import ClientError
+
+        try:
+            answer = self.s3.get_object(Bucket=self.bucket, Key=self.object_key(key))
+        except ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code", "")) in ("404", "NoSuchKey"):
+                raise FileNotFoundError(key) from None
+            raise
+        body: BinaryIO = answer["Body"]
         return body
 
     def size(self, key: str) -> int:
