@@ -399,7 +399,8 @@ class Catalog(Protocol):
     # customised profiles
     def add_profile(self, profile: Profile) -> None:
         """Add a customised profile with its files; errors.Duplicate when the id is
-        taken, errors.Missing when a file is gone."""
+        taken, errors.Missing when its OS image (``[profile.image_id]``) or a file is
+        gone."""
 
     def update_profile(
         self, profile_id: str, description: str | None, file_ids: Sequence[str] | None

@@ -569,3 +569,25 @@ def test_an_export_whose_file_is_deleted_meanwhile_says_so(
     assert task["status"] == "Stopped", task
     assert "deleted just now" in task["messages"][0]["explanation"], task
     assert api.listing()["osProfileFiles"] == []
+
+
+def test_a_profile_whose_image_is_deleted_meanwhile_is_not_made(
+    api: Api, stocked: dict[str, str], ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The OS image deleted between the request's checks and the profile's row: it was
+    answered 409 "Profile … already exists" (the catalog read every integrity error as
+    a duplicate)."""
+    add_profile = ctx.catalog.add_profile
+
+    def image_gone_then_add(profile: Any) -> None:
+        for key in ctx.catalog.delete_objects([IMAGE]):
+            ctx.blobs.delete(key)
+        add_profile(profile)
+
+    monkeypatch.setattr(ctx.catalog, "add_profile", image_gone_then_add)
+    r = customise(api, stocked)
+    assert r.status_code == 404, r.text
+    msg = r.json()["messages"][0]
+    assert msg["text"] == f"OS image {IMAGE} does not exist.", msg
+    assert "deleted while the profile was being saved" in msg["explanation"]
+    assert api.listing()["items"] == []

@@ -160,6 +160,32 @@ def test_a_file_keeps_at_most_max_links_links(ctx: Context) -> None:
     assert cat.add_link("f", False, "admin", 30.0, 100.0) is not None  # no limit
 
 
+def test_a_profile_of_an_image_gone_is_refused_as_missing(ctx: Context) -> None:
+    cat = ctx.catalog
+    custom = Profile(id="r9|r9-x86_64-install-C", image_id="r9", name="C", profile="Basic")
+    with pytest.raises(Missing) as exc:
+        cat.add_profile(custom)
+    assert exc.value.keys == ["r9"] and cat.find_profiles([custom.id]) == []
+
+
+def test_a_file_deleted_under_a_profile_change_is_missing(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL a file's row may go between the change's check and its insert (a
+    foreign-key IntegrityError): told as the file missing, like the check's own."""
+    from sqlalchemy.exc import IntegrityError
+
+    cat = ctx.catalog
+
+    def raced(*_args: object) -> bool:
+        raise IntegrityError("INSERT INTO profile_files", {}, Exception("foreign key"))
+
+    monkeypatch.setattr(cat, "_update_profile", raced)
+    with pytest.raises(Missing) as exc:
+        cat.update_profile("r9|r9-x86_64-install-C", None, ["gone.ks"])
+    assert exc.value.keys == ["gone.ks"]
+
+
 def test_links_and_tree_indexes_of_a_file_gone_are_refused(ctx: Context) -> None:
     """A file deleted after the request found it: Missing, never an IntegrityError."""
     cat = ctx.catalog

@@ -121,6 +121,13 @@ class Profiles:
         except Duplicate:
             raise error(Messages.ALREADY_EXISTS, what="Profile", name=profile.id) from None
         except Missing as exc:
+            if exc.keys == [image.id]:
+                raise error(
+                    Messages.NOT_FOUND,
+                    what="OS image",
+                    name=image.id,
+                    detail="It was deleted while the profile was being saved. Nothing was changed.",
+                ) from None
             raise self._gone(exc) from None
         log.info("%s made customised profile %s (%d files)", user.name, profile.id, len(file_ids))
         return profile

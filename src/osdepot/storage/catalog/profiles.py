@@ -14,7 +14,7 @@ from osdepot.domain.images import ImageType
 from osdepot.domain.records import Profile, StoredFile
 from osdepot.errors import Duplicate, Missing
 from osdepot.storage.catalog.base import Base, bump
-from osdepot.storage.schema import files, profile_files, profiles
+from osdepot.storage.schema import files, os_images, profile_files, profiles
 
 
 def file_record(row: Any) -> StoredFile:
@@ -99,16 +99,23 @@ class ProfilesCatalog(Base):
     """Customised profiles and changes to stored files' labels and contents."""
 
     def add_profile(self, profile: Profile) -> None:
-        """Add a customised profile; Duplicate when its id is taken, Missing when a
-        file it names is gone."""
+        """Add a customised profile; Duplicate when its id is taken, Missing when its
+        OS image (``[profile.image_id]``) or a file it names is gone."""
+        image = select(os_images.c.id).where(os_images.c.id == profile.image_id)
         try:
             with self._write() as c:
+                if c.execute(image).first() is None:
+                    raise Missing([profile.image_id])
                 gone = self._missing_files(c, profile.file_ids)
                 if gone:
                     raise Missing(gone)
                 insert_profile(c, profile)
                 bump(c)
         except IntegrityError:
+            # PostgreSQL: the image's row deleted after the read above
+            with self._read_statement() as c:
+                if c.execute(image).first() is None:
+                    raise Missing([profile.image_id]) from None
             raise Duplicate("profile", profile.id) from None
 
     def update_profile(
@@ -116,6 +123,15 @@ class ProfilesCatalog(Base):
     ) -> bool:
         """Change a customised profile's description and/or files; False when there is
         no such customised profile; Missing when a file it names is gone."""
+        try:
+            return self._update_profile(profile_id, description, file_ids)
+        except IntegrityError:  # PostgreSQL: a file's row deleted after the check
+            with self._read_statement() as c:
+                raise Missing(self._missing_files(c, file_ids or ())) from None
+
+    def _update_profile(
+        self, profile_id: str, description: str | None, file_ids: Sequence[str] | None
+    ) -> bool:
         with self._write() as c:
             found = c.execute(
                 select(profiles.c.id).where(
