@@ -159,3 +159,21 @@ def test_a_deployment_racing_the_deletion_of_its_profile(ctx: Context) -> None:
         assert outcome in {(True, "in use"), ("missing", True)}, outcome
         cat.finish_job(job, JobStatus.COMPLETE, 3.0, {})
         cat.deploy_state(A, job, 0, "", 3.0)  # the host free for the next round
+
+
+def test_a_system_being_deployed_is_kept_when_its_bmc_stops_listing_it(ctx: Context) -> None:
+    """A BMC read that no longer lists a system removes it — not while a deployment to
+    it runs (its state, its token and its job would go with the row): then it stays
+    until a read after the deployment ends."""
+    cat = ctx.catalog
+    one = cat.add_bmc(bmc("https://bmc1"), [host(A, "a"), host(B, "b")])
+    _image, profile = _image_with_profile(ctx, 1)
+    job = _deployment(ctx, profile)
+    assert cat.begin_deploy(A, job, profile, "f" * 64, 2.0, [4])
+    assert cat.refresh_bmc(one.id, [host(B, "b")], 3.0, "")
+    assert cat.get_host(A) is not None and cat.get_host(A).deploy_job == job  # type: ignore[union-attr]
+    assert cat.refresh_bmc(one.id, [], 4.0, "")  # B goes, A still deploying
+    assert cat.get_host(B) is None and cat.get_host(A) is not None
+    cat.finish_job(job, JobStatus.COMPLETE, 5.0, {})
+    assert cat.refresh_bmc(one.id, [], 6.0, "")
+    assert cat.get_host(A) is None

@@ -59,7 +59,8 @@ class HostsCatalog(Base):
 
     def _put_hosts(self, c: Any, bmc_id: int, systems: Sequence[Host]) -> None:
         """The BMC's systems as ``systems`` says: new ones added, described ones
-        updated (their settings and deployment state kept), gone ones removed."""
+        updated (their settings and deployment state kept), gone ones removed — but for
+        one a deployment runs to (its job Running), kept until a read after it ends."""
         known = {r.uuid: r.bmc_id for r in c.execute(select(hosts.c.uuid, hosts.c.bmc_id)).all()}
         for h in systems:
             owner = known.get(h.uuid)
@@ -75,11 +76,19 @@ class HostsCatalog(Base):
                 c.execute(insert(hosts).values(uuid=h.uuid, bmc_id=bmc_id, **described))
             else:
                 c.execute(update(hosts).where(hosts.c.uuid == h.uuid).values(**described))
-        gone = [u for u, owner in known.items() if owner == bmc_id]
         current = {h.uuid for h in systems}
-        for uuid in gone:
-            if uuid not in current:
-                c.execute(delete(hosts).where(hosts.c.uuid == uuid))
+        gone = [u for u, owner in known.items() if owner == bmc_id and u not in current]
+        if gone:
+            deploying = {
+                r[0]
+                for r in c.execute(
+                    select(hosts.c.uuid)
+                    .select_from(hosts.join(jobs, jobs.c.id == hosts.c.deploy_job))
+                    .where(hosts.c.uuid.in_(gone), jobs.c.status == JobStatus.RUNNING.value)
+                )
+            }
+            left = [u for u in gone if u not in deploying]
+            c.execute(delete(hosts).where(hosts.c.uuid.in_(left)))
 
     def refresh_bmc(
         self, bmc_id: int, systems: Sequence[Host] | None, now: float, last_error: str
