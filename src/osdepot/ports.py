@@ -29,6 +29,7 @@ from osdepot.domain.records import (
     Upload,
     Usage,
     User,
+    UserHolding,
 )
 
 #: A check of what a job or an upload would add against what is held (raises the
@@ -422,8 +423,9 @@ class Catalog(Protocol):
     def usage(self) -> Usage:
         """Counts and sizes for limit checks."""
 
-    def reserved_bytes(self, user_name: str) -> int:
-        """Bytes that ``user_name``'s open import jobs have declared and not yet received."""
+    def user_holding(self, user_name: str, exclude_job: int | None = None) -> UserHolding:
+        """What ``user_name``'s open jobs (but ``exclude_job``) hold: each its declared
+        size or what it received, whichever is more; and what they received."""
 
     def job_counts(self) -> dict[str, int]:
         """How many jobs are in each state (every state listed, zeros included)."""

@@ -71,7 +71,7 @@ def test_one_users_share_of_the_free_space_holds_for_inits_at_once(
 ) -> None:
     free = ctx.blobs.free_bytes()
     assert free is not None
-    reserved_bytes = read_first(monkeypatch, ctx, "reserved_bytes", 8)
+    user_holding = read_first(monkeypatch, ctx, "user_holding", 8)
     size = free // 3  # two are more than the user's half
     init = lambda: api.c.post("/osImages?imageType=OS", json={"Action": "Init", "fileSize": size})  # noqa: E731
     answers = at_once([init] * 8)
@@ -79,7 +79,7 @@ def test_one_users_share_of_the_free_space_holds_for_inits_at_once(
     for r in answers:
         if r.status_code == 409:
             assert "one user may hold" in r.json()["messages"][0]["explanation"], r.text
-    assert reserved_bytes("admin") == size
+    assert user_holding("admin").held == size
 
 
 def test_the_free_space_holds_for_users_reserving_at_once(

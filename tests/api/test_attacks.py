@@ -534,6 +534,68 @@ def test_a_resumable_upload_without_a_length_cannot_pass_the_limit(
     _refused_for_room(api, ctx, r, job, "does not fit")
 
 
+def _open_growing(api: Api, job: str) -> str:
+    """A resumable upload (IETF draft) created without a length: its URL."""
+    r = api.c.post(
+        f"/files/osImages/uploads?jobId={job}&imageType=SOFTWARE&os=rhel",
+        headers={
+            "Upload-Draft-Interop-Version": "6",
+            "Upload-Complete": "?0",
+            "Content-Disposition": 'attachment; filename="grows.tar.gz"',
+        },
+    )
+    assert r.status_code == 201, r.text
+    return str(r.headers["location"])
+
+
+def _append(api: Api, url: str, offset: int, data: bytes) -> Any:
+    head = {
+        "Upload-Draft-Interop-Version": "6",
+        "Content-Type": "application/partial-upload",
+        "Upload-Complete": "?0",
+        "Upload-Offset": str(offset),
+    }
+    return api.c.patch(url, content=data, headers=head)
+
+
+def test_uploads_of_unannounced_size_are_held_to_one_users_share(
+    api: Api, make_api: Any, ctx: Context, monkeypatch: Any, small_growth_step: None
+) -> None:
+    """A user's share bounded only what their jobs declared: resumable uploads created
+    without a length, left unfinished, could each grow until the disk was full and hold
+    it until they expired (24 h). What they received counts now: here, on an 8 MiB
+    disk, one user's 3 MiB left the same user's second upload 1 MiB, where it had 5,
+    and another user half of the 5 MiB free."""
+    data = _growing()
+    free = 8 << 20
+    data_dir = ctx.settings.data_dir
+
+    def disk_free() -> int:  # an 8 MiB disk: what the blob store holds is not free
+        return free - sum(p.stat().st_size for p in data_dir.rglob("*") if p.is_file()
+                          and "blobs" in p.parts)  # fmt: skip
+
+    monkeypatch.setattr(ctx.blobs, "free_bytes", disk_free)
+    first = _open_growing(api, api.init("SOFTWARE"))
+    assert _append(api, first, 0, data[: 3 << 20]).status_code == 204
+    job = api.init("SOFTWARE")
+    second = _open_growing(api, job)
+    assert _append(api, second, 0, data[: 512 << 10]).status_code == 204  # within 1 MiB
+    r = _append(api, second, 512 << 10, data[512 << 10 : 3 << 20])
+    assert r.status_code == 409, r.text
+    msg = r.json()["messages"][0]
+    assert msg["id"] == "FQXHMFC9004M" and "one user may hold" in msg["explanation"], msg
+    assert api.c.get(f"/tasks/{job}").json()[0]["status"] == "Stopped"
+    # another user still has room: half of the 5 MiB left
+    other = make_api("lxc-os-admin")
+    mine = _open_growing(other, other.init("SOFTWARE"))
+    r = _append(other, mine, 0, data[: 2 << 20])
+    assert r.status_code == 204, r.text
+    # and an explicit share is held to as given
+    ctx.settings = replace(ctx.settings, max_reserved_bytes_per_user=1 << 20)
+    r = _append(other, mine, 2 << 20, data[2 << 20 :])
+    assert r.status_code == 409 and "one user may hold 1048576" in r.text, r.text
+
+
 # -- one user making jobs in a loop ----------------------------------------------------------
 
 

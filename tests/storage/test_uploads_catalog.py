@@ -14,7 +14,7 @@ import pytest
 
 from osdepot.domain.images import ImageType
 from osdepot.domain.jobs import JobStatus
-from osdepot.domain.records import Holdings, Upload
+from osdepot.domain.records import Holdings, Upload, UserHolding
 from osdepot.services.context import Context
 
 
@@ -113,7 +113,7 @@ def test_an_admission_sees_what_is_held_and_its_refusal_adds_nothing(ctx: Contex
     with pytest.raises(Refused):
         cat.create_job(ImageType.OS, "admin", 3.0, 10, "", refuse)
     (held,) = seen
-    assert held.usage.bytes_reserved == 1750 and held.user_reserved == 1700
+    assert held.usage.bytes_reserved == 1750 and held.user == UserHolding(held=1700, staged=0)
     assert (held.user_open_jobs, held.user_uploads) == (2, 1)
     assert len(cat.list_jobs()) == 3 and cat.usage().bytes_reserved == 1750
     # a refused upload leaves its job Pending and records nothing
@@ -121,7 +121,7 @@ def test_an_admission_sees_what_is_held_and_its_refusal_adds_nothing(ctx: Contex
     up = replace(_upload(ctx, pending.id, "c" * 32), created_by="other")
     with pytest.raises(Refused):
         cat.open_upload(up, 0, 4.0, refuse)
-    assert seen[1].user_open_jobs == 2 and seen[1].user_reserved == 50
+    assert seen[1].user_open_jobs == 2 and seen[1].user.held == 50
     assert seen[1].user_uploads == 0
     j = cat.get_job(pending.id)
     assert j is not None and j.status is JobStatus.PENDING and j.declared_size is None

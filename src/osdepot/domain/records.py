@@ -172,6 +172,16 @@ class Usage:
 
 
 @dataclass(frozen=True)
+class UserHolding:
+    """The space one user's open jobs hold: each its declared size, or what it has
+    received when that is more (a file of unannounced size holds what it received);
+    and how much of it is already on the store (received, not yet committed)."""
+
+    held: int
+    staged: int
+
+
+@dataclass(frozen=True)
 class Holdings:
     """What the repository holds and one user has open, read inside the transaction
     that adds a job or an upload (``Catalog.create_job``/``open_upload`` with an
@@ -179,8 +189,8 @@ class Holdings:
     so that limits checked on it hold however many requests arrive at once."""
 
     usage: Usage
-    #: bytes the user's open jobs declared and have not received
-    user_reserved: int
+    #: what the user's open jobs hold: :class:`UserHolding`
+    user: UserHolding
     #: the user's Pending and Running jobs
     user_open_jobs: int
     #: the user's resumable uploads in progress

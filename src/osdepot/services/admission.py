@@ -43,7 +43,7 @@ def admission(
         if size is not None:
             check_space(ctx, size, itype, own, held.usage)
         if reserve is not None:
-            check_user_reservations(ctx, user, reserve, held.user_reserved)
+            check_user_reservations(ctx, user, reserve, held.user)
         if jobs:
             check_open_jobs(ctx, user.name, held.user_open_jobs, jobs)
         if uploads:

@@ -330,7 +330,13 @@ class ImportRun:
         have had to (services/space.py); checked again every 256 MiB or so."""
         own = self.job.declared_size or 0
         room = await self.ctx.run(
-            check_growth, self.ctx, self.received, n, max(own - self.received, 0)
+            check_growth,
+            self.ctx,
+            self.received,
+            n,
+            max(own - self.received, 0),
+            self.user.name,
+            self.job.id,
         )
         self._room_until = self.received + room
 

@@ -16,7 +16,7 @@ size could not; it is stopped with the repository-full message.
 from __future__ import annotations
 
 from osdepot.domain.images import ImageType
-from osdepot.domain.records import Usage, User
+from osdepot.domain.records import Usage, User, UserHolding
 from osdepot.errors import error
 from osdepot.messages import Messages
 from osdepot.services.context import Context
@@ -57,35 +57,52 @@ def check_space(
         )
 
 
-def check_user_reservations(ctx: Context, user: User, size: int, held: int | None = None) -> None:
-    """One user's open jobs may hold at most ``max_reserved_bytes_per_user`` of free
-    space with their declared sizes (0: half of the free space), so that no single
-    account can keep everyone else from importing for a day (``held``: what the user's
-    jobs reserve, read by an admission — else read now)."""
+def user_share(ctx: Context, holding: UserHolding) -> int | None:
+    """The most one user's open jobs may hold: ``max_reserved_bytes_per_user``, or else
+    half of the space free to them — the store's free space and what their open jobs
+    have received already (it was free before them). None: no bound (a store that does
+    not say its free space)."""
     cap = ctx.settings.max_reserved_bytes_per_user
-    if not cap:
-        free = ctx.blobs.free_bytes()
-        if free is None:
-            return
-        cap = free // 2
-    if held is None:
-        held = ctx.catalog.reserved_bytes(user.name)
-    if held + size > cap:
+    if cap:
+        return cap
+    free = ctx.blobs.free_bytes()
+    return None if free is None else (free + holding.staged) // 2
+
+
+def check_user_reservations(
+    ctx: Context, user: User, size: int, holding: UserHolding | None = None
+) -> None:
+    """One user's open jobs may hold at most :func:`user_share` — each job its declared
+    size, or what it received when that is more (a file of unannounced size) — so that
+    no single account can keep everyone else from importing for a day (``holding``:
+    read by an admission, else read now)."""
+    if holding is None:
+        holding = ctx.catalog.user_holding(user.name)
+    cap = user_share(ctx, holding)
+    if cap is not None and holding.held + size > cap:
         raise error(
             Messages.REPOSITORY_FULL,
-            detail=f"Your open import jobs already reserve {held} bytes; with {size} more "
-            f"they would reserve more than the {cap} bytes one user may hold. Upload "
+            detail=f"Your open import jobs already hold {holding.held} bytes; with {size} "
+            f"more they would hold more than the {cap} bytes one user may hold. Upload "
             "the files of your open jobs, or cancel the ones you no longer need.",
         )
 
 
-def check_growth(ctx: Context, received: int, n: int, exclude_own: int = 0) -> int:
+def check_growth(
+    ctx: Context,
+    received: int,
+    n: int,
+    exclude_own: int = 0,
+    user_name: str | None = None,
+    job_id: int | None = None,
+) -> int:
     """A file of unannounced size has ``received`` bytes on the store and ``n`` more
     arrive: refuse them when they do not fit (the store's free space less the others'
     reservations, the repository's byte limit — what a request's ``Content-Length`` is
-    checked against before its first byte); otherwise answer how many bytes past
-    ``received`` it may reach before it is checked again (at least ``n``).
-    ``exclude_own``: the reservation of the file's own job, if it has one."""
+    checked against before its first byte — and the share of ``user_name``, whose
+    other open jobs hold what they hold, :func:`user_share`); otherwise answer how many
+    bytes past ``received`` it may reach before it is checked again (at least ``n``).
+    ``exclude_own``: the reservation of the file's own job ``job_id``, if it has one."""
     s = ctx.settings
     usage = ctx.catalog.usage()
     reserved = max(usage.bytes_reserved - exclude_own, 0)
@@ -114,4 +131,18 @@ def check_growth(ctx: Context, received: int, n: int, exclude_own: int = 0) -> i
                 "Nothing was stored.",
             )
         rooms.append(room)
+    if user_name is not None:
+        others = ctx.catalog.user_holding(user_name, exclude_job=job_id)
+        cap = user_share(ctx, UserHolding(others.held, others.staged + received))
+        if cap is not None:
+            room = cap - others.held - received
+            if n > room:
+                raise error(
+                    Messages.REPOSITORY_FULL,
+                    detail=f"The file, whose size was not announced, has reached "
+                    f"{received} bytes; your other open import jobs hold {others.held} "
+                    f"bytes, and one user may hold {cap}, so it cannot grow further. "
+                    "Nothing was stored.",
+                )
+            rooms.append(room)
     return max(min(rooms), n)

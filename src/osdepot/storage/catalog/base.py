@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from sqlalchemy import Connection, Engine, func, select, text, update
 
 from osdepot.domain.jobs import OPEN, JobStatus
-from osdepot.domain.records import Holdings, Usage
+from osdepot.domain.records import Holdings, Usage, UserHolding
 from osdepot.ports import Admit
 from osdepot.storage.db import ADMISSION_LOCK
 from osdepot.storage.schema import files, jobs, os_images, repo_state, uploads
@@ -56,15 +56,26 @@ def usage_in(c: Connection) -> Usage:
     return Usage(images=images, bytes_stored=stored, bytes_reserved=reserved_in(c), files=nfiles)
 
 
-def reserved_in(c: Connection, user_name: str | None = None) -> int:
-    """Bytes that open jobs (``user_name``'s, or everyone's) declared and have not
-    received."""
+def reserved_in(c: Connection) -> int:
+    """Bytes that open jobs declared and have not received."""
     q = select(jobs.c.declared_size, jobs.c.bytes_received).where(
         jobs.c.status.in_([s.value for s in OPEN]), jobs.c.declared_size.is_not(None)
     )
-    if user_name is not None:
-        q = q.where(jobs.c.created_by == user_name)
     return sum(max(int(r[0]) - int(r[1]), 0) for r in c.execute(q))
+
+
+def holding_in(c: Connection, user_name: str, exclude_job: int | None = None) -> UserHolding:
+    """What ``user_name``'s open jobs (but ``exclude_job``) hold, read on ``c``."""
+    q = select(jobs.c.declared_size, jobs.c.bytes_received).where(
+        jobs.c.status.in_([s.value for s in OPEN]), jobs.c.created_by == user_name
+    )
+    if exclude_job is not None:
+        q = q.where(jobs.c.id != exclude_job)
+    held = staged = 0
+    for declared, received in c.execute(q):
+        held += max(int(declared or 0), int(received or 0))
+        staged += int(received or 0)
+    return UserHolding(held=held, staged=staged)
 
 
 def admit_in(c: Connection, user_name: str, admit: Admit | None) -> None:
@@ -88,7 +99,7 @@ def admit_in(c: Connection, user_name: str, admit: Admit | None) -> None:
     admit(
         Holdings(
             usage=usage_in(c),
-            user_reserved=reserved_in(c, user_name),
+            user=holding_in(c, user_name),
             user_open_jobs=int(open_jobs),
             user_uploads=int(n_uploads),
         )

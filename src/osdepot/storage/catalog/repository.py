@@ -16,10 +16,11 @@ from osdepot.domain.records import (
     ProfileImport,
     StoredFile,
     Usage,
+    UserHolding,
 )
 from osdepot.errors import Duplicate, HeldBy, InUse, Missing, NotRunning, OsdepotException
 from osdepot.ports import Admit
-from osdepot.storage.catalog.base import admit_in, bump, job_event, reserved_in, usage_in
+from osdepot.storage.catalog.base import admit_in, bump, holding_in, job_event, usage_in
 from osdepot.storage.catalog.jobs import JobsCatalog
 from osdepot.storage.catalog.profiles import (
     file_record,
@@ -249,9 +250,9 @@ class RepositoryCatalog(JobsCatalog):
         with self._read() as c:
             return usage_in(c)
 
-    def reserved_bytes(self, user_name: str) -> int:
+    def user_holding(self, user_name: str, exclude_job: int | None = None) -> UserHolding:
         with self._read_statement() as c:
-            return reserved_in(c, user_name)
+            return holding_in(c, user_name, exclude_job)
 
     def job_counts(self) -> dict[str, int]:
         with self._read_statement() as c:
