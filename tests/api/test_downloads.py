@@ -364,3 +364,23 @@ def test_a_file_deleted_while_a_request_reads_it_is_a_404(
     monkeypatch.setattr(ctx.catalog, "add_tree", gone_then_add)
     expect_gone(api.c.get(f"/osImages/{image['id']}/tree/"))
     assert api.listing()["items"] == []
+
+
+def test_a_medium_deleted_before_its_tree_is_kept_is_no_error(
+    api: Api, ctx: Context, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The import has committed and answers 201; its tree index comes after, when a
+    deletion may have been quicker: a line of information, not an error's traceback."""
+    add_tree = ctx.catalog.add_tree
+
+    def gone_then_add(file_id: str, entries: Any) -> None:
+        for key in ctx.catalog.delete_objects([file_id]):
+            ctx.blobs.delete(key)
+        add_tree(file_id, entries)
+
+    monkeypatch.setattr(ctx.catalog, "add_tree", gone_then_add)
+    caplog.set_level("INFO")
+    api.import_file("OS", "rhel.iso", medium_bytes("rhel", version="9.4"), os="rhel")
+    assert api.listing()["items"] == []
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text
+    assert "was deleted before its tree was indexed" in caplog.text

@@ -33,7 +33,7 @@ from osdepot.content.media.tree import index_tree
 from osdepot.domain.images import ImageType, OsFamily
 from osdepot.domain.jobs import JobStatus
 from osdepot.domain.records import Job, ProfileImport, StoredFile, TreeEntry, User
-from osdepot.errors import ContentError, OsdepotError, StoreUnavailable, error
+from osdepot.errors import ContentError, Missing, OsdepotError, StoreUnavailable, error
 from osdepot.ingest.receiver import Receiver
 from osdepot.messages import Messages
 from osdepot.ports import RandomAccess
@@ -423,6 +423,8 @@ class ImportRun:
         fail, the index is made again on first use, so the import stands."""
         try:
             await self.ctx.run(self.ctx.catalog.add_tree, stored.id, self.tree)
+        except Missing:
+            log.info("job %s: %s was deleted before its tree was indexed", self.job.id, stored.id)
         except Exception:
             log.exception("job %s: the tree index of %s was not kept", self.job.id, stored.id)
 
