@@ -168,6 +168,34 @@ def test_a_profile_of_an_image_gone_is_refused_as_missing(ctx: Context) -> None:
     assert exc.value.keys == ["r9"] and cat.find_profiles([custom.id]) == []
 
 
+def test_a_file_deleted_under_a_new_profile_is_missing(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL a file's row may go between the check and the insert of a new
+    profile (a foreign-key IntegrityError): the file is missing, not the profile a
+    duplicate."""
+    from sqlalchemy.exc import IntegrityError
+
+    from osdepot.storage.catalog import profiles as module
+
+    cat = ctx.catalog
+    job = cat.create_job(ImageType.OS, "admin", 1.0, None, "")
+    assert cat.claim_job(job.id, JobStatus.PENDING, 0, 1.0, None, "r.iso")
+    img = OsImage(id="r9", name="r9", file_id="f", created_at=1.0)
+    cat.commit_import(job.id, _file("f", "c" * 32, ImageType.OS), img, 2.0, {})
+    checks = iter([[], ["gone.ks"]])  # present at the check, gone after the insert failed
+    monkeypatch.setattr(type(cat), "_missing_files", staticmethod(lambda _c, _ids: next(checks)))
+
+    def raced(*_args: object) -> None:
+        raise IntegrityError("INSERT INTO profile_files", {}, Exception("foreign key"))
+
+    monkeypatch.setattr(module, "insert_profile", raced)
+    custom = Profile(id="r9|c", image_id="r9", name="C", profile="Basic", file_ids=("gone.ks",))
+    with pytest.raises(Missing) as exc:
+        cat.add_profile(custom)
+    assert exc.value.keys == ["gone.ks"]
+
+
 def test_a_file_deleted_under_a_profile_change_is_missing(
     ctx: Context, monkeypatch: pytest.MonkeyPatch
 ) -> None:

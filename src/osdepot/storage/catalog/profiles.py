@@ -112,10 +112,13 @@ class ProfilesCatalog(Base):
                 insert_profile(c, profile)
                 bump(c)
         except IntegrityError:
-            # PostgreSQL: the image's row deleted after the read above
+            # PostgreSQL: the image's or a file's row deleted after the reads above
             with self._read_statement() as c:
                 if c.execute(image).first() is None:
                     raise Missing([profile.image_id]) from None
+                gone = self._missing_files(c, profile.file_ids)
+            if gone:
+                raise Missing(gone) from None
             raise Duplicate("profile", profile.id) from None
 
     def update_profile(
