@@ -409,3 +409,42 @@ def test_a_stop_is_not_held_by_idle_connections(tmp_path: Path) -> None:
         # ... and no connection was waited for.
         assert "Waiting for connections to close" not in log, log
         assert "graceful shutdown exceeded" not in log, log
+
+
+def test_a_second_server_on_the_same_data_folder_is_refused(tmp_path: Path) -> None:
+    """A second `osdepot serve` started on a data folder in use (by mistake: a manual
+    start beside the service) ran its start-up recovery under the first one: it stopped
+    the first one's running import as interrupted and removed its staging file (probe:
+    "RecoveryReport(staging_removed=1, jobs_failed=1 …)"), and its sweep of blobs the
+    catalog does not name could remove one the first was committing."""
+    data = tmp_path / "data"
+    first = start_server(data)
+    try:
+        s = first.session()
+        job = s.post(
+            first.url + "/osImages?imageType=SOFTWARE", json={"Action": "Init"}, timeout=30
+        ).json()["jobId"]
+        sock = _raw_upload_start(first, job, 10_000_000)
+        sock.sendall(b"\0" * 1_000_000)
+        deadline = time.monotonic() + 10
+        while s.get(first.url + f"/tasks/{job}", timeout=10).json()[0]["status"] != "Running":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        second = subprocess.run(
+            [sys.executable, "-m", "osdepot.cli.main", "serve", "--port", "0"],
+            env={**first.env(), "OSDEPOT_ADMIN_USER": "admin", "OSDEPOT_ADMIN_PASSWORD": "x" * 12},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 2, second.stderr
+        assert f"is in use by osdepot serve (pid {first.proc.pid})" in second.stderr
+        # the first server's import goes on
+        task = s.get(first.url + f"/tasks/{job}", timeout=10).json()[0]
+        assert task["status"] == "Running", task
+        assert list((data / "blobs" / ".staging").iterdir())
+        sock.close()
+    finally:
+        stop_server(first)
+    again = start_server(data)  # the folder is free once the first has stopped
+    stop_server(again)

@@ -123,7 +123,7 @@ def test_repair_waits_for_a_running_server(
     name, query, content = VALID["SCRIPT"]
     api.import_file("SCRIPT", name, content, **query)
     (ctx.settings.data_dir / "blobs" / ".staging" / "live.part").write_bytes(b"x")
-    with ServerLock(ctx.settings.data_dir, exclusive=False):  # as `osdepot serve` holds it
+    with ServerLock(ctx.settings.data_dir, exclusive=True, holder="osdepot serve"):  # as serve
         code = fsck(ctx, "--repair")
         err = capsys.readouterr().err
         assert code == 2 and "stop it before" in err

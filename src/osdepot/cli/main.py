@@ -75,12 +75,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from osdepot.errors import ServerRunning
     from osdepot.services.fsck import ServerLock
 
-    # Held (shared) for the server's lifetime: `osdepot fsck --repair` waits for it.
+    # Held for the server's lifetime: one server per data folder (another one's
+    # start-up recovery would take this one's running imports for a crash's), and
+    # `osdepot fsck --repair` waits for it.
     try:
-        lock = ServerLock(settings.data_dir, exclusive=False)
-    except ServerRunning:
+        lock = ServerLock(settings.data_dir, exclusive=True, holder="osdepot serve")
+    except ServerRunning as exc:
         print(
-            f"osdepot: {settings.data_dir} is being repaired by `osdepot fsck --repair`",
+            f"osdepot: {settings.data_dir} is in use by {exc}; one server runs on a data "
+            "folder (several processes: --workers; several nodes: a data folder each)",
             file=sys.stderr,
         )
         return 2
@@ -185,7 +188,7 @@ def cmd_fsck(args: argparse.Namespace) -> int:
     settings = _repository_settings(args)
     lock: ServerLock | None = None
     try:
-        lock = ServerLock(settings.data_dir, exclusive=True)
+        lock = ServerLock(settings.data_dir, exclusive=True, holder="osdepot fsck")
     except ServerRunning:
         if args.repair:
             print(

@@ -69,19 +69,25 @@ class Report:
 
 
 class ServerLock:
-    """Held shared by ``osdepot serve`` for its lifetime, and exclusively by
-    ``osdepot fsck --repair`` (which therefore never races a running server).
-    Raises ServerRunning when the other side holds it."""
+    """The data folder's lock: held exclusively by ``osdepot serve`` for its lifetime
+    (one server per data folder: a second one's start-up recovery would stop the first
+    one's imports and remove what it is committing) and by ``osdepot fsck`` (which
+    therefore never repairs under a running server). ``holder`` is written into the
+    lock file; raises ServerRunning, with the holder's words, when another holds it."""
 
-    def __init__(self, data_dir: Path, exclusive: bool) -> None:
+    def __init__(self, data_dir: Path, exclusive: bool, holder: str = "") -> None:
         run = data_dir / "run"
         run.mkdir(parents=True, exist_ok=True)
         self._fd: int | None = os.open(run / "server.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(self._fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
         except BlockingIOError:
+            held_by = os.pread(self._fd, 200, 0).decode("utf-8", "replace").strip()
             self.release()
-            raise ServerRunning(str(data_dir)) from None
+            raise ServerRunning(held_by or str(data_dir)) from None
+        if holder:
+            os.ftruncate(self._fd, 0)
+            os.pwrite(self._fd, f"{holder} (pid {os.getpid()})\n".encode(), 0)
 
     def release(self) -> None:
         if self._fd is not None:
