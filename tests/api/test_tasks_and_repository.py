@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import pytest
@@ -149,6 +150,43 @@ def test_recovery_after_a_crash(ctx: Context) -> None:
     assert got.message is not None and got.message["id"] == "FQXHMFC9015M"
     assert list(blobs.keys()) == [] and recover(ctx).jobs_failed == 0
     assert json.dumps(got.message)
+
+
+def test_recovery_keeps_what_another_node_may_be_committing(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Start-up recovery removes the blobs the catalog does not name. On a store the
+    nodes share, another node commits an import's object and then its catalog row: a
+    node starting meanwhile removed that object (the catalog read before the store was
+    listed), and the other node's file was recorded without its bytes."""
+    from osdepot.services import recovery
+
+    blobs, cat = ctx.blobs, ctx.catalog
+
+    def put() -> str:
+        st = blobs.create_staging()
+        st.write(b"committed by another node, its catalog row on the way")
+        st.finish()
+        return blobs.commit(st)
+
+    # the row lands while the store is listed: read again, the object is named
+    key = put()
+    reads = iter([set(), {key}])
+    monkeypatch.setattr(cat, "blob_keys", lambda: next(reads))
+    assert recover(ctx).orphan_blobs_removed == 0 and key in set(blobs.keys())
+    monkeypatch.undo()
+    # a store other live nodes write to: a young object is left, an old one removed
+    monkeypatch.setattr(blobs, "shared", True)
+    cat.heartbeat("other-node/1", "10.0.0.2:8443", ctx.clock())
+    assert recover(ctx).orphan_blobs_removed == 0 and key in set(blobs.keys())
+    monkeypatch.setattr(blobs, "modified", lambda _k: time.time() - recovery.ORPHAN_GRACE - 1)
+    assert recover(ctx).orphan_blobs_removed == 1 and key not in set(blobs.keys())
+    # no other node heard from: nothing can be on its way, an orphan goes at once
+    monkeypatch.undo()
+    monkeypatch.setattr(blobs, "shared", True)
+    young = put()
+    cat.heartbeat("other-node/1", "10.0.0.2:8443", ctx.clock() - ctx.settings.node_timeout - 1)
+    assert recover(ctx).orphan_blobs_removed == 1 and young not in set(blobs.keys())
 
 
 def test_the_listing_is_gzip_encoded_for_clients_that_take_it(api: Api) -> None:

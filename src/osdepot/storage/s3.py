@@ -409,16 +409,22 @@ class S3BlobStore:
         body: BinaryIO = answer["Body"]
         return body
 
-    def size(self, key: str) -> int:
+    def _head(self, key: str) -> dict[str, Any]:
         from botocore.exceptions import ClientError
 
         try:
-            head = self.s3.head_object(Bucket=self.bucket, Key=self.object_key(key))
+            head: dict[str, Any] = self.s3.head_object(Bucket=self.bucket, Key=self.object_key(key))
         except ClientError as exc:
             if str(exc.response.get("Error", {}).get("Code", "")) in ("404", "NoSuchKey"):
                 raise FileNotFoundError(key) from None
             raise
-        return int(head["ContentLength"])
+        return head
+
+    def size(self, key: str) -> int:
+        return int(self._head(key)["ContentLength"])
+
+    def modified(self, key: str) -> float:
+        return float(self._head(key)["LastModified"].timestamp())
 
     def delete(self, key: str) -> None:
         self.s3.delete_object(Bucket=self.bucket, Key=self.object_key(key))
