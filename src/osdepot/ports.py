@@ -144,10 +144,6 @@ class BlobStore(Protocol):
     def keys(self) -> Iterator[str]:
         """Every committed blob key."""
 
-    def modified(self, key: str) -> float:
-        """When a committed blob was last written (seconds since the epoch, the store's
-        clock); FileNotFoundError if absent."""
-
     def staging_leftovers(self) -> list[tuple[str, int]]:
         """Staging files present now (a running upload's, or a crash's leftovers): name
         and size."""

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from typing import Any
 
 import pytest
@@ -156,37 +155,35 @@ def test_recovery_keeps_what_another_node_may_be_committing(
     ctx: Context, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Start-up recovery removes the blobs the catalog does not name. On a store the
-    nodes share, another node commits an import's object and then its catalog row: a
-    node starting meanwhile removed that object (the catalog read before the store was
-    listed), and the other node's file was recorded without its bytes."""
-    from osdepot.services import recovery
-
+    nodes share, another node's import has its object in the store before its catalog
+    row (an object store's upload is complete before the content checks): a node
+    starting meanwhile removed that object (the catalog read once, before the store
+    was listed, and no regard for the jobs running), and the file was recorded
+    without its bytes."""
     blobs, cat = ctx.blobs, ctx.catalog
 
-    def put() -> str:
+    def put() -> tuple[str, str]:
         st = blobs.create_staging()
-        st.write(b"committed by another node, its catalog row on the way")
+        st.write(b"written by another node, its catalog row on the way")
         st.finish()
-        return blobs.commit(st)
+        name = st.name
+        return blobs.commit(st), name
 
-    # the row lands while the store is listed: read again, the object is named
-    key = put()
+    # another node's Running job wrote it: its work, left alone
+    key, staging = put()
+    assert staging.startswith(key)  # KEY.part, or KEY/UPLOAD_ID on an object store
+    job = cat.create_job(ImageType.SOFTWARE, "admin", 1.0, None, "")
+    assert cat.claim_job(job.id, JobStatus.PENDING, 0, 1.0, None, "x.tar.gz", "other-node/1")
+    cat.set_job_staging(job.id, staging)
+    assert recover(ctx).orphan_blobs_removed == 0 and key in set(blobs.keys())
+    # the job ends (its row was not made): the object is an orphan now
+    cat.finish_job(job.id, JobStatus.STOPPED, 2.0, {})
+    assert recover(ctx).orphan_blobs_removed == 1 and key not in set(blobs.keys())
+    # the row lands while the store is listed: the catalog read again names it
+    key, _staging = put()
     reads = iter([set(), {key}])
     monkeypatch.setattr(cat, "blob_keys", lambda: next(reads))
     assert recover(ctx).orphan_blobs_removed == 0 and key in set(blobs.keys())
-    monkeypatch.undo()
-    # a store other live nodes write to: a young object is left, an old one removed
-    monkeypatch.setattr(blobs, "shared", True)
-    cat.heartbeat("other-node/1", "10.0.0.2:8443", ctx.clock())
-    assert recover(ctx).orphan_blobs_removed == 0 and key in set(blobs.keys())
-    monkeypatch.setattr(blobs, "modified", lambda _k: time.time() - recovery.ORPHAN_GRACE - 1)
-    assert recover(ctx).orphan_blobs_removed == 1 and key not in set(blobs.keys())
-    # no other node heard from: nothing can be on its way, an orphan goes at once
-    monkeypatch.undo()
-    monkeypatch.setattr(blobs, "shared", True)
-    young = put()
-    cat.heartbeat("other-node/1", "10.0.0.2:8443", ctx.clock() - ctx.settings.node_timeout - 1)
-    assert recover(ctx).orphan_blobs_removed == 1 and young not in set(blobs.keys())
 
 
 def test_the_listing_is_gzip_encoded_for_clients_that_take_it(api: Api) -> None:

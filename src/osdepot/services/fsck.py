@@ -22,6 +22,7 @@ from osdepot.domain.jobs import JobStatus
 from osdepot.errors import ServerRunning
 from osdepot.messages import Messages
 from osdepot.services.context import Context
+from osdepot.services.recovery import staged_key
 
 
 @dataclass
@@ -161,10 +162,10 @@ def fsck(  # noqa: C901 (one pass per kind of finding; to be split with the impo
     if server_running:
         report.seconds = time.monotonic() - start
         return report
-    referenced = cat.blob_keys()
     # What the Running jobs of live nodes are writing (on a catalog shared with other
     # nodes: an object store's upload, or a blob finished and not yet committed) is
-    # their work, not damage.
+    # their work, not damage. Read before the blobs the catalog names: a job that ends
+    # in between is named there.
     now = ctx.clock()
     live = {n[0] for n in cat.list_nodes() if n[3] >= now - ctx.settings.node_timeout}
     running = [j for j in cat.list_jobs() if j.status is JobStatus.RUNNING]
@@ -172,7 +173,8 @@ def fsck(  # noqa: C901 (one pass per kind of finding; to be split with the impo
     owned = {j.staging for j in running if j.node in live and j.staging}
     # a resumable upload's staging area is its job's whichever node ran its last request
     owned |= {j.staging for j in running if j.id in resumable and j.staging}
-    owned_keys = {name.partition("/")[0].removesuffix(".part") for name in owned}
+    owned_keys = {staged_key(name) for name in owned}
+    referenced = cat.blob_keys()
     for key in keys:
         if key in referenced or key in owned_keys:
             continue

@@ -4,25 +4,20 @@ Runs once, before the server accepts requests (never while uploads are running):
 staging files are removed, jobs that were Running are stopped with a message (but
 those of resumable uploads, which outlive the process), and
 blobs the catalog does not reference (a crash between the rename and the catalog
-transaction) are removed — in a store other live nodes share, only once they are an
-hour old (one of them may be committing it).
+transaction) are removed — but those another node's Running job wrote (on a store
+the nodes share, one may be committing it).
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 
+from osdepot.domain.jobs import JobStatus
 from osdepot.messages import Messages
 from osdepot.services.context import Context
 
 log = logging.getLogger("osdepot.recovery")
-
-#: An object the catalog does not name, in a store other live nodes write to, is left
-#: while it is younger than this: a node commits an import's object, then its catalog
-#: row, within seconds. A later start, or ``osdepot fsck --repair``, removes it.
-ORPHAN_GRACE = 3600.0
 
 
 @dataclass(frozen=True)
@@ -58,40 +53,30 @@ def recover(ctx: Context) -> RecoveryReport:
 
 def _sweep_orphans(ctx: Context) -> int:
     """Remove the blobs the catalog does not name (a crash between a blob's commit and
-    its catalog row); how many. The catalog is read again after the store is listed
-    (an import that committed meanwhile is named then), and in a store other live
-    nodes write to, an object younger than :data:`ORPHAN_GRACE` is left: it may be one
-    such a node is committing."""
+    its catalog row); how many. Not those a Running job wrote under its blob's key:
+    another node's import, whose object an object store holds from the end of its
+    transfer — through its content checks — to its catalog row. The jobs are read
+    before the catalog is read again, so that a job that ends meanwhile is named there.
+    (This node's own earlier jobs were stopped before: theirs go.)"""
     referenced = ctx.catalog.blob_keys()
     candidates = [key for key in list(ctx.blobs.keys()) if key not in referenced]
     if not candidates:
         return 0
+    owned = {
+        staged_key(job.staging)
+        for job in ctx.catalog.list_jobs()
+        if job.status is JobStatus.RUNNING and job.staging
+    }
     referenced = ctx.catalog.blob_keys()
-    careful = _other_nodes_alive(ctx)
     removed = 0
     for key in candidates:
-        if key in referenced:
-            continue
-        if careful:
-            try:
-                if time.time() - ctx.blobs.modified(key) < ORPHAN_GRACE:
-                    continue
-            except FileNotFoundError:
-                continue
-        ctx.blobs.delete(key)
-        removed += 1
+        if key not in referenced and key not in owned:
+            ctx.blobs.delete(key)
+            removed += 1
     return removed
 
 
-def _other_nodes_alive(ctx: Context) -> bool:
-    """Whether another node may be writing to this process's blob store now: a store
-    shared by the nodes, and a node other than this one heard from within the node
-    timeout."""
-    if not ctx.blobs.shared:
-        return False
-    mine = ctx.node.rpartition("/")[0]
-    since = ctx.clock() - ctx.settings.node_timeout
-    return any(
-        name.rpartition("/")[0] != mine and last >= since
-        for name, _address, _started, last in ctx.catalog.list_nodes()
-    )
+def staged_key(staging: str) -> str:
+    """The key a blob gets from the staging area named ``staging`` (a local file
+    ``KEY.part``; an object store's ``KEY/UPLOAD_ID``)."""
+    return staging.partition("/")[0].removesuffix(".part")

@@ -244,9 +244,6 @@ class LocalBlobStore:
     def size(self, key: str) -> int:
         return self._path(key).stat().st_size
 
-    def modified(self, key: str) -> float:
-        return self._path(key).stat().st_mtime
-
     def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self._path(key).unlink()

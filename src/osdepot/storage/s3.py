@@ -423,9 +423,6 @@ class S3BlobStore:
     def size(self, key: str) -> int:
         return int(self._head(key)["ContentLength"])
 
-    def modified(self, key: str) -> float:
-        return float(self._head(key)["LastModified"].timestamp())
-
     def delete(self, key: str) -> None:
         self.s3.delete_object(Bucket=self.bucket, Key=self.object_key(key))
 
