@@ -115,7 +115,7 @@ class ResumableUploads:
             await ctx.run(imports.check_space, length, itype, job.declared_size or 0)
             if job.declared_size is None:
                 await ctx.run(imports._check_user_reservations, user, length)
-        await ctx.run(check_open_uploads, ctx, await ctx.run(ctx.catalog.count_uploads, user.name))
+        check_open_uploads(ctx, await ctx.run(ctx.catalog.count_uploads, user.name))
         # The same checks once more in the transaction that opens the upload, after
         # every admission before it (admission.py): creations at once cannot together
         # pass the free space, the user's share or the number of uploads.
