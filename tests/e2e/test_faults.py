@@ -258,14 +258,19 @@ def _raw_upload_start(server: Server, job: str, size: int) -> ssl.SSLSocket:
     return sock
 
 
+def _upload_under_way(server: Server) -> tuple[requests.Session, str, ssl.SSLSocket]:
+    """A session, a SOFTWARE import job and a connection that began its 10 MB upload."""
+    s = server.session()
+    job = s.post(
+        server.url + "/osImages?imageType=SOFTWARE", json={"Action": "Init"}, timeout=30
+    ).json()["jobId"]
+    return s, job, _raw_upload_start(server, job, 10_000_000)
+
+
 def test_a_trickling_client_is_let_go_without_holding_up_others(tmp_path: Path) -> None:
     server = start_server(tmp_path / "data", {"OSDEPOT_UPLOAD_STALL_TIMEOUT": "1.5"})
     try:
-        s = server.session()
-        job = s.post(
-            server.url + "/osImages?imageType=SOFTWARE", json={"Action": "Init"}, timeout=30
-        ).json()["jobId"]
-        sock = _raw_upload_start(server, job, 10_000_000)
+        s, job, sock = _upload_under_way(server)
         answer: list[bytes] = []
 
         def trickle() -> None:
@@ -420,11 +425,7 @@ def test_a_second_server_on_the_same_data_folder_is_refused(tmp_path: Path) -> N
     data = tmp_path / "data"
     first = start_server(data)
     try:
-        s = first.session()
-        job = s.post(
-            first.url + "/osImages?imageType=SOFTWARE", json={"Action": "Init"}, timeout=30
-        ).json()["jobId"]
-        sock = _raw_upload_start(first, job, 10_000_000)
+        s, job, sock = _upload_under_way(first)
         sock.sendall(b"\0" * 1_000_000)
         deadline = time.monotonic() + 10
         while s.get(first.url + f"/tasks/{job}", timeout=10).json()[0]["status"] != "Running":
