@@ -205,8 +205,10 @@ class Catalog(Protocol):
         """Remove a user and their sessions; False if no such user."""
 
     # sessions
-    def add_session(self, session: Session) -> None:
-        """Store a new session."""
+    def add_session(self, session: Session, password_hash: str) -> bool:
+        """Store a new session if its user still has ``password_hash`` (the password
+        that was checked for it): False, nothing stored, if the password was changed
+        or the user deleted meanwhile."""
 
     def get_session(self, token_hash: str) -> Session | None:
         """The session, or None."""

@@ -219,3 +219,39 @@ def test_basic_credentials_in_use_stay_remembered_up_to_an_hour(
         assert cache.check(user, "pw")
     now[0] = checked + 3600  # an hour after the check, however often used
     assert not cache.check(user, "pw")
+
+
+@pytest.mark.parametrize("change", ["passwd", "delete"])
+def test_a_password_changed_during_a_login_opens_no_session(
+    ctx: Context, app_client: TestClient, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    """`osdepot users passwd` (or `delete`) lands while a login checks the old password
+    (argon2 takes tens of milliseconds; someone who knows the old password can log in
+    in a loop): the login opens no session, which would outlive the change."""
+    import osdepot.services.auth as auth_mod
+
+    admin = auth_mod.Auth(ctx)  # as the CLI's own process would
+    admin.add_user("mallory", "lxc-os-admin", "the-old-password-1")
+    real = auth_mod.verify_password
+
+    def changed_meanwhile(user: Any, password: str) -> bool:
+        ok = real(user, password)
+        if change == "passwd":
+            admin.set_password("mallory", "the-new-password-1")
+        else:
+            admin.delete_user("mallory")
+        return ok
+
+    monkeypatch.setattr(auth_mod, "verify_password", changed_meanwhile)
+    r = app_client.post("/sessions", json={"UserId": "mallory", "password": "the-old-password-1"})
+    monkeypatch.undo()
+    assert r.status_code == 401, r.text
+    assert r.json()["messages"][0]["id"] == "FQXHMSE9002J"
+    assert "_sessionId" not in r.cookies
+    assert app_client.get("/osImages").status_code == 401
+    if change == "passwd":
+        r = app_client.post(
+            "/sessions", json={"UserId": "mallory", "password": "the-new-password-1"}
+        )
+        assert r.status_code == 200
+        assert app_client.get("/osImages").status_code == 200

@@ -306,3 +306,36 @@ def test_the_catalog_words_no_messages() -> None:
     for path in root.rglob("*.py"):
         text = path.read_text()
         assert "Messages" not in text and "error(" not in text, path
+
+
+def test_a_session_is_not_added_across_a_password_change(ctx: Context) -> None:
+    """A password change not yet committed when a session checked with the old
+    password is added: the session waits for it and is refused (on PostgreSQL the
+    user's row is read FOR SHARE; a plain read would see the old hash and the session
+    would outlive the change)."""
+    import time
+
+    from sqlalchemy import delete, update
+
+    from osdepot.domain.records import Session, User
+    from osdepot.storage.schema import sessions, users
+
+    cat = ctx.catalog
+    cat.add_user(User(name="eve", password_hash="old", role="lxc-os-admin", created_at=1.0))
+    session = Session(
+        token_hash="t" * 64, csrf="c", user_name="eve", created_at=1.0, last_seen=1.0,
+        address="127.0.0.1",
+    )  # fmt: skip
+    added: list[bool] = []
+    with cat._write() as c:  # type: ignore[attr-defined]  # what set_password does, held open
+        c.execute(update(users).where(users.c.name == "eve").values(password_hash="new"))
+        c.execute(delete(sessions).where(sessions.c.user_name == "eve"))
+        t = threading.Thread(target=lambda: added.append(cat.add_session(session, "old")))
+        t.start()
+        time.sleep(0.3)
+        assert not added  # waiting for the change
+    t.join(10)
+    assert added == [False]
+    assert cat.get_session("t" * 64) is None
+    assert cat.add_session(session, "new") is True
+    assert cat.get_session("t" * 64) is not None

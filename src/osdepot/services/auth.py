@@ -348,7 +348,10 @@ class Auth:
             last_seen=now,
             address=address[:64],
         )
-        self.ctx.catalog.add_session(session)
+        if not self.ctx.catalog.add_session(session, user.password_hash):
+            # the password was changed, or the user deleted, while it was checked: a
+            # session opened with the old password would outlive the change
+            raise error(Messages.LOGIN_FAILED)
         return token, session
 
     def logout(self, token: str) -> None:

@@ -136,8 +136,18 @@ class UsersCatalog(Base):
 
     # -- sessions ------------------------------------------------------------------
 
-    def add_session(self, session: Session) -> None:
+    def add_session(self, session: Session, password_hash: str) -> bool:
         with self._write() as c:
+            # The user's row read FOR SHARE (on PostgreSQL; SQLite's writes take turns):
+            # a password change or deletion either waits for this transaction and then
+            # ends the new session with the others, or has happened and is seen here.
+            current = c.execute(
+                select(users.c.password_hash)
+                .where(users.c.name == session.user_name)
+                .with_for_update(read=True)
+            ).scalar()
+            if current != password_hash:
+                return False
             c.execute(
                 insert(sessions).values(
                     token_hash=session.token_hash,
@@ -148,6 +158,7 @@ class UsersCatalog(Base):
                     address=session.address,
                 )
             )
+        return True
 
     _SESSION = select(sessions).where(sessions.c.token_hash == bindparam("th"))
 
