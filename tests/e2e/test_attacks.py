@@ -355,6 +355,91 @@ def test_connections_are_bounded_in_all_and_per_address(tmp_path: Path) -> None:
         stop_server(server)
 
 
+def _raw(server: Server, source: str) -> socket.socket:
+    """A TCP connection from ``source`` that never starts its TLS handshake."""
+    host, port, _ = tls(server)
+    return socket.create_connection((host, port), timeout=10, source_address=(source, 0))
+
+
+def _closed_by_server(sock: socket.socket) -> bool:
+    sock.settimeout(0.05)
+    try:
+        return sock.recv(1) == b""
+    except TimeoutError:
+        return False  # still held
+    except OSError:
+        return True  # reset
+
+
+def test_tls_handshakes_in_progress_are_counted_per_address_and_in_all(tmp_path: Path) -> None:
+    """Before: connections counted from the end of their TLS handshake, so one that
+    never started it held a file descriptor for the handshake's time limit, as many
+    as the client opened (five local processes held 18,779 of a server's 20,000; a
+    legitimate request in eight failed meanwhile). Now handshakes in progress are
+    counted from the accept: per address and in all, one beyond closed at once."""
+    server = start_server(
+        tmp_path / "data",
+        {
+            "OSDEPOT_HEADER_TIMEOUT": "30",  # (the handshake's time limit too)
+            "OSDEPOT_MAX_CONNECTIONS": "40",
+            "OSDEPOT_MAX_CONNECTIONS_PER_ADDRESS": "16",
+        },
+    )
+    proc = psutil.Process(server.proc.pid)
+    held: list[socket.socket] = []
+    try:
+        assert _get_from(server, "127.0.0.1").startswith(b"HTTP/1.1 200")
+        idle = proc.num_fds()
+        # One address opening 200 connections: 16 held, the others closed at once …
+        flood = [_raw(server, "127.0.0.1") for _ in range(200)]
+        held += flood
+        time.sleep(0.5)
+        closed = sum(_closed_by_server(s) for s in flood)
+        assert closed == 184, closed
+        assert proc.num_fds() <= idle + 16 + 4, (idle, proc.num_fds())
+        # … while another address is served, and still when it floods too.
+        assert _get_from(server, "127.0.0.2").startswith(b"HTTP/1.1 200")
+        held += [_raw(server, "127.0.0.3") for _ in range(200)]
+        assert _get_from(server, "127.0.0.2").startswith(b"HTTP/1.1 200")
+        # In all: at most 40 handshakes, from however many addresses.
+        for source in ("127.0.0.4", "127.0.0.5"):
+            held += [_raw(server, source) for _ in range(20)]
+        time.sleep(0.5)
+        assert sum(not _closed_by_server(s) for s in held) == 40
+        assert proc.num_fds() <= idle + 40 + 4, (idle, proc.num_fds())
+        # A handshake that fails is released: 30 clients that speak no TLS, one after
+        # the other, then 16 held at once from the same address.
+        for _ in range(30):
+            with _raw(server, "127.0.0.6") as sock:
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                sock.settimeout(10)
+                with contextlib.suppress(OSError):
+                    while sock.recv(4096):
+                        pass
+    finally:
+        for sock in held:
+            sock.close()
+    try:
+        # Handshakes of clients that left are released too: every address is served.
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if _get_from(server, "127.0.0.1").startswith(b"HTTP/1.1 200"):
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "handshakes of closed connections still counted"
+            time.sleep(0.2)
+        late = [_raw(server, "127.0.0.6") for _ in range(16)]
+        time.sleep(0.3)
+        assert not any(_closed_by_server(s) for s in late)
+        for sock in late:
+            sock.close()
+        assert "before their TLS handshake" in server.log.read_text()
+    finally:
+        stop_server(server)
+
+
 def test_clients_that_do_not_read_hold_one_piece_of_an_answer(tmp_path: Path) -> None:
     """Before: uvicorn wrote each whole answer into the connection's buffer, so 100
     clients asking for a 3.4 MB listing and reading nothing made the server hold

@@ -61,3 +61,23 @@ def test_the_open_files_limit_is_raised_to_the_hard_one() -> None:
         assert got == want == resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_handshakes_in_progress_are_counted_on_their_own() -> None:
+    limits = ConnectionLimits(total=6, per_address=2, exempt="192.0.2.7", open_files=100_000)
+    assert limits.start_handshake("198.51.100.1") and limits.start_handshake("198.51.100.1")
+    assert not limits.start_handshake("198.51.100.1")  # two in progress from there
+    assert limits.admit("198.51.100.1") is None  # established ones are counted apart
+    assert all(limits.start_handshake("192.0.2.7") for _ in range(4))  # a trusted proxy
+    assert not limits.start_handshake("198.51.100.2")  # six in all
+    assert limits.handshaking == 6 and limits.handshakes("198.51.100.1") == 2
+    limits.end_handshake("198.51.100.1")
+    assert limits.start_handshake("198.51.100.2")
+    for host in ["198.51.100.1", "198.51.100.2"] + ["192.0.2.7"] * 4:
+        limits.end_handshake(host)
+    assert limits.handshaking == 0 and limits._handshakes == {}
+    # Handshakes and open connections together never take the reserved descriptors.
+    tight = ConnectionLimits(total=100, per_address=0, open_files=FILES_RESERVE + 3)
+    assert tight.admit("x") is None and tight.admit("y") is None
+    assert tight.start_handshake("z")
+    assert not tight.start_handshake("w")

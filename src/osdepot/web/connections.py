@@ -10,10 +10,18 @@ in all, or beyond ``OSDEPOT_MAX_CONNECTIONS_PER_ADDRESS`` from its address, is a
 503 at once and closed; the total never takes the last :data:`FILES_RESERVE` file
 descriptors, which stay for the catalog, staging files and blobs being read.
 
-A connection counts from the end of its TLS handshake (handshakes are bounded by
-``OSDEPOT_HEADER_TIMEOUT`` and the CPU they take) until it closes. The addresses of
-``OSDEPOT_FORWARDED_ALLOW_IPS`` — a reverse proxy carries many clients on its
-connections — are not held to the per-address limit.
+A connection counts from the end of its TLS handshake until it closes. Before that
+(web/serverloop.py accepts the connection and then starts its TLS), handshakes in
+progress are counted on their own: at most ``OSDEPOT_MAX_CONNECTIONS_PER_ADDRESS``
+from one address and ``OSDEPOT_MAX_CONNECTIONS`` in all, and never so many that they
+and the open connections take the last :data:`FILES_RESERVE` file descriptors; one
+beyond is closed at once (nothing can be said to a client before TLS). Before these
+counts, a client that connected and never finished a handshake held its descriptor
+for ``OSDEPOT_HEADER_TIMEOUT`` and could open as many as the open-files limit: five
+local processes held 18,779 of a server's 20,000 descriptors, and legitimate
+requests failed meanwhile. The addresses of ``OSDEPOT_FORWARDED_ALLOW_IPS`` — a
+reverse proxy carries many clients on its connections — are not held to the
+per-address limits.
 """
 
 from __future__ import annotations
@@ -72,16 +80,23 @@ class ConnectionLimits:
                     self._exempt.append(ipaddress.ip_network(item, strict=False))
         self.open = 0
         self._by_address: dict[str, int] = {}
+        #: TLS handshakes in progress, in all and per address
+        self.handshaking = 0
+        self._handshakes: dict[str, int] = {}
 
     @property
     def total(self) -> int:
         """The limit in all, under the open-files limit as it is at the first connection
         (``osdepot serve`` raises it after this module may have been imported)."""
         if self._cap is None:
-            files = self._open_files if self._open_files is not None else open_files_limit()
-            files -= FILES_RESERVE
+            files = self._files()
             self._cap = max(1, min(self._total, files) if self._total > 0 else files)
         return self._cap
+
+    def _files(self) -> int:
+        """The file descriptors connections may take."""
+        files = self._open_files if self._open_files is not None else open_files_limit()
+        return files - FILES_RESERVE
 
     def _exempt_address(self, host: str) -> bool:
         if self._exempt_all:
@@ -120,3 +135,28 @@ class ConnectionLimits:
 
     def held(self, host: str) -> int:
         return self._by_address.get(host, 0)
+
+    def start_handshake(self, host: str) -> bool:
+        """Count a TLS handshake starting for a connection from ``host``: False (not
+        counted) when that would pass a limit."""
+        total = self.total
+        if self.handshaking >= total or self.open + self.handshaking >= max(1, self._files()):
+            return False
+        held = self._handshakes.get(host, 0)
+        if self.per_address > 0 and held >= self.per_address and not self._exempt_address(host):
+            return False
+        self.handshaking += 1
+        self._handshakes[host] = held + 1
+        return True
+
+    def end_handshake(self, host: str) -> None:
+        """A handshake counted by :meth:`start_handshake` ended, whichever way."""
+        self.handshaking -= 1
+        held = self._handshakes.get(host, 0) - 1
+        if held > 0:
+            self._handshakes[host] = held
+        else:
+            self._handshakes.pop(host, None)
+
+    def handshakes(self, host: str) -> int:
+        return self._handshakes.get(host, 0)
