@@ -548,7 +548,15 @@ class Catalog(Protocol):
 
     def get_setting(self, name: str) -> dict[str, object] | None: ...
 
-    def put_setting(self, name: str, value: dict[str, object], now: float) -> None: ...
+    def change_setting(
+        self,
+        name: str,
+        change: Callable[[dict[str, object] | None], dict[str, object]],
+        now: float,
+    ) -> dict[str, object]:
+        """Store ``change(what is stored, or None)`` under ``name`` in one transaction
+        with the read (changes at once take turns); ``change`` may run twice and may
+        raise (nothing stored). Returns what was stored."""
 
 
 # -- remote file servers ------------------------------------------------------------------

@@ -277,6 +277,52 @@ PYLXCA_GLOBAL: dict[str, Any] = {
 }
 
 
+def test_two_changes_of_the_global_settings_at_once_both_count(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One administrator sets the Linux password while another sets a licence key:
+    each PUT keeps what it does not name from what is stored. Before, both read the
+    settings, then each wrote its document, and the later one lost the other's
+    change."""
+    import contextlib
+    import threading
+
+    import osdepot.services.deploy_settings as module
+
+    real, barrier = module.parse_global, threading.Barrier(2)
+
+    def parse_together(body: Any, timeout: int) -> Any:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            barrier.wait(0.5)  # both have read the settings, if they can
+        return real(body, timeout)
+
+    monkeypatch.setattr(module, "parse_global", parse_together)
+    # (a PUT names every field; what is kept is a credential it does not name and a
+    # key it leaves out)
+    linux = {"type": "LINUX", "name": "root", "password": "Pw-1234", "passwordChanged": True}
+    password = {**PYLXCA_GLOBAL, "credentials": [linux], "licenseKeys": {}}
+    windows = {"type": "WINDOWS", "name": "Administrator", "passwordChanged": False}
+    key = {**PYLXCA_GLOBAL, "credentials": [windows]}
+    answers: list[int] = []
+    threads = [
+        threading.Thread(
+            target=lambda b=b: answers.append(
+                api.c.put("/osdeployment/globalSettings", json=b).status_code
+            )
+        )
+        for b in (password, key)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert answers == [200, 200]
+    got = api.c.get("/osdeployment/globalSettings").json()["globalSetting"]
+    creds = {c["type"]: c["passwordSet"] for c in got["credentials"]}
+    assert creds["LINUX"] is True
+    assert got["licenseKeys"]["win2019r1"]["standardLicenseKeySet"] is True
+
+
 def test_global_settings_keep_their_secrets(
     api: Api, ctx: Context, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -3,6 +3,7 @@ deletion of what they install, on every catalog backend."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import pytest
@@ -76,9 +77,24 @@ def test_bmcs_hosts_and_their_settings(ctx: Context) -> None:
 def test_settings_documents(ctx: Context) -> None:
     cat = ctx.catalog
     assert cat.get_setting("globalSettings") is None
-    cat.put_setting("globalSettings", {"ipAssignment": "dhcpv4", "n": [1, 2]}, 1.0)
-    cat.put_setting("globalSettings", {"ipAssignment": "staticv4"}, 2.0)
+    first: dict[str, object] = {"ipAssignment": "dhcpv4", "n": [1, 2]}
+    assert cat.change_setting("globalSettings", lambda old: first, 1.0) == first
+    seen: list[object] = []
+
+    def replace_it(old: dict[str, object] | None) -> dict[str, object]:
+        seen.append(old)
+        return {"ipAssignment": "staticv4"}
+
+    cat.change_setting("globalSettings", replace_it, 2.0)
+    assert seen == [first]
     assert cat.get_setting("globalSettings") == {"ipAssignment": "staticv4"}
+
+    def refuse(old: object) -> dict[str, object]:
+        raise ValueError("refused")
+
+    with pytest.raises(ValueError, match="refused"):
+        cat.change_setting("globalSettings", refuse, 3.0)
+    assert cat.get_setting("globalSettings") == {"ipAssignment": "staticv4"}  # unchanged
     assert cat.get_setting("other") is None
 
 
@@ -177,3 +193,30 @@ def test_a_system_being_deployed_is_kept_when_its_bmc_stops_listing_it(ctx: Cont
     cat.finish_job(job, JobStatus.COMPLETE, 5.0, {})
     assert cat.refresh_bmc(one.id, [], 6.0, "")
     assert cat.get_host(A) is None
+
+
+@pytest.mark.parametrize("stored", [False, True])
+def test_changes_of_a_setting_at_once_both_count(ctx: Context, stored: bool) -> None:
+    """Two changes of the global settings at once, each adding to what is stored (as a
+    PUT keeps the credentials it does not name): before, each read the document and
+    then wrote it, and the later write lost the other's change. Also for the first
+    write of the name (no row yet: one insert loses and reads again)."""
+    cat = ctx.catalog
+    if stored:
+        cat.change_setting("globalSettings", lambda old: {"n": []}, 1.0)
+    barrier = threading.Barrier(2)
+
+    def add(n: int) -> None:
+        def change(old: dict[str, object] | None) -> dict[str, object]:
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait(0.5)  # both read before either writes, if they can
+            return {"n": sorted([*((old or {}).get("n") or []), n])}  # type: ignore[misc]
+
+        cat.change_setting("globalSettings", change, 2.0)
+
+    threads = [threading.Thread(target=add, args=(n,)) for n in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert cat.get_setting("globalSettings") == {"n": [1, 2]}

@@ -53,8 +53,23 @@ class DeploySettings:
         return {**DEFAULTS, **(doc or {})}
 
     async def put(self, body: Any, user: str) -> dict[str, Any]:
-        """Check and store; answers the settings as GET does."""
-        old = await self.stored()
+        """Check and store; answers the settings as GET does. What the body leaves out
+        (a credential it does not name, a key given as "") is kept from what is stored,
+        read in the transaction that writes: two changes at once both count."""
+
+        def change(stored: dict[str, Any] | None) -> dict[str, Any]:
+            return self._changed({**DEFAULTS, **(stored or {})}, body)
+
+        doc = await self.ctx.run(self.ctx.catalog.change_setting, NAME, change, self.ctx.clock())
+        log.info(
+            "global deployment settings changed by %s",
+            user,
+            extra={"event": "settings", "setting": NAME, "user": user},
+        )
+        return doc
+
+    def _changed(self, old: dict[str, Any], body: Any) -> dict[str, Any]:
+        """The settings ``body`` makes of ``old`` (raises, naming the field, if bad)."""
         new = parse_global(body, int(old["deploySettings"]["stateTransitionTimeout"]))
         sealed_pw = {c["type"]: c.get("password_enc", "") for c in old["credentials"]}
         creds = []
@@ -88,7 +103,7 @@ class DeploySettings:
                     keys[release][kind] = sealed
             if not keys[release]:
                 del keys[release]
-        doc = {
+        return {
             "activeDirectory": new.active_directory,
             "credentials": sorted(creds, key=lambda c: CREDENTIAL_TYPES.index(c["type"])),
             "ipAssignment": new.ip_assignment,
@@ -99,13 +114,6 @@ class DeploySettings:
                 "stateTransitionTimeout": new.state_timeout,
             },
         }
-        await self.ctx.run(self.ctx.catalog.put_setting, NAME, doc, self.ctx.clock())
-        log.info(
-            "global deployment settings changed by %s",
-            user,
-            extra={"event": "settings", "setting": NAME, "user": user},
-        )
-        return doc
 
 
 def global_json(doc: dict[str, Any]) -> dict[str, Any]:

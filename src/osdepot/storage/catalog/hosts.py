@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
@@ -261,21 +261,43 @@ class HostsCatalog(Base):
             raw = c.execute(select(settings.c.value).where(settings.c.name == name)).scalar()
         return json.loads(raw) if raw else None
 
-    def put_setting(self, name: str, value: dict[str, Any], now: float) -> None:
-        text = json.dumps(value, sort_keys=True)
-        for _ in range(2):  # the first write of a name may race another node's
-            try:
-                with self._write() as c:
-                    n = c.execute(
-                        update(settings)
-                        .where(settings.c.name == name)
-                        .values(value=text, updated_at=now)
-                    ).rowcount
-                    if not n:
-                        c.execute(insert(settings).values(name=name, value=text, updated_at=now))
-                return
-            except IntegrityError:
-                continue
+    def change_setting(
+        self,
+        name: str,
+        change: Callable[[dict[str, Any] | None], dict[str, Any]],
+        now: float,
+    ) -> dict[str, Any]:
+        """Store ``change(stored document or None)`` under ``name``, the read and the
+        write in one transaction (the row read FOR UPDATE on PostgreSQL; SQLite's
+        writes take turns), so that two changes at once each start from the other's
+        result. ``change`` may run twice (a first write racing another node's) and
+        may raise, which stores nothing. Returns what was stored."""
+        try:
+            return self._change_setting(name, change, now)
+        except IntegrityError:  # the first write of the name raced another's: again
+            return self._change_setting(name, change, now)
+
+    def _change_setting(
+        self,
+        name: str,
+        change: Callable[[dict[str, Any] | None], dict[str, Any]],
+        now: float,
+    ) -> dict[str, Any]:
+        with self._write() as c:
+            raw = c.execute(
+                select(settings.c.value).where(settings.c.name == name).with_for_update()
+            ).scalar()
+            value = change(json.loads(raw) if raw else None)
+            text = json.dumps(value, sort_keys=True)
+            if raw is not None:
+                c.execute(
+                    update(settings)
+                    .where(settings.c.name == name)
+                    .values(value=text, updated_at=now)
+                )
+            else:
+                c.execute(insert(settings).values(name=name, value=text, updated_at=now))
+        return value
 
 
 _DEPLOY_FILES = ("deploy_media", "deploy_unattend", "deploy_links")
