@@ -287,16 +287,16 @@ def test_two_changes_of_the_global_settings_at_once_both_count(
     import contextlib
     import threading
 
-    import osdepot.services.deploy_settings as module
+    from osdepot.domain.deploy import parse_global as real
 
-    real, barrier = module.parse_global, threading.Barrier(2)
+    barrier = threading.Barrier(2)
 
     def parse_together(body: Any, timeout: int) -> Any:
         with contextlib.suppress(threading.BrokenBarrierError):
             barrier.wait(0.5)  # both have read the settings, if they can
         return real(body, timeout)
 
-    monkeypatch.setattr(module, "parse_global", parse_together)
+    monkeypatch.setattr("osdepot.services.deploy_settings.parse_global", parse_together)
     # (a PUT names every field; what is kept is a credential it does not name and a
     # key it leaves out)
     linux = {"type": "LINUX", "name": "root", "password": "Pw-1234", "passwordChanged": True}
