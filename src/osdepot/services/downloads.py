@@ -69,10 +69,16 @@ def _no_such_path(path: str) -> Exception:
 
 def deleted_meanwhile(f: StoredFile) -> Exception:
     """The 404 of a file that a deletion removed after the request found it."""
+    return deleted_just_now(f.id)
+
+
+def deleted_just_now(name: str) -> Exception:
+    """:func:`deleted_meanwhile` of a file known by ``name`` (a stored file's id, or a
+    path in an installation tree)."""
     return error(
         Messages.NOT_FOUND,
         what="File",
-        name=f.id[:200],
+        name=name[:200],
         detail="It was deleted just now (GET /osImages lists the repository).",
     )
 
@@ -149,6 +155,8 @@ class Downloads:
         reader = await open_blob(self.ctx, f)
         try:
             entries = await self.ctx.run(index_tree, reader)
+        except FileNotFoundError:  # an object deleted since it was opened (S3)
+            raise deleted_meanwhile(f) from None
         except ContentError as exc:
             raise error(
                 Messages.NOT_FOUND,

@@ -105,6 +105,11 @@ class _Guarded:
         return call
 
 
+def _missing(exc: Any) -> bool:
+    """Whether a ClientError says the object is not there."""
+    return str(exc.response.get("Error", {}).get("Code", "")) in ("404", "NoSuchKey")
+
+
 class S3Reader:
     """:class:`osdepot.ports.RandomAccess` over one object: ranged GETs."""
 
@@ -117,14 +122,23 @@ class S3Reader:
         return self._size
 
     def read_at(self, offset: int, n: int) -> bytes:
+        """FileNotFoundError when the object is gone (deleted after this reader was
+        made: an object, unlike an open local file, does not outlive its deletion)."""
+        from botocore.exceptions import ClientError
+
         n = max(0, min(n, self._size - offset))
         if n == 0:
             return b""
-        r = self._store.s3.get_object(
-            Bucket=self._store.bucket,
-            Key=self._store.object_key(self._key),
-            Range=f"bytes={offset}-{offset + n - 1}",
-        )
+        try:
+            r = self._store.s3.get_object(
+                Bucket=self._store.bucket,
+                Key=self._store.object_key(self._key),
+                Range=f"bytes={offset}-{offset + n - 1}",
+            )
+        except ClientError as exc:
+            if _missing(exc):
+                raise FileNotFoundError(self._key) from None
+            raise
         with contextlib.closing(r["Body"]) as body:
             return bytes(body.read())
 
@@ -403,7 +417,7 @@ class S3BlobStore:
         try:
             answer = self.s3.get_object(Bucket=self.bucket, Key=self.object_key(key))
         except ClientError as exc:
-            if str(exc.response.get("Error", {}).get("Code", "")) in ("404", "NoSuchKey"):
+            if _missing(exc):
                 raise FileNotFoundError(key) from None
             raise
         body: BinaryIO = answer["Body"]
@@ -415,7 +429,7 @@ class S3BlobStore:
         try:
             head: dict[str, Any] = self.s3.head_object(Bucket=self.bucket, Key=self.object_key(key))
         except ClientError as exc:
-            if str(exc.response.get("Error", {}).get("Code", "")) in ("404", "NoSuchKey"):
+            if _missing(exc):
                 raise FileNotFoundError(key) from None
             raise
         return head

@@ -29,7 +29,7 @@ from osdepot.domain.roles import Privilege
 from osdepot.errors import DownloadCut, error
 from osdepot.messages import Messages
 from osdepot.ports import FileSpan
-from osdepot.services.downloads import Downloads, Listing, Opened
+from osdepot.services.downloads import Downloads, Listing, Opened, deleted_just_now
 from osdepot.services.links import Links
 from osdepot.web.common import authenticate, ctx_of, envelope, iso, json_body, url_path
 from osdepot.web.protocol import SENDFILE
@@ -72,6 +72,9 @@ class _Pieces:
         self.prepaid = n
         try:
             self.ahead = (start, await self.ctx.run(self.opened.reader.read_at, start, n))
+        except FileNotFoundError:  # an object deleted since it was opened (S3)
+            await self.close()
+            raise deleted_just_now(self.opened.name) from None
         except BaseException:
             await self.close()
             raise
@@ -91,7 +94,10 @@ class _Pieces:
             if self.ahead is not None and self.ahead[0] == pos:
                 data, self.ahead = self.ahead[1], None
             else:
-                data = await self.ctx.run(self.opened.reader.read_at, pos, n)
+                try:
+                    data = await self.ctx.run(self.opened.reader.read_at, pos, n)
+                except FileNotFoundError:  # deleted while it was sent (an S3 object)
+                    raise DownloadCut("the file was deleted while it was sent") from None
             if not data:
                 break  # the blob ended early (fsck finds it); the client sees a short body
             metrics.BYTES_SENT.labels("buffered").inc(len(data))
