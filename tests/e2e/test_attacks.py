@@ -319,29 +319,29 @@ def test_connections_are_bounded_in_all_and_per_address(tmp_path: Path) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     held: list[ssl.SSLSocket] = []
     try:
-        # The server raised its own soft limit to the hard one (at most 2**20).
-        limit = psutil.Process(server.proc.pid).rlimit(resource.RLIMIT_NOFILE)
-        if hard == resource.RLIM_INFINITY or hard > 1024:
-            assert limit[0] == min(hard if hard != resource.RLIM_INFINITY else 1 << 20, 1 << 20)
-        # One address: 16 connections held, the 17th refused with a reason …
-        held += [_held(server, "127.0.0.1") for _ in range(16)]
-        got = _get_from(server, "127.0.0.1")
-        assert got.startswith(b"HTTP/1.1 503"), got[:200]
-        assert b"retry-after: 1" in got.lower() and b"127.0.0.1 has 16 connections" in got
-        # … while another address is served.
-        assert _get_from(server, "127.0.0.2").startswith(b"HTTP/1.1 200")
-        # In all: 40 held from three addresses, then every address is refused.
-        held += [_held(server, "127.0.0.2") for _ in range(16)]
-        held += [_held(server, "127.0.0.3") for _ in range(8)]
-        got = _get_from(server, "127.0.0.4")
-        assert got.startswith(b"HTTP/1.1 503") and b"holds 40 connections" in got, got[:200]
-        # The held connections are still the server's: one of them finishes its head.
-        held[0].sendall(b"Connection: close\r\n\r\n")
-        assert answer(held[0]).startswith(b"HTTP/1.1 200")
-    finally:
-        for sock in held:
-            sock.close()
-    try:
+        try:
+            # The server raised its own soft limit to the hard one (at most 2**20).
+            limit = psutil.Process(server.proc.pid).rlimit(resource.RLIMIT_NOFILE)
+            if hard == resource.RLIM_INFINITY or hard > 1024:
+                assert limit[0] == min(hard if hard != resource.RLIM_INFINITY else 1 << 20, 1 << 20)
+            # One address: 16 connections held, the 17th refused with a reason …
+            held += [_held(server, "127.0.0.1") for _ in range(16)]
+            got = _get_from(server, "127.0.0.1")
+            assert got.startswith(b"HTTP/1.1 503"), got[:200]
+            assert b"retry-after: 1" in got.lower() and b"127.0.0.1 has 16 connections" in got
+            # … while another address is served.
+            assert _get_from(server, "127.0.0.2").startswith(b"HTTP/1.1 200")
+            # In all: 40 held from three addresses, then every address is refused.
+            held += [_held(server, "127.0.0.2") for _ in range(16)]
+            held += [_held(server, "127.0.0.3") for _ in range(8)]
+            got = _get_from(server, "127.0.0.4")
+            assert got.startswith(b"HTTP/1.1 503") and b"holds 40 connections" in got, got[:200]
+            # The held connections are still the server's: one of them finishes its head.
+            held[0].sendall(b"Connection: close\r\n\r\n")
+            assert answer(held[0]).startswith(b"HTTP/1.1 200")
+        finally:
+            for sock in held:
+                sock.close()
         # Closed connections are no longer counted: every address is served again.
         deadline = time.monotonic() + 10
         while not _get_from(server, "127.0.0.1").startswith(b"HTTP/1.1 200"):
@@ -385,6 +385,30 @@ def test_tls_handshakes_in_progress_are_counted_per_address_and_in_all(tmp_path:
             "OSDEPOT_MAX_CONNECTIONS_PER_ADDRESS": "16",
         },
     )
+    try:
+        _flood_handshakes(server)
+        # Handshakes of clients that left are released too: every address is served.
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if _get_from(server, "127.0.0.1").startswith(b"HTTP/1.1 200"):
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "handshakes of closed connections still counted"
+            time.sleep(0.2)
+        late = [_raw(server, "127.0.0.6") for _ in range(16)]
+        time.sleep(0.3)
+        assert not any(_closed_by_server(s) for s in late)
+        for sock in late:
+            sock.close()
+        assert "before their TLS handshake" in server.log.read_text()
+    finally:
+        stop_server(server)
+
+
+def _flood_handshakes(server: Server) -> None:
+    """The floods of the test above, their connections closed when it ends."""
     proc = psutil.Process(server.proc.pid)
     held: list[socket.socket] = []
     try:
@@ -408,7 +432,7 @@ def test_tls_handshakes_in_progress_are_counted_per_address_and_in_all(tmp_path:
         assert sum(not _closed_by_server(s) for s in held) == 40
         assert proc.num_fds() <= idle + 40 + 4, (idle, proc.num_fds())
         # A handshake that fails is released: 30 clients that speak no TLS, one after
-        # the other, then 16 held at once from the same address.
+        # the other (then, in the test, 16 held at once from the same address).
         for _ in range(30):
             with _raw(server, "127.0.0.6") as sock:
                 sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -419,25 +443,6 @@ def test_tls_handshakes_in_progress_are_counted_per_address_and_in_all(tmp_path:
     finally:
         for sock in held:
             sock.close()
-    try:
-        # Handshakes of clients that left are released too: every address is served.
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                if _get_from(server, "127.0.0.1").startswith(b"HTTP/1.1 200"):
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "handshakes of closed connections still counted"
-            time.sleep(0.2)
-        late = [_raw(server, "127.0.0.6") for _ in range(16)]
-        time.sleep(0.3)
-        assert not any(_closed_by_server(s) for s in late)
-        for sock in late:
-            sock.close()
-        assert "before their TLS handshake" in server.log.read_text()
-    finally:
-        stop_server(server)
 
 
 def test_clients_that_do_not_read_hold_one_piece_of_an_answer(tmp_path: Path) -> None:
