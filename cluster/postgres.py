@@ -39,7 +39,8 @@ class Postgres:
         self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
         if self.as_user:
             shutil.chown(self.root, "postgres")
-        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "osdepot", "--no-sync")
+        if not (self.data / "PG_VERSION").is_file():  # a kept cluster is started again
+            self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "osdepot", "--no-sync")
         options = (
             f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "

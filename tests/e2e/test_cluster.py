@@ -158,3 +158,59 @@ def test_a_restart_of_postgresql_is_survived(cluster: Cluster, postgres: Postgre
     postgres.restart()
     codes = [s.get(f"{cluster.url}/osImages", timeout=10).status_code for _ in range(4)]
     assert codes[-2:] == [200, 200], codes
+
+
+def test_scripts_cluster_starts_stops_and_starts_again_on_its_data() -> None:
+    """`scripts/cluster start`, `status`, `stop` — and `start` again on the folder that
+    `stop` says it keeps: that second start failed with initdb's traceback (the
+    database cluster was there), and once past it would have printed a new password
+    the kept catalog's administrator does not have. The image imported before the
+    stop is there after, under the same password."""
+    import subprocess
+    import sys
+
+    if find_nginx() is None:
+        pytest.skip("nginx is missing")
+    import shutil
+    import tempfile
+
+    root = Path(__file__).resolve().parents[2]
+    # (not under tmp_path: PostgreSQL runs as the postgres account, which may not
+    # enter pytest's folders)
+    where, port = Path(tempfile.mkdtemp(prefix="osdepot-cluster-")), free_port()
+
+    def run(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "cluster", *args, "--dir", str(where)],
+            cwd=root, capture_output=True, text=True, timeout=240,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    def login() -> tuple[str, str]:
+        info = json.loads((where / "cluster.json").read_text())
+        return info["admin"], info["password"]
+
+    run("start", "--port", str(port))
+    try:
+        assert "running" in run("status") or "node-a" in run("status")
+        auth, url = login(), f"https://127.0.0.1:{port}"
+        body = b"#!/bin/sh\necho kept\n"
+        job = requests.post(f"{url}/osImages?imageType=SCRIPT", json={"Action": "Init"},
+                            auth=auth, verify=False, timeout=30).json()["jobId"]  # fmt: skip
+        r = requests.post(
+            f"{url}/files/osImages?jobId={job}&os=rhel", auth=auth, verify=False, timeout=60,
+            files={"uploadedfile": ("kept.sh", body)},
+        )  # fmt: skip
+        assert r.status_code == 201, r.text
+    finally:
+        run("stop")
+    run("start", "--port", str(port))
+    try:
+        assert login() == auth
+        got = requests.get(f"{url}/osImages", auth=auth, verify=False, timeout=30)
+        assert got.status_code == 200, got.text
+        assert [f["name"] for f in got.json()["installScriptFiles"]] == ["kept.sh"]
+    finally:
+        run("stop")
+        shutil.rmtree(where, ignore_errors=True)
