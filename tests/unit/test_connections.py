@@ -26,7 +26,7 @@ def test_per_address_and_total_limits_count_and_release() -> None:
     for host in ("198.51.100.1", "198.51.100.1", "198.51.100.2", "2001:db8::1", "2001:db8::2"):
         limits.release(host)
     assert limits.open == 0 and limits.held("198.51.100.1") == 0
-    assert limits._by_address == {}  # nothing kept for addresses that left
+    assert limits._open.addresses() == 0  # nothing kept for addresses that left
 
 
 def test_trusted_proxies_have_no_per_address_limit() -> None:
@@ -75,7 +75,7 @@ def test_handshakes_in_progress_are_counted_on_their_own() -> None:
     assert limits.start_handshake("198.51.100.2")
     for host in ["198.51.100.1", "198.51.100.2"] + ["192.0.2.7"] * 4:
         limits.end_handshake(host)
-    assert limits.handshaking == 0 and limits._handshakes == {}
+    assert limits.handshaking == 0 and limits._handshaking.addresses() == 0
     # Handshakes and open connections together never take the reserved descriptors.
     tight = ConnectionLimits(total=100, per_address=0, open_files=FILES_RESERVE + 3)
     assert tight.admit("x") is None and tight.admit("y") is None

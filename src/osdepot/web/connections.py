@@ -78,11 +78,8 @@ class ConnectionLimits:
                 # a name uvicorn may believe (a socket path) is never a peer address
                 with contextlib.suppress(ValueError):
                     self._exempt.append(ipaddress.ip_network(item, strict=False))
-        self.open = 0
-        self._by_address: dict[str, int] = {}
-        #: TLS handshakes in progress, in all and per address
-        self.handshaking = 0
-        self._handshakes: dict[str, int] = {}
+        self._open = _Tally()  # connections, from the end of their handshake
+        self._handshaking = _Tally()  # TLS handshakes in progress
 
     @property
     def total(self) -> int:
@@ -107,6 +104,23 @@ class ConnectionLimits:
             return False
         return any(address in network for network in self._exempt)
 
+    @property
+    def open(self) -> int:
+        """Connections held (their handshakes done)."""
+        return self._open.all
+
+    @property
+    def handshaking(self) -> int:
+        """TLS handshakes in progress."""
+        return self._handshaking.all
+
+    def _over_per_address(self, tally: _Tally, host: str) -> int | None:
+        """What ``host`` holds of ``tally`` when that is its limit, else None."""
+        held = tally.of(host)
+        if self.per_address > 0 and held >= self.per_address and not self._exempt_address(host):
+            return held
+        return None
+
     def admit(self, host: str) -> str | None:
         """Count a new connection from ``host``; None, or (not counted) why it is refused."""
         if self.open >= self.total:
@@ -114,49 +128,61 @@ class ConnectionLimits:
                 f"the server holds {self.open} connections, the most it takes at once; "
                 "try again in a moment"
             )
-        held = self._by_address.get(host, 0)
-        if self.per_address > 0 and held >= self.per_address and not self._exempt_address(host):
+        held = self._over_per_address(self._open, host)
+        if held is not None:
             return (
                 f"{host} has {held} connections open to the server, the most one address "
                 "may have at once; close some or try again in a moment"
             )
-        self.open += 1
-        self._by_address[host] = held + 1
+        self._open.add(host)
         return None
 
     def release(self, host: str) -> None:
         """A connection admitted from ``host`` closed."""
-        self.open -= 1
+        self._open.remove(host)
+
+    def held(self, host: str) -> int:
+        return self._open.of(host)
+
+    def start_handshake(self, host: str) -> bool:
+        """Count a TLS handshake starting for a connection from ``host``: False (not
+        counted) when that would pass a limit."""
+        if self.handshaking >= self.total or self.open + self.handshaking >= max(1, self._files()):
+            return False
+        if self._over_per_address(self._handshaking, host) is not None:
+            return False
+        self._handshaking.add(host)
+        return True
+
+    def end_handshake(self, host: str) -> None:
+        """A handshake counted by :meth:`start_handshake` ended, whichever way."""
+        self._handshaking.remove(host)
+
+    def handshakes(self, host: str) -> int:
+        return self._handshaking.of(host)
+
+
+class _Tally:
+    """A count in all and per address (nothing kept for an address at 0)."""
+
+    def __init__(self) -> None:
+        self.all = 0
+        self._by_address: dict[str, int] = {}
+
+    def of(self, host: str) -> int:
+        return self._by_address.get(host, 0)
+
+    def add(self, host: str) -> None:
+        self.all += 1
+        self._by_address[host] = self._by_address.get(host, 0) + 1
+
+    def remove(self, host: str) -> None:
+        self.all -= 1
         held = self._by_address.get(host, 0) - 1
         if held > 0:
             self._by_address[host] = held
         else:
             self._by_address.pop(host, None)
 
-    def held(self, host: str) -> int:
-        return self._by_address.get(host, 0)
-
-    def start_handshake(self, host: str) -> bool:
-        """Count a TLS handshake starting for a connection from ``host``: False (not
-        counted) when that would pass a limit."""
-        total = self.total
-        if self.handshaking >= total or self.open + self.handshaking >= max(1, self._files()):
-            return False
-        held = self._handshakes.get(host, 0)
-        if self.per_address > 0 and held >= self.per_address and not self._exempt_address(host):
-            return False
-        self.handshaking += 1
-        self._handshakes[host] = held + 1
-        return True
-
-    def end_handshake(self, host: str) -> None:
-        """A handshake counted by :meth:`start_handshake` ended, whichever way."""
-        self.handshaking -= 1
-        held = self._handshakes.get(host, 0) - 1
-        if held > 0:
-            self._handshakes[host] = held
-        else:
-            self._handshakes.pop(host, None)
-
-    def handshakes(self, host: str) -> int:
-        return self._handshakes.get(host, 0)
+    def addresses(self) -> int:
+        return len(self._by_address)
