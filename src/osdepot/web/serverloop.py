@@ -9,11 +9,12 @@ request head once the handshake is done).
 
 Given ``ssl``, the loop's own server would start each connection's TLS unseen: the
 application's protocol hears of a connection only once its handshake is done, and
-nothing of one that fails. So this loop accepts the connection itself, counts the
-handshake (web/connections.py: per address and in all, closing one beyond the
-limits at once), and starts the TLS with ``start_tls``; when the handshake ends the
-count is released and, if it succeeded, the application's protocol is given the TLS
-transport — the same transport class and byte path as the loop's own TLS server.
+nothing of one that fails. So this loop accepts the connection as plain TCP, counts
+the handshake (web/connections.py: per address and in all, closing one beyond the
+limits at once), and hands the connection to the loop's own TLS protocol before its
+first byte is read, as the loop's TLS server does; the protocol's waiter says when
+the handshake ends (the count is released then) and the application's protocol is
+given the TLS transport as before — the same classes and byte path.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ except ImportError:  # pragma: no cover - uvicorn[standard] brings uvloop
 
 
 class ServerLoop(_Base):  # type: ignore[valid-type,misc]
-    """The loop, with ``ssl_handshake_timeout`` given to every TLS server it opens."""
+    """The loop, with time limits on every TLS server it opens and their handshakes
+    counted (see the module)."""
 
     handshake_timeout = Settings.from_env().header_timeout
 
