@@ -41,6 +41,11 @@ class Postgres:
             shutil.chown(self.root, "postgres")
         if not (self.data / "PG_VERSION").is_file():  # a kept cluster is started again
             self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "osdepot", "--no-sync")
+        self.start()
+        self.url = f"postgresql+psycopg://osdepot@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> None:
+        """Start the server (again, after ``stop(remove=False)``), on the same port."""
         options = (
             f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
@@ -50,7 +55,6 @@ class Postgres:
             "pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-o", options,
             "-w", "start",
         )  # fmt: skip
-        self.url = f"postgresql+psycopg://osdepot@127.0.0.1:{self.port}/postgres"
 
     def _run(self, tool: str, *args: str) -> None:
         subprocess.run(

@@ -308,6 +308,17 @@ class Messages:
         "PostgreSQL server's), for instance by deleting files from the repository, then "
         "attempt the operation again.",
     )
+    CATALOG_UNAVAILABLE = _m(
+        "FQXHMFC9067M",
+        503,
+        "The repository catalog cannot be reached right now.",
+        "The catalog database did not answer, or the connection to it was lost "
+        "({reason}); the request was not carried out, unless the connection was lost "
+        "while its change was being committed.",
+        "Try again in a moment (after a change, GET what it changed first); if it lasts, "
+        "check that the database (OSDEPOT_DATABASE_URL) runs and that this server reaches "
+        "it.",
+    )
     BODY_TOO_LARGE = _m(
         "FQXHMFC9032J",
         413,

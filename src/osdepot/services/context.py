@@ -67,6 +67,8 @@ class Context:
     unstorable: Callable[[BaseException], bool] = field(default=lambda _exc: False)
     #: which of its errors mean "its disk is full": 507
     full: Callable[[BaseException], bool] = field(default=lambda _exc: False)
+    #: which of its errors mean "its server cannot be reached": 503
+    unreachable: Callable[[BaseException], bool] = field(default=lambda _exc: False)
     #: The room kept on the catalog's disk (storage/reserve.py; blocking calls): made
     #: while there is space, given back (bytes freed) when the disk refuses a write.
     keep_reserve: Callable[[], object] = field(default=lambda: None)

@@ -40,6 +40,36 @@ def is_busy(exc: BaseException) -> bool:
     return "locked" in text or "busy" in text or code in ("40001", "40P01", "55P03")
 
 
+#: PostgreSQL's SQLSTATEs of a server that is not there for the connection: class 08
+#: (connection exception), and 57P01–57P03 (shutting down, crashed, starting up).
+_GONE_STATES = ("57P01", "57P02", "57P03")
+#: psycopg's words when the connection cannot be made or broke (no SQLSTATE then).
+_GONE_WORDS = (
+    "connection refused",
+    "server closed the connection",
+    "connection is closed",
+    "connection to server",
+    "consuming input failed",
+    "terminating connection",
+    "the database system is",
+)
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """A database server that cannot be reached or whose connection broke (restarted,
+    stopped, the network between): worth a 503 and a retry once it is back (the pool
+    checks connections before use, so the next request gets a new one)."""
+    if not isinstance(exc, OperationalError):
+        return False
+    if getattr(exc, "connection_invalidated", False):
+        return True
+    code = str(getattr(exc.orig, "pgcode", None) or getattr(exc.orig, "sqlstate", None) or "")
+    if code.startswith("08") or code in _GONE_STATES:
+        return True
+    text = str(exc.orig).lower()
+    return any(words in text for words in _GONE_WORDS)
+
+
 def is_full(exc: BaseException) -> bool:
     """A catalog whose disk is full: SQLite's SQLITE_FULL ("database or disk is full"),
     PostgreSQL's disk_full (53100) or a write it could not extend a file for."""

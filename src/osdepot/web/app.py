@@ -194,12 +194,18 @@ async def _full_disk(ctx: Context, exc: Exception, what: str) -> tuple[str, int]
 
 async def _catalog_error(request: Request, exc: Exception) -> Response:
     """An error of the catalog's driver (whose types the context names): 503 with a
-    message when the catalog stayed busy, 507 when its disk is full, 400 for a value it
-    does not store, an internal error otherwise."""
+    message when the catalog stayed busy or cannot be reached, 507 when its disk is
+    full, 400 for a value it does not store, an internal error otherwise."""
     if ctx_of(request).busy(exc):
         return await _catalog_busy(request, exc)
     if ctx_of(request).full(exc):
         return await _catalog_full(request, exc)
+    if ctx_of(request).unreachable(exc):
+        reason = str(getattr(exc, "orig", exc)).splitlines()[0][:200]
+        log.warning("catalog unreachable: %s", reason)
+        resp = error_response(error(Messages.CATALOG_UNAVAILABLE, reason=reason))
+        resp.headers["Retry-After"] = "5"
+        return resp
     if ctx_of(request).unstorable(exc):
         log.info("refused a value the catalog does not store: %s", str(exc).splitlines()[0])
         return error_response(
@@ -307,10 +313,13 @@ async def _pause(stop: asyncio.Event, seconds: float) -> None:
 
 
 async def _round_failed(ctx: Context, what: str, exc: Exception) -> None:
-    """A background round failed: logged with its traceback, a full catalog disk in one
-    line (and the room kept on it given back)."""
+    """A background round failed: logged with its traceback, a full catalog disk (the
+    room kept on it given back) and a catalog that cannot be reached in one line."""
     if ctx.full(exc):
         await _full_disk(ctx, exc, what)
+    elif ctx.unreachable(exc):
+        reason = str(getattr(exc, "orig", exc)).splitlines()[0][:200]
+        log.warning("%s: the catalog cannot be reached (%s)", what, reason)
     else:
         log.error("%s failed", what, exc_info=exc)
 
