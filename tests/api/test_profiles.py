@@ -24,7 +24,7 @@ from osdepot.services.auth import Auth
 from osdepot.services.context import Context
 from osdepot.services.recovery import recover
 from osdepot.web.app import create_app
-from tests.conftest import ADMIN, ADMIN_PW, Api, replace, sha256, stored_blobs
+from tests.conftest import ADMIN, ADMIN_PW, Api, replace, sha256
 from tests.media import medium_bytes
 from tests.samples import CONFIG, KICKSTART, VALID, profile_archive, rpm_bytes
 
@@ -226,7 +226,7 @@ def test_a_customised_profile_and_its_files_are_changed_with_put(
     # a kickstart file's text, through LXCA's shape for custom files
     new = KICKSTART + b"\n%post\necho changed\n%end\n"
     ks = stocked["ks"]
-    old_blobs = {p.name for p in stored_blobs(ctx.settings)}
+    old_blobs = set(ctx.blobs.keys())
     r = api.c.put(
         f"/osImages/{ks}?imageType=UNATTEND",
         json={
@@ -238,7 +238,8 @@ def test_a_customised_profile_and_its_files_are_changed_with_put(
     assert entry["sha256"] == sha256(new) and entry["size"] == len(new)
     assert entry["description"] == "kick" and entry["version"] == "2"
     assert api.c.get(f"/files/osImages/{ks}").content == new
-    assert len({p.name for p in stored_blobs(ctx.settings)} - old_blobs) == 1  # old one gone
+    blobs = set(ctx.blobs.keys())  # (either store: local files or S3 objects)
+    assert len(blobs - old_blobs) == 1 and len(old_blobs - blobs) == 1  # the old one gone
     # text that is not a kickstart file, a type that does not match, software text
     r = api.c.put(
         f"/osImages/{ks}?imageType=UNATTEND",
@@ -515,11 +516,11 @@ def test_a_bad_archive_is_refused_and_leaves_nothing(
     api: Api, ctx: Context, archive: bytes, words: str
 ) -> None:
     api.import_file("OS", "rhel.iso", ISO)
-    before = (api.listing(), sorted(p.name for p in stored_blobs(ctx.settings)))
+    before = (api.listing(), sorted(ctx.blobs.keys()))
     r = api.upload(api.init("OSPROFILE"), "custom.tar.gz", archive)
     assert r.status_code in (400, 409), r.text
     assert words in json.dumps(r.json()["messages"]), r.text
-    assert (api.listing(), sorted(p.name for p in stored_blobs(ctx.settings))) == before
+    assert (api.listing(), sorted(ctx.blobs.keys())) == before
 
 
 def test_files_the_repository_holds_are_not_stored_twice(api: Api, ctx: Context) -> None:
