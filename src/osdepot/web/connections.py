@@ -67,6 +67,7 @@ class ConnectionLimits:
     ) -> None:
         self._total, self._open_files = total, open_files
         self._cap: int | None = None
+        self._files_cap: int | None = None
         self.per_address = per_address
         self._exempt_all = False
         self._exempt: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
@@ -91,9 +92,11 @@ class ConnectionLimits:
         return self._cap
 
     def _files(self) -> int:
-        """The file descriptors connections may take."""
-        files = self._open_files if self._open_files is not None else open_files_limit()
-        return files - FILES_RESERVE
+        """The file descriptors connections may take (read once, as the total is)."""
+        if self._files_cap is None:
+            files = self._open_files if self._open_files is not None else open_files_limit()
+            self._files_cap = max(1, files - FILES_RESERVE)
+        return self._files_cap
 
     def _exempt_address(self, host: str) -> bool:
         if self._exempt_all:
@@ -147,7 +150,7 @@ class ConnectionLimits:
     def start_handshake(self, host: str) -> bool:
         """Count a TLS handshake starting for a connection from ``host``: False (not
         counted) when that would pass a limit."""
-        if self.handshaking >= self.total or self.open + self.handshaking >= max(1, self._files()):
+        if self.handshaking >= self.total or self.open + self.handshaking >= self._files():
             return False
         if self._over_per_address(self._handshaking, host) is not None:
             return False
