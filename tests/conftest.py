@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -297,3 +299,32 @@ def sftp(files: Path) -> Iterator[SftpServer]:
     s = SftpServer(files)
     yield s
     s.stop()
+
+
+def side_by_side(monkeypatch: pytest.MonkeyPatch, obj: Any, name: str, n: int = 2) -> None:
+    """``obj.name`` made to wait until ``n`` calls have reached it (2 s at most), so
+    that what requests do before it has been done by all of them when it runs."""
+    real = getattr(obj, name)
+    barrier = threading.Barrier(n)
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            barrier.wait(2)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(obj, name, call)
+
+
+def at_once(*calls: Callable[[], Any]) -> list[Any]:
+    """Each call in a thread of its own, started together; their results in order."""
+    results: list[Any] = [None] * len(calls)
+
+    def run(i: int) -> None:
+        results[i] = calls[i]()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return results

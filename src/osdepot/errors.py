@@ -171,6 +171,15 @@ class Missing(Refused):
         self.keys = keys
 
 
+class Full(Refused):
+    """The catalog holds ``most`` objects of the kind that was to be added already;
+    nothing was changed."""
+
+    def __init__(self, most: int) -> None:
+        super().__init__(f"{most} held already")
+        self.most = most
+
+
 class InUse(Refused):
     """Open job ``job_id`` uses the object; nothing was changed."""
 

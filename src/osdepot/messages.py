@@ -319,6 +319,15 @@ class Messages:
         "check that the database (OSDEPOT_DATABASE_URL) runs and that this server reaches "
         "it.",
     )
+    CHANGED_MEANWHILE = _m(
+        "FQXHMFC9068J",
+        409,
+        "The {what} {name} was changed by other requests while this change was made.",
+        "The change was made {tries} times of what was stored, and each time another "
+        "request had changed it before it could be written. Nothing of this request was "
+        "stored; the other changes stay.",
+        "Read it again (GET) and send the change again.",
+    )
     BODY_TOO_LARGE = _m(
         "FQXHMFC9032J",
         413,

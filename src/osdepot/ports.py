@@ -400,10 +400,11 @@ class Catalog(Protocol):
         that stays holds a file that would go."""
 
     # customised profiles
-    def add_profile(self, profile: Profile) -> None:
+    def add_profile(self, profile: Profile, most: int = 0) -> None:
         """Add a customised profile with its files; errors.Duplicate when the id is
         taken, errors.Missing when its OS image (``[profile.image_id]``) or a file is
-        gone."""
+        gone, errors.Full when the image has ``most`` customised profiles (counted in
+        the insert's transaction; 0: no limit)."""
 
     def update_profile(
         self, profile_id: str, description: str | None, file_ids: Sequence[str] | None
@@ -435,13 +436,15 @@ class Catalog(Protocol):
     def blob_keys(self) -> set[str]:
         """Every blob key the catalog references."""
 
-    def add_server(self, server: RemoteServer) -> RemoteServer:
+    def add_server(self, server: RemoteServer, most: int = 0) -> RemoteServer:
         """Insert a remote file-server profile (its id is assigned); errors.Duplicate on
-        a taken display name."""
+        a taken display name, errors.Full when ``most`` profiles are stored (counted in
+        the insert's transaction; 0: no limit)."""
 
-    def update_server(self, server: RemoteServer) -> bool:
-        """Replace a profile's fields; False if it does not exist; errors.Duplicate on a
-        taken display name."""
+    def update_server(self, server: RemoteServer, expected: RemoteServer | None = None) -> bool:
+        """Replace a profile's fields; False if it does not exist (or, with
+        ``expected``, if it is no longer exactly ``expected``: nothing changed);
+        errors.Duplicate on a taken display name."""
 
     def pin_host_key(self, server_id: int, host_key: str) -> bool:
         """Record an SSH host key if none is pinned yet."""
@@ -490,10 +493,11 @@ class Catalog(Protocol):
     def tree_children(self, file_id: str, parent: str) -> list[TreeEntry]: ...
 
     # BMCs and the systems they manage (services/hosts.py); settings documents
-    def add_bmc(self, bmc: Bmc, systems: Sequence[Host]) -> Bmc:
+    def add_bmc(self, bmc: Bmc, systems: Sequence[Host], most: int = 0) -> Bmc:
         """Register a BMC with its systems in one transaction; errors.Duplicate("BMC",
         url) when the URL is registered, ("host", uuid) when a system is registered
-        through another BMC."""
+        through another BMC, errors.Full when ``most`` BMCs are registered (counted in
+        the insert's transaction; 0: no limit)."""
 
     def refresh_bmc(
         self, bmc_id: int, systems: Sequence[Host] | None, now: float, last_error: str

@@ -32,7 +32,7 @@ from osdepot.services.context import Context
 from osdepot.services.gate import PasswordGate
 from osdepot.services.recovery import recover
 from osdepot.web.app import create_app
-from tests.conftest import ADMIN, ADMIN_PW, Api
+from tests.conftest import ADMIN, ADMIN_PW, Api, at_once, side_by_side
 from tests.samples import VALID
 
 JSON = {"Content-Type": "application/json"}
@@ -631,6 +631,76 @@ def test_a_remote_server_deleted_twice_at_once_is_deleted_once(
     r = api.c.delete(f"/osImages/remoteFileServers/{sid}")
     assert r.status_code == 404, r.text
     assert r.json()["messages"][0]["id"] == "FQXHMFC9016J"
+
+
+def test_remote_server_profiles_made_at_the_same_instant_stay_bounded(
+    api: Api, ctx: Context, monkeypatch: Any
+) -> None:
+    """The profiles were counted before the transaction that adds one: requests made
+    at the same instant each found room, and all were added (here two past a limit of
+    two). Counted in the insert's transaction now: one of them is refused."""
+    from osdepot.services import remote_servers
+
+    monkeypatch.setattr(remote_servers, "MAX_SERVERS", 2)
+
+    def server(name: str) -> int:
+        body = {"displayName": name, "address": "127.0.0.1", "protocol": "FTP"}
+        return int(api.c.post("/osImages/remoteFileServers", json=body).status_code)
+
+    assert server("one") == 200
+    side_by_side(monkeypatch, ctx.catalog, "add_server")  # both have counted, before
+    assert sorted(at_once(lambda: server("two"), lambda: server("three"))) == [200, 409]
+    assert len(api.c.get("/osImages/remoteFileServers").json()["serverList"]) == 2
+
+
+def test_a_remote_server_change_keeps_what_a_change_at_the_same_time_made(
+    api: Api, ctx: Context, monkeypatch: Any
+) -> None:
+    """Two changes of one SFTP profile at once: a new key pair, and a new description
+    (keyComment). Each was made of the profile as read before either was written, and
+    the later write put back the key pair the other had replaced: its public key, just
+    answered to the administrator to install on the server, was not the one stored.
+    A change is written only if the profile is still as it was read (else read again)."""
+    body = {"displayName": "mirror", "address": "127.0.0.1", "protocol": "SFTP",
+            "username": "u", "keyType": "ECDSA-521-secp521r1"}  # fmt: skip
+    r = api.c.post("/osImages/remoteFileServers", json=body)
+    assert r.status_code == 200, r.text
+    sid, first = r.json()["serverId"], r.json()["serverPublicKey"]
+    side_by_side(monkeypatch, ctx.catalog, "update_server")  # both have read it, before
+
+    def change(**more: Any) -> Any:
+        return api.c.put(f"/osImages/remoteFileServers/{sid}", json={**body, **more})
+
+    rekeyed, described = at_once(
+        lambda: change(keyType="RSA-2048"),
+        lambda: change(keyType="", keyComment="the mirror"),
+    )
+    assert rekeyed.status_code == 200 and described.status_code == 200, rekeyed.text
+    new_key = rekeyed.json()["serverPublicKey"]
+    assert new_key.startswith("ssh-rsa ") and new_key != first
+    (stored,) = api.c.get("/osImages/remoteFileServers").json()["serverList"]
+    assert stored["serverPublicKey"] == new_key  # before: the first key pair, put back
+    assert stored["keyComment"] == "the mirror"
+
+
+def test_a_remote_server_changed_while_it_is_deleted_is_a_404(
+    api: Api, ctx: Context, monkeypatch: Any
+) -> None:
+    """A change whose profile was deleted between its read and its write: before, an
+    assertion failed (500). Now 404, and nothing is stored."""
+    body = {"displayName": "gone", "address": "127.0.0.1", "protocol": "FTP"}
+    sid = api.c.post("/osImages/remoteFileServers", json=body).json()["serverId"]
+    update = ctx.catalog.update_server
+
+    def deleted_first(*args: Any, **kwargs: Any) -> bool:
+        assert ctx.catalog.delete_server(sid)
+        return bool(update(*args, **kwargs))
+
+    monkeypatch.setattr(ctx.catalog, "update_server", deleted_first)
+    r = api.c.put(f"/osImages/remoteFileServers/{sid}", json={**body, "port": 2121})
+    assert r.status_code == 404, r.text
+    assert r.json()["messages"][0]["id"] == "FQXHMFC9016J"
+    assert api.c.get("/osImages/remoteFileServers").json()["serverList"] == []
 
 
 def test_remote_server_profiles_are_bounded(api: Api, monkeypatch: Any) -> None:

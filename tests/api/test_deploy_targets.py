@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from osdepot.services.context import Context
-from tests.conftest import REDFISH_SYSTEMS, Api
+from tests.conftest import REDFISH_SYSTEMS, Api, at_once, side_by_side
 from tests.redfish import PASSWORD, USER, Emulator, emulator_binary, system
 from tests.remote.servers import HttpServer
 from tests.shared import missing
@@ -539,6 +539,29 @@ def test_the_number_of_bmcs_is_bounded(api: Api, monkeypatch: pytest.MonkeyPatch
     assert r.status_code == 409, r.text
     assert r.json()["messages"][0]["id"] == "FQXHMFC9065J"
     assert api.c.get("/bmcs").json()["bmcs"] == []
+
+
+def test_bmcs_registered_at_the_same_instant_stay_bounded(
+    api: Api, ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """BMCs were counted before their systems were read (seconds, over the network)
+    and added after: registrations at the same instant each found room, and all were
+    added (here two past a limit of two). Counted again in the insert's transaction
+    now: one of them is refused."""
+    from osdepot.services import hosts
+
+    monkeypatch.setattr(hosts, "MAX_BMCS", 2)
+    monkeypatch.setattr(hosts.Hosts, "_read", lambda _self, _access: [])  # no systems
+
+    def register_at(n: int) -> int:
+        body = {"url": f"https://127.0.0.{n}:1", "username": "u", "password": "p"}
+        return int(api.c.post("/bmcs", json=body).status_code)
+
+    assert register_at(1) == 201
+    side_by_side(monkeypatch, ctx.catalog, "add_bmc")  # both have counted, before
+    answers = at_once(lambda: register_at(2), lambda: register_at(3))
+    assert sorted(answers) == [201, 409]
+    assert len(api.c.get("/bmcs").json()["bmcs"]) == 2
 
 
 class _HostileBmc:

@@ -24,7 +24,7 @@ from osdepot.services.auth import Auth
 from osdepot.services.context import Context
 from osdepot.services.recovery import recover
 from osdepot.web.app import create_app
-from tests.conftest import ADMIN, ADMIN_PW, Api, replace, sha256
+from tests.conftest import ADMIN, ADMIN_PW, Api, at_once, replace, sha256, side_by_side
 from tests.media import medium_bytes
 from tests.samples import CONFIG, KICKSTART, VALID, profile_archive, rpm_bytes
 
@@ -553,6 +553,26 @@ def test_an_image_holds_a_bounded_number_of_customised_profiles(
     ]
 
 
+def test_customised_profiles_made_at_the_same_instant_stay_bounded(
+    api: Api, stocked: dict[str, str], ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The image's customised profiles were counted before the transaction that adds
+    one: requests at the same instant each found room, and all were added. Counted
+    in the insert's transaction now: one of them is refused."""
+    from osdepot.services import profiles
+
+    monkeypatch.setattr(profiles, "MAX_CUSTOM_PROFILES", 2)
+    assert customise(api, stocked, "one").status_code == 201
+    side_by_side(monkeypatch, ctx.catalog, "add_profile")  # both have counted, before
+    answers = at_once(
+        lambda: customise(api, stocked, "two").status_code,
+        lambda: customise(api, stocked, "three").status_code,
+    )
+    assert sorted(answers) == [201, 409]
+    (image,) = [i for i in api.listing()["items"] if i["id"] == IMAGE]
+    assert len([p for p in image["profiles"] if p["type"] == "custom"]) == 2
+
+
 def test_an_export_whose_file_is_deleted_meanwhile_says_so(
     api: Api, stocked: dict[str, str], ctx: Context, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -580,10 +600,10 @@ def test_a_profile_whose_image_is_deleted_meanwhile_is_not_made(
     a duplicate)."""
     add_profile = ctx.catalog.add_profile
 
-    def image_gone_then_add(profile: Any) -> None:
+    def image_gone_then_add(profile: Any, *more: Any) -> None:
         for key in ctx.catalog.delete_objects([IMAGE]):
             ctx.blobs.delete(key)
-        add_profile(profile)
+        add_profile(profile, *more)
 
     monkeypatch.setattr(ctx.catalog, "add_profile", image_gone_then_add)
     r = customise(api, stocked)

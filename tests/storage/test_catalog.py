@@ -339,3 +339,90 @@ def test_a_session_is_not_added_across_a_password_change(ctx: Context) -> None:
     assert cat.get_session("t" * 64) is None
     assert cat.add_session(session, "new") is True
     assert cat.get_session("t" * 64) is not None
+
+
+@pytest.mark.parametrize("kind", ["servers", "bmcs", "profiles", "links"])
+def test_a_count_limit_holds_for_additions_at_the_same_instant(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """Two additions at once, each counting before the other's insert: before, remote
+    file servers, BMCs and customised profiles were counted before the transaction
+    that adds one, and links in it but without a lock on PostgreSQL (READ COMMITTED),
+    so requests at the same instant each found room. The count is made in the
+    insert's transaction, the transactions taking turns: here each addition waits
+    after its count for the other (0.3 s at most), and one of the two is refused."""
+    import contextlib
+
+    from osdepot.domain.records import Bmc, RemoteServer
+    from osdepot.errors import Full
+    from osdepot.storage.catalog.base import Base
+    from osdepot.storage.catalog.links import LinksCatalog
+
+    cat = ctx.catalog
+    job = cat.create_job(ImageType.OS, "admin", 1.0, None, "")
+    assert cat.claim_job(job.id, JobStatus.PENDING, 0, 1.0, None, "r.iso")
+    img = OsImage(id="r9", name="r9", file_id="f", created_at=1.0)
+    cat.commit_import(job.id, _file("f", "c" * 32, ImageType.OS), img, 2.0, {})
+
+    def add(n: int) -> object:
+        if kind == "servers":
+            return cat.add_server(
+                RemoteServer(id=0, display_name=f"s{n}", address="127.0.0.1", port=21,
+                             protocol="FTP", created_at=1.0), 2)  # fmt: skip
+        if kind == "bmcs":
+            return cat.add_bmc(
+                Bmc(id=0, url=f"https://bmc{n}", username="u", password_enc="x",
+                    created_by="admin", created_at=1.0, refreshed_at=1.0), [], 2)  # fmt: skip
+        if kind == "profiles":
+            cat.add_profile(
+                Profile(id=f"r9|c{n}", image_id="r9", name=f"c{n}", profile="Basic",
+                        type="custom"), 2)  # fmt: skip
+            return f"r9|c{n}"
+        return cat.add_link("f", False, "admin", 10.0, 100.0, 2)
+
+    assert add(0) is not None  # one of the two places taken
+    barrier = threading.Barrier(2)
+
+    def then_wait() -> None:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            barrier.wait(0.3)  # the other counts now, if it can
+
+    if kind == "links":
+        room_for_link = LinksCatalog._room_for_link
+
+        def counted(c: object, *args: object) -> bool:
+            found = room_for_link(c, *args)  # type: ignore[arg-type]
+            then_wait()
+            return found
+
+        monkeypatch.setattr(LinksCatalog, "_room_for_link", staticmethod(counted))
+    else:
+        room = Base._room.__func__  # type: ignore[attr-defined]
+
+        def counted_then_wait(cls: type, c: object, held: object, most: int) -> None:
+            room(cls, c, held, most)
+            then_wait()
+
+        monkeypatch.setattr(Base, "_room", classmethod(counted_then_wait))
+
+    outcomes: list[str] = []
+
+    def one(n: int) -> None:
+        try:
+            outcomes.append("refused" if add(n) is None and kind == "links" else "added")
+        except Full as full:
+            outcomes.append(f"refused at {full.most}")
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert sorted(outcomes) in (["added", "refused"], ["added", "refused at 2"])
+    held = {
+        "servers": lambda: len(cat.list_servers()),
+        "bmcs": lambda: len(cat.list_bmcs()),
+        "profiles": lambda: len([p for p in cat.find_profiles(["r9|c0", "r9|c1", "r9|c2"])]),
+        "links": lambda: len(cat.list_links("f")),
+    }[kind]()
+    assert held == 2

@@ -22,7 +22,7 @@ from osdepot.domain.deploy import (
 from osdepot.domain.jobs import JobStatus
 from osdepot.domain.records import Bmc, Host
 from osdepot.domain.text import has_control
-from osdepot.errors import BmcFailure, Duplicate, InUse, error
+from osdepot.errors import BmcFailure, Duplicate, Full, InUse, error
 from osdepot.messages import Messages
 from osdepot.ports import BmcAccess
 from osdepot.services.context import Context
@@ -155,13 +155,7 @@ class Hosts:
             )
         verify: bool | str = ca or (not insecure)
         if len(await self.ctx.run(self.ctx.catalog.list_bmcs)) >= MAX_BMCS:
-            raise error(
-                Messages.LIMIT_REACHED,
-                where="The repository",
-                count=MAX_BMCS,
-                what="BMCs",
-                detail="Each BMC's systems are host platforms; forget BMCs no longer used.",
-            )
+            raise _bmcs_full()  # before the BMC is asked (counted again when it is added)
         access = BmcAccess(url, username, password, verify, self.ctx.settings.bmc_timeout)
         try:
             systems = await self.ctx.run(self._read, access)
@@ -180,7 +174,9 @@ class Hosts:
             refreshed_at=now,
         )
         try:
-            saved = await self.ctx.run(self.ctx.catalog.add_bmc, bmc, systems)
+            saved = await self.ctx.run(self.ctx.catalog.add_bmc, bmc, systems, MAX_BMCS)
+        except Full:
+            raise _bmcs_full() from None
         except Duplicate as dup:
             what = "BMC" if dup.kind == "BMC" else "System"
             raise error(
@@ -355,3 +351,13 @@ def settings_json(h: Host) -> dict[str, Any]:
 def deploy_status_json(h: Host) -> dict[str, Any]:
     state = h.deploy_status if h.deploy_status in DEPLOY_STATES else READY
     return {"id": str(state), "name": DEPLOY_STATES[state], "message": h.deploy_message}
+
+
+def _bmcs_full() -> Exception:
+    return error(
+        Messages.LIMIT_REACHED,
+        where="The repository",
+        count=MAX_BMCS,
+        what="BMCs",
+        detail="Each BMC's systems are host platforms; forget BMCs no longer used.",
+    )

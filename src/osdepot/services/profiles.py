@@ -27,7 +27,7 @@ from osdepot.domain.profiles import (
     parse_options,
 )
 from osdepot.domain.records import OsImage, Profile, StoredFile, User
-from osdepot.errors import Duplicate, Missing, OsdepotError, error
+from osdepot.errors import Duplicate, Full, Missing, OsdepotError, error
 from osdepot.messages import Messages
 from osdepot.services.context import Context
 from osdepot.services.import_params import check_label
@@ -96,13 +96,7 @@ class Profiles:
                 "(an empty object for none).",
             )
         if sum(1 for p in image.profiles if p.type == "custom") >= MAX_CUSTOM_PROFILES:
-            raise error(
-                Messages.LIMIT_REACHED,
-                where=f"OS image {image.id}",
-                count=MAX_CUSTOM_PROFILES,
-                what="customised profiles",
-                detail="Each is listed by GET /osImages for every user.",
-            )
+            raise _profiles_full(image.id)  # (counted again when it is added)
         file_ids = await self._files(image, kind, parse_options(spec["customizationOptions"]))
         profile = Profile(
             id=custom_profile_id(image.id, image.arch, name),
@@ -117,7 +111,9 @@ class Profiles:
             created_at=self.ctx.clock(),
         )
         try:
-            await self.ctx.run(self.ctx.catalog.add_profile, profile)
+            await self.ctx.run(self.ctx.catalog.add_profile, profile, MAX_CUSTOM_PROFILES)
+        except Full:
+            raise _profiles_full(image.id) from None
         except Duplicate:
             raise error(Messages.ALREADY_EXISTS, what="Profile", name=profile.id) from None
         except Missing as exc:
@@ -352,3 +348,13 @@ class Profiles:
         except ValueError as exc:
             report = Report(errors=[{"location": "/", "message": str(exc)}])
         return report
+
+
+def _profiles_full(image_id: str) -> Exception:
+    return error(
+        Messages.LIMIT_REACHED,
+        where=f"OS image {image_id}",
+        count=MAX_CUSTOM_PROFILES,
+        what="customised profiles",
+        detail="Each is listed by GET /osImages for every user.",
+    )

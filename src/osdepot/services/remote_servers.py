@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from osdepot.domain.records import RemoteServer
 from osdepot.domain.text import has_control
-from osdepot.errors import Duplicate, InUse, error
+from osdepot.errors import Duplicate, Full, InUse, error
 from osdepot.messages import Messages
 from osdepot.services.context import Context
 from osdepot.services.secrets import SecretBox
@@ -24,6 +24,8 @@ log = logging.getLogger("osdepot.remote")
 PROTOCOLS = {"HTTP": 80, "HTTPS": 443, "FTP": 21, "SFTP": 22}
 #: remote file server profiles the repository holds
 MAX_SERVERS = 1000
+#: reads of a profile a change makes when other changes of it land in between
+_TRIES = 5
 KEY_TYPES = ("RSA-2048", "RSA-4096", "ECDSA-521-secp521r1")
 _ADDRESS = re.compile(
     r"^(?:\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f:]+:[0-9A-Fa-f:.]*|[A-Za-z0-9_][A-Za-z0-9._-]*)$"
@@ -153,10 +155,28 @@ class RemoteServers:
             raise _invalid("request body", "The body must be a JSON object.")
         if server_id is None and body.get("serverId") not in (None, ""):
             server_id = parse_server_id(body["serverId"])
-        old = await self.get(server_id) if server_id is not None else None
-        return await self.ctx.run(self._save, body, old)
+        if server_id is None:
+            saved = await self.ctx.run(self._save, body, None)
+            assert saved is not None
+            return saved
+        for _ in range(_TRIES):
+            # A change is made of the profile as it was read, and written only if it
+            # is still so (another change, or a host key pinned, in between: read
+            # again): what the other change stored (a new key pair) is never lost.
+            old = await self.get(server_id)
+            saved = await self.ctx.run(self._save, body, old)
+            if saved is not None:
+                return saved
+        raise error(
+            Messages.CHANGED_MEANWHILE,
+            what="Remote file server",
+            name=str(server_id),
+            tries=_TRIES,
+        )
 
-    def _save(self, body: dict[str, Any], old: RemoteServer | None) -> Saved:  # noqa: C901 (one check per field of the profile; to be split per field group (issue 16))
+    def _save(self, body: dict[str, Any], old: RemoteServer | None) -> Saved | None:  # noqa: C901 (one check per field of the profile; to be split per field group (issue 16))
+        """The profile ``body`` makes (of ``old``, for a change) stored; None when
+        ``old`` is no longer what is stored."""
         protocol = _text(body, "protocol", 8).strip().upper()
         if protocol not in PROTOCOLS:
             raise _invalid("protocol", "protocol must be HTTP, HTTPS, FTP or SFTP.")
@@ -262,16 +282,17 @@ class RemoteServers:
         catalog = self.ctx.catalog
         try:
             if old is None:
-                if len(catalog.list_servers()) >= MAX_SERVERS:
-                    raise error(
-                        Messages.LIMIT_REACHED,
-                        where="The repository",
-                        count=MAX_SERVERS,
-                        what="remote file server profiles",
-                        detail="Profiles are shared by every user; one is enough per server.",
-                    )
-                return Saved(catalog.add_server(server), [])
-            catalog.update_server(server)
+                return Saved(catalog.add_server(server, MAX_SERVERS), [])
+            if not catalog.update_server(server, expected=old):
+                return None  # changed or deleted since it was read
+        except Full:
+            raise error(
+                Messages.LIMIT_REACHED,
+                where="The repository",
+                count=MAX_SERVERS,
+                what="remote file server profiles",
+                detail="Profiles are shared by every user; one is enough per server.",
+            ) from None
         except Duplicate:
             # §5.3: a second server with the same name is an invalid attribute (400).
             raise error(
@@ -281,7 +302,8 @@ class RemoteServers:
                 "exists; display names are unique.",
             ) from None
         found = catalog.get_server(old.id)
-        assert found is not None
+        if found is None:
+            raise _not_found(old.id)  # deleted right after the change
         if dropped:
             log.info(
                 "remote server %d now points to %s %s:%d; stored %s dropped",

@@ -21,6 +21,9 @@ MIGRATION_LOCK = 0x6F736470
 #: The PostgreSQL advisory lock admissions of jobs and uploads take turns on
 #: (storage/catalog/base.py: admit_in), "osda".
 ADMISSION_LOCK = 0x6F736461
+#: The PostgreSQL advisory lock the count limits of remote file servers, BMCs,
+#: customised profiles and links take turns on (storage/catalog/base.py), "osdc".
+LIMIT_LOCK = 0x6F736463
 
 
 def is_unstorable(exc: BaseException) -> bool:

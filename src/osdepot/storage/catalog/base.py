@@ -7,13 +7,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select, text, update
+from sqlalchemy import Connection, Engine, Select, func, select, text, update
 
 from osdepot.domain.jobs import OPEN, JobStatus
 from osdepot.domain.records import Holdings, Usage, UserHolding
+from osdepot.errors import Full
 from osdepot.ports import Admit
-from osdepot.storage.db import ADMISSION_LOCK
+from osdepot.storage.db import ADMISSION_LOCK, LIMIT_LOCK
 from osdepot.storage.schema import files, jobs, os_images, repo_state, uploads
 
 log = logging.getLogger("osdepot.jobs")
@@ -133,3 +135,24 @@ class Base:
             conn = conn.execution_options(isolation_level="AUTOCOMMIT")
         with conn, conn.begin():
             yield conn
+
+    @staticmethod
+    def _take_turns(c: Connection) -> None:
+        """Make the writing transaction ``c`` wait for others that check a count limit:
+        on SQLite every writing transaction holds the database's write lock from its
+        start already (``BEGIN IMMEDIATE``); on PostgreSQL it takes one
+        transaction-scoped advisory lock, and each statement after it sees what the
+        transactions before committed (READ COMMITTED)."""
+        if c.dialect.name == "postgresql":
+            c.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LIMIT_LOCK})
+
+    @classmethod
+    def _room(cls, c: Connection, held: Select[Any], most: int) -> None:
+        """Raise errors.Full when ``held`` (a count) is ``most`` or more (no limit for
+        0), in the writing transaction ``c`` that is about to add one: two additions at
+        the same instant cannot both pass the limit (a count read before the
+        transaction could be passed by as many requests as came at once)."""
+        if most:
+            cls._take_turns(c)
+            if int(c.execute(held).scalar_one()) >= most:
+                raise Full(most)

@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from osdepot.domain.jobs import JobStatus
@@ -40,13 +40,15 @@ class HostsCatalog(Base):
         d["storage"] = json.loads(d["storage"]) if d["storage"] else None
         return Host(**d)
 
-    def add_bmc(self, bmc: Bmc, systems: Sequence[Host]) -> Bmc:
+    def add_bmc(self, bmc: Bmc, systems: Sequence[Host], most: int = 0) -> Bmc:
         """Insert a BMC with the systems it manages, in one transaction.
         errors.Duplicate("BMC", url) when the URL is registered; ("host", uuid) when one
-        of its systems is registered through another BMC."""
+        of its systems is registered through another BMC; errors.Full when ``most``
+        BMCs are registered."""
         values = {k: v for k, v in bmc.__dict__.items() if k != "id"}
         try:
             with self._write() as c:
+                self._room(c, select(func.count()).select_from(bmcs), most)
                 new_id = int(c.execute(insert(bmcs).values(**values)).inserted_primary_key[0])  # type: ignore[index]
                 self._put_hosts(c, new_id, systems)
         except _HostTaken as taken:

@@ -40,8 +40,10 @@ class LinksCatalog(Base):
                 there = c.execute(select(files.c.id).where(files.c.id == file_id)).first()
                 if there is None:
                     raise Missing([file_id])
-                if max_links and not self._room_for_link(c, file_id, now, max_links):
-                    return None
+                if max_links:
+                    self._take_turns(c)
+                    if not self._room_for_link(c, file_id, now, max_links):
+                        return None
                 new_id = c.execute(
                     insert(links).values(
                         file_id=file_id,

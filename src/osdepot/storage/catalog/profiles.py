@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from osdepot.domain.images import ImageType
@@ -98,12 +98,19 @@ def holders(c: Connection, file_ids: Sequence[str], deleted: Sequence[str]) -> d
 class ProfilesCatalog(Base):
     """Customised profiles and changes to stored files' labels and contents."""
 
-    def add_profile(self, profile: Profile) -> None:
+    def add_profile(self, profile: Profile, most: int = 0) -> None:
         """Add a customised profile; Duplicate when its id is taken, Missing when its
-        OS image (``[profile.image_id]``) or a file it names is gone."""
+        OS image (``[profile.image_id]``) or a file it names is gone, Full when the
+        image has ``most`` customised profiles."""
         image = select(os_images.c.id).where(os_images.c.id == profile.image_id)
+        custom = (
+            select(func.count())
+            .select_from(profiles)
+            .where(profiles.c.image_id == profile.image_id, profiles.c.type == "custom")
+        )
         try:
             with self._write() as c:
+                self._room(c, custom, most)
                 if c.execute(image).first() is None:
                     raise Missing([profile.image_id])
                 gone = self._missing_files(c, profile.file_ids)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from osdepot.domain.jobs import OPEN
@@ -30,10 +30,11 @@ class ServersCatalog(Base):
         d["verify_tls"] = bool(d["verify_tls"])
         return RemoteServer(**d)
 
-    def add_server(self, server: RemoteServer) -> RemoteServer:
+    def add_server(self, server: RemoteServer, most: int = 0) -> RemoteServer:
         values = {k: v for k, v in server.__dict__.items() if k != "id"}
         try:
             with self._write() as c:
+                self._room(c, select(func.count()).select_from(remote_servers), most)
                 new_id = c.execute(insert(remote_servers).values(**values)).inserted_primary_key
         except IntegrityError:
             raise Duplicate("server", server.display_name) from None
@@ -42,13 +43,14 @@ class ServersCatalog(Base):
         assert found is not None
         return found
 
-    def update_server(self, server: RemoteServer) -> bool:
+    def update_server(self, server: RemoteServer, expected: RemoteServer | None = None) -> bool:
         values = {k: v for k, v in server.__dict__.items() if k not in ("id", "created_at")}
+        same = [remote_servers.c.id == server.id]
+        if expected is not None:  # compare and set: every column as it was read
+            same += [remote_servers.c[k] == v for k, v in expected.__dict__.items()]
         try:
             with self._write() as c:
-                n = c.execute(
-                    update(remote_servers).where(remote_servers.c.id == server.id).values(**values)
-                ).rowcount
+                n = c.execute(update(remote_servers).where(*same).values(**values)).rowcount
         except IntegrityError:
             raise Duplicate("server", server.display_name) from None
         return bool(n == 1)
