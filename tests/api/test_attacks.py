@@ -693,7 +693,7 @@ def test_a_remote_server_changed_while_it_is_deleted_is_a_404(
     update = ctx.catalog.update_server
 
     def deleted_first(*args: Any, **kwargs: Any) -> bool:
-        assert ctx.catalog.delete_server(sid)
+        assert ctx.catalog.delete_server(int(sid))
         return bool(update(*args, **kwargs))
 
     monkeypatch.setattr(ctx.catalog, "update_server", deleted_first)
