@@ -523,6 +523,13 @@ class Catalog(Protocol):
     ) -> bool:
         """Store or clear (None, None) a host's deployment settings; False if no host."""
 
+    def set_hosts_settings(
+        self, items: Sequence[tuple[str, dict[str, object], dict[str, object]]]
+    ) -> None:
+        """Store several hosts' settings (uuid, network, storage) in one transaction;
+        errors.Missing naming the hosts not registered, and nothing stored, if any is
+        not."""
+
     def begin_deploy(
         self,
         uuid: str,

@@ -259,6 +259,43 @@ def test_host_settings_are_checked_stored_and_forgotten(
     assert api.c.get("/osdeployment/hostSettings").json()["hosts"] == []
 
 
+def test_host_settings_are_stored_for_all_or_none(
+    api: Api, bmc: Emulator, ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Settings of two hosts, one of them removed (its BMC refreshed without it) after
+    the request was checked: before, the first host's settings were stored one by one
+    and the request then answered 404 for the second; one transaction now, which
+    stores none of them when a host is gone."""
+    from osdepot.services import hosts
+
+    assert register(api, bmc).status_code == 201
+    local = {"targetDevice": "localdisk"}
+    entries = [
+        {"uuid": uuid, "networkSettings": NETWORK, "storageSettings": local}
+        for uuid in (NODE_A, NODE_B)
+    ]
+    parse_storage = hosts.parse_storage  # type: ignore[attr-defined]
+    parsed: list[str] = []
+
+    def then_b_goes(raw: Any, where: str) -> Any:
+        parsed.append(where)
+        if len(parsed) == 2:  # both checked: B's BMC no longer reports it
+            a = ctx.catalog.get_host(NODE_A)
+            assert a is not None and ctx.catalog.refresh_bmc(a.bmc_id, [a], 2.0, "")
+        return parse_storage(raw, where)
+
+    monkeypatch.setattr(hosts, "parse_storage", then_b_goes)
+    r = api.c.put("/osdeployment/hostSettings", json=entries)
+    assert r.status_code == 404, r.text
+    assert message(r)["id"] == "FQXHMFC9016J" and NODE_B in message(r)["text"]
+    a_now = api.c.get(f"/osdeployment/hostSettings/{NODE_A}").json()["host"]
+    assert a_now["networkSettings"] == {}  # before: stored
+    monkeypatch.setattr(hosts, "parse_storage", parse_storage)
+    r = api.c.put("/osdeployment/hostSettings", json=entries[:1])
+    assert r.status_code == 200, r.text
+    assert [h["uuid"] for h in r.json()["hosts"]] == [NODE_A]
+
+
 PYLXCA_GLOBAL: dict[str, Any] = {
     "activeDirectory": {"allDomains": [], "defaultDomain": "labs.lenovo.com"},
     "credentials": [

@@ -220,3 +220,16 @@ def test_changes_of_a_setting_at_once_both_count(ctx: Context, stored: bool) -> 
     for t in threads:
         t.join(20)
     assert cat.get_setting("globalSettings") == {"n": [1, 2]}
+
+
+def test_several_hosts_settings_are_stored_together_or_not_at_all(ctx: Context) -> None:
+    cat = ctx.catalog
+    cat.add_bmc(bmc("https://bmc1"), [host(A, "a"), host(B, "b")])
+    cat.set_hosts_settings([(A, {"hostname": "a1"}, {"targetDevice": "localdisk"}),
+                            (B, {"hostname": "b1"}, {"targetDevice": "usbdisk"})])  # fmt: skip
+    with pytest.raises(Missing) as gone:
+        cat.set_hosts_settings([(A, {"hostname": "a2"}, {}), (C, {}, {})])
+    assert gone.value.keys == [C]
+    a, b = cat.get_host(A), cat.get_host(B)
+    assert a is not None and a.network == {"hostname": "a1"}  # A as it was
+    assert b is not None and b.storage == {"targetDevice": "usbdisk"}

@@ -22,7 +22,7 @@ from osdepot.domain.deploy import (
 from osdepot.domain.jobs import JobStatus
 from osdepot.domain.records import Bmc, Host
 from osdepot.domain.text import has_control
-from osdepot.errors import BmcFailure, Duplicate, Full, InUse, error
+from osdepot.errors import BmcFailure, Duplicate, Full, InUse, Missing, error
 from osdepot.messages import Messages
 from osdepot.ports import BmcAccess
 from osdepot.services.context import Context
@@ -282,13 +282,7 @@ class Hosts:
         uuid = parse_host_uuid(raw_uuid)
         found = await self.ctx.run(self.ctx.catalog.get_host, uuid)
         if found is None:
-            raise error(
-                Messages.NOT_FOUND,
-                what="Host",
-                name=uuid,
-                detail="No registered BMC manages a system with this UUID; GET "
-                "/hostPlatforms lists them (register a BMC with POST /bmcs).",
-            )
+            raise _no_host(uuid)
         return found
 
     async def save_settings(self, body: Any) -> list[Host]:
@@ -321,11 +315,16 @@ class Hosts:
             network = parse_network(item["networkSettings"], f"hosts[{i}].networkSettings")
             target = parse_storage(item["storageSettings"], f"hosts[{i}].storageSettings")
             checked.append((host, network.json(), dict(target)))
-        for host, network_json, storage_json in checked:
+        # all or none: a host removed since it was checked (its BMC refreshed or
+        # forgotten) leaves every host's settings as they were
+        try:
             await self.ctx.run(
-                self.ctx.catalog.set_host_settings, host.uuid, network_json, storage_json
+                self.ctx.catalog.set_hosts_settings, [(h.uuid, n, s) for h, n, s in checked]
             )
-        return [await self.host(h.uuid) for h, _n, _s in checked]
+        except Missing as gone:
+            raise _no_host(gone.keys[0]) from None
+        stored = [await self.ctx.run(self.ctx.catalog.get_host, h.uuid) for h, _n, _s in checked]
+        return [h for h in stored if h is not None]  # (one may have gone since)
 
     async def delete_settings(self, raw_uuid: Any) -> None:
         host = await self.host(raw_uuid)
@@ -360,4 +359,14 @@ def _bmcs_full() -> Exception:
         count=MAX_BMCS,
         what="BMCs",
         detail="Each BMC's systems are host platforms; forget BMCs no longer used.",
+    )
+
+
+def _no_host(uuid: str) -> Exception:
+    return error(
+        Messages.NOT_FOUND,
+        what="Host",
+        name=uuid,
+        detail="No registered BMC manages a system with this UUID; GET "
+        "/hostPlatforms lists them (register a BMC with POST /bmcs).",
     )

@@ -159,6 +159,25 @@ class HostsCatalog(Base):
             ).rowcount
         return bool(n)
 
+    def set_hosts_settings(
+        self, items: Sequence[tuple[str, dict[str, Any], dict[str, Any]]]
+    ) -> None:
+        """Store the deployment settings of several hosts (uuid, network, storage), in
+        one transaction: errors.Missing naming the hosts not registered (and nothing
+        stored) when any is not."""
+        with self._write() as c:
+            missing = [
+                uuid
+                for uuid, network, storage in items
+                if not c.execute(
+                    update(hosts)
+                    .where(hosts.c.uuid == uuid)
+                    .values(network=json.dumps(network), storage=json.dumps(storage))
+                ).rowcount
+            ]
+            if missing:
+                raise Missing(missing)  # (the transaction is rolled back)
+
     # -- deployments ------------------------------------------------------------------
 
     def begin_deploy(
