@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import resource
 
+import pytest
+
 from osdepot.web.connections import FILES_RESERVE, ConnectionLimits, raise_open_files_limit
 
 
@@ -81,3 +83,28 @@ def test_handshakes_in_progress_are_counted_on_their_own() -> None:
     assert tight.admit("x") is None and tight.admit("y") is None
     assert tight.start_handshake("z")
     assert not tight.start_handshake("w")
+
+
+def test_refused_handshakes_of_a_burst_are_all_logged(caplog: pytest.LogCaptureFixture) -> None:
+    """The first refusal is logged at once, the ones after it within the interval as
+    one line when the interval is over — before, only if another refusal came after
+    it, so the end of a burst was never told."""
+    import asyncio
+
+    from osdepot.web.serverloop import _Refusals
+
+    async def burst() -> list[str]:
+        refusals = _Refusals()
+        refusals.EVERY = 0.2
+        refusals.add("10.0.0.1")
+        refusals.add("10.0.0.1")
+        refusals.add("10.0.0.2")
+        lines = [r.getMessage() for r in caplog.records]
+        await asyncio.sleep(0.4)
+        assert lines == [r.getMessage() for r in caplog.records][:1]
+        return [r.getMessage() for r in caplog.records]
+
+    caplog.set_level("WARNING")
+    first, rest = asyncio.run(burst())
+    assert first.startswith("closed 1 connection(s) before their TLS handshake")
+    assert rest.startswith("closed 2 connection(s)") and "latest from 10.0.0.2" in rest

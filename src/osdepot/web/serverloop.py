@@ -72,29 +72,44 @@ class ServerLoop(_Base):  # type: ignore[valid-type,misc]
 
 
 class _Refusals:
-    """Connections closed before their handshake, logged at most every 10 s: a flood
-    would otherwise write a line for each."""
+    """Connections closed before their handshake, logged at most every ``EVERY``
+    seconds: a flood would otherwise write a line for each. Those of a burst counted
+    after its line are logged when the interval is over, whether more come or not."""
+
+    EVERY = 10.0
 
     def __init__(self) -> None:
         self.count = 0
-        self.logged_at = 0.0
+        self.logged_at = -self.EVERY
+        self._latest = ""
+        self._later: asyncio.TimerHandle | None = None
 
     def add(self, host: str) -> None:
+        self.count += 1
+        self._latest = host
+        wait = self.logged_at + self.EVERY - time.monotonic()
+        if wait <= 0:
+            self._log()
+        elif self._later is None:
+            self._later = asyncio.get_running_loop().call_later(wait, self._log)
+
+    def _log(self) -> None:
         from osdepot.web.protocol import LIMITS
 
-        self.count += 1
-        now = time.monotonic()
-        if now - self.logged_at >= 10.0:
+        if self._later is not None:
+            self._later.cancel()
+            self._later = None
+        if self.count:
             log.warning(
                 "closed %d connection(s) before their TLS handshake (the latest from %s, "
                 "which has %d handshakes in progress; %d in all): more than the server "
                 "takes at once",
                 self.count,
-                host,
-                LIMITS.handshakes(host),
+                self._latest,
+                LIMITS.handshakes(self._latest),
                 LIMITS.handshaking,
             )
-            self.count, self.logged_at = 0, now
+        self.count, self.logged_at = 0, time.monotonic()
 
 
 REFUSALS = _Refusals()
