@@ -542,6 +542,13 @@ class Catalog(Protocol):
         """Mark a host as deploying (state 4) for a job, unless its state is in
         ``busy``: whether it was (two deployments of one host never run together)."""
 
+    def begin_deploys(
+        self, starts: Sequence[tuple[str, int, str, str]], now: float, busy: Sequence[int]
+    ) -> dict[str, str]:
+        """Mark hosts as deploying (uuid, job id, profile, token hash) in one
+        transaction, all or none: the hosts that could not be, with why ("busy",
+        "gone"), and then none was; errors.Missing naming profiles gone (none begun)."""
+
     def deploy_state(
         self, uuid: str, job_id: int, state: int, message: str, now: float, **files: str | None
     ) -> bool:

@@ -468,3 +468,90 @@ def test_a_profile_is_not_deleted_under_a_deployment_that_began_after_the_check(
     assert "The profile was deleted" in deploys[-1]["messages"][0]["explanation"]
     assert api.c.get(f"/hostPlatforms/{UUID}").json()["deployStatus"]["id"] != "4"
     assert bmc.calls == []
+
+
+def test_a_deployment_to_several_hosts_starts_on_all_or_none(
+    api: Api, ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two hosts in one request, the second taken by another deployment after the
+    request's checks: before, the first host's deployment had started (its BMC told to
+    boot the installer) when the request answered 409 "No deployment was started" —
+    without the first one's job id. Every host is now begun in one transaction, or
+    none: 409, neither host deploying, nothing sent to a BMC."""
+    from sqlalchemy import update
+
+    from osdepot.services.deploy_orders import OrderChecks
+    from osdepot.storage.schema import hosts
+
+    profile = _prepare(api, ctx)
+    other = "D" * 32
+    ctx.catalog.add_bmc(
+        Bmc(0, "https://bmc2.example", "u", created_by="admin", created_at=1.0, refreshed_at=1.0),
+        [Host(other, 0, "/redfish/v1/Systems/d", name="d", virtual_cd=True, refreshed_at=1.0)],
+    )
+    bmc = ScriptedBmc()
+    ctx.bmc_reader = bmc
+    addresses = OrderChecks.addresses
+
+    async def then_taken(self: OrderChecks, *args: Any) -> None:
+        await addresses(self, *args)
+        with ctx.catalog.engine.begin() as c:  # type: ignore[attr-defined]  # another request
+            c.execute(update(hosts).where(hosts.c.uuid == other).values(deploy_status=11))
+
+    monkeypatch.setattr(OrderChecks, "addresses", then_taken)
+    body = [{"uuid": UUID, "selectedImage": profile}, {"uuid": other, "selectedImage": profile}]
+    r = api.c.put("/hostPlatforms", json=body)
+    assert r.status_code == 409, r.text
+    assert r.json()["messages"][0]["id"] == "FQXHMFC9055J"
+    assert other in r.json()["messages"][0]["text"]
+    time.sleep(0.5)  # (a deployment started would have reached its BMC by now)
+    assert api.c.get(f"/hostPlatforms/{UUID}").json()["deployStatus"]["id"] not in {
+        str(s) for s in range(4, 17)
+    }
+    assert bmc.calls == []
+    tasks = [t for t in api.c.get("/tasks").json() if t["typeId"] == "OSDeploy"]
+    assert len(tasks) == 2 and all(t["status"] == "Stopped" for t in tasks), tasks
+    monkeypatch.setattr(OrderChecks, "addresses", addresses)
+    r = api.c.put("/hostPlatforms", json=body[:1])  # the first host is free
+    assert r.status_code == 200, r.text
+
+
+def test_a_deployment_refused_by_the_open_jobs_limit_starts_on_no_host(
+    api: Api, ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two hosts, and another job of the user made between the request's check of its
+    open jobs and the second host's job, which the limit then refuses: before, the
+    first host's deployment had started when the request answered 409. Every job of
+    the request is made before any host is begun now; the ones made are Stopped."""
+    from dataclasses import replace
+
+    from osdepot.domain.images import ImageType
+
+    profile = _prepare(api, ctx)
+    other = "D" * 32
+    ctx.catalog.add_bmc(
+        Bmc(0, "https://bmc2.example", "u", created_by="admin", created_at=1.0, refreshed_at=1.0),
+        [Host(other, 0, "/redfish/v1/Systems/d", name="d", virtual_cd=True, refreshed_at=1.0)],
+    )
+    bmc = ScriptedBmc()
+    ctx.bmc_reader = bmc
+    ctx.settings = replace(ctx.settings, max_open_jobs_per_user=2)
+    create_job = ctx.catalog.create_job
+    made: list[int] = []
+
+    def and_another(*args: Any) -> Any:
+        job = create_job(*args)
+        made.append(job.id)
+        if len(made) == 1:  # another request's import job of the same user, just now
+            made.append(create_job(ImageType.OS, "admin", 1.0, None, "").id)
+        return job
+
+    monkeypatch.setattr(ctx.catalog, "create_job", and_another)
+    body = [{"uuid": UUID, "selectedImage": profile}, {"uuid": other, "selectedImage": profile}]
+    r = api.c.put("/hostPlatforms", json=body)
+    assert r.status_code == 409, r.text
+    assert r.json()["messages"][0]["id"] == "FQXHMFC9063J"
+    time.sleep(0.5)  # (a deployment started would have reached its BMC by now)
+    assert bmc.calls == []
+    tasks = [t for t in api.c.get("/tasks").json() if t["typeId"] == "OSDeploy"]
+    assert [t["status"] for t in tasks] == ["Stopped"], tasks

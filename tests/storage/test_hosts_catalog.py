@@ -233,3 +233,26 @@ def test_several_hosts_settings_are_stored_together_or_not_at_all(ctx: Context) 
     a, b = cat.get_host(A), cat.get_host(B)
     assert a is not None and a.network == {"hostname": "a1"}  # A as it was
     assert b is not None and b.storage == {"targetDevice": "usbdisk"}
+
+
+def test_deployments_to_several_hosts_begin_together_or_not_at_all(ctx: Context) -> None:
+    cat = ctx.catalog
+    cat.add_bmc(bmc("https://bmc1"), [host(A, "a"), host(B, "b")])
+    _image, profile = _image_with_profile(ctx, 1)
+    first, second, third = (_deployment(ctx, profile) for _ in range(3))
+    assert cat.begin_deploy(B, first, profile, "f" * 64, 2.0, [4])  # B is deploying
+    starts = [(A, second, profile, "e" * 64), (B, third, profile, "d" * 64)]
+    assert cat.begin_deploys(starts, 3.0, [4]) == {B: "busy"}
+    a, b = cat.get_host(A), cat.get_host(B)
+    assert a is not None and a.deploy_status == 0  # A not begun either
+    assert b is not None and b.deploy_job == first
+    gone = [(A, second, profile, "e" * 64), (C, third, profile, "d" * 64)]
+    assert cat.begin_deploys(gone, 3.0, [4]) == {C: "gone"}
+    with pytest.raises(Missing) as missing:
+        cat.begin_deploys([(A, second, "r9|nothing", "e" * 64)], 3.0, [4])
+    assert missing.value.keys == ["r9|nothing"]
+    a = cat.get_host(A)
+    assert a is not None and a.deploy_status == 0
+    assert cat.begin_deploys(starts[:1], 3.0, [4]) == {}
+    a = cat.get_host(A)
+    assert a is not None and a.deploy_status == 4 and a.deploy_job == second

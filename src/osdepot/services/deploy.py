@@ -105,12 +105,37 @@ class Deployments:
             orders.append(order)
         await checks.addresses(orders, settings)
         await self.ctx.run(make_room_for_jobs, self.ctx, user.name, len(orders))
-        started: list[tuple[str, int]] = []
-        for order in orders:
-            started.append((order.host.uuid, await self._launch(order, user, base, settings)))
-        return started
+        jobs: list[int] = []
+        try:
+            for order in orders:
+                jobs.append(await self._new_job(order, user))
+        except BaseException:  # refused (the user's open jobs), or the catalog failed
+            for order, job in zip(orders, jobs, strict=False):
+                await self._finish_job(job, FAILED, order, "Not started: the request was refused")
+            raise
+        tokens = [secrets.token_urlsafe(32) for _ in orders]
+        await self._begin(orders, jobs, tokens)
+        timeout = float(settings["deploySettings"]["stateTransitionTimeout"])
+        ctx = self.ctx
+        for order, job, token in zip(orders, jobs, tokens, strict=True):
+            log.info(
+                "deployment of %s to %s started by %s (job %d)",
+                order.profile.id,
+                order.host.uuid,
+                user.name,
+                job,
+                extra={
+                    "event": "deploy",
+                    "host": order.host.uuid,
+                    "profile": order.profile.id,
+                    "job": job,
+                },
+            )
+            ctx.running.start(job, self._run(order, job, token, user, base, timeout))
+        return [(order.host.uuid, job) for order, job in zip(orders, jobs, strict=True)]
 
-    async def _launch(self, order: Order, user: User, base: str, settings: dict[str, Any]) -> int:
+    async def _new_job(self, order: Order, user: User) -> int:
+        """The order's job, claimed (Running) for this node."""
         ctx, now = self.ctx, self.ctx.clock()
         host, profile = order.host, order.profile
         job = await ctx.run(
@@ -125,39 +150,44 @@ class Deployments:
         await ctx.run(
             ctx.catalog.claim_job, job.id, JobStatus.PENDING, 0, now, None, profile.id, ctx.node
         )
-        token = secrets.token_urlsafe(32)
+        return job.id
+
+    async def _begin(self, orders: list[Order], jobs: list[int], tokens: list[str]) -> None:
+        """Every order's host marked as deploying, or none (each job then Stopped, and
+        the request refused): a deployment never starts on some hosts of a request
+        that is answered as refused."""
+        ctx = self.ctx
+        starts = [
+            (o.host.uuid, job, o.profile.id, _hash(token))
+            for o, job, token in zip(orders, jobs, tokens, strict=True)
+        ]
         try:
-            began = await ctx.run(
-                ctx.catalog.begin_deploy,
-                host.uuid,
-                job.id,
-                profile.id,
-                _hash(token),
-                now,
-                sorted(ACTIVE),
-            )
-        except Missing:  # deleted after the order's checks
-            await self._finish_job(job.id, FAILED, order, "The profile was deleted")
+            refusals = await ctx.run(ctx.catalog.begin_deploys, starts, ctx.clock(), sorted(ACTIVE))
+        except Missing as gone:  # deleted after the orders' checks
+            for order, job in zip(orders, jobs, strict=True):
+                await self._finish_job(job, FAILED, order, "The profile was deleted")
             raise error(
                 Messages.NOT_FOUND,
                 what="Profile",
-                name=profile.id,
+                name=gone.keys[0],
                 detail="It was deleted just now; nothing was deployed.",
             ) from None
-        if not began:  # another request started one in the meantime
-            await self._finish_job(job.id, FAILED, order, "A deployment to it is running")
-            raise refused(host.uuid, "A deployment to it is running")
-        log.info(
-            "deployment of %s to %s started by %s (job %d)",
-            profile.id,
-            host.uuid,
-            user.name,
-            job.id,
-            extra={"event": "deploy", "host": host.uuid, "profile": profile.id, "job": job.id},
-        )
-        timeout = float(settings["deploySettings"]["stateTransitionTimeout"])
-        ctx.running.start(job.id, self._run(order, job.id, token, user, base, timeout))
-        return job.id
+        if not refusals:
+            return
+
+        def why(host: str) -> str:
+            if refusals[host] == "busy":
+                return "A deployment to it is running"  # another request started one
+            return "Its BMC no longer reports it"  # (refreshed without it, or removed)
+
+        first = next(iter(refusals))
+        for order, job in zip(orders, jobs, strict=True):
+            host = order.host.uuid
+            detail = (
+                why(host) if host in refusals else f"Not started: {first} cannot be deployed now"
+            )
+            await self._finish_job(job, FAILED, order, detail)
+        raise refused(first, why(first))
 
     # -- running ------------------------------------------------------------------------
 

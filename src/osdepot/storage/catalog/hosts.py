@@ -22,6 +22,14 @@ _HOST = [hosts.c[f.name] for f in dataclasses.fields(Host)]
 _DESCRIBED = ("system_path", "name", "manufacturer", "model", "serial", "power_state")
 
 
+class _NoneBegun(Exception):
+    """Rolls back a start of deployments that cannot begin on every host."""
+
+    def __init__(self, refused: dict[str, str]) -> None:
+        super().__init__(refused)
+        self.refused = refused
+
+
 class HostsCatalog(Base):
     """The BMC and host part of :class:`osdepot.storage.catalog.SqlCatalog`."""
 
@@ -189,33 +197,58 @@ class HostsCatalog(Base):
         now: float,
         busy: Sequence[int],
     ) -> bool:
-        """Mark the host as deploying (state 4) for ``job_id``, unless its state is one
-        of ``busy`` (a deployment runs): whether it was. Raises Missing when the
-        profile is gone: its row is read FOR SHARE (on PostgreSQL), so that a deletion
-        of it either waits for this transaction and then sees the deployment
-        (``delete_objects`` refuses), or has deleted it first."""
-        with self._write() as c:
-            there = c.execute(
-                select(profiles.c.id).where(profiles.c.id == profile).with_for_update(read=True)
-            ).first()
-            if there is None:
-                raise Missing([profile])
-            n = c.execute(
-                update(hosts)
-                .where(hosts.c.uuid == uuid, hosts.c.deploy_status.not_in(list(busy)))
-                .values(
-                    deploy_status=4,
-                    deploy_message="",
-                    deploy_job=job_id,
-                    deploy_profile=profile,
-                    deploy_token_hash=token_hash,
-                    deploy_state_at=now,
-                    deploy_media=None,
-                    deploy_unattend=None,
-                    deploy_links=None,
-                )
-            ).rowcount
-        return bool(n)
+        """:meth:`begin_deploys` of one host: whether it was begun."""
+        return not self.begin_deploys([(uuid, job_id, profile, token_hash)], now, busy)
+
+    def begin_deploys(
+        self, starts: Sequence[tuple[str, int, str, str]], now: float, busy: Sequence[int]
+    ) -> dict[str, str]:
+        """Mark each host (uuid, job id, profile, token hash) as deploying (state 4)
+        for its job, in one transaction: all of them, or none. Returns the hosts that
+        could not be (and then none was), each with why: "busy" when its state is one
+        of ``busy`` (a deployment runs), "gone" when it is not registered. Raises
+        Missing naming the profiles gone (none begun): their rows are read FOR SHARE
+        (on PostgreSQL), so that a deletion of one either waits for this transaction
+        and then sees the deployment (``delete_objects`` refuses), or has deleted it
+        first."""
+        try:
+            with self._write() as c:
+                names = sorted({profile for _u, _j, profile, _t in starts})
+                found = {
+                    r[0]
+                    for r in c.execute(
+                        select(profiles.c.id)
+                        .where(profiles.c.id.in_(names))
+                        .with_for_update(read=True)
+                    )
+                }
+                if len(found) < len(names):
+                    raise Missing([p for p in names if p not in found])
+                refused: dict[str, str] = {}
+                for uuid, job_id, profile, token_hash in starts:
+                    n = c.execute(
+                        update(hosts)
+                        .where(hosts.c.uuid == uuid, hosts.c.deploy_status.not_in(list(busy)))
+                        .values(
+                            deploy_status=4,
+                            deploy_message="",
+                            deploy_job=job_id,
+                            deploy_profile=profile,
+                            deploy_token_hash=token_hash,
+                            deploy_state_at=now,
+                            deploy_media=None,
+                            deploy_unattend=None,
+                            deploy_links=None,
+                        )
+                    ).rowcount
+                    if not n:
+                        there = c.execute(select(hosts.c.uuid).where(hosts.c.uuid == uuid))
+                        refused[uuid] = "busy" if there.first() else "gone"
+                if refused:
+                    raise _NoneBegun(refused)  # (the transaction is rolled back)
+        except _NoneBegun as none:
+            return none.refused
+        return {}
 
     def deploy_state(
         self,
