@@ -22,7 +22,7 @@ from osdepot.services.auth import Auth
 from osdepot.services.context import Context
 from osdepot.services.recovery import recover
 from osdepot.web.app import ROUTES, create_app
-from tests.conftest import ADMIN, ADMIN_PW
+from tests.conftest import ADMIN, ADMIN_PW, Api
 
 EDIT, DELETE = Privilege.EDIT_FILES, Privilege.DELETE_FILES
 SRV_EDIT, SRV_DELETE = Privilege.EDIT_REMOTE_SERVERS, Privilege.DELETE_REMOTE_SERVERS
@@ -378,3 +378,26 @@ def test_the_lock_ends_by_itself_and_the_cli_lifts_it(
         auth.login("carol", "carol-password", "")
     finally:
         ctx.close()
+
+
+def test_an_account_deleted_right_after_its_unlock_is_a_404(
+    api: Api, ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``osdepot users delete`` between the unlock and the read of the account it
+    answers: an assertion failed (a 500)."""
+    Auth(ctx).add_user("carol", "lxc-operator", "carol-password-1")
+    get_user = ctx.catalog.get_user
+
+    def deleted_meanwhile(name: str) -> Any:
+        return None if name == "carol" else get_user(name)
+
+    unlock = Auth.unlock
+
+    def unlock_then_delete(self: Auth, name: str) -> None:
+        unlock(self, name)
+        monkeypatch.setattr(ctx.catalog, "get_user", deleted_meanwhile)
+
+    monkeypatch.setattr(Auth, "unlock", unlock_then_delete)
+    r = api.c.put("/userAccounts/carol", json={"unlock": True})
+    assert r.status_code == 404, r.text
+    assert r.json()["messages"][0]["id"] == "FQXHMFC9016J"

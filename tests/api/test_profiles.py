@@ -534,6 +534,27 @@ def test_files_the_repository_holds_are_not_stored_twice(api: Api, ctx: Context)
     assert len(api.listing()["installScriptFiles"]) == 1
 
 
+def test_a_file_of_the_repository_deleted_during_an_archive_import_is_a_404(
+    api: Api, ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The archive's script is one the repository holds (so it is not stored twice),
+    and that file is deleted while the archive is being read: an assertion failed (a
+    500). Now 404 naming the file, and nothing of the archive is kept."""
+    api.import_file("OS", "rhel.iso", ISO)
+    script = api.import_file("SCRIPT", "post.sh", SCRIPT, os="rhel")
+    before = sorted(ctx.blobs.keys())
+    get_file = ctx.catalog.get_file
+    monkeypatch.setattr(
+        ctx.catalog, "get_file", lambda fid: None if fid == script else get_file(fid)
+    )
+    r = api.upload(api.init("OSPROFILE"), "custom.tar.gz", profile_archive())
+    assert r.status_code == 404, r.text
+    msg = r.json()["messages"][0]
+    assert script in msg["text"] and "deleted just now" in msg["explanation"], msg
+    assert sorted(ctx.blobs.keys()) == before
+    assert {p["type"] for i in api.listing()["items"] for p in i["profiles"]} == {"predefined"}
+
+
 def test_an_image_holds_a_bounded_number_of_customised_profiles(
     api: Api, stocked: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

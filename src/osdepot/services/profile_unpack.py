@@ -29,6 +29,7 @@ from osdepot.errors import ContentError, OsdepotError, error
 from osdepot.messages import Messages
 from osdepot.ports import RandomAccess
 from osdepot.services.context import Context
+from osdepot.services.downloads import deleted_just_now
 
 
 def unpack_profile(
@@ -169,7 +170,8 @@ def _profile_from(
             raise refuse(f"profile.json names the file {old}, which the archive does not hold")
         fid = ids[old]
         f = by_id.get(fid) or ctx.catalog.get_file(fid)
-        assert f is not None
+        if f is None:  # the repository's copy of it, deleted since it was found
+            raise deleted_just_now(fid)
         if kind is not None:
             try:
                 check_file_for(kind, group, fid, f.image_type, f.os)

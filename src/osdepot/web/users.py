@@ -58,5 +58,6 @@ async def update_account(request: Request) -> Response:
         )
     await ctx.run(auth_of(request).unlock, name)
     user = await ctx.run(ctx.catalog.get_user, name)
-    assert user is not None
+    if user is None:  # deleted (osdepot users delete) right after it was unlocked
+        raise error(Messages.NOT_FOUND, what="User", name=name, detail="It was deleted just now.")
     return envelope(200, response=account_json(user, ctx.clock()))
