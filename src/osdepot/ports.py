@@ -530,23 +530,12 @@ class Catalog(Protocol):
         errors.Missing naming the hosts not registered, and nothing stored, if any is
         not."""
 
-    def begin_deploy(
-        self,
-        uuid: str,
-        job_id: int,
-        profile: str,
-        token_hash: str,
-        now: float,
-        busy: Sequence[int],
-    ) -> bool:
-        """Mark a host as deploying (state 4) for a job, unless its state is in
-        ``busy``: whether it was (two deployments of one host never run together)."""
-
     def begin_deploys(
         self, starts: Sequence[tuple[str, int, str, str]], now: float, busy: Sequence[int]
     ) -> dict[str, str]:
-        """Mark hosts as deploying (uuid, job id, profile, token hash) in one
-        transaction, all or none: the hosts that could not be, with why ("busy",
+        """Mark hosts as deploying (state 4; uuid, job id, profile, token hash) in one
+        transaction, all or none, none whose state is in ``busy`` (two deployments of
+        one host never run together): the hosts that could not be, with why ("busy",
         "gone"), and then none was; errors.Missing naming profiles gone (none begun)."""
 
     def deploy_state(

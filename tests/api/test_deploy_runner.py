@@ -186,7 +186,7 @@ def test_a_deployment_left_behind_by_a_stopped_node_does_not_block_its_host(
     cat = ctx.catalog
     job = cat.create_job(ImageType.OSPROFILE, "admin", 1.0, None, "Deployment of x")
     assert cat.claim_job(job.id, JobStatus.PENDING, 0, 1.0, None, profile, "gone-node/1")
-    assert cat.begin_deploy(UUID, job.id, profile, "f" * 64, 1.0, list(range(4, 17)))
+    assert not cat.begin_deploys([(UUID, job.id, profile, "f" * 64)], 1.0, list(range(4, 17)))
     assert cat.deploy_state(UUID, job.id, 14, "", 2.0)
     assert cat.finish_job(job.id, JobStatus.STOPPED, 3.0, {"id": "FQXHMFC9048M"})
     ctx.bmc_reader = ScriptedBmc()

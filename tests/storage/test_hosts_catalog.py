@@ -125,7 +125,7 @@ def test_a_deployment_and_the_deletion_of_its_profile_exclude_each_other(ctx: Co
     cat.add_bmc(bmc("https://bmc1"), [host(A, "a")])
     image, profile = _image_with_profile(ctx, 1)
     job = _deployment(ctx, profile)
-    assert cat.begin_deploy(A, job, profile, "f" * 64, 2.0, [4])
+    assert not cat.begin_deploys([(A, job, profile, "f" * 64)], 2.0, [4])
     for going in ([profile], [image], ["f1"]):
         with pytest.raises(InUse) as exc:
             cat.delete_objects(going)
@@ -136,7 +136,7 @@ def test_a_deployment_and_the_deletion_of_its_profile_exclude_each_other(ctx: Co
     assert cat.delete_objects([image]) == [f"{1:032d}"]
     later = _deployment(ctx, profile)
     with pytest.raises(Missing):
-        cat.begin_deploy(A, later, profile, "f" * 64, 4.0, [4])
+        cat.begin_deploys([(A, later, profile, "f" * 64)], 4.0, [4])
     assert cat.get_host(A) is not None and cat.get_host(A).deploy_job == job  # type: ignore[union-attr]
 
 
@@ -154,7 +154,7 @@ def test_a_deployment_racing_the_deletion_of_its_profile(ctx: Context) -> None:
                    result: dict[str, object] = result) -> None:  # fmt: skip
             barrier.wait()
             try:
-                result["deploy"] = cat.begin_deploy(A, job, profile, "f" * 64, 2.0, [4])
+                result["deploy"] = not cat.begin_deploys([(A, job, profile, "f" * 64)], 2.0, [4])
             except Missing:
                 result["deploy"] = "missing"
 
@@ -185,7 +185,7 @@ def test_a_system_being_deployed_is_kept_when_its_bmc_stops_listing_it(ctx: Cont
     one = cat.add_bmc(bmc("https://bmc1"), [host(A, "a"), host(B, "b")])
     _image, profile = _image_with_profile(ctx, 1)
     job = _deployment(ctx, profile)
-    assert cat.begin_deploy(A, job, profile, "f" * 64, 2.0, [4])
+    assert not cat.begin_deploys([(A, job, profile, "f" * 64)], 2.0, [4])
     assert cat.refresh_bmc(one.id, [host(B, "b")], 3.0, "")
     assert cat.get_host(A) is not None and cat.get_host(A).deploy_job == job  # type: ignore[union-attr]
     assert cat.refresh_bmc(one.id, [], 4.0, "")  # B goes, A still deploying
@@ -240,7 +240,7 @@ def test_deployments_to_several_hosts_begin_together_or_not_at_all(ctx: Context)
     cat.add_bmc(bmc("https://bmc1"), [host(A, "a"), host(B, "b")])
     _image, profile = _image_with_profile(ctx, 1)
     first, second, third = (_deployment(ctx, profile) for _ in range(3))
-    assert cat.begin_deploy(B, first, profile, "f" * 64, 2.0, [4])  # B is deploying
+    assert not cat.begin_deploys([(B, first, profile, "f" * 64)], 2.0, [4])  # B is deploying
     starts = [(A, second, profile, "e" * 64), (B, third, profile, "d" * 64)]
     assert cat.begin_deploys(starts, 3.0, [4]) == {B: "busy"}
     a, b = cat.get_host(A), cat.get_host(B)

@@ -188,18 +188,6 @@ class HostsCatalog(Base):
 
     # -- deployments ------------------------------------------------------------------
 
-    def begin_deploy(
-        self,
-        uuid: str,
-        job_id: int,
-        profile: str,
-        token_hash: str,
-        now: float,
-        busy: Sequence[int],
-    ) -> bool:
-        """:meth:`begin_deploys` of one host: whether it was begun."""
-        return not self.begin_deploys([(uuid, job_id, profile, token_hash)], now, busy)
-
     def begin_deploys(
         self, starts: Sequence[tuple[str, int, str, str]], now: float, busy: Sequence[int]
     ) -> dict[str, str]:

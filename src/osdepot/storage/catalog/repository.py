@@ -224,7 +224,7 @@ class RepositoryCatalog(JobsCatalog):
             profiles_going = list(prof_rows) + [r.id for r in c.execute(of_images)]
             c.execute(delete(profiles).where(profiles.c.id.in_(profiles_going)))
             # A deployment from a profile that goes (or from its image or medium): after
-            # the rows are deleted, so that one whose start (begin_deploy, which reads
+            # the rows are deleted, so that one whose start (begin_deploys, which reads
             # its profile's row FOR SHARE) committed meanwhile is seen here, and one
             # that starts later finds its profile gone.
             deploying = c.execute(
