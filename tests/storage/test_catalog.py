@@ -426,3 +426,64 @@ def test_a_count_limit_holds_for_additions_at_the_same_instant(
         "links": lambda: len(cat.list_links("f")),
     }[kind]()
     assert held == 2
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_content_change_tells_the_blob_it_replaced_under_a_change_at_once(
+    ctx: Context,
+) -> None:
+    """Two changes of a file's text at once on PostgreSQL: each read the blob key it
+    was replacing before the other committed, so both answered the first key (deleted
+    twice) and the key the first change wrote was never deleted (a blob nothing
+    references). The key is read FOR UPDATE now: the later change waits and answers
+    the key the earlier one wrote."""
+    from dataclasses import replace
+
+    from sqlalchemy import text
+
+    cat = ctx.catalog
+    job = cat.create_job(ImageType.SCRIPT, "admin", 1.0, None, "")
+    cat.claim_job(job.id, JobStatus.PENDING, 0, 1.0, None, "f")
+    cat.commit_import(job.id, _file("f", "a" * 32), None, 2.0, {})
+    answer: list[str | None] = []
+    with cat.engine.connect() as other:  # type: ignore[attr-defined]
+        other.execute(text("SELECT blob_key FROM files WHERE id = 'f' FOR UPDATE"))
+        change = threading.Thread(
+            target=lambda: answer.append(
+                cat.update_file("f", content=replace(_file("f", "c" * 32), size=4))
+            )
+        )
+        change.start()
+        change.join(1.0)
+        assert change.is_alive()  # waits for the other change
+        other.execute(text("UPDATE files SET blob_key = :k WHERE id = 'f'"), {"k": "b" * 32})
+        other.commit()
+    change.join(20)
+    assert answer == ["b" * 32]  # before: "a" * 32, and the b… blob kept for nothing
+    found = cat.get_file("f")
+    assert found is not None and found.blob_key == "c" * 32
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_deletion_tells_the_blob_a_content_change_at_once_wrote(ctx: Context) -> None:
+    """A file deleted while its text is changed, on PostgreSQL: the deletion read the
+    blob key before the change committed, and answered the old key (deleted twice)
+    while the new one stayed, referenced by nothing."""
+    from sqlalchemy import text
+
+    cat = ctx.catalog
+    job = cat.create_job(ImageType.SCRIPT, "admin", 1.0, None, "")
+    cat.claim_job(job.id, JobStatus.PENDING, 0, 1.0, None, "f")
+    cat.commit_import(job.id, _file("f", "a" * 32), None, 2.0, {})
+    answer: list[list[str]] = []
+    with cat.engine.connect() as other:  # type: ignore[attr-defined]
+        other.execute(text("SELECT blob_key FROM files WHERE id = 'f' FOR UPDATE"))
+        deletion = threading.Thread(target=lambda: answer.append(cat.delete_objects(["f"])))
+        deletion.start()
+        deletion.join(1.0)
+        assert deletion.is_alive()  # waits for the change
+        other.execute(text("UPDATE files SET blob_key = :k WHERE id = 'f'"), {"k": "b" * 32})
+        other.commit()
+    deletion.join(20)
+    assert answer == [["b" * 32]]  # before: ["a" * 32]
+    assert cat.get_file("f") is None

@@ -176,7 +176,11 @@ class ProfilesCatalog(Base):
         digests and blob of ``content``). Returns the blob key the file no longer uses
         (or None); Missing when there is no such file."""
         with self._write() as c:
-            row = c.execute(select(files.c.blob_key).where(files.c.id == file_id)).first()
+            # FOR UPDATE (PostgreSQL): a change or deletion of the file in progress is
+            # waited for, so the key answered is the one this change replaces
+            row = c.execute(
+                select(files.c.blob_key).where(files.c.id == file_id).with_for_update()
+            ).first()
             if row is None:
                 raise Missing([file_id])
             values: dict[str, Any] = {}

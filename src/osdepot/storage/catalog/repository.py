@@ -238,9 +238,13 @@ class RepositoryCatalog(JobsCatalog):
             if deploying is not None:
                 raise InUse(int(deploying[0]))
             c.execute(delete(os_images).where(os_images.c.id.in_(img_of_files)))
+            # FOR UPDATE (PostgreSQL): a change of a file's content in progress is waited
+            # for, so the keys are those the rows hold when they go
             keys = [
                 r.blob_key
-                for r in c.execute(select(files.c.blob_key).where(files.c.id.in_(list(file_ids))))
+                for r in c.execute(
+                    select(files.c.blob_key).where(files.c.id.in_(list(file_ids))).with_for_update()
+                )
             ]
             c.execute(delete(files).where(files.c.id.in_(list(file_ids))))
             bump(c)
