@@ -487,3 +487,41 @@ def test_a_deletion_tells_the_blob_a_content_change_at_once_wrote(ctx: Context) 
     deletion.join(20)
     assert answer == [["b" * 32]]  # before: ["a" * 32]
     assert cat.get_file("f") is None
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_failed_logins_at_the_same_instant_are_each_counted(ctx: Context) -> None:
+    """On PostgreSQL a failed login read the count before another one in progress
+    committed and wrote the same count + 1 (a guesser sending in parallel got more
+    tries than the lockout allows); the first failure of a pair racing another's was an
+    IntegrityError (a 500). Each is counted now."""
+    from sqlalchemy import text
+
+    cat = ctx.catalog
+    results: list[int] = []
+
+    def fail() -> None:
+        results.append(cat.record_login_failure("10.0.0.9", "ann", 5.0, 100, 60.0).failures)
+
+    for first_one in (True, False):
+        with cat.engine.connect() as other:  # type: ignore[attr-defined]
+            if first_one:  # another's first failure, not committed yet
+                other.execute(
+                    text(
+                        "INSERT INTO login_failures (address, name, failures, updated_at) "
+                        "VALUES ('10.0.0.9', 'ann', 3, 1.0)"
+                    )
+                )
+            else:  # another's failure in progress
+                other.execute(
+                    text("SELECT failures FROM login_failures WHERE name = 'ann' FOR UPDATE")
+                )
+                other.execute(text("UPDATE login_failures SET failures = 7 WHERE name = 'ann'"))
+            counting = threading.Thread(target=fail)
+            counting.start()
+            counting.join(1.0)
+            assert counting.is_alive()  # waits for the other
+            other.commit()
+        counting.join(20)
+    assert results == [4, 8]  # before: an IntegrityError, then 5 (the other's lost)
+    assert cat.login_failures("10.0.0.9", "ann").failures == 8

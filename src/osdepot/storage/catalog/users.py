@@ -73,9 +73,22 @@ class UsersCatalog(Base):
     def record_login_failure(
         self, address: str, name: str, now: float, max_failures: int, lockout: float
     ) -> LoginFailures:
+        """Count one failed login of ``name`` from ``address`` (the lock when it is the
+        ``max_failures``th). The count is read and written in one transaction, read
+        FOR UPDATE on PostgreSQL (SQLite's writes take turns), so failures at the same
+        instant are each counted: a guesser sending them in parallel gets no more
+        tries than one sending them in turn."""
+        try:
+            return self._record_login_failure(address, name, now, max_failures, lockout)
+        except IntegrityError:  # the first failure of the pair raced another's: again
+            return self._record_login_failure(address, name, now, max_failures, lockout)
+
+    def _record_login_failure(
+        self, address: str, name: str, now: float, max_failures: int, lockout: float
+    ) -> LoginFailures:
         key = (login_failures.c.address == address) & (login_failures.c.name == name)
         with self._write() as c:
-            row = c.execute(select(login_failures).where(key)).mappings().first()
+            row = c.execute(select(login_failures).where(key).with_for_update()).mappings().first()
             failures = (int(row["failures"]) if row else 0) + 1
             locked = row["locked_until"] if row else None
             if max_failures and failures >= max_failures:
