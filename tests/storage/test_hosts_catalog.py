@@ -256,3 +256,36 @@ def test_deployments_to_several_hosts_begin_together_or_not_at_all(ctx: Context)
     assert cat.begin_deploys(starts[:1], 3.0, [4]) == {}
     a = cat.get_host(A)
     assert a is not None and a.deploy_status == 4 and a.deploy_job == second
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_bmc_is_not_deleted_under_a_deployment_beginning_at_once(ctx: Context) -> None:
+    """On PostgreSQL the deletion's check for running deployments read the hosts before
+    a deployment beginning on one committed, and then deleted the host under it."""
+    from sqlalchemy import text
+
+    cat = ctx.catalog
+    one = cat.add_bmc(bmc("https://bmc1"), [host(A, "a")])
+    _image, profile = _image_with_profile(ctx, 1)
+    job = _deployment(ctx, profile)
+    outcome: list[object] = []
+
+    def delete() -> None:
+        try:
+            outcome.append(cat.delete_bmc(one.id))
+        except InUse as exc:
+            outcome.append(exc.job_id)
+
+    with cat.engine.connect() as other:  # type: ignore[attr-defined]
+        other.execute(  # a deployment beginning on A, not committed yet
+            text("UPDATE hosts SET deploy_status = 4, deploy_job = :j WHERE uuid = :u"),
+            {"j": job, "u": A},
+        )
+        deletion = threading.Thread(target=delete)
+        deletion.start()
+        deletion.join(1.0)
+        assert deletion.is_alive()  # waits for it
+        other.commit()
+    deletion.join(20)
+    assert outcome == [job]  # before: True, the host deleted under the deployment
+    assert cat.get_host(A) is not None

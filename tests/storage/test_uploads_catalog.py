@@ -157,3 +157,26 @@ def test_admissions_take_turns(ctx: Context) -> None:
     assert sorted(outcomes) == ["made"] * 3 + ["refused"] * 5
     assert sorted(seen) == [0, 1, 2, 3, 3, 3, 3, 3]
     assert cat.job_counts_of("admin") == (3, 0)
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_an_upload_deleted_twice_at_once_is_deleted_once(ctx: Context) -> None:
+    """Two deletions at once on PostgreSQL (a cancel and the expiry sweep, or two
+    `DELETE`s): both read the row before either committed, and both answered it — each
+    caller then ended the upload (its staging, its job). One gets the row now."""
+    from sqlalchemy import text
+
+    cat = ctx.catalog
+    job = cat.create_job(ImageType.SOFTWARE, "admin", 1.0, None, "n")
+    up = _upload(ctx, job.id)
+    assert cat.open_upload(up, 0, 2.0)
+    answer: list[Upload | None] = []
+    with cat.engine.connect() as other:  # type: ignore[attr-defined]
+        other.execute(text("DELETE FROM uploads WHERE id = :i"), {"i": up.id})  # in progress
+        deletion = threading.Thread(target=lambda: answer.append(cat.delete_upload(up.id)))
+        deletion.start()
+        deletion.join(1.0)
+        assert deletion.is_alive()  # waits for the other
+        other.commit()
+    deletion.join(20)
+    assert answer == [None]  # before: the row, a second time

@@ -132,6 +132,10 @@ class HostsCatalog(Base):
         of them runs (its job Running): then raise InUse, in the same transaction as
         the deletion (a check before it could be overtaken by a deployment starting)."""
         with self._write() as c:
+            # its systems' rows first, FOR UPDATE (PostgreSQL): a deployment beginning
+            # on one (begin_deploys) is waited for and then seen below, or finds its
+            # host gone
+            c.execute(select(hosts.c.uuid).where(hosts.c.bmc_id == bmc_id).with_for_update())
             running = c.execute(
                 select(jobs.c.id)
                 .select_from(hosts.join(jobs, jobs.c.id == hosts.c.deploy_job))

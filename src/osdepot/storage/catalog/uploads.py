@@ -165,12 +165,14 @@ class UploadsCatalog(Base):
         return True
 
     def delete_upload(self, upload_id: str) -> Upload | None:
-        """Forget the upload; the row it had (None when it was gone already)."""
+        """Forget the upload; the row it had (None when it was gone already — also when
+        another deletion at the same instant removed it: one of them gets the row)."""
         with self._write() as c:
             row = c.execute(select(uploads).where(uploads.c.id == upload_id)).mappings().first()
             if row is None:
                 return None
-            c.execute(delete(uploads).where(uploads.c.id == upload_id))
+            if c.execute(delete(uploads).where(uploads.c.id == upload_id)).rowcount != 1:
+                return None  # (PostgreSQL) deleted by the other after the read above
         return self._upload(row)
 
     def expired_uploads(self, now: float) -> list[Upload]:
