@@ -525,3 +525,40 @@ def test_failed_logins_at_the_same_instant_are_each_counted(ctx: Context) -> Non
         counting.join(20)
     assert results == [4, 8]  # before: an IntegrityError, then 5 (the other's lost)
     assert cat.login_failures("10.0.0.9", "ann").failures == 8
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_two_changes_of_a_profiles_files_at_once_do_not_merge(ctx: Context) -> None:
+    """On PostgreSQL a change of a customised profile's files deleted the rows it saw
+    and inserted its own while another change of the files was in progress: the
+    other's new rows stayed, and the profile held both lists (or two changes naming
+    one file failed on its key)."""
+    from sqlalchemy import text
+
+    cat = ctx.catalog
+    job = cat.create_job(ImageType.OS, "admin", 1.0, None, "")
+    assert cat.claim_job(job.id, JobStatus.PENDING, 0, 1.0, None, "r.iso")
+    img = OsImage(id="r9", name="r9", file_id="f", created_at=1.0)
+    cat.commit_import(job.id, _file("f", "c" * 32, ImageType.OS), img, 2.0, {})
+    for n in (1, 2, 3):
+        j = cat.create_job(ImageType.SCRIPT, "admin", 1.0, None, "")
+        cat.claim_job(j.id, JobStatus.PENDING, 0, 1.0, None, f"s{n}")
+        cat.commit_import(j.id, _file(f"s{n}", f"{n}" * 32), None, 2.0, {})
+    pid = "r9|c"
+    cat.add_profile(Profile(id=pid, image_id="r9", name="c", profile="Basic", type="custom",
+                            file_ids=("s1",)))  # fmt: skip
+    with cat.engine.connect() as other:  # type: ignore[attr-defined]
+        # another change of the files, in progress: s1 out, s2 in
+        other.execute(text("SELECT id FROM profiles WHERE id = :p FOR UPDATE"), {"p": pid})
+        other.execute(text("DELETE FROM profile_files WHERE profile_id = :p"), {"p": pid})
+        other.execute(
+            text("INSERT INTO profile_files (profile_id, file_id, position) VALUES (:p, 's2', 0)"),
+            {"p": pid},
+        )
+        change = threading.Thread(target=cat.update_profile, args=(pid, None, ["s3"]))
+        change.start()
+        change.join(1.0)
+        other.commit()
+    change.join(20)
+    (found,) = cat.find_profiles([pid])
+    assert found.file_ids == ("s3",)  # before: ("s2", "s3")

@@ -143,10 +143,12 @@ class ProfilesCatalog(Base):
         self, profile_id: str, description: str | None, file_ids: Sequence[str] | None
     ) -> bool:
         with self._write() as c:
+            # FOR UPDATE (PostgreSQL): another change of the profile in progress is
+            # waited for; its file list then replaced whole, never merged with this one
             found = c.execute(
-                select(profiles.c.id).where(
-                    profiles.c.id == profile_id, profiles.c.type == "custom"
-                )
+                select(profiles.c.id)
+                .where(profiles.c.id == profile_id, profiles.c.type == "custom")
+                .with_for_update()
             ).first()
             if found is None:
                 return False
