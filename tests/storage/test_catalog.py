@@ -562,3 +562,40 @@ def test_two_changes_of_a_profiles_files_at_once_do_not_merge(ctx: Context) -> N
     change.join(20)
     (found,) = cat.find_profiles([pid])
     assert found.file_ids == ("s3",)  # before: ("s2", "s3")
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_tree_indexed_by_two_requests_at_once_is_kept_once(ctx: Context) -> None:
+    """Two first reads of a medium's installation tree at once on PostgreSQL (an
+    installer fetching in parallel): both found no index and inserted one; the second
+    failed on the key, which was told as the file deleted (a 404 for a file that is
+    there). The second now waits for the first and keeps its index."""
+    from sqlalchemy import text
+
+    cat = ctx.catalog
+    job = cat.create_job(ImageType.OS, "admin", 1.0, None, "")
+    cat.claim_job(job.id, JobStatus.PENDING, 0, 1.0, None, "r.iso")
+    cat.commit_import(job.id, _file("f", "c" * 32, ImageType.OS), None, 2.0, {})
+    failed: list[BaseException] = []
+
+    def index() -> None:
+        try:
+            cat.add_tree("f", [TreeEntry("", True), TreeEntry("b", False, 3)])
+        except Exception as exc:  # (told to the test below)
+            failed.append(exc)
+
+    with cat.engine.connect() as other:  # type: ignore[attr-defined]
+        other.execute(text("SELECT id FROM files WHERE id = 'f' FOR UPDATE"))
+        other.execute(
+            text(
+                "INSERT INTO tree_entries (file_id, path, parent, is_dir, size, extents) "
+                "VALUES ('f', '', '', true, 0, '[]'), ('f', 'a', '', false, 1, '[]')"
+            )
+        )
+        second = threading.Thread(target=index)
+        second.start()
+        second.join(1.0)
+        other.commit()
+    second.join(20)
+    assert failed == []  # before: Missing(['f'])
+    assert [e.path for e in cat.tree_children("f", "")] == ["a"]  # the first's index

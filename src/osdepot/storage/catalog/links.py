@@ -145,7 +145,11 @@ class LinksCatalog(Base):
         ]
         try:
             with self._write() as c:
-                if c.execute(select(files.c.id).where(files.c.id == file_id)).first() is None:
+                # the file's row FOR UPDATE (PostgreSQL): another request indexing the
+                # same tree is waited for, and then its index found below (two first
+                # reads of a tree at once: the second's insert failed on the key)
+                there = select(files.c.id).where(files.c.id == file_id).with_for_update()
+                if c.execute(there).first() is None:
                     raise Missing([file_id])
                 exists = c.execute(
                     select(tree_entries.c.path).where(
