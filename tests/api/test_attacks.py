@@ -683,6 +683,28 @@ def test_a_remote_server_change_keeps_what_a_change_at_the_same_time_made(
     assert stored["keyComment"] == "the mirror"
 
 
+def test_a_remote_server_changed_under_every_read_is_refused_clearly(
+    api: Api, ctx: Context, monkeypatch: Any
+) -> None:
+    """A change that finds the profile changed by others every time it is about to
+    write (five reads) gives up with a 409 that says so; nothing of it is stored."""
+    body = {"displayName": "busy", "address": "127.0.0.1", "protocol": "FTP"}
+    sid = api.c.post("/osImages/remoteFileServers", json=body).json()["serverId"]
+    writes: list[object] = []
+
+    def always_changed(*args: Any, **kwargs: Any) -> bool:
+        writes.append(args)
+        return False
+
+    monkeypatch.setattr(ctx.catalog, "update_server", always_changed)
+    r = api.c.put(f"/osImages/remoteFileServers/{sid}", json={**body, "port": 2121})
+    assert r.status_code == 409, r.text
+    assert r.json()["messages"][0]["id"] == "FQXHMFC9068J" and len(writes) == 5
+    monkeypatch.undo()
+    (stored,) = api.c.get("/osImages/remoteFileServers").json()["serverList"]
+    assert stored["port"] == 21
+
+
 def test_a_remote_server_changed_while_it_is_deleted_is_a_404(
     api: Api, ctx: Context, monkeypatch: Any
 ) -> None:
