@@ -22,6 +22,7 @@ from osdepot.config import Settings
 from osdepot.services.auth import Auth
 from osdepot.services.context import Context
 from osdepot.services.recovery import recover
+from osdepot.storage import open_blob_store
 from osdepot.web.app import create_app
 from tests import redfish
 from tests.pg import Postgres, pg_bin
@@ -126,10 +127,14 @@ def s3_server() -> Iterator[SeaweedS3]:
 
 
 @pytest.fixture
-def blobs() -> str:
+def blobs(request: pytest.FixtureRequest) -> str:
     """The blob store the test runs on: local (the default) or s3 (for a whole run:
-    OSDEPOT_TEST_BLOBS=s3)."""
-    return os.environ.get("OSDEPOT_TEST_BLOBS", "local")
+    OSDEPOT_TEST_BLOBS=s3). A test marked ``local_store`` is about the local store's
+    disk, which an object store does not have: skipped on s3."""
+    store = os.environ.get("OSDEPOT_TEST_BLOBS", "local")
+    if store != "local" and request.node.get_closest_marker("local_store"):
+        pytest.skip("about the local blob store's disk")
+    return store
 
 
 @pytest.fixture
@@ -257,16 +262,35 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def stored_blobs(settings: Settings) -> list[Path]:
+def stored_blobs(settings: Settings) -> list[str]:
+    """The keys of the committed blobs, in whichever store the test runs on."""
+    return sorted(open_blob_store(settings.effective_blob_url).keys())
+
+
+def staging_files(settings: Settings) -> list[str]:
+    """What is being received (or was left so) in the test's store: staging files, or
+    an object store's multipart uploads."""
+    return [
+        name for name, _size in open_blob_store(settings.effective_blob_url).staging_leftovers()
+    ]
+
+
+def blob_paths(settings: Settings) -> list[Path]:
+    """The files of a local store's committed blobs (for tests of where they lie)."""
     root = settings.data_dir / "blobs"
     return [p for p in root.rglob("*") if p.is_file() and ".staging" not in p.parts]
 
 
-def staging_files(settings: Settings) -> list[Path]:
-    return list((settings.data_dir / "blobs" / ".staging").iterdir())
-
-
-__all__ = ["ADMIN", "ADMIN_PW", "Api", "replace", "sha256", "staging_files", "stored_blobs"]
+__all__ = [
+    "ADMIN",
+    "ADMIN_PW",
+    "Api",
+    "blob_paths",
+    "replace",
+    "sha256",
+    "staging_files",
+    "stored_blobs",
+]
 
 
 # -- real file servers on 127.0.0.1, serving the `files` folder of the test that asks ----

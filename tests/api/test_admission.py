@@ -66,6 +66,7 @@ def test_open_jobs_per_user_hold_for_inits_at_once(
     assert len(api.c.get("/tasks").json()) == 3
 
 
+@pytest.mark.local_store
 def test_one_users_share_of_the_free_space_holds_for_inits_at_once(
     api: Api, ctx: Context, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -82,6 +83,7 @@ def test_one_users_share_of_the_free_space_holds_for_inits_at_once(
     assert user_holding("admin").held == size
 
 
+@pytest.mark.local_store
 def test_the_free_space_holds_for_users_reserving_at_once(
     make_api: Any, ctx: Context, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -393,6 +393,7 @@ def test_no_value_can_forge_a_log_line(
 # -- #11 one user reserving all free space --------------------------------------------------
 
 
+@pytest.mark.local_store
 def test_one_user_cannot_reserve_all_free_space(
     api: Api, make_api: Any, ctx: Context, settings: Settings
 ) -> None:
@@ -492,6 +493,7 @@ def test_a_chunked_body_cannot_pass_the_repository_limit(
     assert api.c.get("/aicc").json()["storage"]["usedBytes"] == len(data)
 
 
+@pytest.mark.local_store
 def test_a_chunked_body_cannot_take_space_others_reserved(
     api: Api, make_api: Any, ctx: Context, monkeypatch: Any, small_growth_step: None
 ) -> None:
@@ -558,6 +560,7 @@ def _append(api: Api, url: str, offset: int, data: bytes) -> Any:
     return api.c.patch(url, content=data, headers=head)
 
 
+@pytest.mark.local_store
 def test_uploads_of_unannounced_size_are_held_to_one_users_share(
     api: Api, make_api: Any, ctx: Context, monkeypatch: Any, small_growth_step: None
 ) -> None:

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from osdepot.services.context import Context
-from tests.conftest import Api, stored_blobs
+from tests.conftest import Api, blob_paths
 
 SCRIPT = b"#!/bin/sh\necho hello\n"
 HOSTILE_NAMES = [
@@ -45,7 +45,7 @@ def path_id(file_id: str) -> str:
 
 def check_store(ctx: Context) -> None:
     root = (ctx.settings.data_dir / "blobs").resolve()
-    for p in stored_blobs(ctx.settings):
+    for p in blob_paths(ctx.settings):
         assert p.resolve().is_relative_to(root)
         assert len(p.name) == 32  # stored under random keys, never under a name
     assert not Path("/tmp/osdepot-evil.sh").exists()

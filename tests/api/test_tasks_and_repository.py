@@ -132,6 +132,7 @@ def test_export_and_customisation_answer_clearly(api: Api) -> None:
     )
 
 
+@pytest.mark.local_store
 def test_recovery_after_a_crash(ctx: Context) -> None:
     cat, blobs = ctx.catalog, ctx.blobs
     job = cat.create_job(ImageType.OS, "admin", 1.0, 100, "")
