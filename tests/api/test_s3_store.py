@@ -313,3 +313,46 @@ def test_an_object_deleted_after_it_was_opened_is_a_404_never_a_500(
     assert status == 200 and len(got) < len(big), (status, len(got))  # cut, never whole
     assert len(calls) == 2
     assert not [x for x in caplog.records if x.levelname == "ERROR"], caplog.text
+
+
+def test_a_resumable_upload_ended_by_another_node_mid_request_says_so(
+    api: Api, ctx: Context, s3_server: SeaweedS3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A `DELETE` of a resumable upload answered by another node while this node's
+    `PATCH` of it runs: that node cancels the job and aborts the multipart upload, and
+    this node's next part or its completion is refused NoSuchUpload — the `PATCH` was
+    a 500 "internal error" with a traceback in the log. It is told as the cancel it
+    is now (409 `FQXHMFC9014J` naming who), and nothing is left behind."""
+    from osdepot.domain.jobs import JobStatus
+    from osdepot.storage.s3 import S3Staging
+
+    data = b"#!/bin/sh\n" + os.urandom(300_000)
+    job = api.init("SCRIPT")
+    tus = {"Tus-Resumable": "1.0.0"}
+    r = api.c.post(
+        f"/files/osImages/uploads?jobId={job}&imageType=SCRIPT&os=rhel",
+        headers={**tus, "Upload-Length": str(len(data)), "Upload-Metadata": "filename eC5zaA=="},
+    )
+    assert r.status_code == 201, r.text
+    url = r.headers["location"]
+    (up,) = ctx.catalog.list_uploads()
+    upload_part = S3Staging._upload_part
+
+    def ended_elsewhere(self: S3Staging, number: int, body: bytes) -> Any:
+        # the other node's termination, just now: the job Cancelled by bob, its upload
+        # forgotten, its multipart upload aborted
+        msg: dict[str, object] = {"id": "FQXHMFC9014J", "text": f"Job {job} was cancelled."}
+        ctx.catalog.finish_job(int(job), JobStatus.CANCELLED, time.time(), msg,
+                               only_if=(JobStatus.RUNNING,), cancelled_by="bob")  # fmt: skip
+        ctx.catalog.delete_upload(up.id)
+        ctx.blobs.remove_staging(up.staging)
+        return upload_part(self, number, body)
+
+    monkeypatch.setattr(S3Staging, "_upload_part", ended_elsewhere)
+    h = {**tus, "Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"}
+    r = api.c.patch(url, content=data, headers=h)
+    assert r.status_code == 409, r.text  # before: 500 (NoSuchUpload)
+    msg = r.json()["messages"][0]
+    assert msg["id"] == "FQXHMFC9014J" and "by bob" in msg["explanation"], msg
+    assert api.task(job)["status"] == "Cancelled"
+    assert objects(ctx, s3_server) == ([], [])

@@ -140,14 +140,22 @@ class ImportRun:
         on). A block left normally before ``finish`` leaves the import running: a
         remote import's request hands it over to its background task."""
         if exc is not None and not self.done:
-            await self.fail(self.failure(exc))
+            await self.fail(await self.failure(exc))
 
-    def failure(self, exc: BaseException) -> OsdepotError:
-        """The message an import ends with when ``exc`` stopped it."""
+    async def failure(self, exc: BaseException) -> OsdepotError:
+        """The message an import ends with when ``exc`` stopped it. What it was writing
+        gone (a staging file removed, a multipart upload aborted) after its job was
+        cancelled elsewhere (another node ended it) is that cancel."""
+        if isinstance(exc, FileNotFoundError) and self.cancelled_by is None:
+            job = await self.ctx.run(self.ctx.catalog.get_job, self.job.id)
+            if job is not None and job.status is JobStatus.CANCELLED:
+                self.cancelled_by = job.cancelled_by or "another request"
         if isinstance(exc, OsdepotError):
             return exc
         if isinstance(exc, StoreUnavailable):
             return _os_error(exc)
+        if isinstance(exc, FileNotFoundError) and self.cancelled_by is not None:
+            return error(Messages.JOB_CANCELLED, job_id=self.job.id, user=self.cancelled_by)
         if isinstance(exc, asyncio.CancelledError):
             if self.cancelled_by is not None:
                 return error(Messages.JOB_CANCELLED, job_id=self.job.id, user=self.cancelled_by)
@@ -387,6 +395,8 @@ class ImportRun:
         algo = check_checksum_pair(checksum_type, checksum_value, final=True)
         try:
             await self.ctx.run(self._staging.finish)
+        except FileNotFoundError:
+            raise  # gone: perhaps cancelled elsewhere (failure() tells)
         except OSError as exc:
             raise _os_error(exc) from exc
         # After finish: a hash read back (named late, or a resumed upload's) reads the

@@ -311,8 +311,11 @@ class ResumableUploads:
             raise
         except BaseException as exc:
             if not run.done:
-                await run.fail(run.failure(exc))
+                failure = await run.failure(exc)
+                await run.fail(failure)
                 await self.forget(up)
+                if failure.message is Messages.JOB_CANCELLED:
+                    raise failure from None  # (ended by another node meanwhile)
             raise
         finally:
             await run.release()

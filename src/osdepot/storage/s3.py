@@ -105,6 +105,20 @@ class _Guarded:
         return call
 
 
+@contextlib.contextmanager
+def _aborted_is_gone(upload_id: str | None) -> Iterator[None]:
+    """A multipart upload aborted meanwhile (another node ended the import, or
+    ``osdepot fsck --repair``) is FileNotFoundError, as a staging file removed is."""
+    from botocore.exceptions import ClientError
+
+    try:
+        yield
+    except ClientError as exc:
+        if str(exc.response.get("Error", {}).get("Code", "")) != "NoSuchUpload":
+            raise
+        raise FileNotFoundError(f"the multipart upload {upload_id} was aborted") from None
+
+
 def _missing(exc: Any) -> bool:
     """Whether a ClientError says the object is not there."""
     return str(exc.response.get("Error", {}).get("Code", "")) in ("404", "NoSuchKey")
@@ -253,10 +267,11 @@ class S3Staging:
 
     def _upload_part(self, number: int, body: bytes) -> dict[str, Any]:
         s = self._store
-        r = s.s3.upload_part(
-            Bucket=s.bucket, Key=self._object, UploadId=self.upload_id, PartNumber=number,
-            Body=body,
-        )  # fmt: skip
+        with _aborted_is_gone(self.upload_id):
+            r = s.s3.upload_part(
+                Bucket=s.bucket, Key=self._object, UploadId=self.upload_id, PartNumber=number,
+                Body=body,
+            )  # fmt: skip
         return {"PartNumber": number, "ETag": r["ETag"]}
 
     def _drain(self) -> None:
@@ -298,12 +313,13 @@ class S3Staging:
             self._buf = bytearray()
         self._drain()
         s = self._store
-        s.s3.complete_multipart_upload(
-            Bucket=s.bucket,
-            Key=self._object,
-            UploadId=self.upload_id,
-            MultipartUpload={"Parts": sorted(self._parts, key=lambda p: p["PartNumber"])},
-        )
+        with _aborted_is_gone(self.upload_id):
+            s.s3.complete_multipart_upload(
+                Bucket=s.bucket,
+                Key=self._object,
+                UploadId=self.upload_id,
+                MultipartUpload={"Parts": sorted(self._parts, key=lambda p: p["PartNumber"])},
+            )
         self._finished = True
         self._drop_tail()
 
