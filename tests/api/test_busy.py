@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from base64 import b64encode
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -147,13 +148,21 @@ def test_a_postgresql_that_is_down_is_a_503_and_used_again_when_back(
                 api = Api(c)
                 api.login(ADMIN, ADMIN_PW)
                 assert c.get("/osImages").status_code == 200
+                job = api.init("SCRIPT")
+                basic = {
+                    "Authorization": "Basic " + b64encode(f"{ADMIN}:{ADMIN_PW}".encode()).decode()
+                }
+                assert c.get(f"/tasks/{job}", headers=basic).status_code == 200  # (remembered)
                 pg.stop(remove=False)
-                for method, path, body in (
-                    ("GET", "/osImages", None),
-                    ("POST", "/osImages?imageType=SCRIPT", {"Action": "Init"}),
-                    ("GET", "/tasks", None),
+                for method, path, body, headers in (
+                    ("GET", "/osImages", None, None),
+                    ("POST", "/osImages?imageType=SCRIPT", {"Action": "Init"}, None),
+                    ("GET", "/tasks", None, None),
+                    # the driver's own connection (a poll's read): was a 500 (psycopg's
+                    # OperationalError, not SQLAlchemy's)
+                    ("GET", f"/tasks/{job}", None, basic),
                 ):
-                    r = c.request(method, path, json=body)
+                    r = c.request(method, path, json=body, headers=headers)
                     assert r.status_code == 503, (path, r.status_code, r.text)
                     message = r.json()["messages"][0]
                     assert message["id"] == "FQXHMFC9067M", r.text

@@ -110,7 +110,7 @@ class JobsCatalog(Base):
         one statement text for any number of ids, which psycopg prepares after a few
         runs. Errors are raised as SQLAlchemy's (a locked catalog, a lost server: an
         ``OperationalError``; a lost connection also invalidates the pool)."""
-        raw = self.engine.raw_connection()
+        raw = self._raw_connection()
         driver: Any = raw.driver_connection
         try:
             if isinstance(driver, sqlite3.Connection):
@@ -127,6 +127,20 @@ class JobsCatalog(Base):
         finally:
             raw.close()
         return [self._job(dict(zip(self._JOB_COLUMNS, r, strict=True))) for r in rows]
+
+    def _raw_connection(self) -> Any:
+        """The pool's connection; a driver error in making one (the server is down or
+        restarting) raised as SQLAlchemy's, as ``engine.connect()`` would (the pool
+        itself raises the driver's own)."""
+        try:
+            return self.engine.raw_connection()
+        except Exception as e:
+            dbapi: Any = self.engine.dialect.loaded_dbapi
+            if isinstance(e, dbapi.Error):
+                raise DBAPIError.instance(
+                    None, None, e, dbapi.Error, connection_invalidated=True
+                ) from e
+            raise
 
     def _psycopg_rows(self, raw: Any, driver: Any, sql: str, params: Any) -> list[Any]:
         import psycopg  # the driver of this engine: installed
