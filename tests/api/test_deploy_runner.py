@@ -470,6 +470,16 @@ def test_a_profile_is_not_deleted_under_a_deployment_that_began_after_the_check(
     assert bmc.calls == []
 
 
+def _second_host(ctx: Context) -> str:
+    """A second host, behind a BMC of its own; its UUID."""
+    other = "D" * 32
+    ctx.catalog.add_bmc(
+        Bmc(0, "https://bmc2.example", "u", created_by="admin", created_at=1.0, refreshed_at=1.0),
+        [Host(other, 0, "/redfish/v1/Systems/d", name="d", virtual_cd=True, refreshed_at=1.0)],
+    )
+    return other
+
+
 def test_a_deployment_to_several_hosts_starts_on_all_or_none(
     api: Api, ctx: Context, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -484,11 +494,7 @@ def test_a_deployment_to_several_hosts_starts_on_all_or_none(
     from osdepot.storage.schema import hosts
 
     profile = _prepare(api, ctx)
-    other = "D" * 32
-    ctx.catalog.add_bmc(
-        Bmc(0, "https://bmc2.example", "u", created_by="admin", created_at=1.0, refreshed_at=1.0),
-        [Host(other, 0, "/redfish/v1/Systems/d", name="d", virtual_cd=True, refreshed_at=1.0)],
-    )
+    other = _second_host(ctx)
     bmc = ScriptedBmc()
     ctx.bmc_reader = bmc
     addresses = OrderChecks.addresses
@@ -528,11 +534,7 @@ def test_a_deployment_refused_by_the_open_jobs_limit_starts_on_no_host(
     from osdepot.domain.images import ImageType
 
     profile = _prepare(api, ctx)
-    other = "D" * 32
-    ctx.catalog.add_bmc(
-        Bmc(0, "https://bmc2.example", "u", created_by="admin", created_at=1.0, refreshed_at=1.0),
-        [Host(other, 0, "/redfish/v1/Systems/d", name="d", virtual_cd=True, refreshed_at=1.0)],
-    )
+    other = _second_host(ctx)
     bmc = ScriptedBmc()
     ctx.bmc_reader = bmc
     ctx.settings = replace(ctx.settings, max_open_jobs_per_user=2)
