@@ -557,3 +557,21 @@ def test_a_deployment_refused_by_the_open_jobs_limit_starts_on_no_host(
     assert bmc.calls == []
     tasks = [t for t in api.c.get("/tasks").json() if t["typeId"] == "OSDeploy"]
     assert [t["status"] for t in tasks] == ["Stopped"], tasks
+
+
+def test_a_deployment_whose_start_fails_leaves_no_job_running(
+    api: Api, ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The catalog failing as the hosts are begun (here an error of its own): the jobs
+    made for the request are Stopped, not left Running with nothing to run them."""
+    profile = _prepare(api, ctx)
+    ctx.bmc_reader = ScriptedBmc()
+
+    def fails(*_args: Any) -> Any:
+        raise RuntimeError("the catalog failed")
+
+    monkeypatch.setattr(ctx.catalog, "begin_deploys", fails)
+    with pytest.raises(RuntimeError):
+        api.c.put("/hostPlatforms", json={"uuid": UUID, "selectedImage": profile})
+    tasks = [t for t in api.c.get("/tasks").json() if t["typeId"] == "OSDeploy"]
+    assert [t["status"] for t in tasks] == ["Stopped"], tasks

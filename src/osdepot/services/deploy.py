@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import json
 import logging
@@ -47,7 +48,7 @@ from osdepot.domain.images import ImageType
 from osdepot.domain.jobs import DEPLOY_PREFIX, JobStatus
 from osdepot.domain.records import Host, User
 from osdepot.domain.text import decimal, shown
-from osdepot.errors import BmcFailure, Missing, error
+from osdepot.errors import BmcFailure, Missing, OsdepotError, error
 from osdepot.messages import Messages
 from osdepot.ports import BmcAccess
 from osdepot.services.admission import admission
@@ -106,15 +107,20 @@ class Deployments:
         await checks.addresses(orders, settings)
         await self.ctx.run(make_room_for_jobs, self.ctx, user.name, len(orders))
         jobs: list[int] = []
+        tokens = [secrets.token_urlsafe(32) for _ in orders]
         try:
             for order in orders:
                 jobs.append(await self._new_job(order, user))
         except BaseException:  # refused (the user's open jobs), or the catalog failed
-            for order, job in zip(orders, jobs, strict=False):
-                await self._finish_job(job, FAILED, order, "Not started: the request was refused")
+            await self._stop(orders, jobs, "Not started: the request was refused")
             raise
-        tokens = [secrets.token_urlsafe(32) for _ in orders]
-        await self._begin(orders, jobs, tokens)
+        try:
+            await self._begin(orders, jobs, tokens)
+        except OsdepotError:
+            raise  # a refusal: each job Stopped with its reason
+        except BaseException:  # the catalog failed
+            await self._stop(orders, jobs, "Not started: the request failed")
+            raise
         timeout = float(settings["deploySettings"]["stateTransitionTimeout"])
         ctx = self.ctx
         for order, job, token in zip(orders, jobs, tokens, strict=True):
@@ -188,6 +194,13 @@ class Deployments:
             )
             await self._finish_job(job, FAILED, order, detail)
         raise refused(first, why(first))
+
+    async def _stop(self, orders: list[Order], jobs: list[int], detail: str) -> None:
+        """The jobs made for a request that did not start, Stopped (as far as the
+        catalog lets: it may be what failed)."""
+        with contextlib.suppress(Exception):
+            for order, job in zip(orders, jobs, strict=False):
+                await self._finish_job(job, FAILED, order, detail)
 
     # -- running ------------------------------------------------------------------------
 
