@@ -105,6 +105,11 @@ class _Guarded:
         return call
 
 
+def _code(exc: Any) -> str:
+    """The S3 error code of a ClientError ("NoSuchKey", "NoSuchUpload", "404", …)."""
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
 @contextlib.contextmanager
 def _aborted_is_gone(upload_id: str | None) -> Iterator[None]:
     """A multipart upload aborted meanwhile (another node ended the import, or
@@ -114,14 +119,14 @@ def _aborted_is_gone(upload_id: str | None) -> Iterator[None]:
     try:
         yield
     except ClientError as exc:
-        if str(exc.response.get("Error", {}).get("Code", "")) != "NoSuchUpload":
+        if _code(exc) != "NoSuchUpload":
             raise
         raise FileNotFoundError(f"the multipart upload {upload_id} was aborted") from None
 
 
 def _missing(exc: Any) -> bool:
     """Whether a ClientError says the object is not there."""
-    return str(exc.response.get("Error", {}).get("Code", "")) in ("404", "NoSuchKey")
+    return _code(exc) in ("404", "NoSuchKey")
 
 
 class S3Reader:
@@ -403,7 +408,7 @@ class S3BlobStore:
         try:
             self.s3.head_bucket(Bucket=self.bucket)
         except ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code", ""))
+            code = _code(exc)
             if code not in ("404", "NoSuchBucket", "NotFound"):
                 raise ConfigError(f"the bucket {self.bucket!r} cannot be used: {exc}") from None
             self.s3.create_bucket(Bucket=self.bucket)

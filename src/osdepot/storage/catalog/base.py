@@ -80,6 +80,14 @@ def holding_in(c: Connection, user_name: str, exclude_job: int | None = None) ->
     return UserHolding(held=held, staged=staged)
 
 
+def take_turns(c: Connection, lock: int) -> None:
+    """On PostgreSQL, the transaction ``c`` waits for the others holding the advisory
+    lock ``lock`` and holds it to its end (SQLite's writing transactions take turns
+    already)."""
+    if c.dialect.name == "postgresql":
+        c.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock})
+
+
 def admit_in(c: Connection, user_name: str, admit: Admit | None) -> None:
     """Run ``admit`` on what is held, in the transaction ``c`` that is about to add a job
     or an upload of ``user_name``. Admissions take turns: on SQLite every writing
@@ -88,8 +96,7 @@ def admit_in(c: Connection, user_name: str, admit: Admit | None) -> None:
     statement after it sees what the admissions before committed (READ COMMITTED)."""
     if admit is None:
         return
-    if c.dialect.name == "postgresql":
-        c.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ADMISSION_LOCK})
+    take_turns(c, ADMISSION_LOCK)
     open_jobs = c.execute(
         select(func.count())
         .select_from(jobs)
@@ -143,8 +150,7 @@ class Base:
         start already (``BEGIN IMMEDIATE``); on PostgreSQL it takes one
         transaction-scoped advisory lock, and each statement after it sees what the
         transactions before committed (READ COMMITTED)."""
-        if c.dialect.name == "postgresql":
-            c.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LIMIT_LOCK})
+        take_turns(c, LIMIT_LOCK)
 
     @classmethod
     def _room(cls, c: Connection, held: Select[Any], most: int) -> None:
