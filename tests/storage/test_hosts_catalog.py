@@ -289,3 +289,49 @@ def test_a_bmc_is_not_deleted_under_a_deployment_beginning_at_once(ctx: Context)
     deletion.join(20)
     assert outcome == [job]  # before: True, the host deleted under the deployment
     assert cat.get_host(A) is not None
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+@pytest.mark.parametrize("through", ["add", "refresh"])
+def test_a_system_two_bmcs_report_at_once_is_told_as_taken(ctx: Context, through: str) -> None:
+    """On PostgreSQL a BMC's add or refresh read the registered systems before another
+    BMC's insert of the same system committed; its own insert then failed on the
+    host's key: told as "BMC exists" (add) or not caught at all (refresh, a 500)."""
+    from sqlalchemy import insert
+
+    from osdepot.storage.schema import hosts as hosts_table
+
+    cat = ctx.catalog
+    one = cat.add_bmc(bmc("https://bmc1"), [host(A, "a")])
+    two = cat.add_bmc(bmc("https://bmc2"), [])
+    outcome: list[object] = []
+
+    def report_c() -> None:
+        try:
+            if through == "add":
+                outcome.append(cat.add_bmc(bmc("https://bmc3"), [host(C, "c")]))
+            else:
+                outcome.append(cat.refresh_bmc(one.id, [host(A, "a"), host(C, "c")], 2.0, ""))
+        except Duplicate as dup:
+            outcome.append((dup.kind, dup.key))
+
+    with cat.engine.connect() as other:  # type: ignore[attr-defined]
+        other.execute(  # the second BMC's refresh adding C, not committed yet
+            insert(hosts_table).values(
+                uuid=C,
+                bmc_id=two.id,
+                system_path="/redfish/v1/Systems/c",
+                name="c",
+                macs="[]",
+                virtual_cd=True,
+                refreshed_at=2.0,
+            )
+        )
+        reporter = threading.Thread(target=report_c)
+        reporter.start()
+        reporter.join(1.0)
+        other.commit()
+    reporter.join(20)
+    assert outcome == [("host", C)]  # before: ("BMC", "https://bmc3") or IntegrityError
+    assert {h.uuid: h.bmc_id for h in cat.list_hosts()} == {A: one.id, C: two.id}
+    assert [b.url for b in cat.list_bmcs()] == ["https://bmc1", "https://bmc2"]

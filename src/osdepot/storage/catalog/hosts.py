@@ -83,7 +83,14 @@ class HostsCatalog(Base):
                 refreshed_at=h.refreshed_at,
             )
             if owner is None:
-                c.execute(insert(hosts).values(uuid=h.uuid, bmc_id=bmc_id, **described))
+                # Another BMC's add or refresh may insert the same system meanwhile
+                # (PostgreSQL: after ``known`` was read); its key then fails here, in a
+                # savepoint so that the BMC's own insert is told apart from it.
+                try:
+                    with c.begin_nested():
+                        c.execute(insert(hosts).values(uuid=h.uuid, bmc_id=bmc_id, **described))
+                except IntegrityError:
+                    raise _HostTaken(h.uuid) from None
             else:
                 c.execute(update(hosts).where(hosts.c.uuid == h.uuid).values(**described))
         current = {h.uuid for h in systems}
