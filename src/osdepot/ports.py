@@ -370,7 +370,7 @@ class Catalog(Protocol):
         ``admit`` passed on what is held (as for :meth:`create_job`, for the file's
         importer). Raises errors.NotRunning if the job is no longer Running,
         errors.Duplicate if an id exists, errors.Missing if a profile's OS image is
-        gone."""
+        gone (its id) or files it reuses are (theirs)."""
 
     def generation(self) -> int:
         """A number raised by every import and delete (equal numbers: equal contents)."""

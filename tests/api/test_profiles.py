@@ -555,6 +555,38 @@ def test_a_file_of_the_repository_deleted_during_an_archive_import_is_a_404(
     assert {p["type"] for i in api.listing()["items"] for p in i["profiles"]} == {"predefined"}
 
 
+def test_a_file_of_the_repository_deleted_before_an_archive_import_commits_is_a_404(
+    api: Api, ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same file deleted after the archive was read, before its commit: the
+    profile's row failed on the file's foreign key, read as the archive's file id taken:
+    a hundred commits under other ids, then 409 "File … already exists". Now 404
+    naming the deleted file at the first, and nothing of the archive is kept."""
+    api.import_file("OS", "rhel.iso", ISO)
+    script = api.import_file("SCRIPT", "post.sh", SCRIPT, os="rhel")
+    before = sorted(ctx.blobs.keys())
+    commit = ctx.catalog.commit_import
+    deleted: list[str] = []
+
+    def deleted_first(*args: Any, **kwargs: Any) -> None:
+        if not deleted:  # another request's deletion, just before
+            deleted.extend(ctx.catalog.delete_objects([script]))
+        commit(*args, **kwargs)
+
+    monkeypatch.setattr(ctx.catalog, "commit_import", deleted_first)
+    job = api.init("OSPROFILE")
+    r = api.upload(job, "custom.tar.gz", profile_archive())
+    assert r.status_code == 404, r.text
+    msg = r.json()["messages"][0]
+    assert script in msg["text"] and "deleted just now" in msg["explanation"], msg
+    assert wait(api, job)["status"] == "Stopped"
+    assert (
+        sorted(ctx.blobs.keys()) == before
+    )  # nothing of the archive (the catalog alone forgot the script)
+    assert {p["type"] for i in api.listing()["items"] for p in i["profiles"]} == {"predefined"}
+    assert script not in {f["id"] for f in api.listing()["osProfileFiles"]}
+
+
 def test_an_image_holds_a_bounded_number_of_customised_profiles(
     api: Api, stocked: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -14,6 +14,7 @@ from osdepot.domain.records import StoredFile
 from osdepot.errors import Duplicate, Missing, NotRunning, error
 from osdepot.messages import Messages
 from osdepot.services.admission import commit_admission
+from osdepot.services.downloads import deleted_just_now
 from osdepot.services.image_entry import build_image
 
 if TYPE_CHECKING:
@@ -110,6 +111,8 @@ def _record(
             commit_admission(run.ctx, run.itype, added),
         )
     except Missing as exc:
+        if run.profile_import and exc.keys[0] != run.profile_import.profile.image_id:
+            raise deleted_just_now(exc.keys[0]) from None  # a file the profile reuses
         raise error(
             Messages.BASE_IMAGE_MISSING,
             image_id=exc.keys[0],

@@ -108,6 +108,12 @@ class RepositoryCatalog(JobsCatalog):
                 raise Duplicate("profile", profile.profile.id) from None
             if profile is not None and self.get_image(profile.profile.image_id) is None:
                 raise Missing([profile.profile.image_id]) from None
+            if profile is not None:  # a file it reuses, deleted since it was found
+                brought = {file.id, *(f.id for f in profile.files)}
+                ids = [i for i in profile.profile.file_ids if i not in brought]
+                gone = [i for i in ids if not self.file_id_exists(i)]
+                if gone:
+                    raise Missing(gone) from None
             raise Duplicate("file", file.id) from None
         else:
             job_event(job_id, JobStatus.COMPLETE, message)
