@@ -369,8 +369,9 @@ class Catalog(Protocol):
         re-imported profile with the files it brought) and complete the job, after
         ``admit`` passed on what is held (as for :meth:`create_job`, for the file's
         importer). Raises errors.NotRunning if the job is no longer Running,
-        errors.Duplicate if an id exists, errors.Missing if a profile's OS image is
-        gone (its id) or files it reuses are (theirs)."""
+        errors.Duplicate if an id exists (the file's, or one a re-imported profile
+        brings), errors.Missing if a profile's OS image is gone (its id) or files it
+        reuses are (theirs)."""
 
     def generation(self) -> int:
         """A number raised by every import and delete (equal numbers: equal contents)."""

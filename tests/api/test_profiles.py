@@ -587,6 +587,29 @@ def test_a_file_of_the_repository_deleted_before_an_archive_import_commits_is_a_
     assert script not in {f["id"] for f in api.listing()["osProfileFiles"]}
 
 
+def test_two_archives_bringing_the_same_file_at_once_say_which_file(
+    api: Api, ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two profiles exported from one repository, sharing a script this repository
+    does not hold, imported at the same moment: both bring the script under its id,
+    and the second commit failed on it — read as its own archive's id taken: a hundred
+    commits under other ids, then 409 "File <the archive> already exists". Now one
+    answer at once, naming the script; the other profile is imported."""
+    api.import_file("OS", "rhel.iso", ISO)
+    side_by_side(monkeypatch, ctx.catalog, "commit_import")  # both archives read first
+    answers = at_once(
+        lambda: api.upload(api.init("OSPROFILE"), "web.tar.gz", profile_archive(name="web")),
+        lambda: api.upload(api.init("OSPROFILE"), "db.tar.gz", profile_archive(name="db")),
+    )
+    assert sorted(r.status_code for r in answers) == [201, 409], [r.text for r in answers]
+    (refused,) = [r.json()["messages"][0] for r in answers if r.status_code == 409]
+    assert refused["text"].startswith("File post.sh already exists"), refused
+    customs = [p for i in api.listing()["items"] for p in i["profiles"] if p["type"] == "custom"]
+    assert len(customs) == 1
+    stored = sorted(f.id.split("_")[-1] for f in ctx.catalog.list_files())
+    assert stored in (["db.tar.gz", "post.sh", "rhel.iso"], ["post.sh", "rhel.iso", "web.tar.gz"])
+
+
 def test_an_image_holds_a_bounded_number_of_customised_profiles(
     api: Api, stocked: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

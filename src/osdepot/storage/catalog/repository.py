@@ -108,12 +108,15 @@ class RepositoryCatalog(JobsCatalog):
                 raise Duplicate("profile", profile.profile.id) from None
             if profile is not None and self.get_image(profile.profile.image_id) is None:
                 raise Missing([profile.profile.image_id]) from None
-            if profile is not None:  # a file it reuses, deleted since it was found
+            if profile is not None:
                 brought = {file.id, *(f.id for f in profile.files)}
                 ids = [i for i in profile.profile.file_ids if i not in brought]
                 gone = [i for i in ids if not self.file_id_exists(i)]
-                if gone:
+                if gone:  # a file it reuses, deleted since it was found
                     raise Missing(gone) from None
+                taken = [f.id for f in profile.files if self.file_id_exists(f.id)]
+                if taken:  # a file it brings, added by another import meanwhile
+                    raise Duplicate("file", taken[0]) from None
             raise Duplicate("file", file.id) from None
         else:
             job_event(job_id, JobStatus.COMPLETE, message)
