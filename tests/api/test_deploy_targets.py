@@ -393,6 +393,14 @@ def test_global_settings_keep_their_secrets(
     assert again["globalSetting"]["licenseKeys"]["win2019r1"]["standardLicenseKeySet"] is True
     assert {c["type"]: c["passwordSet"] for c in again["globalSetting"]["credentials"]}["LINUX"]
     assert again["deploySettings"]["stateTransitionTimeout"] == 600
+    # the whole answer of GET sent back unchanged (was 412 "activeDirectory is missing")
+    whole = dict(again, deploySettings={"stateTransitionTimeout": 900})
+    r = api.c.put("/osdeployment/globalSettings", json=whole)
+    assert r.status_code == 200, r.text
+    assert r.json()["globalSetting"] == again["globalSetting"]
+    assert r.json()["deploySettings"]["stateTransitionTimeout"] == 900
+    back["deploySettings"] = {"stateTransitionTimeout": 600}
+    assert api.c.put("/osdeployment/globalSettings", json=back).status_code == 200
     # null clears a key
     cleared = dict(back, licenseKeys={"win2019r1": {"standardLicenseKey": None}})
     assert api.c.put("/osdeployment/globalSettings", json=cleared).status_code == 200

@@ -393,6 +393,10 @@ GLOBAL_REQUIRED = ("activeDirectory", "credentials", "ipAssignment", "isVLANMode
 
 def parse_global(value: Any, current_timeout: int = DEFAULT_STATE_TIMEOUT) -> GlobalSettings:
     body = _object(value, "request body")
+    wrapped = body.get("globalSetting")
+    if isinstance(wrapped, dict) and not any(k in body for k in GLOBAL_REQUIRED):
+        # the whole answer of GET sent back (LXCA's clients send its fields bare)
+        body = {**wrapped, "deploySettings": body.get("deploySettings")}
     missing = [k for k in GLOBAL_REQUIRED if k not in body]
     if missing:
         raise error(
