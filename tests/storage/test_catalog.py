@@ -599,3 +599,57 @@ def test_a_tree_indexed_by_two_requests_at_once_is_kept_once(ctx: Context) -> No
     second.join(20)
     assert failed == []  # before: Missing(['f'])
     assert [e.path for e in cat.tree_children("f", "")] == ["a"]  # the first's index
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_profile_archive_and_a_customisation_of_the_same_name_at_once_do_not_deadlock(
+    ctx: Context,
+) -> None:
+    """On PostgreSQL an import's commit raised the repository's generation first and
+    then inserted a re-imported profile; a customisation of the same name, at the same
+    moment, had inserted that profile's row and then raised the generation: each
+    waited for the other, and PostgreSQL killed one ("deadlock detected": a 503 and an
+    import Stopped "internal error", seen on the two-node cluster under racing load)."""
+    from sqlalchemy import insert
+
+    from osdepot.domain.records import ProfileImport
+    from osdepot.storage.catalog.base import bump
+    from osdepot.storage.schema import profiles
+
+    cat = ctx.catalog
+    job = cat.create_job(ImageType.OS, "admin", 1.0, None, "")
+    assert cat.claim_job(job.id, JobStatus.PENDING, 0, 1.0, None, "r.iso")
+    img = OsImage(id="r9", name="r9", file_id="iso", created_at=1.0)
+    cat.commit_import(job.id, _file("iso", "c" * 32, ImageType.OS), img, 2.0, {})
+    custom = Profile(id="r9|r9-x86_64-install-Custom_web", image_id="r9", name="Custom_web",
+                     profile="Basic", type="custom", created_at=3.0)  # fmt: skip
+    archive = cat.create_job(ImageType.OSPROFILE, "admin", 3.0, None, "")
+    assert cat.claim_job(archive.id, JobStatus.PENDING, 0, 3.0, None, "web.tar.gz")
+    outcome: list[object] = []
+
+    def commit() -> None:
+        try:
+            cat.commit_import(
+                archive.id, _file("web.tar.gz", "d" * 32, ImageType.OSPROFILE), None, 4.0, {},
+                ProfileImport(files=(), profile=custom),
+            )  # fmt: skip
+            outcome.append("committed")
+        except Duplicate as dup:
+            outcome.append((dup.kind, dup.key))
+
+    with cat.engine.connect() as other:  # type: ignore[attr-defined]
+        other.execute(  # the customisation: its profile's row, not committed yet
+            insert(profiles).values(
+                id=custom.id, image_id="r9", name=custom.name, profile="Basic", type="custom"
+            )
+        )
+        committer = threading.Thread(target=commit)
+        committer.start()
+        committer.join(1.0)
+        bump(other)  # the customisation's last statement (a deadlock here, before)
+        other.commit()
+    committer.join(20)
+    assert outcome == [("profile", custom.id)]
+    assert cat.get_file("web.tar.gz") is None
+    job_after = cat.get_job(archive.id)
+    assert job_after is not None and job_after.status == JobStatus.RUNNING

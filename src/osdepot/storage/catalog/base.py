@@ -46,6 +46,10 @@ def jobs_stopped(n: int, message: dict[str, object]) -> None:
 
 
 def bump(c: Connection) -> None:
+    """Raise the repository's generation: the last statement of every transaction that
+    changes the repository. On PostgreSQL its row lock is held to the commit; taken
+    earlier, a transaction waiting on another's row afterwards (a customised profile
+    added under the same id) deadlocked with that one's own bump."""
     c.execute(update(repo_state).values(generation=repo_state.c.generation + 1))
 
 

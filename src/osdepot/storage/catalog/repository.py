@@ -60,7 +60,6 @@ class RepositoryCatalog(JobsCatalog):
             with self._write() as c:
                 admit_in(c, file.imported_by, admit)
                 insert_file(c, file)
-                bump(c)
                 if image is not None:
                     c.execute(
                         insert(os_images).values(
@@ -98,6 +97,7 @@ class RepositoryCatalog(JobsCatalog):
                 ).rowcount
                 if n != 1:
                     raise _NotCommitted()
+                bump(c)  # last (base.bump)
         except _NotCommitted:
             job = self.get_job(job_id)
             raise NotRunning(job_id, job.cancelled_by if job else None) from None
