@@ -668,6 +668,39 @@ def test_an_export_whose_file_is_deleted_meanwhile_says_so(
     assert api.listing()["osProfileFiles"] == []
 
 
+def test_an_export_cancelled_while_its_archive_is_stored_leaves_nothing(
+    api: Api, stocked: dict[str, str], ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cancel stops an export's background task at once; arriving while the store
+    promoted the finished archive (a thread), the task let go of that thread, which
+    went on: its blob stayed in the store with no catalog row (`osdepot fsck`: an
+    orphan; seen on the two-node cluster under racing load). The commit is now run to
+    its end first: the job is Cancelled and nothing is left."""
+    import threading
+
+    assert customise(api, stocked).status_code == 201
+    before = sorted(ctx.blobs.keys())
+    storing, promote = threading.Event(), ctx.blobs.commit
+
+    def slow_promote(staging: Any) -> str:
+        key = promote(staging)
+        storing.set()
+        time.sleep(0.5)  # the cancel arrives before the thread returns
+        return key
+
+    monkeypatch.setattr(ctx.blobs, "commit", slow_promote)
+    r = api.c.get(f"/osImages/{q(CUSTOM)}")
+    assert r.status_code == 200, r.text
+    job = r.json()["jobId"]
+    assert storing.wait(10)
+    r = api.c.put("/tasks", json={"action": "cancel", "list": [job]})
+    assert r.status_code == 200, r.text
+    assert wait(api, job)["status"] == "Cancelled"
+    time.sleep(0.6)  # what the store's thread does, done
+    assert sorted(ctx.blobs.keys()) == before  # before: the archive's blob, orphaned
+    assert not [f for f in ctx.catalog.list_files() if f.name.endswith("Custom_web.tar.gz")]
+
+
 def test_a_profile_whose_image_is_deleted_meanwhile_is_not_made(
     api: Api, stocked: dict[str, str], ctx: Context, monkeypatch: pytest.MonkeyPatch
 ) -> None:

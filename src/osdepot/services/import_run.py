@@ -24,7 +24,7 @@ import logging
 import mmap
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from osdepot import metrics
 from osdepot.content.inspect import inspect_content, verify_content
@@ -44,6 +44,7 @@ from osdepot.services.profile_unpack import unpack_profile
 from osdepot.services.space import check_growth
 
 log = logging.getLogger("osdepot.uploads")
+T = TypeVar("T")
 
 #: the name of the hash of one request's bytes only (a resumable upload's chunk
 #: checksum), beside the whole file's
@@ -414,7 +415,7 @@ class ImportRun:
                 )
         await self._inspect()
         if self.itype is ImageType.OSPROFILE and not self.exporting:
-            await self._unpack_profile()
+            await _to_the_end(self._unpack_profile())
         if self.before_commit is not None:
             self.pushed = await self.before_commit(self._staging.reader())
         if self.itype is ImageType.OS:
@@ -423,7 +424,7 @@ class ImportRun:
                 self.tree = await self.ctx.run(index_tree, self._staging.reader())
             except ContentError as exc:  # served trees only; the medium itself is sound
                 log.warning("job %s: %s has no tree index: %s", self.job.id, self.filename, exc)
-        stored = await self._commit(checksums)
+        stored = await _to_the_end(self._commit(checksums))
         if self.tree:
             await self._keep_tree(stored)
         return stored
@@ -569,6 +570,22 @@ class ImportRun:
             exc,
             exc.render()["explanation"],
         )
+
+
+async def _to_the_end(step: Awaitable[T]) -> T:
+    """``step`` run to its end even when this task is cancelled (a job's cancel stops
+    its background task at once; so does the server's stop), the cancel raised after
+    it. Abandoned halfway, the thread it waits for goes on alone: a blob promoted or
+    written that nothing records or deletes, or a commit recorded after this task
+    deleted its blob."""
+    task = asyncio.ensure_future(step)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait([task])
+        if not task.cancelled():
+            task.exception()  # seen: the cancel is what the import ends with
+        raise
 
 
 def _os_error(exc: OSError) -> OsdepotError:
