@@ -166,7 +166,7 @@ class ImportRun:
     async def open(self) -> None:
         """Open the staging area the file is written into."""
         try:
-            self._staging = await self.ctx.run(self.ctx.blobs.create_staging, self.declared)
+            await _to_the_end(self._create_staging())
         except OSError as exc:
             raise _os_error(exc) from exc
         except Exception as exc:
@@ -176,6 +176,9 @@ class ImportRun:
         self._opened_at = time.monotonic()
         self._next_tick = self._opened_at + self.ctx.settings.progress_interval
         metrics.UPLOADS_IN_FLIGHT.labels(self.source).inc()
+
+    async def _create_staging(self) -> None:
+        self._staging = await self.ctx.run(self.ctx.blobs.create_staging, self.declared)
 
     async def reopen(
         self,
@@ -575,9 +578,9 @@ class ImportRun:
 async def _to_the_end(step: Awaitable[T]) -> T:
     """``step`` run to its end even when this task is cancelled (a job's cancel stops
     its background task at once; so does the server's stop), the cancel raised after
-    it. Abandoned halfway, the thread it waits for goes on alone: a blob promoted or
-    written that nothing records or deletes, or a commit recorded after this task
-    deleted its blob."""
+    it. Abandoned halfway, the thread it waits for goes on alone: a staging area
+    created, or a blob promoted or written, that nothing records or deletes, or a
+    commit recorded after this task deleted its blob."""
     task = asyncio.ensure_future(step)
     try:
         return await asyncio.shield(task)
