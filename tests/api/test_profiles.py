@@ -740,6 +740,41 @@ def test_an_export_cancelled_while_its_staging_is_made_leaves_nothing(
     assert staging_files(ctx.settings) == []  # before: the export's staging area
 
 
+@pytest.mark.parametrize("blobs", ["s3"])
+def test_an_export_cancelled_while_s3_completes_its_archive_leaves_nothing(
+    api: Api, stocked: dict[str, str], ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On an object store the archive's object is made whole when its staging
+    finishes (the multipart upload completed, a thread), before the commit; a cancel
+    meanwhile aborted an upload that was being completed, and the object stayed with
+    no catalog row (`osdepot fsck`: orphans of pulls cancelled on the two-node
+    cluster)."""
+    import threading
+
+    assert customise(api, stocked).status_code == 201
+    before = sorted(ctx.blobs.keys())
+    client: Any = ctx.blobs.s3  # type: ignore[attr-defined]
+    completing, complete = threading.Event(), client.complete_multipart_upload
+
+    def slow_complete(**kwargs: Any) -> Any:
+        answer = complete(**kwargs)
+        completing.set()
+        time.sleep(0.5)  # the cancel arrives before the thread returns
+        return answer
+
+    monkeypatch.setattr(client, "complete_multipart_upload", slow_complete)
+    r = api.c.get(f"/osImages/{q(CUSTOM)}")
+    assert r.status_code == 200, r.text
+    job = r.json()["jobId"]
+    assert completing.wait(10)
+    r = api.c.put("/tasks", json={"action": "cancel", "list": [job]})
+    assert r.status_code == 200, r.text
+    assert wait(api, job)["status"] == "Cancelled"
+    time.sleep(0.6)  # what the store's thread does, done
+    assert sorted(ctx.blobs.keys()) == before  # before: the completed archive's object
+    assert staging_files(ctx.settings) == []
+
+
 def test_a_profile_whose_image_is_deleted_meanwhile_is_not_made(
     api: Api, stocked: dict[str, str], ctx: Context, monkeypatch: pytest.MonkeyPatch
 ) -> None:

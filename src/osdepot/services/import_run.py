@@ -397,8 +397,8 @@ class ImportRun:
         if self.declared is not None and self.received != self.declared:
             raise error(Messages.SIZE_MISMATCH, declared=self.declared, received=self.received)
         algo = check_checksum_pair(checksum_type, checksum_value, final=True)
-        try:
-            await self.ctx.run(self._staging.finish)
+        try:  # on an object store this completes the object: to its end, as the commit
+            await _to_the_end(self.ctx.run(self._staging.finish))
         except FileNotFoundError:
             raise  # gone: perhaps cancelled elsewhere (failure() tells)
         except OSError as exc:
