@@ -180,3 +180,67 @@ def test_a_postgresql_that_is_down_is_a_503_and_used_again_when_back(
             ctx.close()
     finally:
         pg.stop()
+
+
+def test_an_import_that_fails_while_postgresql_is_down_ends_stopped_once_it_is_back(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An import whose commit found PostgreSQL down (a restart): recording the job's
+    end failed the same way, so the job stayed Running — holding its place among the
+    user's open jobs — until a restart or a cancel (a pull on the two-node cluster
+    during a restart; its task's log had a traceback). Now the end is recorded once
+    the catalog answers again, with the reason, and the log says so in a line."""
+    from cluster.postgres import Postgres, pg_bin
+
+    from osdepot.domain.jobs import JobStatus
+
+    binaries = pg_bin()
+    if binaries is None:
+        pytest.skip("PostgreSQL is missing")
+    pg = Postgres(binaries)  # its own: this test stops it
+    try:
+        settings = Settings(
+            database_url=pg.fresh_database(),
+            data_dir=tmp_path / "data",
+            admin_user=ADMIN,
+            admin_password=ADMIN_PW,
+        )
+        ctx = open_context(settings)
+        recover(ctx)
+        Auth(ctx).bootstrap_admin()
+        commit = ctx.catalog.commit_import
+
+        def down_first(*args: Any, **kwargs: Any) -> None:
+            pg.stop(remove=False)  # PostgreSQL restarting as the import commits
+            threading.Timer(1.0, pg.start).start()
+            commit(*args, **kwargs)
+
+        ctx.catalog.commit_import = down_first  # type: ignore[method-assign]
+        try:
+            with TestClient(create_app(settings, ctx), base_url="https://testserver") as c:
+                api = Api(c)
+                api.login(ADMIN, ADMIN_PW)
+                content = b"#!/bin/sh\necho hello\n"
+                job = api.init("SCRIPT", fileSize=len(content))
+                r = api.upload(job, "hello.sh", content, None, imageType="SCRIPT", os="rhel")
+                assert r.status_code == 503, r.text
+                for _ in range(100):  # back after 1 s; the end is tried again every ≤ 5 s
+                    ended = ctx.catalog.get_job(int(job)) if pg_is_up(c) else None
+                    if ended is not None and ended.status is not JobStatus.RUNNING:
+                        break
+                    time.sleep(0.1)
+                assert ended is not None and ended.status is JobStatus.STOPPED, ended
+                message = ended.message or {}
+                assert message.get("id") == "FQXHMFC9067M", message  # not "internal error"
+                assert ctx.catalog.list_files() == []
+        finally:
+            ctx.close()
+        failures = [r for r in caplog.records if r.levelname == "ERROR" or r.exc_info]
+        assert failures == [], caplog.text
+        assert "its end is recorded once the catalog answers again" in caplog.text
+    finally:
+        pg.stop()
+
+
+def pg_is_up(c: TestClient) -> bool:
+    return c.get("/healthz").status_code == 200

@@ -25,6 +25,13 @@ T = TypeVar("T")
 LOOP_READ_PAUSE = 5.0
 
 
+def catalog_words(exc: BaseException) -> str:
+    """The first line of what the catalog's database driver said (at most 200
+    characters), for a message or a log line."""
+    lines = str(getattr(exc, "orig", exc)).splitlines()
+    return lines[0][:200] if lines else type(exc).__name__
+
+
 @dataclass
 class Context:
     """Shared state of one server process. Everything durable lives in the catalog."""

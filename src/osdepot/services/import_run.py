@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import hmac
 import logging
 import mmap
@@ -37,7 +38,7 @@ from osdepot.errors import ContentError, Missing, OsdepotError, StoreUnavailable
 from osdepot.ingest.receiver import Receiver
 from osdepot.messages import Messages
 from osdepot.ports import RandomAccess
-from osdepot.services.context import Context
+from osdepot.services.context import Context, catalog_words
 from osdepot.services.import_params import UploadParams, check_checksum_pair, parse_checksum_type
 from osdepot.services.import_record import record_import
 from osdepot.services.profile_unpack import unpack_profile
@@ -45,6 +46,9 @@ from osdepot.services.space import check_growth
 
 log = logging.getLogger("osdepot.uploads")
 T = TypeVar("T")
+
+#: how long an ended job's end is tried again while the catalog cannot be reached
+END_RETRY_SECONDS = 600.0
 
 #: the name of the hash of one request's bytes only (a resumable upload's chunk
 #: checksum), beside the whole file's
@@ -155,6 +159,8 @@ class ImportRun:
             return exc
         if isinstance(exc, StoreUnavailable):
             return _os_error(exc)
+        if isinstance(exc, self.ctx.catalog_errors) and self.ctx.unreachable(exc):
+            return error(Messages.CATALOG_UNAVAILABLE, reason=catalog_words(exc))
         if isinstance(exc, FileNotFoundError) and self.cancelled_by is not None:
             return error(Messages.JOB_CANCELLED, job_id=self.job.id, user=self.cancelled_by)
         if isinstance(exc, asyncio.CancelledError):
@@ -557,13 +563,7 @@ class ImportRun:
             await self.ctx.run(staging.abort)
         await self._drop_profile_files()
         if exc.message is not Messages.JOB_CANCELLED:
-            await self.ctx.run(
-                self.ctx.catalog.finish_job,
-                self.job.id,
-                JobStatus.STOPPED,
-                self.ctx.clock(),
-                exc.render(),
-            )
+            await self._record_end(exc)
         cancelled = exc.message is Messages.JOB_CANCELLED
         self._ended("cancelled" if cancelled else "stopped", exc.render()["id"])
         log.info(
@@ -573,6 +573,49 @@ class ImportRun:
             exc,
             exc.render()["explanation"],
         )
+
+    async def _record_end(self, exc: OsdepotError) -> None:
+        """The job Stopped with ``exc``. When the catalog cannot be reached (restarting,
+        the network) or stays busy, again in the background until it answers (for
+        END_RETRY_SECONDS at most): the job would otherwise show Running, and hold its
+        place among the user's open jobs and its reservation, until a restart."""
+        ctx, job_id = self.ctx, self.job.id
+        end = functools.partial(
+            ctx.catalog.finish_job, job_id, JobStatus.STOPPED, ctx.clock(), exc.render()
+        )
+        try:
+            await ctx.run(end)
+            return
+        except ctx.catalog_errors as failed:
+            if not (ctx.unreachable(failed) or ctx.busy(failed)):
+                raise
+            log.warning(
+                "job %s: its end is recorded once the catalog answers again (%s)",
+                job_id,
+                catalog_words(failed),
+            )
+
+        async def again() -> None:
+            delay, deadline = 0.5, time.monotonic() + END_RETRY_SECONDS
+            while True:
+                await asyncio.sleep(delay)
+                try:
+                    await ctx.run(end)
+                    log.info("job %s: its end recorded, the catalog answering again", job_id)
+                    return
+                except ctx.catalog_errors as failed:
+                    retry = ctx.unreachable(failed) or ctx.busy(failed)
+                    if not retry or time.monotonic() > deadline:
+                        log.error(
+                            "job %s: its end could not be recorded (%s); it shows Running "
+                            "until the server restarts",
+                            job_id,
+                            catalog_words(failed),
+                        )
+                        return
+                delay = min(delay * 2, 5.0)
+
+        ctx.running.later(again())
 
 
 async def _to_the_end(step: Awaitable[T]) -> T:

@@ -32,6 +32,7 @@ class RunningImports:
     def __init__(self) -> None:
         self._runs: dict[int, Cancellable] = {}
         self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._later: set[asyncio.Task[None]] = set()
         self._slots: asyncio.Semaphore | None = None
 
     def add(self, run: Cancellable) -> None:
@@ -62,6 +63,13 @@ class RunningImports:
         self._tasks[job_id] = task
         task.add_done_callback(lambda _t: self._tasks.pop(job_id, None))
 
+    def later(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` in the background apart from any job's task (an ended job's
+        end, recorded once the catalog answers again); stopped at the server's stop."""
+        task = asyncio.create_task(work)
+        self._later.add(task)
+        task.add_done_callback(self._later.discard)
+
     def transfer_slots(self, limit: int) -> asyncio.Semaphore:
         """Lets ``limit`` remote transfers run at once; the rest wait their turn
         (created on first use, inside the event loop, with the limit of that time)."""
@@ -72,7 +80,7 @@ class RunningImports:
     async def stop(self, timeout: float) -> None:
         """Stop every background pull (server shutdown): each ends as interrupted,
         its staging removed. Waits up to ``timeout`` seconds for them."""
-        tasks = list(self._tasks.values())
+        tasks = [*self._tasks.values(), *self._later]
         for task in tasks:
             task.cancel()
         if tasks:

@@ -21,7 +21,7 @@ from osdepot.domain.text import escape_controls
 from osdepot.errors import DownloadCut, OsdepotError, StoreUnavailable, error
 from osdepot.messages import Messages
 from osdepot.services.auth import Auth
-from osdepot.services.context import Context
+from osdepot.services.context import Context, catalog_words
 from osdepot.services.jobs import Jobs
 from osdepot.services.nodes import Nodes
 from osdepot.services.startup import preload_media_database
@@ -180,17 +180,11 @@ async def _catalog_full(request: Request, exc: Exception) -> Response:
     return error_response(error(Messages.CATALOG_FULL, reason=reason, reserve=reserve))
 
 
-def _db_words(exc: Exception) -> str:
-    """The first line of what the database's driver said (at most 200 characters)."""
-    lines = str(getattr(exc, "orig", exc)).splitlines()
-    return lines[0][:200] if lines else type(exc).__name__
-
-
 async def _full_disk(ctx: Context, exc: Exception, what: str) -> tuple[str, int]:
     """The database's words for a full disk, and the bytes of the room osdepot keeps on
     that disk (storage/reserve.py), given back so that deletions work; logged in one
     line (every write fails the same way until space is freed)."""
-    reason = _db_words(exc)
+    reason = catalog_words(exc)
     freed = await ctx.run(ctx.release_reserve)
     log.error(
         "%s: the catalog's disk is full (%s; reserve released: %d bytes)", what, reason, freed
@@ -207,7 +201,7 @@ async def _catalog_error(request: Request, exc: Exception) -> Response:
     if ctx_of(request).full(exc):
         return await _catalog_full(request, exc)
     if ctx_of(request).unreachable(exc):
-        reason = _db_words(exc)
+        reason = catalog_words(exc)
         log.warning("catalog unreachable: %s", reason)
         resp = error_response(error(Messages.CATALOG_UNAVAILABLE, reason=reason))
         resp.headers["Retry-After"] = "5"
@@ -324,7 +318,7 @@ async def _round_failed(ctx: Context, what: str, exc: Exception) -> None:
     if ctx.full(exc):
         await _full_disk(ctx, exc, what)
     elif ctx.unreachable(exc):
-        reason = _db_words(exc)
+        reason = catalog_words(exc)
         log.warning("%s: the catalog cannot be reached (%s)", what, reason)
     else:
         log.error("%s failed", what, exc_info=exc)
