@@ -7,6 +7,7 @@ it, the host in state 20 with the same words, the media ejected."""
 from __future__ import annotations
 
 import base64
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -219,6 +220,42 @@ autopart
 @^minimal-environment
 %end
 """
+
+
+class SlowMediaBmc(ScriptedBmc):
+    """Its virtual media take half a second to insert (a real BMC: several)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inserting = threading.Event()
+
+    def insert_media(self, access: BmcAccess, system: str, urls: Sequence[str]) -> None:
+        self._act("insert_media")
+        self.inserting.set()
+        time.sleep(0.5)
+        self.calls.append("inserted")
+
+
+def test_a_deployment_cancelled_while_the_bmc_inserts_its_media_ejects_them_after(
+    api: Api, ctx: Context
+) -> None:
+    """A cancel stops the deployment's task at once; arriving while the BMC was asked
+    to insert the media (a thread), the task's cleanup ejected them while the insert
+    still ran — which then completed: the server kept the media, pointing at links
+    the cleanup had revoked. The cancel now waits for the BMC's answer."""
+    profile = _prepare(api, ctx)
+    bmc = SlowMediaBmc()
+    ctx.bmc_reader = bmc
+    r = api.c.put("/hostPlatforms", json={"uuid": UUID, "selectedImage": profile})
+    assert r.status_code == 200, r.text
+    job = r.json()["jobId"]
+    assert bmc.inserting.wait(30)
+    r = api.c.put("/tasks", json={"action": "cancel", "list": [int(job)]})
+    assert r.status_code == 200, r.text
+    assert _ended(api, job)["status"] == "Cancelled"
+    time.sleep(0.6)  # what the BMC's thread does, done
+    assert bmc.calls[-3:] == ["insert_media", "inserted", "eject_media"], bmc.calls
+    assert "restart" not in bmc.calls
 
 
 class RecordingBmc(ScriptedBmc):

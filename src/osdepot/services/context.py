@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
@@ -23,6 +24,23 @@ T = TypeVar("T")
 
 #: seconds the event loop leaves catalog reads to threads after one failed on it
 LOOP_READ_PAUSE = 5.0
+
+
+async def to_the_end(step: Awaitable[T]) -> T:
+    """``step`` run to its end even when this task is cancelled (a job's cancel stops
+    its background task at once; so does the server's stop), the cancel raised after
+    it. A cancelled task lets go of the thread it waits for (``Context.run``), which
+    goes on alone: a staging area made, a blob promoted, a BMC's media inserted or its
+    server restarted after the task's cleanup ran, or a commit recorded after the task
+    deleted its blob."""
+    task = asyncio.ensure_future(step)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait([task])
+        if not task.cancelled():
+            task.exception()  # seen: the cancel is what the task ends with
+        raise
 
 
 def catalog_words(exc: BaseException) -> str:

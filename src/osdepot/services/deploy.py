@@ -52,7 +52,7 @@ from osdepot.errors import BmcFailure, Missing, OsdepotError, error
 from osdepot.messages import Messages
 from osdepot.ports import BmcAccess
 from osdepot.services.admission import admission
-from osdepot.services.context import Context
+from osdepot.services.context import Context, to_the_end
 from osdepot.services.deploy_orders import Order, OrderChecks, refused
 from osdepot.services.deploy_settings import DeploySettings
 from osdepot.services.downloads import Downloads, Opened, open_blob
@@ -225,8 +225,10 @@ class Deployments:
         )
 
     async def _bmc(self, fn: Any, *args: Any) -> Any:
+        """A BMC's answer; a cancel meanwhile is taken once the BMC has answered, so that
+        the cleanup (ejecting the media) comes after what was asked of it."""
         try:
-            return await self.ctx.run(fn, *args)
+            return await to_the_end(self.ctx.run(fn, *args))
         except BmcFailure as exc:
             raise DeployFailed(exc.detail) from None
 

@@ -25,7 +25,7 @@ import logging
 import mmap
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from osdepot import metrics
 from osdepot.content.inspect import inspect_content, verify_content
@@ -38,15 +38,13 @@ from osdepot.errors import ContentError, Missing, OsdepotError, StoreUnavailable
 from osdepot.ingest.receiver import Receiver
 from osdepot.messages import Messages
 from osdepot.ports import RandomAccess
-from osdepot.services.context import Context, catalog_words
+from osdepot.services.context import Context, catalog_words, to_the_end
 from osdepot.services.import_params import UploadParams, check_checksum_pair, parse_checksum_type
 from osdepot.services.import_record import record_import
 from osdepot.services.profile_unpack import unpack_profile
 from osdepot.services.space import check_growth
 
 log = logging.getLogger("osdepot.uploads")
-T = TypeVar("T")
-
 #: how long an ended job's end is tried again while the catalog cannot be reached
 END_RETRY_SECONDS = 600.0
 
@@ -172,7 +170,7 @@ class ImportRun:
     async def open(self) -> None:
         """Open the staging area the file is written into."""
         try:
-            await _to_the_end(self._create_staging())
+            await to_the_end(self._create_staging())
         except OSError as exc:
             raise _os_error(exc) from exc
         except Exception as exc:
@@ -404,7 +402,7 @@ class ImportRun:
             raise error(Messages.SIZE_MISMATCH, declared=self.declared, received=self.received)
         algo = check_checksum_pair(checksum_type, checksum_value, final=True)
         try:  # on an object store this completes the object: to its end, as the commit
-            await _to_the_end(self.ctx.run(self._staging.finish))
+            await to_the_end(self.ctx.run(self._staging.finish))
         except FileNotFoundError:
             raise  # gone: perhaps cancelled elsewhere (failure() tells)
         except OSError as exc:
@@ -424,7 +422,7 @@ class ImportRun:
                 )
         await self._inspect()
         if self.itype is ImageType.OSPROFILE and not self.exporting:
-            await _to_the_end(self._unpack_profile())
+            await to_the_end(self._unpack_profile())
         if self.before_commit is not None:
             self.pushed = await self.before_commit(self._staging.reader())
         if self.itype is ImageType.OS:
@@ -433,7 +431,7 @@ class ImportRun:
                 self.tree = await self.ctx.run(index_tree, self._staging.reader())
             except ContentError as exc:  # served trees only; the medium itself is sound
                 log.warning("job %s: %s has no tree index: %s", self.job.id, self.filename, exc)
-        stored = await _to_the_end(self._commit(checksums))
+        stored = await to_the_end(self._commit(checksums))
         if self.tree:
             await self._keep_tree(stored)
         return stored
@@ -616,22 +614,6 @@ class ImportRun:
                 delay = min(delay * 2, 5.0)
 
         ctx.running.later(again())
-
-
-async def _to_the_end(step: Awaitable[T]) -> T:
-    """``step`` run to its end even when this task is cancelled (a job's cancel stops
-    its background task at once; so does the server's stop), the cancel raised after
-    it. Abandoned halfway, the thread it waits for goes on alone: a staging area
-    created, or a blob promoted or written, that nothing records or deletes, or a
-    commit recorded after this task deleted its blob."""
-    task = asyncio.ensure_future(step)
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        await asyncio.wait([task])
-        if not task.cancelled():
-            task.exception()  # seen: the cancel is what the import ends with
-        raise
 
 
 def _os_error(exc: OSError) -> OsdepotError:
