@@ -99,6 +99,10 @@ def test_a_registered_bmc_gives_its_systems_as_host_platforms(
     for path in ("/bmcs", "/hostPlatforms", f"/bmcs/{answer['bmc']['id']}"):
         assert PASSWORD not in api.c.get(path).text
     assert PASSWORD not in caplog.text
+    # the emulator refuses a Redfish session and osdepot falls back to Basic: sushy's
+    # ERROR line for the refusal was in the log at every read of the BMC
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [], [r.getMessage() for r in errors]
 
     # registered once only
     again = register(api, bmc)

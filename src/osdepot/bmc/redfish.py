@@ -32,6 +32,20 @@ from osdepot.ports import BmcAccess
 
 log = logging.getLogger("osdepot.bmc")
 
+
+class _SessionRefused(logging.Filter):
+    """sushy logs an ERROR ("Authentication to the session service failed. Please
+    check credentials") when a BMC refuses a Redfish session, then falls back to Basic
+    authentication, as osdepot asks (``SessionOrBasicAuth``): at every read of such a
+    BMC, while everything works. Left out; a wrong password fails the fallback too,
+    and osdepot says so itself (the BMC's refusal in the answer and a log line)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Authentication to the session service failed")
+
+
+logging.getLogger("sushy.connector").addFilter(_SessionRefused())
+
 #: most systems one BMC may report (an enclosure manager: dozens; a bound on a hostile one)
 MAX_SYSTEMS = 256
 #: most bytes of one Redfish answer (after decompression) read from a BMC: its JSON
