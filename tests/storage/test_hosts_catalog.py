@@ -335,3 +335,58 @@ def test_a_system_two_bmcs_report_at_once_is_told_as_taken(ctx: Context, through
     assert outcome == [("host", C)]  # before: ("BMC", "https://bmc3") or IntegrityError
     assert {h.uuid: h.bmc_id for h in cat.list_hosts()} == {A: one.id, C: two.id}
     assert [b.url for b in cat.list_bmcs()] == ["https://bmc1", "https://bmc2"]
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_deployments_to_the_same_hosts_in_other_orders_do_not_deadlock(ctx: Context) -> None:
+    """On PostgreSQL two requests deploying to hosts A and B, one listing B first and
+    the other A first (seen on the two-node cluster under load): each marked its first
+    host and waited for the other's — a deadlock, one request answered 503 and its
+    jobs Stopped. Hosts are now marked in one order: the second waits, then finds them
+    busy."""
+    from sqlalchemy import text
+
+    cat = ctx.catalog
+    cat.add_bmc(bmc("https://bmc1"), [host(A, "a"), host(B, "b")])
+    _image, profile = _image_with_profile(ctx, 1)
+    first, second, third, fourth = (_deployment(ctx, profile) for _ in range(4))
+    outcome: list[object] = []
+    mark = text("UPDATE hosts SET deploy_status = 4, deploy_job = :j WHERE uuid = :u")
+    with cat.engine.connect() as other:  # type: ignore[attr-defined]
+        other.execute(mark, {"j": first, "u": A})  # the other request: A first, not committed
+        starts = [(B, third, profile, "d" * 64), (A, fourth, profile, "c" * 64)]
+        beginner = threading.Thread(
+            target=lambda: outcome.append(cat.begin_deploys(starts, 3.0, [4]))
+        )
+        beginner.start()
+        beginner.join(1.0)
+        other.execute(mark, {"j": second, "u": B})  # ... then B (a deadlock here, before)
+        other.commit()
+    beginner.join(20)
+    assert outcome == [{A: "busy", B: "busy"}]
+    a, b = cat.get_host(A), cat.get_host(B)
+    assert a is not None and a.deploy_job == first and b is not None and b.deploy_job == second
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_host_settings_of_the_same_hosts_in_other_orders_do_not_deadlock(ctx: Context) -> None:
+    """The same for two host-settings requests naming A and B in other orders."""
+    from sqlalchemy import text
+
+    cat = ctx.catalog
+    cat.add_bmc(bmc("https://bmc1"), [host(A, "a"), host(B, "b")])
+    outcome: list[object] = []
+    change = text("UPDATE hosts SET network = :n WHERE uuid = :u")
+    items = [(B, {"hostname": "b2"}, {}), (A, {"hostname": "a2"}, {})]
+    with cat.engine.connect() as other:  # type: ignore[attr-defined]
+        other.execute(change, {"n": '{"hostname": "a1"}', "u": A})  # A first, not committed
+        setter = threading.Thread(target=lambda: outcome.append(cat.set_hosts_settings(items)))
+        setter.start()
+        setter.join(1.0)
+        other.execute(change, {"n": '{"hostname": "b1"}', "u": B})  # (a deadlock, before)
+        other.commit()
+    setter.join(20)
+    assert outcome == [None]  # the second request's settings, stored after the first's
+    a, b = cat.get_host(A), cat.get_host(B)
+    assert a is not None and a.network == {"hostname": "a2"}
+    assert b is not None and b.network == {"hostname": "b2"}

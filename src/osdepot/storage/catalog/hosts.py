@@ -31,7 +31,11 @@ class _NoneBegun(Exception):
 
 
 class HostsCatalog(Base):
-    """The BMC and host part of :class:`osdepot.storage.catalog.SqlCatalog`."""
+    """The BMC and host part of :class:`osdepot.storage.catalog.SqlCatalog`.
+
+    (*) Every transaction that changes or locks several hosts' rows takes them in one
+    order, by uuid: in the orders of two requests, each would hold a row the other
+    waits for (PostgreSQL: a deadlock, one of them ended)."""
 
     @staticmethod
     def _bmc(row: Any) -> Bmc:
@@ -72,7 +76,7 @@ class HostsCatalog(Base):
         updated (their settings and deployment state kept), gone ones removed — but for
         one a deployment runs to (its job Running), kept until a read after it ends."""
         known = {r.uuid: r.bmc_id for r in c.execute(select(hosts.c.uuid, hosts.c.bmc_id)).all()}
-        for h in systems:
+        for h in sorted(systems, key=lambda system: system.uuid):  # by uuid (*)
             owner = known.get(h.uuid)
             if owner is not None and owner != bmc_id:
                 raise _HostTaken(h.uuid)
@@ -142,7 +146,12 @@ class HostsCatalog(Base):
             # its systems' rows first, FOR UPDATE (PostgreSQL): a deployment beginning
             # on one (begin_deploys) is waited for and then seen below, or finds its
             # host gone
-            c.execute(select(hosts.c.uuid).where(hosts.c.bmc_id == bmc_id).with_for_update())
+            c.execute(
+                select(hosts.c.uuid)
+                .where(hosts.c.bmc_id == bmc_id)
+                .order_by(hosts.c.uuid)  # by uuid (*)
+                .with_for_update()
+            )
             running = c.execute(
                 select(jobs.c.id)
                 .select_from(hosts.join(jobs, jobs.c.id == hosts.c.deploy_job))
@@ -185,17 +194,17 @@ class HostsCatalog(Base):
         one transaction: errors.Missing naming the hosts not registered (and nothing
         stored) when any is not."""
         with self._write() as c:
-            missing = [
+            gone = {
                 uuid
-                for uuid, network, storage in items
+                for uuid, network, storage in sorted(items, key=lambda item: item[0])  # (*)
                 if not c.execute(
                     update(hosts)
                     .where(hosts.c.uuid == uuid)
                     .values(network=json.dumps(network), storage=json.dumps(storage))
                 ).rowcount
-            ]
-            if missing:
-                raise Missing(missing)  # (the transaction is rolled back)
+            }
+            if gone:
+                raise Missing([uuid for uuid, _n, _s in items if uuid in gone])  # (rolled back)
 
     # -- deployments ------------------------------------------------------------------
 
@@ -224,7 +233,7 @@ class HostsCatalog(Base):
                 if len(found) < len(names):
                     raise Missing([p for p in names if p not in found])
                 refused: dict[str, str] = {}
-                for uuid, job_id, profile, token_hash in starts:
+                for uuid, job_id, profile, token_hash in sorted(starts):  # by uuid (*)
                     n = c.execute(
                         update(hosts)
                         .where(hosts.c.uuid == uuid, hosts.c.deploy_status.not_in(list(busy)))
