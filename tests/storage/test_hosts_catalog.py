@@ -377,16 +377,25 @@ def test_host_settings_of_the_same_hosts_in_other_orders_do_not_deadlock(ctx: Co
     cat.add_bmc(bmc("https://bmc1"), [host(A, "a"), host(B, "b")])
     outcome: list[object] = []
     change = text("UPDATE hosts SET network = :n WHERE uuid = :u")
-    items = [(B, {"hostname": "b2"}, {}), (A, {"hostname": "a2"}, {})]
+    items: list[tuple[str, dict[str, object], dict[str, object]]] = [
+        (B, {"hostname": "b2"}, {}),
+        (A, {"hostname": "a2"}, {}),
+    ]
+    done = "stored"
+
+    def store() -> None:
+        cat.set_hosts_settings(items)
+        outcome.append(done)
+
     with cat.engine.connect() as other:  # type: ignore[attr-defined]
         other.execute(change, {"n": '{"hostname": "a1"}', "u": A})  # A first, not committed
-        setter = threading.Thread(target=lambda: outcome.append(cat.set_hosts_settings(items)))
+        setter = threading.Thread(target=store)
         setter.start()
         setter.join(1.0)
         other.execute(change, {"n": '{"hostname": "b1"}', "u": B})  # (a deadlock, before)
         other.commit()
     setter.join(20)
-    assert outcome == [None]  # the second request's settings, stored after the first's
+    assert outcome == [done]  # the second request's settings, stored after the first's
     a, b = cat.get_host(A), cat.get_host(B)
     assert a is not None and a.network == {"hostname": "a2"}
     assert b is not None and b.network == {"hostname": "b2"}
