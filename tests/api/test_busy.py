@@ -6,6 +6,7 @@ import sqlite3
 import threading
 import time
 from base64 import b64encode
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from starlette.testclient import TestClient
 from osdepot.compose import open_context
 from osdepot.config import Settings
 from osdepot.services.auth import Auth
+from osdepot.services.context import Context
 from osdepot.services.recovery import recover
 from osdepot.web.app import create_app
 from tests.conftest import ADMIN, ADMIN_PW, Api
@@ -118,128 +120,123 @@ def test_reads_on_the_event_loop_fall_back_to_a_thread(
         ctx.close()
 
 
+@pytest.fixture
+def own_postgres() -> Iterator[Any]:
+    """A PostgreSQL server of the test's own (the test stops and starts it)."""
+    from cluster.postgres import Postgres, pg_bin
+
+    binaries = pg_bin()
+    if binaries is None:
+        pytest.skip("PostgreSQL is missing")
+    pg = Postgres(binaries)
+    try:
+        yield pg
+    finally:
+        pg.stop()
+
+
+def served_on(pg: Any, tmp_path: Path, **extra: Any) -> tuple[Settings, Context]:
+    """Settings and a started context on a fresh database of ``pg``."""
+    settings = Settings(
+        database_url=pg.fresh_database(),
+        data_dir=tmp_path / "data",
+        admin_user=ADMIN,
+        admin_password=ADMIN_PW,
+        **extra,
+    )
+    ctx = open_context(settings)
+    recover(ctx)
+    Auth(ctx).bootstrap_admin()
+    return settings, ctx
+
+
 def test_a_postgresql_that_is_down_is_a_503_and_used_again_when_back(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, own_postgres: Any
 ) -> None:
     """PostgreSQL stopped under a running server (restarted, or the network between):
     every request was a 500 "An internal error occurred" (OperationalError) with a
     traceback in the log — 16 of them in 35 s of racing requests while the
     demonstration cluster's PostgreSQL restarted. Now 503 `FQXHMFC9067M` with
     `Retry-After` and one log line, and requests work again once it is back."""
-    from cluster.postgres import Postgres, pg_bin
-
-    binaries = pg_bin()
-    if binaries is None:
-        pytest.skip("PostgreSQL is missing")
-    pg = Postgres(binaries)  # its own: this test stops it
+    pg = own_postgres  # its own: this test stops it
+    settings, ctx = served_on(pg, tmp_path, node_timeout=0.3)
     try:
-        settings = Settings(
-            database_url=pg.fresh_database(),
-            data_dir=tmp_path / "data",
-            admin_user=ADMIN,
-            admin_password=ADMIN_PW,
-            node_timeout=0.3,  # a heartbeat every 0.1 s: some while it is down
-        )
-        ctx = open_context(settings)
-        recover(ctx)
-        Auth(ctx).bootstrap_admin()
-        try:
-            with TestClient(create_app(settings, ctx), base_url="https://testserver") as c:
-                api = Api(c)
-                api.login(ADMIN, ADMIN_PW)
-                assert c.get("/osImages").status_code == 200
-                job = api.init("SCRIPT")
-                basic = {
-                    "Authorization": "Basic " + b64encode(f"{ADMIN}:{ADMIN_PW}".encode()).decode()
-                }
-                assert c.get(f"/tasks/{job}", headers=basic).status_code == 200  # (remembered)
-                pg.stop(remove=False)
-                for method, path, body, headers in (
-                    ("GET", "/osImages", None, None),
-                    ("POST", "/osImages?imageType=SCRIPT", {"Action": "Init"}, None),
-                    ("GET", "/tasks", None, None),
-                    # the driver's own connection (a poll's read): was a 500 (psycopg's
-                    # OperationalError, not SQLAlchemy's)
-                    ("GET", f"/tasks/{job}", None, basic),
-                ):
-                    r = c.request(method, path, json=body, headers=headers)
-                    assert r.status_code == 503, (path, r.status_code, r.text)
-                    message = r.json()["messages"][0]
-                    assert message["id"] == "FQXHMFC9067M", r.text
-                    assert "OSDEPOT_DATABASE_URL" in message["recovery"]["text"]
-                    assert r.headers["Retry-After"] == "5"
-                time.sleep(0.3)
-                pg.start()
-                assert c.get("/osImages").status_code == 200
-                assert api.init("SCRIPT")  # a job made: the catalog is written again
-            # the heartbeats meanwhile: a line each, no traceback
-            beats = [r for r in caplog.records if "node heartbeat" in r.getMessage()]
-            assert beats and all(r.exc_info is None for r in beats), caplog.text
-            assert "the catalog cannot be reached" in beats[0].getMessage()
-        finally:
-            ctx.close()
+        with TestClient(create_app(settings, ctx), base_url="https://testserver") as c:
+            api = Api(c)
+            api.login(ADMIN, ADMIN_PW)
+            assert c.get("/osImages").status_code == 200
+            job = api.init("SCRIPT")
+            basic = {"Authorization": "Basic " + b64encode(f"{ADMIN}:{ADMIN_PW}".encode()).decode()}
+            assert c.get(f"/tasks/{job}", headers=basic).status_code == 200  # (remembered)
+            pg.stop(remove=False)
+            for method, path, body, headers in (
+                ("GET", "/osImages", None, None),
+                ("POST", "/osImages?imageType=SCRIPT", {"Action": "Init"}, None),
+                ("GET", "/tasks", None, None),
+                # the driver's own connection (a poll's read): was a 500 (psycopg's
+                # OperationalError, not SQLAlchemy's)
+                ("GET", f"/tasks/{job}", None, basic),
+            ):
+                r = c.request(method, path, json=body, headers=headers)
+                assert r.status_code == 503, (path, r.status_code, r.text)
+                message = r.json()["messages"][0]
+                assert message["id"] == "FQXHMFC9067M", r.text
+                assert "OSDEPOT_DATABASE_URL" in message["recovery"]["text"]
+                assert r.headers["Retry-After"] == "5"
+            time.sleep(0.3)
+            pg.start()
+            assert c.get("/osImages").status_code == 200
+            assert api.init("SCRIPT")  # a job made: the catalog is written again
+        # the heartbeats meanwhile: a line each, no traceback
+        beats = [r for r in caplog.records if "node heartbeat" in r.getMessage()]
+        assert beats and all(r.exc_info is None for r in beats), caplog.text
+        assert "the catalog cannot be reached" in beats[0].getMessage()
     finally:
-        pg.stop()
+        ctx.close()
 
 
 def test_an_import_that_fails_while_postgresql_is_down_ends_stopped_once_it_is_back(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, own_postgres: Any
 ) -> None:
     """An import whose commit found PostgreSQL down (a restart): recording the job's
     end failed the same way, so the job stayed Running — holding its place among the
     user's open jobs — until a restart or a cancel (a pull on the two-node cluster
     during a restart; its task's log had a traceback). Now the end is recorded once
     the catalog answers again, with the reason, and the log says so in a line."""
-    from cluster.postgres import Postgres, pg_bin
-
     from osdepot.domain.jobs import JobStatus
 
-    binaries = pg_bin()
-    if binaries is None:
-        pytest.skip("PostgreSQL is missing")
-    pg = Postgres(binaries)  # its own: this test stops it
+    pg = own_postgres  # its own: this test stops it
+    settings, ctx = served_on(pg, tmp_path)
+    commit = ctx.catalog.commit_import
+
+    def down_first(*args: Any, **kwargs: Any) -> None:
+        pg.stop(remove=False)  # PostgreSQL restarting as the import commits
+        threading.Timer(1.0, pg.start).start()
+        commit(*args, **kwargs)
+
+    ctx.catalog.commit_import = down_first  # type: ignore[method-assign]
     try:
-        settings = Settings(
-            database_url=pg.fresh_database(),
-            data_dir=tmp_path / "data",
-            admin_user=ADMIN,
-            admin_password=ADMIN_PW,
-        )
-        ctx = open_context(settings)
-        recover(ctx)
-        Auth(ctx).bootstrap_admin()
-        commit = ctx.catalog.commit_import
-
-        def down_first(*args: Any, **kwargs: Any) -> None:
-            pg.stop(remove=False)  # PostgreSQL restarting as the import commits
-            threading.Timer(1.0, pg.start).start()
-            commit(*args, **kwargs)
-
-        ctx.catalog.commit_import = down_first  # type: ignore[method-assign]
-        try:
-            with TestClient(create_app(settings, ctx), base_url="https://testserver") as c:
-                api = Api(c)
-                api.login(ADMIN, ADMIN_PW)
-                content = b"#!/bin/sh\necho hello\n"
-                job = api.init("SCRIPT", fileSize=len(content))
-                r = api.upload(job, "hello.sh", content, None, imageType="SCRIPT", os="rhel")
-                assert r.status_code == 503, r.text
-                for _ in range(100):  # back after 1 s; the end is tried again every ≤ 5 s
-                    ended = ctx.catalog.get_job(int(job)) if pg_is_up(c) else None
-                    if ended is not None and ended.status is not JobStatus.RUNNING:
-                        break
-                    time.sleep(0.1)
-                assert ended is not None and ended.status is JobStatus.STOPPED, ended
-                message = ended.message or {}
-                assert message.get("id") == "FQXHMFC9067M", message  # not "internal error"
-                assert ctx.catalog.list_files() == []
-        finally:
-            ctx.close()
-        failures = [r for r in caplog.records if r.levelname == "ERROR" or r.exc_info]
-        assert failures == [], caplog.text
-        assert "its end is recorded once the catalog answers again" in caplog.text
+        with TestClient(create_app(settings, ctx), base_url="https://testserver") as c:
+            api = Api(c)
+            api.login(ADMIN, ADMIN_PW)
+            content = b"#!/bin/sh\necho hello\n"
+            job = api.init("SCRIPT", fileSize=len(content))
+            r = api.upload(job, "hello.sh", content, None, imageType="SCRIPT", os="rhel")
+            assert r.status_code == 503, r.text
+            for _ in range(100):  # back after 1 s; the end is tried again every ≤ 5 s
+                ended = ctx.catalog.get_job(int(job)) if pg_is_up(c) else None
+                if ended is not None and ended.status is not JobStatus.RUNNING:
+                    break
+                time.sleep(0.1)
+            assert ended is not None and ended.status is JobStatus.STOPPED, ended
+            message = ended.message or {}
+            assert message.get("id") == "FQXHMFC9067M", message  # not "internal error"
+            assert ctx.catalog.list_files() == []
     finally:
-        pg.stop()
+        ctx.close()
+    failures = [r for r in caplog.records if r.levelname == "ERROR" or r.exc_info]
+    assert failures == [], caplog.text
+    assert "its end is recorded once the catalog answers again" in caplog.text
 
 
 def pg_is_up(c: TestClient) -> bool:

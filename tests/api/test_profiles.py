@@ -677,6 +677,31 @@ def test_an_export_whose_file_is_deleted_meanwhile_says_so(
     assert api.listing()["osProfileFiles"] == []
 
 
+def cancel_export_within(api: Api, monkeypatch: pytest.MonkeyPatch, obj: Any, name: str) -> None:
+    """Export the customised profile and cancel its job while ``obj.name`` (a store
+    call, run in a thread) has done its work but not returned yet (it then sleeps
+    0.5 s); back when the job is Cancelled and the thread has returned."""
+    import threading
+
+    done, real = threading.Event(), getattr(obj, name)
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        answer = real(*args, **kwargs)
+        done.set()
+        time.sleep(0.5)  # the cancel arrives before the thread returns
+        return answer
+
+    monkeypatch.setattr(obj, name, slow)
+    r = api.c.get(f"/osImages/{q(CUSTOM)}")
+    assert r.status_code == 200, r.text
+    job = r.json()["jobId"]
+    assert done.wait(10)
+    r = api.c.put("/tasks", json={"action": "cancel", "list": [job]})
+    assert r.status_code == 200, r.text
+    assert wait(api, job)["status"] == "Cancelled"
+    time.sleep(0.6)  # what the store's thread does, done
+
+
 def test_an_export_cancelled_while_its_archive_is_stored_leaves_nothing(
     api: Api, stocked: dict[str, str], ctx: Context, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -685,27 +710,9 @@ def test_an_export_cancelled_while_its_archive_is_stored_leaves_nothing(
     went on: its blob stayed in the store with no catalog row (`osdepot fsck`: an
     orphan; seen on the two-node cluster under racing load). The commit is now run to
     its end first: the job is Cancelled and nothing is left."""
-    import threading
-
     assert customise(api, stocked).status_code == 201
     before = sorted(ctx.blobs.keys())
-    storing, promote = threading.Event(), ctx.blobs.commit
-
-    def slow_promote(staging: Any) -> str:
-        key = promote(staging)
-        storing.set()
-        time.sleep(0.5)  # the cancel arrives before the thread returns
-        return key
-
-    monkeypatch.setattr(ctx.blobs, "commit", slow_promote)
-    r = api.c.get(f"/osImages/{q(CUSTOM)}")
-    assert r.status_code == 200, r.text
-    job = r.json()["jobId"]
-    assert storing.wait(10)
-    r = api.c.put("/tasks", json={"action": "cancel", "list": [job]})
-    assert r.status_code == 200, r.text
-    assert wait(api, job)["status"] == "Cancelled"
-    time.sleep(0.6)  # what the store's thread does, done
+    cancel_export_within(api, monkeypatch, ctx.blobs, "commit")
     assert sorted(ctx.blobs.keys()) == before  # before: the archive's blob, orphaned
     assert not [f for f in ctx.catalog.list_files() if f.name.endswith("Custom_web.tar.gz")]
 
@@ -717,26 +724,8 @@ def test_an_export_cancelled_while_its_staging_is_made_leaves_nothing(
     area (a thread) left that area behind, owned by no job (`osdepot fsck`: staging
     leftovers of 0 bytes, two in 90 s of racing load with cancelled pulls on the
     two-node cluster, where an S3 multipart upload stays until aborted)."""
-    import threading
-
     assert customise(api, stocked).status_code == 201
-    making, create = threading.Event(), ctx.blobs.create_staging
-
-    def slow_create(size: int | None) -> Any:
-        staging = create(size)
-        making.set()
-        time.sleep(0.5)  # the cancel arrives before the thread returns
-        return staging
-
-    monkeypatch.setattr(ctx.blobs, "create_staging", slow_create)
-    r = api.c.get(f"/osImages/{q(CUSTOM)}")
-    assert r.status_code == 200, r.text
-    job = r.json()["jobId"]
-    assert making.wait(10)
-    r = api.c.put("/tasks", json={"action": "cancel", "list": [job]})
-    assert r.status_code == 200, r.text
-    assert wait(api, job)["status"] == "Cancelled"
-    time.sleep(0.6)  # what the store's thread does, done
+    cancel_export_within(api, monkeypatch, ctx.blobs, "create_staging")
     assert staging_files(ctx.settings) == []  # before: the export's staging area
 
 
@@ -749,28 +738,10 @@ def test_an_export_cancelled_while_s3_completes_its_archive_leaves_nothing(
     meanwhile aborted an upload that was being completed, and the object stayed with
     no catalog row (`osdepot fsck`: orphans of pulls cancelled on the two-node
     cluster)."""
-    import threading
-
     assert customise(api, stocked).status_code == 201
     before = sorted(ctx.blobs.keys())
     client: Any = ctx.blobs.s3  # type: ignore[attr-defined]
-    completing, complete = threading.Event(), client.complete_multipart_upload
-
-    def slow_complete(**kwargs: Any) -> Any:
-        answer = complete(**kwargs)
-        completing.set()
-        time.sleep(0.5)  # the cancel arrives before the thread returns
-        return answer
-
-    monkeypatch.setattr(client, "complete_multipart_upload", slow_complete)
-    r = api.c.get(f"/osImages/{q(CUSTOM)}")
-    assert r.status_code == 200, r.text
-    job = r.json()["jobId"]
-    assert completing.wait(10)
-    r = api.c.put("/tasks", json={"action": "cancel", "list": [job]})
-    assert r.status_code == 200, r.text
-    assert wait(api, job)["status"] == "Cancelled"
-    time.sleep(0.6)  # what the store's thread does, done
+    cancel_export_within(api, monkeypatch, client, "complete_multipart_upload")
     assert sorted(ctx.blobs.keys()) == before  # before: the completed archive's object
     assert staging_files(ctx.settings) == []
 
