@@ -7,6 +7,7 @@ it, the host in state 20 with the same words, the media ejected."""
 from __future__ import annotations
 
 import base64
+import logging
 import threading
 import time
 from collections.abc import Sequence
@@ -256,6 +257,35 @@ def test_a_deployment_cancelled_while_the_bmc_inserts_its_media_ejects_them_afte
     time.sleep(0.6)  # what the BMC's thread does, done
     assert bmc.calls[-3:] == ["insert_media", "inserted", "eject_media"], bmc.calls
     assert "restart" not in bmc.calls
+
+
+def test_a_deployment_that_meets_the_catalog_unreachable_says_so_in_a_line(
+    api: Api, ctx: Context, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PostgreSQL restarting while a deployment issued its medium's link: the job ended
+    "Internal error (OperationalError)" with a traceback in the log (the two-node
+    cluster under load). Now the job says the catalog could not be reached, in a
+    warning line."""
+    from sqlalchemy.exc import OperationalError
+
+    profile = _prepare(api, ctx)
+    ctx.bmc_reader = ScriptedBmc()
+    add_link, failed = ctx.catalog.add_link, list[int]()
+
+    def restarting(*args: Any, **kwargs: Any) -> Any:
+        if not failed:
+            failed.append(1)
+            gone = Exception("terminating connection due to administrator command")
+            raise OperationalError("INSERT INTO links ...", {}, gone)
+        return add_link(*args, **kwargs)
+
+    ctx.catalog.add_link = restarting  # type: ignore[method-assign]
+    task = _run(api, profile)
+    assert task["status"] == "Stopped", task
+    explanation = task["messages"][0]["explanation"]
+    assert "could not be reached (terminating connection" in explanation, explanation
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert "the catalog cannot be reached" in caplog.text
 
 
 class RecordingBmc(ScriptedBmc):

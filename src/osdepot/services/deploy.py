@@ -52,7 +52,7 @@ from osdepot.errors import BmcFailure, Missing, OsdepotError, error
 from osdepot.messages import Messages
 from osdepot.ports import BmcAccess
 from osdepot.services.admission import admission
-from osdepot.services.context import Context, to_the_end
+from osdepot.services.context import Context, catalog_words, to_the_end
 from osdepot.services.deploy_orders import Order, OrderChecks, refused
 from osdepot.services.deploy_settings import DeploySettings
 from osdepot.services.downloads import Downloads, Opened, open_blob
@@ -309,10 +309,15 @@ class Deployments:
         except DeployFailed as exc:
             await self._end(order, job, FAILED, access, links, detail=str(exc))
         except Exception as exc:
-            log.exception("deployment job %d failed", job)
-            await self._end(
-                order, job, FAILED, access, links, detail=f"Internal error ({type(exc).__name__})"
-            )
+            if isinstance(exc, ctx.catalog_errors) and ctx.unreachable(exc):
+                # PostgreSQL restarting, the network: said in a line, not a traceback
+                words = catalog_words(exc)
+                log.warning("deployment job %d: the catalog cannot be reached (%s)", job, words)
+                detail = f"The repository catalog could not be reached ({words})"
+            else:
+                log.exception("deployment job %d failed", job)
+                detail = f"Internal error ({type(exc).__name__})"
+            await self._end(order, job, FAILED, access, links, detail=detail)
         else:
             await self._end(order, job, COMPLETED, access, links)
 
