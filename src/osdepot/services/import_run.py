@@ -143,7 +143,13 @@ class ImportRun:
         on). A block left normally before ``finish`` leaves the import running: a
         remote import's request hands it over to its background task."""
         if exc is not None and not self.done:
-            await self.fail(await self.failure(exc))
+            # run to its end: a cancel arriving while an import fails (a background
+            # pull's task, cancelled at once) cut the cleanup short — its staging, or
+            # an object store's completed object, left behind, and no line logged
+            await to_the_end(self._fail_with(exc))
+
+    async def _fail_with(self, exc: BaseException) -> None:
+        await self.fail(await self.failure(exc))
 
     async def failure(self, exc: BaseException) -> OsdepotError:
         """The message an import ends with when ``exc`` stopped it. What it was writing
