@@ -195,15 +195,19 @@ def test_a_postgresql_that_is_down_is_a_503_and_used_again_when_back(
         ctx.close()
 
 
+@pytest.mark.parametrize("source", ["upload", "pull"])
 def test_an_import_that_fails_while_postgresql_is_down_ends_stopped_once_it_is_back(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, own_postgres: Any
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, own_postgres: Any, source: str
 ) -> None:
     """An import whose commit found PostgreSQL down (a restart): recording the job's
     end failed the same way, so the job stayed Running — holding its place among the
     user's open jobs — until a restart or a cancel (a pull on the two-node cluster
     during a restart; its task's log had a traceback). Now the end is recorded once
-    the catalog answers again, with the reason, and the log says so in a line."""
+    the catalog answers again, with the reason, and the log says so in a line (a
+    pull's or an export's task logged the error again with a traceback, the run's
+    message notwithstanding: the cluster's last load)."""
     from osdepot.domain.jobs import JobStatus
+    from tests.remote.servers import PASSWORD, USER, HttpServer
 
     pg = own_postgres  # its own: this test stops it
     settings, ctx = served_on(pg, tmp_path)
@@ -215,14 +219,29 @@ def test_an_import_that_fails_while_postgresql_is_down_ends_stopped_once_it_is_b
         commit(*args, **kwargs)
 
     ctx.catalog.commit_import = down_first  # type: ignore[method-assign]
+    web: HttpServer | None = None
     try:
         with TestClient(create_app(settings, ctx), base_url="https://testserver") as c:
             api = Api(c)
             api.login(ADMIN, ADMIN_PW)
             content = b"#!/bin/sh\necho hello\n"
-            job = api.init("SCRIPT", fileSize=len(content))
-            r = api.upload(job, "hello.sh", content, None, imageType="SCRIPT", os="rhel")
-            assert r.status_code == 503, r.text
+            if source == "upload":
+                job = api.init("SCRIPT", fileSize=len(content))
+                r = api.upload(job, "hello.sh", content, None, imageType="SCRIPT", os="rhel")
+                assert r.status_code == 503, r.text
+            else:
+                (tmp_path / "files").mkdir()
+                (tmp_path / "files" / "hello.sh").write_bytes(content)
+                web = HttpServer(tmp_path / "files", auth=True, tls=None)
+                body = {"displayName": "web", "address": "127.0.0.1", "port": web.port,
+                        "protocol": "HTTP", "username": USER, "password": PASSWORD}  # fmt: skip
+                server = c.post("/osImages/remoteFileServers", json=body).json()["serverId"]
+                job = api.init("SCRIPT")
+                r = c.post(
+                    f"/files/osImages?jobId={job}&imageType=SCRIPT&os=rhel",
+                    json={"serverId": server, "path": "/hello.sh"},
+                )
+                assert r.status_code == 201, r.text
             for _ in range(100):  # back after 1 s; the end is tried again every ≤ 5 s
                 ended = ctx.catalog.get_job(int(job)) if pg_is_up(c) else None
                 if ended is not None and ended.status is not JobStatus.RUNNING:
@@ -234,6 +253,8 @@ def test_an_import_that_fails_while_postgresql_is_down_ends_stopped_once_it_is_b
             assert ctx.catalog.list_files() == []
     finally:
         ctx.close()
+        if web is not None:
+            web.stop()
     failures = [r for r in caplog.records if r.levelname == "ERROR" or r.exc_info]
     assert failures == [], caplog.text
     assert "its end is recorded once the catalog answers again" in caplog.text

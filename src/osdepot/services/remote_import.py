@@ -185,8 +185,9 @@ class RemoteImports:
                 )
         except (OsdepotError, asyncio.CancelledError):
             pass  # the job says how it ended
-        except Exception:
-            log.exception("job %s: remote import failed", run.job.id)
+        except Exception as exc:
+            if not self.ctx.unreachable(exc):  # (the run said that one: FQXHMFC9067M)
+                log.exception("job %s: remote import failed", run.job.id)
         finally:
             if fetcher is not None:
                 with contextlib.suppress(Exception):
