@@ -309,7 +309,7 @@ class Deployments:
         except DeployFailed as exc:
             await self._end(order, job, FAILED, access, links, detail=str(exc))
         except Exception as exc:
-            if isinstance(exc, ctx.catalog_errors) and ctx.unreachable(exc):
+            if ctx.unreachable(exc):
                 # PostgreSQL restarting, the network: said in a line, not a traceback
                 words = catalog_words(exc)
                 log.warning("deployment job %d: the catalog cannot be reached (%s)", job, words)

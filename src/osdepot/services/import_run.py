@@ -163,7 +163,7 @@ class ImportRun:
             return exc
         if isinstance(exc, StoreUnavailable):
             return _os_error(exc)
-        if isinstance(exc, self.ctx.catalog_errors) and self.ctx.unreachable(exc):
+        if self.ctx.unreachable(exc):
             return error(Messages.CATALOG_UNAVAILABLE, reason=catalog_words(exc))
         if isinstance(exc, FileNotFoundError) and self.cancelled_by is not None:
             return error(Messages.JOB_CANCELLED, job_id=self.job.id, user=self.cancelled_by)
