@@ -20,6 +20,7 @@ import asyncssh
 from pyftpdlib.authorizers import DummyAuthorizer
 from pyftpdlib.filesystems import AbstractedFS
 from pyftpdlib.handlers import FTPHandler
+from pyftpdlib.ioloop import IOLoop
 from pyftpdlib.servers import ThreadedFTPServer
 
 USER, PASSWORD = "alice", "s3cret-pass"
@@ -193,6 +194,21 @@ def _fs_for(b: Behaviour) -> type[AbstractedFS]:
     return _FS
 
 
+class _OwnFTPServer(ThreadedFTPServer):  # type: ignore[misc]  # pyftpdlib ships no types
+    """pyftpdlib's ThreadedFTPServer keeps its stop flag in a class attribute, shared by
+    every server in the process: a stopped server's serving thread, ending a moment
+    later, sets it again, and a server started meanwhile then drops every connection
+    right after its greeting (a test's login "broke off" three times in a row). And
+    every server shares one event loop unless given its own, which the first to stop
+    closes with all the others' sockets. Each server here has a flag, a lock and an
+    event loop of its own."""
+
+    def __init__(self, *a: Any, **kw: Any) -> None:
+        self._exit = threading.Event()
+        self._lock = threading.Lock()
+        super().__init__(*a, **kw)
+
+
 class FtpServer:
     def __init__(self, root: Path) -> None:
         self.behaviour = Behaviour()
@@ -209,12 +225,18 @@ class FtpServer:
         # tests' connect timeout: under load the login then timed out instead of being
         # refused (a flaky FQXHMFC9028J instead of FQXHMFC9025J).
         handler.auth_failed_timeout = 0.2
-        self.server = ThreadedFTPServer(("127.0.0.1", 0), handler)
+        self.server = _OwnFTPServer(("127.0.0.1", 0), handler, ioloop=IOLoop.factory())
         self.server.max_cons = 20
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"timeout": 0.2}, daemon=True
-        )
+        self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
+
+    def _serve(self) -> None:
+        try:
+            self.server.serve_forever(timeout=0.2)
+        except OSError:
+            if not self.behaviour.stop.is_set():
+                raise
+            # stopped before its loop began: the loop's poller was closed already
 
     @property
     def port(self) -> int:
@@ -223,6 +245,7 @@ class FtpServer:
     def stop(self) -> None:
         self.behaviour.stop.set()
         self.server.close_all()
+        self.thread.join(5)  # its loop ends within its 0.2 s poll, and closes all again
 
 
 # -- SFTP ----------------------------------------------------------------------------------
