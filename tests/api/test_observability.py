@@ -237,6 +237,10 @@ def test_request_and_job_log_lines(api: Api, caplog: pytest.LogCaptureFixture) -
     ]
     job = jobs[0][0]
     assert [s for j, s in jobs if j == job] == ["Pending", "Running", "Complete"]
+    size = len(VALID["UNATTEND"][2])
+    valid = [r.getMessage() for r in caplog.records if " is a valid " in r.getMessage()]
+    assert len(valid) == 1 and "ks.ks is a valid" in valid[0]
+    assert f"({size} bytes; its checks read " in valid[0]  # was "read 1802 of 905 bytes"
     out = json.loads(JsonFormatter().format(upload[0]))
     assert out["event"] == "request" and out["status"] == 201 and out["logger"] == "osdepot.request"
     assert out["msg"].startswith("POST /files/osImages 201")

@@ -485,12 +485,13 @@ class ImportRun:
             raise result.error
         self.media = result.os
         log.info(
-            "job %s: %s is a valid %s (read %d of %d bytes)%s",
+            # the checks may read a structure more than once: what they read is no share
+            "job %s: %s is a valid %s (%d bytes; its checks read %d)%s",
             self.job.id,
             self.filename,
             result.file_kind,
-            result.bytes_read,
             result.size,
+            result.bytes_read,
             f", recognised as {result.os.name}" if result.os else "",
         )
 
