@@ -7,6 +7,7 @@ Every variable is listed in ``docs/configuration.md``.
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 from collections.abc import Mapping
@@ -49,7 +50,13 @@ class Settings:
     #: Seconds a finished job is kept before it is removed.
     job_retention: int = 7 * 24 * 3600
     #: How often (seconds) the server expires and removes old jobs.
-    housekeeping_interval: int = 60
+    housekeeping_interval: float = 60.0
+    #: How often (seconds) the server removes the blobs no catalog row names (a
+    #: deletion that met the object store down, a crash between a commit and its row),
+    #: and how old (seconds since their commit) they must be: an import on another node
+    #: commits its files some time before their rows (a profile archive's, all of them).
+    orphan_sweep_interval: float = 3600.0
+    orphan_grace: float = 6 * 3600.0
     #: The key that encrypts remote-server secrets and signs links ("" = secret.key in
     #: the data folder); nodes sharing a catalog need the same file.
     secret_key_file: Path | None = None
@@ -212,10 +219,14 @@ def _convert(name: str, typ: Any, raw: str) -> Any:
             if low in ("0", "false", "no", "off"):
                 return False
             raise ValueError(raw)
-        if t == "int":
-            return int(raw)
-        if t == "float":
-            return float(raw)
+        if t in ("int", "float"):
+            number = int(raw) if t == "int" else float(raw)
+            # counts, sizes and seconds: never below 0 (0 is "none" or "no limit")
+            if not math.isfinite(number) or number < 0:
+                raise ConfigError(
+                    f"{_PREFIX}{name.upper()}={raw!r} is not a valid {t}: a number from 0 up"
+                )
+            return number
         if "Path" in t:
             return Path(raw)
         return raw

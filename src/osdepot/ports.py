@@ -144,6 +144,11 @@ class BlobStore(Protocol):
     def keys(self) -> Iterator[str]:
         """Every committed blob key."""
 
+    def committed_at(self, key: str) -> float | None:
+        """When the blob was committed, in seconds since the epoch; None when there is
+        none. An object store answers its Last-Modified, which for a multipart upload
+        S3 gives as the upload's start: earlier, never later, than the commit."""
+
     def staging_leftovers(self) -> list[tuple[str, int]]:
         """Staging files present now (a running upload's, or a crash's leftovers): name
         and size."""

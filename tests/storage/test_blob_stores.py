@@ -6,6 +6,7 @@ quarantine. Nothing is left behind by an abort."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -87,6 +88,26 @@ def test_quarantine_moves_a_blob_out_of_the_store(store: BlobStore) -> None:
     key = store.commit(st)  # type: ignore[arg-type]
     where = store.quarantine(key)
     assert key in where and key not in set(store.keys())
+
+
+def test_a_blob_tells_when_it_was_committed(store: BlobStore, tmp_path: Path) -> None:
+    """The orphan sweep leaves young blobs alone (services/orphans.py): their age is
+    the commit's, not the last write's — a resumable upload paused for days and
+    committed now is young."""
+    st = stage(store, b"committed now", 4)
+    st.finish()  # type: ignore[attr-defined]
+    name = st.name  # type: ignore[attr-defined]
+    if name.endswith(".part"):  # the local store's file, last written three days ago
+        part = tmp_path / "blobs" / ".staging" / name
+        assert part.exists()
+        os.utime(part, (time.time() - 3 * 86400,) * 2)
+    before = time.time()
+    key = store.commit(st)  # type: ignore[arg-type]
+    at = store.committed_at(key)
+    assert at is not None and before - 2 <= at <= time.time() + 2
+    store.delete(key)
+    assert store.committed_at(key) is None
+    assert store.committed_at("0" * 32) is None
 
 
 def test_parts_fit_any_file_up_to_5_tib_in_10000_parts() -> None:

@@ -22,7 +22,7 @@ from osdepot.domain.jobs import JobStatus
 from osdepot.errors import ServerRunning
 from osdepot.messages import Messages
 from osdepot.services.context import Context
-from osdepot.services.recovery import staged_key
+from osdepot.services.orphans import staged_key
 
 
 @dataclass

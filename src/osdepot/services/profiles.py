@@ -31,6 +31,7 @@ from osdepot.errors import Duplicate, Full, Missing, OsdepotError, error
 from osdepot.messages import Messages
 from osdepot.services.context import Context
 from osdepot.services.import_params import check_label
+from osdepot.services.orphans import remove_blob
 
 log = logging.getLogger("osdepot.profiles")
 
@@ -279,10 +280,7 @@ class Profiles:
                 await self.ctx.run(self.ctx.blobs.delete, content.blob_key)
             raise error(Messages.NOT_FOUND, what="File", name=f.id, detail="") from None
         if old_key:
-            try:
-                await self.ctx.run(self.ctx.blobs.delete, old_key)
-            except OSError:
-                log.exception("could not remove blob %s", old_key)
+            await remove_blob(self.ctx, old_key)
         log.info("%s changed file %s%s", user.name, f.id, " (new content)" if content else "")
         return f"File {f.id} was changed."
 

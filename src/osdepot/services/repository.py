@@ -15,6 +15,7 @@ from osdepot.domain.records import OsImage, StoredFile
 from osdepot.errors import HeldBy, InUse, Missing, error
 from osdepot.messages import Messages
 from osdepot.services.context import Context
+from osdepot.services.orphans import remove_blob
 
 log = logging.getLogger("osdepot.repository")
 
@@ -201,11 +202,6 @@ class Repository:
                 name=", ".join(ids),
                 detail=f"Deployment job {exc.job_id} installs from it. Nothing was deleted.",
             ) from None
-        for key in keys:
-            # The catalog no longer references the blob; if this fails the blob is an
-            # orphan that the start-up sweep (and fsck) removes.
-            try:
-                await self.ctx.run(self.ctx.blobs.delete, key)
-            except OSError:
-                log.exception("could not remove blob %s", key)
+        for key in keys:  # the catalog names them no more: what fails, the sweep removes
+            await remove_blob(self.ctx, key)
         log.info("deleted %s", ", ".join(ids))

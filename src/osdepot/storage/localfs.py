@@ -231,6 +231,7 @@ class LocalBlobStore:
             raise TypeError("not a staging file of this store")
         target = self._path(staging.key)
         target.parent.mkdir(exist_ok=True)
+        os.utime(staging.path)  # its time is the commit's (committed_at): not its last write
         os.rename(staging.path, target)
         _fsync_dir(target.parent)
         return staging.key
@@ -247,6 +248,12 @@ class LocalBlobStore:
     def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self._path(key).unlink()
+
+    def committed_at(self, key: str) -> float | None:
+        try:
+            return self._path(key).stat().st_mtime
+        except FileNotFoundError:
+            return None
 
     def keys(self) -> Iterator[str]:
         for sub in self.root.iterdir():

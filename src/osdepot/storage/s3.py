@@ -461,6 +461,12 @@ class S3BlobStore:
     def delete(self, key: str) -> None:
         self.s3.delete_object(Bucket=self.bucket, Key=self.object_key(key))
 
+    def committed_at(self, key: str) -> float | None:
+        try:
+            return float(self._head(key)["LastModified"].timestamp())
+        except FileNotFoundError:
+            return None
+
     def keys(self) -> Iterator[str]:
         pages = self.s3.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=f"{self.prefix}blobs/"

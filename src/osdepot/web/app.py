@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -24,6 +25,7 @@ from osdepot.services.auth import Auth
 from osdepot.services.context import Context, catalog_words
 from osdepot.services.jobs import Jobs
 from osdepot.services.nodes import Nodes
+from osdepot.services.orphans import sweep_orphans
 from osdepot.services.startup import preload_media_database
 from osdepot.web import (
     deploy,
@@ -338,6 +340,8 @@ async def _nodes(ctx: Context, stop: asyncio.Event) -> None:
 
 async def _housekeeping(ctx: Context, stop: asyncio.Event) -> None:
     jobs = Jobs(ctx)
+    every = ctx.settings.orphan_sweep_interval  # start-up recovery swept first
+    sweep_at = time.monotonic() + every
     while not stop.is_set():
         try:
             expired, purged = await ctx.run(jobs.housekeeping)
@@ -345,4 +349,21 @@ async def _housekeeping(ctx: Context, stop: asyncio.Event) -> None:
                 log.info("housekeeping: %d jobs expired, %d old jobs removed", expired, purged)
         except Exception as exc:
             await _round_failed(ctx, "housekeeping", exc)
+        if every > 0 and time.monotonic() >= sweep_at:
+            sweep_at = time.monotonic() + every
+            await _sweep(ctx)
         await _pause(stop, ctx.settings.housekeeping_interval)
+
+
+async def _sweep(ctx: Context) -> None:
+    """Remove the orphan blobs (services/orphans.py); an object store that is down is
+    said in a line, and tried again at the next sweep."""
+    try:
+        removed = await ctx.run(sweep_orphans, ctx, ctx.settings.orphan_grace)
+        if removed:
+            log.info("housekeeping: %d orphan blobs removed", removed)
+    except StoreUnavailable as exc:
+        every = ctx.settings.orphan_sweep_interval
+        log.warning("orphan sweep: %s; tried again in %g s", exc, every)
+    except Exception as exc:
+        await _round_failed(ctx, "orphan sweep", exc)
