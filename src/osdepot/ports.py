@@ -156,6 +156,10 @@ class BlobStore(Protocol):
     def remove_staging(self, name: str) -> None:
         """Remove one staging leftover (a name from :meth:`staging_leftovers`)."""
 
+    def staging_touched_at(self, name: str) -> float | None:
+        """When a staging area was last written (a local file) or begun (an object
+        store's multipart upload), in seconds since the epoch; None when it is gone."""
+
     def quarantine(self, key: str) -> str:
         """Take a blob out of the repository without deleting its bytes (fsck's orphans);
         returns where it went, for the operator."""

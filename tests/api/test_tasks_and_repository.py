@@ -214,18 +214,34 @@ def test_recovery_keeps_a_blob_committed_moments_ago_while_another_node_is_alive
     assert recover(later).orphan_blobs_removed == 1 and key not in set(blobs.keys())
 
 
-def test_a_blob_a_deletion_could_not_remove_is_swept_while_the_server_runs(
+def test_what_a_deletion_could_not_remove_is_swept_while_the_server_runs(
     ctx: Context, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A deletion that met the object store down removed the catalog rows and logged a
     traceback per blob; the blobs stayed in the store until the next restart (on the
-    two-node cluster, 40 in 15 s of SeaweedFS down). The housekeeping sweeps them now
-    (OSDEPOT_ORPHAN_SWEEP_INTERVAL), and the deletion says it in one line."""
+    two-node cluster, 93 in 15 s of SeaweedFS down), and so did a staging area whose
+    removal failed (a resumable upload ended meanwhile). The housekeeping sweeps what
+    nothing names now (OSDEPOT_ORPHAN_SWEEP_INTERVAL) once it is older than the grace,
+    and the deletion says it in one line; a resumable upload's staging area stays."""
     caplog.set_level(logging.INFO)
-    s = replace(ctx.settings, housekeeping_interval=0.1, orphan_sweep_interval=0.2, orphan_grace=0)
+    s = replace(
+        ctx.settings, housekeeping_interval=0.1, orphan_sweep_interval=0.2, orphan_grace=1.0
+    )
+    left = ctx.blobs.create_staging()  # its removal failed: nothing names it
+    left.write(b"the staging area of an upload that ended while the store was down")
     with TestClient(create_app(s, replace(ctx, settings=s)), base_url="https://testserver") as c:
         api = Api(c)
         api.login(ADMIN, ADMIN_PW)
+        r = c.post(
+            f"/files/osImages/uploads?jobId={api.init('SCRIPT')}&imageType=SCRIPT&os=rhel",
+            headers={
+                "Tus-Resumable": "1.0.0",
+                "Upload-Length": "10",
+                "Upload-Metadata": "filename YS5zaA==",
+            },
+        )
+        assert r.status_code == 201, r.text
+        (paused,) = ctx.catalog.upload_stagings()  # named by its upload: kept
         fid = api.import_file("SCRIPT", "gone.sh", b"#!/bin/sh\necho gone\n", os="rhel")
         stored = ctx.catalog.get_file(fid)
         assert stored is not None
@@ -241,16 +257,19 @@ def test_a_blob_a_deletion_could_not_remove_is_swept_while_the_server_runs(
         assert ctx.catalog.get_file(fid) is None and key in set(ctx.blobs.keys())
         said = [r for r in caplog.records if f"could not remove blob {key}" in r.getMessage()]
         assert len(said) == 1 and said[0].levelname == "WARNING" and said[0].exc_info is None
-        # the sweep meets the store down too: a line, and it tries again
-        deadline = time.monotonic() + 10
+        # the sweep meets the store down too (once the blob is older than the grace):
+        # a line, and it tries again
+        deadline = time.monotonic() + 15
         while not any("orphan sweep:" in r.getMessage() for r in caplog.records):
             assert time.monotonic() < deadline, "no sweep ran"
             time.sleep(0.05)
         monkeypatch.setattr(ctx.blobs, "delete", real)  # the store answers again
-        while key in set(ctx.blobs.keys()):
-            assert time.monotonic() < deadline, "the orphan was not swept"
+        while key in set(ctx.blobs.keys()) or left.name in dict(ctx.blobs.staging_leftovers()):
+            assert time.monotonic() < deadline, "the orphans were not swept"
             time.sleep(0.05)
-    assert any("1 orphan blobs removed" in r.getMessage() for r in caplog.records)
+        assert paused in dict(ctx.blobs.staging_leftovers())
+    swept = [r.getMessage() for r in caplog.records if "removed" in r.getMessage()]
+    assert any(" staging leftovers removed" in m for m in swept), swept
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
 
 

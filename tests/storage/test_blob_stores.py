@@ -110,6 +110,18 @@ def test_a_blob_tells_when_it_was_committed(store: BlobStore, tmp_path: Path) ->
     assert store.committed_at("0" * 32) is None
 
 
+def test_a_staging_area_tells_when_it_was_touched(store: BlobStore) -> None:
+    before = time.time()
+    st = stage(store, b"staged", 6)
+    name = st.name  # type: ignore[attr-defined]
+    at = store.staging_touched_at(name)
+    assert at is not None and before - 2 <= at <= time.time() + 2
+    store.remove_staging(name)
+    assert store.staging_touched_at(name) is None
+    with pytest.raises(ValueError, match="not a staging"):
+        store.staging_touched_at("")
+
+
 def test_parts_fit_any_file_up_to_5_tib_in_10000_parts() -> None:
     for size in (0, 1, 5 * MiB, 80 * 10**9, 1 << 40, 5 << 40):
         p = part_size(size)

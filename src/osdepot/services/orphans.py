@@ -1,11 +1,13 @@
-"""Blobs no catalog row names ("orphans"), and their removal.
+"""Blobs no catalog row names ("orphans"), staging areas nothing names, and their
+removal.
 
 A blob becomes an orphan when its deletion cannot remove it (the object store down:
 the catalog rows are gone already) or when a server stops between a blob's commit and
 its catalog row (a crash, a cancel that came too late). Start-up recovery removes them,
 and every server process again every ``OSDEPOT_ORPHAN_SWEEP_INTERVAL`` seconds, so that
 an object store that was down for a while does not keep the bytes of what was deleted
-until the next restart.
+until the next restart. Staging areas that nothing names go the same way (the sweep
+only; at start-up a node removes its own by name).
 
 On a store the nodes share, a blob without a row may be another node's work in
 progress: an import's object from the end of its transfer to its row (a Running job
@@ -53,6 +55,37 @@ def sweep_orphans(ctx: Context, grace: float) -> int:
             if at is None or now - at < grace:
                 continue
         ctx.blobs.delete(key)
+        removed += 1
+    return removed
+
+
+def sweep_staging(ctx: Context, grace: float) -> int:
+    """Remove the staging areas no Running job and no resumable upload names, last
+    written (an object store's: begun) at least ``grace`` seconds ago; how many. A
+    staging area is named by its job a moment after it is made, and a profile
+    archive's files and a customised file's text are staged with no job naming them:
+    the grace keeps them. What is left: an area whose removal met the store down (a
+    resumable upload ended or expired, an import that failed), an object store's
+    multipart upload that a crash left and no node's start-up aborted. Runs in a
+    worker thread."""
+    leftovers = ctx.blobs.staging_leftovers()
+    if not leftovers:
+        return 0
+    owned = {
+        job.staging
+        for job in ctx.catalog.list_jobs()
+        if job.status is JobStatus.RUNNING and job.staging
+    }
+    owned |= set(ctx.catalog.upload_stagings())
+    now = ctx.clock()
+    removed = 0
+    for name, _size in leftovers:
+        if name in owned:
+            continue
+        at = ctx.blobs.staging_touched_at(name)
+        if at is None or now - at < grace:
+            continue
+        ctx.blobs.remove_staging(name)
         removed += 1
     return removed
 

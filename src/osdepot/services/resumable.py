@@ -38,7 +38,7 @@ from osdepot.domain.images import ImageType, check_extension, resolve_os
 from osdepot.domain.jobs import JobStatus
 from osdepot.domain.names import clean_filename
 from osdepot.domain.records import Upload, User
-from osdepot.errors import OsdepotError, error
+from osdepot.errors import OsdepotError, StoreUnavailable, error
 from osdepot.messages import Messages
 from osdepot.services.admission import admission, check_open_uploads
 from osdepot.services.context import Context
@@ -488,6 +488,13 @@ class ResumableUploads:
         if remove_staging:
             try:
                 self.ctx.blobs.remove_staging(up.staging)
+            except StoreUnavailable as exc:
+                log.warning(
+                    "could not remove the staging area of upload %s (%s); the orphan sweep "
+                    "removes it later",
+                    up.id[:8],
+                    exc,
+                )
             except (OSError, ValueError):
                 log.exception("could not remove the staging area of upload %s", up.id[:8])
 

@@ -276,6 +276,14 @@ class LocalBlobStore:
         with contextlib.suppress(FileNotFoundError):
             (self.root / _STAGING / name).unlink()
 
+    def staging_touched_at(self, name: str) -> float | None:
+        if "/" in name or name in ("", ".", ".."):
+            raise ValueError(f"not a staging file: {name!r}")
+        try:
+            return (self.root / _STAGING / name).stat().st_mtime
+        except FileNotFoundError:
+            return None
+
     def quarantine(self, key: str) -> str:
         """Into ``lost+found/`` beside the store's folder (``<data>/lost+found/`` for the
         default ``<data>/blobs``), on the same filesystem."""

@@ -62,47 +62,68 @@ def parse_url(url: str) -> tuple[str, str, str | None, str | None]:
     return u.netloc, f"{prefix}/" if prefix else "", endpoint, region
 
 
+@contextlib.contextmanager
+def _answering(where: str) -> Iterator[None]:
+    """ "Cannot reach the endpoint" and the store's own failures (5xx) turned into
+    StoreUnavailable (boto3's own retries have run by then)."""
+    from botocore.exceptions import (  # type: ignore[import-untyped]
+        ClientError,
+        ConnectionClosedError,
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        ReadTimeoutError,
+    )
+
+    try:
+        yield
+    except (
+        EndpointConnectionError,
+        ConnectionClosedError,
+        ConnectTimeoutError,
+        ReadTimeoutError,
+    ) as exc:
+        raise StoreUnavailable(f"the object store {where} does not answer ({exc})") from None
+    except ClientError as exc:
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+        if status >= 500:  # the store's own failure (InternalError, SlowDown, …)
+            raise StoreUnavailable(
+                f"the object store {where} answered HTTP {status} ({exc})"
+            ) from None
+        raise
+
+
 class _Guarded:
-    """The boto3 client, with "cannot reach the endpoint" turned into StoreUnavailable
-    for every call (its own retries have run by then)."""
+    """The boto3 client, every call and every paginator's pages answered as
+    :func:`_answering` says."""
 
     def __init__(self, client: Any, where: str) -> None:
         self._client, self._where = client, where
 
     def __getattr__(self, name: str) -> Any:
         fn = getattr(self._client, name)
-        if not callable(fn) or name == "get_paginator":
+        if name == "get_paginator":
+            return lambda operation: _GuardedPaginator(fn(operation), self._where)
+        if not callable(fn):
             return fn
 
         def call(*args: Any, **kwargs: Any) -> Any:
-            from botocore.exceptions import (  # type: ignore[import-untyped]
-                ClientError,
-                ConnectionClosedError,
-                ConnectTimeoutError,
-                EndpointConnectionError,
-                ReadTimeoutError,
-            )
-
-            try:
+            with _answering(self._where):
                 return fn(*args, **kwargs)
-            except (
-                EndpointConnectionError,
-                ConnectionClosedError,
-                ConnectTimeoutError,
-                ReadTimeoutError,
-            ) as exc:
-                raise StoreUnavailable(
-                    f"the object store {self._where} does not answer ({exc})"
-                ) from None
-            except ClientError as exc:
-                status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
-                if status >= 500:  # the store's own failure (InternalError, SlowDown, …)
-                    raise StoreUnavailable(
-                        f"the object store {self._where} answered HTTP {status} ({exc})"
-                    ) from None
-                raise
 
         return call
+
+
+class _GuardedPaginator:
+    """A boto3 paginator whose pages, each a request, are answered as calls are: the
+    store down while a listing runs is StoreUnavailable, not boto's own error."""
+
+    def __init__(self, paginator: Any, where: str) -> None:
+        self._paginator, self._where = paginator, where
+
+    def paginate(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        pages = self._paginator.paginate(**kwargs)
+        with _answering(self._where):
+            yield from pages
 
 
 def _code(exc: Any) -> str:
@@ -500,6 +521,19 @@ class S3BlobStore:
             )
         with contextlib.suppress(ClientError):
             self.s3.delete_object(Bucket=self.bucket, Key=f"{self.prefix}staging/{key}.tail")
+
+    def staging_touched_at(self, name: str) -> float | None:
+        key, _, upload = name.partition("/")
+        if not upload:
+            raise ValueError(f"not a staging upload: {name!r}")
+        pages = self.s3.get_paginator("list_multipart_uploads").paginate(
+            Bucket=self.bucket, Prefix=self.object_key(key)
+        )
+        for page in pages:
+            for up in page.get("Uploads", []):
+                if up["UploadId"] == upload:
+                    return float(up["Initiated"].timestamp())
+        return None
 
     def quarantine(self, key: str) -> str:
         """Into ``PREFIX/lost+found/<key>`` of the same bucket."""

@@ -25,7 +25,7 @@ from osdepot.services.auth import Auth
 from osdepot.services.context import Context, catalog_words
 from osdepot.services.jobs import Jobs
 from osdepot.services.nodes import Nodes
-from osdepot.services.orphans import sweep_orphans
+from osdepot.services.orphans import sweep_orphans, sweep_staging
 from osdepot.services.startup import preload_media_database
 from osdepot.web import (
     deploy,
@@ -356,12 +356,19 @@ async def _housekeeping(ctx: Context, stop: asyncio.Event) -> None:
 
 
 async def _sweep(ctx: Context) -> None:
-    """Remove the orphan blobs (services/orphans.py); an object store that is down is
-    said in a line, and tried again at the next sweep."""
+    """Remove the orphan blobs and the staging areas nothing names
+    (services/orphans.py); an object store that is down is said in a line, and tried
+    again at the next sweep."""
     try:
-        removed = await ctx.run(sweep_orphans, ctx, ctx.settings.orphan_grace)
-        if removed:
-            log.info("housekeeping: %d orphan blobs removed", removed)
+        grace = ctx.settings.orphan_grace
+        removed = await ctx.run(sweep_orphans, ctx, grace)
+        staging = await ctx.run(sweep_staging, ctx, grace)
+        if removed or staging:
+            log.info(
+                "housekeeping: %d orphan blobs and %d staging leftovers removed",
+                removed,
+                staging,
+            )
     except StoreUnavailable as exc:
         every = ctx.settings.orphan_sweep_interval
         log.warning("orphan sweep: %s; tried again in %g s", exc, every)
