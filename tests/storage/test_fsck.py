@@ -117,6 +117,32 @@ def test_damage_is_found_and_only_safe_repairs_are_made(
     assert code == 0, out
 
 
+def test_what_a_live_node_commits_unnamed_is_not_taken_for_an_orphan(
+    ctx: Context, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On a catalog and a store that nodes share, a node unpacking a profile archive
+    has its files committed (and the next one staged) before the archive's row, and no
+    job names them: `fsck --repair` run on a stopped node moved them to lost+found,
+    and the archive was recorded without their bytes. While another node beats, blobs
+    and staging areas younger than OSDEPOT_ORPHAN_GRACE are left alone."""
+    st = ctx.blobs.create_staging()
+    st.write(b"a file of node-b's profile archive, its row on the way")
+    st.finish()
+    key = ctx.blobs.commit(st)
+    member = ctx.blobs.create_staging()  # the archive's next file, being staged
+    member.write(b"the next file")
+    ctx.catalog.heartbeat("node-b/42", "127.0.0.1:1", ctx.clock())
+    code, out = run(ctx, capsys, "--repair", "--json")
+    assert code == 0 and json.loads(out)["findings"] == [], out
+    assert key in set(ctx.blobs.keys()) and member.name in dict(ctx.blobs.staging_leftovers())
+    # node-b silent past the timeout: nothing is committing them, they are leftovers
+    ctx.catalog.heartbeat("node-b/42", "127.0.0.1:1", ctx.clock() - 3600)
+    code, out = run(ctx, capsys, "--repair", "--json")
+    kinds = {(f["kind"], f["subject"]) for f in json.loads(out)["findings"]}
+    assert ("orphan", key) in kinds and ("staging", member.name) in kinds, out
+    assert key not in set(ctx.blobs.keys())
+
+
 def test_repair_waits_for_a_running_server(
     api: Api, ctx: Context, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -174,9 +174,19 @@ def fsck(  # noqa: C901 (one pass per kind of finding; to be split with the impo
     # a resumable upload's staging area is its job's whichever node ran its last request
     owned |= {j.staging for j in running if j.id in resumable and j.staging}
     owned_keys = {staged_key(name) for name in owned}
+    # and what a live node is committing that no job names (a profile archive's files
+    # before its row): young blobs and staging areas are not taken for orphans while
+    # another node is alive (services/orphans.py)
+    grace = ctx.settings.orphan_grace if live else 0.0
+
+    def young(at: float | None) -> bool:
+        return at is None or now - at < grace
+
     referenced = cat.blob_keys()
     for key in keys:
         if key in referenced or key in owned_keys:
+            continue
+        if grace and young(blobs.committed_at(key)):
             continue
         size = blobs.size(key)
         finding = Finding("orphan", key, f"blob {key} ({size} bytes) is in no catalog row")
@@ -188,6 +198,8 @@ def fsck(  # noqa: C901 (one pass per kind of finding; to be split with the impo
 
     for name, size in blobs.staging_leftovers():
         if name in owned:
+            continue
+        if grace and young(blobs.staging_touched_at(name)):
             continue
         finding = Finding("staging", name, f"staging leftover of {size} bytes (no job owns it)")
         if repair:
