@@ -171,6 +171,10 @@ class BlobStore(Protocol):
     def free_bytes(self) -> int | None:
         """Free space for new blobs, or None when the store has no fixed capacity."""
 
+    def check(self) -> None:
+        """Raise OSError (StoreUnavailable for a store that does not answer) unless the
+        store can be used now: its folder there and writable, its bucket answering."""
+
 
 class Catalog(Protocol):
     """Metadata: users, sessions, jobs and what the repository holds."""

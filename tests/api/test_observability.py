@@ -6,6 +6,9 @@ import base64
 import json
 import logging
 import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import pytest
@@ -13,8 +16,10 @@ from openapi_spec_validator import validate
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from osdepot.errors import StoreUnavailable
 from osdepot.logsetup import JsonFormatter
 from osdepot.services.context import Context
+from osdepot.web import observe
 from osdepot.web.app import ROUTES, create_app
 from osdepot.web.openapi import build
 from tests.conftest import ADMIN, ADMIN_PW, Api
@@ -105,7 +110,7 @@ def test_health_needs_no_login_and_tells_strangers_nothing_more(
     body = r.json()
     assert body["status"] == "ok" and body["version"]
     assert body["checks"]["catalog"] == "ok" and body["checks"]["dataDir"] == "ok"
-    assert body["checks"]["freeBytes"] > 0
+    assert body["checks"]["freeBytes"] > 0 and body["checks"]["blobStore"] == "ok"
     assert app_client.get("/healthz", headers=WRONG).status_code == 401
 
 
@@ -132,6 +137,54 @@ def test_health_reports_a_broken_catalog(
     r = app_client.get("/healthz", headers=AUTH)
     assert r.status_code == 503
     assert r.json()["checks"]["catalog"] == "failed: OSError"
+
+
+def test_health_reports_a_blob_store_that_fails_or_does_not_answer(
+    app_client: TestClient, ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An object store that was down left /healthz "ok" (it checked the catalog and
+    the data folder only). It is checked too, one check at a time, its answer reused
+    for a moment: a store that does not answer holds one thread, and each caller at
+    most STORE_CHECK_TIMEOUT seconds."""
+    monkeypatch.setattr(observe, "STORE_CHECK_REUSE", 0.0)
+
+    def refused() -> None:
+        raise StoreUnavailable("the object store http://127.0.0.1:9 does not answer")
+
+    monkeypatch.setattr(ctx.blobs, "check", refused)
+    r = app_client.get("/healthz")
+    assert r.status_code == 503 and r.json() == {"status": "failed"}
+    r = app_client.get("/healthz", headers=AUTH)
+    assert r.status_code == 503
+    assert r.json()["checks"]["blobStore"] == "failed: StoreUnavailable"
+    assert r.json()["checks"]["catalog"] == "ok"
+    # one that does not answer at all: twenty callers, one check running
+    monkeypatch.setattr(observe, "STORE_CHECK_TIMEOUT", 0.3)
+    release, calls = threading.Event(), []
+
+    def hangs() -> None:
+        calls.append(1)
+        release.wait(10)
+
+    monkeypatch.setattr(ctx.blobs, "check", hangs)
+    try:
+        with ThreadPoolExecutor(20) as pool:
+            started = time.monotonic()
+            answers = list(pool.map(lambda _: app_client.get("/healthz", headers=AUTH), range(20)))
+            took = time.monotonic() - started
+        assert {a.status_code for a in answers} == {503}
+        assert {a.json()["checks"]["blobStore"] for a in answers} == {
+            "failed: no answer within 0.3 s"
+        }
+        assert len(calls) == 1 and took < 8, (len(calls), took)
+    finally:
+        release.set()
+    monkeypatch.setattr(ctx.blobs, "check", lambda: None)  # back
+    deadline = time.monotonic() + 5
+    while (r := app_client.get("/healthz")).status_code != 200:
+        assert time.monotonic() < deadline, r.text
+        time.sleep(0.05)
+    assert r.json() == {"status": "ok"}
 
 
 def test_openapi_document_is_valid_and_complete(app_client: TestClient) -> None:

@@ -143,6 +143,10 @@ def test_an_object_store_that_is_down_is_answered_503_and_used_again_after(
             list(ctx.blobs.keys())
         with pytest.raises(StoreUnavailable):
             ctx.blobs.staging_leftovers()
+        # and the health check says so (it said "ok")
+        r = api.c.get("/healthz")
+        assert r.status_code == 503, r.text
+        assert r.json()["checks"]["blobStore"] == "failed: StoreUnavailable"
         job = api.init("SCRIPT")
         r = api.upload(job, name, content, None, **query)
         assert r.status_code == 503 and r.json()["messages"][0]["id"] == "FQXHMFC9049M"
@@ -158,6 +162,10 @@ def test_an_object_store_that_is_down_is_answered_503_and_used_again_after(
         assert r.status_code == 503 and time.monotonic() < deadline, r.text
         time.sleep(0.5)
     assert r.content == content
+    while (r := api.c.get("/healthz")).status_code != 200:  # (its answer lives 2 s)
+        assert time.monotonic() < deadline, r.text
+        time.sleep(0.2)
+    assert r.json()["checks"]["blobStore"] == "ok"
     # the resumable upload goes on where it was, and ends the import
     r = api.c.patch(upload, content=content, headers=h)
     assert r.status_code == 200 and r.json()["fileid"].endswith("_a.sh"), r.text

@@ -122,6 +122,14 @@ def test_a_staging_area_tells_when_it_was_touched(store: BlobStore) -> None:
         store.staging_touched_at("")
 
 
+def test_a_store_checks_that_it_can_be_used(store: BlobStore, tmp_path: Path) -> None:
+    store.check()  # /healthz's check
+    if (tmp_path / "blobs").exists():  # the local store: its folder gone
+        (tmp_path / "blobs" / ".staging").rmdir()
+        with pytest.raises(PermissionError, match="missing or not writable"):
+            store.check()
+
+
 def test_parts_fit_any_file_up_to_5_tib_in_10000_parts() -> None:
     for size in (0, 1, 5 * MiB, 80 * 10**9, 1 << 40, 5 << 40):
         p = part_size(size)

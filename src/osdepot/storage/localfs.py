@@ -306,3 +306,8 @@ class LocalBlobStore:
 
     def free_bytes(self) -> int | None:
         return shutil.disk_usage(self.root).free
+
+    def check(self) -> None:
+        for folder in (self.root, self.root / _STAGING):
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise PermissionError(f"{folder} is missing or not writable")

@@ -550,3 +550,11 @@ class S3BlobStore:
 
     def free_bytes(self) -> int | None:
         return None
+
+    def check(self) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.s3.head_bucket(Bucket=self.bucket)
+        except ClientError as exc:  # 403, 404: it answers, and refuses
+            raise PermissionError(f"the bucket {self.bucket}: {_code(exc) or exc}") from None

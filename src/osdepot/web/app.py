@@ -287,6 +287,7 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
     app.router.redirect_slashes = False
     app.state.ctx = ctx
     app.state.auth = Auth(ctx)
+    app.state.store_probe = observe.StoreProbe()
     return app
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
 import os
 import shutil
 import time
@@ -13,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from osdepot import __version__, metrics
+from osdepot.services.context import Context
 from osdepot.web.common import SESSION_COOKIE, authenticate, ctx_of
 
 log = logging.getLogger("osdepot.request")
@@ -88,10 +91,48 @@ async def metrics_endpoint(request: Request) -> Response:
     return Response(body, media_type=metrics.CONTENT_TYPE)
 
 
+#: How long ``/healthz`` waits for the blob store's answer, and for how long (seconds)
+#: one answer is given again to the next calls.
+STORE_CHECK_TIMEOUT = 5.0
+STORE_CHECK_REUSE = 2.0
+
+
+class StoreProbe:
+    """The blob store's check for ``/healthz``: one at a time, its answer reused for a
+    moment. ``/healthz`` needs no login, and an object store that does not answer
+    (boto3 tries five times, ten seconds each to connect) must hold neither a thread
+    per caller nor the caller beyond ``STORE_CHECK_TIMEOUT``."""
+
+    def __init__(self) -> None:
+        self._running: asyncio.Future[str] | None = None
+        self._answer = "ok"
+        self._at = -math.inf
+
+    async def answer(self, ctx: Context) -> str:
+        if self._running is None:
+            if time.monotonic() - self._at < STORE_CHECK_REUSE:
+                return self._answer
+            self._running = asyncio.ensure_future(self._check(ctx))
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._running), STORE_CHECK_TIMEOUT)
+        except TimeoutError:
+            return f"failed: no answer within {STORE_CHECK_TIMEOUT:g} s"
+
+    async def _check(self, ctx: Context) -> str:
+        try:
+            await ctx.run(ctx.blobs.check)
+            answer = "ok"
+        except Exception as exc:  # the point is to report it, whatever it is
+            answer = f"failed: {type(exc).__name__}"
+        self._answer, self._at, self._running = answer, time.monotonic(), None
+        return answer
+
+
 async def healthz(request: Request) -> Response:
-    """200 when the catalog answers and the data folder is writable; 503 otherwise.
-    No authentication (load balancers call it), so it says only ``ok`` or ``failed``;
-    the version and the checks (with free space) go to logged-in users."""
+    """200 when the catalog answers, the data folder is writable and the blob store
+    answers; 503 otherwise. No authentication (load balancers call it), so it says only
+    ``ok`` or ``failed``; the version and the checks (with free space) go to logged-in
+    users."""
     ctx = ctx_of(request)
     checks: dict[str, Any] = {}
     ok = True
@@ -110,6 +151,9 @@ async def healthz(request: Request) -> Response:
     except OSError as exc:
         ok = False
         checks["dataDir"] = f"failed: {exc.strerror or type(exc).__name__}"
+    probe: StoreProbe = request.app.state.store_probe
+    checks["blobStore"] = await probe.answer(ctx)
+    ok = ok and checks["blobStore"] == "ok"
     body: dict[str, Any] = {"status": "ok" if ok else "failed"}
     if "authorization" in request.headers or SESSION_COOKIE in request.cookies:
         await authenticate(request)

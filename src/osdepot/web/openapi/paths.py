@@ -243,8 +243,8 @@ def paths() -> dict[str, Any]:
         },
         "/healthz": {
             "get": {
-                "summary": "Health for load balancers: catalog and data folder (the "
-                "checks, version and free space only to logged-in users)",
+                "summary": "Health for load balancers: catalog, data folder and blob "
+                "store (the checks, version and free space only to logged-in users)",
                 "tags": ["Operations"],
                 "security": [],
                 "responses": {
