@@ -109,6 +109,8 @@ class StoreProbe:
         self._at = -math.inf
 
     async def answer(self, ctx: Context) -> str:
+        if self._running is not None and self._running.get_loop() is not asyncio.get_running_loop():
+            self._running = None  # left by an event loop that has ended (an app served again)
         if self._running is None:
             if time.monotonic() - self._at < STORE_CHECK_REUSE:
                 return self._answer
