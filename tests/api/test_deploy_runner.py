@@ -288,6 +288,48 @@ def test_a_deployment_that_meets_the_catalog_unreachable_says_so_in_a_line(
     assert "the catalog cannot be reached" in caplog.text
 
 
+def test_a_deployment_whose_end_meets_the_catalog_unreachable_ends_once_it_is_back(
+    api: Api, ctx: Context, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PostgreSQL killed while a deployment was ending (the two-node cluster under load,
+    PostgreSQL SIGKILLed): its end — the links revoked, the host's deployment ended,
+    the job Stopped — raised from the failure path itself: "Task exception was never
+    retrieved" in the log, the job Running and the host deploying until a restart. The
+    end is written again once the catalog answers, in a warning line."""
+    from sqlalchemy.exc import OperationalError
+
+    profile = _prepare(api, ctx)
+    ctx.bmc_reader = ScriptedBmc()
+    add_link, end_deploy, failed = ctx.catalog.add_link, ctx.catalog.end_deploy, list[str]()
+
+    def down(what: str) -> OperationalError:
+        failed.append(what)
+        gone = Exception("connection failed: connection to server at 127.0.0.1 refused")
+        return OperationalError(what, {}, gone)
+
+    def add_link_down(*args: Any, **kwargs: Any) -> Any:
+        if "add_link" not in failed:
+            raise down("add_link")
+        return add_link(*args, **kwargs)
+
+    def end_deploy_down(*args: Any, **kwargs: Any) -> Any:
+        if failed.count("end_deploy") < 2:  # still down for the end, twice
+            raise down("end_deploy")
+        return end_deploy(*args, **kwargs)
+
+    ctx.catalog.add_link = add_link_down  # type: ignore[method-assign]
+    ctx.catalog.end_deploy = end_deploy_down  # type: ignore[method-assign]
+    task = _run(api, profile)
+    assert task["status"] == "Stopped", task
+    assert "could not be reached" in task["messages"][0]["explanation"]
+    assert failed == ["add_link", "end_deploy", "end_deploy"]
+    host = api.c.get(f"/hostPlatforms/{UUID}").json()
+    assert host["deployStatus"]["id"] == "20", host  # Failed, no longer deploying
+    assert "could not be reached" in host["deployStatus"]["message"]
+    assert "its end is recorded once the catalog answers again" in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
 class RecordingBmc(ScriptedBmc):
     def __init__(self) -> None:
         super().__init__()

@@ -57,6 +57,7 @@ from osdepot.services.deploy_orders import Order, OrderChecks, refused
 from osdepot.services.deploy_settings import DeploySettings
 from osdepot.services.downloads import Downloads, Opened, open_blob
 from osdepot.services.hosts import Hosts, parse_host_uuid
+from osdepot.services.job_end import record_end
 from osdepot.services.job_quota import make_room_for_jobs
 from osdepot.services.links import Links
 from osdepot.services.secrets import SecretBox
@@ -366,15 +367,20 @@ class Deployments:
                 await ctx.run(ctx.bmc_reader.eject_media, access, host.system_path)
             except Exception as exc:  # the BMC may be the reason it failed
                 notes.append(f"ejecting the media failed: {exc}")
-        for file_id, link_id in links:
-            await ctx.run(ctx.catalog.revoke_link, file_id, link_id, ctx.clock())
         text = detail or ("Stopped" if cancelled else DEPLOY_STATES[state])
         if notes:
             text += " (" + "; ".join(notes) + ")"
-        await ctx.run(ctx.catalog.end_deploy, host.uuid, job, state, text, ctx.clock())
-        # a job cancelled with PUT /tasks is Cancelled already; one whose deployment
-        # was taken from under it is Stopped here
-        await self._finish_job(job, state, order, text)
+        now = ctx.clock()
+
+        def write() -> None:  # each step may be repeated: the catalog may be restarting
+            for file_id, link_id in links:
+                ctx.catalog.revoke_link(file_id, link_id, now)
+            ctx.catalog.end_deploy(host.uuid, job, state, text, now)
+            # a job cancelled with PUT /tasks is Cancelled already; one whose deployment
+            # was taken from under it is Stopped here
+            self._job_ended(job, state, order, text, now)
+
+        await record_end(ctx, job, write)
         log.info(
             "deployment job %d to %s ended: %s",
             job,
@@ -384,21 +390,18 @@ class Deployments:
         )
 
     async def _finish_job(self, job: int, state: int, order: Order, detail: str) -> None:
+        await self.ctx.run(self._job_ended, job, state, order, detail, self.ctx.clock())
+
+    def _job_ended(self, job: int, state: int, order: Order, detail: str, now: float) -> None:
+        """The job Complete or Stopped with its message, if still Running (blocking)."""
         names = {"profile": order.profile.id, "host": order.host.name or order.host.uuid}
         if state == COMPLETED:
             status, msg = JobStatus.COMPLETE, Messages.DEPLOY_COMPLETE.render(names)
-            await self.ctx.run(self.ctx.catalog.update_progress, job, 0, 100)
+            self.ctx.catalog.update_progress(job, 0, 100)
         else:
             status = JobStatus.STOPPED
             msg = Messages.DEPLOY_FAILED.render({**names, "detail": detail or "It failed"})
-        await self.ctx.run(
-            self.ctx.catalog.finish_job,
-            job,
-            status,
-            self.ctx.clock(),
-            msg,
-            only_if=(JobStatus.RUNNING,),
-        )
+        self.ctx.catalog.finish_job(job, status, now, msg, only_if=(JobStatus.RUNNING,))
 
     # -- the installer's side -----------------------------------------------------------
 

@@ -41,12 +41,11 @@ from osdepot.ports import RandomAccess
 from osdepot.services.context import Context, catalog_words, to_the_end
 from osdepot.services.import_params import UploadParams, check_checksum_pair, parse_checksum_type
 from osdepot.services.import_record import record_import
+from osdepot.services.job_end import record_end
 from osdepot.services.profile_unpack import unpack_profile
 from osdepot.services.space import check_growth
 
 log = logging.getLogger("osdepot.uploads")
-#: how long an ended job's end is tried again while the catalog cannot be reached
-END_RETRY_SECONDS = 600.0
 
 #: the name of the hash of one request's bytes only (a resumable upload's chunk
 #: checksum), beside the whole file's
@@ -580,47 +579,13 @@ class ImportRun:
         )
 
     async def _record_end(self, exc: OsdepotError) -> None:
-        """The job Stopped with ``exc``. When the catalog cannot be reached (restarting,
-        the network) or stays busy, again in the background until it answers (for
-        END_RETRY_SECONDS at most): the job would otherwise show Running, and hold its
-        place among the user's open jobs and its reservation, until a restart."""
+        """The job Stopped with ``exc``, the catalog restarting or not
+        (services/job_end.py)."""
         ctx, job_id = self.ctx, self.job.id
         end = functools.partial(
             ctx.catalog.finish_job, job_id, JobStatus.STOPPED, ctx.clock(), exc.render()
         )
-        try:
-            await ctx.run(end)
-            return
-        except ctx.catalog_errors as failed:
-            if not (ctx.unreachable(failed) or ctx.busy(failed)):
-                raise
-            log.warning(
-                "job %s: its end is recorded once the catalog answers again (%s)",
-                job_id,
-                catalog_words(failed),
-            )
-
-        async def again() -> None:
-            delay, deadline = 0.5, time.monotonic() + END_RETRY_SECONDS
-            while True:
-                await asyncio.sleep(delay)
-                try:
-                    await ctx.run(end)
-                    log.info("job %s: its end recorded, the catalog answering again", job_id)
-                    return
-                except ctx.catalog_errors as failed:
-                    retry = ctx.unreachable(failed) or ctx.busy(failed)
-                    if not retry or time.monotonic() > deadline:
-                        log.error(
-                            "job %s: its end could not be recorded (%s); it shows Running "
-                            "until the server restarts",
-                            job_id,
-                            catalog_words(failed),
-                        )
-                        return
-                delay = min(delay * 2, 5.0)
-
-        ctx.running.later(again())
+        await record_end(ctx, job_id, end)
 
 
 def _os_error(exc: OSError) -> OsdepotError:
