@@ -200,6 +200,15 @@ def test_the_gate_throttles_an_address_and_bounds_checks_at_once() -> None:
         for _ in range(5):
             async with gate.check("198.51.100.2"):
                 pass
+        # A check that could not be made (the catalog unreachable: the two-node cluster
+        # with PostgreSQL down answered 429 "Too many logins" instead of 503) gives its
+        # token back too.
+        for _ in range(5):
+            with pytest.raises(RuntimeError):
+                async with gate.check("198.51.100.3"):
+                    raise RuntimeError("connection to the catalog refused")
+        async with gate.check("198.51.100.3"):
+            pass
         # Two checks run, two wait; the fifth is refused at once (503, Retry-After).
         release = asyncio.Event()
         running = 0

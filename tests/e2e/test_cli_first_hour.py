@@ -7,7 +7,9 @@ once."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -127,6 +129,31 @@ def test_every_failure_is_one_clear_line(server: Server, tmp_path: Path) -> None
     assert "not trusted" in r.stderr and "--ca-cert FILE" in r.stderr and "--insecure" in r.stderr
     r = c("login", server.url, "--user", ADMIN, "--password-stdin", "--insecure", stdin=ADMIN_PW)
     assert r.returncode == 0, r.stderr
+
+
+def test_a_catalog_that_cannot_be_reached_is_said_as_such(tmp_path: Path) -> None:
+    """`osdepot serve` started while its PostgreSQL was down (node-a restarted during
+    an outage on the two-node cluster) said "unexpected error (OperationalError: …);
+    run again with OSDEPOT_DEBUG=1"; it names the catalog and what to check."""
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for args in (["serve", "--port", "0"], ["users", "list"]):
+        r = subprocess.run(
+            [sys.executable, "-m", "osdepot.cli.main", *args],
+            env={
+                **os.environ,
+                "OSDEPOT_DATA_DIR": str(tmp_path / "data"),
+                "OSDEPOT_DATABASE_URL": f"postgresql+psycopg://osdepot@127.0.0.1:{port}/osdepot",
+            },
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert r.returncode == 1 and r.stderr.count("\n") == 1, (args, r.stderr)
+        assert r.stderr.startswith("osdepot: the catalog cannot be reached (connection failed")
+        assert "OSDEPOT_DATABASE_URL" in r.stderr and "unexpected" not in r.stderr
 
 
 def test_users_commands_never_create_an_empty_repository(server: Server, tmp_path: Path) -> None:

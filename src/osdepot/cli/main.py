@@ -464,6 +464,16 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # one line, not a traceback; OSDEPOT_DEBUG=1 shows it
         if os.environ.get("OSDEPOT_DEBUG"):
             raise
+        from osdepot.services.context import catalog_words
+        from osdepot.storage.db import is_unreachable
+
+        if is_unreachable(exc):  # PostgreSQL down, or not reached: said as such
+            print(
+                f"osdepot: the catalog cannot be reached ({catalog_words(exc)}); check that "
+                "the database (OSDEPOT_DATABASE_URL) runs and that this host reaches it",
+                file=sys.stderr,
+            )
+            return 1
         print(
             f"osdepot: unexpected error ({type(exc).__name__}: {exc}); "
             "run again with OSDEPOT_DEBUG=1 to see where",

@@ -8,7 +8,8 @@ at a time, measured before this gate) and slows everyone. The gate admits at mos
 answered 503 at once (no memory held). Per client address a token bucket (``rate`` per
 second, bursts of ``burst``) pays for each check; a check that succeeds gives its token
 back, so only failures (and checks in flight) use the bucket up, and an address that
-keeps failing is answered 429 before its check. Requests with a session or remembered
+keeps failing is answered 429 before its check; a check that could not be made (the
+catalog unreachable) gives its token back too. Requests with a session or remembered
 Basic credentials never pass through here.
 """
 
@@ -86,8 +87,17 @@ class PasswordGate:
         try:
             async with self._semaphore:
                 yield
+        except OsdepotError:
+            raise  # refused (a wrong password, a locked account): the token is spent
+        except Exception:
+            # not the credentials' doing (the catalog cannot be reached, …): the token
+            # comes back, so that an outage is answered as one (503), not 429
+            self._give_back(address)
+            raise
         finally:
             self._inside -= 1
-        # Reached only when the block raised nothing: the check succeeded.
+        self._give_back(address)  # the check succeeded
+
+    def _give_back(self, address: str) -> None:
         now = time.monotonic()
         self._set(address, self._tokens(address, now) + 1.0, now)
