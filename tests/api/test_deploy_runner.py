@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from osdepot.domain.records import Bmc, Host
-from osdepot.errors import BmcFailure
+from osdepot.errors import BmcFailure, Missing
 from osdepot.ports import BmcAccess
 from osdepot.services.context import Context
 from tests.conftest import Api
@@ -327,6 +327,29 @@ def test_a_deployment_whose_end_meets_the_catalog_unreachable_ends_once_it_is_ba
     assert host["deployStatus"]["id"] == "20", host  # Failed, no longer deploying
     assert "could not be reached" in host["deployStatus"]["message"]
     assert "its end is recorded once the catalog answers again" in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+def test_a_deployment_whose_medium_is_deleted_on_the_way_ends_with_a_line(
+    api: Api, ctx: Context, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A deployment cancelled on another node while this node's task still ran, and its
+    OS image deleted then (no longer deploying): issuing the medium's link was refused
+    ("File … does not exist"), and the job ended "Internal error (OsdepotError)" with a
+    traceback (the two-node cluster under load). The refusal is the job's reason now,
+    in a warning line."""
+    profile = _prepare(api, ctx)
+    ctx.bmc_reader = ScriptedBmc()
+
+    def deleted(file_id: str, *args: Any, **kwargs: Any) -> Any:
+        raise Missing([file_id])
+
+    ctx.catalog.add_link = deleted  # type: ignore[method-assign]
+    task = _run(api, profile)
+    assert task["status"] == "Stopped", task
+    explanation = task["messages"][0]["explanation"]
+    assert "does not exist" in explanation and "Internal error" not in explanation, explanation
+    assert "does not exist" in caplog.text
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
 
 

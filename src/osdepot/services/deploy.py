@@ -309,6 +309,13 @@ class Deployments:
             raise
         except DeployFailed as exc:
             await self._end(order, job, FAILED, access, links, detail=str(exc))
+        except OsdepotError as exc:
+            # a refusal on the way: its medium deleted once the deployment was cancelled
+            # on another node, the medium's links at their limit, …: said, no traceback
+            said = exc.render()
+            text = f"{said['text']} {said['explanation']}".strip()
+            log.warning("deployment job %d: %s", job, text)
+            await self._end(order, job, FAILED, access, links, detail=text)
         except Exception as exc:
             if ctx.unreachable(exc):
                 # PostgreSQL restarting, the network: said in a line, not a traceback
