@@ -18,6 +18,7 @@ import pytest
 
 from osdepot.errors import StoreUnavailable
 from osdepot.services.context import Context
+from tests.api.test_resumable import create, patch
 from tests.conftest import Api, sha256
 from tests.media import medium_bytes
 from tests.s3 import SeaweedS3
@@ -121,11 +122,7 @@ def test_an_object_store_that_is_down_is_answered_503_and_used_again_after(
 ) -> None:
     name, query, content = VALID["SCRIPT"]
     fid = api.import_file("SCRIPT", name, content, **query)
-    tus = {"Tus-Resumable": "1.0.0"}
-    r = api.c.post(
-        f"/files/osImages/uploads?jobId={api.init('SCRIPT')}&imageType=SCRIPT&os=rhel",
-        headers={**tus, "Upload-Length": str(len(content)), "Upload-Metadata": "filename YS5zaA=="},
-    )
+    r = create(api, api.init("SCRIPT"), len(content), "a.sh", imageType="SCRIPT", os="rhel")
     assert r.status_code == 201, r.text
     upload = r.headers["location"]
     s3_server.halt()
@@ -135,8 +132,7 @@ def test_an_object_store_that_is_down_is_answered_503_and_used_again_after(
         assert r.json()["messages"][0]["id"] == "FQXHMFC9049M"
         # a resumable upload taken up again lists its parts: a 500 (boto's own
         # EndpointConnectionError, from a paginator) on the cluster with SeaweedFS down
-        h = {**tus, "Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"}
-        r = api.c.patch(upload, content=content, headers=h)
+        r = patch(api, upload, 0, content)
         assert r.status_code == 503 and r.json()["messages"][0]["id"] == "FQXHMFC9049M", r.text
         # and what lists the store (the orphan sweep, fsck): the same error, not boto's
         with pytest.raises(StoreUnavailable):
@@ -167,7 +163,7 @@ def test_an_object_store_that_is_down_is_answered_503_and_used_again_after(
         time.sleep(0.2)
     assert r.json()["checks"]["blobStore"] == "ok"
     # the resumable upload goes on where it was, and ends the import
-    r = api.c.patch(upload, content=content, headers=h)
+    r = patch(api, upload, 0, content)
     assert r.status_code == 200 and r.json()["fileid"].endswith("_a.sh"), r.text
     assert api.import_file("SCRIPT", "again.sh", content, **query)
     assert objects(ctx, s3_server)[1] == []

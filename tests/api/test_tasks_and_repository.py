@@ -16,6 +16,7 @@ from osdepot.errors import StoreUnavailable
 from osdepot.services.context import Context
 from osdepot.services.recovery import recover
 from osdepot.web.app import create_app
+from tests.api.test_resumable import create
 from tests.conftest import ADMIN, ADMIN_PW, Api, stored_blobs
 from tests.media import medium_bytes
 
@@ -232,14 +233,7 @@ def test_what_a_deletion_could_not_remove_is_swept_while_the_server_runs(
     with TestClient(create_app(s, replace(ctx, settings=s)), base_url="https://testserver") as c:
         api = Api(c)
         api.login(ADMIN, ADMIN_PW)
-        r = c.post(
-            f"/files/osImages/uploads?jobId={api.init('SCRIPT')}&imageType=SCRIPT&os=rhel",
-            headers={
-                "Tus-Resumable": "1.0.0",
-                "Upload-Length": "10",
-                "Upload-Metadata": "filename YS5zaA==",
-            },
-        )
+        r = create(api, api.init("SCRIPT"), 10, "a.sh", imageType="SCRIPT", os="rhel")
         assert r.status_code == 201, r.text
         (paused,) = ctx.catalog.upload_stagings()  # named by its upload: kept
         fid = api.import_file("SCRIPT", "gone.sh", b"#!/bin/sh\necho gone\n", os="rhel")

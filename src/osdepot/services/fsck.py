@@ -22,7 +22,7 @@ from osdepot.domain.jobs import JobStatus
 from osdepot.errors import ServerRunning
 from osdepot.messages import Messages
 from osdepot.services.context import Context
-from osdepot.services.orphans import staged_key
+from osdepot.services.orphans import old_enough, staged_key
 
 
 @dataclass
@@ -178,15 +178,11 @@ def fsck(  # noqa: C901 (one pass per kind of finding; to be split with the impo
     # before its row): young blobs and staging areas are not taken for orphans while
     # another node is alive (services/orphans.py)
     grace = ctx.settings.orphan_grace if live else 0.0
-
-    def young(at: float | None) -> bool:
-        return at is None or now - at < grace
-
     referenced = cat.blob_keys()
     for key in keys:
         if key in referenced or key in owned_keys:
             continue
-        if grace and young(blobs.committed_at(key)):
+        if grace and not old_enough(blobs.committed_at(key), now, grace):
             continue
         size = blobs.size(key)
         finding = Finding("orphan", key, f"blob {key} ({size} bytes) is in no catalog row")
@@ -199,7 +195,7 @@ def fsck(  # noqa: C901 (one pass per kind of finding; to be split with the impo
     for name, size in blobs.staging_leftovers():
         if name in owned:
             continue
-        if grace and young(blobs.staging_touched_at(name)):
+        if grace and not old_enough(blobs.staging_touched_at(name), now, grace):
             continue
         finding = Finding("staging", name, f"staging leftover of {size} bytes (no job owns it)")
         if repair:

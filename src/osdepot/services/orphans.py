@@ -50,10 +50,8 @@ def sweep_orphans(ctx: Context, grace: float) -> int:
     for key in candidates:
         if key in referenced or key in owned:
             continue
-        if grace > 0:
-            at = ctx.blobs.committed_at(key)
-            if at is None or now - at < grace:
-                continue
+        if grace > 0 and not old_enough(ctx.blobs.committed_at(key), now, grace):
+            continue
         ctx.blobs.delete(key)
         removed += 1
     return removed
@@ -82,12 +80,16 @@ def sweep_staging(ctx: Context, grace: float) -> int:
     for name, _size in leftovers:
         if name in owned:
             continue
-        at = ctx.blobs.staging_touched_at(name)
-        if at is None or now - at < grace:
+        if not old_enough(ctx.blobs.staging_touched_at(name), now, grace):
             continue
         ctx.blobs.remove_staging(name)
         removed += 1
     return removed
+
+
+def old_enough(at: float | None, now: float, grace: float) -> bool:
+    """Whether what is dated ``at`` (None: it is gone) is at least ``grace`` seconds old."""
+    return at is not None and now - at >= grace
 
 
 def others_alive(ctx: Context) -> bool:
