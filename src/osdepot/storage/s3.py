@@ -64,7 +64,7 @@ def parse_url(url: str) -> tuple[str, str, str | None, str | None]:
 
 @contextlib.contextmanager
 def _answering(where: str) -> Iterator[None]:
-    """ "Cannot reach the endpoint" and the store's own failures (5xx) turned into
+    """Turns "cannot reach the endpoint" and the store's own failures (5xx) into
     StoreUnavailable (boto3's own retries have run by then)."""
     from botocore.exceptions import (  # type: ignore[import-untyped]
         ClientError,
