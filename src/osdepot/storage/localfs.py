@@ -270,17 +270,18 @@ class LocalBlobStore:
                 out.append((p.name, p.stat().st_size))
         return out
 
-    def remove_staging(self, name: str) -> None:
+    def _staging_path(self, name: str) -> Path:
         if "/" in name or name in ("", ".", ".."):
             raise ValueError(f"not a staging file: {name!r}")
+        return self.root / _STAGING / name
+
+    def remove_staging(self, name: str) -> None:
         with contextlib.suppress(FileNotFoundError):
-            (self.root / _STAGING / name).unlink()
+            self._staging_path(name).unlink()
 
     def staging_touched_at(self, name: str) -> float | None:
-        if "/" in name or name in ("", ".", ".."):
-            raise ValueError(f"not a staging file: {name!r}")
         try:
-            return (self.root / _STAGING / name).stat().st_mtime
+            return self._staging_path(name).stat().st_mtime
         except FileNotFoundError:
             return None
 

@@ -126,6 +126,14 @@ class _GuardedPaginator:
             yield from pages
 
 
+def _staging_name(name: str) -> tuple[str, str]:
+    """A staging area's name ``KEY/UPLOAD_ID``: its blob key and multipart upload id."""
+    key, _, upload = name.partition("/")
+    if not upload:
+        raise ValueError(f"not a staging upload: {name!r}")
+    return key, upload
+
+
 def _code(exc: Any) -> str:
     """The S3 error code of a ClientError ("NoSuchKey", "NoSuchUpload", "404", …)."""
     return str(exc.response.get("Error", {}).get("Code", ""))
@@ -215,10 +223,8 @@ class S3Staging:
                 Bucket=store.bucket, Key=self._object
             )["UploadId"]
         else:
-            self._key, _, upload = name.partition("/")
+            self._key, upload = _staging_name(name)
             self._object = store.object_key(self._key)
-            if not upload:
-                raise ValueError(f"not a staging upload: {name!r}")
             self.upload_id = upload
             self._restore(at)
         self._checkpointed = self._size
@@ -510,9 +516,7 @@ class S3BlobStore:
         return [(f"{key}/{upload}", 0) for key, upload in self._uploads()]
 
     def remove_staging(self, name: str) -> None:
-        key, _, upload = name.partition("/")
-        if not upload:
-            raise ValueError(f"not a staging upload: {name!r}")
+        key, upload = _staging_name(name)
         from botocore.exceptions import ClientError
 
         with contextlib.suppress(ClientError):
@@ -523,9 +527,7 @@ class S3BlobStore:
             self.s3.delete_object(Bucket=self.bucket, Key=f"{self.prefix}staging/{key}.tail")
 
     def staging_touched_at(self, name: str) -> float | None:
-        key, _, upload = name.partition("/")
-        if not upload:
-            raise ValueError(f"not a staging upload: {name!r}")
+        key, upload = _staging_name(name)
         pages = self.s3.get_paginator("list_multipart_uploads").paginate(
             Bucket=self.bucket, Prefix=self.object_key(key)
         )
